@@ -1,0 +1,4 @@
+//! Gearman over blocking: thin adapter around [`gearman_proto`].
+#![forbid(unsafe_code)]
+
+pub use gearman_proto as proto;

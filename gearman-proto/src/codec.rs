@@ -1,0 +1,201 @@
+//! Streaming decoder for binary packets and admin text lines.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::command::{Command, Magic};
+use crate::error::{BuildError, DecodeError};
+use crate::packet::{HEADER_LEN, Packet};
+
+/// Default largest payload a [`Decoder`] accepts: 64 MiB.
+pub const DEFAULT_MAX_PACKET_SIZE: u32 = 64 * 1024 * 1024;
+
+/// Default longest admin text line a [`Decoder`] accepts: 8 KiB, gearmand's
+/// receive buffer.
+pub const DEFAULT_MAX_LINE_LEN: usize = 8 * 1024;
+
+/// One unit read off a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A binary packet.
+    Packet(Packet),
+    /// An admin text line, without its `\n` or `\r\n`.
+    Text(Bytes),
+}
+
+/// Incremental decoder over a [`BytesMut`] read buffer.
+///
+/// Call [`decode_packet`](Decoder::decode_packet) (clients and workers) or
+/// [`decode_frame`](Decoder::decode_frame) (servers, which also accept admin
+/// lines) after each read, until it returns `Ok(None)`: that means "need more
+/// bytes", and the buffer keeps what was not consumed. A frame is split off
+/// the front of the buffer without copying.
+///
+/// The declared payload size is checked against the maximum as soon as the
+/// 12-byte header is in, before anything is reserved. After an error the
+/// decoder is failed for good: the stream's framing is lost, so every later
+/// call returns the same error and the connection should be closed.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gearman_proto::{Command, Decoder};
+///
+/// let mut dec = Decoder::new();
+/// let mut buf = BytesMut::from(&b"\0RES\0\0\0\x06\0\0\0\0\0RES"[..]);
+/// let p = dec.decode_packet(&mut buf).unwrap().unwrap();
+/// assert_eq!(p.command(), Command::Noop);
+/// assert_eq!(dec.decode_packet(&mut buf).unwrap(), None);
+/// assert_eq!(&buf[..], b"\0RES");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    max_packet_size: u32,
+    max_line_len: usize,
+    failed: Option<DecodeError>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with [`DEFAULT_MAX_PACKET_SIZE`] and [`DEFAULT_MAX_LINE_LEN`].
+    pub fn new() -> Decoder {
+        Decoder {
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_line_len: DEFAULT_MAX_LINE_LEN,
+            failed: None,
+        }
+    }
+
+    /// Sets the largest payload accepted, in bytes (the 12-byte header is not counted).
+    pub fn with_max_packet_size(mut self, max: u32) -> Decoder {
+        self.max_packet_size = max;
+        self
+    }
+
+    /// Sets the longest text line accepted, in bytes, line ending included.
+    pub fn with_max_line_len(mut self, max: usize) -> Decoder {
+        self.max_line_len = max;
+        self
+    }
+
+    /// The configured maximum payload size.
+    pub fn max_packet_size(&self) -> u32 {
+        self.max_packet_size
+    }
+
+    /// The error this decoder failed with, if any.
+    pub fn error(&self) -> Option<&DecodeError> {
+        self.failed.as_ref()
+    }
+
+    fn fail<T>(&mut self, err: DecodeError) -> Result<T, DecodeError> {
+        self.failed = Some(err.clone());
+        Err(err)
+    }
+
+    /// Decodes one binary packet; text is an error here.
+    pub fn decode_packet(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        let header = match self.check_header(buf) {
+            Ok(Some(header)) => header,
+            Ok(None) => return Ok(None),
+            Err(err) => return self.fail(err),
+        };
+        let (command, size) = header;
+        let total = HEADER_LEN + size as usize;
+        if buf.len() < total {
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        let mut frame = buf.split_to(total);
+        frame.advance(HEADER_LEN);
+        match Packet::from_payload(command, frame.freeze()) {
+            Ok(packet) => Ok(Some(packet)),
+            Err(BuildError::MissingFields {
+                command,
+                expected,
+                found,
+            }) => self.fail(DecodeError::MissingFields {
+                command,
+                expected,
+                found,
+            }),
+            Err(other) => unreachable!("from_payload only reports missing fields: {other}"),
+        }
+    }
+
+    /// Decodes one binary packet or, when the next byte is not NUL, one admin
+    /// text line (gearmand sniffs every message this way).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gearman_proto::{Decoder, Frame};
+    /// let mut buf = BytesMut::from(&b"status\r\n"[..]);
+    /// let frame = Decoder::new().decode_frame(&mut buf).unwrap().unwrap();
+    /// assert_eq!(frame, Frame::Text("status".into()));
+    /// ```
+    pub fn decode_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        match buf.first() {
+            None => Ok(None),
+            Some(0) => Ok(self.decode_packet(buf)?.map(Frame::Packet)),
+            Some(_) => self.decode_line(buf).map(|line| line.map(Frame::Text)),
+        }
+    }
+
+    fn decode_line(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, DecodeError> {
+        let limit = buf.len().min(self.max_line_len);
+        let Some(end) = memchr::memchr(b'\n', &buf[..limit]) else {
+            if buf.len() >= self.max_line_len {
+                return self.fail(DecodeError::LineTooLong {
+                    max: self.max_line_len,
+                });
+            }
+            return Ok(None);
+        };
+        let mut line = buf.split_to(end + 1);
+        line.truncate(end);
+        if line.last() == Some(&b'\r') {
+            line.truncate(end - 1);
+        }
+        Ok(Some(line.freeze()))
+    }
+
+    fn check_header(&self, buf: &BytesMut) -> Result<Option<(Command, u32)>, DecodeError> {
+        let seen = &buf[..buf.len().min(4)];
+        if !b"\0REQ".starts_with(seen) && !b"\0RES".starts_with(seen) {
+            return Err(DecodeError::BadMagic(seen.to_vec()));
+        }
+        if buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let magic = Magic::from_bytes([buf[0], buf[1], buf[2], buf[3]])
+            .expect("prefix check above accepted exactly the two magics");
+        let number = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let size = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+        let command = Command::from_wire(magic, number)
+            .ok_or(DecodeError::UnknownCommand { magic, number })?;
+        if size > self.max_packet_size {
+            return Err(DecodeError::TooLarge {
+                size,
+                max: self.max_packet_size,
+            });
+        }
+        Ok(Some((command, size)))
+    }
+}
+
+/// Reads the declared payload size from a complete 12-byte header, if `buf`
+/// holds one. Used by the fuzz invariants: a decoded packet consumes exactly
+/// `12 + size` bytes.
+pub fn declared_size(buf: &[u8]) -> Option<u32> {
+    buf.get(8..12)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}

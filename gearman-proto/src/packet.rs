@@ -1,0 +1,315 @@
+//! A binary packet backed by [`Bytes`], with zero-copy field access.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::command::{Command, Field, Magic};
+use crate::error::BuildError;
+
+/// Length of the fixed binary header: magic, type, payload size.
+pub const HEADER_LEN: usize = 12;
+
+/// Most fields any packet type has (SUBMIT_JOB_SCHED: seven plus data).
+pub const MAX_FIELDS: usize = 8;
+
+/// One binary packet: a [`Command`] and its payload.
+///
+/// The payload is a [`Bytes`] (for a decoded packet, a slice of the read
+/// buffer), and fields are sub-slices of it: reading a field never copies.
+/// Every field but the last is NUL-terminated on the wire; the last may be
+/// opaque data with NUL bytes in it.
+///
+/// ```
+/// use gearman_proto::{Command, Packet};
+///
+/// let p = Packet::build(Command::JobAssign, &[b"H:lap:1", b"reverse", b"te\0st"]).unwrap();
+/// assert_eq!(p.handle(), Some(&b"H:lap:1"[..]));
+/// assert_eq!(p.function(), Some(&b"reverse"[..]));
+/// assert_eq!(p.data(), Some(&b"te\0st"[..]));
+/// assert_eq!(p.encoded_len(), 12 + 21);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Packet {
+    command: Command,
+    payload: Bytes,
+    /// Offsets of the NUL separators after fields `0..field_count-1`.
+    separators: [u32; MAX_FIELDS - 1],
+}
+
+impl Packet {
+    /// Builds a packet from its fields in wire order (see [`Command::fields`]).
+    ///
+    /// Fails when the count is wrong or a field other than the last holds a
+    /// NUL byte (it would end the field early on the wire).
+    pub fn build(command: Command, fields: &[&[u8]]) -> Result<Packet, BuildError> {
+        validate(command, fields)?;
+        let mut payload = BytesMut::with_capacity(payload_len(fields));
+        put_fields(&mut payload, fields);
+        Ok(Packet::from_payload(command, payload.freeze())
+            .expect("fields were validated, so the payload splits back into them"))
+    }
+
+    /// Wraps a raw payload, splitting it into the command's fields.
+    ///
+    /// Fails with [`BuildError::MissingFields`] when the payload has fewer NUL
+    /// separators than the command needs. Extra NULs belong to the last field.
+    /// A payload on a command without fields is kept as is (gearmand tolerates
+    /// it), so re-encoding gives back the same bytes.
+    pub fn from_payload(command: Command, payload: Bytes) -> Result<Packet, BuildError> {
+        let mut separators = [0u32; MAX_FIELDS - 1];
+        let wanted = command.field_count().saturating_sub(1);
+        let mut start = 0usize;
+        for (found, slot) in separators.iter_mut().enumerate().take(wanted) {
+            match memchr::memchr(0, &payload[start..]) {
+                Some(at) => {
+                    *slot = (start + at) as u32;
+                    start += at + 1;
+                }
+                None => {
+                    return Err(BuildError::MissingFields {
+                        command,
+                        expected: command.field_count(),
+                        found: found + 1,
+                    });
+                }
+            }
+        }
+        Ok(Packet {
+            command,
+            payload,
+            separators,
+        })
+    }
+
+    /// The packet's command (type and direction).
+    pub fn command(&self) -> Command {
+        self.command
+    }
+
+    /// The magic the packet is sent with.
+    pub fn magic(&self) -> Magic {
+        self.command.magic()
+    }
+
+    /// The whole payload after the 12-byte header.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Number of fields (the command's, see [`Command::fields`]).
+    pub fn field_count(&self) -> usize {
+        self.command.field_count()
+    }
+
+    fn range(&self, index: usize) -> Option<(usize, usize)> {
+        let count = self.field_count();
+        if index >= count {
+            return None;
+        }
+        let start = if index == 0 {
+            0
+        } else {
+            self.separators[index - 1] as usize + 1
+        };
+        let end = if index + 1 == count {
+            self.payload.len()
+        } else {
+            self.separators[index] as usize
+        };
+        Some((start, end))
+    }
+
+    /// Field `index` in wire order, borrowed.
+    pub fn arg(&self, index: usize) -> Option<&[u8]> {
+        self.range(index).map(|(s, e)| &self.payload[s..e])
+    }
+
+    /// Field `index` in wire order as a zero-copy [`Bytes`] slice.
+    pub fn arg_bytes(&self, index: usize) -> Option<Bytes> {
+        self.range(index).map(|(s, e)| self.payload.slice(s..e))
+    }
+
+    /// Iterates the fields in wire order.
+    pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.field_count()).map(|i| self.arg(i).expect("index below field_count"))
+    }
+
+    fn index_of(&self, field: Field) -> Option<usize> {
+        self.command.fields().iter().position(|&f| f == field)
+    }
+
+    /// A named field, borrowed; `None` if this command has no such field.
+    pub fn field(&self, field: Field) -> Option<&[u8]> {
+        self.arg(self.index_of(field)?)
+    }
+
+    /// A named field as a zero-copy [`Bytes`] slice.
+    pub fn field_bytes(&self, field: Field) -> Option<Bytes> {
+        self.arg_bytes(self.index_of(field)?)
+    }
+
+    /// The job handle. For WORK_FAIL one trailing NUL is dropped: gearmand
+    /// sends `H\0` when it turns an exception into a failure.
+    pub fn handle(&self) -> Option<&[u8]> {
+        let handle = self.field(Field::Handle)?;
+        Some(match self.command {
+            Command::WorkFailReq | Command::WorkFailRes => {
+                handle.strip_suffix(b"\0").unwrap_or(handle)
+            }
+            _ => handle,
+        })
+    }
+
+    /// The function name.
+    pub fn function(&self) -> Option<&[u8]> {
+        self.field(Field::Function)
+    }
+
+    /// The unique id.
+    pub fn unique(&self) -> Option<&[u8]> {
+        self.field(Field::Unique)
+    }
+
+    /// The opaque data (workload, result, echo payload, exception text).
+    pub fn data(&self) -> Option<&[u8]> {
+        self.field(Field::Data)
+    }
+
+    /// Number of bytes [`Packet::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        HEADER_LEN + self.payload.len()
+    }
+
+    /// Appends the packet's wire bytes to `buf`. Never allocates beyond what
+    /// `buf` itself needs to grow.
+    ///
+    /// ```
+    /// use gearman_proto::{Command, Packet};
+    /// let mut out = Vec::new();
+    /// Packet::build(Command::CanDo, &[b"resize"]).unwrap().encode(&mut out);
+    /// assert_eq!(out, b"\0REQ\0\0\0\x01\0\0\0\x06resize");
+    /// ```
+    pub fn encode<B: BufMut>(&self, buf: &mut B) {
+        put_header(buf, self.command, self.payload.len());
+        buf.put_slice(&self.payload);
+    }
+}
+
+impl std::fmt::Debug for Packet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_tuple(self.command.name());
+        for arg in self.args() {
+            list.field(&bytes::Bytes::copy_from_slice(arg));
+        }
+        list.finish()
+    }
+}
+
+fn validate(command: Command, fields: &[&[u8]]) -> Result<(), BuildError> {
+    if fields.len() != command.field_count() {
+        return Err(BuildError::FieldCount {
+            command,
+            expected: command.field_count(),
+            given: fields.len(),
+        });
+    }
+    if let Some((_, leading)) = fields.split_last() {
+        if let Some(index) = leading.iter().position(|f| memchr::memchr(0, f).is_some()) {
+            return Err(BuildError::NulInField { command, index });
+        }
+    }
+    let len = payload_len(fields);
+    if len > u32::MAX as usize {
+        return Err(BuildError::TooLarge { size: len });
+    }
+    Ok(())
+}
+
+fn payload_len(fields: &[&[u8]]) -> usize {
+    fields.iter().map(|f| f.len()).sum::<usize>() + fields.len().saturating_sub(1)
+}
+
+fn put_header<B: BufMut>(buf: &mut B, command: Command, payload_len: usize) {
+    buf.put_slice(command.magic().bytes());
+    buf.put_u32(command.number());
+    buf.put_u32(payload_len as u32);
+}
+
+fn put_fields<B: BufMut>(buf: &mut B, fields: &[&[u8]]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            buf.put_u8(0);
+        }
+        buf.put_slice(field);
+    }
+}
+
+/// Writes a packet straight from its fields, without building a [`Packet`].
+///
+/// This is the allocation-free path the state machines use. It checks the
+/// same rules as [`Packet::build`]; on error nothing is written.
+///
+/// ```
+/// use gearman_proto::{Command, encode_fields};
+/// let mut out = Vec::new();
+/// encode_fields(&mut out, Command::WorkFailReq, &[b"H:srv:7"]).unwrap();
+/// assert_eq!(out, b"\0REQ\0\0\0\x0e\0\0\0\x07H:srv:7");
+/// ```
+pub fn encode_fields<B: BufMut>(
+    buf: &mut B,
+    command: Command,
+    fields: &[&[u8]],
+) -> Result<(), BuildError> {
+    validate(command, fields)?;
+    put_header(buf, command, payload_len(fields));
+    put_fields(buf, fields);
+    Ok(())
+}
+
+/// Number of bytes [`encode_fields`] writes for these fields.
+pub fn encoded_len_of(fields: &[&[u8]]) -> usize {
+    HEADER_LEN + payload_len(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_rejects_wrong_count_and_inner_nul() {
+        assert!(matches!(
+            Packet::build(Command::SubmitJob, &[b"f", b"u"]),
+            Err(BuildError::FieldCount { .. })
+        ));
+        assert!(matches!(
+            Packet::build(Command::SubmitJob, &[b"f\0", b"u", b"d"]),
+            Err(BuildError::NulInField { index: 0, .. })
+        ));
+        assert!(Packet::build(Command::SubmitJob, &[b"f", b"u", b"d\0\0"]).is_ok());
+    }
+
+    #[test]
+    fn fields_are_slices_of_the_payload() {
+        let p = Packet::build(Command::StatusRes, &[b"H:x:1", b"1", b"0", b"3", b"4"]).unwrap();
+        let handle = p.field_bytes(Field::Handle).unwrap();
+        assert_eq!(handle.as_ptr(), p.payload().as_ptr());
+        assert_eq!(p.field(Field::Denominator), Some(&b"4"[..]));
+        assert_eq!(p.field(Field::Function), None);
+        assert_eq!(p.args().count(), 5);
+    }
+
+    #[test]
+    fn work_fail_handle_drops_one_trailing_nul() {
+        let p = Packet::from_payload(Command::WorkFailRes, Bytes::from_static(b"H:a:1\0")).unwrap();
+        assert_eq!(p.handle(), Some(&b"H:a:1"[..]));
+        assert_eq!(p.arg(0), Some(&b"H:a:1\0"[..]));
+    }
+
+    #[test]
+    fn empty_packet_keeps_stray_payload() {
+        let p = Packet::from_payload(Command::Noop, Bytes::from_static(b"xy")).unwrap();
+        let mut out = Vec::new();
+        p.encode(&mut out);
+        assert_eq!(&out[12..], b"xy");
+        assert_eq!(p.field_count(), 0);
+    }
+}
