@@ -2,3 +2,11 @@
 #![forbid(unsafe_code)]
 
 pub use gearman_proto as proto;
+
+mod admin;
+#[allow(dead_code)] // used by Client, Worker and Server
+mod driver;
+mod error;
+
+pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
+pub use error::Error;

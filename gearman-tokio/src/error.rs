@@ -1,0 +1,41 @@
+//! The error type of this crate.
+
+use std::io;
+
+use bytes::Bytes;
+
+/// What went wrong talking to a Gearman server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A socket operation failed (connect, read, write).
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// No reply came within the allowed time.
+    #[error("timed out")]
+    Timeout,
+    /// The server answered with an error.
+    #[error("server error {}: {}", String::from_utf8_lossy(.code), String::from_utf8_lossy(.text))]
+    Server {
+        /// The server's error code, e.g. `UNKNOWN_JOB`.
+        code: Bytes,
+        /// The server's text.
+        text: Bytes,
+    },
+    /// The server sent something this library cannot read.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The server's reply was well formed but not the kind that was asked for.
+    #[error("unexpected reply: {0}")]
+    UnexpectedReply(String),
+    /// The connection closed before the reply came.
+    #[error("connection closed")]
+    Closed,
+    /// The background task serving this handle is gone (its runtime shut
+    /// down, or the worker or client was shut down).
+    #[error("shut down")]
+    Shutdown,
+    /// The call was invalid (for example, an admin argument holding a space).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
