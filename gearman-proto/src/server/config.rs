@@ -1,0 +1,138 @@
+//! Settings of the embedded job server.
+
+use crate::codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE};
+
+/// Log level reported by the admin `verbose` command (gearmand's names).
+///
+/// The server itself logs through `tracing`; this only sets what `verbose`
+/// answers, so that tools written for gearmand see a familiar value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum VerboseLevel {
+    /// `FATAL`
+    Fatal,
+    /// `ALERT`
+    Alert,
+    /// `CRITICAL`
+    Critical,
+    /// `ERROR` (gearmand's default)
+    #[default]
+    Error,
+    /// `WARNING`
+    Warning,
+    /// `NOTICE`
+    Notice,
+    /// `INFO`
+    Info,
+    /// `DEBUG`
+    Debug,
+}
+
+impl VerboseLevel {
+    /// gearmand's name for the level, as `verbose` prints it.
+    ///
+    /// ```
+    /// use gearman_proto::server::VerboseLevel;
+    /// assert_eq!(VerboseLevel::Notice.as_str(), "NOTICE");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            VerboseLevel::Fatal => "FATAL",
+            VerboseLevel::Alert => "ALERT",
+            VerboseLevel::Critical => "CRITICAL",
+            VerboseLevel::Error => "ERROR",
+            VerboseLevel::Warning => "WARNING",
+            VerboseLevel::Notice => "NOTICE",
+            VerboseLevel::Info => "INFO",
+            VerboseLevel::Debug => "DEBUG",
+        }
+    }
+}
+
+/// Configuration of a [`Server`](super::Server).
+///
+/// Build one with [`ServerConfig::new`] and adjust the public fields:
+///
+/// ```
+/// use gearman_proto::server::ServerConfig;
+/// let mut config = ServerConfig::new("jobs1");
+/// config.job_retries = 3;
+/// assert_eq!(config.job_handle_prefix, "H:jobs1");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Job handles are `<prefix>:<n>` with `n` counting from 1, as gearmand's
+    /// `--job-handle-prefix`. [`ServerConfig::new`] sets `H:<host>`; the core
+    /// never looks the host name up itself.
+    pub job_handle_prefix: String,
+    /// Largest payload accepted from a peer, in bytes; a larger declared size
+    /// closes the connection before anything is buffered.
+    pub max_packet_size: u32,
+    /// Longest admin text line accepted, in bytes; longer closes the connection.
+    pub max_line_len: usize,
+    /// Longest unique id accepted on submit (gearmand: 64); longer gets
+    /// `ERROR ARGUMENT_TOO_LARGE`.
+    pub max_unique_len: usize,
+    /// Longest function (and reducer) name accepted (libgearman's 512). A
+    /// longer name on submit gets `ERROR ARGUMENT_TOO_LARGE`; on `CAN_DO` and
+    /// its kin the connection is closed, as nothing answers those packets.
+    pub max_function_len: usize,
+    /// gearmand's `--job-retries`: a job whose worker is lost (disconnect,
+    /// `CAN_DO_TIMEOUT`, `CANT_DO`) is queued again, except that with `n > 0`
+    /// it is dropped at its `n`-th loss and its clients get `WORK_FAIL`.
+    /// `0` (the default) retries without limit.
+    pub job_retries: u32,
+    /// gearmand's `--exceptions`: every connection starts with the
+    /// `exceptions` option set, as if it had sent `OPTION_REQ exceptions`.
+    pub exceptions_by_default: bool,
+    /// gearmand's `--worker-wakeup`: how many sleeping workers get a `NOOP`
+    /// per newly queued job; `0` (the default) wakes them all.
+    pub worker_wakeup: usize,
+    /// What the admin `version` command prints. The default is the gearmand
+    /// release whose behaviour this server follows, because some clients pick
+    /// the `CAN_DO_TIMEOUT` unit (milliseconds from 1.1.19) from it.
+    pub version: String,
+    /// What the admin `getpid` command prints; the adapter supplies it.
+    pub pid: u32,
+    /// What the admin `verbose` command prints.
+    pub verbose: VerboseLevel,
+    /// Bytes of output the server holds for one connection before the driver
+    /// takes them with `poll_transmit`; a connection over it is closed. This
+    /// bounds memory when a driver stops draining a connection.
+    pub max_pending_output: usize,
+    /// Function registrations (`CAN_DO`) one connection may hold; more
+    /// closes the connection.
+    pub max_abilities_per_connection: usize,
+    /// Longest client id kept from `SET_CLIENT_ID` (gearmand keeps 127 bytes).
+    pub max_client_id_len: usize,
+}
+
+impl ServerConfig {
+    /// Defaults matching gearmand 1.1, with handles `H:<host>:<n>`.
+    pub fn new(host: &str) -> ServerConfig {
+        ServerConfig {
+            job_handle_prefix: format!("H:{host}"),
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_line_len: DEFAULT_MAX_LINE_LEN,
+            max_unique_len: 64,
+            max_function_len: 512,
+            job_retries: 0,
+            exceptions_by_default: false,
+            worker_wakeup: 0,
+            version: "1.1.22".to_owned(),
+            pid: 0,
+            verbose: VerboseLevel::default(),
+            max_pending_output: 2 * DEFAULT_MAX_PACKET_SIZE as usize + 1024 * 1024,
+            max_abilities_per_connection: 10_000,
+            max_client_id_len: 127,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    /// [`ServerConfig::new`] with the host `localhost`.
+    fn default() -> Self {
+        ServerConfig::new("localhost")
+    }
+}

@@ -1,0 +1,208 @@
+//! Jobs and the slab that owns them.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::command::Priority;
+use crate::conn::ConnId;
+
+use super::function::FunctionId;
+
+/// Index of a job in the [`JobSlab`], with a generation so a key kept after
+/// the job ended never reaches the slot's next occupant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct JobKey {
+    index: u32,
+    generation: u32,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobState {
+    /// In its function's run queue.
+    Queued,
+    /// A `SUBMIT_JOB_EPOCH` job waiting for its time; not yet in a run queue.
+    Scheduled(Instant),
+    /// Assigned to a worker connection.
+    Running(ConnId),
+}
+
+/// How a job takes part in coalescing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coalesce {
+    /// Empty unique id: never coalesced.
+    Never,
+    /// Keyed by (function, unique).
+    ByUnique,
+    /// Unique `-` with a non-empty workload: keyed by (function, workload).
+    ByPayload,
+}
+
+/// The foreground connections attached to a job. One entry per attached
+/// submit, so a connection that submitted twice gets every packet twice.
+/// Most jobs have zero or one listener; only more allocate.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Listeners {
+    #[default]
+    None,
+    One(ConnId),
+    Many(Vec<ConnId>),
+}
+
+impl Listeners {
+    pub(crate) fn push(&mut self, conn: ConnId) {
+        *self = match std::mem::take(self) {
+            Listeners::None => Listeners::One(conn),
+            Listeners::One(first) => Listeners::Many(vec![first, conn]),
+            Listeners::Many(mut all) => {
+                all.push(conn);
+                Listeners::Many(all)
+            }
+        };
+    }
+
+    /// Removes every entry of `conn`.
+    pub(crate) fn remove_all(&mut self, conn: ConnId) {
+        match self {
+            Listeners::None => {}
+            Listeners::One(only) => {
+                if *only == conn {
+                    *self = Listeners::None;
+                }
+            }
+            Listeners::Many(all) => {
+                all.retain(|&c| c != conn);
+                if all.is_empty() {
+                    *self = Listeners::None;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[ConnId] {
+        match self {
+            Listeners::None => &[],
+            Listeners::One(only) => std::slice::from_ref(only),
+            Listeners::Many(all) => all,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, Listeners::None)
+    }
+}
+
+/// One job, from submit to its terminal packet.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) handle: Bytes,
+    pub(crate) function: FunctionId,
+    pub(crate) unique: Bytes,
+    pub(crate) reducer: Bytes,
+    pub(crate) data: Bytes,
+    pub(crate) priority: Priority,
+    pub(crate) background: bool,
+    pub(crate) coalesce: Coalesce,
+    pub(crate) state: JobState,
+    pub(crate) listeners: Listeners,
+    /// Times the job was queued again after losing its worker.
+    pub(crate) retries: u32,
+    /// Cancelled, or abandoned by every foreground client: discarded instead
+    /// of assigned, and its results go nowhere.
+    pub(crate) ignored: bool,
+    /// Cancelled by the admin `cancel job` command.
+    pub(crate) cancelled: bool,
+    /// Handed to the persistent queue and not yet done there.
+    pub(crate) persisted: bool,
+    pub(crate) numerator: u32,
+    pub(crate) denominator: u32,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    job: Option<Job>,
+}
+
+/// Owns every live job; keys are reused slot indexes with a fresh generation.
+#[derive(Debug, Default)]
+pub(crate) struct JobSlab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl JobSlab {
+    pub(crate) fn insert(&mut self, job: Job) -> JobKey {
+        self.len += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.job = Some(job);
+            return JobKey {
+                index,
+                generation: slot.generation,
+            };
+        }
+        let index = u32::try_from(self.slots.len()).expect("fewer than 4 billion live jobs");
+        self.slots.push(Slot {
+            generation: 0,
+            job: Some(job),
+        });
+        JobKey {
+            index,
+            generation: 0,
+        }
+    }
+
+    pub(crate) fn get(&self, key: JobKey) -> Option<&Job> {
+        let slot = self.slots.get(key.index as usize)?;
+        if slot.generation != key.generation {
+            return None;
+        }
+        slot.job.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, key: JobKey) -> Option<&mut Job> {
+        let slot = self.slots.get_mut(key.index as usize)?;
+        if slot.generation != key.generation {
+            return None;
+        }
+        slot.job.as_mut()
+    }
+
+    pub(crate) fn remove(&mut self, key: JobKey) -> Option<Job> {
+        let slot = self.slots.get_mut(key.index as usize)?;
+        if slot.generation != key.generation {
+            return None;
+        }
+        let job = slot.job.take()?;
+        self.free.push(key.index);
+        self.len -= 1;
+        Some(job)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Live jobs in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (JobKey, &Job)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            slot.job.as_ref().map(|job| {
+                (
+                    JobKey {
+                        index: index as u32,
+                        generation: slot.generation,
+                    },
+                    job,
+                )
+            })
+        })
+    }
+}
