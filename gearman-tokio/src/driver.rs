@@ -209,6 +209,13 @@ impl Io {
     }
 }
 
+impl Drop for Io {
+    /// A run loop that is dropped (its future cancelled) leaves no socket task behind.
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
 async fn read_loop(conn: ConnId, mut socket: OwnedReadHalf, events: mpsc::Sender<IoEvent>) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {

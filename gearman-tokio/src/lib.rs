@@ -7,6 +7,8 @@ mod admin;
 #[allow(dead_code)] // used by Client, Worker and Server
 mod driver;
 mod error;
+mod server;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use error::Error;
+pub use server::Server;

@@ -1,0 +1,170 @@
+//! The embedded job server ([`gearman_proto::server::Server`]) served on a
+//! TCP listener.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use gearman_proto::server::{Server as Core, ServerConfig, ServerEvent};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::mpsc;
+
+use crate::driver::{self, Driven, Io};
+
+/// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
+/// (binary and admin text) so that any client, worker or `gearadmin` works
+/// with it.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = gearman_tokio::Server::bind("127.0.0.1:4730").await?;
+/// println!("listening on {}", server.local_addr()?);
+/// server.serve().await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+enum Command {
+    Accepted(TcpStream, SocketAddr),
+}
+
+struct Serving {
+    core: Core,
+    /// `shutdown graceful` was asked: stop accepting, finish when no job is left.
+    draining: bool,
+    finished: bool,
+}
+
+impl Driven for Serving {
+    type Core = Core;
+    type Command = Command;
+
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
+        match command {
+            Command::Accepted(stream, peer) => {
+                if self.draining {
+                    return;
+                }
+                let conn = self.core.accept(peer.to_string(), now);
+                io.attach(conn, stream);
+            }
+        }
+    }
+
+    fn deliver(&mut self, _now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                ServerEvent::Shutdown { graceful: false } => {
+                    tracing::info!("shutdown requested over the admin protocol");
+                    self.finished = true;
+                }
+                ServerEvent::Shutdown { graceful: true } => {
+                    tracing::info!("graceful shutdown requested over the admin protocol");
+                    self.draining = true;
+                }
+                other => tracing::debug!(?other, "server event ignored"),
+            }
+        }
+        if self.draining && self.core.job_count() == 0 {
+            self.finished = true;
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+impl Server {
+    /// Binds a listener on `addr` (port 0 picks a free port) with the
+    /// default configuration.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
+        Ok(Server::from_listener(TcpListener::bind(addr).await?))
+    }
+
+    /// Serves on an existing listener with the default configuration
+    /// (handles `H:<hostname>:<n>`, this process's id for `getpid`).
+    pub fn from_listener(listener: TcpListener) -> Server {
+        let mut config = ServerConfig::new(&hostname());
+        config.pid = std::process::id();
+        Server { listener, config }
+    }
+
+    /// Replaces the configuration (limits, handle prefix, job retries...).
+    pub fn with_config(mut self, config: ServerConfig) -> Server {
+        self.config = config;
+        self
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until an admin `shutdown` (or, after `shutdown graceful`, until
+    /// no job is left). Errors accepting a connection are logged and
+    /// retried, so this only returns `Ok`.
+    pub async fn serve(self) -> io::Result<()> {
+        self.serve_until(std::future::pending()).await
+    }
+
+    /// Like [`serve`](Server::serve), but also stops when `shutdown`
+    /// completes (a signal, a cancellation token, a oneshot...). Open
+    /// connections are closed.
+    pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let Server { listener, config } = self;
+        let mut core = Core::new(config);
+        let now = Instant::now();
+        if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
+            core.set_wall_clock(unix, now);
+        }
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let serving = Serving {
+            core,
+            draining: false,
+            finished: false,
+        };
+        let accept = async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        tracing::debug!(%peer, "accepted");
+                        if commands.send(Command::Accepted(stream, peer)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(err) => {
+                        // Out of descriptors, usually: wait a little rather than spin.
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = driver::run(serving, commands_rx) => {}
+            () = accept => {}
+            () = shutdown => tracing::info!("server stopped"),
+        }
+        Ok(())
+    }
+}
+
+/// The machine's name for job handles, without reaching for libc.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && !name.contains(':'))
+        .unwrap_or_else(|| "localhost".to_owned())
+}
