@@ -1,0 +1,5 @@
+//! Test support shared by the server and cluster tests. Each test crate uses
+//! only part of it.
+#![allow(dead_code)]
+
+pub mod wire;
