@@ -1,1 +1,915 @@
-//! client (in progress).
+//! The client state machine: submits jobs and status requests to any number
+//! of job servers and reports what becomes of them.
+//!
+//! See [`Client`] for the run loop, and [`ClientConfig`] for what can be
+//! tuned. The rules it follows:
+//!
+//! - **Connections** are opened lazily, when a request is routed to a server
+//!   that has none, and kept open afterwards. A server whose connection
+//!   failed or dropped counts as down for a backoff delay (exponential,
+//!   capped, jittered: [`crate::backoff`]); requests meanwhile go to the next
+//!   server that is up ([`crate::routing`]), and when no server is up they end
+//!   at once with [`ClientError::NoServer`]. Nothing ever waits on a down
+//!   server.
+//! - **Replies without a handle** (JOB_CREATED, STATUS_RES, STATUS_RES_UNIQUE,
+//!   OPTION_RES, ECHO_RES, ERROR) answer the oldest request still pending on
+//!   their connection; an ERROR ends that request. Any number of requests
+//!   may be in flight on a connection.
+//! - **Handles** are per server: updates are matched by (connection, handle).
+//!   When the server merges several foreground submits into one job, they
+//!   share its handle and each of them gets every update and its end.
+//! - **Exceptions**: with [`ClientConfig::exceptions`], `OPTION_REQ
+//!   exceptions` goes out before the first submit on each connection,
+//!   including after a reconnect. A server that refuses it only logs a
+//!   warning; its jobs still complete, and a worker's exception then arrives
+//!   as [`ClientEvent::Failed`].
+//! - **Disconnects** end every request and job on the connection at once.
+//!   A submit the server had not acknowledged is sent again to another server
+//!   that is up, up to [`ClientConfig::submit_retries`] times (a connection
+//!   that never opened does not count, since nothing was sent); otherwise it
+//!   ends with [`ClientError::Disconnected`] `{ acknowledged: false }`. An
+//!   acknowledged foreground job is never resubmitted: it ends with
+//!   `Disconnected { acknowledged: true }` and the caller decides. A
+//!   background job is complete once created, so a later disconnect does
+//!   not concern it.
+//! - **Timeouts**: a connection that is not established within
+//!   [`ClientConfig::connect_timeout`] is closed and treated as failed. A
+//!   request with no reply within [`ClientConfig::request_timeout`] ends with
+//!   [`ClientError::Timeout`], and since replies come in order, its
+//!   connection is closed as stuck (the other requests on it are handled as
+//!   on a disconnect). A job past its own [`JobRequest::deadline`] ends with
+//!   `Timeout` and its later packets are dropped.
+//! - **Peer errors**: bytes that do not decode, or a reply that answers
+//!   nothing pending, close the connection with a `tracing` warning and end
+//!   what was on it as on a disconnect. Updates for unknown handles (late
+//!   packets of ended jobs) are dropped.
+
+mod config;
+mod event;
+mod link;
+mod listeners;
+mod request;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::backoff::{Backoff, SeededRng};
+use crate::command::{Command, Field};
+use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::packet::{Packet, encode_fields};
+use crate::routing::Router;
+
+pub use crate::routing::{RoutingPolicy, ServerId};
+pub use config::{ClientConfig, ConfigError};
+pub use event::{ClientError, ClientEvent, JobStatus, UniqueStatus};
+pub use request::{
+    CronSchedule, JobHandle, JobId, JobRequest, MAX_HANDLE_LEN, MAX_UNIQUE_LEN, RequestId,
+    Schedule, UsageError,
+};
+
+use event::lenient_number;
+use link::{Conn, ExceptionsOption, Link, LinkState, Pending, PendingKind};
+use listeners::Listeners;
+
+/// The Gearman client as a state machine over all its servers.
+///
+/// Commands ([`submit`](Client::submit), [`get_status`](Client::get_status),
+/// [`get_status_unique`](Client::get_status_unique), [`echo`](Client::echo),
+/// [`cancel`](Client::cancel)) queue work; the [`Endpoint`] methods move
+/// bytes; [`poll_event`](Client::poll_event) reports results. The module
+/// documentation lists the rules it follows.
+///
+/// The run loop: feed every input, then drain [`poll_action`](Endpoint::poll_action),
+/// [`poll_transmit`](Endpoint::poll_transmit) and [`poll_event`](Client::poll_event)
+/// until they return `None`, then wait for bytes, a command, or the instant
+/// from [`poll_timeout`](Endpoint::poll_timeout).
+///
+/// ```no_run
+/// use std::collections::HashMap;
+/// use std::io::{ErrorKind, Read, Write};
+/// use std::net::TcpStream;
+/// use std::time::{Duration, Instant};
+///
+/// use gearman_proto::client::{Client, ClientConfig, ClientEvent, JobRequest};
+/// use gearman_proto::{ConnAction, Endpoint};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut client = Client::new(ClientConfig::new(["127.0.0.1:4730"]).with_seed(42))?;
+/// let job = client.submit(JobRequest::new("reverse", "hello"), Instant::now())?;
+/// let mut sockets: HashMap<_, TcpStream> = HashMap::new();
+/// 'run: loop {
+///     while let Some(action) = client.poll_action() {
+///         match action {
+///             ConnAction::Connect { conn, addr } => match TcpStream::connect(&addr) {
+///                 Ok(socket) => {
+///                     socket.set_read_timeout(Some(Duration::from_millis(10)))?;
+///                     sockets.insert(conn, socket);
+///                     client.handle_connected(conn, Instant::now());
+///                 }
+///                 Err(_) => client.handle_disconnected(conn, Instant::now()),
+///             },
+///             ConnAction::Close { conn } => drop(sockets.remove(&conn)),
+///             _ => {}
+///         }
+///     }
+///     while let Some(transmit) = client.poll_transmit() {
+///         if let Some(socket) = sockets.get_mut(&transmit.conn) {
+///             socket.write_all(&transmit.data)?;
+///         }
+///     }
+///     while let Some(event) = client.poll_event() {
+///         match event {
+///             ClientEvent::Data { data, .. } => println!("partial: {data:?}"),
+///             ClientEvent::Complete { data, .. } => println!("result: {data:?}"),
+///             other => println!("{other:?}"),
+///         }
+///         if event_is_end_of(&client, job) { break 'run; }
+///     }
+///     // A real driver waits on every socket and the deadline at once.
+///     let mut buf = [0u8; 4096];
+///     let mut closed = Vec::new();
+///     for (&conn, socket) in &mut sockets {
+///         match socket.read(&mut buf) {
+///             Ok(0) => closed.push(conn),
+///             Ok(n) => client.handle_input(conn, &buf[..n], Instant::now()),
+///             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+///             Err(_) => closed.push(conn),
+///         }
+///     }
+///     for conn in closed {
+///         sockets.remove(&conn);
+///         client.handle_disconnected(conn, Instant::now());
+///     }
+///     if client.poll_timeout().is_some_and(|at| at <= Instant::now()) {
+///         client.handle_timeout(Instant::now());
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// # fn event_is_end_of(client: &Client, job: gearman_proto::client::JobId) -> bool {
+/// #     !client.is_active(job)
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    router: Router,
+    links: Vec<Link>,
+    jobs: HashMap<JobId, Job>,
+    /// Job deadlines, earliest first; entries of jobs that already ended stay
+    /// until they come up (or until the heap is compacted).
+    deadlines: BinaryHeap<Reverse<(Instant, JobId)>>,
+    events: VecDeque<ClientEvent>,
+    actions: VecDeque<ConnAction>,
+    rng: SeededRng,
+    next_job: u64,
+    next_request: u64,
+    next_conn: u64,
+}
+
+/// A job the client still follows.
+#[derive(Debug)]
+struct Job {
+    request: JobRequest,
+    /// The unique id actually sent (generated for background jobs without one).
+    unique: Bytes,
+    state: JobState,
+    deadline: Option<Instant>,
+    /// Resends left after a drop of an established connection.
+    retries_left: u32,
+    /// Connections that failed to open while this submit waited on them.
+    connect_failures: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum JobState {
+    /// Sent or queued on `server`'s connection, awaiting JOB_CREATED.
+    Queued { server: ServerId },
+    /// Created by `server` under `handle` (foreground jobs only; background
+    /// jobs end at creation).
+    Acknowledged { server: ServerId, handle: Bytes },
+}
+
+/// Why a connection is being torn down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseCause {
+    /// The driver reported it closed or failed.
+    PeerClosed,
+    /// The server broke the protocol.
+    Protocol,
+    /// It did not open within the connect timeout.
+    ConnectTimeout,
+    /// The oldest request got no reply within the request timeout.
+    RequestTimeout,
+}
+
+impl Client {
+    /// A client for the configured servers. Nothing is connected until the
+    /// first request needs a server.
+    pub fn new(config: ClientConfig) -> Result<Client, ConfigError> {
+        if config.servers.is_empty() {
+            return Err(ConfigError::NoServers);
+        }
+        let router = Router::new(config.routing, &config.servers);
+        let links = config
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(index, addr)| {
+                // Each server gets its own jitter sequence so their retries spread.
+                let seed = config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                Link::new(addr.clone(), Backoff::new(config.backoff, seed))
+            })
+            .collect();
+        Ok(Client {
+            rng: SeededRng::new(config.seed),
+            router,
+            links,
+            jobs: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            events: VecDeque::new(),
+            actions: VecDeque::new(),
+            next_job: 0,
+            next_request: 0,
+            next_conn: 0,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The address of a configured server.
+    pub fn server_addr(&self, server: ServerId) -> Option<&str> {
+        self.links.get(server.0).map(|link| link.addr.as_str())
+    }
+
+    /// Whether `server` has an established connection.
+    pub fn is_connected(&self, server: ServerId) -> bool {
+        self.links
+            .get(server.0)
+            .and_then(Link::conn)
+            .is_some_and(|conn| conn.connected)
+    }
+
+    /// Whether `server` may be used at `now` (not backing off after a failure).
+    pub fn is_up(&self, server: ServerId, now: Instant) -> bool {
+        self.links.get(server.0).is_some_and(|link| link.is_up(now))
+    }
+
+    /// Whether `job` has not ended yet.
+    pub fn is_active(&self, job: JobId) -> bool {
+        self.jobs.contains_key(&job)
+    }
+
+    /// Number of jobs that have not ended yet.
+    pub fn active_jobs(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Submits a job; its events follow from [`poll_event`](Client::poll_event).
+    ///
+    /// The job goes to the server the routing policy picks (by its unique id
+    /// under consistent hashing), or to the next one up. If none is up, the
+    /// job still gets an id and ends at once with [`ClientError::NoServer`].
+    /// See [`JobRequest`] for the unique id sent when none is given.
+    pub fn submit(&mut self, request: JobRequest, now: Instant) -> Result<JobId, UsageError> {
+        request.validate()?;
+        self.next_job += 1;
+        let id = JobId(self.next_job);
+        let unique = match &request.unique {
+            Some(unique) => unique.clone(),
+            None if request.background => self.generate_unique(),
+            None => Bytes::new(),
+        };
+        let deadline = request.deadline.map(|d| now + d);
+        if let Some(at) = deadline {
+            self.push_deadline(at, id);
+        }
+        self.jobs.insert(
+            id,
+            Job {
+                request,
+                unique,
+                state: JobState::Queued {
+                    server: ServerId(0),
+                },
+                deadline,
+                retries_left: self.config.submit_retries,
+                connect_failures: 0,
+            },
+        );
+        self.dispatch(id, now, ClientError::NoServer);
+        Ok(id)
+    }
+
+    /// Asks the server that issued `handle` for the job's status (GET_STATUS).
+    ///
+    /// Answered by [`ClientEvent::StatusResult`] or
+    /// [`ClientEvent::RequestError`] (`NoServer` at once if that server is down).
+    pub fn get_status(
+        &mut self,
+        handle: &JobHandle,
+        now: Instant,
+    ) -> Result<RequestId, UsageError> {
+        let h = &handle.handle;
+        if h.is_empty() || h.len() > MAX_HANDLE_LEN || memchr::memchr(0, h).is_some() {
+            return Err(UsageError::InvalidHandle);
+        }
+        if handle.server.0 >= self.links.len() {
+            return Err(UsageError::UnknownServer(handle.server));
+        }
+        let request = self.new_request();
+        self.send_request(handle.server, PendingKind::Status(request), now, |out| {
+            encode_fields(out, Command::GetStatus, &[h])
+        });
+        Ok(request)
+    }
+
+    /// Asks for the status of the job with this unique id
+    /// (GET_STATUS_UNIQUE), on the server the routing policy picks for it:
+    /// under consistent hashing, the one its submit went to.
+    ///
+    /// Answered by [`ClientEvent::StatusUniqueResult`] or
+    /// [`ClientEvent::RequestError`].
+    pub fn get_status_unique(
+        &mut self,
+        unique: impl Into<Bytes>,
+        now: Instant,
+    ) -> Result<RequestId, UsageError> {
+        let unique = unique.into();
+        if memchr::memchr(0, &unique).is_some() {
+            return Err(UsageError::NulInField {
+                field: Field::Unique,
+            });
+        }
+        if unique.len() > MAX_UNIQUE_LEN {
+            return Err(UsageError::UniqueTooLong { len: unique.len() });
+        }
+        let request = self.new_request();
+        let key = (!unique.is_empty()).then_some(&unique[..]);
+        let links = &self.links;
+        match self.router.route(key, |s| links[s.0].is_up(now)) {
+            Some(server) => {
+                self.send_request(server, PendingKind::StatusUnique(request), now, |out| {
+                    encode_fields(out, Command::GetStatusUnique, &[&unique])
+                })
+            }
+            None => self.events.push_back(ClientEvent::RequestError {
+                request,
+                error: ClientError::NoServer,
+            }),
+        }
+        Ok(request)
+    }
+
+    /// Sends ECHO_REQ to `server`; answered by [`ClientEvent::EchoResult`]
+    /// with the same bytes, or [`ClientEvent::RequestError`].
+    pub fn echo(
+        &mut self,
+        server: ServerId,
+        data: impl Into<Bytes>,
+        now: Instant,
+    ) -> Result<RequestId, UsageError> {
+        if server.0 >= self.links.len() {
+            return Err(UsageError::UnknownServer(server));
+        }
+        let data = data.into();
+        let request = self.new_request();
+        self.send_request(server, PendingKind::Echo(request), now, |out| {
+            encode_fields(out, Command::EchoReq, &[&data])
+        });
+        Ok(request)
+    }
+
+    /// Stops following `job`: no further event is reported for it, and
+    /// packets the server still sends for it are dropped. The server is not
+    /// told (the protocol has no way to); a foreground job whose last
+    /// listener is gone is discarded by gearmand only when its client
+    /// disconnects. Returns whether the job was still active.
+    pub fn cancel(&mut self, job: JobId) -> bool {
+        self.forget_job(job).is_some()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    fn new_request(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(self.next_request)
+    }
+
+    fn generate_unique(&mut self) -> Bytes {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = Vec::with_capacity(32);
+        for _ in 0..2 {
+            let bits = self.rng.next_u64();
+            text.extend((0..16).rev().map(|i| HEX[(bits >> (i * 4)) as usize & 0xf]));
+        }
+        Bytes::from(text)
+    }
+
+    fn push_deadline(&mut self, at: Instant, job: JobId) {
+        // Entries of jobs that ended early pile up; drop them once they
+        // clearly outnumber the live jobs.
+        if self.deadlines.len() > 2 * self.jobs.len() + 1024 {
+            let jobs = &self.jobs;
+            self.deadlines
+                .retain(|Reverse((at, id))| jobs.get(id).is_some_and(|j| j.deadline == Some(*at)));
+        }
+        self.deadlines.push(Reverse((at, job)));
+    }
+
+    /// The connection to `server`, asking the driver for one if needed.
+    fn open(&mut self, server: ServerId, now: Instant) -> &mut Conn {
+        let link = &mut self.links[server.0];
+        if !matches!(link.state, LinkState::Open(_)) {
+            self.next_conn += 1;
+            let id = ConnId(self.next_conn);
+            link.state = LinkState::Open(Box::new(Conn::new(id, now, self.config.max_packet_size)));
+            self.actions.push_back(ConnAction::Connect {
+                conn: id,
+                addr: link.addr.clone(),
+            });
+        }
+        link.conn_mut().expect("opened above")
+    }
+
+    /// Queues a status or echo request on `server`, or reports it failed if
+    /// the server is down.
+    fn send_request(
+        &mut self,
+        server: ServerId,
+        kind: PendingKind,
+        now: Instant,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), crate::error::BuildError>,
+    ) {
+        if !self.links[server.0].is_up(now) {
+            if let PendingKind::Status(request)
+            | PendingKind::StatusUnique(request)
+            | PendingKind::Echo(request) = kind
+            {
+                self.events.push_back(ClientEvent::RequestError {
+                    request,
+                    error: ClientError::NoServer,
+                });
+            }
+            return;
+        }
+        let deadline = self.config.request_timeout.map(|t| now + t);
+        let conn = self.open(server, now);
+        encode(&mut conn.out).expect("arguments were validated by the caller");
+        conn.fifo.push_back(Pending { kind, deadline });
+    }
+
+    /// Routes job `id` and queues its submit; ends it with `no_server` if no
+    /// server is up.
+    fn dispatch(&mut self, id: JobId, now: Instant, no_server: ClientError) {
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
+        let unique = job.unique.clone();
+        let key = (!unique.is_empty()).then_some(&unique[..]);
+        let links = &self.links;
+        let Some(server) = self.router.route(key, |s| links[s.0].is_up(now)) else {
+            self.end_job(
+                id,
+                ClientEvent::JobError {
+                    job: id,
+                    error: no_server,
+                },
+            );
+            return;
+        };
+        let deadline = self.config.request_timeout.map(|t| now + t);
+        let exceptions = self.config.exceptions;
+        self.open(server, now);
+        let (Some(job), Some(conn)) = (self.jobs.get_mut(&id), self.links[server.0].conn_mut())
+        else {
+            unreachable!("the job was found above and the connection was just opened");
+        };
+        job.state = JobState::Queued { server };
+        if exceptions && conn.exceptions == ExceptionsOption::NotSent {
+            encode_fields(&mut conn.out, Command::OptionReq, &[b"exceptions"])
+                .expect("a constant option name is a valid field");
+            conn.fifo.push_back(Pending {
+                kind: PendingKind::Exceptions,
+                deadline,
+            });
+            conn.exceptions = ExceptionsOption::Requested;
+        }
+        job.request.encode(&job.unique, &mut conn.out);
+        conn.fifo.push_back(Pending {
+            kind: PendingKind::Submit {
+                job: id,
+                foreground: !job.request.background,
+            },
+            deadline,
+        });
+    }
+
+    /// Removes a job and reports its last event.
+    fn end_job(&mut self, id: JobId, event: ClientEvent) {
+        if self.jobs.remove(&id).is_some() {
+            self.events.push_back(event);
+        }
+    }
+
+    /// Removes a job without an event, keeping its listener slot (if any)
+    /// for the copies the server will still send.
+    fn forget_job(&mut self, id: JobId) -> Option<Job> {
+        let job = self.jobs.remove(&id)?;
+        if let JobState::Acknowledged { server, handle } = &job.state {
+            if let Some(listeners) = self.links[server.0]
+                .conn_mut()
+                .and_then(|conn| conn.listeners.get_mut(handle))
+            {
+                listeners.forget(id);
+            }
+        }
+        Some(job)
+    }
+
+    fn server_of(&self, conn: ConnId) -> Option<ServerId> {
+        self.links
+            .iter()
+            .position(|link| link.conn().is_some_and(|c| c.id == conn))
+            .map(ServerId)
+    }
+
+    /// Tears down `server`'s connection and ends or retries everything on it.
+    fn close(&mut self, server: ServerId, now: Instant, cause: CloseCause) {
+        let link = &mut self.links[server.0];
+        let until = now + link.backoff.next_delay();
+        let LinkState::Open(conn) = std::mem::replace(&mut link.state, LinkState::Down { until })
+        else {
+            return;
+        };
+        let conn = *conn;
+        if cause != CloseCause::PeerClosed {
+            self.actions.push_back(ConnAction::Close { conn: conn.id });
+        }
+        let lost = if cause == CloseCause::ConnectTimeout {
+            ClientError::Timeout {
+                acknowledged: false,
+            }
+        } else {
+            ClientError::Disconnected {
+                acknowledged: false,
+            }
+        };
+        let mut retry = Vec::new();
+        for (index, pending) in conn.fifo.into_iter().enumerate() {
+            let timed_out = index == 0 && cause == CloseCause::RequestTimeout;
+            let error = if timed_out {
+                ClientError::Timeout {
+                    acknowledged: false,
+                }
+            } else {
+                lost.clone()
+            };
+            match pending.kind {
+                PendingKind::Submit { job, .. } => {
+                    let Some(j) = self.jobs.get_mut(&job) else {
+                        continue;
+                    };
+                    let resend = if timed_out {
+                        false
+                    } else if !conn.connected {
+                        // Nothing was sent; try elsewhere, but not forever.
+                        j.connect_failures += 1;
+                        j.connect_failures <= self.links.len() as u32
+                    } else if j.retries_left > 0 {
+                        j.retries_left -= 1;
+                        true
+                    } else {
+                        false
+                    };
+                    if resend {
+                        retry.push(job);
+                    } else {
+                        self.end_job(job, ClientEvent::JobError { job, error });
+                    }
+                }
+                PendingKind::Status(request)
+                | PendingKind::StatusUnique(request)
+                | PendingKind::Echo(request) => {
+                    self.events
+                        .push_back(ClientEvent::RequestError { request, error });
+                }
+                PendingKind::Exceptions => {}
+            }
+        }
+        for listeners in conn.listeners.values() {
+            for job in listeners.live() {
+                self.end_job(
+                    job,
+                    ClientEvent::JobError {
+                        job,
+                        error: ClientError::Disconnected { acknowledged: true },
+                    },
+                );
+            }
+        }
+        for job in retry {
+            self.dispatch(job, now, lost.clone());
+        }
+    }
+
+    /// Handles one packet from `server`; `Err` says how the server broke the protocol.
+    fn handle_packet(&mut self, server: ServerId, packet: Packet) -> Result<(), String> {
+        let command = packet.command();
+        match command {
+            Command::JobCreated
+            | Command::Error
+            | Command::StatusRes
+            | Command::StatusResUnique
+            | Command::EchoRes
+            | Command::OptionRes => self.handle_reply(server, packet),
+            Command::WorkDataRes | Command::WorkWarningRes | Command::WorkStatusRes => {
+                let Some(job) = self.next_listener(server, &packet) else {
+                    return Ok(());
+                };
+                let data = || packet.field_bytes(Field::Data).unwrap_or_default();
+                self.events.push_back(match command {
+                    Command::WorkDataRes => ClientEvent::Data { job, data: data() },
+                    Command::WorkWarningRes => ClientEvent::Warning { job, data: data() },
+                    _ => ClientEvent::Status {
+                        job,
+                        numerator: lenient_number(packet.field(Field::Numerator).unwrap_or(b"")),
+                        denominator: lenient_number(
+                            packet.field(Field::Denominator).unwrap_or(b""),
+                        ),
+                    },
+                });
+                Ok(())
+            }
+            Command::WorkCompleteRes | Command::WorkFailRes | Command::WorkExceptionRes => {
+                let handle = packet.handle().unwrap_or_default();
+                let Some(listeners) = self.links[server.0]
+                    .conn_mut()
+                    .and_then(|conn| conn.listeners.remove(handle))
+                else {
+                    tracing::debug!(%server, ?packet, "result for an unknown handle dropped");
+                    return Ok(());
+                };
+                for job in listeners.live() {
+                    let data = || packet.field_bytes(Field::Data).unwrap_or_default();
+                    let event = match command {
+                        Command::WorkCompleteRes => ClientEvent::Complete { job, data: data() },
+                        Command::WorkFailRes => ClientEvent::Failed { job },
+                        _ => ClientEvent::Exception { job, data: data() },
+                    };
+                    self.end_job(job, event);
+                }
+                Ok(())
+            }
+            other => Err(format!("{other} is not sent to clients")),
+        }
+    }
+
+    /// The job a WORK_DATA / WARNING / STATUS copy is for, if still followed.
+    fn next_listener(&mut self, server: ServerId, packet: &Packet) -> Option<JobId> {
+        let handle = packet.handle().unwrap_or_default();
+        let conn = self.links[server.0].conn_mut()?;
+        match conn.listeners.get_mut(handle) {
+            Some(listeners) => listeners.next_copy(),
+            None => {
+                tracing::debug!(%server, ?packet, "update for an unknown handle dropped");
+                None
+            }
+        }
+    }
+
+    /// A reply without a handle: it answers the oldest pending request.
+    fn handle_reply(&mut self, server: ServerId, packet: Packet) -> Result<(), String> {
+        let command = packet.command();
+        let conn = self.links[server.0]
+            .conn_mut()
+            .expect("packets are only handled for open connections");
+        let Some(pending) = conn.fifo.pop_front() else {
+            return Err(format!("{command} with no request pending"));
+        };
+        let field = |f| packet.field_bytes(f).unwrap_or_default();
+        let flag = |f| packet.field(f) == Some(b"1");
+        let number = |f| lenient_number(packet.field(f).unwrap_or(b""));
+        match (command, pending.kind) {
+            (Command::Error, kind) => {
+                let text = field(Field::ErrorText);
+                let text = text.strip_suffix(b"\0").unwrap_or(&text);
+                let error = ClientError::ServerError {
+                    code: String::from_utf8_lossy(&field(Field::ErrorCode)).into_owned(),
+                    text: String::from_utf8_lossy(text).into_owned(),
+                };
+                match kind {
+                    PendingKind::Submit { job, .. } => {
+                        self.end_job(job, ClientEvent::JobError { job, error });
+                    }
+                    PendingKind::Status(request)
+                    | PendingKind::StatusUnique(request)
+                    | PendingKind::Echo(request) => {
+                        self.events
+                            .push_back(ClientEvent::RequestError { request, error });
+                    }
+                    PendingKind::Exceptions => {
+                        conn.exceptions = ExceptionsOption::Refused;
+                        tracing::warn!(
+                            %server,
+                            %error,
+                            "server refused OPTION_REQ exceptions; exceptions will arrive as failures"
+                        );
+                    }
+                }
+            }
+            (Command::JobCreated, PendingKind::Submit { job, foreground }) => {
+                let handle = field(Field::Handle);
+                let alive = self
+                    .jobs
+                    .get(&job)
+                    .is_some_and(|j| j.state == JobState::Queued { server });
+                if foreground {
+                    // The server now sends this submit's copies, followed or not.
+                    let listener = alive.then_some(job);
+                    match conn.listeners.get_mut(&handle[..]) {
+                        Some(listeners) => listeners.add(listener),
+                        None => {
+                            conn.listeners
+                                .insert(handle.clone(), Listeners::new(listener));
+                        }
+                    }
+                }
+                if alive {
+                    let event = ClientEvent::Created {
+                        job,
+                        handle: JobHandle {
+                            server,
+                            handle: handle.clone(),
+                        },
+                        background: !foreground,
+                    };
+                    if foreground {
+                        let j = self.jobs.get_mut(&job).expect("checked alive above");
+                        j.state = JobState::Acknowledged { server, handle };
+                        self.events.push_back(event);
+                    } else {
+                        self.end_job(job, event);
+                    }
+                }
+            }
+            (Command::StatusRes, PendingKind::Status(request)) => {
+                let status = JobStatus {
+                    handle: JobHandle {
+                        server,
+                        handle: field(Field::Handle),
+                    },
+                    known: flag(Field::Known),
+                    running: flag(Field::Running),
+                    numerator: number(Field::Numerator),
+                    denominator: number(Field::Denominator),
+                };
+                self.events
+                    .push_back(ClientEvent::StatusResult { request, status });
+            }
+            (Command::StatusResUnique, PendingKind::StatusUnique(request)) => {
+                let status = UniqueStatus {
+                    unique: field(Field::Unique),
+                    known: flag(Field::Known),
+                    running: flag(Field::Running),
+                    numerator: number(Field::Numerator),
+                    denominator: number(Field::Denominator),
+                    waiting_clients: number(Field::ClientCount),
+                };
+                self.events
+                    .push_back(ClientEvent::StatusUniqueResult { request, status });
+            }
+            (Command::EchoRes, PendingKind::Echo(request)) => {
+                self.events.push_back(ClientEvent::EchoResult {
+                    request,
+                    data: field(Field::Data),
+                });
+            }
+            (Command::OptionRes, PendingKind::Exceptions) => {
+                conn.exceptions = ExceptionsOption::Accepted;
+            }
+            (command, kind) => {
+                return Err(format!("{command} does not answer the pending {kind:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Endpoint for Client {
+    fn handle_connected(&mut self, conn: ConnId, _now: Instant) {
+        let Some(server) = self.server_of(conn) else {
+            return;
+        };
+        let link = &mut self.links[server.0];
+        link.backoff.reset();
+        if let Some(c) = link.conn_mut() {
+            c.connected = true;
+        }
+    }
+
+    fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(server) = self.server_of(conn) else {
+            return;
+        };
+        let c = self.links[server.0]
+            .conn_mut()
+            .expect("server_of found it open");
+        // Bytes can only come from an established connection.
+        c.connected = true;
+        c.read_buf.extend_from_slice(data);
+        loop {
+            let Some(c) = self.links[server.0].conn_mut() else {
+                return;
+            };
+            let packet = match c.decoder.decode_packet(&mut c.read_buf) {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(%server, %conn, %error, "undecodable input from job server; closing");
+                    self.close(server, now, CloseCause::Protocol);
+                    return;
+                }
+            };
+            if let Err(reason) = self.handle_packet(server, packet) {
+                tracing::warn!(%server, %conn, %reason, "protocol violation by job server; closing");
+                self.close(server, now, CloseCause::Protocol);
+                return;
+            }
+        }
+    }
+
+    fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
+        if let Some(server) = self.server_of(conn) {
+            self.close(server, now, CloseCause::PeerClosed);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        for index in 0..self.links.len() {
+            let Some(conn) = self.links[index].conn() else {
+                continue;
+            };
+            if !conn.connected && conn.opened_at + self.config.connect_timeout <= now {
+                tracing::debug!(server = index, "connect timeout");
+                self.close(ServerId(index), now, CloseCause::ConnectTimeout);
+            } else if conn
+                .fifo
+                .front()
+                .and_then(|p| p.deadline)
+                .is_some_and(|at| at <= now)
+            {
+                tracing::warn!(server = index, "request timeout; closing the connection");
+                self.close(ServerId(index), now, CloseCause::RequestTimeout);
+            }
+        }
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            if self.jobs.get(&id).is_some_and(|j| j.deadline == Some(at)) {
+                let job = self.forget_job(id).expect("checked above");
+                let acknowledged = matches!(job.state, JobState::Acknowledged { .. });
+                self.events.push_back(ClientEvent::JobError {
+                    job: id,
+                    error: ClientError::Timeout { acknowledged },
+                });
+            }
+        }
+    }
+
+    fn poll_action(&mut self) -> Option<ConnAction> {
+        self.actions.pop_front()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.links.iter_mut().find_map(|link| {
+            let conn = link.conn_mut()?;
+            (conn.connected && !conn.out.is_empty()).then(|| Transmit {
+                conn: conn.id,
+                data: conn.out.split().freeze(),
+            })
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let connections = self.links.iter().filter_map(Link::conn).filter_map(|conn| {
+            let connect = (!conn.connected).then(|| conn.opened_at + self.config.connect_timeout);
+            let request = conn.fifo.front().and_then(|p| p.deadline);
+            connect.into_iter().chain(request).min()
+        });
+        let job = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        connections.chain(job).min()
+    }
+}

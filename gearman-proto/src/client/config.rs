@@ -1,0 +1,134 @@
+//! What a [`Client`](super::Client) is configured with.
+
+use std::time::Duration;
+
+use crate::backoff::BackoffConfig;
+use crate::codec::DEFAULT_MAX_PACKET_SIZE;
+use crate::routing::RoutingPolicy;
+
+/// Configuration of a [`Client`](super::Client).
+///
+/// ```
+/// use std::time::Duration;
+/// use gearman_proto::client::ClientConfig;
+/// use gearman_proto::routing::RoutingPolicy;
+///
+/// let config = ClientConfig::new(["gm1:4730", "gm2:4730"])
+///     .with_routing(RoutingPolicy::consistent_hash())
+///     .with_request_timeout(Some(Duration::from_secs(5)))
+///     .with_exceptions(true)
+///     .with_seed(0x5eed);
+/// assert_eq!(config.servers.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Job servers as `host:port`, in order; a server's index is its
+    /// [`ServerId`](crate::routing::ServerId).
+    pub servers: Vec<String>,
+    /// How a request picks its server. Default: round robin.
+    pub routing: RoutingPolicy,
+    /// How long a connection may take to open. Default: 5 s.
+    pub connect_timeout: Duration,
+    /// How long a request may wait for its reply (JOB_CREATED, STATUS_RES,
+    /// STATUS_RES_UNIQUE, ECHO_RES, OPTION_RES), counted from the moment it
+    /// is queued on a connection. `None`: no limit. Default: 30 s.
+    pub request_timeout: Option<Duration>,
+    /// Reconnect backoff after a connection fails or drops. Default: 100 ms
+    /// doubling to 30 s.
+    pub backoff: BackoffConfig,
+    /// Seed of every random choice: generated unique ids and backoff jitter.
+    /// The same seed and inputs give the same bytes. Processes that submit
+    /// background jobs to the same servers must use different seeds, or
+    /// their generated unique ids collide and the server merges their jobs;
+    /// drivers normally seed from the operating system. Default: 0.
+    pub seed: u64,
+    /// Largest packet payload accepted from a server; a larger one closes the
+    /// connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
+    pub max_packet_size: u32,
+    /// Ask each server for `OPTION_REQ exceptions` before the first submit on
+    /// each connection, so WORK_EXCEPTION reaches the caller. Default: false.
+    pub exceptions: bool,
+    /// How many times a submit the server never acknowledged is sent again
+    /// on another server after its connection dropped. A connection that
+    /// never opened does not count: the submit never left. Default: 2.
+    pub submit_retries: u32,
+}
+
+impl ClientConfig {
+    /// Defaults for these servers (`host:port` each).
+    pub fn new<I, S>(servers: I) -> ClientConfig
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ClientConfig {
+            servers: servers.into_iter().map(Into::into).collect(),
+            routing: RoutingPolicy::default(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Some(Duration::from_secs(30)),
+            backoff: BackoffConfig::default(),
+            seed: 0,
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            exceptions: false,
+            submit_retries: 2,
+        }
+    }
+
+    /// Sets [`routing`](ClientConfig::routing).
+    pub fn with_routing(mut self, routing: RoutingPolicy) -> ClientConfig {
+        self.routing = routing;
+        self
+    }
+
+    /// Sets [`connect_timeout`](ClientConfig::connect_timeout).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> ClientConfig {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`request_timeout`](ClientConfig::request_timeout).
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets [`backoff`](ClientConfig::backoff).
+    pub fn with_backoff(mut self, min: Duration, max: Duration) -> ClientConfig {
+        self.backoff = BackoffConfig { min, max };
+        self
+    }
+
+    /// Sets [`seed`](ClientConfig::seed).
+    pub fn with_seed(mut self, seed: u64) -> ClientConfig {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets [`max_packet_size`](ClientConfig::max_packet_size).
+    pub fn with_max_packet_size(mut self, max: u32) -> ClientConfig {
+        self.max_packet_size = max;
+        self
+    }
+
+    /// Sets [`exceptions`](ClientConfig::exceptions).
+    pub fn with_exceptions(mut self, enabled: bool) -> ClientConfig {
+        self.exceptions = enabled;
+        self
+    }
+
+    /// Sets [`submit_retries`](ClientConfig::submit_retries).
+    pub fn with_submit_retries(mut self, retries: u32) -> ClientConfig {
+        self.submit_retries = retries;
+        self
+    }
+}
+
+/// A [`ClientConfig`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No server is configured.
+    #[error("no job server configured")]
+    NoServers,
+}

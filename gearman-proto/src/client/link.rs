@@ -1,0 +1,131 @@
+//! The client's state for one server: whether a connection is open, and on
+//! an open one what was sent and still awaits a reply.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::listeners::Listeners;
+use super::request::{JobId, RequestId};
+use crate::backoff::Backoff;
+use crate::codec::Decoder;
+use crate::conn::ConnId;
+
+/// One configured server.
+#[derive(Debug)]
+pub(crate) struct Link {
+    /// `host:port` as configured.
+    pub(crate) addr: String,
+    pub(crate) state: LinkState,
+    pub(crate) backoff: Backoff,
+}
+
+/// Connections are opened lazily, when a request is routed to the server.
+#[derive(Debug)]
+pub(crate) enum LinkState {
+    /// No connection; one is opened for the next request.
+    Idle,
+    /// The last connection failed; the server counts as down until `until`,
+    /// after which it is treated as idle.
+    Down { until: Instant },
+    /// A connection asked for or established.
+    Open(Box<Conn>),
+}
+
+impl Link {
+    pub(crate) fn new(addr: String, backoff: Backoff) -> Link {
+        Link {
+            addr,
+            state: LinkState::Idle,
+            backoff,
+        }
+    }
+
+    /// Whether requests may be routed here at `now`.
+    pub(crate) fn is_up(&self, now: Instant) -> bool {
+        !matches!(self.state, LinkState::Down { until } if until > now)
+    }
+
+    pub(crate) fn conn(&self) -> Option<&Conn> {
+        match &self.state {
+            LinkState::Open(conn) => Some(conn),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> Option<&mut Conn> {
+        match &mut self.state {
+            LinkState::Open(conn) => Some(conn),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `OPTION_REQ exceptions` is in force on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExceptionsOption {
+    NotSent,
+    Requested,
+    Accepted,
+    Refused,
+}
+
+/// One connection to a server.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    /// Whether the driver reported the connection established.
+    pub(crate) connected: bool,
+    /// When the connection was asked for (for the connect timeout).
+    pub(crate) opened_at: Instant,
+    pub(crate) decoder: Decoder,
+    pub(crate) read_buf: BytesMut,
+    /// Bytes not yet handed to the driver; held back until connected.
+    pub(crate) out: BytesMut,
+    /// Requests sent (or queued to send) that await a reply, oldest first:
+    /// replies without a handle answer the oldest.
+    pub(crate) fifo: VecDeque<Pending>,
+    /// Foreground jobs acknowledged on this connection, by handle.
+    pub(crate) listeners: HashMap<Bytes, Listeners>,
+    pub(crate) exceptions: ExceptionsOption,
+}
+
+impl Conn {
+    pub(crate) fn new(id: ConnId, now: Instant, max_packet_size: u32) -> Conn {
+        Conn {
+            id,
+            connected: false,
+            opened_at: now,
+            decoder: Decoder::new().with_max_packet_size(max_packet_size),
+            read_buf: BytesMut::new(),
+            out: BytesMut::new(),
+            fifo: VecDeque::new(),
+            listeners: HashMap::new(),
+            exceptions: ExceptionsOption::NotSent,
+        }
+    }
+}
+
+/// A request awaiting its reply.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    pub(crate) kind: PendingKind,
+    /// When the request times out, if a request timeout is configured.
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// What a pending request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PendingKind {
+    /// A submit; the job may have ended on our side since (cancel, deadline),
+    /// in which case its reply is dropped.
+    Submit {
+        job: JobId,
+        foreground: bool,
+    },
+    Status(RequestId),
+    StatusUnique(RequestId),
+    Echo(RequestId),
+    Exceptions,
+}
