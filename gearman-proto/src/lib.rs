@@ -10,6 +10,7 @@ pub mod codec;
 pub mod command;
 pub mod conn;
 pub mod error;
+pub mod invariants;
 pub mod packet;
 pub mod routing;
 pub mod server;

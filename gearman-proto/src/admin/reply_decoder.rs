@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::request::{AdminRequest, ReplyShape};
-use super::response::{AdminResponse, is_row_of, parse_error_line};
+use super::response::{AdminResponse, parse_error_line};
 
 /// Default longest reply line an [`AdminResponseDecoder`] accepts: 64 KiB
 /// (a `workers` row lists every function of a connection).
@@ -45,7 +45,8 @@ pub enum AdminDecodeError {
 /// ("need more bytes"); keep passing that same request until its reply comes
 /// out. Lines may end in `\n` or `\r\n`. A single-line command's reply is its
 /// first line; a list command's reply runs to a line holding only `.`, unless
-/// its first line is an `ERR ` line (a server that does not know the command).
+/// its first line is an `ERR ` line without a tab (a server that does not know
+/// the command; a row of `status` for a function named `ERR x` has tabs).
 /// Complete lines of a list are moved out of the buffer as they arrive, so the
 /// buffer never holds more than one partial line.
 ///
@@ -147,7 +148,9 @@ impl AdminResponseDecoder {
             if shape == ReplyShape::SingleLine {
                 return Ok(Some(AdminResponse::from_line(request, line)));
             }
-            if self.lines.is_empty() && !is_row_of(request, &line) {
+            // gearmand's ERR lines hold no tab, and the rows that could start
+            // with "ERR " (status, prioritystatus, show jobs) always do.
+            if self.lines.is_empty() && memchr::memchr(b'\t', &line).is_none() {
                 if let Some(error) = parse_error_line(&line) {
                     return Ok(Some(error));
                 }

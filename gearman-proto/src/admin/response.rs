@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes};
 
 use super::decimal::{parse_i64, parse_u64, put_i64, put_u64};
-use super::request::{AdminRequest, ReplyShape};
+use super::request::AdminRequest;
 
 /// One `status` line: `NAME\tTOTAL\tRUNNING\tWORKERS`.
 ///
@@ -592,19 +592,4 @@ pub(crate) fn parse_error_line(line: &Bytes) -> Option<AdminResponse> {
         code: line.slice_ref(code),
         text: line.slice_ref(text),
     })
-}
-
-/// Whether a list reply's first line is a row of the expected kind, so that
-/// a row that happens to start with `ERR ` is not taken for an error.
-pub(crate) fn is_row_of(request: &AdminRequest, line: &Bytes) -> bool {
-    if request.reply_shape() != ReplyShape::List {
-        return false;
-    }
-    match command_of(request) {
-        Some(AdminRequest::Status) => StatusRow::parse(line).is_some(),
-        Some(AdminRequest::Workers) => WorkerRow::parse(line).is_some(),
-        Some(AdminRequest::PriorityStatus) => PriorityStatusRow::parse(line).is_some(),
-        Some(AdminRequest::ShowJobs) => JobRow::parse(line).is_some(),
-        _ => false,
-    }
 }
