@@ -3,6 +3,7 @@
 use std::io;
 
 use bytes::Bytes;
+use gearman_proto::client::{ClientError, ConfigError};
 
 /// What went wrong talking to a Gearman server.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,14 @@ pub enum Error {
     /// No reply came within the allowed time.
     #[error("timed out")]
     Timeout,
+    /// A job or request ended without a result: disconnect, timeout, server
+    /// error, no server up. [`ClientError::acknowledged`] says whether the
+    /// server had accepted the job.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The configuration cannot work (no servers, say).
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
     /// The server answered with an error.
     #[error("server error {}: {}", String::from_utf8_lossy(.code), String::from_utf8_lossy(.text))]
     Server {

@@ -1,14 +1,44 @@
-//! Gearman over tokio: thin adapter around [`gearman_proto`].
+//! Gearman over Tokio: a [`Client`], a [`Worker`], an [`Admin`] client and
+//! an embedded job [`Server`], each a thin adapter around the sans-IO state
+//! machines of [`gearman_proto`]. This crate only moves bytes, sleeps until
+//! the core's next deadline and turns core events into futures and streams;
+//! every protocol decision is made in `gearman_proto`.
+//!
+//! # Client
+//!
+//! ```no_run
+//! use gearman_tokio::{Client, JobOutcome, JobRequest};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), gearman_tokio::Error> {
+//!     let client = Client::new(["127.0.0.1:4730"])?;
+//!     match client.submit(JobRequest::new("reverse", "hello")).await? {
+//!         JobOutcome::Complete(result) => println!("{}", String::from_utf8_lossy(&result)),
+//!         other => println!("job did not complete: {other:?}"),
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Logging
+//!
+//! Connects, reconnects and errors are reported through `tracing`; the
+//! library never prints.
 #![forbid(unsafe_code)]
 
 pub use gearman_proto as proto;
 
 mod admin;
-#[allow(dead_code)] // used by Client, Worker and Server
+mod client;
 mod driver;
 mod error;
 mod server;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
+pub use client::{Client, Job, JobOutcome, JobUpdate};
 pub use error::Error;
+pub use gearman_proto::client::{
+    ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
+};
+pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
