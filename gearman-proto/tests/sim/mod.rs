@@ -2,4 +2,6 @@
 //! only part of it.
 #![allow(dead_code)]
 
+pub mod net;
+pub mod peers;
 pub mod wire;
