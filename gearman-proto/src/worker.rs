@@ -1,1 +1,965 @@
-//! worker (in progress).
+//! The worker state machine: abilities, the grab cycle on every server, a
+//! concurrency limit across all of them, job results, reconnects and
+//! graceful shutdown, with no I/O of its own.
+//!
+//! # Behaviour
+//!
+//! - **Connections.** The worker keeps one connection per configured server
+//!   and asks for it with [`ConnAction::Connect`]. A connection that fails,
+//!   drops, breaks the protocol or does not open within
+//!   [`WorkerConfig::connect_timeout`] is retried after an exponential,
+//!   capped, jittered backoff ([`crate::backoff`]); the other servers keep
+//!   serving meanwhile. The backoff starts over once a connection opens.
+//! - **Registration.** On every (re)connect the worker sends SET_CLIENT_ID
+//!   (if set) and one CAN_DO / CAN_DO_TIMEOUT per ability, then grabs.
+//!   [`can_do`](Worker::can_do), [`cant_do`](Worker::cant_do),
+//!   [`reset_abilities`](Worker::reset_abilities) and
+//!   [`set_client_id`](Worker::set_client_id) go to every connected server
+//!   at once and are remembered for later connections.
+//! - **Grab cycle.** Each connection is [`GrabState::Idle`],
+//!   [`GrabState::AwaitingGrabReply`] or [`GrabState::Asleep`]. It has at
+//!   most one grab outstanding. NO_JOB is answered with PRE_SLEEP and the
+//!   connection sleeps until a NOOP. Only a grab reply, or a NOOP while
+//!   asleep, changes the state; a stray NO_JOB is ignored, so no packet
+//!   sequence makes the worker grab in a loop on its own.
+//! - **NOOP while not asleep is ignored**, and nothing is lost by it: while a
+//!   grab is outstanding, the server processes that grab after it sent the
+//!   NOOP (one ordered stream per connection), so the grab's reply already
+//!   reflects the work the NOOP announced; if that reply is NO_JOB the
+//!   worker sends PRE_SLEEP, and the server answers PRE_SLEEP with an
+//!   immediate NOOP whenever work is queued (PROTOCOL §4.3). While idle the
+//!   connection already grabs at the next free slot.
+//! - **Concurrency.** Grabs outstanding plus jobs running never exceed
+//!   [`WorkerConfig::concurrency`], across all servers. When a slot frees,
+//!   the next idle connection (round robin over servers) grabs: one that
+//!   last got a job, was just connected, or was woken by NOOP while no slot
+//!   was free.
+//! - **Assignments.** JOB_ASSIGN, JOB_ASSIGN_UNIQ and JOB_ASSIGN_ALL are all
+//!   accepted whatever grab was sent. A job for a function the worker no
+//!   longer has (a CANT_DO crossed the assignment) is answered with
+//!   WORK_FAIL at once and never reported. An assignment with no grab
+//!   outstanding breaks the protocol and closes the connection (the server
+//!   requeues the job), so the limit holds whatever a server sends.
+//! - **Grab fallback.** An ERROR while a grab is outstanding answers that
+//!   grab (unless its code is `JOB_NOT_FOUND`, which answers a WORK_* packet
+//!   for a job the server no longer gives us); the connection then uses the
+//!   next plainer grab ([`GrabMode::plainer`]) and sends it. If even
+//!   GRAB_JOB is refused, the connection sleeps as after NO_JOB.
+//! - **Other ERRORs** (after a WORK_* for a job the server took back) are
+//!   logged with `tracing` and change nothing.
+//! - **Lost connections.** Every job running on a connection that drops is
+//!   reported with [`WorkerEvent::JobLost`] and its slot is freed at once;
+//!   the server requeues it, and results reported for it later are dropped.
+//! - **Shutdown.** [`shutdown`](Worker::shutdown) stops grabbing and
+//!   reconnecting, lets running jobs finish (a grab already outstanding may
+//!   still bring one job, which is reported and must be finished too), then
+//!   closes every connection and reports [`WorkerEvent::ShutdownComplete`].
+//! - **Peer input never panics**: a packet that does not decode closes that
+//!   connection with a `tracing` warning, then it reconnects.
+//!
+//! # Run loop
+//!
+//! See [`Worker`].
+
+mod config;
+mod event;
+mod link;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub use config::{Ability, GrabMode, WorkerConfig};
+pub use event::{GrabState, Job, JobId, WorkerError, WorkerEvent};
+use link::{Connection, Link, LinkState};
+
+use crate::backoff::Backoff;
+use crate::command::{Command, Field, Magic};
+use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::packet::{Packet, encode_fields};
+use crate::routing::ServerId;
+
+/// How many lost jobs are remembered so that their late results are dropped
+/// quietly rather than refused as ended. Bounds memory when a caller never
+/// reports on lost jobs.
+const LOST_JOBS_REMEMBERED: usize = 4096;
+
+/// The ERROR code a server sends for a WORK_* packet about a job it does not
+/// give this connection: never an answer to a grab.
+const JOB_NOT_FOUND: &[u8] = b"JOB_NOT_FOUND";
+
+/// A Gearman worker as a sans-IO state machine over any number of servers.
+///
+/// The driver opens and closes connections when [`poll_action`](Worker::poll_action)
+/// says so, feeds bytes and connection events in, writes what
+/// [`poll_transmit`](Worker::poll_transmit) returns, calls
+/// [`handle_timeout`](Worker::handle_timeout) at [`poll_timeout`](Worker::poll_timeout),
+/// runs the jobs from [`poll_event`](Worker::poll_event) and reports their
+/// results with the `work_*` methods. The module documentation lists the
+/// protocol rules the worker follows.
+///
+/// ```no_run
+/// use std::time::Instant;
+/// use gearman_proto::{ConnAction, Endpoint};
+/// use gearman_proto::worker::{Worker, WorkerConfig, WorkerEvent};
+///
+/// # fn wait_for_io_or(_deadline: Option<Instant>) -> Vec<(gearman_proto::ConnId, Vec<u8>)> { Vec::new() }
+/// # fn open(_conn: gearman_proto::ConnId, _addr: &str) {}
+/// # fn close(_conn: gearman_proto::ConnId) {}
+/// # fn write(_conn: gearman_proto::ConnId, _bytes: &[u8]) {}
+/// let config = WorkerConfig::new(["127.0.0.1:4730"])
+///     .with_function("reverse")
+///     .with_concurrency(4);
+/// let mut worker = Worker::new(config, Instant::now())?;
+/// loop {
+///     // 1. Drain every output.
+///     while let Some(action) = worker.poll_action() {
+///         match action {
+///             ConnAction::Connect { conn, addr } => open(conn, &addr), // later: handle_connected / handle_disconnected
+///             ConnAction::Close { conn } => close(conn),
+///             _ => {}
+///         }
+///     }
+///     while let Some(transmit) = worker.poll_transmit() {
+///         write(transmit.conn, &transmit.data);
+///     }
+///     while let Some(event) = worker.poll_event() {
+///         match event {
+///             WorkerEvent::JobAssigned(job) => {
+///                 // Run it (here inline); report progress and exactly one end.
+///                 let reversed: Vec<u8> = job.payload.iter().rev().copied().collect();
+///                 worker.work_complete(job.id, &reversed)?;
+///             }
+///             WorkerEvent::ShutdownComplete => return Ok(()),
+///             _ => {}
+///         }
+///     }
+///     // 2. Wait for bytes or the next deadline, then feed what happened.
+///     let deadline = worker.poll_timeout();
+///     for (conn, bytes) in wait_for_io_or(deadline) {
+///         worker.handle_input(conn, &bytes, Instant::now());
+///     }
+///     worker.handle_timeout(Instant::now());
+/// }
+/// # Ok::<(), gearman_proto::worker::WorkerError>(())
+/// ```
+#[derive(Debug)]
+pub struct Worker {
+    config: WorkerConfig,
+    links: Vec<Link>,
+    /// Registered functions (name → CAN_DO_TIMEOUT timeout), in a fixed order
+    /// so registration bytes are deterministic.
+    abilities: BTreeMap<Bytes, Option<Duration>>,
+    client_id: Option<Bytes>,
+    jobs: HashMap<JobId, RunningJob>,
+    lost: LostJobs,
+    next_job: u64,
+    next_conn: u64,
+    grabs_outstanding: usize,
+    limit: usize,
+    /// Server index the next grab search starts from (round robin).
+    rotation: usize,
+    shutdown: Shutdown,
+    actions: VecDeque<ConnAction>,
+    events: VecDeque<WorkerEvent>,
+}
+
+#[derive(Debug)]
+struct RunningJob {
+    server: usize,
+    conn: ConnId,
+    handle: Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shutdown {
+    Running,
+    Draining { deadline: Option<Instant> },
+    Done,
+}
+
+/// Ids of jobs lost with their connection whose end the caller has not
+/// reported yet, oldest forgotten first.
+#[derive(Debug, Default)]
+struct LostJobs {
+    ids: HashSet<JobId>,
+    order: VecDeque<JobId>,
+}
+
+impl LostJobs {
+    fn insert(&mut self, id: JobId) {
+        if self.order.len() >= LOST_JOBS_REMEMBERED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        self.ids.insert(id);
+        self.order.push_back(id);
+    }
+}
+
+/// The kind of result a `work_*` call reports.
+enum Report<'a> {
+    Data(&'a [u8]),
+    Warning(&'a [u8]),
+    Status(u32, u32),
+    Complete(&'a [u8]),
+    Fail,
+    Exception(&'a [u8]),
+}
+
+impl Report<'_> {
+    fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Report::Complete(_) | Report::Fail | Report::Exception(_)
+        )
+    }
+}
+
+impl Worker {
+    /// A worker for the configured servers; it asks to connect to all of
+    /// them at once (see [`poll_action`](Worker::poll_action)).
+    ///
+    /// Fails when no server is configured or a configured function name is
+    /// empty or contains a NUL byte.
+    pub fn new(config: WorkerConfig, now: Instant) -> Result<Worker, WorkerError> {
+        if config.servers.is_empty() {
+            return Err(WorkerError::NoServers);
+        }
+        let mut abilities = BTreeMap::new();
+        for ability in &config.abilities {
+            check_function(&ability.function)?;
+            abilities.insert(ability.function.clone(), ability.timeout);
+        }
+        let links = config
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(index, addr)| {
+                // Each server gets its own jitter sequence so their retries spread.
+                let seed = config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                Link {
+                    addr: addr.clone(),
+                    backoff: Backoff::new(config.backoff, seed),
+                    state: LinkState::Down {
+                        retry_at: Some(now),
+                    },
+                }
+            })
+            .collect();
+        let mut worker = Worker {
+            limit: config.concurrency.max(1),
+            client_id: config.client_id.clone(),
+            config,
+            links,
+            abilities,
+            jobs: HashMap::new(),
+            lost: LostJobs::default(),
+            next_job: 0,
+            next_conn: 0,
+            grabs_outstanding: 0,
+            rotation: 0,
+            shutdown: Shutdown::Running,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        worker.handle_timeout(now);
+        Ok(worker)
+    }
+
+    /// The configuration the worker was built with.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// The address of a configured server.
+    pub fn server_addr(&self, server: ServerId) -> Option<&str> {
+        self.links.get(server.0).map(|link| link.addr.as_str())
+    }
+
+    /// Whether `server` has an established connection.
+    pub fn is_connected(&self, server: ServerId) -> bool {
+        self.links.get(server.0).and_then(Link::up).is_some()
+    }
+
+    /// Where `server`'s connection is in its grab cycle; `None` while it is
+    /// not connected.
+    pub fn grab_state(&self, server: ServerId) -> Option<GrabState> {
+        Some(self.links.get(server.0)?.up()?.grab_state)
+    }
+
+    /// The grab form `server`'s connection uses now (plainer than configured
+    /// after the server refused a grab); `None` while it is not connected.
+    pub fn grab_mode(&self, server: ServerId) -> Option<GrabMode> {
+        Some(self.links.get(server.0)?.up()?.grab_mode)
+    }
+
+    /// Grabs sent whose reply has not arrived, across all servers.
+    pub fn grabs_outstanding(&self) -> usize {
+        self.grabs_outstanding
+    }
+
+    /// Jobs assigned and not yet ended or lost, across all servers.
+    pub fn running_jobs(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether [`shutdown`](Worker::shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown != Shutdown::Running
+    }
+
+    /// The functions registered now, with their CAN_DO_TIMEOUT timeouts.
+    pub fn abilities(&self) -> impl Iterator<Item = (&Bytes, Option<Duration>)> + '_ {
+        self.abilities.iter().map(|(f, t)| (f, *t))
+    }
+
+    /// Registers `function` (CAN_DO) with every server, now and after every
+    /// reconnect. Registering a function again replaces its timeout.
+    ///
+    /// Servers do not wake a sleeping worker for jobs already queued for a
+    /// new function, so a sleeping connection sends PRE_SLEEP again: the
+    /// server answers it with NOOP when work is waiting.
+    pub fn can_do(&mut self, function: impl Into<Bytes>) -> Result<(), WorkerError> {
+        self.register(function.into(), None)
+    }
+
+    /// Registers `function` with a per-job timeout (CAN_DO_TIMEOUT), sent as
+    /// whole milliseconds. gearmand ≥ 1.1.19 reads milliseconds (at least
+    /// 1000; 0 means none) and requeues a job that runs longer; gearmand ≤
+    /// 1.1.18 and the Perl server read the number as seconds.
+    pub fn can_do_timeout(
+        &mut self,
+        function: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<(), WorkerError> {
+        self.register(function.into(), Some(timeout))
+    }
+
+    fn register(&mut self, function: Bytes, timeout: Option<Duration>) -> Result<(), WorkerError> {
+        check_function(&function)?;
+        for link in &mut self.links {
+            if let Some(conn) = link.up_mut() {
+                send_ability(conn, &function, timeout);
+                if conn.grab_state == GrabState::Asleep {
+                    send(conn, Command::PreSleep, &[]);
+                }
+            }
+        }
+        self.abilities.insert(function, timeout);
+        self.pump();
+        Ok(())
+    }
+
+    /// Withdraws `function` (CANT_DO) from every server. A job for it that
+    /// was already on its way is answered with WORK_FAIL when it arrives.
+    /// gearmand requeues jobs for it that are running on this worker; their
+    /// results are then refused by the server (and logged).
+    pub fn cant_do(&mut self, function: &[u8]) {
+        if self.abilities.remove(function).is_none() {
+            return;
+        }
+        for link in &mut self.links {
+            if let Some(conn) = link.up_mut() {
+                send(conn, Command::CantDo, &[function]);
+            }
+        }
+    }
+
+    /// Withdraws every function (RESET_ABILITIES) from every server.
+    pub fn reset_abilities(&mut self) {
+        self.abilities.clear();
+        for link in &mut self.links {
+            if let Some(conn) = link.up_mut() {
+                send(conn, Command::ResetAbilities, &[]);
+            }
+        }
+    }
+
+    /// Sets the client id (SET_CLIENT_ID) on every server, now and after
+    /// every reconnect. gearmand keeps the first 127 bytes.
+    pub fn set_client_id(&mut self, id: impl Into<Bytes>) {
+        let id = id.into();
+        for link in &mut self.links {
+            if let Some(conn) = link.up_mut() {
+                send(conn, Command::SetClientId, &[&id]);
+            }
+        }
+        self.client_id = Some(id);
+    }
+
+    /// Sends any packet to `server`, bypassing the state machine: for
+    /// ECHO_REQ, OPTION_REQ or experiments. Replies arrive as
+    /// [`WorkerEvent::Packet`]. A grab, an ability or a WORK_* sent this way
+    /// is invisible to the worker's bookkeeping, and an ERROR answering a
+    /// raw request while a grab is outstanding is taken as the grab's reply.
+    pub fn send_packet(&mut self, server: ServerId, packet: &Packet) -> Result<(), WorkerError> {
+        let conn = self
+            .links
+            .get_mut(server.0)
+            .and_then(Link::up_mut)
+            .ok_or(WorkerError::NotConnected(server))?;
+        packet.encode(&mut conn.output);
+        Ok(())
+    }
+
+    /// Sends WORK_DATA: a chunk of partial result for the client.
+    pub fn work_data(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+        self.report(id, Report::Data(data))
+    }
+
+    /// Sends WORK_WARNING.
+    pub fn work_warning(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+        self.report(id, Report::Warning(data))
+    }
+
+    /// Sends WORK_STATUS: progress as `numerator / denominator`. The numbers
+    /// are 32-bit, as gearmand stores them (it drops a connection whose
+    /// denominator text exceeds 11 characters).
+    pub fn work_status(
+        &mut self,
+        id: JobId,
+        numerator: u32,
+        denominator: u32,
+    ) -> Result<(), WorkerError> {
+        self.report(id, Report::Status(numerator, denominator))
+    }
+
+    /// Sends WORK_COMPLETE with the result; ends the job and frees its slot.
+    pub fn work_complete(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+        self.report(id, Report::Complete(data))
+    }
+
+    /// Sends WORK_FAIL; ends the job and frees its slot.
+    pub fn work_fail(&mut self, id: JobId) -> Result<(), WorkerError> {
+        self.report(id, Report::Fail)
+    }
+
+    /// Sends WORK_EXCEPTION with the exception text; ends the job and frees
+    /// its slot. Clients that did not ask for exceptions see a failure.
+    pub fn work_exception(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+        self.report(id, Report::Exception(data))
+    }
+
+    fn report(&mut self, id: JobId, report: Report<'_>) -> Result<(), WorkerError> {
+        let Some(job) = self.jobs.get(&id) else {
+            if self.lost.ids.contains(&id) {
+                // The server took the job back; the result has nowhere to go.
+                if report.is_terminal() {
+                    self.lost.ids.remove(&id);
+                }
+                return Ok(());
+            }
+            return Err(if id.0 < self.next_job {
+                WorkerError::JobEnded(id)
+            } else {
+                WorkerError::UnknownJob(id)
+            });
+        };
+        let conn = self.links[job.server]
+            .up_mut()
+            .filter(|c| c.id == job.conn)
+            .expect("a job is marked lost when its connection goes, so its connection is up");
+        let handle: &[u8] = &job.handle;
+        match report {
+            Report::Data(data) => send(conn, Command::WorkDataReq, &[handle, data]),
+            Report::Warning(data) => send(conn, Command::WorkWarningReq, &[handle, data]),
+            Report::Status(num, den) => {
+                let (mut n, mut d) = ([0u8; 20], [0u8; 20]);
+                let num = decimal(u64::from(num), &mut n);
+                let den = decimal(u64::from(den), &mut d);
+                send(conn, Command::WorkStatusReq, &[handle, num, den]);
+            }
+            Report::Complete(data) => send(conn, Command::WorkCompleteReq, &[handle, data]),
+            Report::Fail => send(conn, Command::WorkFailReq, &[handle]),
+            Report::Exception(data) => send(conn, Command::WorkExceptionReq, &[handle, data]),
+        }
+        if report.is_terminal() {
+            self.jobs.remove(&id);
+            self.pump();
+        }
+        Ok(())
+    }
+
+    /// Stops grabbing and reconnecting, lets running jobs finish, then closes
+    /// every connection and reports [`WorkerEvent::ShutdownComplete`]. With
+    /// [`WorkerConfig::shutdown_timeout`] set, jobs still running at the
+    /// deadline are reported lost and the connections closed anyway.
+    /// Calling it again changes nothing.
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.shutdown != Shutdown::Running {
+            return;
+        }
+        tracing::debug!(
+            running = self.jobs.len(),
+            grabs = self.grabs_outstanding,
+            "worker shutting down"
+        );
+        self.shutdown = Shutdown::Draining {
+            deadline: self.config.shutdown_timeout.map(|t| now + t),
+        };
+        for link in &mut self.links {
+            match link.state {
+                LinkState::Down { .. } => link.state = LinkState::Down { retry_at: None },
+                LinkState::Connecting { conn, .. } => {
+                    self.actions.push_back(ConnAction::Close { conn });
+                    link.state = LinkState::Down { retry_at: None };
+                }
+                LinkState::Up(_) => {}
+            }
+        }
+        self.finish_shutdown_if_idle();
+    }
+
+    /// The next thing the caller should know about.
+    pub fn poll_event(&mut self) -> Option<WorkerEvent> {
+        self.events.pop_front()
+    }
+
+    /// A connection asked for by [`ConnAction::Connect`] is established: the
+    /// worker registers and starts grabbing on it.
+    pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        let _ = now;
+        let Some(index) = self.link_of(conn) else {
+            return;
+        };
+        let link = &mut self.links[index];
+        if !matches!(link.state, LinkState::Connecting { .. }) {
+            return;
+        }
+        link.backoff.reset();
+        let mut connection = Connection::new(conn, self.config.grab, self.config.max_packet_size);
+        if let Some(id) = &self.client_id {
+            send(&mut connection, Command::SetClientId, &[id]);
+        }
+        for (function, timeout) in &self.abilities {
+            send_ability(&mut connection, function, *timeout);
+        }
+        link.state = LinkState::Up(Box::new(connection));
+        tracing::debug!(server = %link.addr, %conn, "worker connected");
+        self.events.push_back(WorkerEvent::Connected {
+            server: ServerId(index),
+        });
+        self.pump();
+    }
+
+    /// Bytes read from `conn`.
+    pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(index) = self.link_of(conn) else {
+            return;
+        };
+        let Some(connection) = self.links[index].up_mut() else {
+            return;
+        };
+        connection.input.extend_from_slice(data);
+        loop {
+            let Some(connection) = self.links[index].up_mut().filter(|c| c.id == conn) else {
+                // A packet closed the connection.
+                return;
+            };
+            match connection.decoder.decode_packet(&mut connection.input) {
+                Ok(Some(packet)) => self.on_packet(index, packet, now),
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::warn!(server = %self.links[index].addr, %err, "undecodable input from job server; closing");
+                    self.close_and_retry(index, now);
+                    break;
+                }
+            }
+        }
+        self.pump();
+    }
+
+    /// `conn` closed, failed, or could not be opened.
+    pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
+        let Some(index) = self.link_of(conn) else {
+            return;
+        };
+        self.connection_gone(index, now);
+        self.pump();
+    }
+
+    /// Time has reached `now`: reconnects that are due start, connects that
+    /// took too long are abandoned, an expired shutdown is forced. Harmless
+    /// when called early or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Shutdown::Draining {
+            deadline: Some(deadline),
+        } = self.shutdown
+            && deadline <= now
+        {
+            tracing::warn!(
+                running = self.jobs.len(),
+                "shutdown timeout reached; abandoning running jobs"
+            );
+            for index in 0..self.links.len() {
+                if let LinkState::Up(c) = &self.links[index].state {
+                    let conn = c.id;
+                    self.actions.push_back(ConnAction::Close { conn });
+                    self.connection_gone(index, now);
+                }
+            }
+            self.finish_shutdown_if_idle();
+            return;
+        }
+        for index in 0..self.links.len() {
+            match self.links[index].state {
+                LinkState::Down { retry_at: Some(at) }
+                    if at <= now && self.shutdown == Shutdown::Running =>
+                {
+                    let conn = ConnId(self.next_conn);
+                    self.next_conn += 1;
+                    let link = &mut self.links[index];
+                    link.state = LinkState::Connecting {
+                        conn,
+                        deadline: now + self.config.connect_timeout,
+                    };
+                    self.actions.push_back(ConnAction::Connect {
+                        conn,
+                        addr: link.addr.clone(),
+                    });
+                }
+                LinkState::Connecting { conn, deadline } if deadline <= now => {
+                    tracing::debug!(server = %self.links[index].addr, "connect timed out");
+                    self.actions.push_back(ConnAction::Close { conn });
+                    self.connection_gone(index, now);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next connection to open or close.
+    pub fn poll_action(&mut self) -> Option<ConnAction> {
+        self.actions.pop_front()
+    }
+
+    /// The next bytes to write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.links.iter_mut().find_map(|link| {
+            let conn = link.up_mut()?;
+            (!conn.output.is_empty()).then(|| Transmit {
+                conn: conn.id,
+                data: conn.output.split().freeze(),
+            })
+        })
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Worker::handle_timeout) must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.shutdown {
+            Shutdown::Done => None,
+            Shutdown::Draining { deadline } => {
+                let connecting = self.links.iter().filter_map(|l| match l.state {
+                    LinkState::Connecting { deadline, .. } => Some(deadline),
+                    _ => None,
+                });
+                deadline.into_iter().chain(connecting).min()
+            }
+            Shutdown::Running => self.links.iter().filter_map(Link::deadline).min(),
+        }
+    }
+
+    fn link_of(&self, conn: ConnId) -> Option<usize> {
+        self.links.iter().position(|l| l.conn_id() == Some(conn))
+    }
+
+    fn on_packet(&mut self, index: usize, packet: Packet, now: Instant) {
+        match packet.command() {
+            Command::Noop => self.on_noop(index),
+            Command::NoJob => self.on_no_job(index),
+            Command::JobAssign | Command::JobAssignUniq | Command::JobAssignAll => {
+                self.on_assign(index, packet, now)
+            }
+            Command::Error => self.on_error(index, &packet),
+            _ if packet.magic() == Magic::Req => {
+                tracing::warn!(server = %self.links[index].addr, command = packet.command().name(), "job server sent a request packet; ignored");
+            }
+            _ => self.events.push_back(WorkerEvent::Packet {
+                server: ServerId(index),
+                packet,
+            }),
+        }
+    }
+
+    fn on_noop(&mut self, index: usize) {
+        let Some(conn) = self.links[index].up_mut() else {
+            return;
+        };
+        // Only a sleeping connection wakes; see the module docs for why a
+        // NOOP in the other states can be ignored without missing work.
+        if conn.grab_state == GrabState::Asleep {
+            conn.grab_state = GrabState::Idle;
+        }
+    }
+
+    fn on_no_job(&mut self, index: usize) {
+        let draining = self.shutdown != Shutdown::Running;
+        let Some(conn) = self.links[index].up_mut() else {
+            return;
+        };
+        if conn.grab_state != GrabState::AwaitingGrabReply {
+            tracing::debug!("NO_JOB with no grab outstanding; ignored");
+            return;
+        }
+        self.grabs_outstanding -= 1;
+        if draining {
+            conn.grab_state = GrabState::Idle;
+        } else {
+            send(conn, Command::PreSleep, &[]);
+            conn.grab_state = GrabState::Asleep;
+        }
+        self.finish_shutdown_if_idle();
+    }
+
+    fn on_assign(&mut self, index: usize, packet: Packet, now: Instant) {
+        let Some(conn) = self.links[index].up_mut() else {
+            return;
+        };
+        if conn.grab_state != GrabState::AwaitingGrabReply {
+            tracing::warn!(server = %self.links[index].addr, "job assigned with no grab outstanding; closing the connection so the server requeues it");
+            self.close_and_retry(index, now);
+            return;
+        }
+        self.grabs_outstanding -= 1;
+        conn.grab_state = GrabState::Idle;
+        let field = |f| packet.field_bytes(f).unwrap_or_default();
+        let handle = field(Field::Handle);
+        let function = field(Field::Function);
+        if !self.abilities.contains_key(&function[..]) {
+            tracing::debug!(function = %String::from_utf8_lossy(&function), "job for a withdrawn function; failing it");
+            send(conn, Command::WorkFailReq, &[&handle]);
+            return;
+        }
+        let id = JobId(self.next_job);
+        self.next_job += 1;
+        let job = Job {
+            id,
+            server: ServerId(index),
+            handle: handle.clone(),
+            function,
+            unique: packet.field_bytes(Field::Unique),
+            reducer: packet.field_bytes(Field::Reducer).filter(|r| !r.is_empty()),
+            payload: field(Field::Data),
+        };
+        self.jobs.insert(
+            id,
+            RunningJob {
+                server: index,
+                conn: conn.id,
+                handle,
+            },
+        );
+        self.events.push_back(WorkerEvent::JobAssigned(job));
+    }
+
+    fn on_error(&mut self, index: usize, packet: &Packet) {
+        let draining = self.shutdown != Shutdown::Running;
+        let code = packet.field(Field::ErrorCode).unwrap_or_default();
+        let text = packet.field(Field::ErrorText).unwrap_or_default();
+        let text = text.strip_suffix(b"\0").unwrap_or(text);
+        let link = &mut self.links[index];
+        let addr = &link.addr;
+        let LinkState::Up(conn) = &mut link.state else {
+            return;
+        };
+        if conn.grab_state != GrabState::AwaitingGrabReply || code == JOB_NOT_FOUND {
+            tracing::warn!(
+                server = %addr,
+                code = %String::from_utf8_lossy(code),
+                text = %String::from_utf8_lossy(text),
+                "job server error"
+            );
+            return;
+        }
+        let refused = conn.grab_mode;
+        match refused.plainer() {
+            Some(plainer) if !draining => {
+                tracing::info!(server = %addr, refused = refused.command().name(), fallback = plainer.command().name(), code = %String::from_utf8_lossy(code), "job server refused the grab; falling back");
+                conn.grab_mode = plainer;
+                send(conn, plainer.command(), &[]);
+            }
+            _ => {
+                conn.grab_mode = refused.plainer().unwrap_or(refused);
+                self.grabs_outstanding -= 1;
+                if draining {
+                    conn.grab_state = GrabState::Idle;
+                } else {
+                    tracing::warn!(server = %addr, code = %String::from_utf8_lossy(code), "job server refused every grab form; sleeping until NOOP");
+                    send(conn, Command::PreSleep, &[]);
+                    conn.grab_state = GrabState::Asleep;
+                }
+                self.finish_shutdown_if_idle();
+            }
+        }
+    }
+
+    /// Closes `index`'s connection from our side and schedules a reconnect.
+    fn close_and_retry(&mut self, index: usize, now: Instant) {
+        if let Some(conn) = self.links[index].conn_id() {
+            self.actions.push_back(ConnAction::Close { conn });
+        }
+        self.connection_gone(index, now);
+    }
+
+    /// `index`'s connection is gone (whoever closed it): its jobs are lost,
+    /// its grab is void, and a reconnect is scheduled unless shutting down.
+    fn connection_gone(&mut self, index: usize, now: Instant) {
+        let link = &mut self.links[index];
+        let was_up = match std::mem::replace(&mut link.state, LinkState::Down { retry_at: None }) {
+            LinkState::Up(conn) => {
+                if conn.grab_state == GrabState::AwaitingGrabReply {
+                    self.grabs_outstanding -= 1;
+                }
+                true
+            }
+            LinkState::Connecting { .. } => false,
+            LinkState::Down { retry_at } => {
+                link.state = LinkState::Down { retry_at };
+                return;
+            }
+        };
+        if self.shutdown == Shutdown::Running {
+            let delay = link.backoff.next_delay();
+            link.state = LinkState::Down {
+                retry_at: Some(now + delay),
+            };
+            tracing::debug!(server = %link.addr, ?delay, "reconnecting after backoff");
+        }
+        if was_up {
+            self.events.push_back(WorkerEvent::Disconnected {
+                server: ServerId(index),
+            });
+            let mut lost: Vec<JobId> = self
+                .jobs
+                .iter()
+                .filter(|(_, job)| job.server == index)
+                .map(|(id, _)| *id)
+                .collect();
+            // Deterministic event order whatever the map's iteration order.
+            lost.sort_unstable();
+            for id in lost {
+                self.jobs.remove(&id);
+                self.lost.insert(id);
+                self.events.push_back(WorkerEvent::JobLost { id });
+            }
+        }
+        self.finish_shutdown_if_idle();
+    }
+
+    /// Sends grabs on idle connections while slots are free, round robin.
+    fn pump(&mut self) {
+        if self.shutdown != Shutdown::Running || self.abilities.is_empty() {
+            return;
+        }
+        let servers = self.links.len();
+        let mut searched = 0;
+        while self.grabs_outstanding + self.jobs.len() < self.limit && searched < servers {
+            let index = self.rotation % servers;
+            self.rotation = (index + 1) % servers;
+            searched += 1;
+            let Some(conn) = self.links[index].up_mut() else {
+                continue;
+            };
+            if conn.grab_state != GrabState::Idle {
+                continue;
+            }
+            let grab = conn.grab_mode.command();
+            send(conn, grab, &[]);
+            conn.grab_state = GrabState::AwaitingGrabReply;
+            self.grabs_outstanding += 1;
+            searched = 0;
+        }
+    }
+
+    fn finish_shutdown_if_idle(&mut self) {
+        if !matches!(self.shutdown, Shutdown::Draining { .. })
+            || self.grabs_outstanding > 0
+            || !self.jobs.is_empty()
+        {
+            return;
+        }
+        for link in &mut self.links {
+            if let Some(conn) = link.conn_id() {
+                self.actions.push_back(ConnAction::Close { conn });
+            }
+            link.state = LinkState::Down { retry_at: None };
+        }
+        self.shutdown = Shutdown::Done;
+        self.events.push_back(WorkerEvent::ShutdownComplete);
+    }
+}
+
+impl Endpoint for Worker {
+    fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        Worker::handle_connected(self, conn, now);
+    }
+
+    fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        Worker::handle_input(self, conn, data, now);
+    }
+
+    fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
+        Worker::handle_disconnected(self, conn, now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Worker::handle_timeout(self, now);
+    }
+
+    fn poll_action(&mut self) -> Option<ConnAction> {
+        Worker::poll_action(self)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Worker::poll_transmit(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Worker::poll_timeout(self)
+    }
+}
+
+fn check_function(function: &[u8]) -> Result<(), WorkerError> {
+    if function.is_empty() || function.contains(&0) {
+        return Err(WorkerError::InvalidFunction(Bytes::copy_from_slice(
+            function,
+        )));
+    }
+    Ok(())
+}
+
+fn send_ability(conn: &mut Connection, function: &[u8], timeout: Option<Duration>) {
+    match timeout {
+        None => send(conn, Command::CanDo, &[function]),
+        Some(timeout) => {
+            let mut digits = [0u8; 20];
+            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            let millis = decimal(millis, &mut digits);
+            send(conn, Command::CanDoTimeout, &[function, millis]);
+        }
+    }
+}
+
+/// Appends a packet to the connection's output.
+fn send(conn: &mut Connection, command: Command, fields: &[&[u8]]) {
+    encode_fields(&mut conn.output, command, fields).expect(
+        "worker packets have the command's field count, and only their last field \
+         can hold caller bytes; handles and function names come NUL-free",
+    );
+}
+
+/// Formats `n` in decimal into `buf` without allocating.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}

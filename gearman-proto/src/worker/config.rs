@@ -1,0 +1,216 @@
+//! What a [`Worker`](super::Worker) is configured with.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::backoff::BackoffConfig;
+use crate::codec::DEFAULT_MAX_PACKET_SIZE;
+use crate::command::Command;
+
+/// Which grab request a worker sends.
+///
+/// Every form may be answered by any assignment (JOB_ASSIGN, JOB_ASSIGN_UNIQ,
+/// JOB_ASSIGN_ALL) and the worker accepts all three whatever it asked for.
+/// A connection whose server answers a grab with ERROR falls back to the next
+/// plainer form ([`plainer`](GrabMode::plainer)) for the rest of that
+/// connection's life: the Perl server knows only GRAB_JOB, and the Python
+/// `gear` server ignores plain GRAB_JOB, so starting rich and falling back
+/// reaches both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum GrabMode {
+    /// GRAB_JOB: handle, function and workload only.
+    Job,
+    /// GRAB_JOB_UNIQ: adds the client's unique id.
+    Uniq,
+    /// GRAB_JOB_ALL: adds the reducer of reduce jobs (libgearman's default).
+    #[default]
+    All,
+}
+
+impl GrabMode {
+    /// The packet this mode sends.
+    ///
+    /// ```
+    /// use gearman_proto::Command;
+    /// use gearman_proto::worker::GrabMode;
+    /// assert_eq!(GrabMode::All.command(), Command::GrabJobAll);
+    /// ```
+    pub const fn command(self) -> Command {
+        match self {
+            GrabMode::Job => Command::GrabJob,
+            GrabMode::Uniq => Command::GrabJobUniq,
+            GrabMode::All => Command::GrabJobAll,
+        }
+    }
+
+    /// The form tried after a server refuses this one; `None` for GRAB_JOB.
+    ///
+    /// ```
+    /// use gearman_proto::worker::GrabMode;
+    /// assert_eq!(GrabMode::All.plainer(), Some(GrabMode::Uniq));
+    /// assert_eq!(GrabMode::Uniq.plainer(), Some(GrabMode::Job));
+    /// assert_eq!(GrabMode::Job.plainer(), None);
+    /// ```
+    pub const fn plainer(self) -> Option<GrabMode> {
+        match self {
+            GrabMode::All => Some(GrabMode::Uniq),
+            GrabMode::Uniq => Some(GrabMode::Job),
+            GrabMode::Job => None,
+        }
+    }
+}
+
+/// A function the worker can run, as registered with each server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ability {
+    /// The function name: not empty, no NUL byte.
+    pub function: Bytes,
+    /// Sent as CAN_DO_TIMEOUT when set (see [`Worker::can_do_timeout`](super::Worker::can_do_timeout)),
+    /// as CAN_DO otherwise.
+    pub timeout: Option<Duration>,
+}
+
+/// Configuration of a [`Worker`](super::Worker).
+///
+/// ```
+/// use std::time::Duration;
+/// use gearman_proto::worker::{GrabMode, WorkerConfig};
+///
+/// let config = WorkerConfig::new(["gm1:4730", "gm2:4730"])
+///     .with_client_id("resizer-7")
+///     .with_concurrency(8)
+///     .with_function("resize")
+///     .with_function_timeout("thumbnail", Duration::from_secs(30))
+///     .with_grab(GrabMode::Uniq)
+///     .with_seed(7);
+/// assert_eq!(config.abilities.len(), 2);
+/// assert_eq!(config.concurrency, 8);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerConfig {
+    /// Job servers as `host:port`, in order; a server's index is its
+    /// [`ServerId`](crate::routing::ServerId). The worker keeps one
+    /// connection to each.
+    pub servers: Vec<String>,
+    /// Sent as SET_CLIENT_ID on every connection (shown by the admin
+    /// `workers` command). Default: none.
+    pub client_id: Option<Bytes>,
+    /// Functions registered from the start; more can be added with
+    /// [`Worker::can_do`](super::Worker::can_do). Default: none.
+    pub abilities: Vec<Ability>,
+    /// Most jobs held at once across all servers, counting grabs still
+    /// waiting for their reply. `0` is taken as `1`. Default: 1.
+    pub concurrency: usize,
+    /// The grab form tried first on each connection. Default: [`GrabMode::All`].
+    pub grab: GrabMode,
+    /// How long a connection may take to open. Default: 5 s.
+    pub connect_timeout: Duration,
+    /// Reconnect backoff after a connection fails or drops. Default: 100 ms
+    /// doubling to 30 s.
+    pub backoff: BackoffConfig,
+    /// How long a graceful [`shutdown`](super::Worker::shutdown) waits for
+    /// running jobs before it closes every connection anyway (the servers
+    /// then requeue those jobs). `None`: wait as long as it takes. Default: `None`.
+    pub shutdown_timeout: Option<Duration>,
+    /// Seed of the backoff jitter: the same seed and inputs give the same
+    /// bytes and timings. Default: 0.
+    pub seed: u64,
+    /// Largest packet payload accepted from a server; a larger one closes
+    /// the connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
+    pub max_packet_size: u32,
+}
+
+impl WorkerConfig {
+    /// Defaults for these servers (`host:port` each).
+    pub fn new<I, S>(servers: I) -> WorkerConfig
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        WorkerConfig {
+            servers: servers.into_iter().map(Into::into).collect(),
+            client_id: None,
+            abilities: Vec::new(),
+            concurrency: 1,
+            grab: GrabMode::default(),
+            connect_timeout: Duration::from_secs(5),
+            backoff: BackoffConfig::default(),
+            shutdown_timeout: None,
+            seed: 0,
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+        }
+    }
+
+    /// Sets [`client_id`](WorkerConfig::client_id).
+    pub fn with_client_id(mut self, id: impl Into<Bytes>) -> WorkerConfig {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// Adds a function, registered with CAN_DO.
+    pub fn with_function(mut self, function: impl Into<Bytes>) -> WorkerConfig {
+        self.abilities.push(Ability {
+            function: function.into(),
+            timeout: None,
+        });
+        self
+    }
+
+    /// Adds a function, registered with CAN_DO_TIMEOUT.
+    pub fn with_function_timeout(
+        mut self,
+        function: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> WorkerConfig {
+        self.abilities.push(Ability {
+            function: function.into(),
+            timeout: Some(timeout),
+        });
+        self
+    }
+
+    /// Sets [`concurrency`](WorkerConfig::concurrency).
+    pub fn with_concurrency(mut self, jobs: usize) -> WorkerConfig {
+        self.concurrency = jobs;
+        self
+    }
+
+    /// Sets [`grab`](WorkerConfig::grab).
+    pub fn with_grab(mut self, grab: GrabMode) -> WorkerConfig {
+        self.grab = grab;
+        self
+    }
+
+    /// Sets [`connect_timeout`](WorkerConfig::connect_timeout).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> WorkerConfig {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`backoff`](WorkerConfig::backoff).
+    pub fn with_backoff(mut self, min: Duration, max: Duration) -> WorkerConfig {
+        self.backoff = BackoffConfig { min, max };
+        self
+    }
+
+    /// Sets [`shutdown_timeout`](WorkerConfig::shutdown_timeout).
+    pub fn with_shutdown_timeout(mut self, timeout: Option<Duration>) -> WorkerConfig {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets [`seed`](WorkerConfig::seed).
+    pub fn with_seed(mut self, seed: u64) -> WorkerConfig {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets [`max_packet_size`](WorkerConfig::max_packet_size).
+    pub fn with_max_packet_size(mut self, max: u32) -> WorkerConfig {
+        self.max_packet_size = max;
+        self
+    }
+}

@@ -1,0 +1,134 @@
+//! What a [`Worker`](super::Worker) reports, and the mistakes it refuses.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::packet::Packet;
+use crate::routing::ServerId;
+
+/// A job's id inside one [`Worker`](super::Worker): never reused, so a late
+/// call for a job that already ended is recognised as such.
+///
+/// A job handle is only unique on the server that issued it; the id stands
+/// for the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job#{}", self.0)
+    }
+}
+
+/// A job a server assigned to this worker.
+///
+/// Every field is a zero-copy slice of the packet it arrived in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Job {
+    /// The id to report results with.
+    pub id: JobId,
+    /// The server that assigned it (the handle is only unique there).
+    pub server: ServerId,
+    /// The job handle, as the server sent it.
+    pub handle: Bytes,
+    /// The function to run.
+    pub function: Bytes,
+    /// The client's unique id: `None` when the assignment was a plain
+    /// JOB_ASSIGN, which does not carry it; possibly empty otherwise.
+    pub unique: Option<Bytes>,
+    /// The reducer of a reduce job (JOB_ASSIGN_ALL only); `None` when absent or empty.
+    pub reducer: Option<Bytes>,
+    /// The workload.
+    pub payload: Bytes,
+}
+
+/// Something the caller should know, from [`Worker::poll_event`](super::Worker::poll_event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerEvent {
+    /// A job to run. End it with exactly one of
+    /// [`work_complete`](super::Worker::work_complete),
+    /// [`work_fail`](super::Worker::work_fail) or
+    /// [`work_exception`](super::Worker::work_exception).
+    JobAssigned(Job),
+    /// The connection that assigned this job dropped: the server requeues
+    /// the job (gearmand does; see PROTOCOL §6.1 for others), so it may run
+    /// again elsewhere. Stop it if you can; results reported for it from now
+    /// on are dropped without error. Its concurrency slot is free again.
+    JobLost {
+        /// The job.
+        id: JobId,
+    },
+    /// A connection to `server` is established and registered.
+    Connected {
+        /// The server.
+        server: ServerId,
+    },
+    /// The connection to `server` closed or failed; a reconnect is
+    /// scheduled unless the worker is shutting down.
+    Disconnected {
+        /// The server.
+        server: ServerId,
+    },
+    /// A packet the worker does not consume itself (ECHO_RES, OPTION_RES,
+    /// or one meant for clients), for callers that speak raw packets with
+    /// [`send_packet`](super::Worker::send_packet).
+    Packet {
+        /// The server that sent it.
+        server: ServerId,
+        /// The packet.
+        packet: Packet,
+    },
+    /// A [`shutdown`](super::Worker::shutdown) finished: no job is running,
+    /// every connection is closed, and nothing more will happen.
+    ShutdownComplete,
+}
+
+/// Where one connection is in its grab cycle.
+///
+/// ```text
+///            grab sent                 NO_JOB / PRE_SLEEP sent
+///   Idle ─────────────► AwaitingGrabReply ─────────────────► Asleep
+///    ▲  ◄──────────────        │                                │
+///    │   JOB_ASSIGN*           │ ERROR: plainer grab resent     │
+///    └─────────────────────────┴──────────── NOOP ◄─────────────┘
+/// ```
+///
+/// Only a grab reply (NO_JOB, JOB_ASSIGN*, or an ERROR answering the grab)
+/// and a NOOP while asleep change the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GrabState {
+    /// Not grabbing; work may be waiting (the connection is new, its last
+    /// grab got a job, or a NOOP woke it), so it grabs when a concurrency
+    /// slot is free.
+    Idle,
+    /// One grab was sent and its reply has not arrived.
+    AwaitingGrabReply,
+    /// NO_JOB came back and PRE_SLEEP was sent; only a NOOP wakes it.
+    Asleep,
+}
+
+/// A usage mistake: the worker refuses the call and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The configuration lists no server.
+    #[error("no job server configured")]
+    NoServers,
+    /// A function name is empty or contains a NUL byte (it could never be
+    /// assigned: the server sends it NUL-terminated).
+    #[error("invalid function name {0:?}")]
+    InvalidFunction(Bytes),
+    /// This worker never assigned a job with this id.
+    #[error("{0} was never assigned by this worker")]
+    UnknownJob(JobId),
+    /// The job already ended with WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION.
+    #[error("{0} already ended")]
+    JobEnded(JobId),
+    /// The server is not configured or not connected right now.
+    #[error("{0} is not connected")]
+    NotConnected(ServerId),
+}
