@@ -27,7 +27,8 @@
 //! server chooses the evident intent, namely:
 //!
 //! * a background job never becomes "ignored" because a foreground client
-//!   that had coalesced onto it went away;
+//!   that had coalesced onto it went away, and a background submit that
+//!   coalesces onto a foreground job makes it a background job;
 //! * a submit that coalesces onto a job abandoned by all its clients revives
 //!   it instead of attaching to a job that will be discarded;
 //! * `cancel job` frees the job's (function, unique) at once, so a new submit
@@ -569,6 +570,21 @@ impl Server {
                     if let Some(c) = self.peers.map.get_mut(&conn) {
                         c.listening.push(key);
                     }
+                } else if !job.background {
+                    // Someone now wants the job whether or not its foreground
+                    // clients stay (gearmand would still drop it with them).
+                    let stored = StoredJob {
+                        function,
+                        unique,
+                        data: &job.data,
+                        priority: job.priority,
+                        epoch: None,
+                    };
+                    if let Err(err) = self.store.add(stored) {
+                        return self.reply_error(conn, "QUEUE_ERROR", err.reason);
+                    }
+                    job.background = true;
+                    job.persisted = true;
                 }
                 job.ignored = false;
                 self.stats.jobs_coalesced += 1;
