@@ -243,3 +243,496 @@ fn request_timeout_ends_the_submit_and_closes_the_stuck_connection() {
     assert_eq!(net.events(), []);
     net.expect_no_action();
 }
+
+fn created(job: JobId, server: usize, h: &'static [u8]) -> ClientEvent {
+    ClientEvent::Created {
+        job,
+        handle: handle(server, h),
+        background: false,
+    }
+}
+
+fn job_error(job: JobId, error: ClientError) -> ClientEvent {
+    ClientEvent::JobError { job, error }
+}
+
+fn server_error(code: &str, text: &str) -> ClientError {
+    ClientError::ServerError {
+        code: code.into(),
+        text: text.into(),
+    }
+}
+
+const DISCONNECTED: ClientError = ClientError::Disconnected {
+    acknowledged: false,
+};
+const DISCONNECTED_ACKED: ClientError = ClientError::Disconnected { acknowledged: true };
+
+#[test]
+fn every_submit_form_has_exact_wire_bytes() {
+    use gearman_proto::Priority;
+    use gearman_proto::client::CronSchedule;
+    let mut net = Net::new(one_server());
+    net.submit(JobRequest::new("f", "x").with_priority(Priority::High));
+    net.submit(
+        JobRequest::new("f", "x")
+            .with_priority(Priority::Low)
+            .with_unique("u"),
+    );
+    net.submit(
+        JobRequest::new("f", "x")
+            .with_priority(Priority::High)
+            .in_background()
+            .with_unique("u"),
+    );
+    net.submit(
+        JobRequest::new("f", "x")
+            .with_priority(Priority::Low)
+            .in_background()
+            .with_unique("u"),
+    );
+    net.submit(JobRequest::new("f", "x").in_background().with_unique("u"));
+    net.submit(
+        JobRequest::new("resize", "img")
+            .at_epoch(1_767_225_600)
+            .with_unique(""),
+    );
+    net.submit(
+        JobRequest::new("map", "payload")
+            .with_unique("u2")
+            .with_reducer("red"),
+    );
+    net.submit(
+        JobRequest::new("map", "p")
+            .with_unique("u3")
+            .with_reducer("red")
+            .in_background(),
+    );
+    let cron = CronSchedule {
+        minute: 5,
+        hour: 23,
+        day_of_month: 31,
+        month: 12,
+        day_of_week: 6,
+    };
+    net.submit(JobRequest::new("f", "x").with_cron(cron).with_unique("c"));
+    let conn = net.connect(A);
+    net.expect_sent(
+        conn,
+        &[
+            pkt(Command::SubmitJobHigh, &[b"f", b"", b"x"]),
+            pkt(Command::SubmitJobLow, &[b"f", b"u", b"x"]),
+            pkt(Command::SubmitJobHighBg, &[b"f", b"u", b"x"]),
+            pkt(Command::SubmitJobLowBg, &[b"f", b"u", b"x"]),
+            pkt(Command::SubmitJobBg, &[b"f", b"u", b"x"]),
+            pkt(
+                Command::SubmitJobEpoch,
+                &[b"resize", b"", b"1767225600", b"img"],
+            ),
+            pkt(
+                Command::SubmitReduceJob,
+                &[b"map", b"u2", b"red", b"", b"payload"],
+            ),
+            pkt(
+                Command::SubmitReduceJobBackground,
+                &[b"map", b"u3", b"red", b"", b"p"],
+            ),
+            pkt(
+                Command::SubmitJobSched,
+                &[b"f", b"c", b"5", b"23", b"31", b"12", b"6", b"x"],
+            ),
+        ],
+    );
+    // Byte-level check of two forms against hand-computed wire bytes.
+    let epoch = wire(&[pkt(
+        Command::SubmitJobEpoch,
+        &[b"resize", b"", b"1767225600", b"img"],
+    )]);
+    assert_eq!(
+        epoch,
+        b"\0REQ\0\0\0\x24\0\0\0\x16resize\0\x001767225600\0img".to_vec()
+    );
+    let reduce = wire(&[pkt(
+        Command::SubmitReduceJob,
+        &[b"map", b"u2", b"red", b"", b"payload"],
+    )]);
+    assert_eq!(
+        reduce,
+        b"\0REQ\0\0\0\x25\0\0\0\x13map\0u2\0red\0\0payload".to_vec()
+    );
+}
+
+#[test]
+fn unique_sent_when_none_given_empty_for_foreground_generated_for_background() {
+    let uniques = |seed| {
+        let mut net = Net::new(ClientConfig::new([A]).with_seed(seed));
+        net.submit(JobRequest::new("f", "x"));
+        net.submit(JobRequest::new("f", "x").in_background());
+        net.submit(JobRequest::new("f", "x").in_background());
+        let conn = net.connect(A);
+        net.drain_transmits();
+        let sent = decode_all(&net.sent.remove(&conn).unwrap());
+        sent.iter()
+            .map(|p| Bytes::copy_from_slice(p.unique().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let first = uniques(9);
+    assert_eq!(first[0], Bytes::new(), "foreground: empty, never coalesced");
+    for generated in &first[1..] {
+        assert_eq!(generated.len(), 32);
+        assert!(generated.iter().all(|b| b.is_ascii_hexdigit()));
+    }
+    assert_ne!(first[1], first[2], "each background job gets its own");
+    assert_eq!(uniques(9), first, "same seed, same bytes");
+    assert_ne!(uniques(10)[1], first[1], "another seed, other uniques");
+}
+
+#[test]
+fn background_job_ends_at_created_and_ignores_later_disconnect() {
+    let mut net = Net::new(one_server());
+    let job = net.submit(JobRequest::new("f", "x").in_background().with_unique("u"));
+    let conn = net.connect(A);
+    net.expect_sent(conn, &[pkt(Command::SubmitJobBg, &[b"f", b"u", b"x"])]);
+    net.reply(conn, Command::JobCreated, &[b"H:a:9"]);
+    let events = net.events();
+    assert_eq!(
+        events,
+        [ClientEvent::Created {
+            job,
+            handle: handle(0, b"H:a:9"),
+            background: true
+        }]
+    );
+    assert!(events[0].is_terminal());
+    assert_eq!(net.client.active_jobs(), 0);
+    net.client.handle_disconnected(conn, net.now);
+    assert_eq!(net.events(), []);
+}
+
+#[test]
+fn replies_match_requests_in_order_and_error_answers_the_oldest() {
+    let mut net = Net::new(one_server());
+    let first = net.submit(JobRequest::new("f", "1"));
+    let second = net.submit(JobRequest::new("f", "2"));
+    let echo = net.client.echo(ServerId(0), "ping", net.now).unwrap();
+    let third = net.submit(JobRequest::new("f", "3"));
+    let conn = net.connect(A);
+    // Pipelined: everything goes out before any reply.
+    net.expect_sent(
+        conn,
+        &[
+            pkt(Command::SubmitJob, &[b"f", b"", b"1"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"2"]),
+            pkt(Command::EchoReq, &[b"ping"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"3"]),
+        ],
+    );
+    net.reply(
+        conn,
+        Command::Error,
+        &[b"QUEUE_ERROR", b"Job queue is full"],
+    );
+    net.reply(conn, Command::JobCreated, &[b"H:a:2"]);
+    net.reply(conn, Command::EchoRes, &[b"ping"]);
+    // GEAR-style ERROR text with a trailing NUL is read leniently.
+    net.reply(conn, Command::Error, &[b"QUEUE_ERROR", b"full\0"]);
+    assert_eq!(
+        net.events(),
+        [
+            job_error(first, server_error("QUEUE_ERROR", "Job queue is full")),
+            created(second, 0, b"H:a:2"),
+            ClientEvent::EchoResult {
+                request: echo,
+                data: Bytes::from_static(b"ping")
+            },
+            job_error(third, server_error("QUEUE_ERROR", "full")),
+        ]
+    );
+    assert!(net.client.is_active(second));
+    assert_eq!(net.client.active_jobs(), 1);
+}
+
+#[test]
+fn pipelined_jobs_complete_in_any_order() {
+    let mut net = Net::new(one_server());
+    let jobs: Vec<JobId> = (0..50)
+        .map(|i| net.submit(JobRequest::new("f", i.to_string())))
+        .collect();
+    let conn = net.connect(A);
+    net.drain_transmits();
+    assert_eq!(decode_all(&net.sent.remove(&conn).unwrap()).len(), 50);
+    for i in 0..50 {
+        let h = format!("H:a:{i}");
+        net.reply(conn, Command::JobCreated, &[h.as_bytes()]);
+    }
+    let events = net.events();
+    assert_eq!(events.len(), 50);
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(
+            events[i],
+            ClientEvent::Created {
+                job: *job,
+                handle: JobHandle {
+                    server: ServerId(0),
+                    handle: Bytes::from(format!("H:a:{i}"))
+                },
+                background: false
+            }
+        );
+    }
+    for i in (0..50).rev() {
+        let h = format!("H:a:{i}");
+        net.reply(
+            conn,
+            Command::WorkCompleteRes,
+            &[h.as_bytes(), h.as_bytes()],
+        );
+    }
+    let events = net.events();
+    for (k, i) in (0..50).rev().enumerate() {
+        assert_eq!(
+            events[k],
+            ClientEvent::Complete {
+                job: jobs[i],
+                data: Bytes::from(format!("H:a:{i}"))
+            }
+        );
+    }
+    assert_eq!(net.client.active_jobs(), 0);
+}
+
+#[test]
+fn status_goes_to_the_server_that_owns_the_handle() {
+    use gearman_proto::client::{JobStatus, UniqueStatus};
+    let mut net = Net::new(ClientConfig::new([A, B]).with_seed(1));
+    let on_b = handle(1, b"H:b:1");
+    let request = net.client.get_status(&on_b, net.now).unwrap();
+    let conn = net.connect(B);
+    net.expect_no_action();
+    net.expect_sent(conn, &[pkt(Command::GetStatus, &[b"H:b:1"])]);
+    net.reply(
+        conn,
+        Command::StatusRes,
+        &[b"H:b:1", b"1", b"1", b"3", b"4"],
+    );
+    let unique = net.client.get_status_unique("u1", net.now).unwrap();
+    // Routed by the policy (round robin: its first turn is A).
+    let target = net.connect(A);
+    net.expect_sent(target, &[pkt(Command::GetStatusUnique, &[b"u1"])]);
+    // PERL-style empty numbers read as 0.
+    net.reply(
+        target,
+        Command::StatusResUnique,
+        &[b"u1", b"1", b"0", b"", b"", b"2"],
+    );
+    assert_eq!(
+        net.events(),
+        [
+            ClientEvent::StatusResult {
+                request,
+                status: JobStatus {
+                    handle: on_b,
+                    known: true,
+                    running: true,
+                    numerator: 3,
+                    denominator: 4
+                }
+            },
+            ClientEvent::StatusUniqueResult {
+                request: unique,
+                status: UniqueStatus {
+                    unique: Bytes::from_static(b"u1"),
+                    known: true,
+                    running: false,
+                    numerator: 0,
+                    denominator: 0,
+                    waiting_clients: 2
+                }
+            },
+        ]
+    );
+}
+
+#[test]
+fn requests_end_on_disconnect_and_fail_fast_on_a_down_server() {
+    let mut net = Net::new(one_server());
+    let status = net
+        .client
+        .get_status(&handle(0, b"H:a:1"), net.now)
+        .unwrap();
+    let echo = net.client.echo(ServerId(0), "x", net.now).unwrap();
+    let conn = net.connect(A);
+    net.client.handle_disconnected(conn, net.now);
+    let request_error = |request| ClientEvent::RequestError {
+        request,
+        error: DISCONNECTED,
+    };
+    assert_eq!(net.events(), [request_error(status), request_error(echo)]);
+    // A is backing off now: requests fail at once, nothing is opened.
+    let echo = net.client.echo(ServerId(0), "x", net.now).unwrap();
+    let job = net.submit(JobRequest::new("f", "x"));
+    net.expect_no_action();
+    assert_eq!(
+        net.events(),
+        [
+            ClientEvent::RequestError {
+                request: echo,
+                error: ClientError::NoServer
+            },
+            job_error(job, ClientError::NoServer),
+        ]
+    );
+}
+
+#[test]
+fn invalid_requests_are_refused_up_front() {
+    use gearman_proto::client::UsageError;
+    let mut net = Net::new(one_server());
+    let now = net.now;
+    assert!(matches!(
+        net.client.submit(JobRequest::new("f\0g", "x"), now),
+        Err(UsageError::NulInField { .. })
+    ));
+    assert!(matches!(
+        net.client
+            .submit(JobRequest::new("f", "x").with_unique(vec![b'u'; 64]), now),
+        Err(UsageError::UniqueTooLong { len: 64 })
+    ));
+    assert_eq!(
+        net.client.get_status(&handle(0, b""), now),
+        Err(UsageError::InvalidHandle)
+    );
+    assert_eq!(
+        net.client.get_status(&handle(0, b"H\0x"), now),
+        Err(UsageError::InvalidHandle)
+    );
+    assert_eq!(
+        net.client.get_status(&handle(5, b"H:x:1"), now),
+        Err(UsageError::UnknownServer(ServerId(5)))
+    );
+    assert_eq!(
+        net.client.echo(ServerId(1), "x", now),
+        Err(UsageError::UnknownServer(ServerId(1)))
+    );
+    assert!(net.client.get_status_unique("a\0b", now).is_err());
+    assert_eq!(net.client.active_jobs(), 0);
+    net.expect_no_action();
+    assert!(Client::new(ClientConfig::new(Vec::<String>::new())).is_err());
+}
+
+#[test]
+fn failover_when_a_server_is_down_and_back_after_backoff() {
+    let config = ClientConfig::new([A, B])
+        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_backoff(Duration::from_secs(1), Duration::from_secs(8))
+        .with_seed(3);
+    let mut net = Net::new(config);
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.expect_connect(A);
+    // A refuses the connection: the submit never left, so it moves to B.
+    net.client.handle_disconnected(a, net.now);
+    let b = net.connect(B);
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"x"])]);
+    assert!(!net.client.is_up(ServerId(0), net.now));
+    // While A backs off, new work goes straight to B.
+    let second = net.submit(JobRequest::new("f", "y"));
+    net.expect_no_action();
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"y"])]);
+    net.reply(b, Command::JobCreated, &[b"H:b:1"]);
+    net.reply(b, Command::JobCreated, &[b"H:b:2"]);
+    assert_eq!(
+        net.events(),
+        [created(job, 1, b"H:b:1"), created(second, 1, b"H:b:2")]
+    );
+    // After at most the base delay, A is preferred again.
+    net.advance(Duration::from_secs(1));
+    assert!(net.client.is_up(ServerId(0), net.now));
+    net.submit(JobRequest::new("f", "z"));
+    let a2 = net.connect(A);
+    assert_ne!(a, a2, "connection ids are never reused");
+    net.expect_sent(a2, &[pkt(Command::SubmitJob, &[b"f", b"", b"z"])]);
+}
+
+#[test]
+fn unacknowledged_submits_are_retried_elsewhere_acknowledged_are_not() {
+    let config = ClientConfig::new([A, B])
+        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_seed(3);
+    let mut net = Net::new(config);
+    let acked = net.submit(JobRequest::new("f", "1"));
+    let unacked = net.submit(JobRequest::new("f", "2").with_unique("k"));
+    let a = net.connect(A);
+    net.expect_sent(
+        a,
+        &[
+            pkt(Command::SubmitJob, &[b"f", b"", b"1"]),
+            pkt(Command::SubmitJob, &[b"f", b"k", b"2"]),
+        ],
+    );
+    net.reply(a, Command::JobCreated, &[b"H:a:1"]);
+    net.client.handle_disconnected(a, net.now);
+    assert_eq!(
+        net.events(),
+        [
+            created(acked, 0, b"H:a:1"),
+            job_error(acked, DISCONNECTED_ACKED)
+        ]
+    );
+    let b = net.connect(B);
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"k", b"2"])]);
+    net.reply(b, Command::JobCreated, &[b"H:b:7"]);
+    net.reply(b, Command::WorkCompleteRes, &[b"H:b:7", b"done"]);
+    assert_eq!(
+        net.events(),
+        [
+            created(unacked, 1, b"H:b:7"),
+            ClientEvent::Complete {
+                job: unacked,
+                data: Bytes::from_static(b"done")
+            }
+        ]
+    );
+}
+
+#[test]
+fn retries_are_bounded_by_the_configuration() {
+    let config = ClientConfig::new([A, B])
+        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_submit_retries(1)
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(10))
+        .with_seed(3);
+    let mut net = Net::new(config);
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.connect(A);
+    net.expect_sent(a, &[pkt(Command::SubmitJob, &[b"f", b"", b"x"])]);
+    net.client.handle_disconnected(a, net.now);
+    // First retry, on B.
+    let b = net.connect(B);
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"x"])]);
+    assert_eq!(net.events(), []);
+    net.client.handle_disconnected(b, net.now);
+    // Retries used up.
+    assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
+    net.expect_no_action();
+    // With no retries at all, a single drop ends it.
+    let config = ClientConfig::new([A, B])
+        .with_submit_retries(0)
+        .with_seed(3);
+    let mut net = Net::new(config);
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.connect(A);
+    net.drain_transmits();
+    net.client.handle_disconnected(a, net.now);
+    assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
+    net.expect_no_action();
+}
+
+#[test]
+fn submit_with_every_server_down_ends_with_the_drop_reason() {
+    let mut net = Net::new(one_server());
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.expect_connect(A);
+    net.client.handle_disconnected(a, net.now);
+    assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
+    net.expect_no_action();
+}
