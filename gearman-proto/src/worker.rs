@@ -113,16 +113,17 @@ const JOB_NOT_FOUND: &[u8] = b"JOB_NOT_FOUND";
 ///     .with_concurrency(4);
 /// let mut worker = Worker::new(config, Instant::now())?;
 /// loop {
-///     // 1. Drain every output.
+///     // 1. Drain every output; transmits first, since a Close applies
+///     //    after the bytes already handed out for its connection.
+///     while let Some(transmit) = worker.poll_transmit() {
+///         write(transmit.conn, &transmit.data);
+///     }
 ///     while let Some(action) = worker.poll_action() {
 ///         match action {
 ///             ConnAction::Connect { conn, addr } => open(conn, &addr), // later: handle_connected / handle_disconnected
 ///             ConnAction::Close { conn } => close(conn),
 ///             _ => {}
 ///         }
-///     }
-///     while let Some(transmit) = worker.poll_transmit() {
-///         write(transmit.conn, &transmit.data);
 ///     }
 ///     while let Some(event) = worker.poll_event() {
 ///         match event {
@@ -162,6 +163,9 @@ pub struct Worker {
     rotation: usize,
     shutdown: Shutdown,
     actions: VecDeque<ConnAction>,
+    /// Output of connections closed by the worker, handed out before the
+    /// matching [`ConnAction::Close`] takes effect.
+    final_transmits: VecDeque<Transmit>,
     events: VecDeque<WorkerEvent>,
 }
 
@@ -263,6 +267,7 @@ impl Worker {
             rotation: 0,
             shutdown: Shutdown::Running,
             actions: VecDeque::new(),
+            final_transmits: VecDeque::new(),
             events: VecDeque::new(),
         };
         worker.handle_timeout(now);
@@ -479,6 +484,8 @@ impl Worker {
         if report.is_terminal() {
             self.jobs.remove(&id);
             self.pump();
+            // The last job of a graceful shutdown may be the one ending here.
+            self.finish_shutdown_if_idle();
         }
         Ok(())
     }
@@ -500,12 +507,11 @@ impl Worker {
         self.shutdown = Shutdown::Draining {
             deadline: self.config.shutdown_timeout.map(|t| now + t),
         };
-        for link in &mut self.links {
-            match link.state {
-                LinkState::Down { .. } => link.state = LinkState::Down { retry_at: None },
-                LinkState::Connecting { conn, .. } => {
-                    self.actions.push_back(ConnAction::Close { conn });
-                    link.state = LinkState::Down { retry_at: None };
+        for index in 0..self.links.len() {
+            match self.links[index].state {
+                LinkState::Down { .. } | LinkState::Connecting { .. } => {
+                    self.close(index);
+                    self.links[index].state = LinkState::Down { retry_at: None };
                 }
                 LinkState::Up(_) => {}
             }
@@ -595,9 +601,8 @@ impl Worker {
                 "shutdown timeout reached; abandoning running jobs"
             );
             for index in 0..self.links.len() {
-                if let LinkState::Up(c) = &self.links[index].state {
-                    let conn = c.id;
-                    self.actions.push_back(ConnAction::Close { conn });
+                if self.links[index].up().is_some() {
+                    self.close(index);
                     self.connection_gone(index, now);
                 }
             }
@@ -621,9 +626,9 @@ impl Worker {
                         addr: link.addr.clone(),
                     });
                 }
-                LinkState::Connecting { conn, deadline } if deadline <= now => {
+                LinkState::Connecting { deadline, .. } if deadline <= now => {
                     tracing::debug!(server = %self.links[index].addr, "connect timed out");
-                    self.actions.push_back(ConnAction::Close { conn });
+                    self.close(index);
                     self.connection_gone(index, now);
                 }
                 _ => {}
@@ -638,6 +643,9 @@ impl Worker {
 
     /// The next bytes to write.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(transmit) = self.final_transmits.pop_front() {
+            return Some(transmit);
+        }
         self.links.iter_mut().find_map(|link| {
             let conn = link.up_mut()?;
             (!conn.output.is_empty()).then(|| Transmit {
@@ -798,10 +806,26 @@ impl Worker {
 
     /// Closes `index`'s connection from our side and schedules a reconnect.
     fn close_and_retry(&mut self, index: usize, now: Instant) {
-        if let Some(conn) = self.links[index].conn_id() {
-            self.actions.push_back(ConnAction::Close { conn });
-        }
+        self.close(index);
         self.connection_gone(index, now);
+    }
+
+    /// Asks the driver to close `index`'s connection, if any, after the
+    /// bytes already queued for it; the link's state is left to the caller.
+    fn close(&mut self, index: usize) {
+        let link = &mut self.links[index];
+        let Some(conn) = link.conn_id() else {
+            return;
+        };
+        if let Some(up) = link.up_mut()
+            && !up.output.is_empty()
+        {
+            self.final_transmits.push_back(Transmit {
+                conn,
+                data: up.output.split().freeze(),
+            });
+        }
+        self.actions.push_back(ConnAction::Close { conn });
     }
 
     /// `index`'s connection is gone (whoever closed it): its jobs are lost,
@@ -881,11 +905,9 @@ impl Worker {
         {
             return;
         }
-        for link in &mut self.links {
-            if let Some(conn) = link.conn_id() {
-                self.actions.push_back(ConnAction::Close { conn });
-            }
-            link.state = LinkState::Down { retry_at: None };
+        for index in 0..self.links.len() {
+            self.close(index);
+            self.links[index].state = LinkState::Down { retry_at: None };
         }
         self.shutdown = Shutdown::Done;
         self.events.push_back(WorkerEvent::ShutdownComplete);
