@@ -799,6 +799,10 @@ impl Client {
                 conn.exceptions = ExceptionsOption::Accepted;
             }
             (command, kind) => {
+                // Put it back so the close that follows ends it.
+                if let Some(conn) = self.links[server.0].conn_mut() {
+                    conn.fifo.push_front(pending);
+                }
                 return Err(format!("{command} does not answer the pending {kind:?}"));
             }
         }

@@ -736,3 +736,471 @@ fn submit_with_every_server_down_ends_with_the_drop_reason() {
     assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
     net.expect_no_action();
 }
+
+#[test]
+fn consistent_hashing_keeps_a_unique_on_one_server_and_moves_only_the_down_servers_share() {
+    use gearman_proto::routing::{Router, RoutingPolicy};
+    let servers = ["s0:4730", "s1:4730", "s2:4730"];
+    let config = ClientConfig::new(servers)
+        .with_routing(RoutingPolicy::consistent_hash())
+        .with_seed(5);
+    let mut net = Net::new(config);
+    let mut conns: Vec<Option<ConnId>> = vec![None; 3];
+    let server_of = |conns: &[Option<ConnId>], conn: ConnId| {
+        conns
+            .iter()
+            .position(|c| *c == Some(conn))
+            .expect("known connection")
+    };
+    // Submit every key twice; record where each copy went.
+    let keys: Vec<String> = (0..60).map(|i| format!("order-{i}")).collect();
+    let mut placement = HashMap::new();
+    for round in 0..2 {
+        for key in &keys {
+            net.submit(JobRequest::new("f", "x").with_unique(key.clone()));
+            while let Some(action) = net.client.poll_action() {
+                let ConnAction::Connect { conn, addr } = action else {
+                    panic!("unexpected {action:?}");
+                };
+                let index = servers.iter().position(|s| *s == addr).unwrap();
+                conns[index] = Some(conn);
+                net.client.handle_connected(conn, net.now);
+            }
+            net.drain_transmits();
+            let (&conn, _) = net
+                .sent
+                .iter()
+                .find(|(_, bytes)| !bytes.is_empty())
+                .expect("the submit was sent");
+            let bytes = net.sent.remove(&conn).unwrap();
+            let sent = decode_all(&bytes);
+            assert_eq!(sent.len(), 1);
+            assert_eq!(sent[0].unique(), Some(key.as_bytes()));
+            let server = server_of(&conns, conn);
+            if round == 0 {
+                placement.insert(key.clone(), server);
+            } else {
+                assert_eq!(placement[key], server, "{key} changed server");
+            }
+        }
+    }
+    // Placement follows the deterministic ring, the same in every process.
+    let ring = Router::new(RoutingPolicy::consistent_hash(), &servers);
+    for key in &keys {
+        assert_eq!(ring.owner(key.as_bytes()).unwrap().0, placement[key]);
+    }
+    let used: std::collections::HashSet<_> = placement.values().collect();
+    assert_eq!(used.len(), 3, "keys spread over all servers");
+    // s1 goes down: its unacknowledged jobs move, everything else stays.
+    net.client.handle_disconnected(conns[1].unwrap(), net.now);
+    assert_eq!(net.events(), [], "unacknowledged jobs are retried silently");
+    net.drain_transmits();
+    net.sent.clear();
+    for key in &keys {
+        net.submit(JobRequest::new("f", "x").with_unique(key.clone()));
+        net.expect_no_action();
+        net.drain_transmits();
+        let (&conn, _) = net.sent.iter().find(|(_, b)| !b.is_empty()).unwrap();
+        net.sent.remove(&conn);
+        let server = server_of(&conns, conn);
+        if placement[key] == 1 {
+            assert_ne!(server, 1);
+        } else {
+            assert_eq!(
+                server, placement[key],
+                "{key} moved although its server is up"
+            );
+        }
+    }
+}
+
+#[test]
+fn exceptions_option_is_sent_lazily_once_per_connection_and_again_after_reconnect() {
+    let config = one_server()
+        .with_exceptions(true)
+        .with_backoff(Duration::from_millis(100), Duration::from_millis(100));
+    let mut net = Net::new(config);
+    // A status request alone does not ask for the option.
+    net.client.echo(ServerId(0), "hi", net.now).unwrap();
+    let conn = net.connect(A);
+    net.expect_sent(conn, &[pkt(Command::EchoReq, &[b"hi"])]);
+    net.reply(conn, Command::EchoRes, &[b"hi"]);
+    let job = net.submit(JobRequest::new("f", "x"));
+    let second = net.submit(JobRequest::new("f", "y"));
+    net.expect_sent(
+        conn,
+        &[
+            pkt(Command::OptionReq, &[b"exceptions"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"x"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"y"]),
+        ],
+    );
+    net.reply(conn, Command::OptionRes, &[b"exceptions"]);
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    net.reply(conn, Command::JobCreated, &[b"H:a:2"]);
+    net.reply(conn, Command::WorkExceptionRes, &[b"H:a:1", b"boom"]);
+    let events = net.events();
+    assert_eq!(
+        &events[1..],
+        [
+            created(job, 0, b"H:a:1"),
+            created(second, 0, b"H:a:2"),
+            ClientEvent::Exception {
+                job,
+                data: Bytes::from_static(b"boom")
+            }
+        ]
+    );
+    // Reconnect: the option is asked for again before the next submit.
+    net.client.handle_disconnected(conn, net.now);
+    assert_eq!(net.events(), [job_error(second, DISCONNECTED_ACKED)]);
+    net.advance(Duration::from_millis(100));
+    net.submit(JobRequest::new("f", "z"));
+    let conn = net.connect(A);
+    net.expect_sent(
+        conn,
+        &[
+            pkt(Command::OptionReq, &[b"exceptions"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"z"]),
+        ],
+    );
+}
+
+#[test]
+fn refused_exceptions_option_does_not_fail_jobs_and_exceptions_arrive_as_failures() {
+    let mut net = Net::new(one_server().with_exceptions(true));
+    let job = net.submit(JobRequest::new("f", "x"));
+    let conn = net.connect(A);
+    net.expect_sent(
+        conn,
+        &[
+            pkt(Command::OptionReq, &[b"exceptions"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"x"]),
+        ],
+    );
+    net.reply(
+        conn,
+        Command::Error,
+        &[b"UNKNOWN_OPTION", b"Server does not recognize given option"],
+    );
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    // gearmand converts the exception to WORK_FAIL with the handle's NUL kept.
+    let fail = Packet::from_payload(Command::WorkFailRes, Bytes::from_static(b"H:a:1\0")).unwrap();
+    net.client.handle_input(conn, &wire(&[fail]), net.now);
+    assert_eq!(
+        net.events(),
+        [created(job, 0, b"H:a:1"), ClientEvent::Failed { job }]
+    );
+    // The refusal is remembered for the connection: not asked again.
+    net.submit(JobRequest::new("f", "y"));
+    net.expect_sent(conn, &[pkt(Command::SubmitJob, &[b"f", b"", b"y"])]);
+    net.expect_no_action();
+}
+
+#[test]
+fn backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets_on_connect() {
+    use gearman_proto::backoff::{Backoff, BackoffConfig};
+    let (min, max) = (Duration::from_secs(1), Duration::from_secs(4));
+    let mut net = Net::new(one_server().with_backoff(min, max));
+    // Measures how long A stays down after one more failed connect.
+    let fail_once = |net: &mut Net| -> Duration {
+        let job = net.submit(JobRequest::new("f", "x"));
+        let conn = net.expect_connect(A);
+        net.client.handle_disconnected(conn, net.now);
+        assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
+        let start = net.now;
+        let step = Duration::from_millis(10);
+        while !net.client.is_up(ServerId(0), net.now) {
+            // Fail fast meanwhile: no connect attempt, an immediate NoServer.
+            let probe = net.submit(JobRequest::new("f", "x"));
+            net.expect_no_action();
+            assert_eq!(net.events(), [job_error(probe, ClientError::NoServer)]);
+            net.now += step;
+        }
+        net.now - start
+    };
+    let mut reference = Backoff::new(BackoffConfig { min, max }, 0);
+    for attempt in 0..6 {
+        let base = reference.next_base();
+        reference.next_delay();
+        let down = fail_once(&mut net);
+        assert!(
+            down >= base / 2 && down <= base + Duration::from_millis(10),
+            "attempt {attempt}: down for {down:?}, base {base:?}"
+        );
+    }
+    // A successful connect resets the delay to the minimum.
+    net.submit(JobRequest::new("f", "x"));
+    let conn = net.connect(A);
+    net.client.handle_disconnected(conn, net.now);
+    net.events();
+    assert!(net.client.is_up(ServerId(0), net.now + min));
+    assert!(
+        !net.client
+            .is_up(ServerId(0), net.now + min / 2 - Duration::from_millis(1))
+    );
+}
+
+#[test]
+fn connect_timeout_closes_the_attempt_and_fails_over() {
+    let config = ClientConfig::new([A, B])
+        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_seed(1);
+    let mut net = Net::new(config);
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.expect_connect(A);
+    assert_eq!(
+        net.client.poll_timeout(),
+        Some(net.now + Duration::from_secs(2))
+    );
+    net.advance(Duration::from_secs(1));
+    net.expect_no_action();
+    net.advance(Duration::from_secs(1));
+    net.expect_close(a);
+    let b = net.connect(B);
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"x"])]);
+    assert_eq!(net.events(), []);
+    // A late report about the abandoned attempt changes nothing.
+    net.client.handle_connected(a, net.now);
+    net.client.handle_input(a, b"garbage", net.now);
+    net.client.handle_disconnected(a, net.now);
+    net.expect_no_action();
+    assert!(net.client.is_active(job));
+    // With nowhere else to go, the job ends with a timeout.
+    let mut net = Net::new(one_server().with_connect_timeout(Duration::from_secs(2)));
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.expect_connect(A);
+    net.advance(Duration::from_secs(2));
+    net.expect_close(a);
+    assert_eq!(
+        net.events(),
+        [job_error(
+            job,
+            ClientError::Timeout {
+                acknowledged: false
+            }
+        )]
+    );
+}
+
+#[test]
+fn job_deadline_ends_the_job_and_its_late_packets_are_dropped() {
+    let mut net = Net::new(one_server().with_request_timeout(None));
+    let slow = net.submit(JobRequest::new("f", "1").with_deadline(Duration::from_secs(5)));
+    let unacked = net.submit(JobRequest::new("f", "2").with_deadline(Duration::from_secs(3)));
+    let other = net.submit(JobRequest::new("f", "3"));
+    let conn = net.connect(A);
+    net.drain_transmits();
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    assert_eq!(net.events(), [created(slow, 0, b"H:a:1")]);
+    assert_eq!(
+        net.client.poll_timeout(),
+        Some(net.now + Duration::from_secs(3))
+    );
+    net.advance(Duration::from_secs(3));
+    assert_eq!(
+        net.events(),
+        [job_error(
+            unacked,
+            ClientError::Timeout {
+                acknowledged: false
+            }
+        )]
+    );
+    net.advance(Duration::from_secs(2));
+    assert_eq!(
+        net.events(),
+        [job_error(slow, ClientError::Timeout { acknowledged: true })]
+    );
+    assert_eq!(net.client.poll_timeout(), None);
+    // The late JOB_CREATED of the timed-out submit still takes its place in
+    // the reply order, so the next one reaches the right job.
+    net.reply(conn, Command::JobCreated, &[b"H:a:2"]);
+    net.reply(conn, Command::JobCreated, &[b"H:a:3"]);
+    net.reply(conn, Command::WorkDataRes, &[b"H:a:1", b"late"]);
+    net.reply(conn, Command::WorkCompleteRes, &[b"H:a:1", b"late"]);
+    net.reply(conn, Command::WorkCompleteRes, &[b"H:a:2", b"late"]);
+    net.reply(conn, Command::WorkCompleteRes, &[b"H:a:3", b"ok"]);
+    assert_eq!(
+        net.events(),
+        [
+            created(other, 0, b"H:a:3"),
+            ClientEvent::Complete {
+                job: other,
+                data: Bytes::from_static(b"ok")
+            }
+        ]
+    );
+    net.expect_no_action();
+}
+
+#[test]
+fn coalesced_jobs_each_get_every_update_once_and_end() {
+    let mut net = Net::new(one_server());
+    let first = net.submit(JobRequest::new("f", "x").with_unique("same"));
+    let second = net.submit(JobRequest::new("f", "x").with_unique("same"));
+    let conn = net.connect(A);
+    net.drain_transmits();
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    // The first listener's copy of an update sent before the second attached.
+    net.reply(conn, Command::WorkStatusRes, &[b"H:a:1", b"1", b"4"]);
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    // gearmand sends one copy per listener.
+    for _ in 0..2 {
+        net.reply(conn, Command::WorkDataRes, &[b"H:a:1", b"part"]);
+    }
+    for _ in 0..2 {
+        net.reply(conn, Command::WorkCompleteRes, &[b"H:a:1", b"all"]);
+    }
+    let data = |job| ClientEvent::Data {
+        job,
+        data: Bytes::from_static(b"part"),
+    };
+    let complete = |job| ClientEvent::Complete {
+        job,
+        data: Bytes::from_static(b"all"),
+    };
+    assert_eq!(
+        net.events(),
+        [
+            created(first, 0, b"H:a:1"),
+            ClientEvent::Status {
+                job: first,
+                numerator: 1,
+                denominator: 4
+            },
+            created(second, 0, b"H:a:1"),
+            data(first),
+            data(second),
+            complete(first),
+            complete(second),
+        ]
+    );
+    net.expect_no_action();
+}
+
+#[test]
+fn cancelled_job_reports_nothing_more_and_its_copies_do_not_reach_others() {
+    let mut net = Net::new(one_server());
+    let first = net.submit(JobRequest::new("f", "x").with_unique("same"));
+    let second = net.submit(JobRequest::new("f", "x").with_unique("same"));
+    assert!(net.client.cancel(first));
+    assert!(!net.client.cancel(first));
+    let conn = net.connect(A);
+    net.drain_transmits();
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    for _ in 0..2 {
+        net.reply(conn, Command::WorkDataRes, &[b"H:a:1", b"part"]);
+    }
+    net.reply(conn, Command::WorkFailRes, &[b"H:a:1"]);
+    assert_eq!(
+        net.events(),
+        [
+            created(second, 0, b"H:a:1"),
+            ClientEvent::Data {
+                job: second,
+                data: Bytes::from_static(b"part")
+            },
+            ClientEvent::Failed { job: second },
+        ]
+    );
+}
+
+#[test]
+fn peer_errors_close_the_connection_and_fail_what_was_on_it() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("bad magic", b"HTTP/1.1 400 Bad Request\r\n".to_vec()),
+        (
+            "reply of the wrong kind",
+            wire(&[pkt(Command::EchoRes, &[b"x"])]),
+        ),
+        ("worker packet", wire(&[pkt(Command::Noop, &[])])),
+        (
+            "request magic",
+            wire(&[pkt(Command::SubmitJob, &[b"f", b"", b"x"])]),
+        ),
+        (
+            "oversized packet",
+            b"\0RES\0\0\0\x11\x7f\xff\xff\xffxx".to_vec(),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let mut net = Net::new(one_server().with_max_packet_size(1024));
+        let acked = net.submit(JobRequest::new("f", "x"));
+        let conn = net.connect(A);
+        net.drain_transmits();
+        net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+        let pending = net.submit(JobRequest::new("f", "y"));
+        net.drain_transmits();
+        net.client.handle_input(conn, &bytes, net.now);
+        net.expect_close(conn);
+        assert_eq!(
+            net.events(),
+            [
+                created(acked, 0, b"H:a:1"),
+                job_error(acked, DISCONNECTED_ACKED),
+                job_error(pending, DISCONNECTED),
+            ],
+            "{name}"
+        );
+        // Input after the close is ignored.
+        net.client.handle_input(conn, &bytes, net.now);
+        net.expect_no_action();
+        assert_eq!(net.events(), [], "{name}");
+    }
+}
+
+#[test]
+fn input_split_anywhere_gives_the_same_events() {
+    let script = wire(&[
+        pkt(Command::JobCreated, &[b"H:a:1"]),
+        pkt(Command::WorkDataRes, &[b"H:a:1", b"d\0ata"]),
+        pkt(Command::WorkCompleteRes, &[b"H:a:1", b"done"]),
+    ]);
+    let run = |chunk: usize| {
+        let mut net = Net::new(one_server());
+        net.submit(JobRequest::new("f", "x"));
+        let conn = net.connect(A);
+        net.drain_transmits();
+        for piece in script.chunks(chunk) {
+            net.client.handle_input(conn, piece, net.now);
+        }
+        net.events()
+    };
+    let whole = run(script.len());
+    assert_eq!(whole.len(), 3);
+    for chunk in 1..script.len() {
+        assert_eq!(run(chunk), whole, "chunk size {chunk}");
+    }
+}
+
+#[test]
+fn reply_with_nothing_pending_closes_the_connection() {
+    let mut net = Net::new(one_server());
+    let job = net.submit(JobRequest::new("f", "x"));
+    let conn = net.connect(A);
+    net.drain_transmits();
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    net.reply(
+        conn,
+        Command::StatusRes,
+        &[b"H:a:1", b"1", b"0", b"0", b"0"],
+    );
+    net.expect_close(conn);
+    assert_eq!(
+        net.events(),
+        [
+            created(job, 0, b"H:a:1"),
+            job_error(job, DISCONNECTED_ACKED)
+        ]
+    );
+    // An ERROR with nothing pending is just as unexpected.
+    let mut net = Net::new(one_server());
+    net.client.echo(ServerId(0), "x", net.now).unwrap();
+    let conn = net.connect(A);
+    net.reply(conn, Command::EchoRes, &[b"x"]);
+    net.reply(conn, Command::Error, &[b"E", b"t"]);
+    net.expect_close(conn);
+}
