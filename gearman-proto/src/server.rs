@@ -32,7 +32,8 @@
 //! * a submit that coalesces onto a job abandoned by all its clients revives
 //!   it instead of attaching to a job that will be discarded;
 //! * `cancel job` frees the job's (function, unique) at once, so a new submit
-//!   creates a new job;
+//!   creates a new job, and detaches the clients it sent WORK_FAIL to, so a
+//!   running job's later result does not reach them a second time;
 //! * a worker's job lost to disconnect, `CAN_DO_TIMEOUT`, `CANT_DO` or
 //!   `RESET_ABILITIES` is queued again at the back of its priority (up to
 //!   [`ServerConfig::job_retries`]), as in gearmand;
@@ -126,6 +127,9 @@ const INLINE_PAYLOAD_MAX: usize = 16 * 1024;
 /// Handles, and the handle and unique arguments of status queries, are
 /// limited to 63 bytes in gearmand; a longer one closes the connection.
 const MAX_HANDLE_LEN: usize = 63;
+
+/// Timer heap size below which stale entries are never swept.
+const MIN_TIMER_COMPACTION: usize = 1024;
 
 /// gearmand's limit on an `OPTION_REQ` name (63 bytes plus NUL).
 const MAX_OPTION_LEN: usize = 63;
@@ -231,6 +235,7 @@ pub struct Server {
     functions: Functions,
     next_handle: u64,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    timers_compact_at: usize,
     scheduled: usize,
     final_transmits: VecDeque<Transmit>,
     closes: VecDeque<ConnId>,
@@ -261,6 +266,7 @@ impl Server {
             functions: Functions::default(),
             next_handle: 1,
             timers: BinaryHeap::new(),
+            timers_compact_at: MIN_TIMER_COMPACTION,
             scheduled: 0,
             final_transmits: VecDeque::new(),
             closes: VecDeque::new(),
@@ -568,7 +574,7 @@ impl Server {
                 if !background {
                     job.listeners.push(conn);
                     if let Some(c) = self.peers.map.get_mut(&conn) {
-                        c.listening.push(key);
+                        c.listening.push_back(key);
                     }
                 } else if !job.background {
                     // Someone now wants the job whether or not its foreground
@@ -655,7 +661,7 @@ impl Server {
         }
         if !background {
             if let Some(c) = self.peers.map.get_mut(&conn) {
-                c.listening.push(key);
+                c.listening.push_back(key);
             }
         }
         let f = self.functions.get_mut(fid);
@@ -928,7 +934,7 @@ impl Server {
             }
             return;
         };
-        c.running.push(key);
+        c.running.push_back(key);
         if let Some(timeout) = ability.timeout {
             let due = now + timeout;
             c.timer = Some((due, key));
@@ -1171,10 +1177,9 @@ impl Server {
         let pi = priority_index(job.priority);
         job.retries += 1;
         if job.ignored {
-            self.functions.get_mut(fid).running -= 1;
-            job.state = JobState::Queued;
+            // Nobody waits for it (or it was cancelled): no point running it again.
             self.stats.jobs_discarded += 1;
-            self.forget(key);
+            self.finish(key);
             return;
         }
         if limit > 0 && job.retries >= limit {
@@ -1240,19 +1245,12 @@ impl Server {
 
     fn push_timer(&mut self, due: Instant, timer: Timer) {
         self.timers.push(Reverse((due, timer)));
-        // Entries for finished jobs stay until they fire; rebuild when stale
-        // ones clearly dominate so the heap stays proportional to live timers.
-        if self.timers.len() > 1024 {
-            let live = self.scheduled
-                + self
-                    .peers
-                    .map
-                    .values()
-                    .filter(|c| c.timer.is_some())
-                    .count();
-            if self.timers.len() > 4 * live {
-                self.rebuild_timers();
-            }
+        // Entries for finished jobs stay until they fire; rebuilding whenever
+        // the heap has doubled keeps it proportional to the live timers at an
+        // amortised constant cost per push.
+        if self.timers.len() > self.timers_compact_at {
+            self.rebuild_timers();
+            self.timers_compact_at = (2 * self.timers.len()).max(MIN_TIMER_COMPACTION);
         }
     }
 

@@ -62,6 +62,14 @@ enum Op {
     Garbage {
         bytes: Vec<u8>,
     },
+    Cancel {
+        pick: usize,
+    },
+    Epoch {
+        client: usize,
+        function: usize,
+        ahead: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -77,6 +85,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize).prop_map(|client| Op::DropClient { client }),
         1 => (0..2500u64).prop_map(|ms| Op::Advance { ms }),
         1 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(|bytes| Op::Garbage { bytes }),
+        1 => (0..64usize).prop_map(|pick| Op::Cancel { pick }),
+        1 => (0..3usize, 0..2usize, 0..5u64).prop_map(|(client, function, ahead)| Op::Epoch { client, function, ahead }),
     ]
 }
 
@@ -93,23 +103,32 @@ struct Model {
     holding: HashMap<ConnId, Vec<Vec<u8>>>,
     /// Handles whose terminal packet the server accepted.
     ended: HashSet<Vec<u8>>,
+    /// Handles the admin `cancel job` accepted.
+    cancelled: HashSet<Vec<u8>>,
+    /// Every handle seen in JOB_CREATED, in order.
+    handles: Vec<Vec<u8>>,
 }
 
 struct World {
     h: Harness,
     clients: Vec<ConnId>,
     workers: Vec<ConnId>,
+    admin: ConnId,
     model: Model,
 }
 
 impl World {
     fn new() -> World {
         let mut h = Harness::with(ServerConfig::new("p"));
+        h.server
+            .set_wall_clock(Duration::from_secs(1_000_000), h.now);
         let clients = (0..3).map(|_| h.connect()).collect();
+        let admin = h.connect();
         let mut world = World {
             h,
             clients,
             workers: Vec::new(),
+            admin,
             model: Model::default(),
         };
         for _ in 0..3 {
@@ -145,6 +164,7 @@ impl World {
                         .and_then(VecDeque::pop_front)
                         .expect("a submit is pending");
                     let handle = fields[0].clone();
+                    m.handles.push(handle.clone());
                     if bg {
                         m.background.insert(handle);
                     } else {
@@ -255,6 +275,41 @@ impl World {
                 self.clients[*client] = self.h.connect();
             }
             Op::Advance { ms } => self.h.advance(Duration::from_millis(*ms)),
+            Op::Cancel { pick } => {
+                let Some(handle) = self
+                    .model
+                    .handles
+                    .get(pick % self.model.handles.len().max(1))
+                    .cloned()
+                else {
+                    return;
+                };
+                let line = format!(
+                    "cancel job {}\n",
+                    String::from_utf8(handle.clone()).unwrap()
+                );
+                let reply = self.h.admin(self.admin, &line);
+                if reply == "OK\r\n" {
+                    // Its clients get their one terminal (WORK_FAIL) now.
+                    self.model.cancelled.insert(handle.clone());
+                } else {
+                    assert_eq!(reply, "ERR UNKNOWN_JOB\r\n");
+                }
+            }
+            Op::Epoch {
+                client,
+                function,
+                ahead,
+            } => {
+                let conn = self.clients[*client];
+                self.model.pending.entry(conn).or_default().push_back(true);
+                let epoch = (1_000_000 + ahead).to_string();
+                self.h.req(
+                    conn,
+                    Command::SubmitJobEpoch,
+                    &[FUNCTIONS[*function].as_bytes(), b"", epoch.as_bytes(), b"e"],
+                );
+            }
             Op::Garbage { bytes } => {
                 let conn = self.h.connect();
                 self.h.send(conn, bytes);
@@ -312,9 +367,13 @@ proptest! {
         for op in &ops {
             world.apply(op);
         }
+        world.h.advance(Duration::from_secs(10));
         world.drain();
         for handle in &world.model.background {
-            prop_assert!(world.model.ended.contains(handle), "background job {handle:?} lost");
+            prop_assert!(
+                world.model.ended.contains(handle) || world.model.cancelled.contains(handle),
+                "background job {handle:?} lost"
+            );
         }
         prop_assert_eq!(world.h.server.job_count(), 0);
         for pending in world.model.pending.values() {

@@ -12,7 +12,8 @@ use crate::admin::{
 use crate::command::Command;
 use crate::conn::ConnId;
 
-use super::job::Coalesce;
+use super::connection::remove_one;
+use super::job::{Coalesce, Listeners};
 use super::wire::put;
 use super::{Server, ServerEvent};
 
@@ -188,9 +189,9 @@ impl Server {
         self.admin_reply(conn, &AdminResponse::Workers(rows));
     }
 
-    /// `cancel job`: clients get WORK_FAIL, the job is marked ignored (a
-    /// queued one is discarded, a running one finishes unseen by new
-    /// submits) and its (function, unique) is free at once.
+    /// `cancel job`: clients get WORK_FAIL and are detached, the job is
+    /// marked ignored (a queued one is discarded, a running one finishes
+    /// unseen) and its (function, unique) is free at once.
     fn cancel(&mut self, handle: &[u8]) -> bool {
         let Some(&key) = self.by_handle.get(handle) else {
             return false;
@@ -202,11 +203,18 @@ impl Server {
             return false;
         }
         job.cancelled = true;
+        // Each client hears of the job once: WORK_FAIL now, and nothing
+        // later even if a worker still finishes it (gearmand would forward
+        // that result too).
         for &l in job.listeners.as_slice() {
             if let Some(out) = self.peers.out(l) {
                 put(out, Command::WorkFailRes, &[&job.handle]);
             }
+            if let Some(c) = self.peers.map.get_mut(&l) {
+                remove_one(&mut c.listening, key);
+            }
         }
+        job.listeners = Listeners::None;
         let map = match job.coalesce {
             Coalesce::Never => None,
             Coalesce::ByUnique => Some((&mut self.by_unique, job.unique.clone())),

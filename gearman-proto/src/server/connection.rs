@@ -1,5 +1,6 @@
 //! Per-connection state of the job server.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -40,9 +41,9 @@ pub(crate) struct Connection {
     /// A NOOP went out since the last grab.
     pub(crate) noop_sent: bool,
     /// Jobs assigned to this connection.
-    pub(crate) running: Vec<JobKey>,
+    pub(crate) running: VecDeque<JobKey>,
     /// Foreground jobs this connection listens to (one entry per attach).
-    pub(crate) listening: Vec<JobKey>,
+    pub(crate) listening: VecDeque<JobKey>,
     /// The CAN_DO_TIMEOUT timer: only the most recently grabbed timed job.
     pub(crate) timer: Option<(Instant, JobKey)>,
 }
@@ -60,8 +61,8 @@ impl Connection {
             abilities: Vec::new(),
             sleeping: false,
             noop_sent: false,
-            running: Vec::new(),
-            listening: Vec::new(),
+            running: VecDeque::new(),
+            listening: VecDeque::new(),
             timer: None,
         }
     }
@@ -80,9 +81,10 @@ pub(crate) fn peer_ip(peer: &str) -> &str {
     }
 }
 
-/// Removes one entry equal to `key`, searching from the front (jobs tend to
-/// finish in the order they started).
-pub(crate) fn remove_one(list: &mut Vec<JobKey>, key: JobKey) -> bool {
+/// Removes one entry equal to `key`, searching from the front: jobs tend to
+/// finish in the order they started, so the search is short and removing
+/// near the front of a `VecDeque` moves little.
+pub(crate) fn remove_one(list: &mut VecDeque<JobKey>, key: JobKey) -> bool {
     match list.iter().position(|&k| k == key) {
         Some(at) => {
             list.remove(at);
