@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use gearman_proto::client::{
-    Client, ClientConfig, ClientEvent, JobHandle, JobId, JobRequest, RequestId, ServerId,
+    Client, ClientConfig, JobHandle, JobId, JobRequest, RequestId, ServerId,
 };
 use gearman_proto::routing::RoutingPolicy;
 use gearman_proto::{Command, ConnAction, ConnId, Endpoint, Packet};
