@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod net;
+pub mod nodes;
 pub mod peers;
 pub mod wire;
