@@ -17,7 +17,9 @@
 //!   may be in flight on a connection.
 //! - **Handles** are per server: updates are matched by (connection, handle).
 //!   When the server merges several foreground submits into one job, they
-//!   share its handle and each of them gets every update and its end.
+//!   share its handle and each of them gets every update and its end
+//!   (gearmand sends one copy of each update per submit, and the client
+//!   hands one copy to each; a terminal packet ends them all at once).
 //! - **Exceptions**: with [`ClientConfig::exceptions`], `OPTION_REQ
 //!   exceptions` goes out before the first submit on each connection,
 //!   including after a reconnect. A server that refuses it only logs a
@@ -126,7 +128,9 @@ use listeners::Listeners;
 ///             ClientEvent::Complete { data, .. } => println!("result: {data:?}"),
 ///             other => println!("{other:?}"),
 ///         }
-///         if event_is_end_of(&client, job) { break 'run; }
+///     }
+///     if !client.is_active(job) {
+///         break 'run;
 ///     }
 ///     // A real driver waits on every socket and the deadline at once.
 ///     let mut buf = [0u8; 4096];
@@ -148,9 +152,6 @@ use listeners::Listeners;
 ///     }
 /// }
 /// # Ok(())
-/// # }
-/// # fn event_is_end_of(client: &Client, job: gearman_proto::client::JobId) -> bool {
-/// #     !client.is_active(job)
 /// # }
 /// ```
 #[derive(Debug)]
