@@ -563,7 +563,7 @@ impl Worker {
         loop {
             let Some(connection) = self.links[index].up_mut().filter(|c| c.id == conn) else {
                 // A packet closed the connection.
-                return;
+                break;
             };
             match connection.decoder.decode_packet(&mut connection.input) {
                 Ok(Some(packet)) => self.on_packet(index, packet, now),
@@ -873,9 +873,14 @@ impl Worker {
         self.finish_shutdown_if_idle();
     }
 
-    /// Sends grabs on idle connections while slots are free, round robin.
+    /// Sends grabs on idle connections while slots are free, round robin;
+    /// while shutting down, finishes the shutdown once nothing is left.
     fn pump(&mut self) {
-        if self.shutdown != Shutdown::Running || self.abilities.is_empty() {
+        if self.shutdown != Shutdown::Running {
+            self.finish_shutdown_if_idle();
+            return;
+        }
+        if self.abilities.is_empty() {
             return;
         }
         let servers = self.links.len();

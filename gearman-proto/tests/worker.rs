@@ -620,6 +620,25 @@ fn assignment_without_a_grab_closes_the_connection() {
 }
 
 #[test]
+fn a_slot_freed_by_a_protocol_violation_is_used_elsewhere_at_once() {
+    let mut peer = Peer::connected(WorkerConfig::new(servers(2)).with_function("f"));
+    peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    let job = peer.take_job();
+    peer.expect_silence(1);
+    // A second assignment with no grab outstanding: server 0 is cut off, its
+    // job is lost, and server 1 grabs with the freed slot.
+    peer.send(0, JobAssign, &[b"H:2", b"f", b""]);
+    assert_eq!(
+        peer.take_events(),
+        [
+            WorkerEvent::Disconnected { server: sid(0) },
+            WorkerEvent::JobLost { id: job.id }
+        ]
+    );
+    peer.expect(1, &[(GrabJobAll, &[])]);
+}
+
+#[test]
 fn undecodable_input_closes_the_connection_and_reconnects() {
     let mut peer = Peer::connected(one("f"));
     let conn = peer.conn(0);
