@@ -560,11 +560,8 @@ impl Worker {
             return;
         };
         connection.input.extend_from_slice(data);
-        loop {
-            let Some(connection) = self.links[index].up_mut().filter(|c| c.id == conn) else {
-                // A packet closed the connection.
-                break;
-            };
+        // Stops when a packet closed the connection, too.
+        while let Some(connection) = self.links[index].up_mut().filter(|c| c.id == conn) {
             match connection.decoder.decode_packet(&mut connection.input) {
                 Ok(Some(packet)) => self.on_packet(index, packet, now),
                 Ok(None) => break,
