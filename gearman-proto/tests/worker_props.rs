@@ -290,11 +290,10 @@ impl Model {
         }
         .unwrap();
         // The model's view: a grab reply answers the outstanding grab.
-        let answers_grab = match reply {
-            Reply::NoJob | Reply::Assign | Reply::AssignUniq | Reply::AssignAll => true,
-            Reply::ErrorGrab => true,
-            _ => false,
-        };
+        let answers_grab = matches!(
+            reply,
+            Reply::NoJob | Reply::Assign | Reply::AssignUniq | Reply::AssignAll | Reply::ErrorGrab
+        );
         let outstanding = self.outstanding.entry(conn).or_default();
         if answers_grab && *outstanding > 0 {
             *outstanding -= 1;
