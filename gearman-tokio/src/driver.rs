@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use gearman_proto::{ConnAction, ConnId, Endpoint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Bytes asked for per read.
@@ -23,6 +23,10 @@ const READ_CHUNK: usize = 16 * 1024;
 const INPUT_QUEUE: usize = 256;
 /// Largest batch the writer assembles from queued transmits before writing.
 const WRITE_BATCH: usize = 64 * 1024;
+/// How long a closed connection keeps reading (and discarding) while the
+/// peer takes in our last bytes and closes its side. Closing with unread
+/// input would send a reset, which can make the peer drop what we wrote last.
+const LINGER: Duration = Duration::from_secs(2);
 /// Output queued for one peer that is not reading it; past this the
 /// connection is dropped rather than buffering without bound.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
@@ -43,7 +47,8 @@ enum ConnState {
     Open {
         output: mpsc::UnboundedSender<Bytes>,
         pending: Arc<AtomicUsize>,
-        reader: JoinHandle<()>,
+        /// Tells the reader to stop forwarding and only drain until the peer closes.
+        closing: oneshot::Sender<()>,
     },
 }
 
@@ -72,7 +77,13 @@ impl Io {
         let (read_half, write_half) = stream.into_split();
         let (output, output_rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
-        let reader = tokio::spawn(read_loop(conn, read_half, self.events_tx.clone()));
+        let (closing, closing_rx) = oneshot::channel();
+        tokio::spawn(read_loop(
+            conn,
+            read_half,
+            self.events_tx.clone(),
+            closing_rx,
+        ));
         tokio::spawn(write_loop(
             conn,
             write_half,
@@ -85,7 +96,7 @@ impl Io {
             ConnState::Open {
                 output,
                 pending,
-                reader,
+                closing,
             },
         ) {
             Some(ConnState::Connecting { queued, .. }) => queued,
@@ -146,8 +157,11 @@ impl Io {
     fn close(&mut self, conn: ConnId) {
         match self.conns.remove(&conn) {
             Some(ConnState::Connecting { task, .. }) => task.abort(),
-            // Dropping `output` lets the writer flush, shut down and exit.
-            Some(ConnState::Open { reader, .. }) => reader.abort(),
+            // Dropping `output` lets the writer flush, shut down and exit;
+            // the reader drains until the peer closes too.
+            Some(ConnState::Open { closing, .. }) => {
+                let _ = closing.send(());
+            }
             None => {}
         }
     }
@@ -216,14 +230,24 @@ impl Drop for Io {
     }
 }
 
-async fn read_loop(conn: ConnId, mut socket: OwnedReadHalf, events: mpsc::Sender<IoEvent>) {
+async fn read_loop(
+    conn: ConnId,
+    mut socket: OwnedReadHalf,
+    events: mpsc::Sender<IoEvent>,
+    mut closing: oneshot::Receiver<()>,
+) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         buf.reserve(READ_CHUNK);
-        match socket.read_buf(&mut buf).await {
+        let read = tokio::select! {
+            read = socket.read_buf(&mut buf) => read,
+            _ = &mut closing => break,
+        };
+        match read {
             Ok(0) => {
                 tracing::debug!(%conn, "closed by peer");
-                break;
+                let _ = events.send(IoEvent::Lost(conn)).await;
+                return;
             }
             Ok(_) => {
                 if events
@@ -231,16 +255,26 @@ async fn read_loop(conn: ConnId, mut socket: OwnedReadHalf, events: mpsc::Sender
                     .await
                     .is_err()
                 {
-                    return;
+                    break;
                 }
             }
             Err(err) => {
                 tracing::warn!(%conn, %err, "read failed");
-                break;
+                let _ = events.send(IoEvent::Lost(conn)).await;
+                return;
             }
         }
     }
-    let _ = events.send(IoEvent::Lost(conn)).await;
+    // Closed on our side: discard input until the peer closes, for a while.
+    let drain = async {
+        while let Ok(n) = socket.read_buf(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            buf.clear();
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 async fn write_loop(

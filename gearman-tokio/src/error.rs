@@ -4,6 +4,7 @@ use std::io;
 
 use bytes::Bytes;
 use gearman_proto::client::{ClientError, ConfigError};
+use gearman_proto::worker::WorkerError;
 
 /// What went wrong talking to a Gearman server.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,10 @@ pub enum Error {
     /// The configuration cannot work (no servers, say).
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The worker refused a configuration or call (no servers, a bad
+    /// function name...).
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
     /// The server answered with an error.
     #[error("server error {}: {}", String::from_utf8_lossy(.code), String::from_utf8_lossy(.text))]
     Server {

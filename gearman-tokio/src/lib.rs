@@ -20,6 +20,24 @@
 //! }
 //! ```
 //!
+//! # Worker
+//!
+//! ```no_run
+//! use gearman_tokio::{WorkError, Worker, WorkerJob};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), gearman_tokio::Error> {
+//!     Worker::new(["127.0.0.1:4730"])
+//!         .concurrency(4)
+//!         .function("reverse", |job: WorkerJob| async move {
+//!             let reversed: Vec<u8> = job.payload().iter().rev().copied().collect();
+//!             Ok::<_, WorkError>(reversed)
+//!         })
+//!         .run() // until Ctrl-C, then finishes running jobs
+//!         .await
+//! }
+//! ```
+//!
 //! # Logging
 //!
 //! Connects, reconnects and errors are reported through `tracing`; the
@@ -33,6 +51,7 @@ mod client;
 mod driver;
 mod error;
 mod server;
+mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{Client, Job, JobOutcome, JobUpdate};
@@ -42,3 +61,4 @@ pub use gearman_proto::client::{
 };
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
+pub use worker::{WorkError, Worker, WorkerJob};

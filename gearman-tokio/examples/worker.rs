@@ -1,0 +1,43 @@
+//! `worker [--server HOST:PORT]... [--concurrency N] [--id NAME]`: a worker
+//! with the example functions `reverse`, `echo`, `fail`, `exception`,
+//! `progress` and `sleep`. Stops on Ctrl-C after finishing running jobs.
+#![allow(clippy::print_stderr)]
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/functions.rs"]
+mod functions;
+
+use std::process::ExitCode;
+
+use cli::WorkerArgs;
+use functions::with_example_functions;
+use gearman_tokio::Worker;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match WorkerArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!(
+                "worker: {err}\nusage: worker [--server HOST:PORT]... [--concurrency N] [--id NAME]"
+            );
+            return ExitCode::from(cli::exit::ERROR as u8);
+        }
+    };
+    let mut worker = Worker::new(args.servers).concurrency(args.concurrency);
+    if let Some(id) = args.id {
+        worker = worker.client_id(id);
+    }
+    let worker = with_example_functions(worker);
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match worker.run_until(ctrl_c).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("worker: {err}");
+            ExitCode::from(cli::exit::ERROR as u8)
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The worker: async handlers registered by function name, run as tasks,
+//! over one task that drives [`gearman_proto::worker::Worker`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use gearman_proto::routing::ServerId;
+use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use tokio::sync::mpsc;
+
+use crate::Error;
+use crate::driver::{self, Driven, Io};
+
+/// Why a handler did not complete its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkError {
+    /// Send WORK_FAIL.
+    Fail,
+    /// Send WORK_EXCEPTION with this text (clients that did not ask for
+    /// exceptions see a failure).
+    Exception(Bytes),
+}
+
+type BoxedHandler = Arc<
+    dyn Fn(WorkerJob) -> Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A job handed to a handler: what the client sent, and a way to send
+/// data, warnings and progress back while it runs.
+#[derive(Debug, Clone)]
+pub struct WorkerJob {
+    key: JobId,
+    server: ServerId,
+    handle: Bytes,
+    function: Bytes,
+    unique: Option<Bytes>,
+    payload: Bytes,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl WorkerJob {
+    /// The server that assigned the job, by its index in the configured list.
+    pub fn server(&self) -> ServerId {
+        self.server
+    }
+
+    /// The job handle the server gave the job.
+    pub fn handle(&self) -> &Bytes {
+        &self.handle
+    }
+
+    /// The function name.
+    pub fn function(&self) -> &Bytes {
+        &self.function
+    }
+
+    /// The client's unique id, when the server sent one.
+    pub fn unique(&self) -> Option<&Bytes> {
+        self.unique.as_ref()
+    }
+
+    /// The workload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
+    pub fn send_data(&self, data: impl Into<Bytes>) {
+        self.send(Update::Data(data.into()));
+    }
+
+    /// Sends WORK_WARNING.
+    pub fn send_warning(&self, data: impl Into<Bytes>) {
+        self.send(Update::Warning(data.into()));
+    }
+
+    /// Sends WORK_STATUS: progress as numerator / denominator.
+    pub fn send_status(&self, numerator: u32, denominator: u32) {
+        self.send(Update::Status(numerator, denominator));
+    }
+
+    fn send(&self, update: Update) {
+        // The worker is gone only when its run future was dropped.
+        let _ = self.commands.send(Command::Update(self.key, update));
+    }
+}
+
+#[derive(Debug)]
+enum Update {
+    Data(Bytes),
+    Warning(Bytes),
+    Status(u32, u32),
+}
+
+#[derive(Debug)]
+enum Command {
+    Update(JobId, Update),
+    Done(JobId, Result<Bytes, WorkError>),
+    Shutdown,
+}
+
+/// A Gearman worker: handlers registered by function name, run as Tokio
+/// tasks with at most [`concurrency`](Worker::concurrency) at once across all
+/// servers. It reconnects and re-registers by itself; a panicking handler
+/// fails its job and the worker goes on.
+///
+/// ```no_run
+/// use gearman_tokio::{WorkError, Worker, WorkerJob};
+///
+/// # async fn demo() -> Result<(), gearman_tokio::Error> {
+/// Worker::new(["127.0.0.1:4730"])
+///     .concurrency(4)
+///     .function("reverse", |job: WorkerJob| async move {
+///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+///     })
+///     .run_until(async { let _ = tokio::signal::ctrl_c().await; })
+///     .await
+/// # }
+/// ```
+pub struct Worker {
+    config: WorkerConfig,
+    handlers: HashMap<Bytes, BoxedHandler>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("functions", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+struct Driving {
+    core: Core,
+    handlers: HashMap<Bytes, BoxedHandler>,
+    commands: mpsc::UnboundedSender<Command>,
+    /// Handler tasks by job, so a job the server took back can be stopped.
+    running: HashMap<JobId, tokio::task::AbortHandle>,
+    finished: bool,
+}
+
+impl Driving {
+    fn start(&mut self, assignment: Assignment) {
+        let job = WorkerJob {
+            key: assignment.id,
+            server: assignment.server,
+            handle: assignment.handle,
+            function: assignment.function,
+            unique: assignment.unique,
+            payload: assignment.payload,
+            commands: self.commands.clone(),
+        };
+        let Some(handler) = self.handlers.get(&job.function).cloned() else {
+            // The core only assigns registered functions; fail rather than hang.
+            let _ = self
+                .commands
+                .send(Command::Done(job.key, Err(WorkError::Fail)));
+            return;
+        };
+        let commands = self.commands.clone();
+        let key = job.key;
+        let function = job.function.clone();
+        let running = tokio::spawn(handler(job));
+        self.running.insert(key, running.abort_handle());
+        tokio::spawn(async move {
+            let result = match running.await {
+                Ok(result) => result,
+                Err(err) if err.is_cancelled() => Err(WorkError::Fail),
+                Err(err) => {
+                    tracing::error!(
+                        function = %String::from_utf8_lossy(&function),
+                        %err,
+                        "handler panicked; failing the job"
+                    );
+                    Err(WorkError::Fail)
+                }
+            };
+            let _ = commands.send(Command::Done(key, result));
+        });
+    }
+}
+
+impl Driven for Driving {
+    type Core = Core;
+    type Command = Command;
+
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
+        let result = match command {
+            Command::Update(key, Update::Data(data)) => self.core.work_data(key, &data),
+            Command::Update(key, Update::Warning(data)) => self.core.work_warning(key, &data),
+            Command::Update(key, Update::Status(n, d)) => self.core.work_status(key, n, d),
+            Command::Done(key, result) => {
+                self.running.remove(&key);
+                match result {
+                    Ok(result) => self.core.work_complete(key, &result),
+                    Err(WorkError::Fail) => self.core.work_fail(key),
+                    Err(WorkError::Exception(text)) => self.core.work_exception(key, &text),
+                }
+            }
+            Command::Shutdown => {
+                self.core.shutdown(now);
+                Ok(())
+            }
+        };
+        if let Err(err) = result {
+            // The job's connection dropped: the server requeues it.
+            tracing::debug!(%err, "job result not sent");
+        }
+    }
+
+    fn deliver(&mut self, _now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
+                WorkerEvent::JobLost { id } => {
+                    if let Some(task) = self.running.remove(&id) {
+                        task.abort();
+                    }
+                }
+                WorkerEvent::Connected { server } => {
+                    tracing::info!(server = server.0, "worker connected and registered")
+                }
+                WorkerEvent::Disconnected { server } => {
+                    tracing::warn!(server = server.0, "worker connection lost; reconnecting")
+                }
+                WorkerEvent::ShutdownComplete => self.finished = true,
+                other => tracing::debug!(?other, "worker event"),
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+impl Worker {
+    /// A worker for these servers (`host:port` each), running one job at a
+    /// time until [`concurrency`](Worker::concurrency) says otherwise.
+    pub fn new<I, S>(servers: I) -> Worker
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Worker::with_config(WorkerConfig::new(servers))
+    }
+
+    /// A worker with a full core configuration (backoff, grab form...).
+    pub fn with_config(config: WorkerConfig) -> Worker {
+        Worker {
+            config,
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// Sets how many jobs run at once, across all servers (at least 1).
+    pub fn concurrency(mut self, jobs: usize) -> Worker {
+        self.config = self.config.with_concurrency(jobs.max(1));
+        self
+    }
+
+    /// Sets the id sent with SET_CLIENT_ID (shown by the admin `workers`
+    /// command).
+    pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
+        self.config = self.config.with_client_id(id.into());
+        self
+    }
+
+    /// Registers `handler` for `function`. The handler's `Ok` completes the
+    /// job with its bytes; [`WorkError`] fails it or raises an exception.
+    pub fn function<F, Fut, R>(mut self, function: impl Into<Bytes>, handler: F) -> Worker
+    where
+        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
+        R: Into<Bytes>,
+    {
+        let function = function.into();
+        let boxed: BoxedHandler = Arc::new(move |job| {
+            let running = handler(job);
+            Box::pin(async move { running.await.map(Into::into) })
+        });
+        self.config = self.config.with_function(function.clone());
+        self.handlers.insert(function, boxed);
+        self
+    }
+
+    /// Runs until `shutdown` completes (a signal, a cancellation token...),
+    /// then stops taking jobs, lets the running ones finish, and returns.
+    pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
+        let mut config = self.config;
+        if config.seed == 0 {
+            config.seed = crate::client::os_seed();
+        }
+        let core = Core::new(config, Instant::now())?;
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let driving = Driving {
+            core,
+            handlers: self.handlers,
+            commands: commands.clone(),
+            running: HashMap::new(),
+            finished: false,
+        };
+        let run = driver::run(driving, commands_rx);
+        tokio::pin!(run);
+        tokio::select! {
+            () = &mut run => return Ok(()),
+            _ = shutdown => {
+                tracing::info!("worker shutting down; finishing running jobs");
+                let _ = commands.send(Command::Shutdown);
+            }
+        }
+        drop(commands);
+        run.await;
+        Ok(())
+    }
+
+    /// Runs until the process gets Ctrl-C (SIGINT), then shuts down
+    /// gracefully as [`run_until`](Worker::run_until) does.
+    pub async fn run(self) -> Result<(), Error> {
+        self.run_until(tokio::signal::ctrl_c()).await
+    }
+}

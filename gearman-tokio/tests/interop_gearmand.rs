@@ -1,0 +1,78 @@
+//! Our client and worker through a real gearmand, and each of them with
+//! libgearman's own client or worker (the `gearman` tool).
+
+mod scenarios;
+mod support;
+
+use bytes::Bytes;
+use gearman_tokio::{Client, JobOutcome, JobRequest, WorkError, Worker, WorkerJob};
+use scenarios::{RunningWorker, name, patiently};
+use support::{GEARMAN, Gearmand, have, libgearman_worker, run_tool};
+
+macro_rules! against_gearmand {
+    ($($scenario:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $scenario() {
+            let Some(gearmand) = Gearmand::start() else { return };
+            scenarios::$scenario(&gearmand.server()).await;
+        }
+    )*};
+}
+
+against_gearmand!(
+    foreground_every_priority,
+    background_and_status,
+    updates_fail_exception_panic,
+    unique_coalescing,
+    priorities_order,
+    concurrency_and_graceful_shutdown,
+    job_deadline,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_with_libgearman_worker() {
+    if !have(GEARMAN) {
+        return;
+    }
+    let Some(gearmand) = Gearmand::start() else {
+        return;
+    };
+    let f = name("upper");
+    let _worker = libgearman_worker(&gearmand.port(), &f, &["tr", "a-z", "A-Z"]);
+    let client = Client::new([gearmand.server()]).unwrap();
+    for payload in ["hello", "from rust"] {
+        let outcome = patiently(client.submit(JobRequest::new(f.clone(), payload)))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            JobOutcome::Complete(Bytes::from(payload.to_uppercase()))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libgearman_client_with_our_worker() {
+    if !have(GEARMAN) {
+        return;
+    }
+    let Some(gearmand) = Gearmand::start() else {
+        return;
+    };
+    let f = name("reverse");
+    let worker = RunningWorker::start(Worker::new([gearmand.server()]).function(
+        f.clone(),
+        |job: WorkerJob| async move {
+            Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+        },
+    ));
+    let port = gearmand.port();
+    let out = run_tool(
+        GEARMAN,
+        &["-h", "127.0.0.1", "-p", &port, "-f", &f, "hello"],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"olleh");
+    worker.stop().await;
+}
