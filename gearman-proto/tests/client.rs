@@ -1204,3 +1204,72 @@ fn reply_with_nothing_pending_closes_the_connection() {
     net.reply(conn, Command::Error, &[b"E", b"t"]);
     net.expect_close(conn);
 }
+
+#[test]
+fn timeouts_come_from_poll_timeout_and_early_or_repeated_calls_are_harmless() {
+    let config = one_server()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_request_timeout(Some(Duration::from_secs(10)));
+    let mut net = Net::new(config);
+    assert_eq!(net.client.poll_timeout(), None, "idle client sleeps");
+    let start = net.now;
+    let job = net.submit(JobRequest::new("f", "x").with_deadline(Duration::from_secs(4)));
+    let conn = net.expect_connect(A);
+    // Earliest of: connect (1 s), job deadline (4 s), request (10 s).
+    assert_eq!(
+        net.client.poll_timeout(),
+        Some(start + Duration::from_secs(1))
+    );
+    net.client.handle_connected(conn, net.now);
+    net.drain_transmits();
+    assert_eq!(
+        net.client.poll_timeout(),
+        Some(start + Duration::from_secs(4))
+    );
+    // Early and repeated calls change nothing.
+    for _ in 0..3 {
+        net.client
+            .handle_timeout(start + Duration::from_millis(3999));
+    }
+    net.expect_no_action();
+    assert_eq!(net.events(), []);
+    assert!(net.client.is_active(job));
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    net.events();
+    // The request is answered; only the job deadline is left.
+    assert_eq!(
+        net.client.poll_timeout(),
+        Some(start + Duration::from_secs(4))
+    );
+    net.now = start + Duration::from_secs(4);
+    net.client.handle_timeout(net.now);
+    net.client.handle_timeout(net.now);
+    assert_eq!(
+        net.events(),
+        [job_error(job, ClientError::Timeout { acknowledged: true })]
+    );
+    assert_eq!(net.client.poll_timeout(), None);
+    net.expect_no_action();
+}
+
+#[test]
+fn a_status_request_without_reply_times_out() {
+    let mut net = Net::new(one_server().with_request_timeout(Some(Duration::from_secs(2))));
+    let request = net
+        .client
+        .get_status(&handle(0, b"H:a:1"), net.now)
+        .unwrap();
+    let conn = net.connect(A);
+    net.drain_transmits();
+    net.advance(Duration::from_secs(2));
+    net.expect_close(conn);
+    assert_eq!(
+        net.events(),
+        [ClientEvent::RequestError {
+            request,
+            error: ClientError::Timeout {
+                acknowledged: false
+            }
+        }]
+    );
+}
