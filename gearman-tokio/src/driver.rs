@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -57,6 +57,8 @@ pub(crate) struct Io {
     events_tx: mpsc::Sender<IoEvent>,
     events_rx: mpsc::Receiver<IoEvent>,
     conns: HashMap<ConnId, ConnState>,
+    /// Socket tasks, awaited at the end so the last bytes are written.
+    sockets: JoinSet<()>,
 }
 
 impl Io {
@@ -66,6 +68,7 @@ impl Io {
             events_tx,
             events_rx,
             conns: HashMap::new(),
+            sockets: JoinSet::new(),
         }
     }
 
@@ -78,13 +81,15 @@ impl Io {
         let (output, output_rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let (closing, closing_rx) = oneshot::channel();
-        tokio::spawn(read_loop(
+        // Reap finished socket tasks so a long-lived server does not collect them.
+        while self.sockets.try_join_next().is_some() {}
+        self.sockets.spawn(read_loop(
             conn,
             read_half,
             self.events_tx.clone(),
             closing_rx,
         ));
-        tokio::spawn(write_loop(
+        self.sockets.spawn(write_loop(
             conn,
             write_half,
             output_rx,
@@ -224,7 +229,9 @@ impl Io {
 }
 
 impl Drop for Io {
-    /// A run loop that is dropped (its future cancelled) leaves no socket task behind.
+    /// A run loop that is dropped (its future cancelled) leaves no socket
+    /// task behind: the connect tasks are aborted here, the socket tasks
+    /// when `sockets` drops.
     fn drop(&mut self) {
         self.close_all();
     }
@@ -403,4 +410,11 @@ pub(crate) async fn run<D: Driven>(
     }
     io.pump(driven.core(), Instant::now());
     io.close_all();
+    // Let the writers flush and the peers close, so the last bytes (a
+    // worker's final WORK_COMPLETE, say) are not lost when the caller exits.
+    let sockets = &mut io.sockets;
+    let _ = tokio::time::timeout(LINGER, async {
+        while sockets.join_next().await.is_some() {}
+    })
+    .await;
 }
