@@ -5,6 +5,8 @@
 //! are missing (a filtered build), the tests say so and return, or fail
 //! under CI.
 
+#![allow(clippy::print_stderr)]
+
 #[path = "../examples/common/cli.rs"]
 mod cli;
 mod support;
