@@ -388,6 +388,57 @@ impl Client {
         Ok(request)
     }
 
+    /// Sends any request packet that the server answers with exactly one
+    /// reply without a handle (a SUBMIT form, GET_STATUS, GET_STATUS_UNIQUE,
+    /// OPTION_REQ, ECHO_REQ, or ALL_YOURS, which servers refuse), for what the
+    /// typed commands do not cover. The reply, whatever it is, comes back as
+    /// [`ClientEvent::RawReply`]; errors as [`ClientEvent::RequestError`].
+    ///
+    /// The client does not follow jobs submitted this way: their WORK_*
+    /// packets are dropped as unknown. Use [`submit`](Client::submit) for jobs.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use gearman_proto::client::{Client, ClientConfig, ServerId};
+    /// use gearman_proto::{Command, Packet};
+    ///
+    /// let mut client = Client::new(ClientConfig::new(["127.0.0.1:4730"])).unwrap();
+    /// let option = Packet::build(Command::OptionReq, &[b"exceptions"]).unwrap();
+    /// let request = client.send_raw(ServerId(0), &option, Instant::now()).unwrap();
+    /// # let _ = request;
+    /// ```
+    pub fn send_raw(
+        &mut self,
+        server: ServerId,
+        packet: &Packet,
+        now: Instant,
+    ) -> Result<RequestId, UsageError> {
+        if server.0 >= self.links.len() {
+            return Err(UsageError::UnknownServer(server));
+        }
+        let command = packet.command();
+        let single_reply = command.submit_kind().is_some()
+            || matches!(
+                command,
+                Command::GetStatus
+                    | Command::GetStatusUnique
+                    | Command::OptionReq
+                    | Command::EchoReq
+                    | Command::AllYours
+            );
+        if !single_reply {
+            return Err(UsageError::Invalid {
+                reason: "only requests answered by exactly one reply can be sent raw",
+            });
+        }
+        let request = self.new_request();
+        self.send_request(server, PendingKind::Raw(request), now, |out| {
+            packet.encode(out);
+            Ok(())
+        });
+        Ok(request)
+    }
+
     /// Stops following `job`: no further event is reported for it, and
     /// packets the server still sends for it are dropped. The server is not
     /// told (the protocol has no way to); a foreground job whose last
@@ -453,10 +504,7 @@ impl Client {
         encode: impl FnOnce(&mut BytesMut) -> Result<(), crate::error::BuildError>,
     ) {
         if !self.links[server.0].is_up(now) {
-            if let PendingKind::Status(request)
-            | PendingKind::StatusUnique(request)
-            | PendingKind::Echo(request) = kind
-            {
+            if let Some(request) = kind.request() {
                 self.events.push_back(ClientEvent::RequestError {
                     request,
                     error: ClientError::NoServer,
@@ -599,13 +647,12 @@ impl Client {
                         self.end_job(job, ClientEvent::JobError { job, error });
                     }
                 }
-                PendingKind::Status(request)
-                | PendingKind::StatusUnique(request)
-                | PendingKind::Echo(request) => {
+                PendingKind::Exceptions => {}
+                other => {
+                    let request = other.request().expect("every other kind has a request id");
                     self.events
                         .push_back(ClientEvent::RequestError { request, error });
                 }
-                PendingKind::Exceptions => {}
             }
         }
         for listeners in conn.listeners.values() {
@@ -715,7 +762,8 @@ impl Client {
                     }
                     PendingKind::Status(request)
                     | PendingKind::StatusUnique(request)
-                    | PendingKind::Echo(request) => {
+                    | PendingKind::Echo(request)
+                    | PendingKind::Raw(request) => {
                         self.events
                             .push_back(ClientEvent::RequestError { request, error });
                     }
@@ -795,6 +843,10 @@ impl Client {
                     request,
                     data: field(Field::Data),
                 });
+            }
+            (_, PendingKind::Raw(request)) => {
+                self.events
+                    .push_back(ClientEvent::RawReply { request, packet });
             }
             (Command::OptionRes, PendingKind::Exceptions) => {
                 conn.exceptions = ExceptionsOption::Accepted;

@@ -1273,3 +1273,46 @@ fn a_status_request_without_reply_times_out() {
         }]
     );
 }
+
+#[test]
+fn raw_requests_get_their_single_reply_back() {
+    use gearman_proto::client::UsageError;
+    let mut net = Net::new(one_server());
+    let option = pkt(Command::OptionReq, &[b"exceptions"]);
+    let all_yours = pkt(Command::AllYours, &[]);
+    let first = net.client.send_raw(ServerId(0), &option, net.now).unwrap();
+    let second = net
+        .client
+        .send_raw(ServerId(0), &all_yours, net.now)
+        .unwrap();
+    assert!(matches!(
+        net.client
+            .send_raw(ServerId(0), &pkt(Command::CanDo, &[b"f"]), net.now),
+        Err(UsageError::Invalid { .. })
+    ));
+    assert_eq!(
+        net.client.send_raw(ServerId(3), &option, net.now),
+        Err(UsageError::UnknownServer(ServerId(3)))
+    );
+    let conn = net.connect(A);
+    net.expect_sent(conn, &[option.clone(), all_yours]);
+    net.reply(conn, Command::OptionRes, &[b"exceptions"]);
+    net.reply(
+        conn,
+        Command::Error,
+        &[b"INVALID_COMMAND", b"Command not expected"],
+    );
+    assert_eq!(
+        net.events(),
+        [
+            ClientEvent::RawReply {
+                request: first,
+                packet: pkt(Command::OptionRes, &[b"exceptions"])
+            },
+            ClientEvent::RequestError {
+                request: second,
+                error: server_error("INVALID_COMMAND", "Command not expected")
+            },
+        ]
+    );
+}

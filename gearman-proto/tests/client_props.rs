@@ -44,6 +44,7 @@ enum Op {
         deadline_ms: Option<u64>,
     },
     Echo(usize),
+    RawEcho(usize),
     Status(usize, usize),
     StatusUnique(usize),
     Cancel(u64),
@@ -80,6 +81,7 @@ fn op() -> impl Strategy<Value = Op> {
             |(background, unique, deadline_ms)| Op::Submit { background, unique, deadline_ms }
         ),
         1 => (0..SERVERS.len()).prop_map(Op::Echo),
+        1 => (0..SERVERS.len()).prop_map(Op::RawEcho),
         1 => (0..SERVERS.len(), 0..HANDLES.len()).prop_map(|(s, h)| Op::Status(s, h)),
         1 => (0..UNIQUES.len()).prop_map(Op::StatusUnique),
         1 => (1u64..20).prop_map(Op::Cancel),
@@ -184,6 +186,11 @@ impl Checker {
             }
             Op::Echo(server) => {
                 let r = self.client.echo(ServerId(server), "e", now).unwrap();
+                assert!(self.requests.insert(r));
+            }
+            Op::RawEcho(server) => {
+                let echo = Packet::build(Command::EchoReq, &[b"e"]).unwrap();
+                let r = self.client.send_raw(ServerId(server), &echo, now).unwrap();
                 assert!(self.requests.insert(r));
             }
             Op::Status(server, h) => {

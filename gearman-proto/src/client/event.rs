@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::request::{JobHandle, JobId, RequestId};
+use crate::packet::Packet;
 
 /// Something the caller should know, from [`Client::poll_event`](super::Client::poll_event).
 ///
@@ -104,7 +105,14 @@ pub enum ClientEvent {
         /// The echoed bytes.
         data: Bytes,
     },
-    /// A status or echo request ended without an answer.
+    /// The reply to a packet sent with [`Client::send_raw`](super::Client::send_raw).
+    RawReply {
+        /// The request.
+        request: RequestId,
+        /// The reply, as received.
+        packet: Packet,
+    },
+    /// A status, echo or raw request ended without an answer.
     RequestError {
         /// The request.
         request: RequestId,
@@ -135,6 +143,7 @@ impl ClientEvent {
             ClientEvent::StatusResult { request, .. }
             | ClientEvent::StatusUniqueResult { request, .. }
             | ClientEvent::EchoResult { request, .. }
+            | ClientEvent::RawReply { request, .. }
             | ClientEvent::RequestError { request, .. } => Some(*request),
             _ => None,
         }

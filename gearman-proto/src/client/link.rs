@@ -127,5 +127,20 @@ pub(crate) enum PendingKind {
     Status(RequestId),
     StatusUnique(RequestId),
     Echo(RequestId),
+    /// A packet sent with `Client::send_raw`: any reply answers it.
+    Raw(RequestId),
     Exceptions,
+}
+
+impl PendingKind {
+    /// The caller's request id, for everything but submits and options.
+    pub(crate) fn request(self) -> Option<RequestId> {
+        match self {
+            PendingKind::Status(request)
+            | PendingKind::StatusUnique(request)
+            | PendingKind::Echo(request)
+            | PendingKind::Raw(request) => Some(request),
+            PendingKind::Submit { .. } | PendingKind::Exceptions => None,
+        }
+    }
 }
