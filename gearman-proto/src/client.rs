@@ -4,13 +4,14 @@
 //! See [`Client`] for the run loop, and [`ClientConfig`] for what can be
 //! tuned. The rules it follows:
 //!
-//! - **Connections** are opened lazily, when a request is routed to a server
-//!   that has none, and kept open afterwards. A server whose connection
-//!   failed or dropped counts as down for a backoff delay (exponential,
-//!   capped, jittered: [`crate::backoff`]); requests meanwhile go to the next
-//!   server that is up ([`crate::routing`]), and when no server is up they end
-//!   at once with [`ClientError::NoServer`]. Nothing ever waits on a down
-//!   server.
+//! - **Connections**: the first connection to a server is opened lazily,
+//!   when a request is routed to it, and kept open afterwards. A server whose
+//!   connection failed or dropped is down: the client reconnects by itself
+//!   after a backoff delay (exponential, capped, jittered:
+//!   [`crate::backoff`]), and the server counts as up again only once that
+//!   connection is established. Meanwhile requests go to the next server
+//!   that is up ([`crate::routing`]); when none is, they end at once with
+//!   [`ClientError::NoServer`]. Nothing ever waits on a down server.
 //! - **Replies without a handle** (JOB_CREATED, STATUS_RES, STATUS_RES_UNIQUE,
 //!   OPTION_RES, ECHO_RES, ERROR) answer the oldest request still pending on
 //!   their connection; an ERROR ends that request. Any number of requests
@@ -481,11 +482,22 @@ impl Client {
 
     /// The connection to `server`, asking the driver for one if needed.
     fn open(&mut self, server: ServerId, now: Instant) -> &mut Conn {
+        self.open_as(server, now, false)
+    }
+
+    /// Like [`open`](Client::open); `reconnect` marks a connection opened by
+    /// the reconnect timer.
+    fn open_as(&mut self, server: ServerId, now: Instant, reconnect: bool) -> &mut Conn {
         let link = &mut self.links[server.0];
         if !matches!(link.state, LinkState::Open(_)) {
             self.next_conn += 1;
             let id = ConnId(self.next_conn);
-            link.state = LinkState::Open(Box::new(Conn::new(id, now, self.config.max_packet_size)));
+            link.state = LinkState::Open(Box::new(Conn::new(
+                id,
+                now,
+                self.config.max_packet_size,
+                reconnect,
+            )));
             self.actions.push_back(ConnAction::Connect {
                 conn: id,
                 addr: link.addr.clone(),
@@ -914,6 +926,11 @@ impl Endpoint for Client {
 
     fn handle_timeout(&mut self, now: Instant) {
         for index in 0..self.links.len() {
+            if matches!(self.links[index].state, LinkState::Down { until } if until <= now) {
+                tracing::debug!(server = index, "reconnecting after backoff");
+                self.open_as(ServerId(index), now, true);
+                continue;
+            }
             let Some(conn) = self.links[index].conn() else {
                 continue;
             };
@@ -961,10 +978,15 @@ impl Endpoint for Client {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let connections = self.links.iter().filter_map(Link::conn).filter_map(|conn| {
-            let connect = (!conn.connected).then(|| conn.opened_at + self.config.connect_timeout);
-            let request = conn.fifo.front().and_then(|p| p.deadline);
-            connect.into_iter().chain(request).min()
+        let connections = self.links.iter().filter_map(|link| match &link.state {
+            LinkState::Idle => None,
+            LinkState::Down { until } => Some(*until),
+            LinkState::Open(conn) => {
+                let connect =
+                    (!conn.connected).then(|| conn.opened_at + self.config.connect_timeout);
+                let request = conn.fifo.front().and_then(|p| p.deadline);
+                connect.into_iter().chain(request).min()
+            }
         });
         let job = self.deadlines.peek().map(|Reverse((at, _))| *at);
         connections.chain(job).min()

@@ -644,12 +644,18 @@ fn failover_when_a_server_is_down_and_back_after_backoff() {
         net.events(),
         [created(job, 1, b"H:b:1"), created(second, 1, b"H:b:2")]
     );
-    // After at most the base delay, A is preferred again.
+    // After at most the base delay the client reconnects to A by itself...
     net.advance(Duration::from_secs(1));
+    let a2 = net.expect_connect(A);
+    assert_ne!(a, a2, "connection ids are never reused");
+    // ...but A only counts as up once that connection is established.
+    assert!(!net.client.is_up(ServerId(0), net.now));
+    net.submit(JobRequest::new("f", "w"));
+    net.expect_no_action();
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"w"])]);
+    net.client.handle_connected(a2, net.now);
     assert!(net.client.is_up(ServerId(0), net.now));
     net.submit(JobRequest::new("f", "z"));
-    let a2 = net.connect(A);
-    assert_ne!(a, a2, "connection ids are never reused");
     net.expect_sent(a2, &[pkt(Command::SubmitJob, &[b"f", b"", b"z"])]);
 }
 
@@ -854,9 +860,12 @@ fn exceptions_option_is_sent_lazily_once_per_connection_and_again_after_reconnec
     // Reconnect: the option is asked for again before the next submit.
     net.client.handle_disconnected(conn, net.now);
     assert_eq!(net.events(), [job_error(second, DISCONNECTED_ACKED)]);
+    // The client reconnects by itself after the backoff delay, and has
+    // nothing to say until the next submit.
     net.advance(Duration::from_millis(100));
-    net.submit(JobRequest::new("f", "z"));
     let conn = net.connect(A);
+    net.expect_nothing_sent();
+    net.submit(JobRequest::new("f", "z"));
     net.expect_sent(
         conn,
         &[
@@ -902,43 +911,50 @@ fn backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets_on_connect()
     use gearman_proto::backoff::{Backoff, BackoffConfig};
     let (min, max) = (Duration::from_secs(1), Duration::from_secs(4));
     let mut net = Net::new(one_server().with_backoff(min, max));
-    // Measures how long A stays down after one more failed connect.
-    let fail_once = |net: &mut Net| -> Duration {
-        let job = net.submit(JobRequest::new("f", "x"));
-        let conn = net.expect_connect(A);
-        net.client.handle_disconnected(conn, net.now);
-        assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
-        let start = net.now;
-        let step = Duration::from_millis(10);
-        while !net.client.is_up(ServerId(0), net.now) {
-            // Fail fast meanwhile: no connect attempt, an immediate NoServer.
-            let probe = net.submit(JobRequest::new("f", "x"));
-            net.expect_no_action();
-            assert_eq!(net.events(), [job_error(probe, ClientError::NoServer)]);
-            net.now += step;
-        }
-        net.now - start
-    };
+    let job = net.submit(JobRequest::new("f", "x"));
+    let mut conn = net.expect_connect(A);
+    net.client.handle_disconnected(conn, net.now);
+    assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
     let mut reference = Backoff::new(BackoffConfig { min, max }, 0);
-    for attempt in 0..6 {
+    let mut delays = Vec::new();
+    for attempt in 0..7 {
         let base = reference.next_base();
         reference.next_delay();
-        let down = fail_once(&mut net);
+        let failed_at = net.now;
+        let due = net.client.poll_timeout().expect("a reconnect is scheduled");
+        let delay = due - failed_at;
         assert!(
-            down >= base / 2 && down <= base + Duration::from_millis(10),
-            "attempt {attempt}: down for {down:?}, base {base:?}"
+            delay >= base / 2 && delay <= base,
+            "attempt {attempt}: reconnect after {delay:?}, base {base:?}"
         );
+        delays.push(delay);
+        // Meanwhile requests fail fast instead of waiting.
+        let probe = net.submit(JobRequest::new("f", "x"));
+        assert_eq!(net.events(), [job_error(probe, ClientError::NoServer)]);
+        net.advance(delay - Duration::from_millis(1));
+        net.expect_no_action();
+        net.advance(Duration::from_millis(1));
+        conn = net.expect_connect(A);
+        assert!(
+            !net.client.is_up(ServerId(0), net.now),
+            "down until connected"
+        );
+        net.client.handle_disconnected(conn, net.now);
     }
-    // A successful connect resets the delay to the minimum.
-    net.submit(JobRequest::new("f", "x"));
-    let conn = net.connect(A);
-    net.client.handle_disconnected(conn, net.now);
-    net.events();
-    assert!(net.client.is_up(ServerId(0), net.now + min));
+    assert!(delays[4..].iter().all(|d| *d <= max), "capped: {delays:?}");
     assert!(
-        !net.client
-            .is_up(ServerId(0), net.now + min / 2 - Duration::from_millis(1))
+        delays.windows(2).any(|w| w[0] != w[1]),
+        "jittered: {delays:?}"
     );
+    // A successful connect resets the delay to the minimum.
+    let due = net.client.poll_timeout().unwrap();
+    net.now = due;
+    net.client.handle_timeout(net.now);
+    conn = net.connect(A);
+    assert!(net.client.is_up(ServerId(0), net.now));
+    net.client.handle_disconnected(conn, net.now);
+    let delay = net.client.poll_timeout().unwrap() - net.now;
+    assert!(delay >= min / 2 && delay <= min, "after reset: {delay:?}");
 }
 
 #[test]

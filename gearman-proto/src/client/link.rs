@@ -21,13 +21,15 @@ pub(crate) struct Link {
     pub(crate) backoff: Backoff,
 }
 
-/// Connections are opened lazily, when a request is routed to the server.
+/// A first connection is opened lazily, when a request is routed to the
+/// server; after a failure the client reconnects by itself once the backoff
+/// delay has passed, and routes to the server again only once connected.
 #[derive(Debug)]
 pub(crate) enum LinkState {
     /// No connection; one is opened for the next request.
     Idle,
-    /// The last connection failed; the server counts as down until `until`,
-    /// after which it is treated as idle.
+    /// The last connection failed; the server is down and a reconnect is due
+    /// at `until`.
     Down { until: Instant },
     /// A connection asked for or established.
     Open(Box<Conn>),
@@ -44,7 +46,14 @@ impl Link {
 
     /// Whether requests may be routed here at `now`.
     pub(crate) fn is_up(&self, now: Instant) -> bool {
-        !matches!(self.state, LinkState::Down { until } if until > now)
+        match &self.state {
+            LinkState::Idle => true,
+            // Due for a reconnect that has not been started yet: let a
+            // request start it.
+            LinkState::Down { until } => *until <= now,
+            // A reconnect in progress proves nothing yet.
+            LinkState::Open(conn) => conn.connected || !conn.reconnect,
+        }
     }
 
     pub(crate) fn conn(&self) -> Option<&Conn> {
@@ -79,6 +88,9 @@ pub(crate) struct Conn {
     pub(crate) connected: bool,
     /// When the connection was asked for (for the connect timeout).
     pub(crate) opened_at: Instant,
+    /// Opened by the reconnect timer rather than for a request: the server
+    /// counts as down until it is established.
+    pub(crate) reconnect: bool,
     pub(crate) decoder: Decoder,
     pub(crate) read_buf: BytesMut,
     /// Bytes not yet handed to the driver; held back until connected.
@@ -92,11 +104,12 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(id: ConnId, now: Instant, max_packet_size: u32) -> Conn {
+    pub(crate) fn new(id: ConnId, now: Instant, max_packet_size: u32, reconnect: bool) -> Conn {
         Conn {
             id,
             connected: false,
             opened_at: now,
+            reconnect,
             decoder: Decoder::new().with_max_packet_size(max_packet_size),
             read_buf: BytesMut::new(),
             out: BytesMut::new(),
