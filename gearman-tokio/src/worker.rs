@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gearman_proto::routing::ServerId;
@@ -278,20 +278,57 @@ impl Worker {
         self
     }
 
-    /// Registers `handler` for `function`. The handler's `Ok` completes the
-    /// job with its bytes; [`WorkError`] fails it or raises an exception.
-    pub fn function<F, Fut, R>(mut self, function: impl Into<Bytes>, handler: F) -> Worker
+    /// Registers `handler` for `function` (CAN_DO). The handler's `Ok`
+    /// completes the job with its bytes; [`WorkError`] fails it or raises an
+    /// exception. Registering a name again replaces its handler.
+    pub fn function<F, Fut, R>(self, function: impl Into<Bytes>, handler: F) -> Worker
     where
         F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
         R: Into<Bytes>,
     {
-        let function = function.into();
+        self.register(function.into(), None, handler)
+    }
+
+    /// Like [`function`](Worker::function), registered with CAN_DO_TIMEOUT:
+    /// the server takes a job back (and may give it to another worker) when
+    /// it runs longer than `timeout`.
+    pub fn function_with_timeout<F, Fut, R>(
+        self,
+        function: impl Into<Bytes>,
+        timeout: Duration,
+        handler: F,
+    ) -> Worker
+    where
+        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
+        R: Into<Bytes>,
+    {
+        self.register(function.into(), Some(timeout), handler)
+    }
+
+    fn register<F, Fut, R>(
+        mut self,
+        function: Bytes,
+        timeout: Option<Duration>,
+        handler: F,
+    ) -> Worker
+    where
+        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
+        R: Into<Bytes>,
+    {
         let boxed: BoxedHandler = Arc::new(move |job| {
             let running = handler(job);
             Box::pin(async move { running.await.map(Into::into) })
         });
-        self.config = self.config.with_function(function.clone());
+        self.config
+            .abilities
+            .retain(|ability| ability.function != function);
+        self.config = match timeout {
+            Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
+            None => self.config.with_function(function.clone()),
+        };
         self.handlers.insert(function, boxed);
         self
     }

@@ -23,4 +23,5 @@ against_embedded!(
     priorities_order,
     concurrency_and_graceful_shutdown,
     job_deadline,
+    can_do_timeout_requeues,
 );

@@ -27,6 +27,7 @@ against_gearmand!(
     priorities_order,
     concurrency_and_graceful_shutdown,
     job_deadline,
+    can_do_timeout_requeues,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
