@@ -27,7 +27,8 @@
 //!   NOOP (one ordered stream per connection), so the grab's reply already
 //!   reflects the work the NOOP announced; if that reply is NO_JOB the
 //!   worker sends PRE_SLEEP, and the server answers PRE_SLEEP with an
-//!   immediate NOOP whenever work is queued (PROTOCOL §4.3). While idle the
+//!   immediate NOOP whenever work is queued (gearmand and the Perl server
+//!   do). While idle the
 //!   connection already grabs at the next free slot.
 //! - **Concurrency.** Grabs outstanding plus jobs running never exceed
 //!   [`WorkerConfig::concurrency`], across all servers. When a slot frees,
@@ -84,6 +85,9 @@ use crate::routing::ServerId;
 /// quietly rather than refused as ended. Bounds memory when a caller never
 /// reports on lost jobs.
 const LOST_JOBS_REMEMBERED: usize = 4096;
+
+/// Smallest growth of a connection's read buffer, in bytes.
+const INPUT_CHUNK: usize = 4096;
 
 /// The ERROR code a server sends for a WORK_* packet about a job it does not
 /// give this connection: never an answer to a grab.
@@ -559,6 +563,10 @@ impl Worker {
         let Some(connection) = self.links[index].up_mut() else {
             return;
         };
+        // Jobs keep zero-copy slices of the read buffer alive, so it cannot
+        // always be reused in place; growing it in chunks lets many packets
+        // share one allocation.
+        connection.input.reserve(data.len().max(INPUT_CHUNK));
         connection.input.extend_from_slice(data);
         // Stops when a packet closed the connection, too.
         while let Some(connection) = self.links[index].up_mut().filter(|c| c.id == conn) {

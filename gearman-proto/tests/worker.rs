@@ -37,7 +37,7 @@ fn registers_client_id_and_abilities_then_grabs() {
             (SetClientId, &[b"w-1"]),
             (CanDo, &[b"resize"]),
             (CanDoTimeout, &[b"thumb", b"30000"]),
-            (GrabJobAll, &[]),
+            (GrabJobUniq, &[]),
         ],
     );
     assert_eq!(
@@ -62,7 +62,7 @@ fn wire_bytes_of_registration_and_grab_match_the_protocol() {
     }
     let mut expected = Vec::new();
     expected.extend_from_slice(b"\0REQ\0\0\0\x17\0\0\0\x0cresize\x0030000");
-    expected.extend_from_slice(b"\0REQ\0\0\0\x27\0\0\0\0");
+    expected.extend_from_slice(b"\0REQ\0\0\0\x1e\0\0\0\0");
     assert_eq!(bytes, expected);
 }
 
@@ -74,7 +74,7 @@ fn no_abilities_means_no_grab_until_can_do() {
     assert_eq!(peer.worker.grab_state(sid(0)), Some(GrabState::Idle));
     peer.worker.can_do("f").unwrap();
     peer.drain();
-    peer.expect(0, &[(CanDo, &[b"f"]), (GrabJobAll, &[])]);
+    peer.expect(0, &[(CanDo, &[b"f"]), (GrabJobUniq, &[])]);
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn grab_cycle_no_job_pre_sleep_noop_assign_complete() {
     peer.expect(0, &[(PreSleep, &[])]);
     assert_eq!(peer.worker.grab_state(sid(0)), Some(GrabState::Asleep));
     peer.send(0, Noop, &[]);
-    peer.expect(0, &[(GrabJobAll, &[])]);
+    peer.expect(0, &[(GrabJobUniq, &[])]);
     peer.send(0, JobAssignUniq, &[b"H:s:1", b"f", b"u1", b"payload"]);
     let job = peer.take_job();
     assert_eq!(&job.handle[..], b"H:s:1");
@@ -100,7 +100,7 @@ fn grab_cycle_no_job_pre_sleep_noop_assign_complete() {
     peer.drain();
     peer.expect(
         0,
-        &[(WorkCompleteReq, &[b"H:s:1", b"done"]), (GrabJobAll, &[])],
+        &[(WorkCompleteReq, &[b"H:s:1", b"done"]), (GrabJobUniq, &[])],
     );
 }
 
@@ -127,7 +127,7 @@ fn job_assign_all_carries_the_reducer_and_an_empty_one_is_none() {
     let job = peer.take_job();
     assert_eq!(job.reducer.as_deref(), Some(&b"reduce"[..]));
     assert_eq!(&job.payload[..], b"a\0b");
-    peer.expect(0, &[(GrabJobAll, &[])]);
+    peer.expect(0, &[(GrabJobUniq, &[])]);
     peer.send(0, JobAssignAll, &[b"H:2", b"map", b"", b"", b"x"]);
     let job = peer.take_job();
     assert_eq!(job.reducer, None);
@@ -162,7 +162,7 @@ fn noop_while_idle_at_capacity_is_ignored_and_does_not_grab() {
     assert_eq!(peer.worker.grab_state(sid(0)), Some(GrabState::Idle));
     peer.worker.work_complete(job.id, b"").unwrap();
     peer.drain();
-    peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), (GrabJobAll, &[])]);
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), (GrabJobUniq, &[])]);
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn no_job_storm_keeps_one_grab_per_connection_and_no_busy_loop() {
             peer.send(s, packet, &[]);
             for p in peer.take_sent(s) {
                 match p.command() {
-                    GrabJobAll => *grabs += 1,
+                    GrabJobUniq => *grabs += 1,
                     PreSleep => {}
                     other => panic!("unexpected {other:?}"),
                 }
@@ -221,7 +221,7 @@ fn concurrency_limit_holds_across_servers() {
     }
     peer.take_events();
     let grabbed: Vec<usize> = (0..3)
-        .filter(|&s| peer.take_sent(s).iter().any(|p| p.command() == GrabJobAll))
+        .filter(|&s| peer.take_sent(s).iter().any(|p| p.command() == GrabJobUniq))
         .collect();
     assert_eq!(grabbed, [0, 1], "only two grabs for a limit of two");
     assert_eq!(peer.worker.grab_state(sid(2)), Some(GrabState::Idle));
@@ -231,7 +231,7 @@ fn concurrency_limit_holds_across_servers() {
     peer.expect_silence(0);
     peer.send(1, NoJob, &[]);
     peer.expect(1, &[(PreSleep, &[])]);
-    peer.expect(2, &[(GrabJobAll, &[])]);
+    peer.expect(2, &[(GrabJobUniq, &[])]);
     peer.send(2, JobAssign, &[b"H:b", b"f", b""]);
     let b = peer.take_job();
     assert_eq!(peer.worker.running_jobs(), 2);
@@ -242,13 +242,13 @@ fn concurrency_limit_holds_across_servers() {
     // A slot frees: the next idle server in turn (server 0, after 2) grabs.
     peer.worker.work_complete(a.id, b"").unwrap();
     peer.drain();
-    peer.expect(0, &[(WorkCompleteReq, &[b"H:a", b""]), (GrabJobAll, &[])]);
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:a", b""]), (GrabJobUniq, &[])]);
     peer.expect_silence(1);
     peer.expect_silence(2);
     peer.send(0, NoJob, &[]);
     peer.expect(0, &[(PreSleep, &[])]);
     // Then the woken server 1.
-    peer.expect(1, &[(GrabJobAll, &[])]);
+    peer.expect(1, &[(GrabJobUniq, &[])]);
     peer.expect_silence(2);
     assert_eq!(
         peer.worker.grabs_outstanding() + peer.worker.running_jobs(),
@@ -256,7 +256,7 @@ fn concurrency_limit_holds_across_servers() {
     );
     peer.worker.work_complete(b.id, b"").unwrap();
     peer.drain();
-    peer.expect(2, &[(WorkCompleteReq, &[b"H:b", b""]), (GrabJobAll, &[])]);
+    peer.expect(2, &[(WorkCompleteReq, &[b"H:b", b""]), (GrabJobUniq, &[])]);
 }
 
 #[test]
@@ -298,7 +298,7 @@ fn can_do_while_asleep_sends_pre_sleep_again_so_the_server_can_wake_it() {
     peer.expect(0, &[(CanDo, &[b"g"]), (PreSleep, &[])]);
     assert_eq!(peer.worker.grab_state(sid(0)), Some(GrabState::Asleep));
     peer.send(0, Noop, &[]);
-    peer.expect(0, &[(GrabJobAll, &[])]);
+    peer.expect(0, &[(GrabJobUniq, &[])]);
 }
 
 #[test]
@@ -354,7 +354,7 @@ fn re_registers_client_id_and_all_abilities_after_reconnect() {
             (SetClientId, &[b"id-2"]),
             (CanDo, &[b"b"]),
             (CanDoTimeout, &[b"c", b"2000"]),
-            (GrabJobAll, &[]),
+            (GrabJobUniq, &[]),
         ],
     );
     assert_eq!(
@@ -436,7 +436,7 @@ fn connect_timeout_closes_and_retries() {
 
 #[test]
 fn grab_falls_back_to_plainer_forms_on_error() {
-    let mut peer = Peer::connected(one("f"));
+    let mut peer = Peer::connected(one("f").with_grab(GrabMode::All));
     peer.send(0, Error, &[b"INVALID_COMMAND", b"Command not expected"]);
     peer.expect(0, &[(GrabJobUniq, &[])]);
     assert_eq!(peer.worker.grab_mode(sid(0)), Some(GrabMode::Uniq));
@@ -462,6 +462,15 @@ fn grab_falls_back_to_plainer_forms_on_error() {
 }
 
 #[test]
+fn default_grab_is_uniq_and_falls_back_to_plain_grab_job() {
+    let mut peer = Peer::connected(one("f"));
+    assert_eq!(peer.worker.grab_mode(sid(0)), Some(GrabMode::Uniq));
+    peer.send(0, Error, &[b"unknown_command", b"Unknown command"]);
+    peer.expect(0, &[(GrabJob, &[])]);
+    assert_eq!(peer.worker.grab_mode(sid(0)), Some(GrabMode::Job));
+}
+
+#[test]
 fn job_not_found_error_is_not_a_grab_reply_and_unsolicited_errors_change_nothing() {
     let mut peer = Peer::connected(one("f"));
     peer.send(
@@ -474,7 +483,7 @@ fn job_not_found_error_is_not_a_grab_reply_and_unsolicited_errors_change_nothing
         peer.worker.grab_state(sid(0)),
         Some(GrabState::AwaitingGrabReply)
     );
-    assert_eq!(peer.worker.grab_mode(sid(0)), Some(GrabMode::All));
+    assert_eq!(peer.worker.grab_mode(sid(0)), Some(GrabMode::Uniq));
     peer.send(0, NoJob, &[]);
     peer.expect(0, &[(PreSleep, &[])]);
     peer.send(0, Error, &[b"INVALID_COMMAND", b"whatever"]);
@@ -502,7 +511,7 @@ fn results_are_sent_with_the_exact_handle() {
             (WorkStatusReq, &[b"H:srv:7", b"1", b"4"]),
             (WorkStatusReq, &[b"H:srv:7", b"0", b"4294967295"]),
             (WorkExceptionReq, &[b"H:srv:7", b"boom"]),
-            (GrabJobAll, &[]),
+            (GrabJobUniq, &[]),
         ],
     );
 }
@@ -530,7 +539,7 @@ fn a_second_end_and_unknown_ids_are_usage_errors() {
         Err(WorkerError::UnknownJob(JobId(99)))
     );
     peer.drain();
-    peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), (GrabJobAll, &[])]);
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), (GrabJobUniq, &[])]);
 }
 
 #[test]
@@ -545,7 +554,7 @@ fn a_job_for_a_withdrawn_function_is_failed_without_an_event() {
     peer.expect(0, &[(CantDo, &[b"g"])]);
     peer.send(0, JobAssignUniq, &[b"H:9", b"g", b"", b"data"]);
     assert!(peer.take_events().is_empty());
-    peer.expect(0, &[(WorkFailReq, &[b"H:9"]), (GrabJobAll, &[])]);
+    peer.expect(0, &[(WorkFailReq, &[b"H:9"]), (GrabJobUniq, &[])]);
     assert_eq!(peer.worker.running_jobs(), 0);
 }
 
@@ -600,7 +609,7 @@ fn lost_connection_reports_its_jobs_frees_their_slots_and_drops_late_results() {
     let conn = peer.accept(0);
     let sent = peer.take_sent_conn(conn);
     let cmds: Vec<Command> = sent.iter().map(Packet::command).collect();
-    assert_eq!(cmds, [CanDo, GrabJobAll]);
+    assert_eq!(cmds, [CanDo, GrabJobUniq]);
 }
 
 #[test]
@@ -635,7 +644,7 @@ fn a_slot_freed_by_a_protocol_violation_is_used_elsewhere_at_once() {
             WorkerEvent::JobLost { id: job.id }
         ]
     );
-    peer.expect(1, &[(GrabJobAll, &[])]);
+    peer.expect(1, &[(GrabJobUniq, &[])]);
 }
 
 #[test]
@@ -651,7 +660,7 @@ fn undecodable_input_closes_the_connection_and_reconnects() {
     let at = peer.worker.poll_timeout().unwrap();
     peer.advance_to(at);
     peer.accept(0);
-    peer.expect(0, &[(CanDo, &[b"f"]), (GrabJobAll, &[])]);
+    peer.expect(0, &[(CanDo, &[b"f"]), (GrabJobUniq, &[])]);
 }
 
 #[test]
@@ -712,7 +721,7 @@ fn graceful_shutdown_waits_for_running_jobs_then_closes() {
     peer.send(1, NoJob, &[]);
     peer.expect(1, &[(PreSleep, &[])]);
     // Server 0 grabbed again (slot 2); shut down with that grab outstanding.
-    peer.expect(0, &[(GrabJobAll, &[])]);
+    peer.expect(0, &[(GrabJobUniq, &[])]);
     peer.worker.shutdown(peer.now);
     peer.drain();
     assert!(peer.worker.is_shutting_down());

@@ -14,18 +14,22 @@ use crate::command::Command;
 /// JOB_ASSIGN_ALL) and the worker accepts all three whatever it asked for.
 /// A connection whose server answers a grab with ERROR falls back to the next
 /// plainer form ([`plainer`](GrabMode::plainer)) for the rest of that
-/// connection's life: the Perl server knows only GRAB_JOB, and the Python
-/// `gear` server ignores plain GRAB_JOB, so starting rich and falling back
-/// reaches both.
+/// connection's life: the Perl server knows only GRAB_JOB (and refuses the
+/// others with ERROR), while the Python `gear` server ignores plain GRAB_JOB
+/// and GRAB_JOB_ALL, so GRAB_JOB_UNIQ with fallback reaches all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum GrabMode {
     /// GRAB_JOB: handle, function and workload only.
     Job,
-    /// GRAB_JOB_UNIQ: adds the client's unique id.
+    /// GRAB_JOB_UNIQ: adds the client's unique id. The default: every
+    /// server in use answers it (gearmand, the Python `gear` server), or
+    /// refuses it with ERROR and the worker falls back (the Perl server).
+    #[default]
     Uniq,
     /// GRAB_JOB_ALL: adds the reducer of reduce jobs (libgearman's default).
-    #[default]
+    /// gearmand answers it; the Python `gear` server does not know it and
+    /// never answers, so use it only where reduce jobs are needed.
     All,
 }
 
@@ -104,7 +108,7 @@ pub struct WorkerConfig {
     /// Most jobs held at once across all servers, counting grabs still
     /// waiting for their reply. `0` is taken as `1`. Default: 1.
     pub concurrency: usize,
-    /// The grab form tried first on each connection. Default: [`GrabMode::All`].
+    /// The grab form tried first on each connection. Default: [`GrabMode::Uniq`].
     pub grab: GrabMode,
     /// How long a connection may take to open. Default: 5 s.
     pub connect_timeout: Duration,

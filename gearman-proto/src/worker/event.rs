@@ -54,8 +54,8 @@ pub enum WorkerEvent {
     /// [`work_exception`](super::Worker::work_exception).
     JobAssigned(Job),
     /// The connection that assigned this job dropped: the server requeues
-    /// the job (gearmand does; see PROTOCOL §6.1 for others), so it may run
-    /// again elsewhere. Stop it if you can; results reported for it from now
+    /// the job (gearmand does; the Perl and Python servers fail it instead),
+    /// so it may run again elsewhere. Stop it if you can; results reported for it from now
     /// on are dropped without error. Its concurrency slot is free again.
     JobLost {
         /// The job.
@@ -89,15 +89,16 @@ pub enum WorkerEvent {
 /// Where one connection is in its grab cycle.
 ///
 /// ```text
-///            grab sent                 NO_JOB / PRE_SLEEP sent
-///   Idle ─────────────► AwaitingGrabReply ─────────────────► Asleep
-///    ▲  ◄──────────────        │                                │
-///    │   JOB_ASSIGN*           │ ERROR: plainer grab resent     │
-///    └─────────────────────────┴──────────── NOOP ◄─────────────┘
+/// Idle              -- grab sent -------------------------> AwaitingGrabReply
+/// AwaitingGrabReply -- JOB_ASSIGN / _UNIQ / _ALL ----------> Idle
+/// AwaitingGrabReply -- NO_JOB, PRE_SLEEP sent -------------> Asleep
+/// AwaitingGrabReply -- ERROR, plainer grab sent -----------> AwaitingGrabReply
+/// AwaitingGrabReply -- ERROR to GRAB_JOB, PRE_SLEEP sent --> Asleep
+/// Asleep            -- NOOP -------------------------------> Idle
 /// ```
 ///
-/// Only a grab reply (NO_JOB, JOB_ASSIGN*, or an ERROR answering the grab)
-/// and a NOOP while asleep change the state.
+/// Nothing else changes the state: a NOOP while idle or awaiting a reply,
+/// and a NO_JOB or ERROR with no grab outstanding, are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GrabState {
