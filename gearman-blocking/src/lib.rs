@@ -1,4 +1,70 @@
-//! Gearman over blocking: thin adapter around [`gearman_proto`].
+//! Gearman on plain threads: a [`Client`], a [`Worker`], an [`Admin`] client
+//! and an embedded job [`Server`] over `std::net`, each a thin adapter
+//! around the sans-IO state machines of [`gearman_proto`]. No async runtime:
+//! each client, worker and server has one thread that owns its state
+//! machine and waits on a channel for socket input, user commands or the
+//! next deadline; sockets have a reader and a writer thread each. Every
+//! protocol decision is made in `gearman_proto`.
+//!
+//! # Client
+//!
+//! ```no_run
+//! use gearman_blocking::{Client, JobOutcome, JobRequest};
+//!
+//! fn main() -> Result<(), gearman_blocking::Error> {
+//!     let client = Client::new(["127.0.0.1:4730"])?;
+//!     // Many jobs can be in flight from one thread: submit, then wait.
+//!     let jobs: Vec<_> = ["one", "two", "three"]
+//!         .into_iter()
+//!         .map(|word| client.submit(JobRequest::new("reverse", word)))
+//!         .collect();
+//!     for job in jobs {
+//!         match job.wait()? {
+//!             JobOutcome::Complete(result) => println!("{}", String::from_utf8_lossy(&result)),
+//!             other => println!("job did not complete: {other:?}"),
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Worker
+//!
+//! ```no_run
+//! use gearman_blocking::{WorkError, Worker, WorkerJob};
+//!
+//! fn main() -> Result<(), gearman_blocking::Error> {
+//!     Worker::new(["127.0.0.1:4730"])
+//!         .concurrency(4)
+//!         .function("reverse", |job: &WorkerJob| {
+//!             let reversed: Vec<u8> = job.payload().iter().rev().copied().collect();
+//!             Ok::<_, WorkError>(reversed)
+//!         })
+//!         .run() // until a ShutdownHandle asks it to stop
+//! }
+//! ```
+//!
+//! # Logging
+//!
+//! Connects, reconnects and errors are reported through `tracing`; the
+//! library never prints.
 #![forbid(unsafe_code)]
 
 pub use gearman_proto as proto;
+
+mod admin;
+mod client;
+mod driver;
+mod error;
+mod server;
+mod worker;
+
+pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
+pub use client::{Client, Job, JobOutcome, JobUpdate};
+pub use error::Error;
+pub use gearman_proto::client::{
+    ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
+};
+pub use gearman_proto::{Priority, routing::RoutingPolicy};
+pub use server::{RunningServer, Server, StopHandle};
+pub use worker::{RunningWorker, ShutdownHandle, WorkError, Worker, WorkerJob};

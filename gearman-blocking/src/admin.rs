@@ -1,0 +1,239 @@
+//! The admin text protocol over one blocking TCP connection.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use gearman_proto::admin::{
+    AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
+    StatusRow, WorkerRow,
+};
+
+use crate::Error;
+
+/// Default time allowed for connecting and for each reply.
+pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An admin connection to a job server (gearmand, or this crate's
+/// [`Server`](crate::Server)): typed methods for every command, and
+/// [`raw`](Admin::raw) for any line. Each call blocks until the reply, or
+/// the timeout.
+///
+/// ```no_run
+/// # fn main() -> Result<(), gearman_blocking::Error> {
+/// let mut admin = gearman_blocking::Admin::connect("127.0.0.1:4730")?;
+/// for row in admin.status()? {
+///     println!("{:?}: {} queued, {} running, {} workers",
+///         row.function, row.total, row.running, row.workers);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Admin {
+    stream: TcpStream,
+    read_buf: BytesMut,
+    decoder: AdminResponseDecoder,
+}
+
+impl Admin {
+    /// Connects to `addr` (`host:port`).
+    pub fn connect(addr: &str) -> Result<Admin, Error> {
+        let mut last = None;
+        for resolved in addr.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&resolved, DEFAULT_ADMIN_TIMEOUT) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    stream.set_read_timeout(Some(DEFAULT_ADMIN_TIMEOUT))?;
+                    stream.set_write_timeout(Some(DEFAULT_ADMIN_TIMEOUT))?;
+                    tracing::debug!(%addr, "admin connection open");
+                    return Ok(Admin {
+                        stream,
+                        read_buf: BytesMut::with_capacity(4096),
+                        decoder: AdminResponseDecoder::new(),
+                    });
+                }
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address resolved"))
+            .into())
+    }
+
+    /// Sets the time allowed for each reply.
+    pub fn with_timeout(self, timeout: Duration) -> Result<Admin, Error> {
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.set_write_timeout(Some(timeout))?;
+        Ok(self)
+    }
+
+    /// Sends one request and reads its reply, whatever it is (an `ERR` reply
+    /// is returned as [`AdminResponse::Error`], not as an error).
+    pub fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, Error> {
+        let mut out = Vec::new();
+        request.encode(&mut out);
+        self.stream.write_all(&out).map_err(timeout_or_io)?;
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.decoder.decode(request, &mut self.read_buf) {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {}
+                Err(err) => return Err(Error::Protocol(err.to_string())),
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(Error::Closed),
+                Ok(n) => self.read_buf.extend_from_slice(&chunk[..n]),
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => return Err(timeout_or_io(err)),
+            }
+        }
+    }
+
+    /// Sends any line (without line ending) and returns the reply, read as
+    /// the reply to the command the line names.
+    pub fn raw(&mut self, line: impl Into<Bytes>) -> Result<AdminResponse, Error> {
+        let line = line.into();
+        if line.iter().any(|&b| b == b'\n' || b == b'\r') {
+            return Err(Error::InvalidRequest(
+                "admin line holds a line break".into(),
+            ));
+        }
+        self.request(&AdminRequest::Raw(line))
+    }
+
+    fn checked(&mut self, request: AdminRequest) -> Result<AdminResponse, Error> {
+        match self.request(&request)? {
+            AdminResponse::Error { code, text } => Err(Error::Server { code, text }),
+            reply => Ok(reply),
+        }
+    }
+
+    fn ok(&mut self, request: AdminRequest) -> Result<(), Error> {
+        match self.checked(request)? {
+            AdminResponse::Ok => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `status`: queued, running and worker counts per function.
+    pub fn status(&mut self) -> Result<Vec<StatusRow>, Error> {
+        match self.checked(AdminRequest::Status)? {
+            AdminResponse::Status(rows) => Ok(rows),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `workers`: one row per connection with its functions.
+    pub fn workers(&mut self) -> Result<Vec<WorkerRow>, Error> {
+        match self.checked(AdminRequest::Workers)? {
+            AdminResponse::Workers(rows) => Ok(rows),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `version`: the server's version text.
+    pub fn version(&mut self) -> Result<Bytes, Error> {
+        match self.checked(AdminRequest::Version)? {
+            AdminResponse::Version(version) => Ok(version),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `getpid`: the server's process id.
+    pub fn getpid(&mut self) -> Result<u32, Error> {
+        match self.checked(AdminRequest::GetPid)? {
+            AdminResponse::Pid(pid) => Ok(pid),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `maxqueue FUNC [...]`: sets a function's queue limits.
+    pub fn maxqueue(
+        &mut self,
+        function: impl Into<Bytes>,
+        limits: MaxQueueLimits,
+    ) -> Result<(), Error> {
+        let function = token(function.into())?;
+        self.ok(AdminRequest::MaxQueue { function, limits })
+    }
+
+    /// `shutdown` or `shutdown graceful` (gearmand 1.1.15 and later answer
+    /// with an error).
+    pub fn shutdown(&mut self, graceful: bool) -> Result<(), Error> {
+        self.ok(AdminRequest::Shutdown { graceful })
+    }
+
+    /// `verbose`: the server's log level.
+    pub fn verbose(&mut self) -> Result<Bytes, Error> {
+        match self.checked(AdminRequest::Verbose)? {
+            AdminResponse::Verbose(level) => Ok(level),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `show jobs`: every live job.
+    pub fn show_jobs(&mut self) -> Result<Vec<JobRow>, Error> {
+        match self.checked(AdminRequest::ShowJobs)? {
+            AdminResponse::ShowJobs(rows) => Ok(rows),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `show unique jobs`: the unique id of every live job.
+    pub fn show_unique_jobs(&mut self) -> Result<Vec<Bytes>, Error> {
+        match self.checked(AdminRequest::ShowUniqueJobs)? {
+            AdminResponse::ShowUniqueJobs(ids) => Ok(ids),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `cancel job HANDLE`: removes a queued job.
+    pub fn cancel_job(&mut self, handle: impl Into<Bytes>) -> Result<(), Error> {
+        let handle = token(handle.into())?;
+        self.ok(AdminRequest::CancelJob { handle })
+    }
+
+    /// `prioritystatus`: queued jobs per function and priority.
+    pub fn priority_status(&mut self) -> Result<Vec<PriorityStatusRow>, Error> {
+        match self.checked(AdminRequest::PriorityStatus)? {
+            AdminResponse::PriorityStatus(rows) => Ok(rows),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `create function NAME`.
+    pub fn create_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
+        let name = token(name.into())?;
+        self.ok(AdminRequest::CreateFunction { name })
+    }
+
+    /// `drop function NAME`.
+    pub fn drop_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
+        let name = token(name.into())?;
+        self.ok(AdminRequest::DropFunction { name })
+    }
+}
+
+fn timeout_or_io(err: std::io::Error) -> Error {
+    if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+        Error::Timeout
+    } else {
+        Error::Io(err)
+    }
+}
+
+/// An argument must be one token: no space or line break.
+fn token(value: Bytes) -> Result<Bytes, Error> {
+    if value.is_empty() || value.iter().any(|&b| matches!(b, b' ' | b'\r' | b'\n')) {
+        return Err(Error::InvalidRequest(format!(
+            "admin argument {:?} must be one non-empty word",
+            String::from_utf8_lossy(&value)
+        )));
+    }
+    Ok(value)
+}
+
+fn unexpected(reply: &AdminResponse) -> Error {
+    Error::UnexpectedReply(format!("{reply:?}"))
+}

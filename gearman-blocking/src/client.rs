@@ -1,0 +1,581 @@
+//! The client: submits jobs and asks about them, over one thread that drives
+//! [`gearman_proto::client::Client`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gearman_proto::client::{
+    Client as Core, ClientConfig, ClientEvent, JobHandle, JobId, JobRequest, JobStatus, RequestId,
+    ServerId, UniqueStatus,
+};
+
+use crate::Error;
+use crate::driver::{self, Driven, Handle, Io};
+
+/// A Gearman client: cheap to clone, usable from many threads at once. All
+/// clones share one connection per server, with any number of jobs in flight
+/// on each, driven by one I/O thread.
+///
+/// The client connects lazily, reconnects with backoff, and its thread ends
+/// when the last clone and the last [`Job`] are dropped.
+///
+/// ```no_run
+/// use gearman_blocking::{Client, JobOutcome, JobRequest};
+///
+/// # fn main() -> Result<(), gearman_blocking::Error> {
+/// let client = Client::new(["127.0.0.1:4730"])?;
+/// match client.submit(JobRequest::new("reverse", "hello")).wait()? {
+///     JobOutcome::Complete(result) => assert_eq!(result, "olleh"),
+///     other => println!("the job did not complete: {other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle<Command>>,
+    next_key: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+/// How a job ended, as its worker decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobOutcome {
+    /// WORK_COMPLETE with the result.
+    Complete(Bytes),
+    /// WORK_FAIL.
+    Fail,
+    /// WORK_EXCEPTION with the worker's text.
+    Exception(Bytes),
+    /// A background job was queued; the server keeps it, and nothing more
+    /// comes back for it. Ask with [`Client::status`].
+    Queued(JobHandle),
+}
+
+/// Something a running job sent before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobUpdate {
+    /// WORK_DATA: a chunk of partial result.
+    Data(Bytes),
+    /// WORK_WARNING.
+    Warning(Bytes),
+    /// WORK_STATUS: progress as numerator / denominator.
+    Status {
+        /// Work done.
+        numerator: u64,
+        /// Work in total.
+        denominator: u64,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) enum JobEvent {
+    Created(JobHandle),
+    Update(JobUpdate),
+    End(Result<JobOutcome, Error>),
+}
+
+pub(crate) enum Command {
+    Submit {
+        key: u64,
+        request: JobRequest,
+        events: Sender<JobEvent>,
+    },
+    Forget {
+        key: u64,
+    },
+    Status {
+        handle: JobHandle,
+        reply: Sender<Result<JobStatus, Error>>,
+    },
+    StatusUnique {
+        unique: Bytes,
+        reply: Sender<Result<UniqueStatus, Error>>,
+    },
+    Echo {
+        server: ServerId,
+        data: Bytes,
+        reply: Sender<Result<Bytes, Error>>,
+    },
+}
+
+enum Waiting {
+    Status(Sender<Result<JobStatus, Error>>),
+    StatusUnique(Sender<Result<UniqueStatus, Error>>),
+    Echo(Sender<Result<Bytes, Error>>),
+}
+
+struct Driving {
+    core: Core,
+    jobs: HashMap<JobId, (u64, Sender<JobEvent>)>,
+    keys: HashMap<u64, JobId>,
+    requests: HashMap<RequestId, Waiting>,
+    handles_dropped: bool,
+}
+
+impl Driving {
+    fn job_event(&mut self, job: JobId, event: JobEvent, ends: bool) {
+        let delivered = match self.jobs.get(&job) {
+            Some((_, events)) => events.send(event).is_ok(),
+            None => false,
+        };
+        if ends || !delivered {
+            if let Some((key, _)) = self.jobs.remove(&job) {
+                self.keys.remove(&key);
+            }
+            if !ends {
+                // Nobody waits for it any more.
+                self.core.cancel(job);
+            }
+        }
+    }
+
+    fn answer(&mut self, request: RequestId, answer: Result<Answer, Error>) {
+        let Some(waiting) = self.requests.remove(&request) else {
+            return;
+        };
+        // A receiver that is gone stopped waiting; nothing to do then.
+        match (waiting, answer) {
+            (Waiting::Status(reply), Ok(Answer::Status(status))) => {
+                let _ = reply.send(Ok(status));
+            }
+            (Waiting::StatusUnique(reply), Ok(Answer::Unique(status))) => {
+                let _ = reply.send(Ok(status));
+            }
+            (Waiting::Echo(reply), Ok(Answer::Echo(data))) => {
+                let _ = reply.send(Ok(data));
+            }
+            (Waiting::Status(reply), answer) => {
+                let _ = reply.send(Err(mismatch(answer)));
+            }
+            (Waiting::StatusUnique(reply), answer) => {
+                let _ = reply.send(Err(mismatch(answer)));
+            }
+            (Waiting::Echo(reply), answer) => {
+                let _ = reply.send(Err(mismatch(answer)));
+            }
+        }
+    }
+}
+
+enum Answer {
+    Status(JobStatus),
+    Unique(UniqueStatus),
+    Echo(Bytes),
+}
+
+/// The error to report when a request got an answer of another kind (which
+/// the core never produces) or an error.
+fn mismatch(answer: Result<Answer, Error>) -> Error {
+    match answer {
+        Err(err) => err,
+        Ok(_) => Error::UnexpectedReply("an answer to another kind of request".into()),
+    }
+}
+
+impl Driven for Driving {
+    type Core = Core;
+    type Command = Command;
+
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn command(&mut self, command: Command, now: Instant, _io: &mut Io<Command>) {
+        let invalid =
+            |err: gearman_proto::client::UsageError| Error::InvalidRequest(err.to_string());
+        match command {
+            Command::Submit {
+                key,
+                request,
+                events,
+            } => match self.core.submit(request, now) {
+                Ok(job) => {
+                    self.jobs.insert(job, (key, events));
+                    self.keys.insert(key, job);
+                }
+                Err(err) => {
+                    let _ = events.send(JobEvent::End(Err(invalid(err))));
+                }
+            },
+            Command::Forget { key } => {
+                if let Some(job) = self.keys.remove(&key) {
+                    self.jobs.remove(&job);
+                    self.core.cancel(job);
+                }
+            }
+            Command::Status { handle, reply } => match self.core.get_status(&handle, now) {
+                Ok(request) => {
+                    self.requests.insert(request, Waiting::Status(reply));
+                }
+                Err(err) => {
+                    let _ = reply.send(Err(invalid(err)));
+                }
+            },
+            Command::StatusUnique { unique, reply } => {
+                match self.core.get_status_unique(unique, now) {
+                    Ok(request) => {
+                        self.requests.insert(request, Waiting::StatusUnique(reply));
+                    }
+                    Err(err) => {
+                        let _ = reply.send(Err(invalid(err)));
+                    }
+                }
+            }
+            Command::Echo {
+                server,
+                data,
+                reply,
+            } => match self.core.echo(server, data, now) {
+                Ok(request) => {
+                    self.requests.insert(request, Waiting::Echo(reply));
+                }
+                Err(err) => {
+                    let _ = reply.send(Err(invalid(err)));
+                }
+            },
+        }
+    }
+
+    fn handles_dropped(&mut self, _now: Instant) {
+        self.handles_dropped = true;
+    }
+
+    fn deliver(&mut self, _now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                ClientEvent::Created {
+                    job,
+                    handle,
+                    background: true,
+                } => self.job_event(job, JobEvent::End(Ok(JobOutcome::Queued(handle))), true),
+                ClientEvent::Created { job, handle, .. } => {
+                    self.job_event(job, JobEvent::Created(handle), false);
+                }
+                ClientEvent::Data { job, data } => {
+                    self.job_event(job, JobEvent::Update(JobUpdate::Data(data)), false);
+                }
+                ClientEvent::Warning { job, data } => {
+                    self.job_event(job, JobEvent::Update(JobUpdate::Warning(data)), false);
+                }
+                ClientEvent::Status {
+                    job,
+                    numerator,
+                    denominator,
+                } => {
+                    let update = JobUpdate::Status {
+                        numerator,
+                        denominator,
+                    };
+                    self.job_event(job, JobEvent::Update(update), false);
+                }
+                ClientEvent::Complete { job, data } => {
+                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Complete(data))), true);
+                }
+                ClientEvent::Failed { job } => {
+                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Fail)), true);
+                }
+                ClientEvent::Exception { job, data } => {
+                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Exception(data))), true);
+                }
+                ClientEvent::JobError { job, error } => {
+                    self.job_event(job, JobEvent::End(Err(error.into())), true);
+                }
+                ClientEvent::StatusResult { request, status } => {
+                    self.answer(request, Ok(Answer::Status(status)));
+                }
+                ClientEvent::StatusUniqueResult { request, status } => {
+                    self.answer(request, Ok(Answer::Unique(status)));
+                }
+                ClientEvent::EchoResult { request, data } => {
+                    self.answer(request, Ok(Answer::Echo(data)));
+                }
+                ClientEvent::RequestError { request, error } => {
+                    self.answer(request, Err(error.into()));
+                }
+                other => tracing::trace!(?other, "client event not used"),
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.handles_dropped
+    }
+}
+
+/// Seed for generated unique ids and jitter, different in every process
+/// and every client, without a random-number crate.
+pub(crate) fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    if let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(since.as_nanos());
+    }
+    hasher.finish()
+}
+
+impl Client {
+    /// A client of these servers (`host:port` each) with default settings:
+    /// round robin with failover, exceptions enabled, connect timeout 5 s,
+    /// request timeout 30 s. Fails only when `servers` is empty (or no
+    /// thread can be started).
+    pub fn new<I, S>(servers: I) -> Result<Client, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let config = ClientConfig::new(servers).with_exceptions(true);
+        Client::with_config(config)
+    }
+
+    /// A client with a full core configuration (routing policy, timeouts,
+    /// backoff...). A seed of 0 is replaced by one from the operating system.
+    pub fn with_config(mut config: ClientConfig) -> Result<Client, Error> {
+        if config.seed == 0 {
+            config.seed = os_seed();
+        }
+        let core = Core::new(config)?;
+        let (sender, inputs) = driver::channel();
+        let driving = Driving {
+            core,
+            jobs: HashMap::new(),
+            keys: HashMap::new(),
+            requests: HashMap::new(),
+            handles_dropped: false,
+        };
+        let loop_sender = sender.clone();
+        thread::Builder::new()
+            .name("gearman-client".into())
+            .spawn(move || driver::run(driving, loop_sender, inputs))?;
+        Ok(Client {
+            handle: driver::handle(sender),
+            next_key: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Submits a job and returns at once. The returned [`Job`] is waited on
+    /// for its outcome ([`Job::wait`]) and iterated for its updates; any
+    /// number of jobs may be in flight from one thread. Dropping it stops
+    /// waiting (the job itself goes on at the server).
+    ///
+    /// A background request ends at once with [`JobOutcome::Queued`]; see
+    /// also [`submit_background`](Client::submit_background).
+    pub fn submit(&self, request: JobRequest) -> Job {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let (events, events_rx) = mpsc::channel();
+        let sent = self.handle.send(Command::Submit {
+            key,
+            request,
+            events,
+        });
+        Job {
+            key,
+            events: events_rx,
+            client: self.handle.clone(),
+            handle: None,
+            outcome: (!sent).then_some(Err(Error::Shutdown)),
+            ended: false,
+        }
+    }
+
+    /// Submits a background job and returns its server and handle once the
+    /// server has queued it.
+    pub fn submit_background(&self, request: JobRequest) -> Result<JobHandle, Error> {
+        match self.submit(request.in_background()).wait()? {
+            JobOutcome::Queued(handle) => Ok(handle),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
+    }
+
+    fn ask<T>(
+        &self,
+        command: impl FnOnce(Sender<Result<T, Error>>) -> Command,
+    ) -> Result<T, Error> {
+        let (reply, reply_rx) = mpsc::channel();
+        if !self.handle.send(command(reply)) {
+            return Err(Error::Shutdown);
+        }
+        // The core's request timeout bounds the wait.
+        reply_rx.recv().map_err(|_| Error::Shutdown)?
+    }
+
+    /// GET_STATUS: asks the server that issued `handle` about the job.
+    pub fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
+        let handle = handle.clone();
+        self.ask(|reply| Command::Status { handle, reply })
+    }
+
+    /// GET_STATUS_UNIQUE: asks about the job with this unique id (on the
+    /// server the routing policy picks for it).
+    pub fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
+        let unique = unique.into();
+        self.ask(|reply| Command::StatusUnique { unique, reply })
+    }
+
+    /// ECHO_REQ to the first server: it sends `data` back.
+    pub fn echo(&self, data: impl Into<Bytes>) -> Result<Bytes, Error> {
+        self.echo_on(ServerId(0), data)
+    }
+
+    /// ECHO_REQ to one of the configured servers (by index).
+    pub fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
+        let data = data.into();
+        self.ask(|reply| Command::Echo {
+            server,
+            data,
+            reply,
+        })
+    }
+}
+
+/// A submitted job: [`wait`](Job::wait) for its [`JobOutcome`], or iterate
+/// its [`JobUpdate`]s first (the iterator ends with the job) and then wait.
+///
+/// ```no_run
+/// use gearman_blocking::{Client, JobRequest, JobUpdate};
+///
+/// # fn demo(client: Client) -> Result<(), gearman_blocking::Error> {
+/// let mut job = client.submit(JobRequest::new("progress", ""));
+/// for update in &mut job {
+///     if let JobUpdate::Data(chunk) = update {
+///         println!("partial: {chunk:?}");
+///     }
+/// }
+/// let outcome = job.wait()?;
+/// # let _ = outcome; Ok(()) }
+/// ```
+///
+/// Updates that arrive while only [`wait`](Job::wait) is called are dropped.
+/// Dropping the job frees what the client kept for it.
+pub struct Job {
+    key: u64,
+    events: Receiver<JobEvent>,
+    client: Arc<Handle<Command>>,
+    handle: Option<JobHandle>,
+    outcome: Option<Result<JobOutcome, Error>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("handle", &self.handle)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long [`Job::read`] may block.
+#[derive(Clone, Copy)]
+enum Patience {
+    Forever,
+    Until(Instant),
+}
+
+impl Job {
+    /// The job's server and handle, once the server has acknowledged it
+    /// (seen while waiting on or iterating the job).
+    pub fn handle(&self) -> Option<&JobHandle> {
+        self.handle.as_ref()
+    }
+
+    /// Reads events up to the next update (`Ok(Some)`), the end (`Ok(None)`)
+    /// or the deadline (`Err(Timeout)`).
+    fn read(&mut self, patience: Patience) -> Result<Option<JobUpdate>, Error> {
+        if self.outcome.is_some() || self.ended {
+            return Ok(None);
+        }
+        loop {
+            let event = match patience {
+                Patience::Forever => self
+                    .events
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+                Patience::Until(at) => self
+                    .events
+                    .recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            match event {
+                Ok(JobEvent::Created(handle)) => self.handle = Some(handle),
+                Ok(JobEvent::Update(update)) => return Ok(Some(update)),
+                Ok(JobEvent::End(end)) => {
+                    self.outcome = Some(end);
+                    return Ok(None);
+                }
+                Err(RecvTimeoutError::Timeout) => return Err(Error::Timeout),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.outcome = Some(Err(Error::Shutdown));
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Blocks until the next update; `None` once the job has ended.
+    pub fn next_update(&mut self) -> Option<JobUpdate> {
+        self.read(Patience::Forever).unwrap_or(None)
+    }
+
+    /// Like [`next_update`](Job::next_update), giving up with
+    /// [`Error::Timeout`] after `timeout` (the job goes on).
+    pub fn next_update_timeout(&mut self, timeout: Duration) -> Result<Option<JobUpdate>, Error> {
+        self.read(Patience::Until(Instant::now() + timeout))
+    }
+
+    /// Blocks until the job ends and returns how (updates not read yet are
+    /// dropped).
+    pub fn wait(mut self) -> Result<JobOutcome, Error> {
+        self.finish(Patience::Forever)
+    }
+
+    /// Like [`wait`](Job::wait), giving up with [`Error::Timeout`] after
+    /// `timeout`; the job can be waited on again then.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<JobOutcome, Error> {
+        self.finish(Patience::Until(Instant::now() + timeout))
+    }
+
+    fn finish(&mut self, patience: Patience) -> Result<JobOutcome, Error> {
+        loop {
+            if let Some(outcome) = self.outcome.take() {
+                self.ended = true;
+                return outcome;
+            }
+            if self.ended {
+                return Err(Error::InvalidRequest(
+                    "job waited on after its outcome was taken".into(),
+                ));
+            }
+            // Updates nobody iterates are dropped.
+            self.read(patience)?;
+        }
+    }
+}
+
+impl Iterator for Job {
+    type Item = JobUpdate;
+
+    /// Blocks until the next update; `None` once the job has ended.
+    fn next(&mut self) -> Option<JobUpdate> {
+        self.next_update()
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !self.ended && self.outcome.is_none() {
+            self.client.send(Command::Forget { key: self.key });
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The embedded job server ([`gearman_proto::server::Server`]) served on a
+//! TCP listener, with an accept thread and one run-loop thread.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gearman_proto::server::{Server as Core, ServerConfig, ServerEvent};
+
+use crate::driver::{self, Driven, Input, Io};
+
+/// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
+/// (binary and admin text) so that any client, worker or `gearadmin` works
+/// with it.
+///
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// let server = gearman_blocking::Server::bind("127.0.0.1:4730")?;
+/// println!("listening on {}", server.local_addr()?);
+/// server.serve() // until an admin `shutdown`
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+pub(crate) enum Command {
+    Accepted(TcpStream, SocketAddr),
+    Stop,
+}
+
+struct Serving {
+    core: Core,
+    /// `shutdown graceful` was asked: stop accepting, finish when no job is left.
+    draining: bool,
+    finished: bool,
+}
+
+impl Driven for Serving {
+    type Core = Core;
+    type Command = Command;
+
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn command(&mut self, command: Command, now: Instant, io: &mut Io<Command>) {
+        match command {
+            Command::Accepted(stream, peer) => {
+                if self.draining || self.finished {
+                    return;
+                }
+                let conn = self.core.accept(peer.to_string(), now);
+                io.attach(conn, stream);
+            }
+            Command::Stop => {
+                tracing::info!("server stopped");
+                self.finished = true;
+            }
+        }
+    }
+
+    fn deliver(&mut self, _now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                ServerEvent::Shutdown { graceful: false } => {
+                    tracing::info!("shutdown requested over the admin protocol");
+                    self.finished = true;
+                }
+                ServerEvent::Shutdown { graceful: true } => {
+                    tracing::info!("graceful shutdown requested over the admin protocol");
+                    self.draining = true;
+                }
+                other => tracing::debug!(?other, "server event ignored"),
+            }
+        }
+        if self.draining && self.core.job_count() == 0 {
+            self.finished = true;
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+/// Stops a [`Server`] that is serving; cheap to clone, usable from any thread.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    sender: SyncSender<Input<Command>>,
+}
+
+impl StopHandle {
+    /// Asks the server to stop: it closes every connection and its listener,
+    /// and [`Server::serve`] returns. Returns at once.
+    pub fn stop(&self) {
+        let _ = self.sender.send(Input::Command(Command::Stop));
+    }
+}
+
+/// A [`Server`] serving on its own threads, from [`Server::spawn`]. Dropping
+/// it stops the server.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: StopHandle,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Stops the server and waits until its connections and listener are
+    /// closed (so the port can be bound again).
+    pub fn stop(mut self) -> io::Result<()> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> io::Result<()> {
+        self.stop.stop();
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("server thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
+
+impl Server {
+    /// Binds a listener on `addr` (port 0 picks a free port) with the
+    /// default configuration.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
+        Ok(Server::from_listener(TcpListener::bind(addr)?))
+    }
+
+    /// Serves on an existing listener with the default configuration
+    /// (handles `H:<hostname>:<n>`, this process's id for `getpid`).
+    pub fn from_listener(listener: TcpListener) -> Server {
+        let mut config = ServerConfig::new(&hostname());
+        config.pid = std::process::id();
+        Server { listener, config }
+    }
+
+    /// Replaces the configuration (limits, handle prefix, job retries...).
+    pub fn with_config(mut self, config: ServerConfig) -> Server {
+        self.config = config;
+        self
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves on the calling thread until an admin `shutdown` (or, after
+    /// `shutdown graceful`, until no job is left). Errors accepting a
+    /// connection are logged and retried.
+    pub fn serve(self) -> io::Result<()> {
+        let (sender, inputs) = driver::channel();
+        self.serve_with(sender, inputs)
+    }
+
+    /// Serves on threads of its own; the returned [`RunningServer`] stops it.
+    pub fn spawn(self) -> io::Result<RunningServer> {
+        let addr = self.local_addr()?;
+        let (sender, inputs) = driver::channel();
+        let stop = StopHandle {
+            sender: sender.clone(),
+        };
+        let thread = thread::Builder::new()
+            .name("gearman-server".into())
+            .spawn(move || self.serve_with(sender, inputs))?;
+        Ok(RunningServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn serve_with(
+        self,
+        sender: SyncSender<Input<Command>>,
+        inputs: std::sync::mpsc::Receiver<Input<Command>>,
+    ) -> io::Result<()> {
+        let Server { listener, config } = self;
+        let addr = listener.local_addr()?;
+        let mut core = Core::new(config);
+        if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
+            core.set_wall_clock(unix, Instant::now());
+        }
+        let stopping = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let sender = sender.clone();
+            let stopping = stopping.clone();
+            thread::Builder::new()
+                .name("gearman-accept".into())
+                .spawn(move || accept_loop(listener, sender, stopping))?
+        };
+        let serving = Serving {
+            core,
+            draining: false,
+            finished: false,
+        };
+        driver::run(serving, sender, inputs);
+        // Wake the acceptor so that it sees the flag and closes the listener.
+        stopping.store(true, Ordering::SeqCst);
+        let mut wake = addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        let _ = acceptor.join();
+        Ok(())
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    sender: SyncSender<Input<Command>>,
+    stopping: Arc<AtomicBool>,
+) {
+    loop {
+        let accepted = listener.accept();
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, peer)) => {
+                tracing::debug!(%peer, "accepted");
+                if sender
+                    .send(Input::Command(Command::Accepted(stream, peer)))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(err) => {
+                // Out of descriptors, usually: wait a little rather than spin.
+                tracing::warn!(%err, "accept failed");
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// The machine's name for job handles, without reaching for libc.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && !name.contains(':'))
+        .unwrap_or_else(|| "localhost".to_owned())
+}

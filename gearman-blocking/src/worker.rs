@@ -1,0 +1,413 @@
+//! The worker: handlers registered by function name, run on a pool of
+//! threads, over one thread that drives [`gearman_proto::worker::Worker`].
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use bytes::Bytes;
+use gearman_proto::routing::ServerId;
+use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+
+use crate::Error;
+use crate::driver::{self, Driven, Input, Io};
+
+/// Why a handler did not complete its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkError {
+    /// Send WORK_FAIL.
+    Fail,
+    /// Send WORK_EXCEPTION with this text (clients that did not ask for
+    /// exceptions see a failure).
+    Exception(Bytes),
+}
+
+type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>;
+
+/// A job handed to a handler: what the client sent, and a way to send
+/// data, warnings and progress back while it runs.
+#[derive(Debug, Clone)]
+pub struct WorkerJob {
+    key: JobId,
+    server: ServerId,
+    handle: Bytes,
+    function: Bytes,
+    unique: Option<Bytes>,
+    payload: Bytes,
+    commands: SyncSender<Input<Command>>,
+}
+
+impl WorkerJob {
+    /// The server that assigned the job, by its index in the configured list.
+    pub fn server(&self) -> ServerId {
+        self.server
+    }
+
+    /// The job handle the server gave the job.
+    pub fn handle(&self) -> &Bytes {
+        &self.handle
+    }
+
+    /// The function name.
+    pub fn function(&self) -> &Bytes {
+        &self.function
+    }
+
+    /// The client's unique id, when the server sent one.
+    pub fn unique(&self) -> Option<&Bytes> {
+        self.unique.as_ref()
+    }
+
+    /// The workload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
+    pub fn send_data(&self, data: impl Into<Bytes>) {
+        self.send(Update::Data(data.into()));
+    }
+
+    /// Sends WORK_WARNING.
+    pub fn send_warning(&self, data: impl Into<Bytes>) {
+        self.send(Update::Warning(data.into()));
+    }
+
+    /// Sends WORK_STATUS: progress as numerator / denominator.
+    pub fn send_status(&self, numerator: u32, denominator: u32) {
+        self.send(Update::Status(numerator, denominator));
+    }
+
+    fn send(&self, update: Update) {
+        // The worker is gone only after a forced shutdown; nothing to tell then.
+        let _ = self
+            .commands
+            .send(Input::Command(Command::Update(self.key, update)));
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Update {
+    Data(Bytes),
+    Warning(Bytes),
+    Status(u32, u32),
+}
+
+/// What the handler threads and shutdown handles tell the run loop.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Update(JobId, Update),
+    Done(JobId, Result<Bytes, WorkError>),
+    Shutdown,
+}
+
+/// A job for the pool, with the handler to run it.
+struct Task {
+    job: WorkerJob,
+    handler: Handler,
+}
+
+/// A Gearman worker: handlers registered by function name, run on a pool of
+/// [`concurrency`](Worker::concurrency) threads, never more jobs at once
+/// across all servers. It reconnects and re-registers by itself; a
+/// panicking handler fails its job and the worker goes on.
+///
+/// [`run`](Worker::run) blocks the calling thread until a
+/// [`ShutdownHandle`] asks it to stop, then lets running jobs finish;
+/// [`spawn`](Worker::spawn) runs it on a thread of its own.
+///
+/// ```no_run
+/// use gearman_blocking::{WorkError, Worker, WorkerJob};
+///
+/// # fn main() -> Result<(), gearman_blocking::Error> {
+/// let worker = Worker::new(["127.0.0.1:4730"])
+///     .concurrency(4)
+///     .function("reverse", |job: &WorkerJob| {
+///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+///     });
+/// let stop = worker.shutdown_handle();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_secs(60));
+///     stop.shutdown();
+/// });
+/// worker.run() // returns once the running jobs are done
+/// # }
+/// ```
+pub struct Worker {
+    config: WorkerConfig,
+    handlers: HashMap<Bytes, Handler>,
+    sender: SyncSender<Input<Command>>,
+    inputs: Receiver<Input<Command>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("functions", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Asks a [`Worker`] to shut down gracefully: stop taking jobs, finish the
+/// running ones, close its connections. Cheap to clone; usable from any
+/// thread (a signal handler thread, say).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    sender: SyncSender<Input<Command>>,
+}
+
+impl ShutdownHandle {
+    /// Requests the shutdown and returns at once; calling it again, or after
+    /// the worker stopped, does nothing.
+    pub fn shutdown(&self) {
+        let _ = self.sender.send(Input::Command(Command::Shutdown));
+    }
+}
+
+/// A [`Worker`] running on its own thread, from [`Worker::spawn`].
+#[derive(Debug)]
+pub struct RunningWorker {
+    stop: ShutdownHandle,
+    thread: JoinHandle<Result<(), Error>>,
+}
+
+impl RunningWorker {
+    /// A handle that requests the shutdown.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.stop.clone()
+    }
+
+    /// Requests a graceful shutdown and returns at once.
+    pub fn shutdown(&self) {
+        self.stop.shutdown();
+    }
+
+    /// Whether the worker has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits until the worker has stopped (after a shutdown) and returns how
+    /// its run ended.
+    pub fn join(self) -> Result<(), Error> {
+        self.thread.join().unwrap_or(Err(Error::Shutdown))
+    }
+}
+
+struct Driving {
+    core: Core,
+    handlers: HashMap<Bytes, Handler>,
+    commands: SyncSender<Input<Command>>,
+    tasks: mpsc::Sender<Task>,
+    finished: bool,
+}
+
+impl Driving {
+    fn start(&mut self, assignment: Assignment) {
+        let job = WorkerJob {
+            key: assignment.id,
+            server: assignment.server,
+            handle: assignment.handle,
+            function: assignment.function,
+            unique: assignment.unique,
+            payload: assignment.payload,
+            commands: self.commands.clone(),
+        };
+        let Some(handler) = self.handlers.get(&job.function).cloned() else {
+            // The core only assigns registered functions; fail rather than hang.
+            let _ = self.core.work_fail(job.key);
+            return;
+        };
+        let key = job.key;
+        if self.tasks.send(Task { job, handler }).is_err() {
+            let _ = self.core.work_fail(key);
+        }
+    }
+}
+
+impl Driven for Driving {
+    type Core = Core;
+    type Command = Command;
+
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn command(&mut self, command: Command, now: Instant, _io: &mut Io<Command>) {
+        let result = match command {
+            Command::Update(key, Update::Data(data)) => self.core.work_data(key, &data),
+            Command::Update(key, Update::Warning(data)) => self.core.work_warning(key, &data),
+            Command::Update(key, Update::Status(n, d)) => self.core.work_status(key, n, d),
+            Command::Done(key, Ok(result)) => self.core.work_complete(key, &result),
+            Command::Done(key, Err(WorkError::Fail)) => self.core.work_fail(key),
+            Command::Done(key, Err(WorkError::Exception(text))) => {
+                self.core.work_exception(key, &text)
+            }
+            Command::Shutdown => {
+                self.core.shutdown(now);
+                Ok(())
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(%err, "job result not sent");
+        }
+    }
+
+    fn deliver(&mut self, _now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
+                WorkerEvent::JobLost { id } => {
+                    // A thread cannot be stopped from outside; its result will be dropped.
+                    tracing::debug!(%id, "job lost with its connection; the server requeues it");
+                }
+                WorkerEvent::Connected { server } => {
+                    tracing::info!(server = server.0, "worker connected and registered");
+                }
+                WorkerEvent::Disconnected { server } => {
+                    tracing::warn!(server = server.0, "worker connection lost; reconnecting");
+                }
+                WorkerEvent::ShutdownComplete => self.finished = true,
+                other => tracing::debug!(?other, "worker event"),
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+/// Runs tasks until the task channel closes.
+fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>) {
+    loop {
+        let task = {
+            let Ok(tasks) = tasks.lock() else { return };
+            match tasks.recv() {
+                Ok(task) => task,
+                Err(_) => return,
+            }
+        };
+        let Task { job, handler } = task;
+        let result = match catch_unwind(AssertUnwindSafe(|| handler(&job))) {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::error!(
+                    function = %String::from_utf8_lossy(&job.function),
+                    "handler panicked; failing the job"
+                );
+                Err(WorkError::Fail)
+            }
+        };
+        let _ = job
+            .commands
+            .send(Input::Command(Command::Done(job.key, result)));
+    }
+}
+
+impl Worker {
+    /// A worker for these servers (`host:port` each), running one job at a
+    /// time until [`concurrency`](Worker::concurrency) says otherwise.
+    pub fn new<I, S>(servers: I) -> Worker
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Worker::with_config(WorkerConfig::new(servers))
+    }
+
+    /// A worker with a full core configuration (backoff, grab form...).
+    pub fn with_config(config: WorkerConfig) -> Worker {
+        let (sender, inputs) = driver::channel();
+        Worker {
+            config,
+            handlers: HashMap::new(),
+            sender,
+            inputs,
+        }
+    }
+
+    /// Sets how many jobs run at once, across all servers (at least 1): the
+    /// size of the handler thread pool.
+    pub fn concurrency(mut self, jobs: usize) -> Worker {
+        self.config = self.config.with_concurrency(jobs.max(1));
+        self
+    }
+
+    /// Sets the id sent with SET_CLIENT_ID (shown by the admin `workers`
+    /// command).
+    pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
+        self.config = self.config.with_client_id(id.into());
+        self
+    }
+
+    /// Registers `handler` for `function`. The handler runs on a pool
+    /// thread; its `Ok` completes the job with its bytes, and [`WorkError`]
+    /// fails it or raises an exception.
+    pub fn function<F, R>(mut self, function: impl Into<Bytes>, handler: F) -> Worker
+    where
+        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
+        R: Into<Bytes>,
+    {
+        let function = function.into();
+        let boxed: Handler = Arc::new(move |job| handler(job).map(Into::into));
+        self.config = self.config.with_function(function.clone());
+        self.handlers.insert(function, boxed);
+        self
+    }
+
+    /// A handle that asks this worker, once running, to shut down gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            sender: self.sender.clone(),
+        }
+    }
+
+    /// Runs on the calling thread until a [`ShutdownHandle`] asks it to stop,
+    /// then stops taking jobs, lets the running ones finish, and returns.
+    pub fn run(self) -> Result<(), Error> {
+        let Worker {
+            mut config,
+            handlers,
+            sender,
+            inputs,
+        } = self;
+        if config.seed == 0 {
+            config.seed = crate::client::os_seed();
+        }
+        let threads = config.concurrency.max(1);
+        let core = Core::new(config, Instant::now())?;
+        let (tasks, tasks_rx) = mpsc::channel();
+        let tasks_rx = Arc::new(Mutex::new(tasks_rx));
+        for index in 0..threads {
+            let tasks_rx = tasks_rx.clone();
+            thread::Builder::new()
+                .name(format!("gearman-job-{index}"))
+                .spawn(move || pool_thread(tasks_rx))?;
+        }
+        let driving = Driving {
+            core,
+            handlers,
+            commands: sender.clone(),
+            tasks,
+            finished: false,
+        };
+        // Dropping `tasks` with `driving` at the end lets the pool threads exit.
+        driver::run(driving, sender, inputs);
+        Ok(())
+    }
+
+    /// Runs on a thread of its own; see [`RunningWorker`].
+    pub fn spawn(self) -> Result<RunningWorker, Error> {
+        let stop = self.shutdown_handle();
+        let thread = thread::Builder::new()
+            .name("gearman-worker".into())
+            .spawn(move || self.run())?;
+        Ok(RunningWorker { stop, thread })
+    }
+}
