@@ -100,10 +100,9 @@ mod wire;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::codec::Decoder;
 use crate::command::{Command, Field, Magic};
@@ -115,13 +114,13 @@ pub use config::{ServerConfig, VerboseLevel};
 use connection::{Ability, Connection, remove_one};
 use function::{FunctionId, Functions, PRIORITIES, priority_index};
 use hash::FastMap;
-use job::{Coalesce, Job, JobKey, JobSlab, JobState, Listeners};
+use job::{Coalesce, Job, JobBytes, JobKey, JobSlab, JobState, Listeners};
 use queue::{JobStore, MemoryOnly, StoredJob};
 use wire::{Decimal, atoi_u32, c_str, put, put_error, put_fail_with_nul, strtoll};
 
 /// Payloads up to this size are copied into the job's own allocation (with
-/// its handle), so a small queued job never pins a whole read buffer; larger
-/// ones stay zero-copy slices of the frame they arrived in.
+/// its handle: one allocation per job), so a small queued job never pins a
+/// whole read buffer; larger ones stay zero-copy slices of their frame.
 const INLINE_PAYLOAD_MAX: usize = 16 * 1024;
 
 /// Handles, and the handle and unique arguments of status queries, are
@@ -229,9 +228,10 @@ pub struct Server {
     peers: Peers,
     next_conn: u64,
     jobs: JobSlab,
-    by_handle: FastMap<Bytes, JobKey>,
-    by_unique: FastMap<(FunctionId, Bytes), JobKey>,
-    by_payload: FastMap<(FunctionId, Bytes), JobKey>,
+    /// Live jobs by the number at the end of their handle.
+    by_handle: FastMap<u64, JobKey>,
+    /// Where a new handle is written before it is copied into its job.
+    scratch: Vec<u8>,
     functions: Functions,
     next_handle: u64,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
@@ -261,8 +261,7 @@ impl Server {
             next_conn: 1,
             jobs: JobSlab::default(),
             by_handle: FastMap::default(),
-            by_unique: FastMap::default(),
-            by_payload: FastMap::default(),
+            scratch: Vec::new(),
             functions: Functions::default(),
             next_handle: 1,
             timers: BinaryHeap::new(),
@@ -558,16 +557,11 @@ impl Server {
             b"-" => Coalesce::ByPayload,
             _ => Coalesce::ByUnique,
         };
+        let f = self.functions.get(fid);
         let existing = match coalesce {
             Coalesce::Never => None,
-            Coalesce::ByUnique => self
-                .by_unique
-                .get(&(fid, p.field_bytes(Field::Unique).unwrap_or_default()))
-                .copied(),
-            Coalesce::ByPayload => self
-                .by_payload
-                .get(&(fid, p.field_bytes(Field::Data).unwrap_or_default()))
-                .copied(),
+            Coalesce::ByUnique => f.by_unique.get(unique).copied(),
+            Coalesce::ByPayload => f.by_payload.get(data).copied(),
         };
         if let Some(key) = existing {
             if let Some(job) = self.jobs.get_mut(key) {
@@ -582,7 +576,7 @@ impl Server {
                     let stored = StoredJob {
                         function,
                         unique,
-                        data: &job.data,
+                        data: job.bytes.data(),
                         priority: job.priority,
                         epoch: None,
                     };
@@ -594,9 +588,8 @@ impl Server {
                 }
                 job.ignored = false;
                 self.stats.jobs_coalesced += 1;
-                let handle = job.handle.clone();
                 if let Some(out) = self.peers.out(conn) {
-                    put(out, Command::JobCreated, &[&handle]);
+                    put(out, Command::JobCreated, &[job.bytes.handle()]);
                 }
                 return;
             }
@@ -621,17 +614,30 @@ impl Server {
             }
         }
 
-        let (handle, unique, reducer, data) = self.job_bytes(p);
+        let number = self.next_handle;
+        self.next_handle += 1;
+        self.scratch.clear();
+        self.scratch
+            .extend_from_slice(self.config.job_handle_prefix.as_bytes());
+        self.scratch.push(b':');
+        self.scratch
+            .extend_from_slice(Decimal::new(number).as_bytes());
+        let bytes = JobBytes::new(
+            &self.scratch,
+            p.payload(),
+            INLINE_PAYLOAD_MAX,
+            unique,
+            reducer,
+            data,
+        );
         let state = match due {
             Some(at) if at > now => JobState::Scheduled(at),
             _ => JobState::Queued,
         };
         let key = self.jobs.insert(Job {
-            handle: handle.clone(),
+            bytes,
+            number,
             function: fid,
-            unique: unique.clone(),
-            reducer,
-            data: data.clone(),
             priority,
             background,
             coalesce,
@@ -649,14 +655,16 @@ impl Server {
             denominator: 0,
         });
         self.stats.jobs_created += 1;
-        self.by_handle.insert(handle.clone(), key);
+        self.by_handle.insert(number, key);
+        let f = self.functions.get_mut(fid);
         match coalesce {
             Coalesce::Never => {}
             Coalesce::ByUnique => {
-                self.by_unique.insert((fid, unique), key);
+                f.by_unique.insert(Bytes::copy_from_slice(unique), key);
             }
             Coalesce::ByPayload => {
-                self.by_payload.insert((fid, data), key);
+                let job = self.jobs.get(key).expect("just inserted");
+                f.by_payload.insert(job.bytes.data_key(), key);
             }
         }
         if !background {
@@ -676,46 +684,9 @@ impl Server {
                 self.wake_workers(fid);
             }
         }
-        if let Some(out) = self.peers.out(conn) {
-            put(out, Command::JobCreated, &[&handle]);
+        if let (Some(out), Some(job)) = (self.peers.out(conn), self.jobs.get(key)) {
+            put(out, Command::JobCreated, &[job.bytes.handle()]);
         }
-    }
-
-    /// The job's handle and byte fields. Small payloads are copied with the
-    /// handle into one allocation; large ones stay slices of the frame.
-    fn job_bytes(&mut self, p: &Packet) -> (Bytes, Bytes, Bytes, Bytes) {
-        let number = Decimal::new(self.next_handle);
-        self.next_handle += 1;
-        let prefix = self.config.job_handle_prefix.as_bytes();
-        let handle_len = prefix.len() + 1 + number.as_bytes().len();
-        let payload = p.payload();
-        let inline = payload.len() <= INLINE_PAYLOAD_MAX;
-        let mut block =
-            BytesMut::with_capacity(handle_len + if inline { payload.len() } else { 0 });
-        block.put_slice(prefix);
-        block.put_u8(b':');
-        block.put_slice(number.as_bytes());
-        if inline {
-            block.put_slice(payload);
-        }
-        let block = block.freeze();
-        let handle = block.slice(..handle_len);
-        let field = |f: Field| -> Bytes {
-            match p.field(f) {
-                None => Bytes::new(),
-                Some(part) if inline => {
-                    let r = subrange(payload, part);
-                    block.slice(handle_len + r.start..handle_len + r.end)
-                }
-                Some(_) => p.field_bytes(f).unwrap_or_default(),
-            }
-        };
-        (
-            handle,
-            field(Field::Unique),
-            field(Field::Reducer),
-            field(Field::Data),
-        )
     }
 
     fn epoch_instant(&self, epoch: i64, now: Instant) -> Option<Instant> {
@@ -732,7 +703,7 @@ impl Server {
             tracing::debug!(%conn, "closing connection: GET_STATUS handle too long");
             return self.reject(conn, now);
         }
-        let job = self.by_handle.get(handle).and_then(|&k| self.jobs.get(k));
+        let job = self.job_by_handle(handle).and_then(|k| self.jobs.get(k));
         let Some(out) = self.peers.out(conn) else {
             return;
         };
@@ -761,11 +732,10 @@ impl Server {
             tracing::debug!(%conn, "closing connection: GET_STATUS_UNIQUE unique too long");
             return self.reject(conn, now);
         }
-        let key_bytes = Bytes::copy_from_slice(unique);
         let job = self
             .functions
             .iter()
-            .find_map(|(fid, _)| self.by_unique.get(&(fid, key_bytes.clone())))
+            .find_map(|(_, f)| f.by_unique.get(unique))
             .and_then(|&k| self.jobs.get(k));
         let Some(out) = self.peers.out(conn) else {
             return;
@@ -951,16 +921,31 @@ impl Server {
             return;
         };
         match kind {
-            GrabKind::Plain => put(out, Command::JobAssign, &[&job.handle, fname, &job.data]),
-            GrabKind::All if !job.reducer.is_empty() => put(
+            GrabKind::Plain => put(
+                out,
+                Command::JobAssign,
+                &[job.bytes.handle(), fname, job.bytes.data()],
+            ),
+            GrabKind::All if !job.bytes.reducer().is_empty() => put(
                 out,
                 Command::JobAssignAll,
-                &[&job.handle, fname, &job.unique, &job.reducer, &job.data],
+                &[
+                    job.bytes.handle(),
+                    fname,
+                    job.bytes.unique(),
+                    job.bytes.reducer(),
+                    job.bytes.data(),
+                ],
             ),
             GrabKind::Uniq | GrabKind::All => put(
                 out,
                 Command::JobAssignUniq,
-                &[&job.handle, fname, &job.unique, &job.data],
+                &[
+                    job.bytes.handle(),
+                    fname,
+                    job.bytes.unique(),
+                    job.bytes.data(),
+                ],
             ),
         }
     }
@@ -1042,7 +1027,7 @@ impl Server {
             tracing::debug!(%conn, "closing connection: WORK_STATUS denominator too long");
             return self.reject(conn, now);
         }
-        let owned = self.by_handle.get(handle).copied().filter(|&k| {
+        let owned = self.job_by_handle(handle).filter(|&k| {
             self.jobs
                 .get(k)
                 .is_some_and(|j| j.state == JobState::Running(conn))
@@ -1143,22 +1128,47 @@ impl Server {
         let Some(job) = self.jobs.remove(key) else {
             return;
         };
-        self.by_handle.remove(&job.handle[..]);
-        let map = match job.coalesce {
-            Coalesce::Never => None,
-            Coalesce::ByUnique => Some((&mut self.by_unique, job.unique.clone())),
-            Coalesce::ByPayload => Some((&mut self.by_payload, job.data.clone())),
-        };
-        if let Some((map, bytes)) = map {
-            let k = (job.function, bytes);
-            if map.get(&k) == Some(&key) {
-                map.remove(&k);
-            }
-        }
+        self.by_handle.remove(&job.number);
+        Self::unindex_coalescing(&mut self.functions, key, &job);
         if job.persisted {
             let f = self.functions.get(job.function);
-            self.store.done(&f.name, &job.unique);
+            self.store.done(&f.name, job.bytes.unique());
         }
+    }
+
+    /// Frees the job's (function, unique) or (function, workload) so a new
+    /// submit creates a new job.
+    fn unindex_coalescing(functions: &mut Functions, key: JobKey, job: &Job) {
+        let f = functions.get_mut(job.function);
+        let field = match job.coalesce {
+            Coalesce::Never => return,
+            Coalesce::ByUnique => job.bytes.unique(),
+            Coalesce::ByPayload => job.bytes.data(),
+        };
+        if let Some(map) = f.coalescing_map(job.coalesce) {
+            if map.get(field) == Some(&key) {
+                map.remove(field);
+            }
+        }
+    }
+
+    /// The live job with this handle.
+    fn job_by_handle(&self, handle: &[u8]) -> Option<JobKey> {
+        let number = handle
+            .strip_prefix(self.config.job_handle_prefix.as_bytes())?
+            .strip_prefix(b":")?;
+        // Only the canonical spelling names a job: digits, no leading zero.
+        if number.is_empty() || number.len() > 20 || number[0] == b'0' {
+            return None;
+        }
+        let mut n: u64 = 0;
+        for &b in number {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        }
+        self.by_handle.get(&n).copied()
     }
 
     /// A running job lost its worker (disconnect, timeout, CANT_DO): queue it
@@ -1185,7 +1195,7 @@ impl Server {
         if limit > 0 && job.retries >= limit {
             for &l in job.listeners.as_slice() {
                 if let Some(out) = self.peers.out(l) {
-                    put(out, Command::WorkFailRes, &[&job.handle]);
+                    put(out, Command::WorkFailRes, &[job.bytes.handle()]);
                 }
             }
             self.stats.jobs_dropped += 1;
@@ -1402,11 +1412,4 @@ fn parse_can_do_timeout(text: &[u8]) -> Option<Option<Duration>> {
         1..=999 => Some(Duration::from_millis(1000)),
         ms => Some(Duration::from_millis(ms as u64)),
     })
-}
-
-/// Where `part` (a sub-slice of `whole`) sits inside `whole`.
-fn subrange(whole: &[u8], part: &[u8]) -> Range<usize> {
-    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
-    let start = start.min(whole.len());
-    start..(start + part.len()).min(whole.len())
 }

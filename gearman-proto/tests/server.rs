@@ -887,3 +887,42 @@ fn maxqueue_refuses_new_jobs_but_not_coalesced_submits() {
     assert_eq!(h.admin(admin, "maxqueue nosuch 1\n"), "OK\r\n");
     assert_eq!(h.admin(admin, "status\n"), "f\t4\t0\t0\n.\n");
 }
+
+#[test]
+fn only_the_canonical_handle_names_a_job() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    let h1 = h.submit(c, SubmitJobBg, "f", "", b"x");
+    assert_eq!(h1, b"H:test:1");
+    for alias in [
+        &b"H:test:01"[..],
+        b"H:test:+1",
+        b"H:test:1 ",
+        b"H:other:1",
+        b"H:test:",
+    ] {
+        h.req(c, GetStatus, &[alias]);
+        assert_eq!(h.recv(c), pkt(StatusRes, &[alias, b"0", b"0", b"0", b"0"]));
+    }
+    h.req(c, GetStatus, &[b"H:test:1"]);
+    assert_eq!(
+        h.recv(c),
+        pkt(StatusRes, &[b"H:test:1", b"1", b"0", b"0", b"0"])
+    );
+}
+
+#[test]
+fn large_payloads_round_trip_and_coalesce_by_payload() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    let w = h.worker(&["f"]);
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let h1 = h.submit(c, SubmitJob, "f", "-", &big);
+    assert_eq!(h.submit(c, SubmitJob, "f", "-", &big), h1);
+    h.req(w, GrabJobUniq, &[]);
+    assert_eq!(h.recv(w), pkt(JobAssignUniq, &[&h1, b"f", b"-", &big]));
+    h.req(w, WorkCompleteReq, &[&h1, &big]);
+    let done = pkt(WorkCompleteRes, &[&h1, &big]);
+    assert_eq!(h.recv(c), [&done[..], &done].concat());
+    assert_ne!(h.submit(c, SubmitJobBg, "f", "-", &big), h1);
+}

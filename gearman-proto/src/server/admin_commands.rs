@@ -68,7 +68,7 @@ impl Server {
                 };
                 for (_, job) in self.jobs.iter() {
                     JobRow::new(
-                        job.handle.clone(),
+                        Bytes::copy_from_slice(job.bytes.handle()),
                         u64::from(job.retries),
                         job.ignored,
                         job.persisted,
@@ -82,7 +82,7 @@ impl Server {
                     return;
                 };
                 for (_, job) in self.jobs.iter() {
-                    out.put_slice(&job.unique);
+                    out.put_slice(job.bytes.unique());
                     out.put_u8(b'\n');
                 }
                 encode_list_end(out);
@@ -193,7 +193,7 @@ impl Server {
     /// marked ignored (a queued one is discarded, a running one finishes
     /// unseen) and its (function, unique) is free at once.
     fn cancel(&mut self, handle: &[u8]) -> bool {
-        let Some(&key) = self.by_handle.get(handle) else {
+        let Some(key) = self.job_by_handle(handle) else {
             return false;
         };
         let Some(job) = self.jobs.get_mut(key) else {
@@ -208,30 +208,19 @@ impl Server {
         // that result too).
         for &l in job.listeners.as_slice() {
             if let Some(out) = self.peers.out(l) {
-                put(out, Command::WorkFailRes, &[&job.handle]);
+                put(out, Command::WorkFailRes, &[job.bytes.handle()]);
             }
             if let Some(c) = self.peers.map.get_mut(&l) {
                 remove_one(&mut c.listening, key);
             }
         }
         job.listeners = Listeners::None;
-        let map = match job.coalesce {
-            Coalesce::Never => None,
-            Coalesce::ByUnique => Some((&mut self.by_unique, job.unique.clone())),
-            Coalesce::ByPayload => Some((&mut self.by_payload, job.data.clone())),
-        };
-        if let Some((map, bytes)) = map {
-            let k = (job.function, bytes);
-            if map.get(&k) == Some(&key) {
-                map.remove(&k);
-            }
-        }
-        job.coalesce = Coalesce::Never;
         job.ignored = true;
-        if job.persisted {
-            job.persisted = false;
+        Self::unindex_coalescing(&mut self.functions, key, job);
+        job.coalesce = Coalesce::Never;
+        if std::mem::take(&mut job.persisted) {
             let name = &self.functions.get(job.function).name;
-            self.store.done(name, &job.unique);
+            self.store.done(name, job.bytes.unique());
         }
         self.stats.jobs_discarded += 1;
         true

@@ -8,7 +8,7 @@ use crate::command::Priority;
 use crate::conn::ConnId;
 
 use super::hash::FastMap;
-use super::job::JobKey;
+use super::job::{Coalesce, JobKey};
 
 /// Index of a function in the [`Functions`] registry.
 pub(crate) type FunctionId = u32;
@@ -43,6 +43,10 @@ pub(crate) struct Function {
     pub(crate) max_queue: [u32; 3],
     /// Where the next NOOP round starts, so wake-ups rotate over workers.
     pub(crate) wakeup_cursor: usize,
+    /// Live jobs by unique id, for coalescing.
+    pub(crate) by_unique: FastMap<Bytes, JobKey>,
+    /// Live jobs submitted with unique `-`, by workload.
+    pub(crate) by_payload: FastMap<Bytes, JobKey>,
 }
 
 impl Function {
@@ -55,12 +59,26 @@ impl Function {
             workers: Vec::new(),
             max_queue: [0; 3],
             wakeup_cursor: 0,
+            by_unique: FastMap::default(),
+            by_payload: FastMap::default(),
         }
     }
 
     /// Queued plus running jobs (the `status` TOTAL column).
     pub(crate) fn total(&self) -> u32 {
         self.queued.iter().sum::<u32>() + self.running
+    }
+
+    /// The coalescing index for `coalesce`, if any.
+    pub(crate) fn coalescing_map(
+        &mut self,
+        coalesce: Coalesce,
+    ) -> Option<&mut FastMap<Bytes, JobKey>> {
+        match coalesce {
+            Coalesce::Never => None,
+            Coalesce::ByUnique => Some(&mut self.by_unique),
+            Coalesce::ByPayload => Some(&mut self.by_payload),
+        }
     }
 
     /// Whether any run queue holds a job.

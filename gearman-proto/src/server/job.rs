@@ -97,14 +97,109 @@ impl Listeners {
     }
 }
 
+/// Where a field sits in a job's payload.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// A job's bytes: its handle and, for a small submit, the submit's payload
+/// in the same allocation (the only one a job needs); a large payload stays
+/// the zero-copy slice of the frame it arrived in.
+#[derive(Debug)]
+pub(crate) struct JobBytes {
+    /// The handle, followed by the payload unless `large` holds it.
+    own: Box<[u8]>,
+    handle_len: u32,
+    large: Option<Bytes>,
+    unique: Span,
+    reducer: Span,
+    data: Span,
+}
+
+impl JobBytes {
+    /// `handle` followed by `payload`, with the fields given as sub-slices of
+    /// `payload`. The payload is copied when at most `inline_max` bytes.
+    pub(crate) fn new(
+        handle: &[u8],
+        payload: &Bytes,
+        inline_max: usize,
+        unique: &[u8],
+        reducer: &[u8],
+        data: &[u8],
+    ) -> JobBytes {
+        let inline = payload.len() <= inline_max;
+        let mut own = Vec::with_capacity(handle.len() + if inline { payload.len() } else { 0 });
+        own.extend_from_slice(handle);
+        if inline {
+            own.extend_from_slice(payload);
+        }
+        let span = |part: &[u8]| {
+            let start = (part.as_ptr() as usize)
+                .saturating_sub(payload.as_ptr() as usize)
+                .min(payload.len());
+            let end = (start + part.len()).min(payload.len());
+            Span {
+                start: start as u32,
+                end: end as u32,
+            }
+        };
+        JobBytes {
+            own: own.into_boxed_slice(),
+            handle_len: handle.len() as u32,
+            large: (!inline).then(|| payload.clone()),
+            unique: span(unique),
+            reducer: span(reducer),
+            data: span(data),
+        }
+    }
+
+    pub(crate) fn handle(&self) -> &[u8] {
+        &self.own[..self.handle_len as usize]
+    }
+
+    fn payload(&self) -> &[u8] {
+        match &self.large {
+            Some(large) => large,
+            None => &self.own[self.handle_len as usize..],
+        }
+    }
+
+    fn field(&self, span: Span) -> &[u8] {
+        self.payload()
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn unique(&self) -> &[u8] {
+        self.field(self.unique)
+    }
+
+    pub(crate) fn reducer(&self) -> &[u8] {
+        self.field(self.reducer)
+    }
+
+    pub(crate) fn data(&self) -> &[u8] {
+        self.field(self.data)
+    }
+
+    /// The workload as a map key: a zero-copy clone when it is large.
+    pub(crate) fn data_key(&self) -> Bytes {
+        match &self.large {
+            Some(large) => large.slice(self.data.start as usize..self.data.end as usize),
+            None => Bytes::copy_from_slice(self.data()),
+        }
+    }
+}
+
 /// One job, from submit to its terminal packet.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub(crate) handle: Bytes,
+    pub(crate) bytes: JobBytes,
+    /// The number at the end of the handle, its key in the server's index.
+    pub(crate) number: u64,
     pub(crate) function: FunctionId,
-    pub(crate) unique: Bytes,
-    pub(crate) reducer: Bytes,
-    pub(crate) data: Bytes,
     pub(crate) priority: Priority,
     pub(crate) background: bool,
     pub(crate) coalesce: Coalesce,

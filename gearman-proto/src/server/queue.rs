@@ -5,8 +5,6 @@
 //! replay unfinished jobs. This server keeps jobs in memory only; the
 //! [`JobStore`] trait marks the seam where a durable store would plug in.
 
-use bytes::Bytes;
-
 use crate::command::Priority;
 
 /// A background job as a store sees it.
@@ -18,7 +16,7 @@ use crate::command::Priority;
 pub(crate) struct StoredJob<'a> {
     pub(crate) function: &'a [u8],
     pub(crate) unique: &'a [u8],
-    pub(crate) data: &'a Bytes,
+    pub(crate) data: &'a [u8],
     pub(crate) priority: Priority,
     pub(crate) epoch: Option<u64>,
 }
