@@ -38,6 +38,27 @@
 //! }
 //! ```
 //!
+//! # Shutting down
+//!
+//! [`Worker::run_until`] and [`Server::serve_until`] take any future as
+//! their stop signal: a Ctrl-C future, a oneshot, or a cancellation token.
+//!
+//! ```no_run
+//! use gearman_tokio::{WorkError, Worker, WorkerJob};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn demo() -> Result<(), gearman_tokio::Error> {
+//! let token = CancellationToken::new();
+//! let worker = Worker::new(["127.0.0.1:4730"]).function("echo", |job: WorkerJob| async move {
+//!     Ok::<_, WorkError>(job.payload().clone())
+//! });
+//! let running = tokio::spawn(worker.run_until(token.clone().cancelled_owned()));
+//! // ... later: stop taking jobs, finish the running ones, return.
+//! token.cancel();
+//! running.await.expect("worker task")?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Logging
 //!
 //! Connects, reconnects and errors are reported through `tracing`; the
@@ -59,6 +80,7 @@ pub use error::Error;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
+pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
 pub use worker::{WorkError, Worker, WorkerJob};

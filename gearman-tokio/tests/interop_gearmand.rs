@@ -77,3 +77,32 @@ async fn libgearman_client_with_our_worker() {
     assert_eq!(out.stdout, b"olleh");
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gearmand_refuses_cron_scheduled_jobs_with_an_error() {
+    use gearman_tokio::proto::client::CronSchedule;
+    let Some(gearmand) = Gearmand::start() else {
+        return;
+    };
+    let client = Client::new([gearmand.server()]).unwrap();
+    let cron = CronSchedule {
+        minute: 0,
+        hour: 3,
+        day_of_month: 1,
+        month: 1,
+        day_of_week: 0,
+    };
+    let request = JobRequest::new(name("cron"), "x").with_cron(cron);
+    match patiently(client.submit_background(request)).await {
+        Err(gearman_tokio::Error::Client(err)) => {
+            assert!(!err.acknowledged());
+            assert!(err.to_string().contains("INVALID_COMMAND"), "{err}");
+        }
+        other => panic!("expected gearmand's ERROR, got {other:?}"),
+    }
+    // The connection is still usable afterwards.
+    assert_eq!(
+        &patiently(client.echo("still here")).await.unwrap()[..],
+        b"still here"
+    );
+}

@@ -109,3 +109,45 @@ async fn every_admin_command_parses_from_gearmand() {
         other => panic!("raw unknown: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_admin_commands_against_our_server() {
+    let server = support::embedded_server().await;
+    let handle = submit_background(&server.server(), "ours_fn", "ours-unique");
+    let mut admin = Admin::connect(&server.server()).await.unwrap();
+    assert!(!admin.version().await.unwrap().is_empty());
+    assert_eq!(admin.getpid().await.unwrap(), std::process::id());
+    let status = admin.status().await.unwrap();
+    let row = status
+        .iter()
+        .find(|row| &row.function[..] == b"ours_fn")
+        .unwrap();
+    assert_eq!((row.total, row.running, row.workers), (1, 0, 0));
+    let jobs = admin.show_jobs().await.unwrap();
+    assert!(jobs.iter().any(|job| job.handle[..] == handle[..]));
+    assert_eq!(
+        admin.show_unique_jobs().await.unwrap(),
+        vec![bytes::Bytes::from_static(b"ours-unique")]
+    );
+    let priorities = admin.priority_status().await.unwrap();
+    assert!(
+        priorities
+            .iter()
+            .any(|r| &r.function[..] == b"ours_fn" && r.normal == 1)
+    );
+    assert!(!admin.workers().await.unwrap().is_empty());
+    admin
+        .maxqueue("ours_fn", MaxQueueLimits::All(5))
+        .await
+        .unwrap();
+    admin.cancel_job(handle.clone()).await.unwrap();
+    let jobs = admin.show_jobs().await.unwrap();
+    assert!(
+        !jobs.iter().any(|job| job.handle[..] == handle[..] && job.queued),
+        "{jobs:?}"
+    );
+    match admin.raw("bogus").await.unwrap() {
+        AdminResponse::Error { code, .. } => assert_eq!(&code[..], b"UNKNOWN_COMMAND"),
+        other => panic!("{other:?}"),
+    }
+}
