@@ -444,7 +444,8 @@ impl Client {
     /// packets the server still sends for it are dropped. The server is not
     /// told (the protocol has no way to); a foreground job whose last
     /// listener is gone is discarded by gearmand only when its client
-    /// disconnects. Returns whether the job was still active.
+    /// disconnects. A submit still waiting for its connection to open is
+    /// sent all the same. Returns whether the job was still active.
     pub fn cancel(&mut self, job: JobId) -> bool {
         self.forget_job(job).is_some()
     }
@@ -536,8 +537,7 @@ impl Client {
         let Some(job) = self.jobs.get(&id) else {
             return;
         };
-        let unique = job.unique.clone();
-        let key = (!unique.is_empty()).then_some(&unique[..]);
+        let key = (!job.unique.is_empty()).then_some(&job.unique[..]);
         let links = &self.links;
         let Some(server) = self.router.route(key, |s| links[s.0].is_up(now)) else {
             self.end_job(
