@@ -325,7 +325,14 @@ pub async fn concurrency_and_graceful_shutdown(server: &str) {
             async move {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Hold the slot until two jobs overlap (a worker that runs one
+                // at a time gets there only by the safety net), so the peak
+                // does not depend on timing.
+                let start = std::time::Instant::now();
+                while peak.load(Ordering::SeqCst) < 2 && start.elapsed() < Duration::from_secs(5) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 running.fetch_sub(1, Ordering::SeqCst);
                 Ok::<_, WorkError>(job.payload().clone())
             }
