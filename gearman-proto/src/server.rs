@@ -22,8 +22,7 @@
 //!
 //! # Behaviour
 //!
-//! Replies and forwarded packets follow gearmand 1.1 byte for byte
-//! (see the crate's protocol notes). Where gearmand has edge-case bugs this
+//! Replies and forwarded packets follow gearmand 1.1 byte for byte. Where gearmand has edge-case bugs this
 //! server chooses the evident intent, namely:
 //!
 //! * a background job never becomes "ignored" because a foreground client
@@ -42,6 +41,33 @@
 //!   the function that supplied a job moves to the back of that worker's
 //!   list (gearmand 2.0's order, which 1.1 approximates per function);
 //! * SUBMIT_JOB_EPOCH jobs wake sleeping workers when they become due.
+//!
+//! # Limits and memory
+//!
+//! Nothing a peer sends can make the server panic or grow without bound on
+//! its behalf:
+//!
+//! * a frame is refused before it is buffered when its declared size is over
+//!   [`ServerConfig::max_packet_size`], or an admin line is longer than
+//!   [`ServerConfig::max_line_len`]; the connection is closed (gearmand
+//!   answers garbage the same way), as it is for an unknown magic, type 0 or
+//!   a type over 42, a packet with too few fields, a sixth admin token, and
+//!   the arguments gearmand drops connections for (a status query argument
+//!   over 63 bytes, an over-long or overflowing CAN_DO_TIMEOUT value or
+//!   SUBMIT_JOB_EPOCH time, a WORK_STATUS denominator over 11 characters);
+//! * a `\0RES` packet gets `ERROR INVALID_MAGIC`, an unused or response-only
+//!   type number sent as a request, `ALL_YOURS` and `SUBMIT_JOB_SCHED` get
+//!   `ERROR INVALID_COMMAND`; the connection stays open;
+//! * output the driver has not taken yet is capped per connection by
+//!   [`ServerConfig::max_pending_output`]; a connection over it is closed;
+//! * registrations per connection are capped by
+//!   [`ServerConfig::max_abilities_per_connection`], unique ids, function
+//!   names and client ids by their own limits;
+//! * the number of queued jobs is bounded only by `maxqueue` per function
+//!   (unlimited by default, as in gearmand).
+//!
+//! A closed connection never affects another one: its jobs are requeued and
+//! its submits detached exactly as if the peer had hung up.
 //!
 //! # Example: driving the server from one's own event loop
 //!
