@@ -22,8 +22,8 @@
 //!
 //! # Behaviour
 //!
-//! Replies and forwarded packets follow gearmand 1.1 byte for byte. Where gearmand has edge-case bugs this
-//! server chooses the evident intent, namely:
+//! Replies and forwarded packets follow gearmand 1.1 byte for byte. Where
+//! gearmand has edge-case bugs this server chooses the evident intent:
 //!
 //! * a background job never becomes "ignored" because a foreground client
 //!   that had coalesced onto it went away, and a background submit that
