@@ -566,7 +566,9 @@ impl Worker {
         // Jobs keep zero-copy slices of the read buffer alive, so it cannot
         // always be reused in place; growing it in chunks lets many packets
         // share one allocation.
-        connection.input.reserve(data.len().max(INPUT_CHUNK));
+        if connection.input.capacity() - connection.input.len() < data.len() {
+            connection.input.reserve(data.len().max(INPUT_CHUNK));
+        }
         connection.input.extend_from_slice(data);
         // Stops when a packet closed the connection, too.
         while let Some(connection) = self.links[index].up_mut().filter(|c| c.id == conn) {
