@@ -1,0 +1,73 @@
+//! `loadgen`: end-to-end throughput of our client and worker through a job
+//! server.
+//!
+//! ```text
+//! loadgen [--server HOST:PORT] [--adapter tokio|async-std|blocking] [--jobs N]
+//!         [--concurrency C] [--payload BYTES] [--background] [--function NAME]
+//!         [--worker-concurrency N] [--workers N] [--memory] [--time-limit SECONDS]
+//! ```
+//!
+//! Submits N echo jobs keeping C in flight, checks every result, shows a
+//! progress bar on standard error and prints one summary line with
+//! `<rate> jobs/s` and latency p50/p99/max. With no `--server` it starts the
+//! embedded job server in-process; unless `--worker-concurrency 0`, it also
+//! runs our worker for the function in-process. `--memory` instead keeps C
+//! jobs in flight that no worker takes and prints the client's resident
+//! memory per job in flight.
+//!
+//! Exit code 0 when every job ended with its echo, 1 otherwise, 2 on a
+//! usage error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[path = "../loadgen/args.rs"]
+mod args;
+#[path = "../loadgen/memory.rs"]
+mod memory;
+#[path = "../loadgen/payload.rs"]
+mod payload;
+#[path = "../loadgen/progress.rs"]
+mod progress;
+#[path = "../loadgen/stats.rs"]
+mod stats;
+#[path = "../loadgen/tokio_run.rs"]
+mod tokio_run;
+
+use std::process::ExitCode;
+
+use args::{Adapter, Args, USAGE};
+
+fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("loadgen: {err}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.memory && args.server.is_none() {
+        eprintln!("loadgen: --memory needs --server (the embedded server would be counted too)");
+        return ExitCode::from(2);
+    }
+    let finished = match args.adapter {
+        Adapter::Tokio => tokio_run::run(&args),
+        other => Err(format!(
+            "the {} adapter is not available in this build",
+            other.name()
+        )),
+    };
+    match finished {
+        Ok(finished) => {
+            println!("{}", finished.line);
+            if finished.all_correct {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("loadgen: some jobs did not end with their echo");
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("loadgen: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The load generator's command line, parsed without a runtime so every
+//! adapter's run sees the same settings.
+
+use std::fmt;
+
+/// Which adapter drives our client and worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    /// `gearman-tokio`.
+    Tokio,
+    /// `gearman-async-std`.
+    AsyncStd,
+    /// `gearman-blocking`.
+    Blocking,
+}
+
+impl Adapter {
+    /// The name used on the command line and in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Adapter::Tokio => "tokio",
+            Adapter::AsyncStd => "async-std",
+            Adapter::Blocking => "blocking",
+        }
+    }
+}
+
+/// What one run does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// The job server; `None` starts the embedded one in-process.
+    pub server: Option<String>,
+    /// The adapter under test.
+    pub adapter: Adapter,
+    /// Jobs submitted in total.
+    pub jobs: u64,
+    /// Jobs kept in flight.
+    pub concurrency: usize,
+    /// Payload size in bytes.
+    pub payload: usize,
+    /// Submit background jobs (done when the server has queued them).
+    pub background: bool,
+    /// The function the jobs call.
+    pub function: String,
+    /// Jobs our in-process worker runs at once; 0 starts no worker (for a
+    /// worker in another process, or to hold jobs in flight).
+    pub worker_concurrency: usize,
+    /// Worker connections to the server (one worker each) in this process.
+    pub workers: usize,
+    /// Instead of a throughput run: submit `concurrency` jobs that no worker
+    /// takes and report the client's memory per job in flight.
+    pub memory: bool,
+    /// Gives up after this many seconds.
+    pub time_limit: u64,
+}
+
+/// A command-line mistake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Printed with any usage error.
+pub const USAGE: &str = "usage: loadgen [--server HOST:PORT] [--adapter tokio|async-std|blocking] \
+[--jobs N] [--concurrency C] [--payload BYTES] [--background] [--function NAME] \
+[--worker-concurrency N] [--workers N] [--memory] [--time-limit SECONDS]";
+
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, UsageError> {
+    text.parse()
+        .map_err(|_| UsageError(format!("{flag}: not a number: {text}")))
+}
+
+impl Args {
+    /// Parses the arguments after the program name.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, UsageError> {
+        let mut parsed = Args {
+            server: None,
+            adapter: Adapter::Tokio,
+            jobs: 100_000,
+            concurrency: 64,
+            payload: 100,
+            background: false,
+            function: "echo".to_owned(),
+            worker_concurrency: usize::MAX,
+            workers: 1,
+            memory: false,
+            time_limit: 300,
+        };
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            match flag.as_str() {
+                "--background" => {
+                    parsed.background = true;
+                    continue;
+                }
+                "--memory" => {
+                    parsed.memory = true;
+                    continue;
+                }
+                _ => {}
+            }
+            let value = args
+                .next()
+                .ok_or_else(|| UsageError(format!("{flag} needs a value")))?;
+            match flag.as_str() {
+                "--server" => parsed.server = Some(value),
+                "--adapter" => {
+                    parsed.adapter = match value.as_str() {
+                        "tokio" => Adapter::Tokio,
+                        "async-std" => Adapter::AsyncStd,
+                        "blocking" => Adapter::Blocking,
+                        other => return Err(UsageError(format!("unknown adapter: {other}"))),
+                    }
+                }
+                "--jobs" => parsed.jobs = number(&flag, &value)?,
+                "--concurrency" => parsed.concurrency = number(&flag, &value)?,
+                "--payload" => parsed.payload = number(&flag, &value)?,
+                "--function" => parsed.function = value,
+                "--worker-concurrency" => parsed.worker_concurrency = number(&flag, &value)?,
+                "--workers" => parsed.workers = number(&flag, &value)?,
+                "--time-limit" => parsed.time_limit = number(&flag, &value)?,
+                other => return Err(UsageError(format!("unknown argument: {other}"))),
+            }
+        }
+        if parsed.jobs == 0 || parsed.concurrency == 0 || parsed.workers == 0 {
+            return Err(UsageError(
+                "--jobs, --concurrency and --workers must be at least 1".into(),
+            ));
+        }
+        if parsed.worker_concurrency == usize::MAX {
+            // As many as the client keeps in flight, unless jobs are to be held.
+            parsed.worker_concurrency = if parsed.memory { 0 } else { parsed.concurrency };
+        }
+        if parsed.server.is_none() && parsed.worker_concurrency == 0 && !parsed.memory {
+            return Err(UsageError(
+                "the embedded server needs our worker: --worker-concurrency 0 only with --server"
+                    .into(),
+            ));
+        }
+        Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Args, UsageError> {
+        Args::parse(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn defaults_are_a_64_in_flight_echo_run_on_the_embedded_server() {
+        let args = parse("").unwrap();
+        assert_eq!(args.server, None);
+        assert_eq!(args.adapter, Adapter::Tokio);
+        assert_eq!(
+            (args.jobs, args.concurrency, args.payload),
+            (100_000, 64, 100)
+        );
+        assert_eq!(args.function, "echo");
+        assert_eq!(args.worker_concurrency, 64);
+        assert!(!args.background && !args.memory);
+    }
+
+    #[test]
+    fn every_flag_is_read() {
+        let args = parse(
+            "--server 127.0.0.1:4730 --adapter blocking --jobs 10 --concurrency 3 --payload 7 \
+             --background --function f --worker-concurrency 0 --workers 2 --time-limit 9",
+        )
+        .unwrap();
+        assert_eq!(args.server.as_deref(), Some("127.0.0.1:4730"));
+        assert_eq!(args.adapter, Adapter::Blocking);
+        assert_eq!((args.jobs, args.concurrency, args.payload), (10, 3, 7));
+        assert!(args.background);
+        assert_eq!(args.function, "f");
+        assert_eq!(
+            (args.worker_concurrency, args.workers, args.time_limit),
+            (0, 2, 9)
+        );
+    }
+
+    #[test]
+    fn memory_runs_start_no_worker_by_default() {
+        let args = parse("--memory --concurrency 100000").unwrap();
+        assert_eq!(args.worker_concurrency, 0);
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        assert!(parse("--jobs").is_err());
+        assert!(parse("--jobs many").is_err());
+        assert!(parse("--adapter gevent").is_err());
+        assert!(parse("--concurrency 0").is_err());
+        assert!(parse("--worker-concurrency 0").is_err());
+        assert!(parse("--frobnicate 1").is_err());
+    }
+}

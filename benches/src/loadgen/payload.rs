@@ -1,0 +1,44 @@
+//! Job payloads that name their job, so a result handed to the wrong job is
+//! caught, and the check of each echo result.
+
+use bytes::Bytes;
+
+/// The payload of job `index`: its index as 16 decimal digits, then
+/// letters, cut or padded to `size` bytes (the same bytes the C client sends).
+pub fn payload(index: u64, size: usize) -> Bytes {
+    let digits = format!("{index:016}");
+    let bytes: Vec<u8> = (0..size)
+        .map(|at| match digits.as_bytes().get(at) {
+            Some(&digit) if at < 16 => digit,
+            _ => b'a' + (at % 26) as u8,
+        })
+        .collect();
+    Bytes::from(bytes)
+}
+
+/// Whether `result` is what the echo function returns for job `index`.
+pub fn is_echo_of(result: &[u8], index: u64, size: usize) -> bool {
+    result == payload(index, size).as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_start_with_the_index_and_have_the_asked_size() {
+        let job = payload(42, 20);
+        assert_eq!(job.len(), 20);
+        assert_eq!(&job[..16], b"0000000000000042");
+        assert_eq!(&job[16..], b"qrst");
+        assert_eq!(payload(7, 0).len(), 0);
+        assert_eq!(payload(7, 3).as_ref(), b"000");
+    }
+
+    #[test]
+    fn a_result_of_another_job_is_not_an_echo() {
+        assert!(is_echo_of(&payload(5, 100), 5, 100));
+        assert!(!is_echo_of(&payload(6, 100), 5, 100));
+        assert!(!is_echo_of(&payload(5, 99), 5, 100));
+    }
+}
