@@ -143,7 +143,9 @@ async fn typed_admin_commands_against_our_server() {
     admin.cancel_job(handle.clone()).await.unwrap();
     let jobs = admin.show_jobs().await.unwrap();
     assert!(
-        !jobs.iter().any(|job| job.handle[..] == handle[..] && job.queued),
+        !jobs
+            .iter()
+            .any(|job| job.handle[..] == handle[..] && job.queued),
         "{jobs:?}"
     );
     match admin.raw("bogus").await.unwrap() {
