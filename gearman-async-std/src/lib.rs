@@ -1,4 +1,83 @@
-//! Gearman over async-std: thin adapter around [`gearman_proto`].
+//! Gearman on `futures-io` and `async-io`: a [`Client`], a [`Worker`], an
+//! [`Admin`] client and an embedded job [`Server`], each a thin adapter
+//! around the sans-IO state machines of [`gearman_proto`]. This crate only
+//! moves bytes, sleeps until the core's next deadline and turns core events
+//! into futures and streams; every protocol decision is made in
+//! `gearman_proto`.
+//!
+//! # Runs under async-std and smol alike
+//!
+//! Sockets are async-io's `Async<TcpStream>` and timers its `Timer`, which
+//! async-std and smol both run on. The crate never spawns a task, so it is
+//! tied to no executor:
+//!
+//! - [`Client::new`] returns the client and a [`ClientDriver`] future that
+//!   does all of its I/O. Spawn that future on your executor once
+//!   (`async_std::task::spawn(driver)` or `smol::spawn(driver).detach()`); it
+//!   ends by itself when the last client and job handle are dropped.
+//! - [`Worker::run_until`] and [`Server::serve`] are single futures that do
+//!   all of their I/O and, for the worker, run the handlers too. Await them
+//!   (or spawn them) like any future.
+//!
+//! # Client
+//!
+//! ```no_run
+//! use gearman_async_std::{Client, JobOutcome, JobRequest};
+//!
+//! #[async_std::main]
+//! async fn main() -> Result<(), gearman_async_std::Error> {
+//!     let (client, driver) = Client::new(["127.0.0.1:4730"])?;
+//!     async_std::task::spawn(driver);
+//!     match client.submit(JobRequest::new("reverse", "hello")).await? {
+//!         JobOutcome::Complete(result) => println!("{}", String::from_utf8_lossy(&result)),
+//!         other => println!("job did not complete: {other:?}"),
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Worker
+//!
+//! ```no_run
+//! use gearman_async_std::{WorkError, Worker, WorkerJob};
+//!
+//! fn main() -> Result<(), gearman_async_std::Error> {
+//!     smol::block_on(
+//!         Worker::new(["127.0.0.1:4730"])
+//!             .concurrency(4)
+//!             .function("reverse", |job: WorkerJob| async move {
+//!                 let reversed: Vec<u8> = job.payload().iter().rev().copied().collect();
+//!                 Ok::<_, WorkError>(reversed)
+//!             })
+//!             .run(), // until Ctrl-C, then finishes running jobs
+//!     )
+//! }
+//! ```
+//!
+//! # Logging
+//!
+//! Connects, reconnects and errors are reported through `tracing`; the
+//! library never prints.
 #![forbid(unsafe_code)]
 
 pub use gearman_proto as proto;
+
+mod admin;
+mod client;
+mod driver;
+mod error;
+mod server;
+mod signal;
+mod worker;
+
+pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
+pub use client::{Client, ClientDriver, Job};
+pub use error::Error;
+pub use gearman_proto::client::{
+    ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
+};
+pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+pub use gearman_proto::{Priority, routing::RoutingPolicy};
+pub use server::Server;
+pub use signal::ctrl_c;
+pub use worker::{WorkError, Worker, WorkerJob};

@@ -9,6 +9,7 @@ pub mod client;
 pub mod codec;
 pub mod command;
 pub mod conn;
+pub mod dispatch;
 pub mod error;
 pub mod invariants;
 pub mod packet;

@@ -1,0 +1,476 @@
+//! The client: submits jobs and asks about them, through a [`ClientDriver`]
+//! future that drives [`gearman_proto::client::Client`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
+use futures_channel::oneshot;
+use futures_core::Stream;
+use gearman_proto::client::{
+    Client as Core, ClientConfig, JobHandle, JobId, JobRequest, JobStatus, RequestId, ServerId,
+    UniqueStatus,
+};
+use gearman_proto::dispatch::{Dispatch, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
+
+use crate::Error;
+use crate::driver::{Driven, Driver, Sockets};
+
+/// A Gearman client: cheap to clone, usable from many tasks at once. All
+/// clones share one connection per server, with any number of jobs in flight
+/// on each.
+///
+/// [`Client::new`] returns the client together with its [`ClientDriver`], a
+/// future that does all of the client's I/O. Spawn it on the executor you
+/// use (`async_std::task::spawn(driver)`, `smol::spawn(driver).detach()`),
+/// or run it alongside your code; nothing happens until it is polled. It
+/// connects lazily, reconnects with backoff, and ends once the last clone
+/// and the last [`Job`] are dropped.
+///
+/// ```no_run
+/// use gearman_async_std::{Client, JobOutcome, JobRequest};
+///
+/// # fn main() -> Result<(), gearman_async_std::Error> {
+/// smol::block_on(async {
+///     let (client, driver) = Client::new(["127.0.0.1:4730"])?;
+///     smol::spawn(driver).detach();
+///     match client.submit(JobRequest::new("reverse", "hello")).await? {
+///         JobOutcome::Complete(result) => assert_eq!(result, "olleh"),
+///         other => println!("the job did not complete: {other:?}"),
+///     }
+///     Ok(())
+/// })
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: Sender<Command>,
+    next_key: Arc<AtomicU64>,
+}
+
+/// The future that does a [`Client`]'s I/O: connects, writes, reads, and
+/// times out requests. It completes once every [`Client`] clone and every
+/// [`Job`] is dropped. Dropping it earlier ends every pending job and
+/// request with [`Error::Shutdown`].
+#[must_use = "the client does nothing unless its driver is spawned or polled"]
+pub struct ClientDriver {
+    driver: Driver<Driving>,
+}
+
+impl std::fmt::Debug for ClientDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientDriver").finish_non_exhaustive()
+    }
+}
+
+impl Future for ClientDriver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.driver).poll(cx)
+    }
+}
+
+enum Command {
+    Submit {
+        key: u64,
+        request: JobRequest,
+        steps: Sender<Result<JobStep, Error>>,
+    },
+    Forget {
+        key: u64,
+    },
+    Status {
+        handle: JobHandle,
+        reply: oneshot::Sender<Result<RequestAnswer, Error>>,
+    },
+    StatusUnique {
+        unique: Bytes,
+        reply: oneshot::Sender<Result<RequestAnswer, Error>>,
+    },
+    Echo {
+        server: ServerId,
+        data: Bytes,
+        reply: oneshot::Sender<Result<RequestAnswer, Error>>,
+    },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+struct Driving {
+    core: Core,
+    commands: Receiver<Command>,
+    commands_closed: bool,
+    /// Who waits for each job, and the caller's key for it.
+    jobs: HashMap<JobId, (u64, Sender<Result<JobStep, Error>>)>,
+    keys: HashMap<u64, JobId>,
+    requests: HashMap<RequestId, oneshot::Sender<Result<RequestAnswer, Error>>>,
+}
+
+impl Driving {
+    fn command(&mut self, command: Command, now: Instant) {
+        let asked = match command {
+            Command::Submit {
+                key,
+                request,
+                steps,
+            } => {
+                match self.core.submit(request, now) {
+                    Ok(job) => {
+                        self.jobs.insert(job, (key, steps));
+                        self.keys.insert(key, job);
+                    }
+                    Err(err) => {
+                        tracing::debug!(%err, "submit refused");
+                        let _ = steps.unbounded_send(Err(Error::InvalidRequest(err.to_string())));
+                    }
+                }
+                return;
+            }
+            Command::Forget { key } => {
+                if let Some(job) = self.keys.remove(&key) {
+                    self.jobs.remove(&job);
+                    self.core.cancel(job);
+                }
+                return;
+            }
+            Command::Status { handle, reply } => (self.core.get_status(&handle, now), reply),
+            Command::StatusUnique { unique, reply } => {
+                (self.core.get_status_unique(unique, now), reply)
+            }
+            Command::Echo {
+                server,
+                data,
+                reply,
+            } => (self.core.echo(server, data, now), reply),
+        };
+        match asked {
+            (Ok(request), reply) => {
+                self.requests.insert(request, reply);
+            }
+            (Err(err), reply) => {
+                let _ = reply.send(Err(Error::InvalidRequest(err.to_string())));
+            }
+        }
+    }
+}
+
+impl Driven for Driving {
+    type Core = Core;
+
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, _sockets: &mut Sockets) -> bool {
+        let mut progressed = false;
+        while !self.commands_closed {
+            match Pin::new(&mut self.commands).poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(command)) => {
+                    progressed = true;
+                    self.command(command, now);
+                }
+                Poll::Ready(None) => {
+                    progressed = true;
+                    self.commands_closed = true;
+                }
+            }
+        }
+        progressed
+    }
+
+    fn deliver(&mut self, _now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match dispatch(event) {
+                Some(Dispatch::Job { job, step }) => {
+                    let ends = step.is_end();
+                    let delivered = match self.jobs.get(&job) {
+                        Some((_, steps)) => steps.unbounded_send(Ok(step)).is_ok(),
+                        None => false,
+                    };
+                    if ends || !delivered {
+                        if let Some((key, _)) = self.jobs.remove(&job) {
+                            self.keys.remove(&key);
+                        }
+                    }
+                }
+                Some(Dispatch::Request { request, answer }) => {
+                    if let Some(reply) = self.requests.remove(&request) {
+                        let _ = reply.send(answer.map_err(Error::from));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.commands_closed
+    }
+}
+
+/// Seed for generated unique ids and jitter, different in every process
+/// and every client, without a random-number crate.
+pub(crate) fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    if let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(since.as_nanos());
+    }
+    hasher.finish()
+}
+
+impl Client {
+    /// A client of these servers (`host:port` each) with default settings:
+    /// round robin with failover, exceptions enabled, connect timeout 5 s,
+    /// request timeout 30 s; and the driver to spawn. Fails only when
+    /// `servers` is empty.
+    pub fn new<I, S>(servers: I) -> Result<(Client, ClientDriver), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let config = ClientConfig::new(servers).with_exceptions(true);
+        Client::with_config(config)
+    }
+
+    /// A client with a full core configuration (routing policy, timeouts,
+    /// backoff...), and the driver to spawn. A seed of 0 is replaced by one
+    /// from the operating system.
+    pub fn with_config(mut config: ClientConfig) -> Result<(Client, ClientDriver), Error> {
+        if config.seed == 0 {
+            config.seed = os_seed();
+        }
+        let core = Core::new(config)?;
+        let (commands, commands_rx) = futures_channel::mpsc::unbounded();
+        let driving = Driving {
+            core,
+            commands: commands_rx,
+            commands_closed: false,
+            jobs: HashMap::new(),
+            keys: HashMap::new(),
+            requests: HashMap::new(),
+        };
+        let client = Client {
+            commands,
+            next_key: Arc::new(AtomicU64::new(0)),
+        };
+        let driver = ClientDriver {
+            driver: Driver::new(driving),
+        };
+        Ok((client, driver))
+    }
+
+    /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
+    /// `Stream` of its updates; dropping it stops waiting (the job itself
+    /// goes on at the server).
+    ///
+    /// A background request ends at once with [`JobOutcome::Queued`]; see
+    /// also [`submit_background`](Client::submit_background).
+    pub fn submit(&self, request: JobRequest) -> Job {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let (steps, steps_rx) = futures_channel::mpsc::unbounded();
+        let sent = self.commands.unbounded_send(Command::Submit {
+            key,
+            request,
+            steps,
+        });
+        Job {
+            key,
+            steps: steps_rx,
+            commands: self.commands.clone(),
+            handle: None,
+            outcome: sent.is_err().then_some(Err(Error::Shutdown)),
+            ended: false,
+        }
+    }
+
+    /// Submits a background job and returns its server and handle once the
+    /// server has queued it.
+    pub async fn submit_background(&self, request: JobRequest) -> Result<JobHandle, Error> {
+        match self.submit(request.in_background()).await? {
+            JobOutcome::Queued(handle) => Ok(handle),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
+    }
+
+    async fn ask(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<RequestAnswer, Error>>) -> Command,
+    ) -> Result<RequestAnswer, Error> {
+        let (reply, reply_rx) = oneshot::channel();
+        self.commands
+            .unbounded_send(command(reply))
+            .map_err(|_| Error::Shutdown)?;
+        reply_rx.await.map_err(|_| Error::Shutdown)?
+    }
+
+    /// GET_STATUS: asks the server that issued `handle` about the job.
+    pub async fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
+        let handle = handle.clone();
+        match self.ask(|reply| Command::Status { handle, reply }).await? {
+            RequestAnswer::Status(status) => Ok(status),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
+    }
+
+    /// GET_STATUS_UNIQUE: asks about the job with this unique id (on the
+    /// server the routing policy picks for it).
+    pub async fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
+        let unique = unique.into();
+        match self
+            .ask(|reply| Command::StatusUnique { unique, reply })
+            .await?
+        {
+            RequestAnswer::StatusUnique(status) => Ok(status),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
+    }
+
+    /// ECHO_REQ to the first server: it sends `data` back.
+    pub async fn echo(&self, data: impl Into<Bytes>) -> Result<Bytes, Error> {
+        self.echo_on(ServerId(0), data).await
+    }
+
+    /// ECHO_REQ to one of the configured servers (by index).
+    pub async fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
+        let data = data.into();
+        match self
+            .ask(|reply| Command::Echo {
+                server,
+                data,
+                reply,
+            })
+            .await?
+        {
+            RequestAnswer::Echo(data) => Ok(data),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
+    }
+}
+
+/// A submitted job: `.await` it for the [`JobOutcome`], or read its
+/// [`JobUpdate`]s as a `Stream` first and then `.await` it.
+///
+/// ```no_run
+/// use futures_lite::StreamExt;
+/// use gearman_async_std::{Client, JobRequest, JobUpdate};
+///
+/// # async fn demo(client: Client) -> Result<(), gearman_async_std::Error> {
+/// let mut job = client.submit(JobRequest::new("progress", ""));
+/// while let Some(update) = job.next().await {
+///     if let JobUpdate::Data(chunk) = update {
+///         println!("partial: {chunk:?}");
+///     }
+/// }
+/// let outcome = job.await?;
+/// # let _ = outcome; Ok(()) }
+/// ```
+///
+/// Updates that arrive while only the future is polled are dropped.
+/// Dropping the job frees what the client kept for it.
+#[derive(Debug)]
+pub struct Job {
+    key: u64,
+    steps: Receiver<Result<JobStep, Error>>,
+    commands: Sender<Command>,
+    handle: Option<JobHandle>,
+    outcome: Option<Result<JobOutcome, Error>>,
+    ended: bool,
+}
+
+impl Job {
+    /// The job's server and handle, once the server has acknowledged it
+    /// (seen while polling the job).
+    pub fn handle(&self) -> Option<&JobHandle> {
+        self.handle.as_ref()
+    }
+
+    /// Reads steps up to the next update (`Some`) or the end (`None`).
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
+        if self.outcome.is_some() {
+            return Poll::Ready(None);
+        }
+        loop {
+            let end = match Pin::new(&mut self.steps).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(JobStep::Created(handle)))) => {
+                    self.handle = Some(handle);
+                    continue;
+                }
+                Poll::Ready(Some(Ok(JobStep::Update(update)))) => {
+                    return Poll::Ready(Some(update));
+                }
+                Poll::Ready(Some(Ok(JobStep::End(end)))) => end.map_err(Error::from),
+                Poll::Ready(Some(Err(refused))) => Err(refused),
+                Poll::Ready(Some(Ok(other))) => {
+                    tracing::trace!(?other, "job step not used");
+                    continue;
+                }
+                Poll::Ready(None) => Err(Error::Shutdown),
+            };
+            if let Ok(JobOutcome::Queued(handle)) = &end {
+                self.handle = Some(handle.clone());
+            }
+            self.outcome = Some(end);
+            return Poll::Ready(None);
+        }
+    }
+}
+
+impl Future for Job {
+    type Output = Result<JobOutcome, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            if let Some(outcome) = this.outcome.take() {
+                this.ended = true;
+                return Poll::Ready(outcome);
+            }
+            if this.ended {
+                return Poll::Ready(Err(Error::InvalidRequest(
+                    "job polled after its outcome was taken".into(),
+                )));
+            }
+            // Updates nobody streams are dropped.
+            if this.poll_step(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl Stream for Job {
+    type Item = JobUpdate;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        this.poll_step(cx)
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !self.ended && self.outcome.is_none() {
+            let _ = self
+                .commands
+                .unbounded_send(Command::Forget { key: self.key });
+        }
+    }
+}

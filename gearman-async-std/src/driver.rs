@@ -1,0 +1,498 @@
+//! The one run loop every type in this crate is built on, as a plain
+//! future: it owns a core state machine ([`Endpoint`]), the sockets it asks
+//! for and one timer, moves bytes both ways and sleeps until the next
+//! deadline. Everything happens inside [`Driver::poll`], with wakers
+//! registered on async-io's reactor, so it spawns nothing and runs the same
+//! on any executor (async-std, smol, `futures_lite::future::block_on`...).
+//! No protocol knowledge lives here.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use bytes::{Buf, BytesMut};
+use futures_io::{AsyncRead, AsyncWrite};
+use gearman_proto::{ConnAction, ConnId, Endpoint};
+
+/// Bytes asked for per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Reads per connection in one round, so one busy peer cannot starve the others.
+const READS_PER_ROUND: usize = 4;
+/// Rounds in one `poll` before yielding to the executor (then woken at once).
+const ROUNDS_PER_POLL: usize = 32;
+/// How long a closed connection keeps reading (and discarding) while the
+/// peer takes in our last bytes and closes its side. Closing with unread
+/// input would send a reset, which can make the peer drop what we wrote last.
+const LINGER: Duration = Duration::from_secs(2);
+/// Output queued for one peer that is not reading it; past this the
+/// connection is dropped rather than buffering without bound.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
+
+/// A connect in progress: address resolution, then each address in turn.
+type Connecting = Pin<Box<dyn Future<Output = io::Result<Async<TcpStream>>> + Send>>;
+
+enum Socket {
+    Connecting(Connecting),
+    Open(Async<TcpStream>),
+}
+
+/// A connection being closed: flush, shut down our side, then drain input
+/// until the peer closes or `deadline` passes.
+struct Closing {
+    deadline: Instant,
+    shut_down: bool,
+}
+
+struct Conn {
+    socket: Socket,
+    output: BytesMut,
+    closing: Option<Closing>,
+}
+
+/// What one connection did in a round.
+#[derive(Default)]
+struct Outcome {
+    progressed: bool,
+    lost: bool,
+}
+
+/// The sockets of one state machine, keyed by the core's connection ids.
+pub(crate) struct Sockets {
+    conns: HashMap<ConnId, Conn>,
+    read_buf: Box<[u8]>,
+}
+
+impl Sockets {
+    fn new() -> Sockets {
+        Sockets {
+            conns: HashMap::new(),
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+        }
+    }
+
+    /// Starts moving bytes on an accepted socket for `conn`.
+    pub(crate) fn attach(&mut self, conn: ConnId, socket: Async<TcpStream>) {
+        if let Err(err) = socket.get_ref().set_nodelay(true) {
+            tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
+        }
+        self.conns.insert(
+            conn,
+            Conn {
+                socket: Socket::Open(socket),
+                output: BytesMut::new(),
+                closing: None,
+            },
+        );
+    }
+
+    fn connect(&mut self, conn: ConnId, addr: String) {
+        let connecting: Connecting = Box::pin(connect(addr));
+        self.conns.insert(
+            conn,
+            Conn {
+                socket: Socket::Connecting(connecting),
+                output: BytesMut::new(),
+                closing: None,
+            },
+        );
+    }
+
+    /// Queues bytes for `conn`; returns false when the connection must be
+    /// dropped because its peer does not read.
+    fn send(&mut self, conn: ConnId, data: &[u8]) -> bool {
+        match self.conns.get_mut(&conn) {
+            Some(c) if c.closing.is_none() => {
+                if c.output.len() + data.len() > MAX_PENDING_OUTPUT {
+                    tracing::warn!(%conn, "peer is not reading its replies; dropping the connection");
+                    return false;
+                }
+                c.output.extend_from_slice(data);
+            }
+            _ => tracing::trace!(%conn, "output for a closed connection dropped"),
+        }
+        true
+    }
+
+    /// Closes `conn` after flushing what was queued; reports nothing back.
+    fn close(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        match c.socket {
+            Socket::Connecting(_) => {
+                self.conns.remove(&conn);
+            }
+            Socket::Open(_) => {
+                if c.closing.is_none() {
+                    c.closing = Some(Closing {
+                        deadline: now + LINGER,
+                        shut_down: false,
+                    });
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self, now: Instant) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.close(conn, now);
+        }
+    }
+
+    /// The earliest instant a closing connection gives up lingering.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter_map(|c| c.closing.as_ref().map(|closing| closing.deadline))
+            .min()
+    }
+
+    /// Connects, writes and reads on every socket until each would block,
+    /// feeding what happens to `core`.
+    fn poll_io<E: Endpoint>(&mut self, cx: &mut Context<'_>, core: &mut E, now: Instant) -> bool {
+        let mut progressed = false;
+        let mut lost = Vec::new();
+        let mut finished = Vec::new();
+        for (&conn, c) in &mut self.conns {
+            let outcome = if c.closing.is_some() {
+                let (outcome, done) = poll_closing(cx, conn, c, &mut self.read_buf, now);
+                if done {
+                    finished.push(conn);
+                }
+                outcome
+            } else {
+                poll_open(cx, conn, c, &mut self.read_buf, core, now)
+            };
+            progressed |= outcome.progressed;
+            if outcome.lost {
+                lost.push(conn);
+            }
+        }
+        for conn in finished {
+            self.conns.remove(&conn);
+        }
+        for conn in lost {
+            self.conns.remove(&conn);
+            core.handle_disconnected(conn, now);
+            progressed = true;
+        }
+        progressed
+    }
+
+    /// Drains every transmit and action the core has, in order. Returns
+    /// whether there were any.
+    fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) -> bool {
+        let mut any = false;
+        loop {
+            let mut progressed = false;
+            // Transmits first: a Close means "after what was handed out".
+            while let Some(transmit) = core.poll_transmit() {
+                progressed = true;
+                if !self.send(transmit.conn, &transmit.data) {
+                    self.conns.remove(&transmit.conn);
+                    core.handle_disconnected(transmit.conn, now);
+                }
+            }
+            while let Some(action) = core.poll_action() {
+                progressed = true;
+                match action {
+                    ConnAction::Connect { conn, addr } => self.connect(conn, addr),
+                    ConnAction::Close { conn } => self.close(conn, now),
+                    other => tracing::debug!(?other, "connection action not understood"),
+                }
+            }
+            if !progressed {
+                return any;
+            }
+            any = true;
+        }
+    }
+}
+
+/// One round on a connection the core uses: finish connecting, write, read.
+fn poll_open<E: Endpoint>(
+    cx: &mut Context<'_>,
+    conn: ConnId,
+    c: &mut Conn,
+    read_buf: &mut [u8],
+    core: &mut E,
+    now: Instant,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    if let Socket::Connecting(connecting) = &mut c.socket {
+        match connecting.as_mut().poll(cx) {
+            Poll::Pending => return outcome,
+            Poll::Ready(Ok(socket)) => {
+                tracing::debug!(%conn, "connected");
+                if let Err(err) = socket.get_ref().set_nodelay(true) {
+                    tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
+                }
+                c.socket = Socket::Open(socket);
+                core.handle_connected(conn, now);
+                outcome.progressed = true;
+                // Registration bytes are pumped in before the next round writes.
+                return outcome;
+            }
+            Poll::Ready(Err(err)) => {
+                tracing::warn!(%conn, %err, "connect failed");
+                outcome.lost = true;
+                return outcome;
+            }
+        }
+    }
+    let Socket::Open(socket) = &mut c.socket else {
+        return outcome;
+    };
+    match flush(cx, socket, &mut c.output) {
+        Ok(wrote) => outcome.progressed |= wrote,
+        Err(err) => {
+            tracing::warn!(%conn, %err, "write failed");
+            outcome.lost = true;
+            return outcome;
+        }
+    }
+    for _ in 0..READS_PER_ROUND {
+        match Pin::new(&mut *socket).poll_read(cx, read_buf) {
+            Poll::Pending => break,
+            Poll::Ready(Ok(0)) => {
+                tracing::debug!(%conn, "closed by peer");
+                outcome.lost = true;
+                break;
+            }
+            Poll::Ready(Ok(n)) => {
+                outcome.progressed = true;
+                core.handle_input(conn, &read_buf[..n], now);
+            }
+            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(err)) => {
+                tracing::warn!(%conn, %err, "read failed");
+                outcome.lost = true;
+                break;
+            }
+        }
+    }
+    outcome
+}
+
+/// One round on a connection being closed; the bool says it is done with.
+fn poll_closing(
+    cx: &mut Context<'_>,
+    conn: ConnId,
+    c: &mut Conn,
+    read_buf: &mut [u8],
+    now: Instant,
+) -> (Outcome, bool) {
+    let mut outcome = Outcome::default();
+    let (Socket::Open(socket), Some(closing)) = (&mut c.socket, &mut c.closing) else {
+        return (outcome, true);
+    };
+    if now >= closing.deadline {
+        tracing::debug!(%conn, "peer did not close in time; dropping the connection");
+        return (outcome, true);
+    }
+    match flush(cx, socket, &mut c.output) {
+        Ok(wrote) => outcome.progressed |= wrote,
+        Err(_) => return (outcome, true),
+    }
+    if !c.output.is_empty() {
+        return (outcome, false);
+    }
+    if !closing.shut_down {
+        match Pin::new(&mut *socket).poll_close(cx) {
+            Poll::Pending => return (outcome, false),
+            Poll::Ready(Ok(())) => {
+                closing.shut_down = true;
+                outcome.progressed = true;
+            }
+            Poll::Ready(Err(_)) => return (outcome, true),
+        }
+    }
+    // Discard input until the peer closes its side too.
+    for _ in 0..READS_PER_ROUND {
+        match Pin::new(&mut *socket).poll_read(cx, read_buf) {
+            Poll::Pending => return (outcome, false),
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return (outcome, true),
+            Poll::Ready(Ok(_)) => outcome.progressed = true,
+        }
+    }
+    (outcome, false)
+}
+
+/// Writes queued output until it is all written or the socket would block.
+fn flush(
+    cx: &mut Context<'_>,
+    socket: &mut Async<TcpStream>,
+    output: &mut BytesMut,
+) -> io::Result<bool> {
+    let mut wrote = false;
+    while !output.is_empty() {
+        match Pin::new(&mut *socket).poll_write(cx, output) {
+            Poll::Pending => break,
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => {
+                output.advance(n);
+                wrote = true;
+            }
+            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(err)) => return Err(err),
+        }
+    }
+    Ok(wrote)
+}
+
+/// Resolves `addr` (`host:port`): numeric addresses at once, names on
+/// async-io's companion thread pool so the executor never blocks.
+pub(crate) async fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(addr) = addr.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let name = addr.to_owned();
+    blocking::unblock(move || name.to_socket_addrs().map(Iterator::collect)).await
+}
+
+/// Opens a TCP connection to `addr`, trying each resolved address in turn.
+pub(crate) async fn connect(addr: String) -> io::Result<Async<TcpStream>> {
+    let mut last_error = None;
+    for candidate in resolve(&addr).await? {
+        match Async::<TcpStream>::connect(candidate).await {
+            Ok(socket) => return Ok(socket),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{addr} resolves to no address"),
+        )
+    }))
+}
+
+/// A state machine together with the glue between it and its users.
+pub(crate) trait Driven {
+    /// The core state machine.
+    type Core: Endpoint;
+
+    /// The core, for the loop to feed and drain.
+    fn core(&mut self) -> &mut Self::Core;
+    /// Takes what users sent (commands, finished handlers, accepted
+    /// sockets) into the core, registering wakers for more. Returns whether
+    /// anything was taken.
+    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool;
+    /// Hands the core's events to whoever waits for them. Called after
+    /// every input, before the loop sleeps.
+    fn deliver(&mut self, now: Instant);
+    /// Whether the loop is done (it still flushes and closes its sockets).
+    fn finished(&self) -> bool;
+}
+
+/// Runs a [`Driven`] state machine until it is finished, then flushes and
+/// closes its sockets.
+pub(crate) struct Driver<D> {
+    driven: D,
+    sockets: Sockets,
+    timer: Timer,
+    timer_at: Option<Instant>,
+    closing_since: Option<Instant>,
+}
+
+impl<D: Driven> Driver<D> {
+    pub(crate) fn new(driven: D) -> Driver<D> {
+        Driver {
+            driven,
+            sockets: Sockets::new(),
+            timer: Timer::never(),
+            timer_at: None,
+            closing_since: None,
+        }
+    }
+
+    pub(crate) fn driven_mut(&mut self) -> &mut D {
+        &mut self.driven
+    }
+
+    /// Arms the timer for `at`; returns true if that instant already passed.
+    fn poll_timer(&mut self, cx: &mut Context<'_>, at: Option<Instant>) -> bool {
+        let Some(at) = at else {
+            self.timer_at = None;
+            return false;
+        };
+        if self.timer_at != Some(at) {
+            self.timer.set_at(at);
+            self.timer_at = Some(at);
+        }
+        if Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.timer_at = None;
+            return true;
+        }
+        false
+    }
+
+    /// One pass over every source; returns whether anything moved.
+    fn round(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = Instant::now();
+        let mut progressed = false;
+        if self.closing_since.is_none() {
+            progressed |= self.driven.poll_input(cx, now, &mut self.sockets);
+        }
+        progressed |= self.sockets.poll_io(cx, self.driven.core(), now);
+        if self
+            .driven
+            .core()
+            .poll_timeout()
+            .is_some_and(|at| at <= now)
+        {
+            self.driven.core().handle_timeout(now);
+            progressed = true;
+        }
+        progressed |= self.sockets.pump(self.driven.core(), now);
+        self.driven.deliver(now);
+        // Delivering may have queued more output (e.g. a refused result).
+        progressed |= self.sockets.pump(self.driven.core(), now);
+        progressed
+    }
+}
+
+impl<D: Driven + Unpin> Future for Driver<D> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        for _ in 0..ROUNDS_PER_POLL {
+            let progressed = this.round(cx);
+            if this.closing_since.is_none() && this.driven.finished() {
+                // Last bytes (results, a final reply) still go out.
+                let now = Instant::now();
+                this.closing_since = Some(now);
+                this.sockets.close_all(now);
+                continue;
+            }
+            if this.closing_since.is_some() && this.sockets.conns.is_empty() {
+                return Poll::Ready(());
+            }
+            if progressed {
+                continue;
+            }
+            let core_deadline = if this.closing_since.is_some() {
+                None
+            } else {
+                this.driven.core().poll_timeout()
+            };
+            let next = match (core_deadline, this.sockets.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if !this.poll_timer(cx, next) {
+                return Poll::Pending;
+            }
+        }
+        // Busy: let other tasks run, and come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,416 @@
+//! The worker: async handlers registered by function name, run inside the
+//! worker's own future, which drives [`gearman_proto::worker::Worker`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
+use futures_core::Stream;
+use futures_util::FutureExt;
+use futures_util::future::{AbortHandle, Aborted, abortable};
+use futures_util::stream::FuturesUnordered;
+use gearman_proto::routing::ServerId;
+use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+
+use crate::Error;
+use crate::driver::{Driven, Driver, Sockets};
+
+/// Why a handler did not complete its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkError {
+    /// Send WORK_FAIL.
+    Fail,
+    /// Send WORK_EXCEPTION with this text (clients that did not ask for
+    /// exceptions see a failure).
+    Exception(Bytes),
+}
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>;
+type BoxedHandler = Arc<dyn Fn(WorkerJob) -> HandlerFuture + Send + Sync>;
+/// A running handler: its job, and its result unless it was stopped.
+type Running =
+    Pin<Box<dyn Future<Output = (JobId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
+
+/// A job handed to a handler: what the client sent, and a way to send
+/// data, warnings and progress back while it runs.
+#[derive(Debug, Clone)]
+pub struct WorkerJob {
+    key: JobId,
+    server: ServerId,
+    handle: Bytes,
+    function: Bytes,
+    unique: Option<Bytes>,
+    payload: Bytes,
+    updates: Sender<(JobId, Update)>,
+}
+
+impl WorkerJob {
+    /// The server that assigned the job, by its index in the configured list.
+    pub fn server(&self) -> ServerId {
+        self.server
+    }
+
+    /// The job handle the server gave the job.
+    pub fn handle(&self) -> &Bytes {
+        &self.handle
+    }
+
+    /// The function name.
+    pub fn function(&self) -> &Bytes {
+        &self.function
+    }
+
+    /// The client's unique id, when the server sent one.
+    pub fn unique(&self) -> Option<&Bytes> {
+        self.unique.as_ref()
+    }
+
+    /// The workload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
+    pub fn send_data(&self, data: impl Into<Bytes>) {
+        self.send(Update::Data(data.into()));
+    }
+
+    /// Sends WORK_WARNING.
+    pub fn send_warning(&self, data: impl Into<Bytes>) {
+        self.send(Update::Warning(data.into()));
+    }
+
+    /// Sends WORK_STATUS: progress as numerator / denominator.
+    pub fn send_status(&self, numerator: u32, denominator: u32) {
+        self.send(Update::Status(numerator, denominator));
+    }
+
+    fn send(&self, update: Update) {
+        // The worker is gone only when its run future was dropped.
+        let _ = self.updates.unbounded_send((self.key, update));
+    }
+}
+
+#[derive(Debug)]
+enum Update {
+    Data(Bytes),
+    Warning(Bytes),
+    Status(u32, u32),
+}
+
+/// A Gearman worker: handlers registered by function name, with at most
+/// [`concurrency`](Worker::concurrency) jobs at once across all servers. It
+/// reconnects and re-registers by itself; a panicking handler fails its job
+/// and the worker goes on.
+///
+/// Handlers run inside the future returned by [`run_until`](Worker::run_until)
+/// (no task is spawned, so it works the same under async-std and smol): they
+/// run concurrently with each other and with the worker's I/O whenever they
+/// wait. A handler that computes for long without awaiting holds the others
+/// up; move such work off the executor (`blocking::unblock`,
+/// `async_std::task::spawn_blocking`) and await it.
+///
+/// ```no_run
+/// use gearman_async_std::{WorkError, Worker, WorkerJob};
+///
+/// # fn main() -> Result<(), gearman_async_std::Error> {
+/// async_std::task::block_on(
+///     Worker::new(["127.0.0.1:4730"])
+///         .concurrency(4)
+///         .function("reverse", |job: WorkerJob| async move {
+///             Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+///         })
+///         .run(), // until Ctrl-C, then finishes the running jobs
+/// )
+/// # }
+/// ```
+pub struct Worker {
+    config: WorkerConfig,
+    handlers: HashMap<Bytes, BoxedHandler>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("functions", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+struct Driving {
+    core: Core,
+    handlers: HashMap<Bytes, BoxedHandler>,
+    updates: Sender<(JobId, Update)>,
+    updates_rx: Receiver<(JobId, Update)>,
+    running: FuturesUnordered<Running>,
+    /// Handlers by job, so a job the server took back can be stopped.
+    aborts: HashMap<JobId, AbortHandle>,
+    finished: bool,
+}
+
+impl Driving {
+    fn start(&mut self, assignment: Assignment) {
+        let job = WorkerJob {
+            key: assignment.id,
+            server: assignment.server,
+            handle: assignment.handle,
+            function: assignment.function,
+            unique: assignment.unique,
+            payload: assignment.payload,
+            updates: self.updates.clone(),
+        };
+        let key = job.key;
+        let Some(handler) = self.handlers.get(&job.function).cloned() else {
+            // The core only assigns registered functions; fail rather than hang.
+            self.finish(key, Err(WorkError::Fail));
+            return;
+        };
+        let function = job.function.clone();
+        let guarded =
+            AssertUnwindSafe(handler(job))
+                .catch_unwind()
+                .map(move |result| match result {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::error!(
+                            function = %String::from_utf8_lossy(&function),
+                            "handler panicked; failing the job"
+                        );
+                        Err(WorkError::Fail)
+                    }
+                });
+        let (guarded, abort) = abortable(guarded);
+        self.aborts.insert(key, abort);
+        self.running
+            .push(Box::pin(guarded.map(move |result| (key, result))));
+    }
+
+    fn update(&mut self, key: JobId, update: Update) {
+        let result = match update {
+            Update::Data(data) => self.core.work_data(key, &data),
+            Update::Warning(data) => self.core.work_warning(key, &data),
+            Update::Status(n, d) => self.core.work_status(key, n, d),
+        };
+        if let Err(err) = result {
+            tracing::debug!(%err, "job update not sent");
+        }
+    }
+
+    fn finish(&mut self, key: JobId, result: Result<Bytes, WorkError>) {
+        let sent = match result {
+            Ok(result) => self.core.work_complete(key, &result),
+            Err(WorkError::Fail) => self.core.work_fail(key),
+            Err(WorkError::Exception(text)) => self.core.work_exception(key, &text),
+        };
+        if let Err(err) = sent {
+            tracing::debug!(%err, "job result not sent");
+        }
+    }
+
+    fn drain_updates(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progressed = false;
+        // The channel never closes: this driver holds a sender.
+        while let Poll::Ready(Some((key, update))) = Pin::new(&mut self.updates_rx).poll_next(cx) {
+            progressed = true;
+            self.update(key, update);
+        }
+        progressed
+    }
+
+    /// Stops taking jobs, lets the running ones finish.
+    fn shut_down(&mut self, now: Instant) {
+        tracing::info!(
+            running = self.aborts.len(),
+            "worker shutting down; finishing running jobs"
+        );
+        self.core.shutdown(now);
+    }
+}
+
+impl Driven for Driving {
+    type Core = Core;
+
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn poll_input(&mut self, cx: &mut Context<'_>, _now: Instant, _sockets: &mut Sockets) -> bool {
+        let mut progressed = self.drain_updates(cx);
+        let mut done = Vec::new();
+        while let Poll::Ready(Some((key, result))) = Pin::new(&mut self.running).poll_next(cx) {
+            progressed = true;
+            self.aborts.remove(&key);
+            match result {
+                Ok(result) => done.push((key, result)),
+                // Stopped because the server took the job back.
+                Err(Aborted) => tracing::debug!(%key, "handler stopped: job lost"),
+            }
+        }
+        if !done.is_empty() {
+            // A handler's updates, sent before it returned, go out before its end.
+            self.drain_updates(cx);
+            for (key, result) in done {
+                self.finish(key, result);
+            }
+        }
+        progressed
+    }
+
+    fn deliver(&mut self, _now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
+                WorkerEvent::JobLost { id } => {
+                    if let Some(abort) = self.aborts.remove(&id) {
+                        abort.abort();
+                    }
+                }
+                WorkerEvent::Connected { server } => {
+                    tracing::info!(server = server.0, "worker connected and registered");
+                }
+                WorkerEvent::Disconnected { server } => {
+                    tracing::warn!(server = server.0, "worker connection lost; reconnecting");
+                }
+                WorkerEvent::ShutdownComplete => self.finished = true,
+                other => tracing::debug!(?other, "worker event"),
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+impl Worker {
+    /// A worker for these servers (`host:port` each), running one job at a
+    /// time until [`concurrency`](Worker::concurrency) says otherwise.
+    pub fn new<I, S>(servers: I) -> Worker
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Worker::with_config(WorkerConfig::new(servers))
+    }
+
+    /// A worker with a full core configuration (backoff, grab form...).
+    pub fn with_config(config: WorkerConfig) -> Worker {
+        Worker {
+            config,
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// Sets how many jobs run at once, across all servers (at least 1).
+    pub fn concurrency(mut self, jobs: usize) -> Worker {
+        self.config = self.config.with_concurrency(jobs.max(1));
+        self
+    }
+
+    /// Sets the id sent with SET_CLIENT_ID (shown by the admin `workers`
+    /// command).
+    pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
+        self.config = self.config.with_client_id(id.into());
+        self
+    }
+
+    /// Registers `handler` for `function`. The handler's `Ok` completes the
+    /// job with its bytes; [`WorkError`] fails it or raises an exception.
+    pub fn function<F, Fut, R>(self, function: impl Into<Bytes>, handler: F) -> Worker
+    where
+        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
+        R: Into<Bytes>,
+    {
+        self.register(function.into(), None, handler)
+    }
+
+    /// Registers `handler` for `function` with CAN_DO_TIMEOUT: a server
+    /// that supports it takes a job back from this worker once it has run
+    /// longer than `timeout` (the handler is then stopped) and may give it
+    /// to another worker.
+    pub fn function_with_timeout<F, Fut, R>(
+        self,
+        function: impl Into<Bytes>,
+        timeout: Duration,
+        handler: F,
+    ) -> Worker
+    where
+        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
+        R: Into<Bytes>,
+    {
+        self.register(function.into(), Some(timeout), handler)
+    }
+
+    fn register<F, Fut, R>(
+        mut self,
+        function: Bytes,
+        timeout: Option<Duration>,
+        handler: F,
+    ) -> Worker
+    where
+        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
+        R: Into<Bytes>,
+    {
+        let boxed: BoxedHandler = Arc::new(move |job| {
+            let running = handler(job);
+            Box::pin(async move { running.await.map(Into::into) })
+        });
+        self.config = match timeout {
+            Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
+            None => self.config.with_function(function.clone()),
+        };
+        self.handlers.insert(function, boxed);
+        self
+    }
+
+    /// Runs until `shutdown` completes (a signal, a channel closing...),
+    /// then stops taking jobs, lets the running ones finish, and returns.
+    /// Fails at once if the configuration cannot work (no server, a bad
+    /// function name).
+    pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
+        let mut config = self.config;
+        if config.seed == 0 {
+            config.seed = crate::client::os_seed();
+        }
+        let core = Core::new(config, Instant::now())?;
+        let (updates, updates_rx) = futures_channel::mpsc::unbounded();
+        let mut driver = Driver::new(Driving {
+            core,
+            handlers: self.handlers,
+            updates,
+            updates_rx,
+            running: FuturesUnordered::new(),
+            aborts: HashMap::new(),
+            finished: false,
+        });
+        let mut shutdown = pin!(shutdown);
+        let mut shutting_down = false;
+        std::future::poll_fn(|cx| {
+            if !shutting_down && shutdown.as_mut().poll(cx).is_ready() {
+                shutting_down = true;
+                driver.driven_mut().shut_down(Instant::now());
+            }
+            Pin::new(&mut driver).poll(cx)
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Runs until the process gets Ctrl-C (SIGINT), then shuts down
+    /// gracefully as [`run_until`](Worker::run_until) does.
+    pub async fn run(self) -> Result<(), Error> {
+        let ctrl_c = crate::signal::ctrl_c()?;
+        self.run_until(ctrl_c).await
+    }
+}
