@@ -15,6 +15,8 @@
 //! jobs in flight that no worker takes and prints the client's resident
 //! memory per job in flight.
 //!
+//! `loadgen --adapters` lists the adapters this build can drive.
+//!
 //! Exit code 0 when every job ended with its echo, 1 otherwise, 2 on a
 //! usage error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -36,7 +38,15 @@ use std::process::ExitCode;
 
 use args::{Adapter, Args, USAGE};
 
+/// Adapters this build can drive.
+const AVAILABLE: &[Adapter] = &[Adapter::Tokio];
+
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--adapters") {
+        let names: Vec<&str> = AVAILABLE.iter().map(|adapter| adapter.name()).collect();
+        println!("{}", names.join(" "));
+        return ExitCode::SUCCESS;
+    }
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(err) => {

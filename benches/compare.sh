@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# End-to-end comparison with libgearman through the same gearmand.
+#
+# Starts one gearmand on a free loopback port and measures, for echo jobs of
+# PAYLOAD bytes (100), at 1 and at 64 jobs in flight:
+#   - libgearman: our small C client (tasks batched C at a time) with
+#     libgearman's C worker (one process),
+#   - ours: the load generator's client and worker (one process) for each
+#     adapter this build has,
+#   - ours, embedded: the same client and worker against our embedded server
+#     (in the same process),
+# then prints a table of jobs/s (median of REPEAT runs) and the ratios to
+# libgearman, and the client's memory per job in flight at MEMORY_JOBS jobs.
+#
+# Environment: JOBS (jobs per run at 64 in flight, 20000), JOBS_SERIAL (at 1
+# in flight, 5000), REPEAT (3), PAYLOAD (100), MEMORY_JOBS (100000, 0 to
+# skip), GEARMAND (/usr/sbin/gearmand), GEARMAND_THREADS (gearmand's default).
+# Skips (exit 0) when gearmand or libgearman's headers are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=${JOBS:-20000}
+JOBS_SERIAL=${JOBS_SERIAL:-5000}
+REPEAT=${REPEAT:-3}
+PAYLOAD=${PAYLOAD:-100}
+MEMORY_JOBS=${MEMORY_JOBS:-100000}
+GEARMAND=${GEARMAND:-/usr/sbin/gearmand}
+LEVELS=(1 64)
+
+if [ ! -x "$GEARMAND" ] || [ ! -f /usr/include/libgearman-1.0/gearman.h ]; then
+  echo "compare.sh: gearmand or libgearman's development files are not installed; skipping" >&2
+  exit 0
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "building the C client and worker and the load generator..." >&2
+cc -O2 -o "$work/c-client" benches/c/client.c -lgearman
+cc -O2 -o "$work/c-worker" benches/c/worker.c -lgearman
+cargo build --release --quiet -p benches --bin loadgen
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+loadgen="$target_dir/release/loadgen"
+read -r -a adapters <<<"$("$loadgen" --adapters)"
+
+port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_gearmand() {
+  local attempt port threads=()
+  [ -n "${GEARMAND_THREADS:-}" ] && threads=(--threads="$GEARMAND_THREADS")
+  for attempt in $(seq 1 20); do
+    port=$((20000 + RANDOM % 40000))
+    port_is_free "$port" || continue
+    "$GEARMAND" --listen=127.0.0.1 --port="$port" --log-file=none \
+      --pid-file="$work/gearmand.pid" "${threads[@]}" &
+    local pid=$!
+    for _ in $(seq 1 50); do
+      if ! port_is_free "$port"; then
+        pids+=("$pid")
+        SERVER="127.0.0.1:$port"
+        return 0
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  echo "compare.sh: gearmand did not start" >&2
+  exit 1
+}
+
+start_gearmand
+echo "gearmand $("$GEARMAND" --version 2>&1 | head -1 | awk '{print $2}') on $SERVER" >&2
+
+"$work/c-worker" --server "$SERVER" --function echo-c &
+pids+=($!)
+
+# One measurement: prints the jobs/s figure of the command's summary line.
+rate() {
+  local output
+  if ! output=$("$@" 2>"$work/stderr"); then
+    echo "compare.sh: failed: $* -> $output $(cat "$work/stderr")" >&2
+    exit 1
+  fi
+  echo "$output" >&2
+  echo "$output" | grep -Eo '[0-9]+ jobs/s' | awk '{print $1}'
+}
+
+jobs_for() { if [ "$1" = 1 ]; then echo "$JOBS_SERIAL"; else echo "$JOBS"; fi; }
+
+declare -A results
+record() { results["$1"]="${results["$1"]:-} $2"; }
+
+for run in $(seq 1 "$REPEAT"); do
+  echo "run $run of $REPEAT" >&2
+  for level in "${LEVELS[@]}"; do
+    jobs=$(jobs_for "$level")
+    common=(--jobs "$jobs" --concurrency "$level" --payload "$PAYLOAD")
+    record "libgearman $level" "$(rate "$work/c-client" --server "$SERVER" --function echo-c "${common[@]}")"
+    for adapter in "${adapters[@]}"; do
+      record "$adapter $level" "$(rate "$loadgen" --server "$SERVER" --adapter "$adapter" \
+        --function "echo-$adapter" "${common[@]}")"
+      record "$adapter/embedded $level" "$(rate "$loadgen" --adapter "$adapter" "${common[@]}")"
+    done
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : int((v[NR/2]+v[NR/2+1])/2)}'; }
+spread() { tr ' ' '\n' | grep -v '^$' | sort -n | awk 'NR==1{min=$1} {max=$1} END {print min "-" max}'; }
+
+echo
+echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); payload $PAYLOAD bytes; median of $REPEAT runs"
+echo
+printf '| %-34s | %9s | %10s | %-15s | %14s |\n' "client + worker, server" "in flight" "jobs/s" "range" "vs libgearman"
+printf '|%s|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "------------" "-----------------" "----------------"
+for level in "${LEVELS[@]}"; do
+  base=$(echo "${results["libgearman $level"]}" | median)
+  row() {
+    local name=$1 key=$2 value
+    value=$(echo "${results[$key]}" | median)
+    printf '| %-34s | %9s | %10s | %-15s | %13.2fx |\n' "$name" "$level" "$value" \
+      "$(echo "${results[$key]}" | spread)" "$(awk -v a="$value" -v b="$base" 'BEGIN {print a / b}')"
+  }
+  row "libgearman C, gearmand" "libgearman $level"
+  for adapter in "${adapters[@]}"; do
+    row "ours ($adapter), gearmand" "$adapter $level"
+    row "ours ($adapter), our embedded server" "$adapter/embedded $level"
+  done
+done
+
+if [ "$MEMORY_JOBS" -gt 0 ]; then
+  echo
+  for adapter in "${adapters[@]}"; do
+    "$loadgen" --server "$SERVER" --adapter "$adapter" --memory --concurrency "$MEMORY_JOBS" \
+      --payload "$PAYLOAD" --function "hold-$adapter" 2>/dev/null || echo "memory run for $adapter failed"
+  done
+fi
