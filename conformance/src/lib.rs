@@ -1,0 +1,94 @@
+//! One conformance suite for every Gearman adapter.
+//!
+//! The scenarios in [`scenarios`] are written once against the synchronous
+//! [`Harness`] traits; each adapter implements them (an async adapter by
+//! blocking on its runtime) and expands [`conformance_tests!`] in one of its
+//! test files, which gives one `#[test]` per scenario and job server: the
+//! adapter's own embedded server, and a real gearmand started on a free
+//! loopback port ([`gearmand`]). Under `CI=true` a missing gearmand fails
+//! the gearmand tests; elsewhere they print a note and pass.
+//!
+//! ```ignore
+//! // tests/conformance.rs of an adapter crate
+//! struct MyAdapter { /* runtime... */ }
+//! impl conformance::Harness for MyAdapter { /* ... */ }
+//! conformance::conformance_tests!(MyAdapter);
+//! ```
+
+pub mod env;
+pub mod gearmand;
+pub mod harness;
+pub mod scenarios;
+
+use std::time::Duration;
+
+pub use env::{Env, Gate, GateState, ServerKind, eventually, name};
+pub use harness::{
+    Failure, Functions, Handler, Harness, JobContext, Outcome, Refusal, TestAdmin, TestClient,
+    TestJob, TestServer, TestWorker, Update,
+};
+
+/// Safety net for anything a scenario waits on; never the thing measured.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs one scenario against one kind of server, skipping (with a note)
+/// when that server cannot run here outside CI.
+#[allow(clippy::print_stderr)]
+pub fn run<H: Harness>(kind: ServerKind, scenario: fn(&Env<H>)) {
+    match Env::<H>::start(kind) {
+        Some(env) => scenario(&env),
+        None => eprintln!("note: no {kind:?} server here; scenario skipped"),
+    }
+}
+
+/// Expands to one `#[test]` per scenario and server for the adapter whose
+/// [`Harness`] is `$harness`, in modules `embedded` and `gearmand`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:ty) => {
+        $crate::conformance_tests!(@servers $harness;
+            submit_forms,
+            priorities,
+            unique_coalescing,
+            updates_and_ends,
+            status_queries,
+            background_jobs,
+            many_servers_one_down,
+            server_restart,
+            concurrency_limit,
+            graceful_shutdown,
+            timeouts,
+            admin_commands,
+        );
+    };
+    (@servers $harness:ty; $($scenario:ident),* $(,)?) => {
+        /// The suite against the adapter's embedded server.
+        mod embedded {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    $crate::run::<$harness>(
+                        $crate::ServerKind::Embedded,
+                        $crate::scenarios::$scenario::<$harness>,
+                    );
+                }
+            )*
+        }
+        /// The suite against a real gearmand.
+        mod gearmand {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    $crate::run::<$harness>(
+                        $crate::ServerKind::Gearmand,
+                        $crate::scenarios::$scenario::<$harness>,
+                    );
+                }
+            )*
+        }
+    };
+}

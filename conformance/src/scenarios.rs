@@ -1,0 +1,695 @@
+//! The scenarios, written once against [`Harness`]. Each one asserts
+//! outcomes that a wrong adapter (or core) would get wrong; waits are only
+//! for observable conditions, with [`PATIENCE`](crate::PATIENCE) as a
+//! safety net.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use gearman_proto::Priority;
+use gearman_proto::admin::{MaxQueueLimits, StatusRow};
+use gearman_proto::client::{
+    ClientConfig, ClientError, CronSchedule, JobHandle, JobRequest, ServerId,
+};
+use gearman_proto::worker::WorkerConfig;
+
+use crate::env::{Env, Gate, eventually, name};
+use crate::harness::{
+    Failure, Functions, Handler, Harness, JobContext, Outcome, Refusal, TestAdmin, TestClient,
+    TestJob, TestWorker, Update,
+};
+
+/// An address where nothing listens: binding port 1 takes privileges that
+/// no test has, so nobody else can be there either.
+const DOWN: &str = "127.0.0.1:1";
+
+/// A handler from a closure.
+pub fn handler(
+    f: impl Fn(&dyn JobContext) -> Result<Bytes, Refusal> + Send + Sync + 'static,
+) -> Handler {
+    Arc::new(f)
+}
+
+fn reverse() -> Handler {
+    handler(|job| {
+        Ok(job
+            .payload()
+            .iter()
+            .rev()
+            .copied()
+            .collect::<Vec<u8>>()
+            .into())
+    })
+}
+
+/// Completes with the payload after `gate` lets it through.
+fn held(gate: &Arc<Gate>) -> Handler {
+    let gate = gate.clone();
+    handler(move |job| {
+        gate.pass();
+        Ok(job.payload())
+    })
+}
+
+/// Records each payload, then completes with it.
+fn recording(seen: &Arc<Mutex<Vec<Bytes>>>) -> Handler {
+    let seen = seen.clone();
+    handler(move |job| {
+        seen.lock().unwrap().push(job.payload());
+        Ok(job.payload())
+    })
+}
+
+fn functions<const N: usize>(list: [(&str, Handler); N]) -> Functions {
+    list.into_iter()
+        .map(|(name, handler)| (name.to_owned(), handler))
+        .collect()
+}
+
+fn complete(data: &str) -> Result<Outcome, Failure> {
+    Ok(Outcome::Complete(Bytes::copy_from_slice(data.as_bytes())))
+}
+
+fn reversed(data: &str) -> Result<Outcome, Failure> {
+    complete(&data.chars().rev().collect::<String>())
+}
+
+fn stop<W: TestWorker>(worker: W) {
+    worker.request_shutdown();
+    worker.join().expect("the worker stops cleanly");
+}
+
+fn background<C: TestClient>(client: &C, request: JobRequest) -> JobHandle {
+    match client.submit(request.in_background()).outcome() {
+        Ok(Outcome::Queued(handle)) => {
+            assert!(!handle.handle.is_empty(), "a handle is never empty");
+            handle
+        }
+        other => panic!("background submit: {other:?}"),
+    }
+}
+
+fn status_row<A: TestAdmin>(admin: &mut A, function: &str) -> Option<StatusRow> {
+    admin
+        .status()
+        .expect("admin status")
+        .into_iter()
+        .find(|row| &row.function[..] == function.as_bytes())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// Every submit form: foreground at each priority, with a unique id, reduce;
+/// background at each priority, epoch and reduce; SCHED refused by the
+/// server; fifty jobs in flight from one thread; echo.
+pub fn submit_forms<H: Harness>(env: &Env<H>) {
+    let f = name("reverse");
+    let bg = name("bg");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let worker = env.harness.worker(
+        env.worker_config().with_concurrency(4),
+        functions([(&f, reverse()), (&bg, recording(&seen))]),
+    );
+    let client = env.client();
+    for priority in [Priority::High, Priority::Normal, Priority::Low] {
+        let job = client.submit(JobRequest::new(f.clone(), "abc").with_priority(priority));
+        assert_eq!(job.outcome(), reversed("abc"), "{priority:?}");
+    }
+    let job = client.submit(JobRequest::new(f.clone(), "unique").with_unique(name("u")));
+    assert_eq!(job.outcome(), reversed("unique"));
+    let job = client.submit(JobRequest::new(f.clone(), "reduce").with_reducer("none"));
+    assert_eq!(job.outcome(), reversed("reduce"));
+
+    let requests = [
+        JobRequest::new(bg.clone(), "h").with_priority(Priority::High),
+        JobRequest::new(bg.clone(), "n"),
+        JobRequest::new(bg.clone(), "l").with_priority(Priority::Low),
+        JobRequest::new(bg.clone(), "e").at_epoch(unix_now().saturating_sub(1)),
+        JobRequest::new(bg.clone(), "r").with_reducer("none"),
+    ];
+    let handles: Vec<JobHandle> = requests
+        .into_iter()
+        .map(|request| background(&client, request))
+        .collect();
+    for (i, a) in handles.iter().enumerate() {
+        assert_eq!(a.server, ServerId(0));
+        assert!(handles[i + 1..].iter().all(|b| b != a), "handles differ");
+    }
+    eventually("every background job ran", || {
+        seen.lock().unwrap().len() == 5
+    });
+    let mut ran = seen.lock().unwrap().clone();
+    ran.sort();
+    assert_eq!(ran, ["e", "h", "l", "n", "r"]);
+
+    let cron = CronSchedule {
+        minute: 0,
+        hour: 0,
+        day_of_month: 1,
+        month: 1,
+        day_of_week: 0,
+    };
+    match client
+        .submit(JobRequest::new(bg.clone(), "s").with_cron(cron))
+        .outcome()
+    {
+        Err(Failure::Client(ClientError::ServerError { code, .. })) => {
+            assert_eq!(code, "INVALID_COMMAND");
+        }
+        other => panic!("SUBMIT_JOB_SCHED should be refused, got {other:?}"),
+    }
+
+    let jobs: Vec<_> = (0..50)
+        .map(|i| client.submit(JobRequest::new(f.clone(), format!("job-{i}"))))
+        .collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        assert_eq!(job.outcome(), reversed(&format!("job-{i}")));
+    }
+    assert_eq!(client.echo(b"ping"), Ok(Bytes::from_static(b"ping")));
+    stop(worker);
+}
+
+/// Queued jobs are taken high before normal before low.
+pub fn priorities<H: Harness>(env: &Env<H>) {
+    let f = name("prio");
+    let client = env.client();
+    for (payload, priority) in [
+        ("low", Priority::Low),
+        ("normal", Priority::Normal),
+        ("high", Priority::High),
+        ("low2", Priority::Low),
+        ("high2", Priority::High),
+    ] {
+        background(
+            &client,
+            JobRequest::new(f.clone(), payload).with_priority(priority),
+        );
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let worker = env.worker(functions([(&f, recording(&seen))]));
+    eventually("every job ran", || seen.lock().unwrap().len() == 5);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["high", "high2", "normal", "low", "low2"]
+    );
+    stop(worker);
+}
+
+/// Submits with the same function and unique id become one job: the
+/// handler runs once and every submitter gets its result.
+/// GET_STATUS_UNIQUE counts the waiting clients.
+pub fn unique_coalescing<H: Harness>(env: &Env<H>) {
+    let f = name("coalesce");
+    let unique = name("u");
+    let client = env.client();
+    let other = env.client();
+    let first = client.submit(JobRequest::new(f.clone(), "1").with_unique(unique.clone()));
+    let second = client.submit(JobRequest::new(f.clone(), "2").with_unique(unique.clone()));
+    let waiting = |clients| {
+        let status = client.status_unique(unique.as_bytes()).unwrap();
+        status.known && status.waiting_clients == clients
+    };
+    eventually("two submits wait on the one job", || waiting(2));
+    let third = other.submit(JobRequest::new(f.clone(), "3").with_unique(unique.clone()));
+    eventually("a client on another connection joins", || waiting(3));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let worker = env.worker(functions([(
+        &f,
+        handler(move |job| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(job.payload())
+        }),
+    )]));
+    assert_eq!(first.outcome(), complete("1"));
+    assert_eq!(
+        second.outcome(),
+        complete("1"),
+        "the first submit's payload"
+    );
+    assert_eq!(third.outcome(), complete("1"), "across connections too");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the handler ran once");
+
+    // Background submits coalesce too: one handle, one run.
+    let g = name("bgcoalesce");
+    let unique = name("bu");
+    let a = background(
+        &client,
+        JobRequest::new(g.clone(), "a").with_unique(unique.clone()),
+    );
+    let b = background(
+        &other,
+        JobRequest::new(g.clone(), "b").with_unique(unique.clone()),
+    );
+    assert_eq!(a, b, "the same job");
+    let mut admin = env.admin();
+    let row = status_row(&mut admin, &g).expect("the function is known");
+    assert_eq!(row.total, 1, "one job queued");
+    stop(worker);
+}
+
+/// Data, warnings and status reach the client in order, then the end;
+/// WORK_FAIL and WORK_EXCEPTION end jobs as such (an exception is a failure
+/// for a client that did not ask for exceptions); a panicking handler fails
+/// its job and the worker goes on.
+pub fn updates_and_ends<H: Harness>(env: &Env<H>) {
+    let f = name("progress");
+    let fail = format!("{f}_fail");
+    let exception = format!("{f}_exception");
+    let panics = format!("{f}_panic");
+    let worker = env.harness.worker(
+        env.worker_config(),
+        functions([
+            (
+                &f,
+                handler(|job| {
+                    job.send_status(1, 2);
+                    job.send_data(b"a");
+                    job.send_warning(b"careful");
+                    job.send_status(2, 2);
+                    job.send_data(b"b");
+                    Ok(Bytes::from_static(b"done"))
+                }),
+            ),
+            (&fail, handler(|_| Err(Refusal::Fail))),
+            (
+                &exception,
+                handler(|job| Err(Refusal::Exception(job.payload()))),
+            ),
+            (
+                &panics,
+                handler(|_| panic!("this handler panics on purpose")),
+            ),
+        ]),
+    );
+    let client = env.client();
+    let mut job = client.submit(JobRequest::new(f.clone(), ""));
+    let mut updates = Vec::new();
+    while let Some(update) = job.next_update() {
+        updates.push(update);
+    }
+    assert_eq!(
+        updates,
+        [
+            Update::Status(1, 2),
+            Update::Data(Bytes::from_static(b"a")),
+            Update::Warning(Bytes::from_static(b"careful")),
+            Update::Status(2, 2),
+            Update::Data(Bytes::from_static(b"b")),
+        ]
+    );
+    let handle = job.handle().expect("the handle is known once created");
+    assert!(!handle.handle.is_empty());
+    assert_eq!(job.outcome(), complete("done"));
+
+    assert_eq!(
+        client.submit(JobRequest::new(fail.clone(), "")).outcome(),
+        Ok(Outcome::Fail)
+    );
+    assert_eq!(
+        client
+            .submit(JobRequest::new(exception.clone(), "oops"))
+            .outcome(),
+        Ok(Outcome::Exception(Bytes::from_static(b"oops")))
+    );
+    let plain = env
+        .harness
+        .client(env.client_config().with_exceptions(false));
+    assert_eq!(
+        plain.submit(JobRequest::new(exception, "oops")).outcome(),
+        Ok(Outcome::Fail),
+        "without the exceptions option an exception is a failure"
+    );
+    assert_eq!(
+        client.submit(JobRequest::new(panics, "")).outcome(),
+        Ok(Outcome::Fail)
+    );
+    // Still serving after the panic.
+    assert_eq!(
+        client.submit(JobRequest::new(f, "")).outcome(),
+        complete("done")
+    );
+    stop(worker);
+}
+
+/// GET_STATUS and GET_STATUS_UNIQUE for a queued job, a running job with
+/// progress, a finished job and a job that never existed.
+pub fn status_queries<H: Harness>(env: &Env<H>) {
+    let f = name("status");
+    let unique = name("u");
+    let client = env.client();
+    let handle = background(
+        &client,
+        JobRequest::new(f.clone(), "x").with_unique(unique.clone()),
+    );
+    let status = client.status(&handle).unwrap();
+    assert_eq!(status.handle, handle);
+    assert!(status.known && !status.running, "{status:?}");
+    assert_eq!((status.numerator, status.denominator), (0, 0));
+    let by_unique = client.status_unique(unique.as_bytes()).unwrap();
+    assert!(by_unique.known && !by_unique.running, "{by_unique:?}");
+    assert_eq!(
+        by_unique.waiting_clients, 0,
+        "a background job has no client"
+    );
+
+    let gate = Arc::new(Gate::new());
+    let held_gate = gate.clone();
+    let worker = env.worker(functions([(
+        &f,
+        handler(move |job| {
+            job.send_status(1, 2);
+            held_gate.pass();
+            Ok(Bytes::new())
+        }),
+    )]));
+    gate.wait_for("the job runs", |s| s.entered == 1);
+    eventually("the status shows progress", || {
+        let status = client.status(&handle).unwrap();
+        assert!(status.known, "{status:?}");
+        status.running && (status.numerator, status.denominator) == (1, 2)
+    });
+    let by_unique = client.status_unique(unique.as_bytes()).unwrap();
+    assert!(by_unique.known && by_unique.running, "{by_unique:?}");
+    assert_eq!((by_unique.numerator, by_unique.denominator), (1, 2));
+    gate.open();
+    eventually("the finished job is forgotten", || {
+        !client.status(&handle).unwrap().known
+    });
+    assert!(!client.status_unique(unique.as_bytes()).unwrap().known);
+
+    let nowhere = JobHandle {
+        server: ServerId(0),
+        handle: Bytes::from_static(b"H:nowhere:1"),
+    };
+    let status = client.status(&nowhere).unwrap();
+    assert!(!status.known && !status.running, "{status:?}");
+    let never = client.status_unique(name("never").as_bytes()).unwrap();
+    assert!(!never.known && !never.running, "{never:?}");
+    stop(worker);
+}
+
+/// A background job belongs to the server: it runs after its client has
+/// gone, on a worker that starts later.
+pub fn background_jobs<H: Harness>(env: &Env<H>) {
+    let f = name("later");
+    let handles: Vec<JobHandle> = {
+        let client = env.client();
+        (0..3)
+            .map(|i| background(&client, JobRequest::new(f.clone(), format!("{i}"))))
+            .collect()
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let worker = env.worker(functions([(&f, recording(&seen))]));
+    eventually("the jobs ran", || seen.lock().unwrap().len() == 3);
+    assert_eq!(*seen.lock().unwrap(), ["0", "1", "2"]);
+    let client = env.client();
+    for handle in &handles {
+        eventually("the job is finished", || {
+            !client.status(handle).unwrap().known
+        });
+    }
+    stop(worker);
+}
+
+/// A client and a worker configured with a server that is down keep working
+/// with the one that is up, whichever order they are listed in.
+pub fn many_servers_one_down<H: Harness>(env: &Env<H>) {
+    let down = DOWN.to_owned();
+    let f = name("reverse");
+    let fast = |servers: [String; 2]| {
+        ClientConfig::new(servers)
+            .with_exceptions(true)
+            .with_backoff(Duration::from_millis(10), Duration::from_millis(100))
+    };
+    let worker = env.harness.worker(
+        WorkerConfig::new([down.clone(), env.addr()])
+            .with_backoff(Duration::from_millis(10), Duration::from_millis(100)),
+        functions([(&f, reverse())]),
+    );
+    for servers in [[down.clone(), env.addr()], [env.addr(), down.clone()]] {
+        let client = env.harness.client(fast(servers));
+        // One at a time, so each meets the down server in turn.
+        for i in 0..5 {
+            let payload = format!("one-{i}");
+            let job = client.submit(JobRequest::new(f.clone(), payload.clone()));
+            assert_eq!(job.outcome(), reversed(&payload));
+        }
+        // And many at once.
+        let jobs: Vec<_> = (0..10)
+            .map(|i| client.submit(JobRequest::new(f.clone(), format!("many-{i}"))))
+            .collect();
+        for (i, job) in jobs.into_iter().enumerate() {
+            assert_eq!(job.outcome(), reversed(&format!("many-{i}")));
+        }
+    }
+    stop(worker);
+}
+
+/// The server goes away while a job runs: the waiting client gets an
+/// explicit error saying the job had been accepted. When the server is back
+/// on the same port, the worker reconnects and registers again, and the
+/// same client's new jobs complete.
+pub fn server_restart<H: Harness>(env: &Env<H>) {
+    let hold = name("hold");
+    let f = name("reverse");
+    let id = name("restarted");
+    let gate = Arc::new(Gate::new());
+    let worker = env.harness.worker(
+        env.worker_config().with_client_id(id.clone()),
+        functions([(&hold, held(&gate)), (&f, reverse())]),
+    );
+    let client = env.client();
+    let job = client.submit(JobRequest::new(hold.clone(), "x"));
+    gate.wait_for("the job runs", |s| s.entered == 1);
+    env.stop_server();
+    assert_eq!(
+        job.outcome(),
+        Err(Failure::Client(ClientError::Disconnected {
+            acknowledged: true
+        }))
+    );
+    // The handler ends after its connection is gone; its result is dropped.
+    gate.open();
+    env.restart_server();
+
+    let start = Instant::now();
+    loop {
+        match client.submit(JobRequest::new(f.clone(), "abc")).outcome() {
+            Ok(outcome) => {
+                assert_eq!(Ok(outcome), reversed("abc"));
+                break;
+            }
+            // While the client backs off from the dead connection.
+            Err(Failure::Client(ClientError::NoServer))
+            | Err(Failure::Client(ClientError::Disconnected {
+                acknowledged: false,
+            })) => {
+                assert!(
+                    start.elapsed() < crate::PATIENCE,
+                    "the client never came back"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => panic!("after the restart: {other:?}"),
+        }
+    }
+    let mut admin = env.admin();
+    let workers = admin.workers().unwrap();
+    let row = workers
+        .iter()
+        .find(|row| &row.client_id[..] == id.as_bytes())
+        .unwrap_or_else(|| panic!("the worker registered again: {workers:?}"));
+    for function in [&hold, &f] {
+        assert!(
+            row.functions.iter().any(|g| &g[..] == function.as_bytes()),
+            "{function} registered again: {row:?}"
+        );
+    }
+    stop(worker);
+}
+
+/// A worker never holds more jobs than its concurrency, and uses all of it.
+pub fn concurrency_limit<H: Harness>(env: &Env<H>) {
+    const LIMIT: usize = 2;
+    const JOBS: usize = 6;
+    let f = name("limited");
+    let gate = Arc::new(Gate::new());
+    let worker = env.harness.worker(
+        env.worker_config().with_concurrency(LIMIT),
+        functions([(&f, held(&gate))]),
+    );
+    let client = env.client();
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|i| client.submit(JobRequest::new(f.clone(), format!("{i}"))))
+        .collect();
+    gate.wait_for("the limit is reached", |s| s.inside == LIMIT);
+    let mut admin = env.admin();
+    let row = status_row(&mut admin, &f).expect("the function is known");
+    assert_eq!((row.total, row.running), (JOBS as u64, LIMIT as u64));
+    // Let one go at a time: the next one takes its slot, never more.
+    for done in 1..=JOBS {
+        gate.release(1);
+        let state = gate.wait_for("a job left and the next one came", |s| {
+            s.left == done && s.inside == LIMIT.min(JOBS - done)
+        });
+        assert!(state.peak <= LIMIT, "{state:?}");
+    }
+    assert_eq!(gate.state().peak, LIMIT);
+    for (i, job) in jobs.into_iter().enumerate() {
+        assert_eq!(job.outcome(), complete(&i.to_string()));
+    }
+    stop(worker);
+}
+
+/// A graceful shutdown lets the running job finish and deliver its result,
+/// then unregisters the worker; a worker with nothing running stops at once.
+pub fn graceful_shutdown<H: Harness>(env: &Env<H>) {
+    let f = name("finishing");
+    let gate = Arc::new(Gate::new());
+    let worker = env.harness.worker(
+        env.worker_config().with_concurrency(2),
+        functions([(&f, held(&gate))]),
+    );
+    let client = env.client();
+    let job = client.submit(JobRequest::new(f.clone(), "last"));
+    gate.wait_for("the job runs", |s| s.entered == 1);
+    worker.request_shutdown();
+    gate.open();
+    worker.join().expect("the worker stops cleanly");
+    assert_eq!(job.outcome(), complete("last"));
+    let mut admin = env.admin();
+    eventually("the worker is gone from the server", || {
+        status_row(&mut admin, &f).is_none_or(|row| row.workers == 0)
+    });
+
+    let idle = env.worker(functions([(&f, reverse())]));
+    stop(idle);
+}
+
+/// A job deadline ends a job nobody runs, a request timeout ends a submit a
+/// server never answers, and with no server up a submit ends at once.
+pub fn timeouts<H: Harness>(env: &Env<H>) {
+    let client = env.client();
+    let start = Instant::now();
+    let job = client
+        .submit(JobRequest::new(name("nobody"), "x").with_deadline(Duration::from_millis(200)));
+    assert_eq!(
+        job.outcome(),
+        Err(Failure::Client(ClientError::Timeout { acknowledged: true }))
+    );
+    assert!(start.elapsed() >= Duration::from_millis(200));
+
+    // Accepts connections (the kernel does) and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let stuck = env.harness.client(
+        ClientConfig::new([silent_addr])
+            .with_request_timeout(Some(Duration::from_millis(200)))
+            .with_submit_retries(0),
+    );
+    assert_eq!(
+        stuck.submit(JobRequest::new("any", "x")).outcome(),
+        Err(Failure::Client(ClientError::Timeout {
+            acknowledged: false
+        }))
+    );
+
+    let down = env.harness.client(ClientConfig::new([DOWN]));
+    let start = Instant::now();
+    // The connect fails, so the submit never left: not acknowledged.
+    assert_eq!(
+        down.submit(JobRequest::new("any", "x")).outcome(),
+        Err(Failure::Client(ClientError::Disconnected {
+            acknowledged: false
+        }))
+    );
+    let handle = JobHandle {
+        server: ServerId(0),
+        handle: Bytes::from_static(b"H:x:1"),
+    };
+    assert_eq!(
+        down.status(&handle),
+        Err(Failure::Client(ClientError::NoServer))
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "no waiting on a down server"
+    );
+}
+
+/// The admin commands, typed: status, workers, version, getpid, show jobs,
+/// maxqueue, cancel job, and an unknown command.
+pub fn admin_commands<H: Harness>(env: &Env<H>) {
+    let f = name("served");
+    let queued = name("queued");
+    let id = name("admin-worker");
+    let worker = env.harness.worker(
+        env.worker_config().with_client_id(id.clone()),
+        functions([(&f, reverse())]),
+    );
+    let mut admin = env.admin();
+    eventually("the worker registers", || {
+        status_row(&mut admin, &f).is_some_and(|row| row.workers == 1)
+    });
+    let workers = admin.workers().unwrap();
+    let row = workers
+        .iter()
+        .find(|row| &row.client_id[..] == id.as_bytes())
+        .unwrap_or_else(|| panic!("our worker is listed: {workers:?}"));
+    assert_eq!(row.functions, [Bytes::from(f.clone())]);
+    assert!(!admin.version().unwrap().is_empty());
+    assert_eq!(Some(admin.getpid().unwrap()), env.server_pid());
+
+    let client = env.client();
+    let first = background(&client, JobRequest::new(queued.clone(), "1"));
+    let second = background(&client, JobRequest::new(queued.clone(), "2"));
+    let row = status_row(&mut admin, &queued).expect("the function is known");
+    assert_eq!((row.total, row.running, row.workers), (2, 0, 0));
+    let jobs = admin.show_jobs().unwrap();
+    for handle in [&first, &second] {
+        assert!(
+            jobs.iter().any(|job| job.handle == handle.handle),
+            "{handle:?} in {jobs:?}"
+        );
+    }
+    admin.maxqueue(&queued, MaxQueueLimits::All(2)).unwrap();
+    match client
+        .submit(JobRequest::new(queued.clone(), "3").in_background())
+        .outcome()
+    {
+        Err(Failure::Client(ClientError::ServerError { code, .. })) => {
+            assert_eq!(code, "QUEUE_ERROR");
+        }
+        other => panic!("the full queue should refuse the job, got {other:?}"),
+    }
+    admin.cancel_job(&first.handle).unwrap();
+    let jobs = admin.show_jobs().unwrap();
+    let cancelled = jobs.iter().find(|job| job.handle == first.handle);
+    assert!(
+        cancelled.is_none_or(|job| job.ignored),
+        "the cancelled job is gone or ignored: {jobs:?}"
+    );
+    // Only the job that was not cancelled runs.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let runner = env.worker(functions([(&queued, recording(&seen))]));
+    eventually("the remaining job ran", || !seen.lock().unwrap().is_empty());
+    eventually("the remaining job is finished", || {
+        !client.status(&second).unwrap().known
+    });
+    assert_eq!(*seen.lock().unwrap(), ["2"]);
+    stop(runner);
+    let reply = admin.raw("no_such_command").unwrap();
+    assert!(reply.is_error(), "{reply:?}");
+    // The connection is still usable after the error.
+    assert!(status_row(&mut admin, &f).is_some());
+    stop(worker);
+}
