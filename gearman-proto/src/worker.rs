@@ -46,6 +46,12 @@
 //!   for a job the server no longer gives us); the connection then uses the
 //!   next plainer grab ([`GrabMode::plainer`]) and sends it. If even
 //!   GRAB_JOB is refused, the connection sleeps as after NO_JOB.
+//! - **Silent servers.** A grab with no reply within
+//!   [`WorkerConfig::grab_reply_timeout`] is taken as a form the server
+//!   ignores: the connection falls back to the next plainer grab, and after
+//!   a silent GRAB_JOB it reconnects. A late reply then answers the newer
+//!   grab; an assignment beyond that breaks the protocol and closes the
+//!   connection, so the limits hold.
 //! - **Other ERRORs** (after a WORK_* for a job the server took back) are
 //!   logged with `tracing` and change nothing.
 //! - **Lost connections.** Every job running on a connection that drops is
@@ -165,6 +171,8 @@ pub struct Worker {
     limit: usize,
     /// Server index the next grab search starts from (round robin).
     rotation: usize,
+    /// The latest instant any call told us.
+    clock: Instant,
     shutdown: Shutdown,
     actions: VecDeque<ConnAction>,
     /// Output of connections closed by the worker, handed out before the
@@ -269,6 +277,7 @@ impl Worker {
             next_conn: 0,
             grabs_outstanding: 0,
             rotation: 0,
+            clock: now,
             shutdown: Shutdown::Running,
             actions: VecDeque::new(),
             final_transmits: VecDeque::new(),
@@ -531,7 +540,6 @@ impl Worker {
     /// A connection asked for by [`ConnAction::Connect`] is established: the
     /// worker registers and starts grabbing on it.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let _ = now;
         let Some(index) = self.link_of(conn) else {
             return;
         };
@@ -553,6 +561,7 @@ impl Worker {
             server: ServerId(index),
         });
         self.pump();
+        self.observe(now);
     }
 
     /// Bytes read from `conn`.
@@ -583,6 +592,7 @@ impl Worker {
             }
         }
         self.pump();
+        self.observe(now);
     }
 
     /// `conn` closed, failed, or could not be opened.
@@ -592,12 +602,14 @@ impl Worker {
         };
         self.connection_gone(index, now);
         self.pump();
+        self.observe(now);
     }
 
     /// Time has reached `now`: reconnects that are due start, connects that
-    /// took too long are abandoned, an expired shutdown is forced. Harmless
-    /// when called early or twice.
+    /// took too long are abandoned, overdue grabs fall back, an expired
+    /// shutdown is forced. Harmless when called early or twice.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
         if let Shutdown::Draining {
             deadline: Some(deadline),
         } = self.shutdown
@@ -638,9 +650,17 @@ impl Worker {
                     self.close(index);
                     self.connection_gone(index, now);
                 }
+                LinkState::Up(ref conn)
+                    if conn.grab_state == GrabState::AwaitingGrabReply
+                        && conn.grab_deadline.is_some_and(|at| at <= now) =>
+                {
+                    self.on_grab_timeout(index, now);
+                }
                 _ => {}
             }
         }
+        self.pump();
+        self.observe(now);
     }
 
     /// The next connection to open or close.
@@ -664,16 +684,64 @@ impl Worker {
 
     /// The earliest instant at which [`handle_timeout`](Worker::handle_timeout) must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.shutdown {
-            Shutdown::Done => None,
-            Shutdown::Draining { deadline } => {
-                let connecting = self.links.iter().filter_map(|l| match l.state {
-                    LinkState::Connecting { deadline, .. } => Some(deadline),
-                    _ => None,
-                });
-                deadline.into_iter().chain(connecting).min()
-            }
+        let links = match self.shutdown {
+            Shutdown::Done => return None,
+            // Nothing reconnects or connects while shutting down.
+            Shutdown::Draining { deadline } => deadline,
             Shutdown::Running => self.links.iter().filter_map(Link::deadline).min(),
+        };
+        let grabs = self.config.grab_reply_timeout.and_then(|timeout| {
+            self.links
+                .iter()
+                .filter_map(Link::up)
+                .filter(|c| c.grab_state == GrabState::AwaitingGrabReply)
+                // Not stamped yet: wake at the earliest moment it could be due.
+                .map(|c| c.grab_deadline.unwrap_or(self.clock + timeout))
+                .min()
+        });
+        links.into_iter().chain(grabs).min()
+    }
+
+    /// Learns the time: stamps grabs sent since the last call that knew it.
+    fn observe(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
+        let Some(timeout) = self.config.grab_reply_timeout else {
+            return;
+        };
+        for conn in self.links.iter_mut().filter_map(Link::up_mut) {
+            if conn.grab_state == GrabState::AwaitingGrabReply && conn.grab_deadline.is_none() {
+                conn.grab_deadline = Some(now + timeout);
+            }
+        }
+    }
+
+    /// A grab got no reply in time: the server ignores that form.
+    fn on_grab_timeout(&mut self, index: usize, now: Instant) {
+        let draining = self.shutdown != Shutdown::Running;
+        let link = &mut self.links[index];
+        let addr = &link.addr;
+        let LinkState::Up(conn) = &mut link.state else {
+            return;
+        };
+        let silent = conn.grab_mode;
+        match silent.plainer() {
+            _ if draining => {
+                // No more grabs: forget this one so shutdown can finish; a
+                // late assignment then breaks the protocol and closes.
+                conn.grab_state = GrabState::Idle;
+                conn.grab_deadline = None;
+                self.grabs_outstanding -= 1;
+            }
+            Some(plainer) => {
+                tracing::warn!(server = %addr, silent = silent.command().name(), fallback = plainer.command().name(), "no reply to the grab; falling back");
+                conn.grab_mode = plainer;
+                send(conn, plainer.command(), &[]);
+                conn.grab_deadline = None;
+            }
+            None => {
+                tracing::warn!(server = %addr, "no reply to GRAB_JOB; reconnecting");
+                self.close_and_retry(index, now);
+            }
         }
     }
 
@@ -795,6 +863,7 @@ impl Worker {
                 tracing::info!(server = %addr, refused = refused.command().name(), fallback = plainer.command().name(), code = %String::from_utf8_lossy(code), "job server refused the grab; falling back");
                 conn.grab_mode = plainer;
                 send(conn, plainer.command(), &[]);
+                conn.grab_deadline = None;
             }
             _ => {
                 conn.grab_mode = refused.plainer().unwrap_or(refused);
@@ -905,6 +974,7 @@ impl Worker {
             let grab = conn.grab_mode.command();
             send(conn, grab, &[]);
             conn.grab_state = GrabState::AwaitingGrabReply;
+            conn.grab_deadline = None;
             self.grabs_outstanding += 1;
             searched = 0;
         }

@@ -202,7 +202,14 @@ fn no_job_storm_keeps_one_grab_per_connection_and_no_busy_loop() {
     }
     // Each grab needs a NO_JOB then a NOOP: at most one grab per two packets.
     assert!(grabs.iter().all(|&g| g <= 1 + 200 / 3 + 1), "{grabs:?}");
-    // With no input at all, nothing is ever sent.
+    // Once asleep, with no input at all, nothing is ever sent.
+    for s in 0..2 {
+        if peer.worker.grab_state(sid(s)) == Some(GrabState::AwaitingGrabReply) {
+            peer.send(s, NoJob, &[]);
+        }
+        peer.take_sent(s);
+        assert_eq!(peer.worker.grab_state(sid(s)), Some(GrabState::Asleep));
+    }
     peer.advance(Duration::from_secs(3600));
     peer.expect_silence(0);
     peer.expect_silence(1);
@@ -468,6 +475,79 @@ fn default_grab_is_uniq_and_falls_back_to_plain_grab_job() {
     peer.send(0, Error, &[b"unknown_command", b"Unknown command"]);
     peer.expect(0, &[(GrabJob, &[])]);
     assert_eq!(peer.worker.grab_mode(sid(0)), Some(GrabMode::Job));
+}
+
+#[test]
+fn a_silent_grab_falls_back_then_reconnects() {
+    let timeout = Duration::from_secs(5);
+    let mut peer = Peer::new(
+        one("f")
+            .with_grab(GrabMode::All)
+            .with_grab_reply_timeout(Some(timeout)),
+    );
+    let start = peer.now;
+    let conn = peer.accept(0);
+    peer.expect(0, &[(CanDo, &[b"f"]), (GrabJobAll, &[])]);
+    assert_eq!(peer.worker.poll_timeout(), Some(start + timeout));
+    peer.advance(timeout - Duration::from_millis(1));
+    peer.expect_silence(0);
+    peer.advance(Duration::from_millis(1));
+    peer.expect(0, &[(GrabJobUniq, &[])]);
+    assert_eq!(peer.worker.grabs_outstanding(), 1);
+    peer.advance(timeout);
+    peer.expect(0, &[(GrabJob, &[])]);
+    assert_eq!(peer.worker.grab_mode(sid(0)), Some(GrabMode::Job));
+    // A late reply answers the newest grab.
+    peer.send(0, NoJob, &[]);
+    peer.expect(0, &[(PreSleep, &[])]);
+    peer.send(0, Noop, &[]);
+    peer.expect(0, &[(GrabJob, &[])]);
+    // GRAB_JOB unanswered too: reconnect, starting over with the configured form.
+    peer.advance(timeout);
+    assert_eq!(peer.closed, [conn]);
+    assert_eq!(peer.worker.grabs_outstanding(), 0);
+    let at = peer.worker.poll_timeout().unwrap();
+    peer.advance_to(at);
+    peer.accept(0);
+    peer.expect(0, &[(CanDo, &[b"f"]), (GrabJobAll, &[])]);
+}
+
+#[test]
+fn a_grab_sent_without_a_clock_never_times_out_early() {
+    let timeout = Duration::from_secs(5);
+    let mut peer = Peer::connected(one("f").with_grab_reply_timeout(Some(timeout)));
+    let start = peer.now;
+    peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    let job = peer.take_job();
+    // The job runs for a minute; its end sends a grab from a call that
+    // carries no time.
+    peer.worker.work_complete(job.id, b"").unwrap();
+    peer.drain();
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), (GrabJobUniq, &[])]);
+    assert_eq!(peer.worker.poll_timeout(), Some(start + timeout));
+    let later = start + Duration::from_secs(60);
+    peer.advance_to(later);
+    peer.expect_silence(0);
+    assert_eq!(peer.worker.poll_timeout(), Some(later + timeout));
+    peer.advance_to(later + timeout);
+    peer.expect(0, &[(GrabJob, &[])]);
+}
+
+#[test]
+fn shutdown_does_not_wait_forever_for_a_silent_grab() {
+    let timeout = Duration::from_secs(5);
+    let mut peer = Peer::connected(one("f").with_grab_reply_timeout(Some(timeout)));
+    let conn = peer.conn(0);
+    peer.worker.shutdown(peer.now);
+    peer.drain();
+    assert!(peer.take_events().is_empty());
+    peer.advance(timeout);
+    assert!(
+        peer.take_sent_conn(conn).is_empty(),
+        "no fallback grab while shutting down"
+    );
+    assert_eq!(peer.take_events(), [WorkerEvent::ShutdownComplete]);
+    assert_eq!(peer.closed, [conn]);
 }
 
 #[test]

@@ -112,6 +112,12 @@ pub struct WorkerConfig {
     pub grab: GrabMode,
     /// How long a connection may take to open. Default: 5 s.
     pub connect_timeout: Duration,
+    /// How long a grab may wait for its reply. Servers answer grabs at once;
+    /// one that stays silent does not know the form (the Python `gear`
+    /// server ignores GRAB_JOB_ALL and GRAB_JOB), so the connection falls
+    /// back to the next plainer form, and after a silent GRAB_JOB it
+    /// reconnects. `None`: wait forever. Default: 30 s.
+    pub grab_reply_timeout: Option<Duration>,
     /// Reconnect backoff after a connection fails or drops. Default: 100 ms
     /// doubling to 30 s.
     pub backoff: BackoffConfig,
@@ -141,6 +147,7 @@ impl WorkerConfig {
             concurrency: 1,
             grab: GrabMode::default(),
             connect_timeout: Duration::from_secs(5),
+            grab_reply_timeout: Some(Duration::from_secs(30)),
             backoff: BackoffConfig::default(),
             shutdown_timeout: None,
             seed: 0,
@@ -191,6 +198,12 @@ impl WorkerConfig {
     /// Sets [`connect_timeout`](WorkerConfig::connect_timeout).
     pub fn with_connect_timeout(mut self, timeout: Duration) -> WorkerConfig {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`grab_reply_timeout`](WorkerConfig::grab_reply_timeout).
+    pub fn with_grab_reply_timeout(mut self, timeout: Option<Duration>) -> WorkerConfig {
+        self.grab_reply_timeout = timeout;
         self
     }
 

@@ -34,6 +34,10 @@ pub(super) enum LinkState {
 pub(super) struct Connection {
     pub(super) id: ConnId,
     pub(super) grab_state: GrabState,
+    /// While a grab is outstanding: when its reply is overdue. `None` until
+    /// the worker next learns the time (a grab sent from a call without a
+    /// clock is stamped then, which can only make the deadline later).
+    pub(super) grab_deadline: Option<Instant>,
     /// The grab form in use; plainer after the server refused a richer one.
     pub(super) grab_mode: GrabMode,
     pub(super) decoder: Decoder,
@@ -46,6 +50,7 @@ impl Connection {
         Connection {
             id,
             grab_state: GrabState::Idle,
+            grab_deadline: None,
             grab_mode,
             decoder: Decoder::new().with_max_packet_size(max_packet_size),
             input: BytesMut::new(),
