@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gearman_proto::client::{
-    Client as Core, ClientConfig, ClientEvent, JobHandle, JobId, JobRequest, JobStatus, RequestId,
-    ServerId, UniqueStatus,
+    Client as Core, ClientConfig, JobHandle, JobId, JobRequest, JobStatus, RequestId, ServerId,
+    UniqueStatus,
 };
+use gearman_proto::dispatch::{Dispatch, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 
 use crate::Error;
 use crate::driver::{self, Driven, Handle, Io};
@@ -47,44 +48,12 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// How a job ended, as its worker decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JobOutcome {
-    /// WORK_COMPLETE with the result.
-    Complete(Bytes),
-    /// WORK_FAIL.
-    Fail,
-    /// WORK_EXCEPTION with the worker's text.
-    Exception(Bytes),
-    /// A background job was queued; the server keeps it, and nothing more
-    /// comes back for it. Ask with [`Client::status`].
-    Queued(JobHandle),
-}
+/// What the run loop sends a [`Job`]: its steps, or why it could not be
+/// submitted.
+type JobEvent = Result<JobStep, Error>;
 
-/// Something a running job sent before its end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JobUpdate {
-    /// WORK_DATA: a chunk of partial result.
-    Data(Bytes),
-    /// WORK_WARNING.
-    Warning(Bytes),
-    /// WORK_STATUS: progress as numerator / denominator.
-    Status {
-        /// Work done.
-        numerator: u64,
-        /// Work in total.
-        denominator: u64,
-    },
-}
-
-#[derive(Debug)]
-pub(crate) enum JobEvent {
-    Created(JobHandle),
-    Update(JobUpdate),
-    End(Result<JobOutcome, Error>),
-}
+/// What the run loop sends a status or echo caller.
+type Reply = Sender<Result<RequestAnswer, Error>>;
 
 pub(crate) enum Command {
     Submit {
@@ -97,91 +66,25 @@ pub(crate) enum Command {
     },
     Status {
         handle: JobHandle,
-        reply: Sender<Result<JobStatus, Error>>,
+        reply: Reply,
     },
     StatusUnique {
         unique: Bytes,
-        reply: Sender<Result<UniqueStatus, Error>>,
+        reply: Reply,
     },
     Echo {
         server: ServerId,
         data: Bytes,
-        reply: Sender<Result<Bytes, Error>>,
+        reply: Reply,
     },
-}
-
-enum Waiting {
-    Status(Sender<Result<JobStatus, Error>>),
-    StatusUnique(Sender<Result<UniqueStatus, Error>>),
-    Echo(Sender<Result<Bytes, Error>>),
 }
 
 struct Driving {
     core: Core,
     jobs: HashMap<JobId, (u64, Sender<JobEvent>)>,
     keys: HashMap<u64, JobId>,
-    requests: HashMap<RequestId, Waiting>,
+    requests: HashMap<RequestId, Reply>,
     handles_dropped: bool,
-}
-
-impl Driving {
-    fn job_event(&mut self, job: JobId, event: JobEvent, ends: bool) {
-        let delivered = match self.jobs.get(&job) {
-            Some((_, events)) => events.send(event).is_ok(),
-            None => false,
-        };
-        if ends || !delivered {
-            if let Some((key, _)) = self.jobs.remove(&job) {
-                self.keys.remove(&key);
-            }
-            if !ends {
-                // Nobody waits for it any more.
-                self.core.cancel(job);
-            }
-        }
-    }
-
-    fn answer(&mut self, request: RequestId, answer: Result<Answer, Error>) {
-        let Some(waiting) = self.requests.remove(&request) else {
-            return;
-        };
-        // A receiver that is gone stopped waiting; nothing to do then.
-        match (waiting, answer) {
-            (Waiting::Status(reply), Ok(Answer::Status(status))) => {
-                let _ = reply.send(Ok(status));
-            }
-            (Waiting::StatusUnique(reply), Ok(Answer::Unique(status))) => {
-                let _ = reply.send(Ok(status));
-            }
-            (Waiting::Echo(reply), Ok(Answer::Echo(data))) => {
-                let _ = reply.send(Ok(data));
-            }
-            (Waiting::Status(reply), answer) => {
-                let _ = reply.send(Err(mismatch(answer)));
-            }
-            (Waiting::StatusUnique(reply), answer) => {
-                let _ = reply.send(Err(mismatch(answer)));
-            }
-            (Waiting::Echo(reply), answer) => {
-                let _ = reply.send(Err(mismatch(answer)));
-            }
-        }
-    }
-}
-
-enum Answer {
-    Status(JobStatus),
-    Unique(UniqueStatus),
-    Echo(Bytes),
-}
-
-/// The error to report when a request got an answer of another kind (which
-/// the core never produces) or an error.
-fn mismatch(answer: Result<Answer, Error>) -> Error {
-    match answer {
-        Err(err) => err,
-        Ok(_) => Error::UnexpectedReply("an answer to another kind of request".into()),
-    }
 }
 
 impl Driven for Driving {
@@ -206,7 +109,7 @@ impl Driven for Driving {
                     self.keys.insert(key, job);
                 }
                 Err(err) => {
-                    let _ = events.send(JobEvent::End(Err(invalid(err))));
+                    let _ = events.send(Err(invalid(err)));
                 }
             },
             Command::Forget { key } => {
@@ -217,7 +120,7 @@ impl Driven for Driving {
             }
             Command::Status { handle, reply } => match self.core.get_status(&handle, now) {
                 Ok(request) => {
-                    self.requests.insert(request, Waiting::Status(reply));
+                    self.requests.insert(request, reply);
                 }
                 Err(err) => {
                     let _ = reply.send(Err(invalid(err)));
@@ -226,7 +129,7 @@ impl Driven for Driving {
             Command::StatusUnique { unique, reply } => {
                 match self.core.get_status_unique(unique, now) {
                     Ok(request) => {
-                        self.requests.insert(request, Waiting::StatusUnique(reply));
+                        self.requests.insert(request, reply);
                     }
                     Err(err) => {
                         let _ = reply.send(Err(invalid(err)));
@@ -239,7 +142,7 @@ impl Driven for Driving {
                 reply,
             } => match self.core.echo(server, data, now) {
                 Ok(request) => {
-                    self.requests.insert(request, Waiting::Echo(reply));
+                    self.requests.insert(request, reply);
                 }
                 Err(err) => {
                     let _ = reply.send(Err(invalid(err)));
@@ -254,55 +157,28 @@ impl Driven for Driving {
 
     fn deliver(&mut self, _now: Instant) {
         while let Some(event) = self.core.poll_event() {
-            match event {
-                ClientEvent::Created {
-                    job,
-                    handle,
-                    background: true,
-                } => self.job_event(job, JobEvent::End(Ok(JobOutcome::Queued(handle))), true),
-                ClientEvent::Created { job, handle, .. } => {
-                    self.job_event(job, JobEvent::Created(handle), false);
-                }
-                ClientEvent::Data { job, data } => {
-                    self.job_event(job, JobEvent::Update(JobUpdate::Data(data)), false);
-                }
-                ClientEvent::Warning { job, data } => {
-                    self.job_event(job, JobEvent::Update(JobUpdate::Warning(data)), false);
-                }
-                ClientEvent::Status {
-                    job,
-                    numerator,
-                    denominator,
-                } => {
-                    let update = JobUpdate::Status {
-                        numerator,
-                        denominator,
+            match dispatch(event) {
+                Some(Dispatch::Job { job, step }) => {
+                    let ends = step.is_end();
+                    let delivered = match self.jobs.get(&job) {
+                        Some((_, events)) => events.send(Ok(step)).is_ok(),
+                        None => false,
                     };
-                    self.job_event(job, JobEvent::Update(update), false);
+                    if ends || !delivered {
+                        if let Some((key, _)) = self.jobs.remove(&job) {
+                            self.keys.remove(&key);
+                        }
+                        if !ends {
+                            // Nobody waits for it any more.
+                            self.core.cancel(job);
+                        }
+                    }
                 }
-                ClientEvent::Complete { job, data } => {
-                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Complete(data))), true);
-                }
-                ClientEvent::Failed { job } => {
-                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Fail)), true);
-                }
-                ClientEvent::Exception { job, data } => {
-                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Exception(data))), true);
-                }
-                ClientEvent::JobError { job, error } => {
-                    self.job_event(job, JobEvent::End(Err(error.into())), true);
-                }
-                ClientEvent::StatusResult { request, status } => {
-                    self.answer(request, Ok(Answer::Status(status)));
-                }
-                ClientEvent::StatusUniqueResult { request, status } => {
-                    self.answer(request, Ok(Answer::Unique(status)));
-                }
-                ClientEvent::EchoResult { request, data } => {
-                    self.answer(request, Ok(Answer::Echo(data)));
-                }
-                ClientEvent::RequestError { request, error } => {
-                    self.answer(request, Err(error.into()));
+                Some(Dispatch::Request { request, answer }) => {
+                    // A caller that is gone stopped waiting; nothing to do then.
+                    if let Some(reply) = self.requests.remove(&request) {
+                        let _ = reply.send(answer.map_err(Error::from));
+                    }
                 }
                 other => tracing::trace!(?other, "client event not used"),
             }
@@ -414,14 +290,20 @@ impl Client {
     /// GET_STATUS: asks the server that issued `handle` about the job.
     pub fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
         let handle = handle.clone();
-        self.ask(|reply| Command::Status { handle, reply })
+        match self.ask(|reply| Command::Status { handle, reply })? {
+            RequestAnswer::Status(status) => Ok(status),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
     }
 
     /// GET_STATUS_UNIQUE: asks about the job with this unique id (on the
     /// server the routing policy picks for it).
     pub fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
         let unique = unique.into();
-        self.ask(|reply| Command::StatusUnique { unique, reply })
+        match self.ask(|reply| Command::StatusUnique { unique, reply })? {
+            RequestAnswer::StatusUnique(status) => Ok(status),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
     }
 
     /// ECHO_REQ to the first server: it sends `data` back.
@@ -432,11 +314,14 @@ impl Client {
     /// ECHO_REQ to one of the configured servers (by index).
     pub fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
         let data = data.into();
-        self.ask(|reply| Command::Echo {
+        match self.ask(|reply| Command::Echo {
             server,
             data,
             reply,
-        })
+        })? {
+            RequestAnswer::Echo(data) => Ok(data),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
     }
 }
 
@@ -508,10 +393,15 @@ impl Job {
                     .recv_timeout(at.saturating_duration_since(Instant::now())),
             };
             match event {
-                Ok(JobEvent::Created(handle)) => self.handle = Some(handle),
-                Ok(JobEvent::Update(update)) => return Ok(Some(update)),
-                Ok(JobEvent::End(end)) => {
-                    self.outcome = Some(end);
+                Ok(Ok(JobStep::Created(handle))) => self.handle = Some(handle),
+                Ok(Ok(JobStep::Update(update))) => return Ok(Some(update)),
+                Ok(Ok(JobStep::End(end))) => {
+                    self.outcome = Some(end.map_err(Error::from));
+                    return Ok(None);
+                }
+                Ok(Ok(other)) => tracing::trace!(?other, "job step not used"),
+                Ok(Err(err)) => {
+                    self.outcome = Some(Err(err));
                     return Ok(None);
                 }
                 Err(RecvTimeoutError::Timeout) => return Err(Error::Timeout),
