@@ -28,8 +28,10 @@
 //!   reflects the work the NOOP announced; if that reply is NO_JOB the
 //!   worker sends PRE_SLEEP, and the server answers PRE_SLEEP with an
 //!   immediate NOOP whenever work is queued (gearmand and the Perl server
-//!   do). While idle the
-//!   connection already grabs at the next free slot.
+//!   do). While idle the connection already grabs at the next free slot.
+//!   Servers do not wake a sleeper for a function it has just registered,
+//!   so [`can_do`](Worker::can_do) on a sleeping connection sends PRE_SLEEP
+//!   again, which brings that immediate NOOP when work is waiting.
 //! - **Concurrency.** Grabs outstanding plus jobs running never exceed
 //!   [`WorkerConfig::concurrency`], across all servers. When a slot frees,
 //!   the next idle connection (round robin over servers) grabs: one that
@@ -518,7 +520,7 @@ impl Worker {
             "worker shutting down"
         );
         self.shutdown = Shutdown::Draining {
-            deadline: self.config.shutdown_timeout.map(|t| now + t),
+            deadline: self.config.shutdown_timeout.map(|t| after(now, t)),
         };
         for index in 0..self.links.len() {
             match self.links[index].state {
@@ -638,7 +640,7 @@ impl Worker {
                     let link = &mut self.links[index];
                     link.state = LinkState::Connecting {
                         conn,
-                        deadline: now + self.config.connect_timeout,
+                        deadline: after(now, self.config.connect_timeout),
                     };
                     self.actions.push_back(ConnAction::Connect {
                         conn,
@@ -696,7 +698,7 @@ impl Worker {
                 .filter_map(Link::up)
                 .filter(|c| c.grab_state == GrabState::AwaitingGrabReply)
                 // Not stamped yet: wake at the earliest moment it could be due.
-                .map(|c| c.grab_deadline.unwrap_or(self.clock + timeout))
+                .map(|c| c.grab_deadline.unwrap_or(after(self.clock, timeout)))
                 .min()
         });
         links.into_iter().chain(grabs).min()
@@ -710,7 +712,7 @@ impl Worker {
         };
         for conn in self.links.iter_mut().filter_map(Link::up_mut) {
             if conn.grab_state == GrabState::AwaitingGrabReply && conn.grab_deadline.is_none() {
-                conn.grab_deadline = Some(now + timeout);
+                conn.grab_deadline = Some(after(now, timeout));
             }
         }
     }
@@ -924,7 +926,7 @@ impl Worker {
         if self.shutdown == Shutdown::Running {
             let delay = link.backoff.next_delay();
             link.state = LinkState::Down {
-                retry_at: Some(now + delay),
+                retry_at: Some(after(now, delay)),
             };
             tracing::debug!(server = %link.addr, ?delay, "reconnecting after backoff");
         }
@@ -1024,6 +1026,14 @@ impl Endpoint for Worker {
     fn poll_timeout(&self) -> Option<Instant> {
         Worker::poll_timeout(self)
     }
+}
+
+/// `now + delay`, saturating far in the future instead of panicking on a
+/// configured duration too large for the platform's clock.
+fn after(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(Duration::from_secs(1 << 30)))
+        .unwrap_or(now)
 }
 
 fn check_function(function: &[u8]) -> Result<(), WorkerError> {

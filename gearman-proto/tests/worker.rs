@@ -917,6 +917,25 @@ fn same_inputs_give_the_same_bytes() {
 }
 
 #[test]
+fn huge_configured_durations_do_not_overflow_the_clock() {
+    let mut peer = Peer::new(
+        one("f")
+            .with_connect_timeout(Duration::MAX)
+            .with_backoff(Duration::MAX, Duration::MAX)
+            .with_grab_reply_timeout(Some(Duration::MAX))
+            .with_shutdown_timeout(Some(Duration::MAX)),
+    );
+    assert!(peer.worker.poll_timeout().unwrap() > peer.now);
+    peer.refuse(0);
+    assert!(peer.worker.poll_timeout().unwrap() > peer.now);
+    peer.advance(Duration::from_secs(3600));
+    assert!(peer.pending_connects.is_empty());
+    peer.worker.shutdown(peer.now);
+    peer.drain();
+    assert_eq!(peer.take_events(), [WorkerEvent::ShutdownComplete]);
+}
+
+#[test]
 fn connect_action_names_the_configured_address() {
     let mut worker =
         Worker::new(WorkerConfig::new(["db:4730"]), std::time::Instant::now()).unwrap();
