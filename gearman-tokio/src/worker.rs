@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use gearman_proto::routing::ServerId;
 use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 use tokio::sync::mpsc;
@@ -168,16 +170,15 @@ impl Driving {
         let commands = self.commands.clone();
         let key = job.key;
         let function = job.function.clone();
-        let running = tokio::spawn(handler(job));
-        self.running.insert(key, running.abort_handle());
-        tokio::spawn(async move {
-            let result = match running.await {
+        // One task per job. The handler is called inside it, so a panic in
+        // the handler (even before its first await) fails only this job.
+        let running = tokio::spawn(async move {
+            let run = AssertUnwindSafe(async move { handler(job).await });
+            let result = match run.catch_unwind().await {
                 Ok(result) => result,
-                Err(err) if err.is_cancelled() => Err(WorkError::Fail),
-                Err(err) => {
+                Err(_) => {
                     tracing::error!(
                         function = %String::from_utf8_lossy(&function),
-                        %err,
                         "handler panicked; failing the job"
                     );
                     Err(WorkError::Fail)
@@ -185,6 +186,9 @@ impl Driving {
             };
             let _ = commands.send(Command::Done(key, result));
         });
+        // Kept so a job the server takes back can be stopped; dropping the
+        // JoinHandle detaches the task.
+        self.running.insert(key, running.abort_handle());
     }
 }
 

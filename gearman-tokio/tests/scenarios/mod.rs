@@ -182,6 +182,11 @@ pub async fn updates_fail_exception_panic(server: &str) {
                     panic!("handler panics on purpose");
                 }
                 Ok::<Bytes, WorkError>(Bytes::new())
+            })
+            .function(format!("{f}_panic_early"), |job: WorkerJob| {
+                // Panics in the handler call itself, before any future exists.
+                assert!(job.payload().is_empty(), "handler panics on purpose");
+                async move { Ok::<Bytes, WorkError>(Bytes::new()) }
             }),
     );
     let client = Client::new([server]).unwrap();
@@ -219,6 +224,10 @@ pub async fn updates_fail_exception_panic(server: &str) {
         .unwrap();
     assert_eq!(outcome, JobOutcome::Exception(Bytes::from_static(b"oops")));
     let outcome = patiently(client.submit(JobRequest::new(format!("{f}_panic"), "")))
+        .await
+        .unwrap();
+    assert_eq!(outcome, JobOutcome::Fail);
+    let outcome = patiently(client.submit(JobRequest::new(format!("{f}_panic_early"), "x")))
         .await
         .unwrap();
     assert_eq!(outcome, JobOutcome::Fail);
