@@ -337,7 +337,10 @@ impl Worker {
     }
 
     /// Registers `function` (CAN_DO) with every server, now and after every
-    /// reconnect. Registering a function again replaces its timeout.
+    /// reconnect. Registering a function again changes nothing, or, with a
+    /// different timeout, replaces the registration (CANT_DO, then the new
+    /// one; gearmand requeues jobs for it running here at the CANT_DO, as in
+    /// [`cant_do`](Worker::cant_do)).
     ///
     /// Servers do not wake a sleeping worker for jobs already queued for a
     /// new function, so a sleeping connection sends PRE_SLEEP again: the
@@ -360,8 +363,17 @@ impl Worker {
 
     fn register(&mut self, function: Bytes, timeout: Option<Duration>) -> Result<(), WorkerError> {
         check_function(&function)?;
+        let previous = self.abilities.get(&function[..]).copied();
+        if previous == Some(timeout) {
+            return Ok(());
+        }
         for link in &mut self.links {
             if let Some(conn) = link.up_mut() {
+                // gearmand keeps duplicate registrations side by side, so a
+                // new timeout replaces the old registration explicitly.
+                if previous.is_some() {
+                    send(conn, Command::CantDo, &[&function]);
+                }
                 send_ability(conn, &function, timeout);
                 if conn.grab_state == GrabState::Asleep {
                     send(conn, Command::PreSleep, &[]);

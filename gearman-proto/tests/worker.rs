@@ -296,6 +296,32 @@ fn abilities_and_client_id_go_to_every_connected_server() {
 }
 
 #[test]
+fn registering_again_is_not_duplicated_and_a_new_timeout_replaces_the_old() {
+    let mut peer = Peer::connected(one("f"));
+    peer.worker.can_do("f").unwrap();
+    peer.drain();
+    peer.expect_silence(0);
+    peer.worker
+        .can_do_timeout("f", Duration::from_secs(3))
+        .unwrap();
+    peer.worker
+        .can_do_timeout("f", Duration::from_secs(3))
+        .unwrap();
+    peer.worker.can_do("f").unwrap();
+    peer.drain();
+    peer.expect(
+        0,
+        &[
+            (CantDo, &[b"f"]),
+            (CanDoTimeout, &[b"f", b"3000"]),
+            (CantDo, &[b"f"]),
+            (CanDo, &[b"f"]),
+        ],
+    );
+    assert_eq!(peer.worker.abilities().count(), 1);
+}
+
+#[test]
 fn can_do_while_asleep_sends_pre_sleep_again_so_the_server_can_wake_it() {
     let mut peer = Peer::connected(one("f"));
     peer.send(0, NoJob, &[]);
