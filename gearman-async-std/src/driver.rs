@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -304,14 +304,13 @@ fn poll_closing(
         return (outcome, false);
     }
     if !closing.shut_down {
-        match Pin::new(&mut *socket).poll_close(cx) {
-            Poll::Pending => return (outcome, false),
-            Poll::Ready(Ok(())) => {
-                closing.shut_down = true;
-                outcome.progressed = true;
-            }
-            Poll::Ready(Err(_)) => return (outcome, true),
+        // Everything is written: send FIN so the peer sees the end. (The
+        // stream's `poll_close` only flushes.)
+        if socket.get_ref().shutdown(Shutdown::Write).is_err() {
+            return (outcome, true);
         }
+        closing.shut_down = true;
+        outcome.progressed = true;
     }
     // Discard input until the peer closes its side too.
     for _ in 0..READS_PER_ROUND {

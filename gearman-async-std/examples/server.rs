@@ -1,0 +1,54 @@
+//! `server [--listen ADDR]`: the embedded job server (default
+//! 127.0.0.1:4730; port 0 picks a free one). Prints `listening on ADDR` once
+//! it accepts connections; stops on Ctrl-C or an admin `shutdown`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[path = "../../gearman-tokio/examples/common/cli.rs"]
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cli::ServerArgs;
+use gearman_async_std::{Server, ctrl_c};
+
+fn main() -> ExitCode {
+    let args = match ServerArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("server: {err}\nusage: server [--listen ADDR]");
+            return ExitCode::from(cli::exit::ERROR as u8);
+        }
+    };
+    async_std::task::block_on(async {
+        let server = match Server::bind(&args.listen).await {
+            Ok(server) => server,
+            Err(err) => {
+                eprintln!("server: cannot listen on {}: {err}", args.listen);
+                return ExitCode::from(cli::exit::ERROR as u8);
+            }
+        };
+        let ctrl_c = match ctrl_c() {
+            Ok(ctrl_c) => ctrl_c,
+            Err(err) => {
+                eprintln!("server: cannot catch Ctrl-C: {err}");
+                return ExitCode::from(cli::exit::ERROR as u8);
+            }
+        };
+        match server.local_addr() {
+            Ok(addr) => println!("listening on {addr}"),
+            Err(err) => {
+                eprintln!("server: {err}");
+                return ExitCode::from(cli::exit::ERROR as u8);
+            }
+        }
+        let _ = std::io::stdout().flush();
+        match server.serve_until(ctrl_c).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("server: {err}");
+                ExitCode::from(cli::exit::ERROR as u8)
+            }
+        }
+    })
+}

@@ -1,0 +1,42 @@
+//! `worker [--server HOST:PORT]... [--concurrency N] [--id NAME]`: a worker
+//! with the example functions `reverse`, `echo`, `fail`, `exception`,
+//! `progress` and `sleep`. Stops on Ctrl-C after finishing running jobs.
+//!
+//! Runs on async-std; `smol::block_on` in place of
+//! `async_std::task::block_on` is the only change needed to run on smol.
+#![allow(clippy::print_stderr)]
+
+#[path = "../../gearman-tokio/examples/common/cli.rs"]
+mod cli;
+#[path = "common/functions.rs"]
+mod functions;
+
+use std::process::ExitCode;
+
+use cli::WorkerArgs;
+use functions::with_example_functions;
+use gearman_async_std::Worker;
+
+fn main() -> ExitCode {
+    let args = match WorkerArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!(
+                "worker: {err}\nusage: worker [--server HOST:PORT]... [--concurrency N] [--id NAME]"
+            );
+            return ExitCode::from(cli::exit::ERROR as u8);
+        }
+    };
+    let mut worker = Worker::new(args.servers).concurrency(args.concurrency);
+    if let Some(id) = args.id {
+        worker = worker.client_id(id);
+    }
+    let worker = with_example_functions(worker);
+    match async_std::task::block_on(worker.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("worker: {err}");
+            ExitCode::from(cli::exit::ERROR as u8)
+        }
+    }
+}
