@@ -174,19 +174,21 @@ impl Driving {
             return;
         };
         let function = job.function.clone();
-        let guarded =
-            AssertUnwindSafe(handler(job))
-                .catch_unwind()
-                .map(move |result| match result {
-                    Ok(result) => result,
-                    Err(_) => {
-                        tracing::error!(
-                            function = %String::from_utf8_lossy(&function),
-                            "handler panicked; failing the job"
-                        );
-                        Err(WorkError::Fail)
-                    }
-                });
+        // The handler may panic while making its future, or while it runs.
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(job)));
+        let guarded = async move {
+            let result = match started {
+                Ok(running) => AssertUnwindSafe(running).catch_unwind().await,
+                Err(panic) => Err(panic),
+            };
+            result.unwrap_or_else(|_| {
+                tracing::error!(
+                    function = %String::from_utf8_lossy(&function),
+                    "handler panicked; failing the job"
+                );
+                Err(WorkError::Fail)
+            })
+        };
         let (guarded, abort) = abortable(guarded);
         self.aborts.insert(key, abort);
         self.running

@@ -126,6 +126,12 @@ pub async fn updates_fail_exception_panic(rt: Runtime, server: &str) {
                     panic!("handler panics on purpose");
                 }
                 Ok::<Bytes, WorkError>(Bytes::new())
+            })
+            .function(format!("{f}_panic_early"), |_job: WorkerJob| {
+                if true {
+                    panic!("handler panics before making its future");
+                }
+                std::future::ready(Ok::<Bytes, WorkError>(Bytes::new()))
             }),
     );
     let client = rt.client([server]);
@@ -166,7 +172,11 @@ pub async fn updates_fail_exception_panic(rt: Runtime, server: &str) {
         .await
         .unwrap();
     assert_eq!(outcome, JobOutcome::Fail);
-    // The worker is still serving after the panic.
+    let outcome = patiently(client.submit(JobRequest::new(format!("{f}_panic_early"), "")))
+        .await
+        .unwrap();
+    assert_eq!(outcome, JobOutcome::Fail);
+    // The worker is still serving after the panics.
     let outcome = patiently(client.submit(JobRequest::new(f.clone(), "")))
         .await
         .unwrap();
