@@ -52,12 +52,14 @@
 //!   [`ServerConfig::max_line_len`]; the connection is closed (gearmand
 //!   answers garbage the same way), as it is for an unknown magic, type 0 or
 //!   a type over 42, a packet with too few fields, a sixth admin token, and
-//!   the arguments gearmand drops connections for (a status query argument
-//!   over 63 bytes, an over-long or overflowing CAN_DO_TIMEOUT value or
-//!   SUBMIT_JOB_EPOCH time, a WORK_STATUS denominator over 11 characters);
-//! * a `\0RES` packet gets `ERROR INVALID_MAGIC`, an unused or response-only
-//!   type number sent as a request, `ALL_YOURS` and `SUBMIT_JOB_SCHED` get
-//!   `ERROR INVALID_COMMAND`; the connection stays open;
+//!   requests gearmand drops without an answer (a status query argument
+//!   over 63 bytes, an overflowing SUBMIT_JOB_EPOCH time): closing makes the
+//!   client's pending request fail at once instead of shifting its replies;
+//! * a `\0RES` packet of a response type gets `ERROR INVALID_MAGIC` (of a
+//!   request-only type it closes the connection, as in gearmand); an unused
+//!   or response-only type number sent as a request, `ALL_YOURS` and
+//!   `SUBMIT_JOB_SCHED` get `ERROR INVALID_COMMAND`; the connection stays
+//!   open;
 //! * output the driver has not taken yet is capped per connection by
 //!   [`ServerConfig::max_pending_output`]; a connection over it is closed;
 //! * registrations per connection are capped by
@@ -501,7 +503,7 @@ impl Server {
             GrabJobAll => self.grab(conn, GrabKind::All, now),
             PreSleep => self.pre_sleep(conn),
             WorkDataReq | WorkWarningReq | WorkStatusReq | WorkCompleteReq | WorkFailReq
-            | WorkExceptionReq => self.work_update(conn, &p, now),
+            | WorkExceptionReq => self.work_update(conn, &p),
             CanDo => {
                 let name = p.function().unwrap_or_default();
                 self.can_do(conn, name, None, now);
@@ -509,13 +511,7 @@ impl Server {
             CanDoTimeout => {
                 let name = p.function().unwrap_or_default();
                 let text = p.field(Field::Timeout).unwrap_or_default();
-                match parse_can_do_timeout(text) {
-                    Some(timeout) => self.can_do(conn, name, timeout, now),
-                    None => {
-                        tracing::debug!(%conn, "closing connection: bad CAN_DO_TIMEOUT timeout");
-                        self.reject(conn, now);
-                    }
-                }
+                self.can_do(conn, name, parse_can_do_timeout(text), now);
             }
             CantDo => {
                 let name = p.function().unwrap_or_default();
@@ -555,7 +551,9 @@ impl Server {
         let reducer = p.field(Field::Reducer).unwrap_or_default();
         let data = p.data().unwrap_or_default();
 
-        if unique.len() > self.config.max_unique_len {
+        // gearmand checks the reducer of a reduce submit against the unique
+        // id limit too (with the unique's error text).
+        if unique.len() > self.config.max_unique_len || reducer.len() > self.config.max_unique_len {
             return self.reply_error(conn, "ARGUMENT_TOO_LARGE", "Unique value too large");
         }
         if function.len() > self.config.max_function_len
@@ -1037,7 +1035,7 @@ impl Server {
         }
     }
 
-    fn work_update(&mut self, conn: ConnId, p: &Packet, now: Instant) {
+    fn work_update(&mut self, conn: ConnId, p: &Packet) {
         let command = p.command();
         let handle = p.handle().unwrap_or_default();
         if command == Command::WorkFailReq && handle.len() > MAX_HANDLE_LEN {
@@ -1047,16 +1045,16 @@ impl Server {
                 "Error occurred due to GEARMAND_JOB_HANDLE_SIZE being too small from snprintf",
             );
         }
-        if command == Command::WorkStatusReq
-            && p.field(Field::Denominator).unwrap_or_default().len() > 11
-        {
-            tracing::debug!(%conn, "closing connection: WORK_STATUS denominator too long");
-            return self.reject(conn, now);
-        }
+        // gearmand refuses a WORK_STATUS denominator over 11 characters as
+        // if the job were unknown.
+        let too_long = command == Command::WorkStatusReq
+            && p.field(Field::Denominator).unwrap_or_default().len() > 11;
         let owned = self.job_by_handle(handle).filter(|&k| {
-            self.jobs
-                .get(k)
-                .is_some_and(|j| j.state == JobState::Running(conn))
+            !too_long
+                && self
+                    .jobs
+                    .get(k)
+                    .is_some_and(|j| j.state == JobState::Running(conn))
         });
         let Some(key) = owned else {
             let text = match command {
@@ -1411,7 +1409,11 @@ fn foreign_packet(input: &BytesMut, max_packet_size: u32) -> Foreign {
     };
     let number = u32::from_be_bytes([input[4], input[5], input[6], input[7]]);
     let size = u32::from_be_bytes([input[8], input[9], input[10], input[11]]);
-    if !(1..=42).contains(&number)
+    // A `\0RES` packet of a type that has no response form closes the
+    // connection in gearmand (the decoder refuses it); one that has gets
+    // INVALID_MAGIC after decoding.
+    if magic == Magic::Res
+        || !(1..=42).contains(&number)
         || Command::from_wire(magic, number).is_some()
         || size > max_packet_size
     {
@@ -1426,16 +1428,13 @@ fn foreign_packet(input: &BytesMut, max_packet_size: u32) -> Foreign {
 }
 
 /// CAN_DO_TIMEOUT's number: milliseconds (gearmand 1.1.19+), at least 1000;
-/// zero or negative means no timeout. `None` when gearmand would drop the
-/// connection (over 20 characters, or overflowing).
-fn parse_can_do_timeout(text: &[u8]) -> Option<Option<Duration>> {
-    if text.len() > 20 {
-        return None;
-    }
-    let ms = strtoll(text)?;
-    Some(match ms {
+/// zero or negative means no timeout. A number too large for 64 bits is
+/// taken as the largest (gearmand 1.1 keeps such a connection too).
+fn parse_can_do_timeout(text: &[u8]) -> Option<Duration> {
+    let ms = strtoll(text).unwrap_or(i64::MAX);
+    match ms {
         ..=0 => None,
         1..=999 => Some(Duration::from_millis(1000)),
         ms => Some(Duration::from_millis(ms as u64)),
-    })
+    }
 }

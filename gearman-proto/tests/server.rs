@@ -558,8 +558,6 @@ fn submit_job_sched_all_yours_and_response_types_are_refused() {
     let magic = pkt(Error, &[b"INVALID_MAGIC", b"Request magic expected"]);
     h.send(c, &pkt(WorkCompleteRes, &[b"H:x:1", b"r"]));
     assert_eq!(h.recv(c), magic);
-    h.send(c, b"\0RES\0\0\0\x07\0\0\0\x03a\0b");
-    assert_eq!(h.recv(c), magic);
     // The connection is still fine.
     h.req(c, EchoReq, &[b"ok"]);
     assert_eq!(h.recv(c), pkt(EchoRes, &[b"ok"]));
@@ -568,7 +566,9 @@ fn submit_job_sched_all_yours_and_response_types_are_refused() {
 
 #[test]
 fn garbage_closes_only_the_offending_connection() {
-    let bad_inputs: [&[u8]; 6] = [
+    let bad_inputs: [&[u8]; 7] = [
+        // \0RES with a type that has no response form.
+        b"\0RES\0\0\0\x07\0\0\0\x03a\0b",
         b"\0XYZ\0\0\0\x01\0\0\0\0",
         b"\0REQ\0\0\0\x00\0\0\0\0",
         b"\0REQ\0\0\0\x2b\0\0\0\0",
@@ -638,9 +638,37 @@ fn oversized_arguments() {
     let w = h.connect();
     h.req(w, CanDo, &[long_fn.as_bytes()]);
     assert!(h.is_closed(w));
+    // A huge CAN_DO_TIMEOUT is kept as the largest timeout, as gearmand does.
     let w2 = h.connect();
     h.req(w2, CanDoTimeout, &[b"f", "1".repeat(21).as_bytes()]);
-    assert!(h.is_closed(w2));
+    h.req(w2, EchoReq, &[b"still here"]);
+    assert_eq!(h.recv(w2), pkt(EchoRes, &[b"still here"]));
+    // A reduce job's reducer is held to the unique id limit.
+    h.req(w2, SubmitReduceJob, &[b"f", b"", u65.as_bytes(), b"", b"x"]);
+    assert_eq!(
+        h.recv(w2),
+        pkt(Error, &[b"ARGUMENT_TOO_LARGE", b"Unique value too large"])
+    );
+}
+
+#[test]
+fn an_overlong_status_denominator_is_refused_like_an_unknown_job() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    let w = h.worker(&["f"]);
+    let h1 = h.submit(c, SubmitJob, "f", "", b"x");
+    h.grab(w);
+    h.req(w, WorkStatusReq, &[&h1, b"1", b"123456789012"]);
+    assert_eq!(
+        h.recv(w),
+        pkt(
+            Error,
+            &[b"JOB_NOT_FOUND", b"Job given in work result not found"]
+        )
+    );
+    assert!(h.recv(c).is_empty());
+    h.req(w, WorkStatusReq, &[&h1, b"1", b"12345678901"]);
+    assert_eq!(h.recv(c), pkt(WorkStatusRes, &[&h1, b"1", b"12345678901"]));
 }
 
 #[test]

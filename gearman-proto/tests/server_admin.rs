@@ -138,6 +138,41 @@ fn create_and_drop_function() {
 }
 
 #[test]
+fn dropping_a_function_with_waiting_jobs_fails_them_to_their_clients() {
+    let mut h = Harness::new();
+    h.server
+        .set_wall_clock(std::time::Duration::from_secs(1000), h.now);
+    let a = h.connect();
+    let c = h.connect();
+    let fg = h.submit(c, SubmitJob, "f", "u", b"x");
+    h.submit(c, SubmitJobBg, "f", "", b"y");
+    h.req(c, SubmitJobEpoch, &[b"f", b"", b"2000", b"z"]);
+    h.recv(c);
+    let w = h.worker(&["f"]);
+    let running = h.submit(c, SubmitJob, "g", "", b"r");
+    h.req(w, CanDo, &[b"g"]);
+    h.req(w, CantDo, &[b"f"]);
+    assert_eq!(parse(&h.grab(w))[0].1[0], running);
+    // Running jobs keep a function alive; waiting ones do not.
+    assert_eq!(
+        h.admin(a, "drop function g\r\n"),
+        "ERR there are still connected workers or executing clients\r\n"
+    );
+    assert_eq!(h.admin(a, "drop function f\r\n"), "OK\r\n");
+    assert_eq!(h.recv(c), pkt(WorkFailRes, &[&fg]));
+    assert_eq!(h.server.job_count(), 1);
+    assert_eq!(h.admin(a, "status\n"), "g\t1\t1\t1\n.\n");
+    // A new submit starts afresh.
+    assert_ne!(h.submit(c, SubmitJob, "f", "u", b"x"), fg);
+    h.advance(std::time::Duration::from_secs(2000));
+    assert_eq!(
+        h.admin(a, "prioritystatus\n"),
+        "f\t0\t1\t0\t0\ng\t0\t0\t0\t1\n.\n",
+        "the scheduled job went with the dropped function"
+    );
+}
+
+#[test]
 fn shutdown_replies_ok_and_signals_the_driver() {
     let mut h = Harness::new();
     let a = h.connect();
@@ -170,7 +205,14 @@ fn unknown_and_empty_lines_and_too_many_tokens() {
         h.admin(a, "maxqueue\n"),
         "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+maxqueue\r\n"
     );
-    assert!(h.admin(a, "\r\n").starts_with("ERR UNKNOWN_COMMAND"));
+    assert_eq!(
+        h.admin(a, "\r\n"),
+        "ERR UNKNOWN_COMMAND Unknown+server+command\r\n"
+    );
+    assert_eq!(
+        h.admin(a, "   \n"),
+        "ERR UNKNOWN_COMMAND Unknown+server+command\r\n"
+    );
     assert!(h.closed.is_empty());
     assert_eq!(h.admin(a, "status a b c d e\n"), "");
     assert!(h.is_closed(a));

@@ -6,14 +6,15 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes};
 
 use crate::admin::{
-    AdminRequest, AdminResponse, JobRow, MaxQueueLimits, PriorityStatusRow, StatusRow, WorkerRow,
-    encode_list_end,
+    AdminParseError, AdminRequest, AdminResponse, JobRow, MaxQueueLimits, PriorityStatusRow,
+    StatusRow, WorkerRow, encode_list_end,
 };
 use crate::command::Command;
 use crate::conn::ConnId;
 
 use super::connection::remove_one;
-use super::job::{Coalesce, Listeners};
+use super::function::FunctionId;
+use super::job::{Coalesce, JobKey, JobState, Listeners};
 use super::wire::put;
 use super::{Server, ServerEvent};
 
@@ -21,6 +22,11 @@ impl Server {
     pub(super) fn handle_admin_line(&mut self, conn: ConnId, line: &[u8], now: Instant) {
         let request = match AdminRequest::parse(line) {
             Ok(request) => request,
+            // gearmand 1.1 glues nothing to its text for an empty line.
+            Err(AdminParseError::Empty) => {
+                self.admin_reply(conn, &AdminResponse::unknown_command(b""));
+                return;
+            }
             Err(err) => {
                 match err.reply() {
                     Some(reply) => self.admin_reply(conn, &reply),
@@ -104,15 +110,15 @@ impl Server {
                     .functions
                     .iter()
                     .find(|(_, f)| f.name.eq_ignore_ascii_case(&name))
-                    .map(|(fid, f)| (fid, f.workers.is_empty() && f.total() == 0));
+                    .map(|(fid, f)| (fid, f.workers.is_empty() && f.running == 0));
+                if let Some((fid, true)) = found {
+                    self.drop_function(fid);
+                }
                 let Some(out) = self.peers.out(conn) else {
                     return;
                 };
                 match found {
-                    Some((fid, true)) => {
-                        self.functions.remove(fid);
-                        out.put_slice(b"OK\r\n");
-                    }
+                    Some((_, true)) => out.put_slice(b"OK\r\n"),
                     Some((_, false)) => out.put_slice(
                         b"ERR there are still connected workers or executing clients\r\n",
                     ),
@@ -125,6 +131,36 @@ impl Server {
                 self.admin_reply(conn, &AdminResponse::unknown_command(word));
             }
         }
+    }
+
+    /// `drop function` on a function with no worker and no running job, as
+    /// gearmand allows. Its waiting jobs go with it; their clients get
+    /// WORK_FAIL rather than waiting for a job that no longer exists.
+    fn drop_function(&mut self, fid: FunctionId) {
+        let doomed: Vec<JobKey> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| job.function == fid)
+            .map(|(key, _)| key)
+            .collect();
+        for key in doomed {
+            if let Some(job) = self.jobs.get(key) {
+                for &l in job.listeners.as_slice() {
+                    if let Some(out) = self.peers.out(l) {
+                        put(out, Command::WorkFailRes, &[job.bytes.handle()]);
+                    }
+                }
+            }
+            if matches!(
+                self.jobs.get(key).map(|j| j.state),
+                Some(JobState::Scheduled(_))
+            ) {
+                self.scheduled -= 1;
+            }
+            self.stats.jobs_discarded += 1;
+            self.finish(key);
+        }
+        self.functions.remove(fid);
     }
 
     fn admin_reply(&mut self, conn: ConnId, reply: &AdminResponse) {
