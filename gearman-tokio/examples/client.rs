@@ -7,6 +7,8 @@
 //! bytes; `status N/D` lines and warnings go to standard error. Exit code 0
 //! on complete, 1 on fail, 2 on exception (its text on standard error), 3 on
 //! any other error. Background: prints the job handle and a newline.
+//! `--status` asks each server given, in order, and prints the first answer
+//! that knows the job (`known=0 ...` when none does).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 #[path = "common/cli.rs"]
@@ -46,26 +48,39 @@ async fn main() -> ExitCode {
             return exit(cli::exit::ERROR);
         }
     };
+    let server_count = args.servers.len();
     let client = match Client::new(args.servers) {
         Ok(client) => client,
         Err(err) => return error(err),
     };
     match args.action {
         ClientAction::Status(handle) => {
-            let handle = JobHandle {
-                server: ServerId(0),
-                handle: handle.into(),
-            };
-            match client.status(&handle).await {
-                Ok(s) => {
-                    println!(
-                        "{}",
-                        cli::status_line(s.known, s.running, s.numerator, s.denominator)
-                    );
-                    exit(cli::exit::COMPLETE)
+            // A handle is only unique on its server: ask each in turn and
+            // report the first that knows the job.
+            let mut last = None;
+            for server in 0..server_count {
+                let handle = JobHandle {
+                    server: ServerId(server),
+                    handle: handle.clone().into(),
+                };
+                match client.status(&handle).await {
+                    Ok(status) if status.known => {
+                        last = Some(status);
+                        break;
+                    }
+                    Ok(status) => last = Some(status),
+                    Err(err) if server + 1 == server_count && last.is_none() => {
+                        return error(err);
+                    }
+                    Err(_) => {}
                 }
-                Err(err) => error(err),
             }
+            let s = last.expect("at least one server answered");
+            println!(
+                "{}",
+                cli::status_line(s.known, s.running, s.numerator, s.denominator)
+            );
+            exit(cli::exit::COMPLETE)
         }
         ClientAction::StatusUnique(unique) => match client.status_unique(unique).await {
             Ok(s) => {
