@@ -4,7 +4,8 @@
 //! ```text
 //! loadgen [--server HOST:PORT] [--adapter tokio|async-std|blocking] [--jobs N]
 //!         [--concurrency C] [--payload BYTES] [--background] [--function NAME]
-//!         [--worker-concurrency N] [--workers N] [--memory] [--time-limit SECONDS]
+//!         [--worker-concurrency N] [--workers N] [--connections N] [--threads N]
+//!         [--memory] [--time-limit SECONDS]
 //! ```
 //!
 //! Submits N echo jobs keeping C in flight, checks every result, shows a

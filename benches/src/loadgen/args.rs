@@ -52,6 +52,12 @@ pub struct Args {
     pub memory: bool,
     /// Gives up after this many seconds.
     pub time_limit: u64,
+    /// Runtime threads: 0 for the runtime's default (one per core), 1 for
+    /// a single-threaded runtime.
+    pub threads: usize,
+    /// Connections our worker keeps to the server: it grabs on each, so
+    /// more connections take more grab round trips at once.
+    pub connections: usize,
 }
 
 /// A command-line mistake.
@@ -67,7 +73,8 @@ impl fmt::Display for UsageError {
 /// Printed with any usage error.
 pub const USAGE: &str = "usage: loadgen [--server HOST:PORT] [--adapter tokio|async-std|blocking] \
 [--jobs N] [--concurrency C] [--payload BYTES] [--background] [--function NAME] \
-[--worker-concurrency N] [--workers N] [--memory] [--time-limit SECONDS]";
+[--worker-concurrency N] [--workers N] [--connections N] [--threads N] [--memory] \
+[--time-limit SECONDS]";
 
 fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, UsageError> {
     text.parse()
@@ -89,6 +96,8 @@ impl Args {
             workers: 1,
             memory: false,
             time_limit: 300,
+            threads: 0,
+            connections: 1,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -123,12 +132,18 @@ impl Args {
                 "--worker-concurrency" => parsed.worker_concurrency = number(&flag, &value)?,
                 "--workers" => parsed.workers = number(&flag, &value)?,
                 "--time-limit" => parsed.time_limit = number(&flag, &value)?,
+                "--threads" => parsed.threads = number(&flag, &value)?,
+                "--connections" => parsed.connections = number(&flag, &value)?,
                 other => return Err(UsageError(format!("unknown argument: {other}"))),
             }
         }
-        if parsed.jobs == 0 || parsed.concurrency == 0 || parsed.workers == 0 {
+        if parsed.jobs == 0
+            || parsed.concurrency == 0
+            || parsed.workers == 0
+            || parsed.connections == 0
+        {
             return Err(UsageError(
-                "--jobs, --concurrency and --workers must be at least 1".into(),
+                "--jobs, --concurrency, --workers and --connections must be at least 1".into(),
             ));
         }
         if parsed.worker_concurrency == usize::MAX {
@@ -171,7 +186,8 @@ mod tests {
     fn every_flag_is_read() {
         let args = parse(
             "--server 127.0.0.1:4730 --adapter blocking --jobs 10 --concurrency 3 --payload 7 \
-             --background --function f --worker-concurrency 0 --workers 2 --time-limit 9",
+             --background --function f --worker-concurrency 0 --workers 2 --time-limit 9 \
+             --threads 1 --connections 4",
         )
         .unwrap();
         assert_eq!(args.server.as_deref(), Some("127.0.0.1:4730"));
@@ -197,6 +213,7 @@ mod tests {
         assert!(parse("--jobs many").is_err());
         assert!(parse("--adapter gevent").is_err());
         assert!(parse("--concurrency 0").is_err());
+        assert!(parse("--connections 0").is_err());
         assert!(parse("--worker-concurrency 0").is_err());
         assert!(parse("--frobnicate 1").is_err());
     }

@@ -26,7 +26,16 @@ pub struct Finished {
 
 /// Runs the whole load on a fresh multi-threaded runtime.
 pub fn run(args: &Args) -> Result<Finished, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|err| format!("cannot start tokio: {err}"))?;
@@ -61,7 +70,8 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
     let mut workers = Vec::new();
     if args.worker_concurrency > 0 {
         for _ in 0..args.workers {
-            let worker = Worker::new([addr.clone()])
+            // The same server listed N times: one worker, N connections.
+            let worker = Worker::new(vec![addr.clone(); args.connections])
                 .concurrency(args.worker_concurrency)
                 .client_id("loadgen")
                 .function(function.clone(), |job: WorkerJob| async move {
