@@ -43,6 +43,7 @@ pub struct WorkerJob {
     handle: Bytes,
     function: Bytes,
     unique: Option<Bytes>,
+    reducer: Option<Bytes>,
     payload: Bytes,
     commands: mpsc::UnboundedSender<Command>,
 }
@@ -66,6 +67,12 @@ impl WorkerJob {
     /// The client's unique id, when the server sent one.
     pub fn unique(&self) -> Option<&Bytes> {
         self.unique.as_ref()
+    }
+
+    /// The reducer of a reduce job (SUBMIT_REDUCE_JOB), when the server
+    /// sent one.
+    pub fn reducer(&self) -> Option<&Bytes> {
+        self.reducer.as_ref()
     }
 
     /// The workload.
@@ -157,6 +164,7 @@ impl Driving {
             handle: assignment.handle,
             function: assignment.function,
             unique: assignment.unique,
+            reducer: assignment.reducer,
             payload: assignment.payload,
             commands: self.commands.clone(),
         };

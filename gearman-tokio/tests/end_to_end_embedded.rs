@@ -24,4 +24,5 @@ against_embedded!(
     concurrency_and_graceful_shutdown,
     job_deadline,
     can_do_timeout_requeues,
+    reduce_submits,
 );

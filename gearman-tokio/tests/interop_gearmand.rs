@@ -28,6 +28,7 @@ against_gearmand!(
     concurrency_and_graceful_shutdown,
     job_deadline,
     can_do_timeout_requeues,
+    reduce_submits,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -434,3 +434,41 @@ pub async fn can_do_timeout_requeues(server: &str) {
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     drop((first, second));
 }
+
+/// Reduce submits (SUBMIT_REDUCE_JOB and its background form) reach a
+/// worker of the function like any job; the reducer name travels along.
+pub async fn reduce_submits(server: &str) {
+    let f = name("mapper");
+    let reducers = Arc::new(Mutex::new(Vec::new()));
+    let seen = reducers.clone();
+    let worker = RunningWorker::start(Worker::new([server]).function(
+        f.clone(),
+        move |job: WorkerJob| {
+            seen.lock().unwrap().push(job.reducer().cloned());
+            async move { Ok::<_, WorkError>(job.payload().clone()) }
+        },
+    ));
+    let client = Client::new([server]).unwrap();
+    let outcome =
+        patiently(client.submit(JobRequest::new(f.clone(), "mapped").with_reducer("sum")))
+            .await
+            .unwrap();
+    assert_eq!(outcome, JobOutcome::Complete(Bytes::from_static(b"mapped")));
+    let handle =
+        patiently(client.submit_background(JobRequest::new(f.clone(), "bg").with_reducer("sum")))
+            .await
+            .unwrap();
+    patiently(async {
+        while client.status(&handle).await.unwrap().known {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let reducers = reducers.lock().unwrap().clone();
+    assert_eq!(reducers.len(), 2);
+    assert!(
+        reducers.iter().all(|r| r.as_deref() == Some(&b"sum"[..])),
+        "{reducers:?}"
+    );
+    worker.stop().await;
+}
