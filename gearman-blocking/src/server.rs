@@ -5,7 +5,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,10 +24,20 @@ use crate::driver::{self, Driven, Input, Io};
 /// server.serve() // until an admin `shutdown`
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
     config: ServerConfig,
+    sender: SyncSender<Input<Command>>,
+    inputs: Receiver<Input<Command>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) enum Command {
@@ -159,7 +169,13 @@ impl Server {
     pub fn from_listener(listener: TcpListener) -> Server {
         let mut config = ServerConfig::new(&hostname());
         config.pid = std::process::id();
-        Server { listener, config }
+        let (sender, inputs) = driver::channel();
+        Server {
+            listener,
+            config,
+            sender,
+            inputs,
+        }
     }
 
     /// Replaces the configuration (limits, handle prefix, job retries...).
@@ -173,69 +189,80 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves on the calling thread until an admin `shutdown` (or, after
-    /// `shutdown graceful`, until no job is left). Errors accepting a
-    /// connection are logged and retried.
+    /// A handle that stops this server once it serves (from a signal
+    /// handler thread, say).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            sender: self.sender.clone(),
+        }
+    }
+
+    /// Serves on the calling thread until a [`StopHandle`] stops it or an
+    /// admin `shutdown` (or, after `shutdown graceful`, until no job is
+    /// left). Errors accepting a connection are logged and retried.
     pub fn serve(self) -> io::Result<()> {
-        let (sender, inputs) = driver::channel();
-        self.serve_with(sender, inputs)
+        let Server {
+            listener,
+            config,
+            sender,
+            inputs,
+        } = self;
+        serve(listener, config, sender, inputs)
     }
 
     /// Serves on threads of its own; the returned [`RunningServer`] stops it.
     pub fn spawn(self) -> io::Result<RunningServer> {
         let addr = self.local_addr()?;
-        let (sender, inputs) = driver::channel();
-        let stop = StopHandle {
-            sender: sender.clone(),
-        };
+        let stop = self.stop_handle();
         let thread = thread::Builder::new()
             .name("gearman-server".into())
-            .spawn(move || self.serve_with(sender, inputs))?;
+            .spawn(move || self.serve())?;
         Ok(RunningServer {
             addr,
             stop,
             thread: Some(thread),
         })
     }
+}
 
-    fn serve_with(
-        self,
-        sender: SyncSender<Input<Command>>,
-        inputs: std::sync::mpsc::Receiver<Input<Command>>,
-    ) -> io::Result<()> {
-        let Server { listener, config } = self;
-        let addr = listener.local_addr()?;
-        let mut core = Core::new(config);
-        if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
-            core.set_wall_clock(unix, Instant::now());
-        }
-        let stopping = Arc::new(AtomicBool::new(false));
-        let acceptor = {
-            let sender = sender.clone();
-            let stopping = stopping.clone();
-            thread::Builder::new()
-                .name("gearman-accept".into())
-                .spawn(move || accept_loop(listener, sender, stopping))?
-        };
-        let serving = Serving {
-            core,
-            draining: false,
-            finished: false,
-        };
-        driver::run(serving, sender, inputs);
-        // Wake the acceptor so that it sees the flag and closes the listener.
-        stopping.store(true, Ordering::SeqCst);
-        let mut wake = addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match addr {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-        let _ = acceptor.join();
-        Ok(())
+/// The run loop of [`Server::serve`], with an accept thread beside it.
+fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    sender: SyncSender<Input<Command>>,
+    inputs: Receiver<Input<Command>>,
+) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    let mut core = Core::new(config);
+    if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
+        core.set_wall_clock(unix, Instant::now());
     }
+    let stopping = Arc::new(AtomicBool::new(false));
+    let acceptor = {
+        let sender = sender.clone();
+        let stopping = stopping.clone();
+        thread::Builder::new()
+            .name("gearman-accept".into())
+            .spawn(move || accept_loop(listener, sender, stopping))?
+    };
+    let serving = Serving {
+        core,
+        draining: false,
+        finished: false,
+    };
+    driver::run(serving, sender, inputs);
+    // Wake the acceptor so that it sees the flag and closes the listener.
+    stopping.store(true, Ordering::SeqCst);
+    let mut wake = addr;
+    if wake.ip().is_unspecified() {
+        wake.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    let _ = acceptor.join();
+    Ok(())
 }
 
 fn accept_loop(

@@ -1,0 +1,38 @@
+//! `admin [--server HOST:PORT] COMMAND...`: sends one admin command and
+//! prints the server's reply as it came.
+//!
+//! Exit code: 0 when the server replied, 1 when it replied with `ERR`,
+//! 3 when there was no reply (no server, bad arguments).
+#![allow(clippy::print_stderr)]
+
+#[path = "../../gearman-tokio/examples/common/cli.rs"]
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cli::AdminArgs;
+use gearman_blocking::Admin;
+
+fn main() -> ExitCode {
+    let args = match AdminArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("admin: {err}\nusage: admin [--server HOST:PORT] COMMAND...");
+            return ExitCode::from(cli::exit::ERROR as u8);
+        }
+    };
+    let reply = Admin::connect(&args.server).and_then(|mut admin| admin.raw(args.command.clone()));
+    match reply {
+        Ok(reply) => {
+            let mut out = Vec::new();
+            reply.encode(&mut out);
+            let _ = std::io::stdout().write_all(&out);
+            ExitCode::from(if reply.is_error() { 1 } else { 0 })
+        }
+        Err(err) => {
+            eprintln!("admin: {}: {err}", args.server);
+            ExitCode::from(cli::exit::ERROR as u8)
+        }
+    }
+}

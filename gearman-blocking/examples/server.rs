@@ -1,0 +1,52 @@
+//! `server [--listen ADDR]`: the embedded job server (default
+//! 127.0.0.1:4730; port 0 picks a free one). Prints `listening on ADDR` once
+//! it accepts connections; stops on Ctrl-C or an admin `shutdown`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[path = "../../gearman-tokio/examples/common/cli.rs"]
+mod cli;
+#[path = "common/ctrl_c.rs"]
+mod ctrl_c;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cli::ServerArgs;
+use gearman_blocking::Server;
+
+fn main() -> ExitCode {
+    let args = match ServerArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("server: {err}\nusage: server [--listen ADDR]");
+            return ExitCode::from(cli::exit::ERROR as u8);
+        }
+    };
+    let server = match Server::bind(&args.listen) {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("server: cannot listen on {}: {err}", args.listen);
+            return ExitCode::from(cli::exit::ERROR as u8);
+        }
+    };
+    match server.local_addr() {
+        Ok(addr) => println!("listening on {addr}"),
+        Err(err) => {
+            eprintln!("server: {err}");
+            return ExitCode::from(cli::exit::ERROR as u8);
+        }
+    }
+    let _ = std::io::stdout().flush();
+    let stop = server.stop_handle();
+    if let Err(err) = ctrl_c::on_ctrl_c(move || stop.stop()) {
+        eprintln!("server: cannot watch for Ctrl-C: {err}");
+        return ExitCode::from(cli::exit::ERROR as u8);
+    }
+    match server.serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("server: {err}");
+            ExitCode::from(cli::exit::ERROR as u8)
+        }
+    }
+}

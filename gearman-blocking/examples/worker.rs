@@ -1,0 +1,46 @@
+//! `worker [--server HOST:PORT]... [--concurrency N] [--id NAME]`: a worker
+//! with the example functions `reverse`, `echo`, `fail`, `exception`,
+//! `progress` and `sleep`. Stops on Ctrl-C after finishing running jobs.
+#![allow(clippy::print_stderr)]
+
+#[path = "../../gearman-tokio/examples/common/cli.rs"]
+mod cli;
+#[path = "common/ctrl_c.rs"]
+mod ctrl_c;
+#[path = "common/functions.rs"]
+mod functions;
+
+use std::process::ExitCode;
+
+use cli::WorkerArgs;
+use functions::with_example_functions;
+use gearman_blocking::Worker;
+
+fn main() -> ExitCode {
+    let args = match WorkerArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!(
+                "worker: {err}\nusage: worker [--server HOST:PORT]... [--concurrency N] [--id NAME]"
+            );
+            return ExitCode::from(cli::exit::ERROR as u8);
+        }
+    };
+    let mut worker = Worker::new(args.servers).concurrency(args.concurrency);
+    if let Some(id) = args.id {
+        worker = worker.client_id(id);
+    }
+    let worker = with_example_functions(worker);
+    let stop = worker.shutdown_handle();
+    if let Err(err) = ctrl_c::on_ctrl_c(move || stop.shutdown()) {
+        eprintln!("worker: cannot watch for Ctrl-C: {err}");
+        return ExitCode::from(cli::exit::ERROR as u8);
+    }
+    match worker.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("worker: {err}");
+            ExitCode::from(cli::exit::ERROR as u8)
+        }
+    }
+}
