@@ -1,1 +1,170 @@
-fn main() {}
+//! Codec benchmarks with the original Go library's names and inputs, so the
+//! figures compare one to one:
+//!
+//! - `PacketFactory*`: streaming decode of one packet, as an adapter does it:
+//!   a socket (here a reader looping over the same bytes forever) fills a
+//!   `BytesMut` in 4 KiB reads, and the `Decoder` splits packets off it.
+//!   `Mixed` loops over all three packets in turn.
+//! - `Unmarshal*`: splitting a known command's payload into its fields.
+//! - `Marshal*`: encoding a built packet into a reused buffer.
+//!
+//! The packets: RESET_ABILITIES (no fields), ECHO_RES `internal echo`,
+//! JOB_ASSIGN `H:lap:1` / `reverse` / `test`. Allocations per operation in
+//! the steady state are counted with an instrumented global allocator and
+//! printed after the timings.
+
+use std::alloc::System;
+use std::hint::black_box;
+
+use benches::alloc_count::{INSTRUMENTED_SYSTEM, StatsAlloc, allocations_per_op};
+use benches::looping_reader::LoopingReader;
+use bytes::{Bytes, BytesMut};
+use criterion::Criterion;
+use gearman_proto::{Command, Decoder, Packet};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Bytes an adapter asks the socket for per read.
+const READ_SIZE: usize = 4096;
+
+/// Operations over which allocations are counted.
+const COUNTED_OPS: u64 = 100_000;
+
+const PKT1LEN_DATA: &[u8] = b"internal echo";
+const PKTCOMMON_PAYLOAD: &[u8] = b"H:lap:1\0reverse\0test";
+
+fn pkt0size() -> Packet {
+    Packet::build(Command::ResetAbilities, &[]).expect("valid packet")
+}
+
+fn pkt1len() -> Packet {
+    Packet::build(Command::EchoRes, &[PKT1LEN_DATA]).expect("valid packet")
+}
+
+fn pktcommon() -> Packet {
+    Packet::build(Command::JobAssign, &[b"H:lap:1", b"reverse", b"test"]).expect("valid packet")
+}
+
+fn wire(packets: &[Packet]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for packet in packets {
+        packet.encode(&mut out);
+    }
+    out
+}
+
+/// One streaming decode step: the next packet, reading when the buffer runs
+/// dry. The packet is dropped at the end of the step, as a consumer drops it
+/// once handled.
+fn packet_factory(packets: &[Packet]) -> impl FnMut() {
+    let mut reader = LoopingReader::new(wire(packets));
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::with_capacity(2 * READ_SIZE);
+    move || {
+        loop {
+            match decoder.decode_packet(&mut buf) {
+                Ok(Some(packet)) => {
+                    black_box(&packet);
+                    return;
+                }
+                Ok(None) => {
+                    buf.reserve(READ_SIZE);
+                    reader.read_into(&mut buf, READ_SIZE);
+                }
+                Err(err) => panic!("benchmark input is valid: {err}"),
+            }
+        }
+    }
+}
+
+/// Splits a payload into fields. The payload is a static `Bytes`, as the Go
+/// benchmark hands its function a byte slice it already holds: the figure is
+/// the cost of splitting, while the reference counting of a payload sliced
+/// off a read buffer is part of the `PacketFactory` figures.
+fn unmarshal(command: Command, payload: &'static [u8]) -> impl FnMut() {
+    let payload = Bytes::from_static(payload);
+    move || {
+        let packet = Packet::from_payload(command, payload.clone()).expect("valid payload");
+        black_box(&packet);
+    }
+}
+
+/// Encodes a built packet into a buffer that is cleared and reused.
+fn marshal(packet: Packet) -> impl FnMut() {
+    let mut buf: Vec<u8> = Vec::with_capacity(64);
+    move || {
+        buf.clear();
+        packet.encode(&mut buf);
+        black_box(&buf);
+    }
+}
+
+/// Times `op` under `name` and counts its allocations per operation.
+fn bench(
+    c: &mut Criterion,
+    allocations: &mut Vec<(&'static str, f64)>,
+    name: &'static str,
+    mut op: impl FnMut(),
+) {
+    allocations.push((name, allocations_per_op(GLOBAL, COUNTED_OPS, &mut op)));
+    c.bench_function(name, |b| b.iter(&mut op));
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the allocation table is the bench's output"
+)]
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let mut allocations = Vec::new();
+    let all = [pkt0size(), pkt1len(), pktcommon()];
+    let a = &mut allocations;
+
+    bench(
+        &mut c,
+        a,
+        "PacketFactoryPkt0size",
+        packet_factory(&[pkt0size()]),
+    );
+    bench(
+        &mut c,
+        a,
+        "PacketFactoryPkt1len",
+        packet_factory(&[pkt1len()]),
+    );
+    bench(
+        &mut c,
+        a,
+        "PacketFactoryPktcommon",
+        packet_factory(&[pktcommon()]),
+    );
+    bench(&mut c, a, "PacketFactoryMixed", packet_factory(&all));
+    bench(
+        &mut c,
+        a,
+        "UnmarshalPkt0size",
+        unmarshal(Command::ResetAbilities, b""),
+    );
+    bench(
+        &mut c,
+        a,
+        "UnmarshalPkt1len",
+        unmarshal(Command::EchoRes, PKT1LEN_DATA),
+    );
+    bench(
+        &mut c,
+        a,
+        "UnmarshalPktcommon",
+        unmarshal(Command::JobAssign, PKTCOMMON_PAYLOAD),
+    );
+    bench(&mut c, a, "MarshalPkt0size", marshal(pkt0size()));
+    bench(&mut c, a, "MarshalPkt1len", marshal(pkt1len()));
+    bench(&mut c, a, "MarshalPktcommon", marshal(pktcommon()));
+
+    c.final_summary();
+    println!("\nallocations per operation (steady state, {COUNTED_OPS} ops):");
+    for (name, per_op) in allocations {
+        println!("  {name:<24} {per_op:.3}");
+    }
+}

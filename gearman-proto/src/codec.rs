@@ -97,6 +97,7 @@ impl Decoder {
     }
 
     /// Decodes one binary packet; text is an error here.
+    #[inline(always)]
     pub fn decode_packet(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
@@ -112,9 +113,15 @@ impl Decoder {
             buf.reserve(total - buf.len());
             return Ok(None);
         }
-        let mut frame = buf.split_to(total);
-        frame.advance(HEADER_LEN);
-        match Packet::from_payload(command, frame.freeze()) {
+        buf.advance(HEADER_LEN);
+        // An empty payload needs no slice of the buffer (and no reference
+        // count traffic): packets without fields are the most frequent.
+        let payload = if size == 0 {
+            Bytes::new()
+        } else {
+            buf.split_to(size as usize).freeze()
+        };
+        match Packet::from_payload(command, payload) {
             Ok(packet) => Ok(Some(packet)),
             Err(BuildError::MissingFields {
                 command,
@@ -168,18 +175,22 @@ impl Decoder {
         Ok(Some(line.freeze()))
     }
 
+    #[inline(always)]
     fn check_header(&self, buf: &BytesMut) -> Result<Option<(Command, u32)>, DecodeError> {
-        let seen = &buf[..buf.len().min(4)];
-        if !b"\0REQ".starts_with(seen) && !b"\0RES".starts_with(seen) {
-            return Err(DecodeError::BadMagic(seen.to_vec()));
-        }
-        if buf.len() < HEADER_LEN {
+        let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
+            // A partial header: fail early if its start already cannot be a magic.
+            let seen = &buf[..buf.len().min(4)];
+            if !b"\0REQ".starts_with(seen) && !b"\0RES".starts_with(seen) {
+                return Err(DecodeError::BadMagic(seen.to_vec()));
+            }
             return Ok(None);
-        }
-        let magic = Magic::from_bytes([buf[0], buf[1], buf[2], buf[3]])
-            .expect("prefix check above accepted exactly the two magics");
-        let number = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        let size = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+        };
+        let [m0, m1, m2, m3, n0, n1, n2, n3, s0, s1, s2, s3] = *header;
+        let Some(magic) = Magic::from_bytes([m0, m1, m2, m3]) else {
+            return Err(DecodeError::BadMagic(header[..4].to_vec()));
+        };
+        let number = u32::from_be_bytes([n0, n1, n2, n3]);
+        let size = u32::from_be_bytes([s0, s1, s2, s3]);
         let command = Command::from_wire(magic, number)
             .ok_or(DecodeError::UnknownCommand { magic, number })?;
         if size > self.max_packet_size {

@@ -54,12 +54,13 @@ impl Packet {
     /// separators than the command needs. Extra NULs belong to the last field.
     /// A payload on a command without fields is kept as is (gearmand tolerates
     /// it), so re-encoding gives back the same bytes.
+    #[inline(always)]
     pub fn from_payload(command: Command, payload: Bytes) -> Result<Packet, BuildError> {
         let mut separators = [0u32; MAX_FIELDS - 1];
         let wanted = command.field_count().saturating_sub(1);
         let mut start = 0usize;
         for (found, slot) in separators.iter_mut().enumerate().take(wanted) {
-            match memchr::memchr(0, &payload[start..]) {
+            match find_nul(&payload[start..]) {
                 Some(at) => {
                     *slot = (start + at) as u32;
                     start += at + 1;
@@ -188,6 +189,7 @@ impl Packet {
     /// Packet::build(Command::CanDo, &[b"resize"]).unwrap().encode(&mut out);
     /// assert_eq!(out, b"\0REQ\0\0\0\x01\0\0\0\x06resize");
     /// ```
+    #[inline]
     pub fn encode<B: BufMut>(&self, buf: &mut B) {
         put_header(buf, self.command, self.payload.len());
         buf.put_slice(&self.payload);
@@ -228,10 +230,28 @@ fn payload_len(fields: &[&[u8]]) -> usize {
     fields.iter().map(|f| f.len()).sum::<usize>() + fields.len().saturating_sub(1)
 }
 
+/// Position of the first NUL. Fields before the data are short (handles,
+/// names), where a plain loop beats `memchr`'s call and setup; a long field
+/// falls through to `memchr`.
+#[inline]
+fn find_nul(hay: &[u8]) -> Option<usize> {
+    const SHORT: usize = 32;
+    let head = &hay[..hay.len().min(SHORT)];
+    match head.iter().position(|&b| b == 0) {
+        Some(at) => Some(at),
+        None if hay.len() > SHORT => memchr::memchr(0, &hay[SHORT..]).map(|at| SHORT + at),
+        None => None,
+    }
+}
+
+#[inline]
 fn put_header<B: BufMut>(buf: &mut B, command: Command, payload_len: usize) {
-    buf.put_slice(command.magic().bytes());
-    buf.put_u32(command.number());
-    buf.put_u32(payload_len as u32);
+    // One 12-byte write instead of three: a third of the bounds checks.
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(command.magic().bytes());
+    header[4..8].copy_from_slice(&command.number().to_be_bytes());
+    header[8..].copy_from_slice(&(payload_len as u32).to_be_bytes());
+    buf.put_slice(&header);
 }
 
 fn put_fields<B: BufMut>(buf: &mut B, fields: &[&[u8]]) {

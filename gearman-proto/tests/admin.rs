@@ -531,7 +531,9 @@ fn response() -> impl Strategy<Value = AdminResponse> {
             (
                 any::<i64>(),
                 name(),
-                name(),
+                // Ids may hold spaces; an id of ":" would read as no id and
+                // a function named ":".
+                "[a-zA-Z0-9_. -]{0,10}",
                 proptest::collection::vec(name(), 0..4)
             )
                 .prop_map(|(fd, ip, id, functions)| WorkerRow::new(fd, ip, id, functions)),
