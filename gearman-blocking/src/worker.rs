@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gearman_proto::routing::ServerId;
@@ -346,17 +346,47 @@ impl Worker {
         self
     }
 
-    /// Registers `handler` for `function`. The handler runs on a pool
-    /// thread; its `Ok` completes the job with its bytes, and [`WorkError`]
-    /// fails it or raises an exception.
-    pub fn function<F, R>(mut self, function: impl Into<Bytes>, handler: F) -> Worker
+    /// Registers `handler` for `function` (CAN_DO). The handler runs on a
+    /// pool thread; its `Ok` completes the job with its bytes, and
+    /// [`WorkError`] fails it or raises an exception. Registering a name
+    /// again replaces its handler.
+    pub fn function<F, R>(self, function: impl Into<Bytes>, handler: F) -> Worker
     where
         F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
         R: Into<Bytes>,
     {
-        let function = function.into();
+        self.register(function.into(), None, handler)
+    }
+
+    /// Like [`function`](Worker::function), registered with CAN_DO_TIMEOUT:
+    /// the server takes a job back (and may give it to another worker) when
+    /// it runs longer than `timeout`.
+    pub fn function_with_timeout<F, R>(
+        self,
+        function: impl Into<Bytes>,
+        timeout: Duration,
+        handler: F,
+    ) -> Worker
+    where
+        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
+        R: Into<Bytes>,
+    {
+        self.register(function.into(), Some(timeout), handler)
+    }
+
+    fn register<F, R>(mut self, function: Bytes, timeout: Option<Duration>, handler: F) -> Worker
+    where
+        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
+        R: Into<Bytes>,
+    {
         let boxed: Handler = Arc::new(move |job| handler(job).map(Into::into));
-        self.config = self.config.with_function(function.clone());
+        self.config
+            .abilities
+            .retain(|ability| ability.function != function);
+        self.config = match timeout {
+            Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
+            None => self.config.with_function(function.clone()),
+        };
         self.handlers.insert(function, boxed);
         self
     }

@@ -29,6 +29,11 @@ fn client_worker_server_admin() {
         .function("exception", |job: &WorkerJob| {
             Err::<Bytes, _>(WorkError::Exception(job.payload().clone()))
         })
+        // Registered twice: the second handler (and CAN_DO_TIMEOUT) wins.
+        .function("timed", |_job: &WorkerJob| Ok::<_, WorkError>("first"))
+        .function_with_timeout("timed", Duration::from_secs(5), |_job: &WorkerJob| {
+            Ok::<_, WorkError>("second")
+        })
         .spawn()
         .unwrap();
     let client = Client::new([addr.clone()]).unwrap();
@@ -67,13 +72,20 @@ fn client_worker_server_admin() {
         .unwrap();
     assert_eq!(outcome, JobOutcome::Exception("boom".into()));
     assert_eq!(client.echo("ping").unwrap(), "ping");
+    let outcome = client
+        .submit(JobRequest::new("timed", ""))
+        .wait_timeout(PATIENCE)
+        .unwrap();
+    assert_eq!(outcome, JobOutcome::Complete("second".into()));
 
     let mut admin = Admin::connect(&addr).unwrap();
     let workers = admin.workers().unwrap();
-    assert!(
-        workers.iter().any(|w| &w.client_id[..] == b"e2e"),
-        "{workers:?}"
-    );
+    let ours = workers
+        .iter()
+        .find(|w| &w.client_id[..] == b"e2e")
+        .unwrap_or_else(|| panic!("{workers:?}"));
+    let timed = ours.functions.iter().filter(|f| &f[..] == b"timed").count();
+    assert_eq!(timed, 1, "registered once: {ours:?}");
     worker.shutdown();
     worker.join().unwrap();
     server.stop().unwrap();
