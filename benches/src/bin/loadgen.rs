@@ -24,6 +24,10 @@
 
 #[path = "../loadgen/args.rs"]
 mod args;
+#[path = "../loadgen/async_std_run.rs"]
+mod async_std_run;
+#[path = "../loadgen/drive.rs"]
+mod drive;
 #[path = "../loadgen/memory.rs"]
 mod memory;
 #[path = "../loadgen/payload.rs"]
@@ -40,7 +44,7 @@ use std::process::ExitCode;
 use args::{Adapter, Args, USAGE};
 
 /// Adapters this build can drive.
-const AVAILABLE: &[Adapter] = &[Adapter::Tokio];
+const AVAILABLE: &[Adapter] = &[Adapter::Tokio, Adapter::AsyncStd];
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--adapters") {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
     }
     let finished = match args.adapter {
         Adapter::Tokio => tokio_run::run(&args),
+        Adapter::AsyncStd => async_std_run::run(&args),
         other => Err(format!(
             "the {} adapter is not available in this build",
             other.name()

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+use gearman_proto::client::JobRequest;
+
 /// Which adapter drives our client and worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adapter {
@@ -160,6 +163,27 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The function the jobs call: in a memory run, one nobody serves.
+    pub fn function_to_call(&self) -> String {
+        if self.memory {
+            format!("{}-held-{}", self.function, std::process::id())
+        } else {
+            self.function.clone()
+        }
+    }
+
+    /// The request for one job.
+    pub fn request(&self, function: &str, payload: Bytes) -> JobRequest {
+        let request = JobRequest::new(function.to_owned(), payload);
+        if self.background {
+            request.in_background()
+        } else {
+            request
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +229,25 @@ mod tests {
     fn memory_runs_start_no_worker_by_default() {
         let args = parse("--memory --concurrency 100000").unwrap();
         assert_eq!(args.worker_concurrency, 0);
+    }
+
+    #[test]
+    fn background_runs_send_background_requests() {
+        let args = parse("--background").unwrap();
+        let request = args.request("echo", Bytes::from_static(b"x"));
+        assert!(request.background);
+        assert!(!parse("").unwrap().request("echo", Bytes::new()).background);
+    }
+
+    #[test]
+    fn memory_runs_call_a_function_nobody_serves() {
+        assert_eq!(parse("").unwrap().function_to_call(), "echo");
+        assert!(
+            parse("--memory")
+                .unwrap()
+                .function_to_call()
+                .starts_with("echo-held-")
+        );
     }
 
     #[test]

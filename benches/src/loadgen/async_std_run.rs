@@ -1,0 +1,139 @@
+//! The load generator on `gearman-async-std`, run by async-std's executor:
+//! our client (and, unless told otherwise, our worker and the embedded
+//! server) in this process.
+
+use std::time::{Duration, Instant};
+
+use async_std::channel;
+use bytes::Bytes;
+use gearman_async_std::{Admin, Client, JobOutcome, Server, WorkError, Worker, WorkerJob};
+
+use crate::args::Args;
+use crate::drive::{self, Finished};
+use crate::payload::{is_echo_of, payload};
+
+/// Runs the whole load on async-std's global executor.
+pub fn run(args: &Args) -> Result<Finished, String> {
+    async_std::task::block_on(run_async(args))
+}
+
+async fn run_async(args: &Args) -> Result<Finished, String> {
+    // Dropping `stop` ends every `until_stopped` future.
+    let (stop, stopped) = channel::bounded::<()>(1);
+    let until_stopped = |stopped: channel::Receiver<()>| async move {
+        let _ = stopped.recv().await;
+    };
+    let (addr, label) = match &args.server {
+        Some(addr) => (addr.clone(), "async-std".to_owned()),
+        None => {
+            let server = Server::bind("127.0.0.1:0")
+                .await
+                .map_err(|err| format!("cannot start the embedded server: {err}"))?;
+            let addr = server
+                .local_addr()
+                .map_err(|err| format!("no address: {err}"))?;
+            async_std::task::spawn(server.serve_until(until_stopped(stopped.clone())));
+            (addr.to_string(), "async-std/embedded".to_owned())
+        }
+    };
+    let function = args.function_to_call();
+
+    let mut workers = Vec::new();
+    if args.worker_concurrency > 0 {
+        for _ in 0..args.workers {
+            // The same server listed N times: one worker, N connections.
+            let worker = Worker::new(vec![addr.clone(); args.connections])
+                .concurrency(args.worker_concurrency)
+                .client_id("loadgen")
+                .function(function.clone(), |job: WorkerJob| async move {
+                    Ok::<Bytes, WorkError>(job.payload().clone())
+                });
+            workers.push(async_std::task::spawn(
+                worker.run_until(until_stopped(stopped.clone())),
+            ));
+        }
+        let expected = (args.workers * args.connections) as u64;
+        wait_for_workers(&addr, &function, expected).await?;
+    }
+
+    let (client, driver) = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
+    let driver = async_std::task::spawn(driver);
+    let limit = Duration::from_secs(args.time_limit);
+    let result = if args.memory {
+        hold(args, &client, &addr, &function, &label).await
+    } else {
+        let submit = |index: u64| {
+            let job = client.submit(args.request(&function, payload(index, args.payload)));
+            async move {
+                match job.await {
+                    Ok(JobOutcome::Complete(result)) => {
+                        !args.background && is_echo_of(&result, index, args.payload)
+                    }
+                    Ok(JobOutcome::Queued(_)) => args.background,
+                    _ => false,
+                }
+            }
+        };
+        Ok(drive::throughput(args, &label, submit, async_std::task::sleep(limit)).await)
+    };
+
+    drop(client);
+    drop(stop);
+    let patience = Duration::from_secs(5);
+    let _ = async_std::future::timeout(patience, driver).await;
+    for worker in workers {
+        let _ = async_std::future::timeout(patience, worker).await;
+    }
+    result
+}
+
+async fn hold(
+    args: &Args,
+    client: &Client,
+    addr: &str,
+    function: &str,
+    label: &str,
+) -> Result<Finished, String> {
+    // Connect first so the connection's buffers are not charged to the jobs.
+    client
+        .echo("warm up")
+        .await
+        .map_err(|err| format!("echo to {addr}: {err}"))?;
+    let mut admin = Admin::connect(addr)
+        .await
+        .map_err(|err| format!("admin connection to {addr}: {err}"))?;
+    let admin = futures_util::lock::Mutex::new(&mut admin);
+    let admin = &admin;
+    let submit = |index: u64| client.submit(args.request(function, payload(index, args.payload)));
+    let queued = || async move {
+        let mut admin = admin.lock().await;
+        let rows = admin.status().await.map_err(|err| err.to_string())?;
+        Ok(rows
+            .iter()
+            .find(|row| row.function == function.as_bytes())
+            .map_or(0, |row| row.total))
+    };
+    drive::hold(args, label, submit, queued, async_std::task::sleep).await
+}
+
+/// Waits until the server lists `count` worker connections for `function`.
+async fn wait_for_workers(addr: &str, function: &str, count: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut admin = Admin::connect(addr)
+        .await
+        .map_err(|err| format!("admin connection to {addr}: {err}"))?;
+    loop {
+        let rows = admin.status().await.map_err(|err| err.to_string())?;
+        let registered = rows
+            .iter()
+            .find(|row| row.function == function.as_bytes())
+            .map_or(0, |row| row.workers);
+        if registered >= count {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("workers did not register with {addr}"));
+        }
+        async_std::task::sleep(Duration::from_millis(10)).await;
+    }
+}

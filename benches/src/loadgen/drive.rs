@@ -1,0 +1,150 @@
+//! The two kinds of run, written once over any adapter: keep C jobs in
+//! flight until N have ended, or hold C jobs in flight and measure memory.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use crate::args::Args;
+use crate::memory;
+use crate::progress::Progress;
+use crate::stats::Recorder;
+
+/// What a run found: the summary (or memory) line, and whether every job
+/// ended as it should.
+pub struct Finished {
+    /// The line to print.
+    pub line: String,
+    /// Every job ended with its echo (or was queued, in the background).
+    pub all_correct: bool,
+}
+
+/// Submits `args.jobs` jobs keeping `args.concurrency` in flight.
+/// `submit(index)` sends job `index` at once and returns a future of whether
+/// it ended correctly; `give_up` ends the run early when it completes.
+pub async fn throughput<S, J>(
+    args: &Args,
+    label: &str,
+    mut submit: S,
+    give_up: impl Future<Output = ()>,
+) -> Finished
+where
+    S: FnMut(u64) -> J,
+    J: Future<Output = bool>,
+{
+    let progress = Progress::new(args.jobs);
+    let mut recorder = Recorder::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut start = |index: u64| {
+        let submitted = Instant::now();
+        let job = submit(index);
+        async move { (submitted, job.await) }
+    };
+    let started = Instant::now();
+    let mut next = 0;
+    while next < args.jobs && in_flight.len() < args.concurrency {
+        in_flight.push(start(next));
+        next += 1;
+    }
+    let mut give_up = pin!(give_up);
+    let mut timed_out = false;
+    loop {
+        let ended = std::future::poll_fn(|cx| {
+            if give_up.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            in_flight.poll_next_unpin(cx).map(Some)
+        })
+        .await;
+        let (submitted, correct) = match ended {
+            Some(Some(ended)) => ended,
+            Some(None) => break,
+            None => {
+                timed_out = true;
+                break;
+            }
+        };
+        recorder.record(submitted.elapsed(), correct);
+        progress.finished(recorder.count());
+        if next < args.jobs {
+            in_flight.push(start(next));
+            next += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.done();
+    let mut line = recorder.summary(label, elapsed).to_string();
+    line.push_str(&format!(
+        " concurrency={} payload={}",
+        args.concurrency, args.payload
+    ));
+    if timed_out {
+        line.push_str(&format!(" (gave up after {}s)", args.time_limit));
+    }
+    Finished {
+        all_correct: !timed_out && recorder.wrong == 0 && recorder.count() == args.jobs,
+        line,
+    }
+}
+
+/// Jobs submitted between two looks at the server while holding, so the
+/// buffers of one batch are reused by the next instead of all piling up.
+const HOLD_BATCH: u64 = 1000;
+
+/// Keeps `args.concurrency` jobs in flight that no worker takes, and
+/// measures what this process's memory grew by once the server has queued
+/// them all. `submit(index)` returns the job's handle, kept until the end;
+/// `queued()` asks the server how many jobs it holds for the function.
+pub async fn hold<S, H, Q, QF, Z, ZF>(
+    args: &Args,
+    label: &str,
+    mut submit: S,
+    mut queued: Q,
+    mut sleep: Z,
+) -> Result<Finished, String>
+where
+    S: FnMut(u64) -> H,
+    Q: FnMut() -> QF,
+    QF: Future<Output = Result<u64, String>>,
+    Z: FnMut(Duration) -> ZF,
+    ZF: Future<Output = ()>,
+{
+    let total = args.concurrency as u64;
+    let progress = Progress::new(total);
+    let before = memory::resident_bytes();
+    let mut jobs = Vec::with_capacity(args.concurrency);
+    while (jobs.len() as u64) < total {
+        let batch_end = (jobs.len() as u64 + HOLD_BATCH).min(total);
+        for index in jobs.len() as u64..batch_end {
+            jobs.push(submit(index));
+        }
+        let deadline = Instant::now() + Duration::from_secs(args.time_limit);
+        loop {
+            let held = queued().await?;
+            progress.finished(held);
+            if held >= batch_end {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{label}: the server holds only {held} of {batch_end} jobs"
+                ));
+            }
+            sleep(Duration::from_millis(1)).await;
+        }
+    }
+    // Let the client take in the last acknowledgements.
+    sleep(Duration::from_millis(200)).await;
+    progress.done();
+    let after = memory::resident_bytes();
+    let line = memory::report(label, jobs.len(), before, after);
+    drop(jobs);
+    Ok(Finished {
+        line,
+        all_correct: true,
+    })
+}
