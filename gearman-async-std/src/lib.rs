@@ -77,6 +77,7 @@ pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
 pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
 pub use signal::ctrl_c;

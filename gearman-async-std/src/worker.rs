@@ -47,6 +47,7 @@ pub struct WorkerJob {
     handle: Bytes,
     function: Bytes,
     unique: Option<Bytes>,
+    reducer: Option<Bytes>,
     payload: Bytes,
     updates: Sender<(JobId, Update)>,
 }
@@ -70,6 +71,12 @@ impl WorkerJob {
     /// The client's unique id, when the server sent one.
     pub fn unique(&self) -> Option<&Bytes> {
         self.unique.as_ref()
+    }
+
+    /// The reducer of a reduce job (SUBMIT_REDUCE_JOB), when the server
+    /// sent one.
+    pub fn reducer(&self) -> Option<&Bytes> {
+        self.reducer.as_ref()
     }
 
     /// The workload.
@@ -164,6 +171,7 @@ impl Driving {
             handle: assignment.handle,
             function: assignment.function,
             unique: assignment.unique,
+            reducer: assignment.reducer,
             payload: assignment.payload,
             updates: self.updates.clone(),
         };

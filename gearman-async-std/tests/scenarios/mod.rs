@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use gearman_async_std::proto::Priority;
+use gearman_async_std::proto::worker::{GrabMode, WorkerConfig};
 use gearman_async_std::{Error, JobOutcome, JobRequest, JobUpdate, WorkError, Worker, WorkerJob};
 
 use crate::support::{RunningWorker, Runtime, name, patiently, sleep};
@@ -382,4 +383,95 @@ pub async fn invalid_request(rt: Runtime, server: &str) {
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
     let echoed = patiently(client.echo("fine")).await.unwrap();
     assert_eq!(&echoed[..], b"fine");
+}
+
+/// A function registered with CAN_DO_TIMEOUT: a job that overruns it is
+/// taken back by the server (the worker stops its handler) and given to
+/// another worker, whose result reaches the client.
+pub async fn can_do_timeout_requeues(rt: Runtime, server: &str) {
+    let f = name("cdt");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let start_worker = || {
+        let counter = runs.clone();
+        RunningWorker::start(
+            rt,
+            Worker::new([server]).function_with_timeout(
+                f.clone(),
+                Duration::from_secs(1),
+                move |_job: WorkerJob| {
+                    let run = counter.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if run == 0 {
+                            // The first run overruns its timeout (the
+                            // server does not tell the worker).
+                            sleep(Duration::from_millis(2500)).await;
+                        }
+                        Ok::<_, WorkError>("second run")
+                    }
+                },
+            ),
+        )
+    };
+    let first = start_worker();
+    let client = rt.client([server]);
+    let job = rt.spawn_with_result(client.submit(JobRequest::new(f.clone(), "x")));
+    patiently(async {
+        while runs.load(Ordering::SeqCst) == 0 {
+            sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let second = start_worker();
+    let outcome = patiently(job).await.unwrap().unwrap();
+    assert_eq!(
+        outcome,
+        JobOutcome::Complete(Bytes::from_static(b"second run"))
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    // The first worker finishes its overrun job (the late result goes
+    // nowhere) and shuts down cleanly.
+    first.stop().await;
+    second.stop().await;
+}
+
+/// Reduce submits (SUBMIT_REDUCE_JOB and its background form) reach a
+/// worker of the function like any job; the reducer name travels along.
+pub async fn reduce_submits(rt: Runtime, server: &str) {
+    let f = name("mapper");
+    let reducers = Arc::new(Mutex::new(Vec::new()));
+    let seen = reducers.clone();
+    let worker = RunningWorker::start(
+        rt,
+        // JOB_ASSIGN_ALL is the assignment that carries the reducer.
+        Worker::with_config(WorkerConfig::new([server]).with_grab(GrabMode::All)).function(
+            f.clone(),
+            move |job: WorkerJob| {
+                seen.lock().unwrap().push(job.reducer().cloned());
+                async move { Ok::<_, WorkError>(job.payload().clone()) }
+            },
+        ),
+    );
+    let client = rt.client([server]);
+    let outcome =
+        patiently(client.submit(JobRequest::new(f.clone(), "mapped").with_reducer("sum")))
+            .await
+            .unwrap();
+    assert_eq!(outcome, JobOutcome::Complete(Bytes::from_static(b"mapped")));
+    let handle =
+        patiently(client.submit_background(JobRequest::new(f.clone(), "bg").with_reducer("sum")))
+            .await
+            .unwrap();
+    patiently(async {
+        while client.status(&handle).await.unwrap().known {
+            sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let reducers = reducers.lock().unwrap().clone();
+    assert_eq!(reducers.len(), 2);
+    assert!(
+        reducers.iter().all(|r| r.as_deref() == Some(&b"sum"[..])),
+        "{reducers:?}"
+    );
+    worker.stop().await;
 }
