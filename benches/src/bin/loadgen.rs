@@ -26,6 +26,8 @@
 mod args;
 #[path = "../loadgen/async_std_run.rs"]
 mod async_std_run;
+#[path = "../loadgen/blocking_run.rs"]
+mod blocking_run;
 #[path = "../loadgen/drive.rs"]
 mod drive;
 #[path = "../loadgen/memory.rs"]
@@ -44,7 +46,7 @@ use std::process::ExitCode;
 use args::{Adapter, Args, USAGE};
 
 /// Adapters this build can drive.
-const AVAILABLE: &[Adapter] = &[Adapter::Tokio, Adapter::AsyncStd];
+const AVAILABLE: &[Adapter] = &[Adapter::Tokio, Adapter::AsyncStd, Adapter::Blocking];
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--adapters") {
@@ -66,10 +68,7 @@ fn main() -> ExitCode {
     let finished = match args.adapter {
         Adapter::Tokio => tokio_run::run(&args),
         Adapter::AsyncStd => async_std_run::run(&args),
-        other => Err(format!(
-            "the {} adapter is not available in this build",
-            other.name()
-        )),
+        Adapter::Blocking => blocking_run::run(&args),
     };
     match finished {
         Ok(finished) => {

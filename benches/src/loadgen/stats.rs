@@ -40,6 +40,14 @@ impl Recorder {
         }
     }
 
+    /// Adds what another recorder saw.
+    pub fn merge(&mut self, other: &Recorder) {
+        self.latencies
+            .add(&other.latencies)
+            .expect("recorders share their bounds");
+        self.wrong += other.wrong;
+    }
+
     /// Jobs recorded.
     pub fn count(&self) -> u64 {
         self.latencies.len()
@@ -116,5 +124,16 @@ mod tests {
         assert!(line.contains("p99=99.0"), "{line}");
         assert!(line.contains("max=100.0"), "{line}");
         assert!(line.ends_with("wrong=1"), "{line}");
+    }
+
+    #[test]
+    fn merging_adds_counts_and_wrong_jobs() {
+        let mut first = Recorder::new();
+        first.record(Duration::from_micros(10), true);
+        let mut second = Recorder::new();
+        second.record(Duration::from_micros(20), false);
+        first.merge(&second);
+        assert_eq!(first.count(), 2);
+        assert_eq!(first.wrong, 1);
     }
 }

@@ -1,0 +1,194 @@
+//! The load generator on `gearman-blocking`, with no async runtime: one
+//! client shared by `--concurrency` threads, each submitting a job and
+//! waiting for it, so exactly that many are in flight; our worker and the
+//! embedded server run on their own threads.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gearman_blocking::{Admin, Client, JobOutcome, Server, WorkError, Worker, WorkerJob};
+
+use crate::args::Args;
+use crate::drive::Finished;
+use crate::memory;
+use crate::payload::{is_echo_of, payload};
+use crate::progress::Progress;
+use crate::stats::Recorder;
+
+/// Runs the whole load on threads.
+pub fn run(args: &Args) -> Result<Finished, String> {
+    let (server, addr, label) = match &args.server {
+        Some(addr) => (None, addr.clone(), "blocking".to_owned()),
+        None => {
+            let server = Server::bind("127.0.0.1:0")
+                .and_then(Server::spawn)
+                .map_err(|err| format!("cannot start the embedded server: {err}"))?;
+            let addr = server.local_addr().to_string();
+            (Some(server), addr, "blocking/embedded".to_owned())
+        }
+    };
+    let function = args.function_to_call();
+
+    let mut workers = Vec::new();
+    if args.worker_concurrency > 0 {
+        for _ in 0..args.workers {
+            // The same server listed N times: one worker, N connections.
+            let worker = Worker::new(vec![addr.clone(); args.connections])
+                .concurrency(args.worker_concurrency)
+                .client_id("loadgen")
+                .function(function.clone(), |job: &WorkerJob| {
+                    Ok::<_, WorkError>(job.payload().clone())
+                })
+                .spawn()
+                .map_err(|err| format!("cannot start the worker: {err}"))?;
+            workers.push(worker);
+        }
+        let expected = (args.workers * args.connections) as u64;
+        wait_until(&addr, &function, Duration::from_secs(10), |row| {
+            row.workers >= expected
+        })?;
+    }
+
+    let client = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
+    let result = if args.memory {
+        hold(args, &client, &addr, &function, &label)
+    } else {
+        Ok(throughput(args, &client, &function, &label))
+    };
+
+    drop(client);
+    for worker in workers {
+        worker.shutdown();
+        let _ = worker.join();
+    }
+    if let Some(server) = server {
+        let _ = server.stop();
+    }
+    result
+}
+
+fn throughput(args: &Args, client: &Client, function: &str, label: &str) -> Finished {
+    let progress = Progress::new(args.jobs);
+    let next = AtomicU64::new(0);
+    let finished = AtomicU64::new(0);
+    let total = Mutex::new(Recorder::new());
+    let give_up = Instant::now() + Duration::from_secs(args.time_limit);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..args.concurrency {
+            scope.spawn(|| {
+                let mut recorder = Recorder::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= args.jobs {
+                        break;
+                    }
+                    let submitted = Instant::now();
+                    let mut job =
+                        client.submit(args.request(function, payload(index, args.payload)));
+                    let left = give_up.saturating_duration_since(submitted);
+                    let correct = match job.wait_timeout(left) {
+                        Ok(JobOutcome::Complete(result)) => {
+                            !args.background && is_echo_of(&result, index, args.payload)
+                        }
+                        Ok(JobOutcome::Queued(_)) => args.background,
+                        Err(_) if Instant::now() >= give_up => break,
+                        _ => false,
+                    };
+                    recorder.record(submitted.elapsed(), correct);
+                    progress.finished(finished.fetch_add(1, Ordering::Relaxed) + 1);
+                }
+                total
+                    .lock()
+                    .expect("no thread panics while holding the recorder")
+                    .merge(&recorder);
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    progress.done();
+    let recorder = total
+        .into_inner()
+        .expect("no thread panics while holding the recorder");
+    let timed_out = recorder.count() < args.jobs;
+    let mut line = recorder.summary(label, elapsed).to_string();
+    line.push_str(&format!(
+        " concurrency={} payload={}",
+        args.concurrency, args.payload
+    ));
+    if timed_out {
+        line.push_str(&format!(" (gave up after {}s)", args.time_limit));
+    }
+    Finished {
+        all_correct: !timed_out && recorder.wrong == 0,
+        line,
+    }
+}
+
+fn hold(
+    args: &Args,
+    client: &Client,
+    addr: &str,
+    function: &str,
+    label: &str,
+) -> Result<Finished, String> {
+    // Connect first so the connection's buffers are not charged to the jobs.
+    client
+        .echo("warm up")
+        .map_err(|err| format!("echo to {addr}: {err}"))?;
+    let total = args.concurrency as u64;
+    let progress = Progress::new(total);
+    let before = memory::resident_bytes();
+    let mut jobs = Vec::with_capacity(args.concurrency);
+    while (jobs.len() as u64) < total {
+        let batch_end = (jobs.len() as u64 + 1000).min(total);
+        for index in jobs.len() as u64..batch_end {
+            jobs.push(client.submit(args.request(function, payload(index, args.payload))));
+        }
+        wait_until(
+            addr,
+            function,
+            Duration::from_secs(args.time_limit),
+            |row| row.total >= batch_end,
+        )?;
+        progress.finished(batch_end);
+    }
+    // Let the client take in the last acknowledgements.
+    std::thread::sleep(Duration::from_millis(200));
+    progress.done();
+    let after = memory::resident_bytes();
+    let line = memory::report(label, jobs.len(), before, after);
+    drop(jobs);
+    Ok(Finished {
+        line,
+        all_correct: true,
+    })
+}
+
+/// Asks the server until its status row for `function` satisfies `done`.
+fn wait_until(
+    addr: &str,
+    function: &str,
+    patience: Duration,
+    done: impl Fn(&gearman_blocking::proto::admin::StatusRow) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + patience;
+    let mut admin =
+        Admin::connect(addr).map_err(|err| format!("admin connection to {addr}: {err}"))?;
+    loop {
+        let rows = admin.status().map_err(|err| err.to_string())?;
+        if rows
+            .iter()
+            .any(|row| row.function == function.as_bytes() && done(row))
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{addr} did not get there for {function} in {patience:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
