@@ -31,6 +31,12 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Output queued for one peer that is not reading it; past this the
 /// connection is dropped rather than buffering without bound.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
+/// How long one write may wait for the peer to take bytes. The run loop
+/// writes directly while a connection has nothing queued (saving a thread
+/// hop per message) and hands the rest to the connection's writer thread
+/// when the kernel buffer is full, so a peer that does not read stalls the
+/// loop at most this long per message.
+const WRITE_WAIT: Duration = Duration::from_millis(20);
 /// Longest a connect attempt blocks its thread; the core has its own
 /// (usually shorter) connect timeout and forgets the attempt when it passes.
 const CONNECT_LIMIT: Duration = Duration::from_secs(60);
@@ -108,6 +114,9 @@ impl<C: Send + 'static> Io<C> {
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
         }
+        if let Err(err) = stream.set_write_timeout(Some(WRITE_WAIT)) {
+            tracing::debug!(%conn, %err, "could not set a write timeout");
+        }
         let (reader, writer) = match (stream.try_clone(), stream.try_clone()) {
             (Ok(reader), Ok(writer)) => (reader, writer),
             (Err(err), _) | (_, Err(err)) => {
@@ -180,13 +189,27 @@ impl<C: Send + 'static> Io<C> {
         }
     }
 
-    /// Queues bytes for `conn`; returns false when the connection must be
-    /// dropped because its peer does not read.
-    fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
+    /// Writes or queues bytes for `conn`; returns false when the connection
+    /// must be dropped (its peer does not read, or the write failed).
+    fn send(&mut self, conn: ConnId, mut data: Bytes) -> bool {
         match self.conns.get_mut(&conn) {
             Some(ConnState::Open {
-                output, pending, ..
+                stream,
+                output,
+                pending,
             }) => {
+                // Nothing queued means the writer thread is idle: writing
+                // here keeps the order and saves waking it.
+                if pending.load(Ordering::Acquire) == 0 {
+                    match write_some(stream, &data) {
+                        Ok(written) if written == data.len() => return true,
+                        Ok(written) => data = data.slice(written..),
+                        Err(err) => {
+                            tracing::debug!(%conn, %err, "write failed");
+                            return false;
+                        }
+                    }
+                }
                 let len = data.len();
                 if pending.fetch_add(len, Ordering::AcqRel) + len > MAX_PENDING_OUTPUT {
                     tracing::warn!(%conn, "peer is not reading; dropping the connection");
@@ -299,6 +322,32 @@ fn connect(addr: &str) -> std::io::Result<TcpStream> {
     Err(last.unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address resolved")))
 }
 
+/// Writes as much of `data` as the peer takes before [`WRITE_WAIT`] passes
+/// without progress; returns how much that was.
+fn write_some(mut socket: &TcpStream, data: &[u8]) -> std::io::Result<usize> {
+    let mut written = 0;
+    while written < data.len() {
+        match socket.write(&data[written..]) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}
+
+/// Writes all of `data`, however long the peer takes (until the socket is
+/// shut down).
+fn write_fully(socket: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        let written = write_some(socket, data)?;
+        data = &data[written..];
+    }
+    Ok(())
+}
+
 fn read_loop<C: Send + 'static>(conn: ConnId, mut socket: TcpStream, events: SyncSender<Input<C>>) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -334,7 +383,7 @@ fn read_loop<C: Send + 'static>(conn: ConnId, mut socket: TcpStream, events: Syn
 
 fn write_loop<C: Send + 'static>(
     conn: ConnId,
-    mut socket: TcpStream,
+    socket: TcpStream,
     output: Receiver<Bytes>,
     pending: Arc<AtomicUsize>,
     events: SyncSender<Input<C>>,
@@ -343,7 +392,7 @@ fn write_loop<C: Send + 'static>(
     while let Ok(first) = output.recv() {
         // Everything already queued goes out in one write.
         let result = match output.try_recv() {
-            Err(_) => socket.write_all(&first).map(|()| first.len()),
+            Err(_) => write_fully(&socket, &first).map(|()| first.len()),
             Ok(second) => {
                 batch.clear();
                 batch.extend_from_slice(&first);
@@ -354,7 +403,7 @@ fn write_loop<C: Send + 'static>(
                         Err(_) => break,
                     }
                 }
-                socket.write_all(&batch).map(|()| batch.len())
+                write_fully(&socket, &batch).map(|()| batch.len())
             }
         };
         match result {
