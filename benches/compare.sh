@@ -6,7 +6,9 @@
 #   - libgearman: our small C client (tasks batched C at a time) with
 #     libgearman's C worker (one process),
 #   - ours: the load generator's client and worker (one process) for each
-#     adapter this build has,
+#     adapter this build has; the worker on one connection, and at 64 in
+#     flight also on WORKER_CONNECTIONS connections (it grabs on each, so
+#     more grab round trips run at once),
 #   - ours, embedded: the same client and worker against our embedded server
 #     (in the same process),
 # then prints a table of jobs/s (median of REPEAT runs) and the ratios to
@@ -14,7 +16,8 @@
 #
 # Environment: JOBS (jobs per run at 64 in flight, 20000), JOBS_SERIAL (at 1
 # in flight, 5000), REPEAT (3), PAYLOAD (100), MEMORY_JOBS (100000, 0 to
-# skip), GEARMAND (/usr/sbin/gearmand), GEARMAND_THREADS (gearmand's default).
+# skip), WORKER_CONNECTIONS (4), GEARMAND (/usr/sbin/gearmand),
+# GEARMAND_THREADS (gearmand's default).
 # Skips (exit 0) when gearmand or libgearman's headers are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +27,7 @@ JOBS_SERIAL=${JOBS_SERIAL:-5000}
 REPEAT=${REPEAT:-3}
 PAYLOAD=${PAYLOAD:-100}
 MEMORY_JOBS=${MEMORY_JOBS:-100000}
+WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-4}
 GEARMAND=${GEARMAND:-/usr/sbin/gearmand}
 LEVELS=(1 64)
 
@@ -112,6 +116,10 @@ for run in $(seq 1 "$REPEAT"); do
     for adapter in "${adapters[@]}"; do
       record "$adapter $level" "$(rate "$loadgen" --server "$SERVER" --adapter "$adapter" \
         --function "echo-$adapter" "${common[@]}")"
+      if [ "$level" != 1 ]; then
+        record "$adapter/connections $level" "$(rate "$loadgen" --server "$SERVER" --adapter "$adapter" \
+          --function "echo-$adapter-n" --connections "$WORKER_CONNECTIONS" "${common[@]}")"
+      fi
       record "$adapter/embedded $level" "$(rate "$loadgen" --adapter "$adapter" "${common[@]}")"
     done
   done
@@ -129,6 +137,7 @@ for level in "${LEVELS[@]}"; do
   base=$(echo "${results["libgearman $level"]}" | median)
   row() {
     local name=$1 key=$2 value
+    [ -n "${results[$key]:-}" ] || return 0
     value=$(echo "${results[$key]}" | median)
     printf '| %-34s | %9s | %10s | %-15s | %13.2fx |\n' "$name" "$level" "$value" \
       "$(echo "${results[$key]}" | spread)" "$(awk -v a="$value" -v b="$base" 'BEGIN {print a / b}')"
@@ -136,6 +145,7 @@ for level in "${LEVELS[@]}"; do
   row "libgearman C, gearmand" "libgearman $level"
   for adapter in "${adapters[@]}"; do
     row "ours ($adapter), gearmand" "$adapter $level"
+    row "ours ($adapter, $WORKER_CONNECTIONS conns), gearmand" "$adapter/connections $level"
     row "ours ($adapter), our embedded server" "$adapter/embedded $level"
   done
 done
