@@ -57,7 +57,7 @@ impl Packet {
     #[inline(always)]
     pub fn from_payload(command: Command, payload: Bytes) -> Result<Packet, BuildError> {
         let mut separators = [0u32; MAX_FIELDS - 1];
-        let wanted = command.field_count().saturating_sub(1);
+        let wanted = separator_count(command);
         let mut start = 0usize;
         for (found, slot) in separators.iter_mut().enumerate().take(wanted) {
             match find_nul(&payload[start..]) {
@@ -228,6 +228,24 @@ fn validate(command: Command, fields: &[&[u8]]) -> Result<(), BuildError> {
 
 fn payload_len(fields: &[&[u8]]) -> usize {
     fields.iter().map(|f| f.len()).sum::<usize>() + fields.len().saturating_sub(1)
+}
+
+/// NUL separators per command (fields minus one), indexed by the command's
+/// declaration order: one load on the decode path instead of a call.
+const SEPARATOR_COUNTS: [u8; Command::ALL.len()] = {
+    let mut counts = [0u8; Command::ALL.len()];
+    let mut i = 0;
+    while i < Command::ALL.len() {
+        let command = Command::ALL[i];
+        counts[command as usize] = command.field_count().saturating_sub(1) as u8;
+        i += 1;
+    }
+    counts
+};
+
+#[inline(always)]
+fn separator_count(command: Command) -> usize {
+    SEPARATOR_COUNTS[command as usize] as usize
 }
 
 /// Position of the first NUL. Fields before the data are short (handles,
