@@ -99,6 +99,10 @@ enum ConnState {
 pub(crate) struct Io<C: Send + 'static> {
     sender: SyncSender<Input<C>>,
     conns: HashMap<ConnId, ConnState>,
+    /// Connections that failed on this thread (no thread could be started
+    /// for them), to report to the core at the next pump. Sending them
+    /// through the bounded channel could block the loop on itself.
+    failed: Vec<ConnId>,
 }
 
 impl<C: Send + 'static> Io<C> {
@@ -106,6 +110,7 @@ impl<C: Send + 'static> Io<C> {
         Io {
             sender,
             conns: HashMap::new(),
+            failed: Vec::new(),
         }
     }
 
@@ -121,7 +126,7 @@ impl<C: Send + 'static> Io<C> {
             (Ok(reader), Ok(writer)) => (reader, writer),
             (Err(err), _) | (_, Err(err)) => {
                 tracing::warn!(%conn, %err, "could not share the socket between threads");
-                let _ = self.sender.send(Input::Lost(conn));
+                self.failed.push(conn);
                 return;
             }
         };
@@ -141,7 +146,7 @@ impl<C: Send + 'static> Io<C> {
         if let Err(err) = spawned {
             tracing::warn!(%conn, %err, "could not start socket threads");
             let _ = stream.shutdown(Shutdown::Both);
-            let _ = self.sender.send(Input::Lost(conn));
+            self.failed.push(conn);
             return;
         }
         let queued = match self.conns.insert(
@@ -184,7 +189,7 @@ impl<C: Send + 'static> Io<C> {
             }
             Err(err) => {
                 tracing::warn!(%conn, %err, "could not start a connect thread");
-                let _ = self.sender.send(Input::Lost(conn));
+                self.failed.push(conn);
             }
         }
     }
@@ -249,6 +254,11 @@ impl<C: Send + 'static> Io<C> {
     fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) {
         loop {
             let mut progressed = false;
+            for conn in std::mem::take(&mut self.failed) {
+                progressed = true;
+                self.conns.remove(&conn);
+                core.handle_disconnected(conn, now);
+            }
             // Transmits first: a Close means "after what was handed out".
             while let Some(transmit) = core.poll_transmit() {
                 progressed = true;
