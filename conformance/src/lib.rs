@@ -59,6 +59,8 @@ macro_rules! conformance_tests {
             graceful_shutdown,
             timeouts,
             admin_commands,
+            large_payloads,
+            many_clients_and_workers,
         );
     };
     (@servers $harness:ty; $($scenario:ident),* $(,)?) => {

@@ -693,3 +693,92 @@ pub fn admin_commands<H: Harness>(env: &Env<H>) {
     assert!(status_row(&mut admin, &f).is_some());
     stop(worker);
 }
+
+/// Payloads of several megabytes go both ways intact, while small jobs on
+/// the same connections keep completing.
+pub fn large_payloads<H: Harness>(env: &Env<H>) {
+    let f = name("reverse");
+    let worker = env.harness.worker(
+        env.worker_config().with_concurrency(2),
+        functions([(&f, reverse())]),
+    );
+    let client = env.client();
+    let big: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let expected: Vec<u8> = big.iter().rev().copied().collect();
+    let large = client.submit(JobRequest::new(f.clone(), big));
+    let small: Vec<_> = (0..10)
+        .map(|i| client.submit(JobRequest::new(f.clone(), format!("small-{i}"))))
+        .collect();
+    for (i, job) in small.into_iter().enumerate() {
+        assert_eq!(job.outcome(), reversed(&format!("small-{i}")));
+    }
+    match large.outcome() {
+        Ok(Outcome::Complete(data)) => {
+            assert_eq!(data.len(), expected.len());
+            assert!(data == expected, "the large result is intact");
+        }
+        other => panic!("large job: {other:?}"),
+    }
+    stop(worker);
+}
+
+/// Several clients used from several threads at once and several workers:
+/// every job completes with its own result and runs exactly once.
+pub fn many_clients_and_workers<H: Harness>(env: &Env<H>) {
+    const CLIENTS: usize = 4;
+    const JOBS: usize = 40;
+    let f = name("spread");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let runs = runs.clone();
+            env.harness.worker(
+                env.worker_config().with_concurrency(2),
+                functions([(
+                    &f,
+                    handler(move |job| {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        Ok(job
+                            .payload()
+                            .iter()
+                            .rev()
+                            .copied()
+                            .collect::<Vec<u8>>()
+                            .into())
+                    }),
+                )]),
+            )
+        })
+        .collect();
+    let clients: Vec<_> = (0..CLIENTS).map(|_| Arc::new(env.client())).collect();
+    std::thread::scope(|scope| {
+        for (c, client) in clients.iter().enumerate() {
+            // Two threads share each client.
+            for t in 0..2 {
+                let f = f.clone();
+                scope.spawn(move || {
+                    let jobs: Vec<_> = (0..JOBS / 2)
+                        .map(|i| {
+                            let payload = format!("{c}-{t}-{i}");
+                            (
+                                payload.clone(),
+                                client.submit(JobRequest::new(f.clone(), payload)),
+                            )
+                        })
+                        .collect();
+                    for (payload, job) in jobs {
+                        assert_eq!(job.outcome(), reversed(&payload));
+                    }
+                });
+            }
+        }
+    });
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        CLIENTS * JOBS,
+        "each job ran once"
+    );
+    for worker in workers {
+        stop(worker);
+    }
+}
