@@ -5,9 +5,9 @@ mod scenarios;
 mod support;
 
 use bytes::Bytes;
-use gearman_tokio::{Client, JobOutcome, JobRequest, WorkError, Worker, WorkerJob};
-use scenarios::{RunningWorker, name, patiently};
-use support::{GEARMAN, Gearmand, have, libgearman_worker, run_tool};
+use gearman_tokio::{Client, JobOutcome, JobRequest};
+use scenarios::{name, patiently};
+use support::{GEARMAN, Gearmand, have, libgearman_worker};
 
 macro_rules! against_gearmand {
     ($($scenario:ident),* $(,)?) => {$(
@@ -51,32 +51,6 @@ async fn our_client_with_libgearman_worker() {
             JobOutcome::Complete(Bytes::from(payload.to_uppercase()))
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn libgearman_client_with_our_worker() {
-    if !have(GEARMAN) {
-        return;
-    }
-    let Some(gearmand) = Gearmand::start() else {
-        return;
-    };
-    let f = name("reverse");
-    let worker = RunningWorker::start(Worker::new([gearmand.server()]).function(
-        f.clone(),
-        |job: WorkerJob| async move {
-            Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
-        },
-    ));
-    let port = gearmand.port();
-    let out = run_tool(
-        GEARMAN,
-        &["-h", "127.0.0.1", "-p", &port, "-f", &f, "hello"],
-    )
-    .await;
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(out.stdout, b"olleh");
-    worker.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
