@@ -12,7 +12,10 @@
 #[path = "../../gearman-tokio/examples/common/cli.rs"]
 mod cli;
 
-use std::io::{Read, Write};
+#[path = "../../examples-common/tools.rs"]
+mod tools;
+
+use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,33 +23,24 @@ use cli::{ClientAction, ClientArgs, PriorityArg};
 use gearman_blocking::proto::Priority;
 use gearman_blocking::proto::client::JobHandle;
 use gearman_blocking::proto::routing::ServerId;
-use gearman_blocking::{Client, JobOutcome, JobRequest, JobUpdate};
+use gearman_blocking::{Client, JobRequest};
 
 const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
 [--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
 client [--server HOST:PORT] --status HANDLE\n       \
 client [--server HOST:PORT] --status-unique UNIQUE";
 
-fn exit(code: i32) -> ExitCode {
-    ExitCode::from(code as u8)
-}
-
-fn error(err: impl std::fmt::Display) -> ExitCode {
-    eprintln!("client: {err}");
-    exit(cli::exit::ERROR)
-}
-
 fn main() -> ExitCode {
     let args = match ClientArgs::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("client: {err}\n{USAGE}");
-            return exit(cli::exit::ERROR);
+            return ExitCode::from(cli::exit::ERROR as u8);
         }
     };
     let client = match Client::new(args.servers) {
         Ok(client) => client,
-        Err(err) => return error(err),
+        Err(err) => return tools::client_error(err),
     };
     match args.action {
         ClientAction::Status(handle) => {
@@ -55,25 +49,13 @@ fn main() -> ExitCode {
                 handle: handle.into(),
             };
             match client.status(&handle) {
-                Ok(s) => {
-                    println!(
-                        "{}",
-                        cli::status_line(s.known, s.running, s.numerator, s.denominator)
-                    );
-                    exit(cli::exit::COMPLETE)
-                }
-                Err(err) => error(err),
+                Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
+                Err(err) => tools::client_error(err),
             }
         }
         ClientAction::StatusUnique(unique) => match client.status_unique(unique) {
-            Ok(s) => {
-                println!(
-                    "{}",
-                    cli::status_line(s.known, s.running, s.numerator, s.denominator)
-                );
-                exit(cli::exit::COMPLETE)
-            }
-            Err(err) => error(err),
+            Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
+            Err(err) => tools::client_error(err),
         },
         ClientAction::Submit {
             function,
@@ -88,7 +70,7 @@ fn main() -> ExitCode {
                 None => {
                     let mut input = Vec::new();
                     if let Err(err) = std::io::stdin().read_to_end(&mut input) {
-                        return error(format!("reading standard input: {err}"));
+                        return tools::client_error(format!("reading standard input: {err}"));
                     }
                     input
                 }
@@ -106,56 +88,15 @@ fn main() -> ExitCode {
             }
             if background {
                 return match client.submit_background(request) {
-                    Ok(handle) => {
-                        println!("{}", String::from_utf8_lossy(&handle.handle));
-                        exit(cli::exit::COMPLETE)
-                    }
-                    Err(err) => error(err),
+                    Ok(handle) => tools::client_queued(&handle),
+                    Err(err) => tools::client_error(err),
                 };
             }
-            foreground(&client, request)
-        }
-    }
-}
-
-fn foreground(client: &Client, request: JobRequest) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    let mut job = client.submit(request);
-    for update in &mut job {
-        match update {
-            JobUpdate::Data(data) => {
-                let _ = stdout.write_all(&data);
-                let _ = stdout.flush();
+            let mut job = client.submit(request);
+            for update in &mut job {
+                tools::client_update(&update);
             }
-            JobUpdate::Warning(text) => {
-                let mut stderr = std::io::stderr().lock();
-                let _ = stderr.write_all(&text);
-                let _ = stderr.write_all(b"\n");
-            }
-            JobUpdate::Status {
-                numerator,
-                denominator,
-            } => eprintln!("status {numerator}/{denominator}"),
-            other => eprintln!("{other:?}"),
+            tools::client_outcome(job.wait())
         }
-    }
-    match job.wait() {
-        Ok(JobOutcome::Complete(result)) => {
-            let _ = stdout.write_all(&result);
-            let _ = stdout.flush();
-            exit(cli::exit::COMPLETE)
-        }
-        Ok(JobOutcome::Fail) => {
-            eprintln!("client: the job failed");
-            exit(cli::exit::FAIL)
-        }
-        Ok(JobOutcome::Exception(text)) => {
-            let mut stderr = std::io::stderr().lock();
-            let _ = stderr.write_all(&text);
-            let _ = stderr.write_all(b"\n");
-            exit(cli::exit::EXCEPTION)
-        }
-        Ok(other) => error(format!("unexpected outcome {other:?}")),
-        Err(err) => error(err),
     }
 }

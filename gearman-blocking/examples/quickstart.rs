@@ -11,90 +11,62 @@ mod cli;
 #[path = "common/functions.rs"]
 mod functions;
 
+#[path = "../../examples-common/tools.rs"]
+mod tools;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cli::QuickstartArgs;
-use gearman_blocking::{Client, Error, JobOutcome, JobRequest, JobUpdate, Server, Worker};
+use gearman_blocking::{Client, Error, JobRequest, Server, Worker};
+use tools::tour;
 
 /// The longest any one step may take before the tour gives up.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn show(bytes: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(bytes))
-}
-
-fn tour(client: &Client) -> Result<bool, Error> {
+fn run_tour(client: &Client) -> Result<bool, Error> {
     let mut all_good = true;
 
     // 1. A foreground job: submit and wait for the result.
+    let (function, payload) = tour::FOREGROUND;
     let outcome = client
-        .submit(JobRequest::new("reverse", "hello gearman"))
+        .submit(JobRequest::new(function, payload))
         .wait_timeout(PATIENCE)?;
-    println!("foreground: reverse(\"hello gearman\") -> {outcome:?}");
-    all_good &= outcome == JobOutcome::Complete(Bytes::from_static(b"namraeg olleh"));
+    all_good &= tour::foreground(&outcome);
 
     // 2. A background job: the server keeps it; ask how it is doing.
-    let handle = client.submit_background(JobRequest::new("sleep", "300"))?;
-    println!(
-        "background: sleep(\"300\") queued as {} on server {}",
-        String::from_utf8_lossy(&handle.handle),
-        handle.server.0
-    );
-    let status = client.status(&handle)?;
-    println!(
-        "status of {}: {}",
-        String::from_utf8_lossy(&handle.handle),
-        cli::status_line(
-            status.known,
-            status.running,
-            status.numerator,
-            status.denominator
-        )
-    );
-    all_good &= status.known;
+    let (function, payload) = tour::BACKGROUND;
+    let handle = client.submit_background(JobRequest::new(function, payload))?;
+    tour::queued(&handle);
+    all_good &= tour::status(&client.status(&handle)?);
     // Wait (a few seconds at most) until the server forgets the finished job.
     for _ in 0..100 {
         if !client.status(&handle)?.known {
-            println!(
-                "status of {}: finished",
-                String::from_utf8_lossy(&handle.handle)
-            );
+            tour::finished(&handle);
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
 
     // 3. Streamed data: updates arrive while the job runs.
-    let mut job = client.submit(JobRequest::new("progress", ""));
-    let mut seen = Vec::new();
+    let mut job = client.submit(JobRequest::new(tour::STREAMED, ""));
+    let mut updates = 0;
     while let Some(update) = job.next_update_timeout(PATIENCE)? {
-        match &update {
-            JobUpdate::Data(data) => println!("streamed: data {}", show(data)),
-            JobUpdate::Status {
-                numerator,
-                denominator,
-            } => println!("streamed: status {numerator}/{denominator}"),
-            other => println!("streamed: {other:?}"),
-        }
-        seen.push(update);
+        tour::streamed(&update);
+        updates += 1;
     }
-    let outcome = job.wait()?;
-    println!("streamed: progress -> {outcome:?}");
-    all_good &= seen.len() == 4 && outcome == JobOutcome::Complete(Bytes::from_static(b"done"));
+    all_good &= tour::streamed_end(updates, &job.wait()?);
 
     // 4. Failures: WORK_FAIL and WORK_EXCEPTION.
     let outcome = client
-        .submit(JobRequest::new("fail", ""))
+        .submit(JobRequest::new(tour::FAILING, ""))
         .wait_timeout(PATIENCE)?;
-    println!("failure: fail -> {outcome:?}");
-    all_good &= outcome == JobOutcome::Fail;
+    all_good &= tour::failed(&outcome);
+    let (function, payload) = tour::EXCEPTION;
     let outcome = client
-        .submit(JobRequest::new("exception", "something broke"))
+        .submit(JobRequest::new(function, payload))
         .wait_timeout(PATIENCE)?;
-    println!("failure: exception(\"something broke\") -> {outcome:?}");
-    all_good &= outcome == JobOutcome::Exception(Bytes::from_static(b"something broke"));
+    all_good &= tour::exception(&outcome);
 
     Ok(all_good)
 }
@@ -144,26 +116,12 @@ fn main() -> ExitCode {
     println!("worker started with {}", functions::NAMES.join(", "));
 
     let client = Client::new([server]).expect("one server is configured");
-    let result = tour(&client);
+    let result = run_tour(&client);
     worker.shutdown();
     let _ = worker.join();
     drop(embedded);
-    match result {
-        Ok(true) => {
-            println!("all done");
-            ExitCode::SUCCESS
-        }
-        Ok(false) => {
-            println!("something did not behave as expected");
-            ExitCode::FAILURE
-        }
-        Err(Error::Timeout) => {
-            eprintln!("quickstart: gave up after 60 s (is a worker able to reach the server?)");
-            ExitCode::FAILURE
-        }
-        Err(err) => {
-            eprintln!("quickstart: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    tour::end(result.map_err(|err| match err {
+        Error::Timeout => "gave up after 60 s (is a worker able to reach the server?)".to_owned(),
+        other => other.to_string(),
+    }))
 }

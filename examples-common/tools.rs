@@ -1,0 +1,196 @@
+//! What the example tools print and decide, with no runtime in it, so that
+//! every adapter's `client` and `quickstart` behave the same and differ only
+//! in how they wait. Included by each example with `#[path]`, next to the
+//! command-line module included as `cli`.
+#![allow(dead_code, clippy::print_stdout, clippy::print_stderr)]
+
+use std::fmt::Display;
+use std::io::Write;
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use gearman_proto::client::{JobHandle, JobStatus};
+use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+
+use crate::cli::exit;
+
+/// `client`: a data chunk goes to standard output as raw bytes, a warning
+/// (and a newline) and `status N/D` to standard error.
+pub fn client_update(update: &JobUpdate) {
+    match update {
+        JobUpdate::Data(data) => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(data);
+            let _ = stdout.flush();
+        }
+        JobUpdate::Warning(text) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(text);
+            let _ = stderr.write_all(b"\n");
+        }
+        JobUpdate::Status {
+            numerator,
+            denominator,
+        } => eprintln!("status {numerator}/{denominator}"),
+        other => eprintln!("{other:?}"),
+    }
+}
+
+/// `client`: prints how a foreground job ended and gives the exit code
+/// (0 complete, 1 fail, 2 exception with its text on standard error, 3 any
+/// other error with a message).
+pub fn client_outcome<E: Display>(outcome: Result<JobOutcome, E>) -> ExitCode {
+    match outcome {
+        Ok(JobOutcome::Complete(result)) => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&result);
+            let _ = stdout.flush();
+            ExitCode::from(exit::COMPLETE as u8)
+        }
+        Ok(JobOutcome::Fail) => {
+            eprintln!("client: the job failed");
+            ExitCode::from(exit::FAIL as u8)
+        }
+        Ok(JobOutcome::Exception(text)) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(&text);
+            let _ = stderr.write_all(b"\n");
+            ExitCode::from(exit::EXCEPTION as u8)
+        }
+        Ok(other) => client_error(format!("unexpected outcome {other:?}")),
+        Err(err) => client_error(err),
+    }
+}
+
+/// `client`: a background job's handle and a newline.
+pub fn client_queued(handle: &JobHandle) -> ExitCode {
+    println!("{}", String::from_utf8_lossy(&handle.handle));
+    ExitCode::from(exit::COMPLETE as u8)
+}
+
+/// `client`: any other error, with a message; exit code 3.
+pub fn client_error(err: impl Display) -> ExitCode {
+    eprintln!("client: {err}");
+    ExitCode::from(exit::ERROR as u8)
+}
+
+/// `client --status`: `known=0|1 running=0|1 numerator=N denominator=D`.
+pub fn client_status(known: bool, running: bool, numerator: u64, denominator: u64) -> ExitCode {
+    println!(
+        "{}",
+        crate::cli::status_line(known, running, numerator, denominator)
+    );
+    ExitCode::from(exit::COMPLETE as u8)
+}
+
+fn show(bytes: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(bytes))
+}
+
+/// The quickstart's steps: each prints what happened and says whether it
+/// is what the example worker should have done.
+pub mod tour {
+    use super::*;
+
+    /// The function and payload of step 1.
+    pub const FOREGROUND: (&str, &str) = ("reverse", "hello gearman");
+    /// The function and payload of step 2 (milliseconds to sleep).
+    pub const BACKGROUND: (&str, &str) = ("sleep", "300");
+    /// The function of step 3.
+    pub const STREAMED: &str = "progress";
+    /// The function of step 4a.
+    pub const FAILING: &str = "fail";
+    /// The function and payload of step 4b.
+    pub const EXCEPTION: (&str, &str) = ("exception", "something broke");
+
+    /// Step 1: a foreground job's result.
+    pub fn foreground(outcome: &JobOutcome) -> bool {
+        println!(
+            "foreground: {}({:?}) -> {outcome:?}",
+            FOREGROUND.0, FOREGROUND.1
+        );
+        *outcome == JobOutcome::Complete(Bytes::from_static(b"namraeg olleh"))
+    }
+
+    /// Step 2: the background job was queued.
+    pub fn queued(handle: &JobHandle) {
+        println!(
+            "background: {}({:?}) queued as {} on server {}",
+            BACKGROUND.0,
+            BACKGROUND.1,
+            String::from_utf8_lossy(&handle.handle),
+            handle.server.0
+        );
+    }
+
+    /// Step 2: its status right after; the server must know it.
+    pub fn status(status: &JobStatus) -> bool {
+        println!(
+            "status of {}: {}",
+            String::from_utf8_lossy(&status.handle.handle),
+            crate::cli::status_line(
+                status.known,
+                status.running,
+                status.numerator,
+                status.denominator
+            )
+        );
+        status.known
+    }
+
+    /// Step 2: the server forgot the finished job.
+    pub fn finished(handle: &JobHandle) {
+        println!(
+            "status of {}: finished",
+            String::from_utf8_lossy(&handle.handle)
+        );
+    }
+
+    /// Step 3: one streamed update.
+    pub fn streamed(update: &JobUpdate) {
+        match update {
+            JobUpdate::Data(data) => println!("streamed: data {}", show(data)),
+            JobUpdate::Status {
+                numerator,
+                denominator,
+            } => println!("streamed: status {numerator}/{denominator}"),
+            other => println!("streamed: {other:?}"),
+        }
+    }
+
+    /// Step 3: the end, after `updates` updates (status, data, status, data).
+    pub fn streamed_end(updates: usize, outcome: &JobOutcome) -> bool {
+        println!("streamed: {STREAMED} -> {outcome:?}");
+        updates == 4 && *outcome == JobOutcome::Complete(Bytes::from_static(b"done"))
+    }
+
+    /// Step 4a: WORK_FAIL.
+    pub fn failed(outcome: &JobOutcome) -> bool {
+        println!("failure: {FAILING} -> {outcome:?}");
+        *outcome == JobOutcome::Fail
+    }
+
+    /// Step 4b: WORK_EXCEPTION with the payload as its text.
+    pub fn exception(outcome: &JobOutcome) -> bool {
+        println!("failure: {}({:?}) -> {outcome:?}", EXCEPTION.0, EXCEPTION.1);
+        *outcome == JobOutcome::Exception(Bytes::from_static(EXCEPTION.1.as_bytes()))
+    }
+
+    /// The last line; the exit code.
+    pub fn end<E: Display>(result: Result<bool, E>) -> ExitCode {
+        match result {
+            Ok(true) => {
+                println!("all done");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                println!("something did not behave as expected");
+                ExitCode::FAILURE
+            }
+            Err(err) => {
+                eprintln!("quickstart: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
