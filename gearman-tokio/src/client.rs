@@ -12,9 +12,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_core::Stream;
 use gearman_proto::client::{
-    Client as Core, ClientConfig, ClientEvent, JobHandle, JobId, JobRequest, JobStatus, RequestId,
-    ServerId, UniqueStatus,
+    Client as Core, ClientConfig, JobHandle, JobId, JobRequest, JobStatus, RequestId, ServerId,
+    UniqueStatus,
 };
+use gearman_proto::dispatch::{Dispatch, JobStep, RequestAnswer, dispatch};
+pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
@@ -45,86 +47,48 @@ pub struct Client {
     next_key: Arc<AtomicU64>,
 }
 
-/// How a job ended, as its worker decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JobOutcome {
-    /// WORK_COMPLETE with the result.
-    Complete(Bytes),
-    /// WORK_FAIL.
-    Fail,
-    /// WORK_EXCEPTION with the worker's text.
-    Exception(Bytes),
-    /// A background job was queued; the server keeps it, and nothing more
-    /// comes back for it. Ask with [`Client::status`].
-    Queued(JobHandle),
-}
-
-/// Something a running job sent before its end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JobUpdate {
-    /// WORK_DATA: a chunk of partial result.
-    Data(Bytes),
-    /// WORK_WARNING.
-    Warning(Bytes),
-    /// WORK_STATUS: progress as numerator / denominator.
-    Status {
-        /// Work done.
-        numerator: u64,
-        /// Work in total.
-        denominator: u64,
-    },
-}
-
-enum JobEvent {
-    Created(JobHandle),
-    Update(JobUpdate),
-    End(Result<JobOutcome, Error>),
-}
-
 enum Command {
     Submit {
         key: u64,
         request: JobRequest,
-        events: mpsc::UnboundedSender<JobEvent>,
+        steps: Steps,
     },
     Forget {
         key: u64,
     },
     Status {
         handle: JobHandle,
-        reply: oneshot::Sender<Result<JobStatus, Error>>,
+        reply: Reply,
     },
     StatusUnique {
         unique: Bytes,
-        reply: oneshot::Sender<Result<UniqueStatus, Error>>,
+        reply: Reply,
     },
     Echo {
         server: ServerId,
         data: Bytes,
-        reply: oneshot::Sender<Result<Bytes, Error>>,
+        reply: Reply,
     },
 }
 
-enum Waiting {
-    Status(oneshot::Sender<Result<JobStatus, Error>>),
-    StatusUnique(oneshot::Sender<Result<UniqueStatus, Error>>),
-    Echo(oneshot::Sender<Result<Bytes, Error>>),
-}
+type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
+
+/// A job's steps from the core, or the refusal of its submit.
+type Steps = mpsc::UnboundedSender<Result<JobStep, Error>>;
 
 struct Driving {
     core: Core,
-    jobs: HashMap<JobId, (u64, mpsc::UnboundedSender<JobEvent>)>,
+    jobs: HashMap<JobId, (u64, Steps)>,
     keys: HashMap<u64, JobId>,
-    requests: HashMap<RequestId, Waiting>,
+    requests: HashMap<RequestId, Reply>,
     commands_closed: bool,
 }
 
 impl Driving {
-    fn job_event(&mut self, job: JobId, event: JobEvent, ends: bool) {
+    fn job_step(&mut self, job: JobId, step: JobStep) {
+        let ends = step.is_end();
         let delivered = match self.jobs.get(&job) {
-            Some((_, events)) => events.send(event).is_ok(),
+            Some((_, steps)) => steps.send(Ok(step)).is_ok(),
             None => false,
         };
         if ends || !delivered {
@@ -144,56 +108,47 @@ impl Driven for Driving {
     }
 
     fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
-        match command {
+        let (request, reply) = match command {
             Command::Submit {
                 key,
                 request,
-                events,
-            } => match self.core.submit(request, now) {
-                Ok(job) => {
-                    self.jobs.insert(job, (key, events));
-                    self.keys.insert(key, job);
+                steps,
+            } => {
+                match self.core.submit(request, now) {
+                    Ok(job) => {
+                        self.jobs.insert(job, (key, steps));
+                        self.keys.insert(key, job);
+                    }
+                    Err(err) => {
+                        let _ = steps.send(Err(Error::InvalidRequest(err.to_string())));
+                    }
                 }
-                Err(err) => {
-                    let _ = events.send(JobEvent::End(Err(Error::InvalidRequest(err.to_string()))));
-                }
-            },
+                return;
+            }
             Command::Forget { key } => {
                 if let Some(job) = self.keys.remove(&key) {
                     self.jobs.remove(&job);
                     self.core.cancel(job);
                 }
+                return;
             }
-            Command::Status { handle, reply } => match self.core.get_status(&handle, now) {
-                Ok(request) => {
-                    self.requests.insert(request, Waiting::Status(reply));
-                }
-                Err(err) => {
-                    let _ = reply.send(Err(Error::InvalidRequest(err.to_string())));
-                }
-            },
+            Command::Status { handle, reply } => (self.core.get_status(&handle, now), reply),
             Command::StatusUnique { unique, reply } => {
-                match self.core.get_status_unique(unique, now) {
-                    Ok(request) => {
-                        self.requests.insert(request, Waiting::StatusUnique(reply));
-                    }
-                    Err(err) => {
-                        let _ = reply.send(Err(Error::InvalidRequest(err.to_string())));
-                    }
-                }
+                (self.core.get_status_unique(unique, now), reply)
             }
             Command::Echo {
                 server,
                 data,
                 reply,
-            } => match self.core.echo(server, data, now) {
-                Ok(request) => {
-                    self.requests.insert(request, Waiting::Echo(reply));
-                }
-                Err(err) => {
-                    let _ = reply.send(Err(Error::InvalidRequest(err.to_string())));
-                }
-            },
+            } => (self.core.echo(server, data, now), reply),
+        };
+        match request {
+            Ok(request) => {
+                self.requests.insert(request, reply);
+            }
+            Err(err) => {
+                let _ = reply.send(Err(Error::InvalidRequest(err.to_string())));
+            }
         }
     }
 
@@ -203,76 +158,14 @@ impl Driven for Driving {
 
     fn deliver(&mut self, _now: Instant) {
         while let Some(event) = self.core.poll_event() {
-            match event {
-                ClientEvent::Created {
-                    job,
-                    handle,
-                    background: true,
-                } => {
-                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Queued(handle))), true);
-                }
-                ClientEvent::Created { job, handle, .. } => {
-                    self.job_event(job, JobEvent::Created(handle), false);
-                }
-                ClientEvent::Data { job, data } => {
-                    self.job_event(job, JobEvent::Update(JobUpdate::Data(data)), false);
-                }
-                ClientEvent::Warning { job, data } => {
-                    self.job_event(job, JobEvent::Update(JobUpdate::Warning(data)), false);
-                }
-                ClientEvent::Status {
-                    job,
-                    numerator,
-                    denominator,
-                } => {
-                    let update = JobUpdate::Status {
-                        numerator,
-                        denominator,
-                    };
-                    self.job_event(job, JobEvent::Update(update), false);
-                }
-                ClientEvent::Complete { job, data } => {
-                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Complete(data))), true);
-                }
-                ClientEvent::Failed { job } => {
-                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Fail)), true);
-                }
-                ClientEvent::Exception { job, data } => {
-                    self.job_event(job, JobEvent::End(Ok(JobOutcome::Exception(data))), true);
-                }
-                ClientEvent::JobError { job, error } => {
-                    self.job_event(job, JobEvent::End(Err(error.into())), true);
-                }
-                ClientEvent::StatusResult { request, status } => {
-                    if let Some(Waiting::Status(reply)) = self.requests.remove(&request) {
-                        let _ = reply.send(Ok(status));
+            match dispatch(event) {
+                Some(Dispatch::Job { job, step }) => self.job_step(job, step),
+                Some(Dispatch::Request { request, answer }) => {
+                    if let Some(reply) = self.requests.remove(&request) {
+                        let _ = reply.send(answer.map_err(Error::from));
                     }
                 }
-                ClientEvent::StatusUniqueResult { request, status } => {
-                    if let Some(Waiting::StatusUnique(reply)) = self.requests.remove(&request) {
-                        let _ = reply.send(Ok(status));
-                    }
-                }
-                ClientEvent::EchoResult { request, data } => {
-                    if let Some(Waiting::Echo(reply)) = self.requests.remove(&request) {
-                        let _ = reply.send(Ok(data));
-                    }
-                }
-                ClientEvent::RequestError { request, error } => {
-                    match self.requests.remove(&request) {
-                        Some(Waiting::Status(reply)) => {
-                            let _ = reply.send(Err(error.into()));
-                        }
-                        Some(Waiting::StatusUnique(reply)) => {
-                            let _ = reply.send(Err(error.into()));
-                        }
-                        Some(Waiting::Echo(reply)) => {
-                            let _ = reply.send(Err(error.into()));
-                        }
-                        None => {}
-                    }
-                }
-                other => tracing::trace!(?other, "client event not used"),
+                _ => {}
             }
         }
     }
@@ -339,15 +232,15 @@ impl Client {
     /// also [`submit_background`](Client::submit_background).
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let (events, events_rx) = mpsc::unbounded_channel();
+        let (steps, steps_rx) = mpsc::unbounded_channel();
         let sent = self.commands.send(Command::Submit {
             key,
             request,
-            events,
+            steps,
         });
         Job {
             key,
-            events: events_rx,
+            steps: steps_rx,
             commands: self.commands.clone(),
             handle: None,
             outcome: if sent.is_err() {
@@ -368,10 +261,7 @@ impl Client {
         }
     }
 
-    async fn ask<T>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
-    ) -> Result<T, Error> {
+    async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
         let (reply, reply_rx) = oneshot::channel();
         self.commands
             .send(command(reply))
@@ -382,15 +272,23 @@ impl Client {
     /// GET_STATUS: asks the server that issued `handle` about the job.
     pub async fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
         let handle = handle.clone();
-        self.ask(|reply| Command::Status { handle, reply }).await
+        match self.ask(|reply| Command::Status { handle, reply }).await? {
+            RequestAnswer::Status(status) => Ok(status),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
     }
 
     /// GET_STATUS_UNIQUE: asks about the job with this unique id (on the
     /// server the routing policy picks for it).
     pub async fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
         let unique = unique.into();
-        self.ask(|reply| Command::StatusUnique { unique, reply })
-            .await
+        match self
+            .ask(|reply| Command::StatusUnique { unique, reply })
+            .await?
+        {
+            RequestAnswer::StatusUnique(status) => Ok(status),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
     }
 
     /// ECHO_REQ to the first server: it sends `data` back.
@@ -401,12 +299,17 @@ impl Client {
     /// ECHO_REQ to one of the configured servers (by index).
     pub async fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
         let data = data.into();
-        self.ask(|reply| Command::Echo {
-            server,
-            data,
-            reply,
-        })
-        .await
+        let answer = self
+            .ask(|reply| Command::Echo {
+                server,
+                data,
+                reply,
+            })
+            .await?;
+        match answer {
+            RequestAnswer::Echo(data) => Ok(data),
+            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
+        }
     }
 }
 
@@ -433,21 +336,11 @@ impl Client {
 #[derive(Debug)]
 pub struct Job {
     key: u64,
-    events: mpsc::UnboundedReceiver<JobEvent>,
+    steps: mpsc::UnboundedReceiver<Result<JobStep, Error>>,
     commands: mpsc::UnboundedSender<Command>,
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,
     ended: bool,
-}
-
-impl std::fmt::Debug for JobEvent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JobEvent::Created(handle) => f.debug_tuple("Created").field(handle).finish(),
-            JobEvent::Update(update) => f.debug_tuple("Update").field(update).finish(),
-            JobEvent::End(end) => f.debug_tuple("End").field(end).finish(),
-        }
-    }
 }
 
 impl std::fmt::Debug for Command {
@@ -469,12 +362,19 @@ impl Job {
             return Poll::Ready(None);
         }
         loop {
-            match self.events.poll_recv(cx) {
+            match self.steps.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(JobEvent::Created(handle))) => self.handle = Some(handle),
-                Poll::Ready(Some(JobEvent::Update(update))) => return Poll::Ready(Some(update)),
-                Poll::Ready(Some(JobEvent::End(end))) => {
-                    self.outcome = Some(end);
+                Poll::Ready(Some(Ok(JobStep::Created(handle)))) => self.handle = Some(handle),
+                Poll::Ready(Some(Ok(JobStep::Update(update)))) => {
+                    return Poll::Ready(Some(update));
+                }
+                Poll::Ready(Some(Ok(JobStep::End(end)))) => {
+                    self.outcome = Some(end.map_err(Error::from));
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(refused))) => {
+                    self.outcome = Some(Err(refused));
                     return Poll::Ready(None);
                 }
                 Poll::Ready(None) => {

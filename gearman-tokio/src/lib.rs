@@ -81,6 +81,7 @@ pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
 pub use gearman_proto::server::ServerConfig;
+pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
 pub use worker::{WorkError, Worker, WorkerJob};

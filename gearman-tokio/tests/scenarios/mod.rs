@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use gearman_tokio::proto::Priority;
-use gearman_tokio::{Client, JobOutcome, JobRequest, JobUpdate, WorkError, Worker, WorkerJob};
+use gearman_tokio::proto::worker::GrabMode;
+use gearman_tokio::{
+    Client, JobOutcome, JobRequest, JobUpdate, WorkError, Worker, WorkerConfig, WorkerJob,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -441,7 +444,9 @@ pub async fn reduce_submits(server: &str) {
     let f = name("mapper");
     let reducers = Arc::new(Mutex::new(Vec::new()));
     let seen = reducers.clone();
-    let worker = RunningWorker::start(Worker::new([server]).function(
+    // Only GRAB_JOB_ALL's assignment carries the reducer.
+    let config = WorkerConfig::new([server]).with_grab(GrabMode::All);
+    let worker = RunningWorker::start(Worker::with_config(config).function(
         f.clone(),
         move |job: WorkerJob| {
             seen.lock().unwrap().push(job.reducer().cloned());
