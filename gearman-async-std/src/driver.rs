@@ -6,17 +6,20 @@
 //! on any executor (async-std, smol, `futures_lite::future::block_on`...).
 //! No protocol knowledge lives here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use bytes::{Buf, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::task::AtomicWaker;
 use gearman_proto::{ConnAction, ConnId, Endpoint};
 
 /// Bytes asked for per read.
@@ -52,6 +55,10 @@ struct Conn {
     socket: Socket,
     output: BytesMut,
     closing: Option<Closing>,
+    /// Registered with this connection's socket, so that a wake-up names
+    /// the connection and a round polls only the connections that moved.
+    waker: Arc<ConnWaker>,
+    as_waker: Waker,
 }
 
 /// What one connection did in a round.
@@ -59,11 +66,57 @@ struct Conn {
 struct Outcome {
     progressed: bool,
     lost: bool,
+    /// It may have more to read: poll it again next round.
+    more: bool,
+}
+
+/// The connections whose sockets woke up since the driver last looked, and
+/// the driver's own waker.
+#[derive(Default)]
+struct Readiness {
+    woken: Mutex<Vec<ConnId>>,
+    driver: AtomicWaker,
+}
+
+/// The waker of one connection: records it as woken, then wakes the driver.
+struct ConnWaker {
+    conn: ConnId,
+    /// Already in [`Readiness::woken`]; keeps the list as short as the
+    /// number of connections, however often a socket wakes.
+    listed: AtomicBool,
+    readiness: Arc<Readiness>,
+}
+
+impl Wake for ConnWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.listed.swap(true, Ordering::AcqRel) {
+            // A poisoned lock only means a panic elsewhere; the list is still sound.
+            let mut woken = self
+                .readiness
+                .woken
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            woken.push(self.conn);
+        }
+        self.readiness.driver.wake();
+    }
 }
 
 /// The sockets of one state machine, keyed by the core's connection ids.
+/// A round polls only the connections that were woken, are new, got
+/// output or are due to give up lingering, so an event costs the same with
+/// ten connections or ten thousand.
 pub(crate) struct Sockets {
     conns: HashMap<ConnId, Conn>,
+    readiness: Arc<Readiness>,
+    /// Connections to poll next round whether woken or not.
+    due: Vec<ConnId>,
+    /// Connections being closed, for their lingering deadlines.
+    closing: HashSet<ConnId>,
     read_buf: Box<[u8]>,
 }
 
@@ -71,8 +124,36 @@ impl Sockets {
     fn new() -> Sockets {
         Sockets {
             conns: HashMap::new(),
+            readiness: Arc::new(Readiness::default()),
+            due: Vec::new(),
+            closing: HashSet::new(),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
         }
+    }
+
+    fn insert(&mut self, conn: ConnId, socket: Socket) {
+        let waker = Arc::new(ConnWaker {
+            conn,
+            listed: AtomicBool::new(false),
+            readiness: self.readiness.clone(),
+        });
+        let as_waker = Waker::from(waker.clone());
+        self.conns.insert(
+            conn,
+            Conn {
+                socket,
+                output: BytesMut::new(),
+                closing: None,
+                waker,
+                as_waker,
+            },
+        );
+        self.due.push(conn);
+    }
+
+    fn remove(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+        self.closing.remove(&conn);
     }
 
     /// Starts moving bytes on an accepted socket for `conn`.
@@ -80,26 +161,11 @@ impl Sockets {
         if let Err(err) = socket.get_ref().set_nodelay(true) {
             tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
         }
-        self.conns.insert(
-            conn,
-            Conn {
-                socket: Socket::Open(socket),
-                output: BytesMut::new(),
-                closing: None,
-            },
-        );
+        self.insert(conn, Socket::Open(socket));
     }
 
     fn connect(&mut self, conn: ConnId, addr: String) {
-        let connecting: Connecting = Box::pin(connect(addr));
-        self.conns.insert(
-            conn,
-            Conn {
-                socket: Socket::Connecting(connecting),
-                output: BytesMut::new(),
-                closing: None,
-            },
-        );
+        self.insert(conn, Socket::Connecting(Box::pin(connect(addr))));
     }
 
     /// Queues bytes for `conn`; returns false when the connection must be
@@ -110,6 +176,9 @@ impl Sockets {
                 if c.output.len() + data.len() > MAX_PENDING_OUTPUT {
                     tracing::warn!(%conn, "peer is not reading its replies; dropping the connection");
                     return false;
+                }
+                if c.output.is_empty() {
+                    self.due.push(conn);
                 }
                 c.output.extend_from_slice(data);
             }
@@ -124,15 +193,15 @@ impl Sockets {
             return;
         };
         match c.socket {
-            Socket::Connecting(_) => {
-                self.conns.remove(&conn);
-            }
+            Socket::Connecting(_) => self.remove(conn),
             Socket::Open(_) => {
                 if c.closing.is_none() {
                     c.closing = Some(Closing {
                         deadline: now + LINGER,
                         shut_down: false,
                     });
+                    self.closing.insert(conn);
+                    self.due.push(conn);
                 }
             }
         }
@@ -147,40 +216,57 @@ impl Sockets {
 
     /// The earliest instant a closing connection gives up lingering.
     fn next_deadline(&self) -> Option<Instant> {
-        self.conns
-            .values()
-            .filter_map(|c| c.closing.as_ref().map(|closing| closing.deadline))
+        self.closing
+            .iter()
+            .filter_map(|conn| self.conns.get(conn)?.closing.as_ref())
+            .map(|closing| closing.deadline)
             .min()
     }
 
-    /// Connects, writes and reads on every socket until each would block,
-    /// feeding what happens to `core`.
+    /// Connects, writes and reads on every connection that may have
+    /// something to do, until each would block, feeding what happens to
+    /// `core`.
     fn poll_io<E: Endpoint>(&mut self, cx: &mut Context<'_>, core: &mut E, now: Instant) -> bool {
+        self.readiness.driver.register(cx.waker());
+        let mut batch = std::mem::take(&mut self.due);
+        batch.append(
+            &mut self
+                .readiness
+                .woken
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if self.next_deadline().is_some_and(|at| at <= now) {
+            batch.extend(self.closing.iter().copied());
+        }
+        batch.sort_unstable();
+        batch.dedup();
         let mut progressed = false;
-        let mut lost = Vec::new();
-        let mut finished = Vec::new();
-        for (&conn, c) in &mut self.conns {
-            let outcome = if c.closing.is_some() {
-                let (outcome, done) = poll_closing(cx, conn, c, &mut self.read_buf, now);
-                if done {
-                    finished.push(conn);
-                }
-                outcome
+        for conn in batch {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue; // closed since it woke
+            };
+            // Cleared before polling, so a wake-up during the poll lists it again.
+            c.waker.listed.store(false, Ordering::Release);
+            let waker = c.as_waker.clone();
+            let mut cx = Context::from_waker(&waker);
+            let (outcome, done) = if c.closing.is_some() {
+                poll_closing(&mut cx, conn, c, &mut self.read_buf, now)
             } else {
-                poll_open(cx, conn, c, &mut self.read_buf, core, now)
+                let outcome = poll_open(&mut cx, conn, c, &mut self.read_buf, core, now);
+                (outcome, false)
             };
             progressed |= outcome.progressed;
-            if outcome.lost {
-                lost.push(conn);
+            if outcome.more {
+                self.due.push(conn);
             }
-        }
-        for conn in finished {
-            self.conns.remove(&conn);
-        }
-        for conn in lost {
-            self.conns.remove(&conn);
-            core.handle_disconnected(conn, now);
-            progressed = true;
+            if done {
+                self.remove(conn);
+            } else if outcome.lost {
+                self.remove(conn);
+                core.handle_disconnected(conn, now);
+                progressed = true;
+            }
         }
         progressed
     }
@@ -195,7 +281,7 @@ impl Sockets {
             while let Some(transmit) = core.poll_transmit() {
                 progressed = true;
                 if !self.send(transmit.conn, &transmit.data) {
-                    self.conns.remove(&transmit.conn);
+                    self.remove(transmit.conn);
                     core.handle_disconnected(transmit.conn, now);
                 }
             }
@@ -236,7 +322,9 @@ fn poll_open<E: Endpoint>(
                 c.socket = Socket::Open(socket);
                 core.handle_connected(conn, now);
                 outcome.progressed = true;
-                // Registration bytes are pumped in before the next round writes.
+                // Registration bytes are pumped in before the next round
+                // writes; that round also starts reading.
+                outcome.more = true;
                 return outcome;
             }
             Poll::Ready(Err(err)) => {
@@ -257,9 +345,13 @@ fn poll_open<E: Endpoint>(
             return outcome;
         }
     }
+    outcome.more = true;
     for _ in 0..READS_PER_ROUND {
         match Pin::new(&mut *socket).poll_read(cx, read_buf) {
-            Poll::Pending => break,
+            Poll::Pending => {
+                outcome.more = false;
+                break;
+            }
             Poll::Ready(Ok(0)) => {
                 tracing::debug!(%conn, "closed by peer");
                 outcome.lost = true;
@@ -320,6 +412,7 @@ fn poll_closing(
             Poll::Ready(Ok(_)) => outcome.progressed = true,
         }
     }
+    outcome.more = true;
     (outcome, false)
 }
 
