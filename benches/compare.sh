@@ -10,13 +10,13 @@
 #     flight also on WORKER_CONNECTIONS connections (it grabs on each, so
 #     more grab round trips run at once),
 #   - ours, embedded: the same client and worker against our embedded server
-#     (in the same process),
+#     (in the same process), for the same load,
 # then prints a table of jobs/s (median of REPEAT runs) and the ratios to
 # libgearman, and the client's memory per job in flight at MEMORY_JOBS jobs.
 #
 # Environment: JOBS (jobs per run at 64 in flight, 20000), JOBS_SERIAL (at 1
 # in flight, 5000), REPEAT (3), PAYLOAD (100), MEMORY_JOBS (100000, 0 to
-# skip), WORKER_CONNECTIONS (4), GEARMAND (/usr/sbin/gearmand),
+# skip), WORKER_CONNECTIONS (8), GEARMAND (/usr/sbin/gearmand),
 # GEARMAND_THREADS (gearmand's default).
 # Skips (exit 0) when gearmand or libgearman's headers are missing.
 set -euo pipefail
@@ -27,7 +27,7 @@ JOBS_SERIAL=${JOBS_SERIAL:-5000}
 REPEAT=${REPEAT:-3}
 PAYLOAD=${PAYLOAD:-100}
 MEMORY_JOBS=${MEMORY_JOBS:-100000}
-WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-4}
+WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-8}
 GEARMAND=${GEARMAND:-/usr/sbin/gearmand}
 LEVELS=(1 64)
 
@@ -86,7 +86,9 @@ start_gearmand() {
 }
 
 start_gearmand
-echo "gearmand $("$GEARMAND" --version 2>&1 | head -1 | awk '{print $2}') on $SERVER" >&2
+gearmand_version=$("$GEARMAND" --version 2>&1 | awk '/gearmand/ {print $2; exit}')
+GEARMAND_THREADS_TEXT="${GEARMAND_THREADS:-4 (default)} I/O threads"
+echo "gearmand $gearmand_version on $SERVER" >&2
 
 "$work/c-worker" --server "$SERVER" --function echo-c &
 pids+=($!)
@@ -107,6 +109,10 @@ jobs_for() { if [ "$1" = 1 ]; then echo "$JOBS_SERIAL"; else echo "$JOBS"; fi; }
 declare -A results
 record() { results["$1"]="${results["$1"]:-} $2"; }
 
+# Worker connection counts measured at a level: one, and at 64 in flight
+# also WORKER_CONNECTIONS.
+conns_for() { if [ "$1" = 1 ]; then echo 1; else echo "1 $WORKER_CONNECTIONS"; fi; }
+
 for run in $(seq 1 "$REPEAT"); do
   echo "run $run of $REPEAT" >&2
   for level in "${LEVELS[@]}"; do
@@ -114,39 +120,42 @@ for run in $(seq 1 "$REPEAT"); do
     common=(--jobs "$jobs" --concurrency "$level" --payload "$PAYLOAD")
     record "libgearman $level" "$(rate "$work/c-client" --server "$SERVER" --function echo-c "${common[@]}")"
     for adapter in "${adapters[@]}"; do
-      record "$adapter $level" "$(rate "$loadgen" --server "$SERVER" --adapter "$adapter" \
-        --function "echo-$adapter" "${common[@]}")"
-      if [ "$level" != 1 ]; then
-        record "$adapter/connections $level" "$(rate "$loadgen" --server "$SERVER" --adapter "$adapter" \
-          --function "echo-$adapter-n" --connections "$WORKER_CONNECTIONS" "${common[@]}")"
-      fi
-      record "$adapter/embedded $level" "$(rate "$loadgen" --adapter "$adapter" "${common[@]}")"
+      for conns in $(conns_for "$level"); do
+        record "$adapter $conns gearmand $level" "$(rate "$loadgen" --server "$SERVER" \
+          --adapter "$adapter" --function "echo-$adapter-$conns" --connections "$conns" "${common[@]}")"
+        record "$adapter $conns embedded $level" "$(rate "$loadgen" --adapter "$adapter" \
+          --connections "$conns" "${common[@]}")"
+      done
     done
   done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : int((v[NR/2]+v[NR/2+1])/2)}'; }
 spread() { tr ' ' '\n' | grep -v '^$' | sort -n | awk 'NR==1{min=$1} {max=$1} END {print min "-" max}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 
 echo
-echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); payload $PAYLOAD bytes; median of $REPEAT runs"
+echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); gearmand $gearmand_version" \
+  "($GEARMAND_THREADS_TEXT); $PAYLOAD-byte echo jobs; median of $REPEAT runs (range in brackets)"
 echo
-printf '| %-34s | %9s | %10s | %-15s | %14s |\n' "client + worker, server" "in flight" "jobs/s" "range" "vs libgearman"
-printf '|%s|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "------------" "-----------------" "----------------"
+printf '| %-20s | %9s | %12s | %-24s | %13s | %-24s | %12s |\n' "client + worker" "in flight" \
+  "worker conns" "jobs/s through gearmand" "vs libgearman" "jobs/s, our embedded server" "vs gearmand"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' "----------------------" "-----------" "--------------" \
+  "--------------------------" "---------------" "-----------------------------" "--------------"
 for level in "${LEVELS[@]}"; do
   base=$(echo "${results["libgearman $level"]}" | median)
-  row() {
-    local name=$1 key=$2 value
-    [ -n "${results[$key]:-}" ] || return 0
-    value=$(echo "${results[$key]}" | median)
-    printf '| %-34s | %9s | %10s | %-15s | %13.2fx |\n' "$name" "$level" "$value" \
-      "$(echo "${results[$key]}" | spread)" "$(awk -v a="$value" -v b="$base" 'BEGIN {print a / b}')"
-  }
-  row "libgearman C, gearmand" "libgearman $level"
+  printf '| %-20s | %9s | %12s | %-24s | %13s | %-27s | %12s |\n' "libgearman (C)" "$level" 1 \
+    "$base [$(echo "${results["libgearman $level"]}" | spread)]" "1.00x" "-" "-"
   for adapter in "${adapters[@]}"; do
-    row "ours ($adapter), gearmand" "$adapter $level"
-    row "ours ($adapter, $WORKER_CONNECTIONS conns), gearmand" "$adapter/connections $level"
-    row "ours ($adapter), our embedded server" "$adapter/embedded $level"
+    for conns in $(conns_for "$level"); do
+      theirs="${results["$adapter $conns gearmand $level"]}"
+      ours="${results["$adapter $conns embedded $level"]}"
+      through=$(echo "$theirs" | median)
+      embedded=$(echo "$ours" | median)
+      printf '| %-20s | %9s | %12s | %-24s | %13s | %-27s | %12s |\n' "ours ($adapter)" "$level" "$conns" \
+        "$through [$(echo "$theirs" | spread)]" "$(ratio "$through" "$base")" \
+        "$embedded [$(echo "$ours" | spread)]" "$(ratio "$embedded" "$through")"
+    done
   done
 done
 
