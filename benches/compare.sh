@@ -138,7 +138,7 @@ echo
 echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); gearmand $gearmand_version" \
   "($GEARMAND_THREADS_TEXT); $PAYLOAD-byte echo jobs; median of $REPEAT runs (range in brackets)"
 echo
-printf '| %-20s | %9s | %12s | %-24s | %13s | %-24s | %12s |\n' "client + worker" "in flight" \
+printf '| %-20s | %9s | %12s | %-24s | %13s | %-27s | %12s |\n' "client + worker" "in flight" \
   "worker conns" "jobs/s through gearmand" "vs libgearman" "jobs/s, our embedded server" "vs gearmand"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' "----------------------" "-----------" "--------------" \
   "--------------------------" "---------------" "-----------------------------" "--------------"
