@@ -114,13 +114,13 @@ impl Server {
     /// no job is left). Errors accepting a connection are logged and
     /// retried, so this only returns `Ok`.
     pub async fn serve(self) -> io::Result<()> {
-        self.serve_until(std::future::pending()).await
+        self.serve_until(std::future::pending::<()>()).await
     }
 
     /// Like [`serve`](Server::serve), but also stops when `shutdown`
     /// completes (a signal, a cancellation token, a oneshot...). Open
     /// connections are closed.
-    pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    pub async fn serve_until(self, shutdown: impl Future) -> io::Result<()> {
         let Server { listener, config } = self;
         let mut core = Core::new(config);
         let now = Instant::now();
@@ -153,7 +153,7 @@ impl Server {
         tokio::select! {
             () = driver::run(serving, commands_rx) => {}
             () = accept => {}
-            () = shutdown => tracing::info!("server stopped"),
+            _ = shutdown => tracing::info!("server stopped"),
         }
         Ok(())
     }
