@@ -90,3 +90,101 @@ fn client_worker_server_admin() {
     worker.join().unwrap();
     server.stop().unwrap();
 }
+
+/// Admin `workers` rows of plain clients (connections with no functions).
+fn client_connections(admin: &mut Admin) -> usize {
+    admin
+        .workers()
+        .unwrap()
+        .iter()
+        .filter(|row| row.functions.is_empty() && &row.client_id[..] == b"-")
+        .count()
+}
+
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < PATIENCE, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn client_closes_its_connection_once_every_handle_is_gone() {
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = server.local_addr().to_string();
+    let mut admin = Admin::connect(&addr).unwrap();
+    let baseline = client_connections(&mut admin);
+
+    let client = Client::new([addr.clone()]).unwrap();
+    assert_eq!(client.echo("hi").unwrap(), "hi");
+    let clone = client.clone();
+    // A job nobody runs keeps the client alive after the clients are gone.
+    let job = clone.submit(JobRequest::new("nobody", "x"));
+    drop(client);
+    drop(clone);
+    assert_eq!(client_connections(&mut admin), baseline + 1);
+    drop(job);
+    eventually("the client's connection closes", || {
+        client_connections(&mut admin) == baseline
+    });
+    server.stop().unwrap();
+}
+
+#[test]
+fn dropped_jobs_and_refused_requests_do_not_disturb_the_others() {
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = server.local_addr().to_string();
+    let worker = Worker::new([addr.clone()])
+        .function("chatty", |job: &WorkerJob| {
+            for _ in 0..100 {
+                job.send_data("update");
+            }
+            Ok::<_, WorkError>(job.payload().clone())
+        })
+        .spawn()
+        .unwrap();
+    let client = Client::new([addr]).unwrap();
+    let dropped: Vec<_> = (0..5)
+        .map(|i| client.submit(JobRequest::new("chatty", format!("dropped-{i}"))))
+        .collect();
+    let kept = client.submit(JobRequest::new("chatty", "kept"));
+    drop(dropped);
+    assert_eq!(
+        kept.wait_timeout_owned(),
+        JobOutcome::Complete("kept".into())
+    );
+
+    let refused = client.submit(JobRequest::new("no\0nul", "x")).wait();
+    assert!(
+        matches!(refused, Err(gearman_blocking::Error::InvalidRequest(_))),
+        "{refused:?}"
+    );
+    assert_eq!(client.echo("still fine").unwrap(), "still fine");
+    worker.shutdown();
+    worker.join().unwrap();
+}
+
+#[test]
+fn worker_without_servers_refuses_to_run() {
+    let worker =
+        Worker::new(Vec::<String>::new()).function("f", |_job: &WorkerJob| Ok::<_, WorkError>(""));
+    assert!(matches!(
+        worker.run(),
+        Err(gearman_blocking::Error::Worker(_))
+    ));
+    assert!(matches!(
+        Client::new(Vec::<String>::new()),
+        Err(gearman_blocking::Error::Config(_))
+    ));
+}
+
+trait WaitOwned {
+    fn wait_timeout_owned(self) -> JobOutcome;
+}
+
+impl WaitOwned for gearman_blocking::Job {
+    fn wait_timeout_owned(mut self) -> JobOutcome {
+        self.wait_timeout(PATIENCE).unwrap()
+    }
+}
