@@ -15,7 +15,10 @@
 #[path = "../../gearman-tokio/examples/common/cli.rs"]
 mod cli;
 
-use std::io::{Read, Write};
+#[path = "../../examples-common/tools.rs"]
+mod tools;
+
+use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,21 +27,12 @@ use futures_util::StreamExt;
 use gearman_async_std::proto::Priority;
 use gearman_async_std::proto::client::JobHandle;
 use gearman_async_std::proto::routing::ServerId;
-use gearman_async_std::{Client, Error, JobOutcome, JobRequest, JobUpdate};
+use gearman_async_std::{Client, JobRequest};
 
 const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
 [--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
 client [--server HOST:PORT] --status HANDLE\n       \
 client [--server HOST:PORT] --status-unique UNIQUE";
-
-fn exit(code: i32) -> ExitCode {
-    ExitCode::from(code as u8)
-}
-
-fn error(err: impl std::fmt::Display) -> ExitCode {
-    eprintln!("client: {err}");
-    exit(cli::exit::ERROR)
-}
 
 fn main() -> ExitCode {
     async_std::task::block_on(run())
@@ -49,7 +43,7 @@ async fn run() -> ExitCode {
         Ok(args) => args,
         Err(err) => {
             eprintln!("client: {err}\n{USAGE}");
-            return exit(cli::exit::ERROR);
+            return ExitCode::from(cli::exit::ERROR as u8);
         }
     };
     let client = match Client::new(args.servers) {
@@ -57,7 +51,7 @@ async fn run() -> ExitCode {
             async_std::task::spawn(driver);
             client
         }
-        Err(err) => return error(err),
+        Err(err) => return tools::client_error(err),
     };
     match args.action {
         ClientAction::Status(handle) => {
@@ -66,25 +60,13 @@ async fn run() -> ExitCode {
                 handle: handle.into(),
             };
             match client.status(&handle).await {
-                Ok(s) => {
-                    println!(
-                        "{}",
-                        cli::status_line(s.known, s.running, s.numerator, s.denominator)
-                    );
-                    exit(cli::exit::COMPLETE)
-                }
-                Err(err) => error(err),
+                Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
+                Err(err) => tools::client_error(err),
             }
         }
         ClientAction::StatusUnique(unique) => match client.status_unique(unique).await {
-            Ok(s) => {
-                println!(
-                    "{}",
-                    cli::status_line(s.known, s.running, s.numerator, s.denominator)
-                );
-                exit(cli::exit::COMPLETE)
-            }
-            Err(err) => error(err),
+            Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
+            Err(err) => tools::client_error(err),
         },
         ClientAction::Submit {
             function,
@@ -99,7 +81,7 @@ async fn run() -> ExitCode {
                 None => {
                     let mut input = Vec::new();
                     if let Err(err) = std::io::stdin().read_to_end(&mut input) {
-                        return error(format!("reading standard input: {err}"));
+                        return tools::client_error(format!("reading standard input: {err}"));
                     }
                     input
                 }
@@ -117,57 +99,15 @@ async fn run() -> ExitCode {
             }
             if background {
                 return match client.submit_background(request).await {
-                    Ok(handle) => {
-                        println!("{}", String::from_utf8_lossy(&handle.handle));
-                        exit(cli::exit::COMPLETE)
-                    }
-                    Err(err) => error(err),
+                    Ok(handle) => tools::client_queued(&handle),
+                    Err(err) => tools::client_error(err),
                 };
             }
-            foreground(&client, request).await
-        }
-    }
-}
-
-async fn foreground(client: &Client, request: JobRequest) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    let mut job = client.submit(request);
-    while let Some(update) = job.next().await {
-        match update {
-            JobUpdate::Data(data) => {
-                let _ = stdout.write_all(&data);
-                let _ = stdout.flush();
+            let mut job = client.submit(request);
+            while let Some(update) = job.next().await {
+                tools::client_update(&update);
             }
-            JobUpdate::Warning(text) => {
-                let mut stderr = std::io::stderr().lock();
-                let _ = stderr.write_all(&text);
-                let _ = stderr.write_all(b"\n");
-            }
-            JobUpdate::Status {
-                numerator,
-                denominator,
-            } => eprintln!("status {numerator}/{denominator}"),
-            other => eprintln!("{other:?}"),
+            tools::client_outcome(job.await)
         }
-    }
-    let outcome: Result<JobOutcome, Error> = job.await;
-    match outcome {
-        Ok(JobOutcome::Complete(result)) => {
-            let _ = stdout.write_all(&result);
-            let _ = stdout.flush();
-            exit(cli::exit::COMPLETE)
-        }
-        Ok(JobOutcome::Fail) => {
-            eprintln!("client: the job failed");
-            exit(cli::exit::FAIL)
-        }
-        Ok(JobOutcome::Exception(text)) => {
-            let mut stderr = std::io::stderr().lock();
-            let _ = stderr.write_all(&text);
-            let _ = stderr.write_all(b"\n");
-            exit(cli::exit::EXCEPTION)
-        }
-        Ok(other) => error(format!("unexpected outcome {other:?}")),
-        Err(err) => error(err),
     }
 }
