@@ -1,8 +1,9 @@
 //! The one run loop every type in this crate is built on: a thread that owns
 //! a core state machine ([`Endpoint`]), opens and closes the sockets it asks
 //! for, and waits on one channel for socket input, user commands or the
-//! core's next deadline. Each socket has a reader thread and a writer thread
-//! that feed and drain that loop. No protocol knowledge lives here.
+//! core's next deadline. Each socket has a reader thread feeding that loop;
+//! the loop writes itself while the peer keeps up and leaves the rest to the
+//! socket's writer thread when it does not. No protocol knowledge lives here.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
