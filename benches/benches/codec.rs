@@ -9,14 +9,18 @@
 //! - `Marshal*`: encoding a built packet into a reused buffer.
 //!
 //! The packets: RESET_ABILITIES (no fields), ECHO_RES `internal echo`,
-//! JOB_ASSIGN `H:lap:1` / `reverse` / `test`. Allocations per operation in
-//! the steady state are counted with an instrumented global allocator and
-//! printed after the timings.
+//! JOB_ASSIGN `H:lap:1` / `reverse` / `test`.
+//!
+//! After criterion's report, a table gives for each benchmark the best time
+//! per operation over many short samples (the figure least disturbed by other
+//! processes on a shared machine) and the allocations per operation in the
+//! steady state, counted with an instrumented global allocator.
 
 use std::alloc::System;
 use std::hint::black_box;
 
 use benches::alloc_count::{INSTRUMENTED_SYSTEM, StatsAlloc, allocations_per_op};
+use benches::best_time::best_ns_per_op;
 use benches::looping_reader::LoopingReader;
 use bytes::{Bytes, BytesMut};
 use criterion::Criterion;
@@ -30,6 +34,17 @@ const READ_SIZE: usize = 4096;
 
 /// Operations over which allocations are counted.
 const COUNTED_OPS: u64 = 100_000;
+
+/// Samples, and operations per sample, for the best-of-samples time.
+const BEST_OF_SAMPLES: u32 = 200;
+const OPS_PER_SAMPLE: u32 = 20_000;
+
+/// One row of the summary table.
+struct Summary {
+    name: &'static str,
+    best_ns: f64,
+    allocations: f64,
+}
 
 const PKT1LEN_DATA: &[u8] = b"internal echo";
 const PKTCOMMON_PAYLOAD: &[u8] = b"H:lap:1\0reverse\0test";
@@ -100,71 +115,79 @@ fn marshal(packet: Packet) -> impl FnMut() {
     }
 }
 
-/// Times `op` under `name` and counts its allocations per operation.
-fn bench(
-    c: &mut Criterion,
-    allocations: &mut Vec<(&'static str, f64)>,
-    name: &'static str,
-    mut op: impl FnMut(),
-) {
-    allocations.push((name, allocations_per_op(GLOBAL, COUNTED_OPS, &mut op)));
+/// Times `op` under `name` with criterion, and adds its best-of-samples time
+/// and allocations per operation to the summary.
+fn bench(c: &mut Criterion, summary: &mut Vec<Summary>, name: &'static str, mut op: impl FnMut()) {
+    let allocations = allocations_per_op(GLOBAL, COUNTED_OPS, &mut op);
     c.bench_function(name, |b| b.iter(&mut op));
+    let best_ns = best_ns_per_op(BEST_OF_SAMPLES, OPS_PER_SAMPLE, &mut op);
+    summary.push(Summary {
+        name,
+        best_ns,
+        allocations,
+    });
 }
 
 #[expect(
     clippy::print_stdout,
-    reason = "the allocation table is the bench's output"
+    reason = "the summary table is the bench's output"
 )]
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let mut allocations = Vec::new();
+    let mut summary = Vec::new();
     let all = [pkt0size(), pkt1len(), pktcommon()];
-    let a = &mut allocations;
+    let s = &mut summary;
 
     bench(
         &mut c,
-        a,
+        s,
         "PacketFactoryPkt0size",
         packet_factory(&[pkt0size()]),
     );
     bench(
         &mut c,
-        a,
+        s,
         "PacketFactoryPkt1len",
         packet_factory(&[pkt1len()]),
     );
     bench(
         &mut c,
-        a,
+        s,
         "PacketFactoryPktcommon",
         packet_factory(&[pktcommon()]),
     );
-    bench(&mut c, a, "PacketFactoryMixed", packet_factory(&all));
+    bench(&mut c, s, "PacketFactoryMixed", packet_factory(&all));
     bench(
         &mut c,
-        a,
+        s,
         "UnmarshalPkt0size",
         unmarshal(Command::ResetAbilities, b""),
     );
     bench(
         &mut c,
-        a,
+        s,
         "UnmarshalPkt1len",
         unmarshal(Command::EchoRes, PKT1LEN_DATA),
     );
     bench(
         &mut c,
-        a,
+        s,
         "UnmarshalPktcommon",
         unmarshal(Command::JobAssign, PKTCOMMON_PAYLOAD),
     );
-    bench(&mut c, a, "MarshalPkt0size", marshal(pkt0size()));
-    bench(&mut c, a, "MarshalPkt1len", marshal(pkt1len()));
-    bench(&mut c, a, "MarshalPktcommon", marshal(pktcommon()));
+    bench(&mut c, s, "MarshalPkt0size", marshal(pkt0size()));
+    bench(&mut c, s, "MarshalPkt1len", marshal(pkt1len()));
+    bench(&mut c, s, "MarshalPktcommon", marshal(pktcommon()));
 
     c.final_summary();
-    println!("\nallocations per operation (steady state, {COUNTED_OPS} ops):");
-    for (name, per_op) in allocations {
-        println!("  {name:<24} {per_op:.3}");
+    println!(
+        "\n{:<24} {:>12} {:>10}",
+        "benchmark", "best ns/op", "allocs/op"
+    );
+    for row in summary {
+        println!(
+            "{:<24} {:>12.2} {:>10.3}",
+            row.name, row.best_ns, row.allocations
+        );
     }
 }
