@@ -3,6 +3,7 @@
 use std::io;
 
 use bytes::Bytes;
+use gearman_proto::admin_call::AdminCallError;
 use gearman_proto::client::{ClientError, ConfigError};
 use gearman_proto::worker::WorkerError;
 
@@ -55,4 +56,14 @@ pub enum Error {
     /// or a job request the protocol cannot carry).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+}
+
+impl From<AdminCallError> for Error {
+    fn from(err: AdminCallError) -> Error {
+        match err {
+            AdminCallError::Refused { code, text } => Error::Server { code, text },
+            AdminCallError::InvalidArgument(_) => Error::InvalidRequest(err.to_string()),
+            other => Error::UnexpectedReply(other.to_string()),
+        }
+    }
 }

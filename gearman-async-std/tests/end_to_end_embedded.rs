@@ -53,4 +53,5 @@ under_both_runtimes!(
     dropped_jobs_and_driver_end,
     no_server,
     invalid_request,
+    admin_extras,
 );

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod admin_call;
 pub mod backoff;
 pub mod client;
 pub mod codec;

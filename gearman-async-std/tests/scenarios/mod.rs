@@ -475,3 +475,63 @@ pub async fn reduce_submits(rt: Runtime, server: &str) {
     );
     worker.stop().await;
 }
+
+/// The admin commands the conformance suite does not cover, and arguments
+/// that cannot be sent.
+pub async fn admin_extras(rt: Runtime, server: &str) {
+    let f = name("adm");
+    let unique = name("u");
+    let client = rt.client([server]);
+    patiently(
+        client.submit_background(JobRequest::new(f.clone(), "x").with_unique(unique.clone())),
+    )
+    .await
+    .unwrap();
+    let mut admin = patiently(gearman_async_std::Admin::connect(server))
+        .await
+        .unwrap();
+    let uniques = patiently(admin.show_unique_jobs()).await.unwrap();
+    assert!(
+        uniques.iter().any(|u| &u[..] == unique.as_bytes()),
+        "{uniques:?}"
+    );
+    let rows = patiently(admin.priority_status()).await.unwrap();
+    let row = rows
+        .iter()
+        .find(|row| &row.function[..] == f.as_bytes())
+        .unwrap_or_else(|| panic!("{f} in {rows:?}"));
+    assert_eq!((row.high, row.normal, row.low), (0, 1, 0), "{row:?}");
+    assert!(!patiently(admin.verbose()).await.unwrap().is_empty());
+
+    let created = name("created");
+    patiently(admin.create_function(created.clone()))
+        .await
+        .unwrap();
+    let listed = patiently(admin.status()).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|row| &row.function[..] == created.as_bytes())
+    );
+    patiently(admin.drop_function(created.clone()))
+        .await
+        .unwrap();
+    let listed = patiently(admin.status()).await.unwrap();
+    assert!(
+        !listed
+            .iter()
+            .any(|row| &row.function[..] == created.as_bytes())
+    );
+
+    // Never sent: the connection stays usable.
+    let err = patiently(admin.cancel_job("two words")).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    let err = patiently(admin.raw("status\nworkers")).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    // Refused by the server: a typed error with its code.
+    let err = patiently(admin.cancel_job("H:nowhere:1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Server { .. }), "{err:?}");
+    assert!(patiently(admin.getpid()).await.unwrap() > 0);
+}
