@@ -32,6 +32,10 @@ const ROUNDS_PER_POLL: usize = 32;
 /// peer takes in our last bytes and closes its side. Closing with unread
 /// input would send a reset, which can make the peer drop what we wrote last.
 const LINGER: Duration = Duration::from_secs(2);
+/// The same when the whole driver ends (a stopped server, a finished
+/// worker): its future completes within this, whatever the peers do, having
+/// written what the peers' windows took in that time.
+const FINAL_LINGER: Duration = Duration::from_millis(200);
 /// Output queued for one peer that is not reading it; past this the
 /// connection is dropped rather than buffering without bound.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
@@ -187,30 +191,34 @@ impl Sockets {
         true
     }
 
-    /// Closes `conn` after flushing what was queued; reports nothing back.
-    fn close(&mut self, conn: ConnId, now: Instant) {
+    /// Closes `conn` after flushing what was queued, lingering at most
+    /// `linger` for the peer to close too; reports nothing back.
+    fn close(&mut self, conn: ConnId, now: Instant, linger: Duration) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        match c.socket {
-            Socket::Connecting(_) => self.remove(conn),
-            Socket::Open(_) => {
-                if c.closing.is_none() {
-                    c.closing = Some(Closing {
-                        deadline: now + LINGER,
-                        shut_down: false,
-                    });
-                    self.closing.insert(conn);
-                    self.due.push(conn);
-                }
+        match (&c.socket, &mut c.closing) {
+            (Socket::Connecting(_), _) => self.remove(conn),
+            (Socket::Open(_), Some(closing)) => {
+                closing.deadline = closing.deadline.min(now + linger);
+            }
+            (Socket::Open(_), None) => {
+                c.closing = Some(Closing {
+                    deadline: now + linger,
+                    shut_down: false,
+                });
+                self.closing.insert(conn);
+                self.due.push(conn);
             }
         }
     }
 
+    /// Closes every connection as the driver ends: flushed, but lingering
+    /// only briefly, so that stopping does not wait on slow peers.
     fn close_all(&mut self, now: Instant) {
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for conn in conns {
-            self.close(conn, now);
+            self.close(conn, now, FINAL_LINGER);
         }
     }
 
@@ -289,7 +297,7 @@ impl Sockets {
                 progressed = true;
                 match action {
                     ConnAction::Connect { conn, addr } => self.connect(conn, addr),
-                    ConnAction::Close { conn } => self.close(conn, now),
+                    ConnAction::Close { conn } => self.close(conn, now, LINGER),
                     other => tracing::debug!(?other, "connection action not understood"),
                 }
             }
