@@ -97,7 +97,7 @@ impl Decoder {
     }
 
     /// Decodes one binary packet; text is an error here.
-    #[inline(always)]
+    #[inline]
     pub fn decode_packet(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
@@ -113,13 +113,17 @@ impl Decoder {
             buf.reserve(total - buf.len());
             return Ok(None);
         }
-        buf.advance(HEADER_LEN);
         // An empty payload needs no slice of the buffer (and no reference
         // count traffic): packets without fields are the most frequent.
         let payload = if size == 0 {
+            buf.advance(HEADER_LEN);
             Bytes::new()
         } else {
-            buf.split_to(size as usize).freeze()
+            // Skipping the header on the frozen slice is pointer arithmetic;
+            // on the BytesMut it is an out-of-line call.
+            let mut frame = buf.split_to(total).freeze();
+            frame.advance(HEADER_LEN);
+            frame
         };
         match Packet::from_payload(command, payload) {
             Ok(packet) => Ok(Some(packet)),
@@ -191,8 +195,8 @@ impl Decoder {
         };
         let number = u32::from_be_bytes([n0, n1, n2, n3]);
         let size = u32::from_be_bytes([s0, s1, s2, s3]);
-        let command = Command::from_wire(magic, number)
-            .ok_or(DecodeError::UnknownCommand { magic, number })?;
+        let command =
+            command_of(magic, number).ok_or(DecodeError::UnknownCommand { magic, number })?;
         if size > self.max_packet_size {
             return Err(DecodeError::TooLarge {
                 size,
@@ -203,10 +207,59 @@ impl Decoder {
     }
 }
 
+/// Highest type number in the command table, plus one.
+const WIRE_NUMBERS: usize = 43;
+
+/// [`Command::from_wire`] as a table, indexed by magic (request, response)
+/// and number: one load on the decode path instead of a call.
+const WIRE_TABLE: [[Option<Command>; WIRE_NUMBERS]; 2] = {
+    let mut table = [[None; WIRE_NUMBERS]; 2];
+    let mut i = 0;
+    while i < Command::ALL.len() {
+        let command = Command::ALL[i];
+        let side = match command.magic() {
+            Magic::Req => 0,
+            Magic::Res => 1,
+        };
+        table[side][command.number() as usize] = Some(command);
+        i += 1;
+    }
+    table
+};
+
+#[inline(always)]
+fn command_of(magic: Magic, number: u32) -> Option<Command> {
+    let side = match magic {
+        Magic::Req => 0,
+        Magic::Res => 1,
+    };
+    *WIRE_TABLE[side].get(number as usize)?
+}
+
 /// Reads the declared payload size from a complete 12-byte header, if `buf`
 /// holds one. Used by the fuzz invariants: a decoded packet consumes exactly
 /// `12 + size` bytes.
 pub fn declared_size(buf: &[u8]) -> Option<u32> {
     buf.get(8..12)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_table_agrees_with_the_command_table() {
+        for magic in [Magic::Req, Magic::Res] {
+            for number in (0..=60).chain([u32::MAX]) {
+                assert_eq!(
+                    command_of(magic, number),
+                    Command::from_wire(magic, number),
+                    "{magic:?} {number}"
+                );
+            }
+        }
+        let highest = Command::ALL.iter().map(|c| c.number()).max();
+        assert_eq!(highest, Some(WIRE_NUMBERS as u32 - 1));
+    }
 }
