@@ -78,6 +78,7 @@ pub use gearman_proto::client::{
 };
 pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
 pub use gearman_proto::server::ServerConfig;
+pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
 pub use signal::ctrl_c;

@@ -16,21 +16,12 @@ use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
 use gearman_proto::routing::ServerId;
+pub use gearman_proto::work_report::WorkError;
+use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
-
-/// Why a handler did not complete its job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WorkError {
-    /// Send WORK_FAIL.
-    Fail,
-    /// Send WORK_EXCEPTION with this text (clients that did not ask for
-    /// exceptions see a failure).
-    Exception(Bytes),
-}
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>;
 type BoxedHandler = Arc<dyn Fn(WorkerJob) -> HandlerFuture + Send + Sync>;
@@ -49,7 +40,7 @@ pub struct WorkerJob {
     unique: Option<Bytes>,
     reducer: Option<Bytes>,
     payload: Bytes,
-    updates: Sender<(JobId, Update)>,
+    updates: Sender<(JobId, WorkUpdate)>,
 }
 
 impl WorkerJob {
@@ -86,30 +77,26 @@ impl WorkerJob {
 
     /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
     pub fn send_data(&self, data: impl Into<Bytes>) {
-        self.send(Update::Data(data.into()));
+        self.send(WorkUpdate::Data(data.into()));
     }
 
     /// Sends WORK_WARNING.
     pub fn send_warning(&self, data: impl Into<Bytes>) {
-        self.send(Update::Warning(data.into()));
+        self.send(WorkUpdate::Warning(data.into()));
     }
 
     /// Sends WORK_STATUS: progress as numerator / denominator.
     pub fn send_status(&self, numerator: u32, denominator: u32) {
-        self.send(Update::Status(numerator, denominator));
+        self.send(WorkUpdate::Status {
+            numerator,
+            denominator,
+        });
     }
 
-    fn send(&self, update: Update) {
+    fn send(&self, update: WorkUpdate) {
         // The worker is gone only when its run future was dropped.
         let _ = self.updates.unbounded_send((self.key, update));
     }
-}
-
-#[derive(Debug)]
-enum Update {
-    Data(Bytes),
-    Warning(Bytes),
-    Status(u32, u32),
 }
 
 /// A Gearman worker: handlers registered by function name, with at most
@@ -155,8 +142,8 @@ impl std::fmt::Debug for Worker {
 struct Driving {
     core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
-    updates: Sender<(JobId, Update)>,
-    updates_rx: Receiver<(JobId, Update)>,
+    updates: Sender<(JobId, WorkUpdate)>,
+    updates_rx: Receiver<(JobId, WorkUpdate)>,
     running: FuturesUnordered<Running>,
     /// Handlers by job, so a job the server took back can be stopped.
     aborts: HashMap<JobId, AbortHandle>,
@@ -203,24 +190,14 @@ impl Driving {
             .push(Box::pin(guarded.map(move |result| (key, result))));
     }
 
-    fn update(&mut self, key: JobId, update: Update) {
-        let result = match update {
-            Update::Data(data) => self.core.work_data(key, &data),
-            Update::Warning(data) => self.core.work_warning(key, &data),
-            Update::Status(n, d) => self.core.work_status(key, n, d),
-        };
-        if let Err(err) = result {
+    fn update(&mut self, key: JobId, update: WorkUpdate) {
+        if let Err(err) = self.core.report_update(key, &update) {
             tracing::debug!(%err, "job update not sent");
         }
     }
 
     fn finish(&mut self, key: JobId, result: Result<Bytes, WorkError>) {
-        let sent = match result {
-            Ok(result) => self.core.work_complete(key, &result),
-            Err(WorkError::Fail) => self.core.work_fail(key),
-            Err(WorkError::Exception(text)) => self.core.work_exception(key, &text),
-        };
-        if let Err(err) = sent {
+        if let Err(err) = self.core.report_end(key, &result) {
             tracing::debug!(%err, "job result not sent");
         }
     }

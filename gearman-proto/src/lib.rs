@@ -16,6 +16,7 @@ pub mod invariants;
 pub mod packet;
 pub mod routing;
 pub mod server;
+pub mod work_report;
 pub mod worker;
 
 pub use codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE, Decoder, Frame};
