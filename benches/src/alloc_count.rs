@@ -30,6 +30,19 @@ pub const WARM_UP_OPS: u64 = 10_000;
 
 /// Runs `op` [`WARM_UP_OPS`] times, then `ops` times while counting, and
 /// returns the allocations and reallocations per operation.
+///
+/// ```
+/// use benches::alloc_count::{INSTRUMENTED_SYSTEM, StatsAlloc, allocations_per_op};
+/// use std::alloc::System;
+///
+/// #[global_allocator]
+/// static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+///
+/// fn main() {
+///     let per_op = allocations_per_op(GLOBAL, 100, || vec![1u8; 16]);
+///     assert_eq!(per_op, 1.0);
+/// }
+/// ```
 pub fn allocations_per_op<O>(
     allocator: &'static StatsAlloc<System>,
     ops: u64,

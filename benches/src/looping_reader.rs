@@ -27,6 +27,12 @@ pub struct LoopingReader {
 
 impl LoopingReader {
     /// A reader over `data`, which must not be empty.
+    ///
+    /// ```
+    /// use benches::looping_reader::LoopingReader;
+    /// let reader = LoopingReader::new(b"\0RES\0\0\0\x06\0\0\0\0".to_vec());
+    /// # let _ = reader;
+    /// ```
     pub fn new(data: Vec<u8>) -> LoopingReader {
         assert!(
             !data.is_empty(),
@@ -38,6 +44,16 @@ impl LoopingReader {
 
     /// Appends exactly `len` bytes to `buf`, wrapping around as needed, and
     /// returns `len`.
+    ///
+    /// ```
+    /// use benches::looping_reader::LoopingReader;
+    /// use bytes::BytesMut;
+    /// let mut reader = LoopingReader::new(b"xy".to_vec());
+    /// let mut buf = BytesMut::new();
+    /// reader.read_into(&mut buf, 3);
+    /// reader.read_into(&mut buf, 3);
+    /// assert_eq!(&buf[..], b"xyxyxy");
+    /// ```
     pub fn read_into(&mut self, buf: &mut BytesMut, len: usize) -> usize {
         let mut left = len;
         while left > 0 {

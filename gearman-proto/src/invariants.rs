@@ -91,6 +91,11 @@ enum End {
 
 /// Decodes `data` as a stream of binary packets (what a client or worker
 /// reads), checking every invariant listed in the [module docs](self).
+///
+/// ```
+/// // Two packets and the start of a third: all invariants hold.
+/// gearman_proto::invariants::check_packet_stream(b"\0RES\0\0\0\x06\0\0\0\0\0RES\0\0\0\x0a\0\0\0\0\0RE");
+/// ```
 pub fn check_packet_stream(data: &[u8]) {
     let whole = run(data, data.len(), false);
     if data.len() <= MAX_BYTE_BY_BYTE {
@@ -105,6 +110,10 @@ pub fn check_packet_stream(data: &[u8]) {
 /// Decodes `data` as a server reads it: binary packets and admin text lines,
 /// sniffed per message, checking packets as [`check_packet_stream`] does and
 /// every admin line as [`check_admin_stream`] does.
+///
+/// ```
+/// gearman_proto::invariants::check_frame_stream(b"show jobs\n\0REQ\0\0\0\x01\0\0\0\x01f");
+/// ```
 pub fn check_frame_stream(data: &[u8]) {
     let whole = run(data, data.len(), true);
     let pieces = run(data, piece_size(data.len()), true);
@@ -114,6 +123,11 @@ pub fn check_frame_stream(data: &[u8]) {
 /// Reads `data` both ways the admin protocol is read: every `\n`-separated
 /// line as a request a server parses, and, after a first byte that picks one
 /// of [`ADMIN_REQUESTS`], the rest as the replies a client reads.
+///
+/// ```
+/// // First byte 0 picks `status`; the rest is its reply.
+/// gearman_proto::invariants::check_admin_stream(b"\x00f\t1\t0\t1\n.\n");
+/// ```
 pub fn check_admin_stream(data: &[u8]) {
     for line in data.split(|&b| b == b'\n') {
         check_request_line(line);

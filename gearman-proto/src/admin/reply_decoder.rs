@@ -21,6 +21,15 @@ const LINE_OVERHEAD: usize = std::mem::size_of::<Bytes>();
 ///
 /// After one of these the decoder stays failed and every later call returns
 /// the same error: close the connection.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gearman_proto::admin::{AdminDecodeError, AdminRequest, AdminResponseDecoder};
+/// let mut decoder = AdminResponseDecoder::new().with_max_line_len(4);
+/// let mut buf = BytesMut::from(&b"OK 1.1.22\n"[..]);
+/// let err = decoder.decode(&AdminRequest::Version, &mut buf).unwrap_err();
+/// assert_eq!(err, AdminDecodeError::LineTooLong { max: 4 });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdminDecodeError {
@@ -82,6 +91,12 @@ impl Default for AdminResponseDecoder {
 
 impl AdminResponseDecoder {
     /// A decoder with [`DEFAULT_MAX_REPLY_LINE_LEN`] and [`DEFAULT_MAX_REPLY_LEN`].
+    ///
+    /// ```
+    /// use gearman_proto::admin::AdminResponseDecoder;
+    /// let decoder = AdminResponseDecoder::new();
+    /// assert!(decoder.error().is_none() && !decoder.is_mid_reply());
+    /// ```
     pub fn new() -> AdminResponseDecoder {
         AdminResponseDecoder {
             max_line_len: DEFAULT_MAX_REPLY_LINE_LEN,
@@ -111,17 +126,43 @@ impl AdminResponseDecoder {
 
     /// Sets the largest list reply accepted, in bytes (each line counts its
     /// length plus a small fixed overhead).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gearman_proto::admin::{AdminDecodeError, AdminRequest, AdminResponseDecoder};
+    /// let mut decoder = AdminResponseDecoder::new().with_max_reply_len(64);
+    /// let mut buf = BytesMut::from(&b"u1\nu2\nu3\n"[..]);
+    /// let err = decoder.decode(&AdminRequest::ShowUniqueJobs, &mut buf).unwrap_err();
+    /// assert_eq!(err, AdminDecodeError::ReplyTooLong { max: 64 });
+    /// ```
     pub fn with_max_reply_len(mut self, max: usize) -> AdminResponseDecoder {
         self.max_reply_len = max;
         self
     }
 
     /// The error this decoder failed with, if any.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gearman_proto::admin::{AdminRequest, AdminResponseDecoder};
+    /// let mut decoder = AdminResponseDecoder::new().with_max_line_len(2);
+    /// let _ = decoder.decode(&AdminRequest::Version, &mut BytesMut::from(&b"OK 1\n"[..]));
+    /// assert!(decoder.error().is_some());
+    /// ```
     pub fn error(&self) -> Option<&AdminDecodeError> {
         self.failed.as_ref()
     }
 
     /// Whether part of a list reply has been read and more is awaited.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gearman_proto::admin::{AdminRequest, AdminResponseDecoder};
+    /// let mut decoder = AdminResponseDecoder::new();
+    /// let mut buf = BytesMut::from(&b"f\t1\t0\t1\n"[..]);
+    /// assert_eq!(decoder.decode(&AdminRequest::Status, &mut buf).unwrap(), None);
+    /// assert!(decoder.is_mid_reply());
+    /// ```
     pub fn is_mid_reply(&self) -> bool {
         !self.lines.is_empty()
     }
@@ -135,6 +176,18 @@ impl AdminResponseDecoder {
     /// Reads the reply to `request`: `Ok(Some(reply))` once it is complete,
     /// `Ok(None)` when more bytes are needed. Bytes after the reply stay in
     /// `buf`.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gearman_proto::admin::{AdminRequest, AdminResponse, AdminResponseDecoder, JobRow};
+    /// let mut decoder = AdminResponseDecoder::new();
+    /// let mut buf = BytesMut::from(&b"H:srv:7\t0\t0\t1\r\n.\r\nOK"[..]);
+    /// assert_eq!(
+    ///     decoder.decode(&AdminRequest::ShowJobs, &mut buf).unwrap(),
+    ///     Some(AdminResponse::ShowJobs(vec![JobRow::new("H:srv:7", 0, false, true)]))
+    /// );
+    /// assert_eq!(&buf[..], b"OK");
+    /// ```
     pub fn decode(
         &mut self,
         request: &AdminRequest,

@@ -317,6 +317,13 @@ impl AdminRequest {
 
     /// Whether the reply is one line or a list. A [`Raw`](AdminRequest::Raw)
     /// line takes the shape of the command it parses to, else one line.
+    ///
+    /// ```
+    /// use gearman_proto::admin::{AdminRequest, ReplyShape};
+    /// assert_eq!(AdminRequest::ShowJobs.reply_shape(), ReplyShape::List);
+    /// assert_eq!(AdminRequest::Raw("STATUS".into()).reply_shape(), ReplyShape::List);
+    /// assert_eq!(AdminRequest::Raw("gladiator".into()).reply_shape(), ReplyShape::SingleLine);
+    /// ```
     pub fn reply_shape(&self) -> ReplyShape {
         match self {
             AdminRequest::Status

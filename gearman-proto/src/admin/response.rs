@@ -200,6 +200,12 @@ fn parse_flag(text: &[u8]) -> Option<bool> {
 
 impl StatusRow {
     /// A row.
+    ///
+    /// ```
+    /// use gearman_proto::admin::StatusRow;
+    /// let row = StatusRow::new("resize", 3, 1, 2);
+    /// assert_eq!((row.total, row.running, row.workers), (3, 1, 2));
+    /// ```
     pub fn new(function: impl Into<Bytes>, total: u64, running: u64, workers: u64) -> StatusRow {
         StatusRow {
             function: function.into(),
@@ -210,6 +216,13 @@ impl StatusRow {
     }
 
     /// Parses a line without its line ending; the name may hold tabs.
+    ///
+    /// ```
+    /// use gearman_proto::admin::StatusRow;
+    /// let row = StatusRow::parse(&"name\twith tab\t3\t1\t2".into()).unwrap();
+    /// assert_eq!(row, StatusRow::new("name\twith tab", 3, 1, 2));
+    /// assert_eq!(StatusRow::parse(&"resize\t3\t1".into()), None);
+    /// ```
     pub fn parse(line: &Bytes) -> Option<StatusRow> {
         let (function, [_, total, running, workers]) = split_tabs::<4>(line)?;
         Some(StatusRow {
@@ -221,6 +234,13 @@ impl StatusRow {
     }
 
     /// Appends the line and its `\n`.
+    ///
+    /// ```
+    /// use gearman_proto::admin::StatusRow;
+    /// let mut out = Vec::new();
+    /// StatusRow::new("f", 0, 0, 1).encode(&mut out);
+    /// assert_eq!(out, b"f\t0\t0\t1\n");
+    /// ```
     pub fn encode<B: BufMut>(&self, buf: &mut B) {
         buf.put_slice(&self.function);
         for n in [self.total, self.running, self.workers] {
@@ -233,6 +253,12 @@ impl StatusRow {
 
 impl PriorityStatusRow {
     /// A row.
+    ///
+    /// ```
+    /// use gearman_proto::admin::PriorityStatusRow;
+    /// let row = PriorityStatusRow::new("f", 1, 2, 3, 4);
+    /// assert_eq!((row.high, row.normal, row.low, row.workers), (1, 2, 3, 4));
+    /// ```
     pub fn new(
         function: impl Into<Bytes>,
         high: u64,
@@ -268,6 +294,13 @@ impl PriorityStatusRow {
     }
 
     /// Appends the line and its `\n`.
+    ///
+    /// ```
+    /// use gearman_proto::admin::PriorityStatusRow;
+    /// let mut out = Vec::new();
+    /// PriorityStatusRow::new("f", 1, 2, 3, 4).encode(&mut out);
+    /// assert_eq!(out, b"f\t1\t2\t3\t4\n");
+    /// ```
     pub fn encode<B: BufMut>(&self, buf: &mut B) {
         buf.put_slice(&self.function);
         for n in [self.high, self.normal, self.low, self.workers] {
@@ -280,6 +313,12 @@ impl PriorityStatusRow {
 
 impl WorkerRow {
     /// A row.
+    ///
+    /// ```
+    /// use gearman_proto::admin::WorkerRow;
+    /// let row = WorkerRow::new(7, "10.0.0.5", "-", ["resize"]);
+    /// assert_eq!(row.functions, vec![bytes::Bytes::from("resize")]);
+    /// ```
     pub fn new<F: Into<Bytes>>(
         fd: i64,
         ip: impl Into<Bytes>,
@@ -332,6 +371,13 @@ impl WorkerRow {
     }
 
     /// Appends the line and its `\n`.
+    ///
+    /// ```
+    /// use gearman_proto::admin::WorkerRow;
+    /// let mut out = Vec::new();
+    /// WorkerRow::new(33, "10.0.0.9", "-", Vec::<&str>::new()).encode(&mut out);
+    /// assert_eq!(out, b"33 10.0.0.9 - :\n");
+    /// ```
     pub fn encode<B: BufMut>(&self, buf: &mut B) {
         put_i64(buf, self.fd);
         buf.put_u8(b' ');
@@ -351,6 +397,12 @@ impl WorkerRow {
 
 impl JobRow {
     /// A row.
+    ///
+    /// ```
+    /// use gearman_proto::admin::JobRow;
+    /// let row = JobRow::new("H:srv:7", 1, false, true);
+    /// assert!(row.queued && !row.ignored);
+    /// ```
     pub fn new(handle: impl Into<Bytes>, retries: u64, ignored: bool, queued: bool) -> JobRow {
         JobRow {
             handle: handle.into(),
@@ -378,6 +430,13 @@ impl JobRow {
     }
 
     /// Appends the line and its `\n`.
+    ///
+    /// ```
+    /// use gearman_proto::admin::JobRow;
+    /// let mut out = Vec::new();
+    /// JobRow::new("H:srv:8", 2, true, false).encode(&mut out);
+    /// assert_eq!(out, b"H:srv:8\t2\t1\t0\n");
+    /// ```
     pub fn encode<B: BufMut>(&self, buf: &mut B) {
         buf.put_slice(&self.handle);
         buf.put_u8(b'\t');
