@@ -9,6 +9,7 @@ use gearman_proto::admin::{
     AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
     StatusRow, WorkerRow,
 };
+use gearman_proto::admin_call::{self as calls, AdminCall};
 
 use crate::Error;
 
@@ -102,50 +103,32 @@ impl Admin {
         self.request(&AdminRequest::Raw(line))
     }
 
-    fn checked(&mut self, request: AdminRequest) -> Result<AdminResponse, Error> {
-        match self.request(&request)? {
-            AdminResponse::Error { code, text } => Err(Error::Server { code, text }),
-            reply => Ok(reply),
-        }
-    }
-
-    fn ok(&mut self, request: AdminRequest) -> Result<(), Error> {
-        match self.checked(request)? {
-            AdminResponse::Ok => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+    /// Sends a typed command and reads its result; an `ERR` reply is
+    /// [`Error::Server`].
+    fn call<C: AdminCall>(&mut self, call: C) -> Result<C::Output, Error> {
+        let request = call.into_request()?;
+        let reply = self.request(&request)?;
+        Ok(C::read_reply(reply)?)
     }
 
     /// `status`: queued, running and worker counts per function.
     pub fn status(&mut self) -> Result<Vec<StatusRow>, Error> {
-        match self.checked(AdminRequest::Status)? {
-            AdminResponse::Status(rows) => Ok(rows),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::Status)
     }
 
     /// `workers`: one row per connection with its functions.
     pub fn workers(&mut self) -> Result<Vec<WorkerRow>, Error> {
-        match self.checked(AdminRequest::Workers)? {
-            AdminResponse::Workers(rows) => Ok(rows),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::Workers)
     }
 
     /// `version`: the server's version text.
     pub fn version(&mut self) -> Result<Bytes, Error> {
-        match self.checked(AdminRequest::Version)? {
-            AdminResponse::Version(version) => Ok(version),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::Version)
     }
 
     /// `getpid`: the server's process id.
     pub fn getpid(&mut self) -> Result<u32, Error> {
-        match self.checked(AdminRequest::GetPid)? {
-            AdminResponse::Pid(pid) => Ok(pid),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::GetPid)
     }
 
     /// `maxqueue FUNC [...]`: sets a function's queue limits.
@@ -154,64 +137,52 @@ impl Admin {
         function: impl Into<Bytes>,
         limits: MaxQueueLimits,
     ) -> Result<(), Error> {
-        let function = token(function.into())?;
-        self.ok(AdminRequest::MaxQueue { function, limits })
+        let function = function.into();
+        self.call(calls::MaxQueue { function, limits })
     }
 
     /// `shutdown` or `shutdown graceful` (gearmand 1.1.15 and later answer
     /// with an error).
     pub fn shutdown(&mut self, graceful: bool) -> Result<(), Error> {
-        self.ok(AdminRequest::Shutdown { graceful })
+        self.call(calls::Shutdown { graceful })
     }
 
     /// `verbose`: the server's log level.
     pub fn verbose(&mut self) -> Result<Bytes, Error> {
-        match self.checked(AdminRequest::Verbose)? {
-            AdminResponse::Verbose(level) => Ok(level),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::Verbose)
     }
 
     /// `show jobs`: every live job.
     pub fn show_jobs(&mut self) -> Result<Vec<JobRow>, Error> {
-        match self.checked(AdminRequest::ShowJobs)? {
-            AdminResponse::ShowJobs(rows) => Ok(rows),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::ShowJobs)
     }
 
     /// `show unique jobs`: the unique id of every live job.
     pub fn show_unique_jobs(&mut self) -> Result<Vec<Bytes>, Error> {
-        match self.checked(AdminRequest::ShowUniqueJobs)? {
-            AdminResponse::ShowUniqueJobs(ids) => Ok(ids),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::ShowUniqueJobs)
     }
 
     /// `cancel job HANDLE`: removes a queued job.
     pub fn cancel_job(&mut self, handle: impl Into<Bytes>) -> Result<(), Error> {
-        let handle = token(handle.into())?;
-        self.ok(AdminRequest::CancelJob { handle })
+        let handle = handle.into();
+        self.call(calls::CancelJob { handle })
     }
 
     /// `prioritystatus`: queued jobs per function and priority.
     pub fn priority_status(&mut self) -> Result<Vec<PriorityStatusRow>, Error> {
-        match self.checked(AdminRequest::PriorityStatus)? {
-            AdminResponse::PriorityStatus(rows) => Ok(rows),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::PriorityStatus)
     }
 
     /// `create function NAME`.
     pub fn create_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
-        let name = token(name.into())?;
-        self.ok(AdminRequest::CreateFunction { name })
+        let name = name.into();
+        self.call(calls::CreateFunction { name })
     }
 
     /// `drop function NAME`.
     pub fn drop_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
-        let name = token(name.into())?;
-        self.ok(AdminRequest::DropFunction { name })
+        let name = name.into();
+        self.call(calls::DropFunction { name })
     }
 }
 
@@ -221,19 +192,4 @@ fn timeout_or_io(err: std::io::Error) -> Error {
     } else {
         Error::Io(err)
     }
-}
-
-/// An argument must be one token: no space or line break.
-fn token(value: Bytes) -> Result<Bytes, Error> {
-    if value.is_empty() || value.iter().any(|&b| matches!(b, b' ' | b'\r' | b'\n')) {
-        return Err(Error::InvalidRequest(format!(
-            "admin argument {:?} must be one non-empty word",
-            String::from_utf8_lossy(&value)
-        )));
-    }
-    Ok(value)
-}
-
-fn unexpected(reply: &AdminResponse) -> Error {
-    Error::UnexpectedReply(format!("{reply:?}"))
 }

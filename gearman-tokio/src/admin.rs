@@ -7,6 +7,7 @@ use gearman_proto::admin::{
     AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
     StatusRow, WorkerRow,
 };
+use gearman_proto::admin_call::{self as calls, AdminCall};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -94,50 +95,32 @@ impl Admin {
         self.request(&AdminRequest::Raw(line)).await
     }
 
-    async fn checked(&mut self, request: AdminRequest) -> Result<AdminResponse, Error> {
-        match self.request(&request).await? {
-            AdminResponse::Error { code, text } => Err(Error::Server { code, text }),
-            reply => Ok(reply),
-        }
-    }
-
-    async fn ok(&mut self, request: AdminRequest) -> Result<(), Error> {
-        match self.checked(request).await? {
-            AdminResponse::Ok => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+    /// Sends a typed command and reads its result; an `ERR` reply is
+    /// [`Error::Server`].
+    async fn call<C: AdminCall>(&mut self, call: C) -> Result<C::Output, Error> {
+        let request = call.into_request()?;
+        let reply = self.request(&request).await?;
+        Ok(C::read_reply(reply)?)
     }
 
     /// `status`: queued, running and worker counts per function.
     pub async fn status(&mut self) -> Result<Vec<StatusRow>, Error> {
-        match self.checked(AdminRequest::Status).await? {
-            AdminResponse::Status(rows) => Ok(rows),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::Status).await
     }
 
     /// `workers`: one row per connection with its functions.
     pub async fn workers(&mut self) -> Result<Vec<WorkerRow>, Error> {
-        match self.checked(AdminRequest::Workers).await? {
-            AdminResponse::Workers(rows) => Ok(rows),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::Workers).await
     }
 
     /// `version`: the server's version text.
     pub async fn version(&mut self) -> Result<Bytes, Error> {
-        match self.checked(AdminRequest::Version).await? {
-            AdminResponse::Version(version) => Ok(version),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::Version).await
     }
 
     /// `getpid`: the server's process id.
     pub async fn getpid(&mut self) -> Result<u32, Error> {
-        match self.checked(AdminRequest::GetPid).await? {
-            AdminResponse::Pid(pid) => Ok(pid),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::GetPid).await
     }
 
     /// `maxqueue FUNC [...]`: sets a function's queue limits.
@@ -146,78 +129,51 @@ impl Admin {
         function: impl Into<Bytes>,
         limits: MaxQueueLimits,
     ) -> Result<(), Error> {
-        let function = token(function.into())?;
-        self.ok(AdminRequest::MaxQueue { function, limits }).await
+        let function = function.into();
+        self.call(calls::MaxQueue { function, limits }).await
     }
 
     /// `shutdown` or `shutdown graceful` (gearmand 1.1.15 and later answer
     /// with an error).
     pub async fn shutdown(&mut self, graceful: bool) -> Result<(), Error> {
-        self.ok(AdminRequest::Shutdown { graceful }).await
+        self.call(calls::Shutdown { graceful }).await
     }
 
     /// `verbose`: the server's log level.
     pub async fn verbose(&mut self) -> Result<Bytes, Error> {
-        match self.checked(AdminRequest::Verbose).await? {
-            AdminResponse::Verbose(level) => Ok(level),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::Verbose).await
     }
 
     /// `show jobs`: every live job.
     pub async fn show_jobs(&mut self) -> Result<Vec<JobRow>, Error> {
-        match self.checked(AdminRequest::ShowJobs).await? {
-            AdminResponse::ShowJobs(rows) => Ok(rows),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::ShowJobs).await
     }
 
     /// `show unique jobs`: the unique id of every live job.
     pub async fn show_unique_jobs(&mut self) -> Result<Vec<Bytes>, Error> {
-        match self.checked(AdminRequest::ShowUniqueJobs).await? {
-            AdminResponse::ShowUniqueJobs(ids) => Ok(ids),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::ShowUniqueJobs).await
     }
 
     /// `cancel job HANDLE`: removes a queued job.
     pub async fn cancel_job(&mut self, handle: impl Into<Bytes>) -> Result<(), Error> {
-        let handle = token(handle.into())?;
-        self.ok(AdminRequest::CancelJob { handle }).await
+        let handle = handle.into();
+        self.call(calls::CancelJob { handle }).await
     }
 
     /// `prioritystatus`: queued jobs per function and priority.
     pub async fn priority_status(&mut self) -> Result<Vec<PriorityStatusRow>, Error> {
-        match self.checked(AdminRequest::PriorityStatus).await? {
-            AdminResponse::PriorityStatus(rows) => Ok(rows),
-            other => Err(unexpected(&other)),
-        }
+        self.call(calls::PriorityStatus).await
     }
 
     /// `create function NAME`.
     pub async fn create_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
-        let name = token(name.into())?;
-        self.ok(AdminRequest::CreateFunction { name }).await
+        let name = name.into();
+        self.call(calls::CreateFunction { name }).await
     }
 
     /// `drop function NAME`.
     pub async fn drop_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
-        let name = token(name.into())?;
-        self.ok(AdminRequest::DropFunction { name }).await
+        let name = name.into();
+        self.call(calls::DropFunction { name }).await
     }
-}
-
-/// An argument must be one token: no space or line break.
-fn token(value: Bytes) -> Result<Bytes, Error> {
-    if value.is_empty() || value.iter().any(|&b| matches!(b, b' ' | b'\r' | b'\n')) {
-        return Err(Error::InvalidRequest(format!(
-            "admin argument {:?} must be one non-empty word",
-            String::from_utf8_lossy(&value)
-        )));
-    }
-    Ok(value)
-}
-
-fn unexpected(reply: &AdminResponse) -> Error {
-    Error::UnexpectedReply(format!("{reply:?}"))
 }

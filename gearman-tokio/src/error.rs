@@ -3,6 +3,7 @@
 use std::io;
 
 use bytes::Bytes;
+use gearman_proto::admin_call::AdminCallError;
 use gearman_proto::client::{ClientError, ConfigError};
 use gearman_proto::worker::WorkerError;
 
@@ -52,4 +53,15 @@ pub enum Error {
     /// The call was invalid (for example, an admin argument holding a space).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+}
+
+/// A typed admin command's failure, as the error kinds the untyped calls use.
+impl From<AdminCallError> for Error {
+    fn from(err: AdminCallError) -> Error {
+        match err {
+            AdminCallError::Refused { code, text } => Error::Server { code, text },
+            AdminCallError::Unexpected(reply) => Error::UnexpectedReply(format!("{reply:?}")),
+            other => Error::InvalidRequest(other.to_string()),
+        }
+    }
 }
