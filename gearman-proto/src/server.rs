@@ -37,9 +37,10 @@
 //!   `RESET_ABILITIES` is queued again at the back of its priority (up to
 //!   [`ServerConfig::job_retries`]), as in gearmand;
 //! * workers are served high before normal before low across all their
-//!   functions, first in first out within one function and priority, and
-//!   the function that supplied a job moves to the back of that worker's
-//!   list (gearmand 2.0's order, which 1.1 approximates per function);
+//!   functions, first in first out within one function and priority; among
+//!   functions of equal priority the most recently registered comes first,
+//!   and with [`ServerConfig::round_robin`] the function that supplied a
+//!   job moves to the back of that worker's list (gearmand 1.1.20's order);
 //! * SUBMIT_JOB_EPOCH jobs wake sleeping workers when they become due.
 //!
 //! # Limits and memory
@@ -797,7 +798,8 @@ impl Server {
 
     fn option(&mut self, conn: ConnId, p: &Packet) {
         let name = p.field(Field::OptionName).unwrap_or_default();
-        let known = name.len() <= MAX_OPTION_LEN && name.eq_ignore_ascii_case(b"exceptions");
+        // gearmand reads the option as a C string, then echoes all of it.
+        let known = name.len() <= MAX_OPTION_LEN && c_str(name).eq_ignore_ascii_case(b"exceptions");
         let Some(c) = self.peers.map.get_mut(&conn) else {
             return;
         };
@@ -842,7 +844,9 @@ impl Server {
         let fid = self.functions.find_or_create(&Bytes::copy_from_slice(name));
         self.functions.get_mut(fid).workers.push(conn);
         if let Some(c) = self.peers.map.get_mut(&conn) {
-            c.abilities.push(Ability {
+            // gearmand keeps the newest registration first: `workers` lists
+            // them that way and grabs look at them in that order.
+            c.abilities.push_front(Ability {
                 function: fid,
                 timeout,
             });
@@ -913,9 +917,15 @@ impl Server {
         // Borrow the list out so the scan can touch jobs and functions freely.
         let mut abilities = std::mem::take(&mut c.abilities);
         let found = self.take_job(&abilities);
+        let round_robin = self.config.round_robin;
         let assigned = found.map(|(key, at)| {
             let ability = abilities[at];
-            abilities[at..].rotate_left(1);
+            if round_robin {
+                // gearmand's --round-robin: the function that supplied the
+                // job goes to the back of this worker's list.
+                abilities.remove(at);
+                abilities.push_back(ability);
+            }
             (key, ability)
         });
         let Some(c) = self.peers.map.get_mut(&conn) else {
@@ -977,7 +987,7 @@ impl Server {
     /// Pops the next job for these abilities: high before normal before low,
     /// then registration order. Returns the job and the ability that matched.
     /// Ignored jobs met on the way are discarded.
-    fn take_job(&mut self, abilities: &[Ability]) -> Option<(JobKey, usize)> {
+    fn take_job(&mut self, abilities: &VecDeque<Ability>) -> Option<(JobKey, usize)> {
         for pi in 0..PRIORITIES.len() {
             for (at, ability) in abilities.iter().enumerate() {
                 loop {

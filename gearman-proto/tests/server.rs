@@ -125,26 +125,37 @@ fn priorities_high_normal_low_across_functions_fifo_within() {
         let got = parse(&h.grab(worker));
         order.push(got[0].1[0].clone());
     }
-    // High first, scanning the worker's functions in registration order.
-    assert_eq!(order, vec![high_a, high_b, normal1, normal2, low]);
+    // High first, then normal, then low; within a priority the worker's
+    // most recently registered function first, as gearmand does.
+    assert_eq!(order, vec![high_b, high_a, normal1, normal2, low]);
 }
 
 #[test]
-fn round_robin_across_functions_of_one_worker() {
-    let mut h = Harness::new();
-    let client = h.connect();
-    for i in 0..3 {
-        h.submit(client, SubmitJobBg, "a", "", format!("a{i}").as_bytes());
-        h.submit(client, SubmitJobBg, "b", "", format!("b{i}").as_bytes());
+fn newest_function_first_unless_round_robin() {
+    for round_robin in [false, true] {
+        let mut config = ServerConfig::new("test");
+        config.round_robin = round_robin;
+        let mut h = Harness::with(config);
+        let client = h.connect();
+        for i in 0..3 {
+            h.submit(client, SubmitJobBg, "a", "", format!("a{i}").as_bytes());
+            h.submit(client, SubmitJobBg, "b", "", format!("b{i}").as_bytes());
+        }
+        let worker = h.worker(&["a", "b"]);
+        let functions: Vec<Vec<u8>> = (0..6)
+            .map(|_| parse(&h.grab(worker))[0].1[1].clone())
+            .collect();
+        let expected = if round_robin {
+            [b"b", b"a", b"b", b"a", b"b", b"a"]
+        } else {
+            [b"b", b"b", b"b", b"a", b"a", b"a"]
+        };
+        assert_eq!(
+            functions,
+            expected.map(|f| f.to_vec()),
+            "round robin {round_robin}"
+        );
     }
-    let worker = h.worker(&["a", "b"]);
-    let functions: Vec<Vec<u8>> = (0..6)
-        .map(|_| parse(&h.grab(worker))[0].1[1].clone())
-        .collect();
-    assert_eq!(
-        functions,
-        [b"a", b"b", b"a", b"b", b"a", b"b"].map(|f| f.to_vec())
-    );
 }
 
 #[test]
@@ -953,4 +964,16 @@ fn large_payloads_round_trip_and_coalesce_by_payload() {
     let done = pkt(WorkCompleteRes, &[&h1, &big]);
     assert_eq!(h.recv(c), [&done[..], &done].concat());
     assert_ne!(h.submit(c, SubmitJobBg, "f", "-", &big), h1);
+}
+
+#[test]
+fn fields_are_read_as_c_strings_where_gearmand_does() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    // The option matches up to its NUL and is echoed whole.
+    h.req(c, OptionReq, &[b"exceptions\0x"]);
+    assert_eq!(h.recv(c), pkt(OptionRes, &[b"exceptions\0x"]));
+    // An admin line ends at a NUL.
+    h.send(c, b"version\0 junk\n");
+    assert_eq!(h.recv(c), b"OK 1.1.22\n");
 }

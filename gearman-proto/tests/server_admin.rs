@@ -55,7 +55,7 @@ fn workers_lists_every_connection_with_id_ip_client_id_and_functions() {
     let _ = c;
     assert_eq!(
         h.admin(admin, "workers\n"),
-        "1 10.0.0.5 my worker : resize thumb\n2 ::1 - :\n3 10.0.0.9 - :\n.\n"
+        "1 10.0.0.5 my worker : thumb resize\n2 ::1 - :\n3 10.0.0.9 - :\n.\n"
     );
     h.req(w, ResetAbilities, &[]);
     h.disconnect(c);

@@ -15,11 +15,13 @@ use crate::conn::ConnId;
 use super::connection::remove_one;
 use super::function::FunctionId;
 use super::job::{Coalesce, JobKey, JobState, Listeners};
-use super::wire::put;
+use super::wire::{c_str, put};
 use super::{Server, ServerEvent};
 
 impl Server {
     pub(super) fn handle_admin_line(&mut self, conn: ConnId, line: &[u8], now: Instant) {
+        // gearmand reads the line as a C string: a NUL ends it.
+        let line = c_str(line);
         let request = match AdminRequest::parse(line) {
             Ok(request) => request,
             // gearmand 1.1 glues nothing to its text for an empty line.

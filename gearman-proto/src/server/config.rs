@@ -86,6 +86,11 @@ pub struct ServerConfig {
     /// gearmand's `--exceptions`: every connection starts with the
     /// `exceptions` option set, as if it had sent `OPTION_REQ exceptions`.
     pub exceptions_by_default: bool,
+    /// gearmand's `--round-robin`: after a worker is given a job, the function
+    /// it came from moves to the back of that worker's list, so a worker with
+    /// several functions serves them in turn within one priority. Off by
+    /// default, as in gearmand: the newest registration with work wins.
+    pub round_robin: bool,
     /// gearmand's `--worker-wakeup`: how many sleeping workers get a `NOOP`
     /// per newly queued job; `0` (the default) wakes them all.
     pub worker_wakeup: usize,
@@ -119,6 +124,7 @@ impl ServerConfig {
             max_function_len: 512,
             job_retries: 0,
             exceptions_by_default: false,
+            round_robin: false,
             worker_wakeup: 0,
             version: "1.1.22".to_owned(),
             pid: 0,

@@ -33,9 +33,10 @@ pub(crate) struct Connection {
     pub(crate) output_listed: bool,
     /// `OPTION_REQ exceptions` was accepted.
     pub(crate) exceptions: bool,
-    /// Registrations in the order the worker is served (round robin moves the
-    /// one that supplied a job to the back).
-    pub(crate) abilities: Vec<Ability>,
+    /// Registrations in the order the worker is served: newest first, as
+    /// gearmand keeps them (round robin moves the one that supplied a job to
+    /// the back).
+    pub(crate) abilities: VecDeque<Ability>,
     /// Sent PRE_SLEEP and has not grabbed since.
     pub(crate) sleeping: bool,
     /// A NOOP went out since the last grab.
@@ -58,7 +59,7 @@ impl Connection {
             output: BytesMut::new(),
             output_listed: false,
             exceptions,
-            abilities: Vec::new(),
+            abilities: VecDeque::new(),
             sleeping: false,
             noop_sent: false,
             running: VecDeque::new(),
