@@ -153,7 +153,7 @@ fn bad_lines_give_gearmands_replies() {
     assert_eq!(parse("   \r\n"), Err(AdminParseError::Empty));
     assert_eq!(
         reply_to(""),
-        b"ERR UNKNOWN_COMMAND Unknown+server+commandNULL\r\n"
+        b"ERR UNKNOWN_COMMAND Unknown+server+command\r\n"
     );
     assert_eq!(
         reply_to("Frob x"),
@@ -189,6 +189,105 @@ fn bad_lines_give_gearmands_replies() {
     assert_eq!(six, Err(AdminParseError::TooManyTokens { count: 6 }));
     assert_eq!(six.unwrap_err().reply(), None, "gearmand closes instead");
     assert!(parse("maxqueue f 1 2 3").is_ok(), "five tokens are allowed");
+}
+
+/// Lines sent to gearmand 1.1.20 and the bytes it answered with.
+#[test]
+fn errors_match_replies_recorded_from_gearmand() {
+    let recorded: &[(&str, &[u8])] = &[
+        ("", b"ERR UNKNOWN_COMMAND Unknown+server+command\r\n"),
+        ("   ", b"ERR UNKNOWN_COMMAND Unknown+server+command\r\n"),
+        ("Frob x", b"ERR UNKNOWN_COMMAND Unknown+server+commandFrob\r\n"),
+        ("cancel job", b"ERR UNKNOWN_COMMAND Unknown+server+commandcancel\r\n"),
+        ("show", b"ERR UNKNOWN_COMMAND Unknown+server+commandshow\r\n"),
+        ("status\tx", b"ERR UNKNOWN_COMMAND Unknown+server+commandstatus\tx\r\n"),
+        ("cancel task H:1", b"ERR UNKNOWN_ERROR\r\n"),
+        ("cancel job H:1 extra", b"ERR UNKNOWN_ERROR\r\n"),
+        ("show workers", b"ERR UNKNOWN_SHOW_ARGUMENTS\r\n"),
+        ("show jobs now", b"ERR UNKNOWN_SHOW_ARGUMENTS\r\n"),
+        ("show unique", b"ERR UNKNOWN_SHOW_ARGUMENTS\r\n"),
+        (
+            "maxqueue",
+            b"ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+maxqueue\r\n",
+        ),
+        (
+            "CREATE function",
+            b"ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+CREATE\r\n",
+        ),
+        (
+            "create func f",
+            b"ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+create\r\n",
+        ),
+        (
+            "drop function a b",
+            b"ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+drop\r\n",
+        ),
+    ];
+    for (line, reply) in recorded {
+        assert_eq!(reply_to(line), *reply, "{line:?}");
+    }
+    // And a client reads what gearmand sent for the commands that work.
+    let answered: Vec<(&str, &[u8], AdminResponse)> = vec![
+        ("maxqueue f 1 2", b"OK\r\n", AdminResponse::Ok),
+        (
+            "cancel job H:nope:1",
+            b"ERR UNKNOWN_JOB\r\n",
+            AdminResponse::error("UNKNOWN_JOB", ""),
+        ),
+        (
+            "drop function nothere",
+            b"ERR function not found\r\n",
+            AdminResponse::error("function", "not found"),
+        ),
+        ("create function resize", b"OK\r\n", AdminResponse::Ok),
+        (
+            "status",
+            b"resize\t0\t0\t0\n.\n",
+            AdminResponse::Status(vec![StatusRow::new("resize", 0, 0, 0)]),
+        ),
+        (
+            "prioritystatus",
+            b"resize\t0\t0\t0\t0\n.\n",
+            AdminResponse::PriorityStatus(vec![PriorityStatusRow::new("resize", 0, 0, 0, 0)]),
+        ),
+        ("show jobs", b".\n", AdminResponse::ShowJobs(vec![])),
+        (
+            "show unique jobs",
+            b".\n",
+            AdminResponse::ShowUniqueJobs(vec![]),
+        ),
+        (
+            "workers",
+            b"39 127.0.0.1 - :\n.\n",
+            AdminResponse::Workers(vec![WorkerRow::new(
+                39,
+                "127.0.0.1",
+                "-",
+                Vec::<Bytes>::new(),
+            )]),
+        ),
+        (
+            "version",
+            b"OK 1.1.20+ds\n",
+            AdminResponse::Version("1.1.20+ds".into()),
+        ),
+        (
+            "verbose",
+            b"OK ERROR\n",
+            AdminResponse::Verbose("ERROR".into()),
+        ),
+        (
+            "STATUS extra args",
+            b"resize\t0\t0\t0\n.\n",
+            AdminResponse::Status(vec![StatusRow::new("resize", 0, 0, 0)]),
+        ),
+    ];
+    for (line, wire, expected) in answered {
+        let request = parse(line).expect("a command gearmand runs");
+        assert_decodes(&request, wire, &expected);
+        // Our writer produces the very same bytes.
+        assert_eq!(encoded(&expected), wire, "{line:?}");
+    }
 }
 
 #[test]

@@ -68,7 +68,8 @@ pub enum AdminRequest {
         /// The new limits.
         limits: MaxQueueLimits,
     },
-    /// `shutdown` or `shutdown graceful` (removed from gearmand 1.1.15).
+    /// `shutdown` or `shutdown graceful`. gearmand 1.1.15 and later removed
+    /// the command and answer it as an unknown one.
     Shutdown {
         /// Stop accepting, and exit once no job is left.
         graceful: bool,
@@ -177,7 +178,9 @@ impl AdminParseError {
     /// ```
     pub fn reply(&self) -> Option<AdminResponse> {
         Some(match self {
-            AdminParseError::Empty => AdminResponse::unknown_command(b"NULL"),
+            // gearmand 1.1.20 glues nothing to the text here (later
+            // sources glue "NULL").
+            AdminParseError::Empty => AdminResponse::unknown_command(b""),
             AdminParseError::TooManyTokens { .. } => return None,
             AdminParseError::UnknownCommand { word } => AdminResponse::unknown_command(word),
             AdminParseError::UnknownShowArguments => {
