@@ -203,6 +203,11 @@ impl Driven for Driving {
                         if let Some((key, _)) = self.jobs.remove(&job) {
                             self.keys.remove(&key);
                         }
+                        if !ends {
+                            // Its handle was dropped: the core can forget it
+                            // now (the handle's own notice finds no key).
+                            self.core.cancel(job);
+                        }
                     }
                 }
                 Some(Dispatch::Request { request, answer }) => {
