@@ -5,14 +5,50 @@
 #![allow(dead_code, clippy::print_stdout, clippy::print_stderr)]
 
 use std::fmt::Display;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use bytes::Bytes;
-use gearman_proto::client::{JobHandle, JobStatus};
+use gearman_proto::Priority;
+use gearman_proto::client::{JobHandle, JobRequest, JobStatus};
 use gearman_proto::dispatch::{JobOutcome, JobUpdate};
 
-use crate::cli::exit;
+use crate::cli::{PriorityArg, exit};
+
+/// `client`: the request the command line asks for; without a payload
+/// argument the payload is standard input. Exit code 3 when that cannot be
+/// read.
+pub fn client_request(
+    function: String,
+    priority: PriorityArg,
+    unique: Option<String>,
+    timeout_ms: Option<u64>,
+    payload: Option<Vec<u8>>,
+) -> Result<JobRequest, ExitCode> {
+    let payload = match payload {
+        Some(payload) => payload,
+        None => {
+            let mut input = Vec::new();
+            if let Err(err) = std::io::stdin().read_to_end(&mut input) {
+                return Err(client_error(format!("reading standard input: {err}")));
+            }
+            input
+        }
+    };
+    let mut request = JobRequest::new(function, payload).with_priority(match priority {
+        PriorityArg::High => Priority::High,
+        PriorityArg::Normal => Priority::Normal,
+        PriorityArg::Low => Priority::Low,
+    });
+    if let Some(unique) = unique {
+        request = request.with_unique(unique);
+    }
+    if let Some(ms) = timeout_ms {
+        request = request.with_deadline(Duration::from_millis(ms));
+    }
+    Ok(request)
+}
 
 /// `client`: a data chunk goes to standard output as raw bytes, a warning
 /// (and a newline) and `status N/D` to standard error.

@@ -15,15 +15,12 @@ mod cli;
 #[path = "../../examples-common/tools.rs"]
 mod tools;
 
-use std::io::Read;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use cli::{ClientAction, ClientArgs, PriorityArg};
-use gearman_blocking::proto::Priority;
+use cli::{ClientAction, ClientArgs};
+use gearman_blocking::Client;
 use gearman_blocking::proto::client::JobHandle;
 use gearman_blocking::proto::routing::ServerId;
-use gearman_blocking::{Client, JobRequest};
 
 const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
 [--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
@@ -65,27 +62,11 @@ fn main() -> ExitCode {
             timeout_ms,
             payload,
         } => {
-            let payload = match payload {
-                Some(payload) => payload,
-                None => {
-                    let mut input = Vec::new();
-                    if let Err(err) = std::io::stdin().read_to_end(&mut input) {
-                        return tools::client_error(format!("reading standard input: {err}"));
-                    }
-                    input
-                }
-            };
-            let mut request = JobRequest::new(function, payload).with_priority(match priority {
-                PriorityArg::High => Priority::High,
-                PriorityArg::Normal => Priority::Normal,
-                PriorityArg::Low => Priority::Low,
-            });
-            if let Some(unique) = unique {
-                request = request.with_unique(unique);
-            }
-            if let Some(ms) = timeout_ms {
-                request = request.with_deadline(Duration::from_millis(ms));
-            }
+            let request =
+                match tools::client_request(function, priority, unique, timeout_ms, payload) {
+                    Ok(request) => request,
+                    Err(code) => return code,
+                };
             if background {
                 return match client.submit_background(request) {
                     Ok(handle) => tools::client_queued(&handle),

@@ -14,30 +14,21 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use std::io::{Read, Write};
-use std::process::ExitCode;
-use std::time::Duration;
+#[path = "../../examples-common/tools.rs"]
+mod tools;
 
-use cli::{ClientAction, ClientArgs, PriorityArg};
+use std::process::ExitCode;
+
+use cli::{ClientAction, ClientArgs};
 use futures_util::StreamExt;
-use gearman_tokio::proto::Priority;
+use gearman_tokio::Client;
 use gearman_tokio::proto::client::JobHandle;
 use gearman_tokio::proto::routing::ServerId;
-use gearman_tokio::{Client, Error, JobOutcome, JobRequest, JobUpdate};
 
 const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
 [--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
 client [--server HOST:PORT] --status HANDLE\n       \
 client [--server HOST:PORT] --status-unique UNIQUE";
-
-fn exit(code: i32) -> ExitCode {
-    ExitCode::from(code as u8)
-}
-
-fn error(err: impl std::fmt::Display) -> ExitCode {
-    eprintln!("client: {err}");
-    exit(cli::exit::ERROR)
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -45,13 +36,13 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) => {
             eprintln!("client: {err}\n{USAGE}");
-            return exit(cli::exit::ERROR);
+            return ExitCode::from(cli::exit::ERROR as u8);
         }
     };
     let server_count = args.servers.len();
     let client = match Client::new(args.servers) {
         Ok(client) => client,
-        Err(err) => return error(err),
+        Err(err) => return tools::client_error(err),
     };
     match args.action {
         ClientAction::Status(handle) => {
@@ -70,27 +61,17 @@ async fn main() -> ExitCode {
                     }
                     Ok(status) => last = Some(status),
                     Err(err) if server + 1 == server_count && last.is_none() => {
-                        return error(err);
+                        return tools::client_error(err);
                     }
                     Err(_) => {}
                 }
             }
             let s = last.expect("at least one server answered");
-            println!(
-                "{}",
-                cli::status_line(s.known, s.running, s.numerator, s.denominator)
-            );
-            exit(cli::exit::COMPLETE)
+            tools::client_status(s.known, s.running, s.numerator, s.denominator)
         }
         ClientAction::StatusUnique(unique) => match client.status_unique(unique).await {
-            Ok(s) => {
-                println!(
-                    "{}",
-                    cli::status_line(s.known, s.running, s.numerator, s.denominator)
-                );
-                exit(cli::exit::COMPLETE)
-            }
-            Err(err) => error(err),
+            Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
+            Err(err) => tools::client_error(err),
         },
         ClientAction::Submit {
             function,
@@ -100,80 +81,22 @@ async fn main() -> ExitCode {
             timeout_ms,
             payload,
         } => {
-            let payload = match payload {
-                Some(payload) => payload,
-                None => {
-                    let mut input = Vec::new();
-                    if let Err(err) = std::io::stdin().read_to_end(&mut input) {
-                        return error(format!("reading standard input: {err}"));
-                    }
-                    input
-                }
-            };
-            let mut request = JobRequest::new(function, payload).with_priority(match priority {
-                PriorityArg::High => Priority::High,
-                PriorityArg::Normal => Priority::Normal,
-                PriorityArg::Low => Priority::Low,
-            });
-            if let Some(unique) = unique {
-                request = request.with_unique(unique);
-            }
-            if let Some(ms) = timeout_ms {
-                request = request.with_deadline(Duration::from_millis(ms));
-            }
+            let request =
+                match tools::client_request(function, priority, unique, timeout_ms, payload) {
+                    Ok(request) => request,
+                    Err(code) => return code,
+                };
             if background {
                 return match client.submit_background(request).await {
-                    Ok(handle) => {
-                        println!("{}", String::from_utf8_lossy(&handle.handle));
-                        exit(cli::exit::COMPLETE)
-                    }
-                    Err(err) => error(err),
+                    Ok(handle) => tools::client_queued(&handle),
+                    Err(err) => tools::client_error(err),
                 };
             }
-            foreground(&client, request).await
-        }
-    }
-}
-
-async fn foreground(client: &Client, request: JobRequest) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    let mut job = client.submit(request);
-    while let Some(update) = job.next().await {
-        match update {
-            JobUpdate::Data(data) => {
-                let _ = stdout.write_all(&data);
-                let _ = stdout.flush();
+            let mut job = client.submit(request);
+            while let Some(update) = job.next().await {
+                tools::client_update(&update);
             }
-            JobUpdate::Warning(text) => {
-                let mut stderr = std::io::stderr().lock();
-                let _ = stderr.write_all(&text);
-                let _ = stderr.write_all(b"\n");
-            }
-            JobUpdate::Status {
-                numerator,
-                denominator,
-            } => eprintln!("status {numerator}/{denominator}"),
-            other => eprintln!("{other:?}"),
+            tools::client_outcome(job.await)
         }
-    }
-    let outcome: Result<JobOutcome, Error> = job.await;
-    match outcome {
-        Ok(JobOutcome::Complete(result)) => {
-            let _ = stdout.write_all(&result);
-            let _ = stdout.flush();
-            exit(cli::exit::COMPLETE)
-        }
-        Ok(JobOutcome::Fail) => {
-            eprintln!("client: the job failed");
-            exit(cli::exit::FAIL)
-        }
-        Ok(JobOutcome::Exception(text)) => {
-            let mut stderr = std::io::stderr().lock();
-            let _ = stderr.write_all(&text);
-            let _ = stderr.write_all(b"\n");
-            exit(cli::exit::EXCEPTION)
-        }
-        Ok(other) => error(format!("unexpected outcome {other:?}")),
-        Err(err) => error(err),
     }
 }

@@ -11,88 +11,59 @@ mod cli;
 #[path = "common/functions.rs"]
 mod functions;
 
+#[path = "../../examples-common/tools.rs"]
+mod tools;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cli::QuickstartArgs;
 use futures_util::StreamExt;
-use gearman_tokio::{Client, Error, JobOutcome, JobRequest, JobUpdate, Server, Worker};
+use gearman_tokio::{Client, Error, JobRequest, Server, Worker};
+use tools::tour;
 
-fn show(bytes: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(bytes))
-}
+/// The longest the whole tour may take before it gives up.
+const PATIENCE: Duration = Duration::from_secs(60);
 
-async fn tour(client: &Client) -> Result<bool, Error> {
+async fn run_tour(client: &Client) -> Result<bool, Error> {
     let mut all_good = true;
 
     // 1. A foreground job: submit and wait for the result.
-    let outcome = client
-        .submit(JobRequest::new("reverse", "hello gearman"))
-        .await?;
-    println!("foreground: reverse(\"hello gearman\") -> {outcome:?}");
-    all_good &= outcome == JobOutcome::Complete(Bytes::from_static(b"namraeg olleh"));
+    let (function, payload) = tour::FOREGROUND;
+    let outcome = client.submit(JobRequest::new(function, payload)).await?;
+    all_good &= tour::foreground(&outcome);
 
     // 2. A background job: the server keeps it; ask how it is doing.
+    let (function, payload) = tour::BACKGROUND;
     let handle = client
-        .submit_background(JobRequest::new("sleep", "300"))
+        .submit_background(JobRequest::new(function, payload))
         .await?;
-    println!(
-        "background: sleep(\"300\") queued as {} on server {}",
-        String::from_utf8_lossy(&handle.handle),
-        handle.server.0
-    );
-    let status = client.status(&handle).await?;
-    println!(
-        "status of {}: {}",
-        String::from_utf8_lossy(&handle.handle),
-        cli::status_line(
-            status.known,
-            status.running,
-            status.numerator,
-            status.denominator
-        )
-    );
-    all_good &= status.known;
+    tour::queued(&handle);
+    all_good &= tour::status(&client.status(&handle).await?);
     // Wait (a few seconds at most) until the server forgets the finished job.
     for _ in 0..100 {
         if !client.status(&handle).await?.known {
-            println!(
-                "status of {}: finished",
-                String::from_utf8_lossy(&handle.handle)
-            );
+            tour::finished(&handle);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // 3. Streamed data: updates arrive while the job runs.
-    let mut job = client.submit(JobRequest::new("progress", ""));
-    let mut seen = Vec::new();
+    let mut job = client.submit(JobRequest::new(tour::STREAMED, ""));
+    let mut updates = 0;
     while let Some(update) = job.next().await {
-        match &update {
-            JobUpdate::Data(data) => println!("streamed: data {}", show(data)),
-            JobUpdate::Status {
-                numerator,
-                denominator,
-            } => println!("streamed: status {numerator}/{denominator}"),
-            other => println!("streamed: {other:?}"),
-        }
-        seen.push(update);
+        tour::streamed(&update);
+        updates += 1;
     }
-    let outcome = job.await?;
-    println!("streamed: progress -> {outcome:?}");
-    all_good &= seen.len() == 4 && outcome == JobOutcome::Complete(Bytes::from_static(b"done"));
+    all_good &= tour::streamed_end(updates, &job.await?);
 
     // 4. Failures: WORK_FAIL and WORK_EXCEPTION.
-    let outcome = client.submit(JobRequest::new("fail", "")).await?;
-    println!("failure: fail -> {outcome:?}");
-    all_good &= outcome == JobOutcome::Fail;
-    let outcome = client
-        .submit(JobRequest::new("exception", "something broke"))
-        .await?;
-    println!("failure: exception(\"something broke\") -> {outcome:?}");
-    all_good &= outcome == JobOutcome::Exception(Bytes::from_static(b"something broke"));
+    let outcome = client.submit(JobRequest::new(tour::FAILING, "")).await?;
+    all_good &= tour::failed(&outcome);
+    let (function, payload) = tour::EXCEPTION;
+    let outcome = client.submit(JobRequest::new(function, payload)).await?;
+    all_good &= tour::exception(&outcome);
 
     Ok(all_good)
 }
@@ -140,25 +111,11 @@ async fn main() -> ExitCode {
     println!("worker started with {}", functions::NAMES.join(", "));
 
     let client = Client::new([server]).expect("one server is configured");
-    let result = tokio::time::timeout(Duration::from_secs(60), tour(&client)).await;
+    let result = tokio::time::timeout(PATIENCE, run_tour(&client)).await;
     let _ = stop_worker.send(());
     let _ = worker.await;
-    match result {
-        Ok(Ok(true)) => {
-            println!("all done");
-            ExitCode::SUCCESS
-        }
-        Ok(Ok(false)) => {
-            println!("something did not behave as expected");
-            ExitCode::FAILURE
-        }
-        Ok(Err(err)) => {
-            eprintln!("quickstart: {err}");
-            ExitCode::FAILURE
-        }
-        Err(_) => {
-            eprintln!("quickstart: gave up after 60 s (is a worker able to reach the server?)");
-            ExitCode::FAILURE
-        }
-    }
+    tour::end(match result {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(_) => Err("gave up after 60 s (is a worker able to reach the server?)".to_owned()),
+    })
 }
