@@ -73,11 +73,14 @@ fn block_on<E: Executor, F: Future>(future: F) -> F::Output {
 fn spawn<E: Executor, T: Send + 'static>(
     future: impl Future<Output = T> + Send + 'static,
 ) -> oneshot::Receiver<T> {
-    let (done, output) = oneshot::channel();
+    let (done, result) = oneshot::channel();
     E::spawn(async move {
-        let _ = done.send(future.await);
+        // Its own statement, so the future (and what it owns, such as a
+        // listener) is dropped before the output is reported.
+        let output = future.await;
+        let _ = done.send(output);
     });
-    output
+    result
 }
 
 fn failure(err: Error) -> Failure {

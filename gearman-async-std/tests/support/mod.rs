@@ -53,7 +53,10 @@ impl Runtime {
     ) -> oneshot::Receiver<T> {
         let (done, result) = oneshot::channel();
         self.spawn(async move {
-            let _ = done.send(future.await);
+            // Its own statement, so the future (and what it owns, such as a
+            // listener) is dropped before the output is reported.
+            let output = future.await;
+            let _ = done.send(output);
         });
         result
     }
