@@ -1,4 +1,5 @@
-//! Our client and worker through our embedded server, over real sockets.
+//! Our client and worker through our embedded server, over real sockets, in
+//! what the conformance suite does not cover.
 
 mod scenarios;
 mod support;
@@ -15,14 +16,4 @@ macro_rules! against_embedded {
     )*};
 }
 
-against_embedded!(
-    foreground_every_priority,
-    background_and_status,
-    updates_fail_exception_panic,
-    unique_coalescing,
-    priorities_order,
-    concurrency_and_graceful_shutdown,
-    job_deadline,
-    can_do_timeout_requeues,
-    reduce_submits,
-);
+against_embedded!(handler_panics, can_do_timeout_requeues, reduce_submits,);

@@ -19,17 +19,7 @@ macro_rules! against_gearmand {
     )*};
 }
 
-against_gearmand!(
-    foreground_every_priority,
-    background_and_status,
-    updates_fail_exception_panic,
-    unique_coalescing,
-    priorities_order,
-    concurrency_and_graceful_shutdown,
-    job_deadline,
-    can_do_timeout_requeues,
-    reduce_submits,
-);
+against_gearmand!(handler_panics, can_do_timeout_requeues, reduce_submits,);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_with_libgearman_worker() {
