@@ -10,21 +10,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gearman_proto::routing::ServerId;
+pub use gearman_proto::work_report::WorkError;
+use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
 use crate::driver::{self, Driven, Input, Io};
-
-/// Why a handler did not complete its job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WorkError {
-    /// Send WORK_FAIL.
-    Fail,
-    /// Send WORK_EXCEPTION with this text (clients that did not ask for
-    /// exceptions see a failure).
-    Exception(Bytes),
-}
 
 type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>;
 
@@ -32,75 +23,66 @@ type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>
 /// data, warnings and progress back while it runs.
 #[derive(Debug, Clone)]
 pub struct WorkerJob {
-    key: JobId,
-    server: ServerId,
-    handle: Bytes,
-    function: Bytes,
-    unique: Option<Bytes>,
-    payload: Bytes,
+    assignment: Assignment,
     commands: SyncSender<Input<Command>>,
 }
 
 impl WorkerJob {
     /// The server that assigned the job, by its index in the configured list.
     pub fn server(&self) -> ServerId {
-        self.server
+        self.assignment.server
     }
 
     /// The job handle the server gave the job.
     pub fn handle(&self) -> &Bytes {
-        &self.handle
+        &self.assignment.handle
     }
 
     /// The function name.
     pub fn function(&self) -> &Bytes {
-        &self.function
+        &self.assignment.function
     }
 
     /// The client's unique id, when the server sent one.
     pub fn unique(&self) -> Option<&Bytes> {
-        self.unique.as_ref()
+        self.assignment.unique.as_ref()
     }
 
     /// The workload.
     pub fn payload(&self) -> &Bytes {
-        &self.payload
+        &self.assignment.payload
     }
 
     /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
     pub fn send_data(&self, data: impl Into<Bytes>) {
-        self.send(Update::Data(data.into()));
+        self.send(WorkUpdate::Data(data.into()));
     }
 
     /// Sends WORK_WARNING.
     pub fn send_warning(&self, data: impl Into<Bytes>) {
-        self.send(Update::Warning(data.into()));
+        self.send(WorkUpdate::Warning(data.into()));
     }
 
     /// Sends WORK_STATUS: progress as numerator / denominator.
     pub fn send_status(&self, numerator: u32, denominator: u32) {
-        self.send(Update::Status(numerator, denominator));
+        self.send(WorkUpdate::Status {
+            numerator,
+            denominator,
+        });
     }
 
-    fn send(&self, update: Update) {
+    fn send(&self, update: WorkUpdate) {
         // The worker is gone only after a forced shutdown; nothing to tell then.
         let _ = self
             .commands
-            .send(Input::Command(Command::Update(self.key, update)));
+            .send(Input::Command(Command::Update(self.assignment.id, update)));
     }
-}
-
-#[derive(Debug)]
-pub(crate) enum Update {
-    Data(Bytes),
-    Warning(Bytes),
-    Status(u32, u32),
 }
 
 /// What the handler threads and shutdown handles tell the run loop.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Update(JobId, Update),
+    Update(JobId, WorkUpdate),
     Done(JobId, Result<Bytes, WorkError>),
     Shutdown,
 }
@@ -210,20 +192,15 @@ struct Driving {
 impl Driving {
     fn start(&mut self, assignment: Assignment) {
         let job = WorkerJob {
-            key: assignment.id,
-            server: assignment.server,
-            handle: assignment.handle,
-            function: assignment.function,
-            unique: assignment.unique,
-            payload: assignment.payload,
+            assignment,
             commands: self.commands.clone(),
         };
-        let Some(handler) = self.handlers.get(&job.function).cloned() else {
+        let Some(handler) = self.handlers.get(job.function()).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
-            let _ = self.core.work_fail(job.key);
+            let _ = self.core.work_fail(job.assignment.id);
             return;
         };
-        let key = job.key;
+        let key = job.assignment.id;
         if self.tasks.send(Task { job, handler }).is_err() {
             let _ = self.core.work_fail(key);
         }
@@ -240,14 +217,8 @@ impl Driven for Driving {
 
     fn command(&mut self, command: Command, now: Instant, _io: &mut Io<Command>) {
         let result = match command {
-            Command::Update(key, Update::Data(data)) => self.core.work_data(key, &data),
-            Command::Update(key, Update::Warning(data)) => self.core.work_warning(key, &data),
-            Command::Update(key, Update::Status(n, d)) => self.core.work_status(key, n, d),
-            Command::Done(key, Ok(result)) => self.core.work_complete(key, &result),
-            Command::Done(key, Err(WorkError::Fail)) => self.core.work_fail(key),
-            Command::Done(key, Err(WorkError::Exception(text))) => {
-                self.core.work_exception(key, &text)
-            }
+            Command::Update(key, update) => self.core.report_update(key, &update),
+            Command::Done(key, result) => self.core.report_end(key, &result),
             Command::Shutdown => {
                 self.core.shutdown(now);
                 Ok(())
@@ -298,7 +269,7 @@ fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>) {
             Ok(result) => result,
             Err(_) => {
                 tracing::error!(
-                    function = %String::from_utf8_lossy(&job.function),
+                    function = %String::from_utf8_lossy(job.function()),
                     "handler panicked; failing the job"
                 );
                 Err(WorkError::Fail)
@@ -306,7 +277,7 @@ fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>) {
         };
         let _ = job
             .commands
-            .send(Input::Command(Command::Done(job.key, result)));
+            .send(Input::Command(Command::Done(job.assignment.id, result)));
     }
 }
 

@@ -11,22 +11,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use gearman_proto::routing::ServerId;
+pub use gearman_proto::work_report::WorkError;
+use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::driver::{self, Driven, Io};
-
-/// Why a handler did not complete its job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WorkError {
-    /// Send WORK_FAIL.
-    Fail,
-    /// Send WORK_EXCEPTION with this text (clients that did not ask for
-    /// exceptions see a failure).
-    Exception(Bytes),
-}
 
 type BoxedHandler = Arc<
     dyn Fn(WorkerJob) -> Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>
@@ -38,79 +29,71 @@ type BoxedHandler = Arc<
 /// data, warnings and progress back while it runs.
 #[derive(Debug, Clone)]
 pub struct WorkerJob {
-    key: JobId,
-    server: ServerId,
-    handle: Bytes,
-    function: Bytes,
-    unique: Option<Bytes>,
-    reducer: Option<Bytes>,
-    payload: Bytes,
+    assignment: Assignment,
     commands: mpsc::UnboundedSender<Command>,
 }
 
 impl WorkerJob {
     /// The server that assigned the job, by its index in the configured list.
     pub fn server(&self) -> ServerId {
-        self.server
+        self.assignment.server
     }
 
     /// The job handle the server gave the job.
     pub fn handle(&self) -> &Bytes {
-        &self.handle
+        &self.assignment.handle
     }
 
     /// The function name.
     pub fn function(&self) -> &Bytes {
-        &self.function
+        &self.assignment.function
     }
 
     /// The client's unique id, when the server sent one.
     pub fn unique(&self) -> Option<&Bytes> {
-        self.unique.as_ref()
+        self.assignment.unique.as_ref()
     }
 
     /// The reducer of a reduce job (SUBMIT_REDUCE_JOB), when the server
     /// sent one.
     pub fn reducer(&self) -> Option<&Bytes> {
-        self.reducer.as_ref()
+        self.assignment.reducer.as_ref()
     }
 
     /// The workload.
     pub fn payload(&self) -> &Bytes {
-        &self.payload
+        &self.assignment.payload
     }
 
     /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
     pub fn send_data(&self, data: impl Into<Bytes>) {
-        self.send(Update::Data(data.into()));
+        self.send(WorkUpdate::Data(data.into()));
     }
 
     /// Sends WORK_WARNING.
     pub fn send_warning(&self, data: impl Into<Bytes>) {
-        self.send(Update::Warning(data.into()));
+        self.send(WorkUpdate::Warning(data.into()));
     }
 
     /// Sends WORK_STATUS: progress as numerator / denominator.
     pub fn send_status(&self, numerator: u32, denominator: u32) {
-        self.send(Update::Status(numerator, denominator));
+        self.send(WorkUpdate::Status {
+            numerator,
+            denominator,
+        });
     }
 
-    fn send(&self, update: Update) {
+    fn send(&self, update: WorkUpdate) {
         // The worker is gone only when its run future was dropped.
-        let _ = self.commands.send(Command::Update(self.key, update));
+        let _ = self
+            .commands
+            .send(Command::Update(self.assignment.id, update));
     }
-}
-
-#[derive(Debug)]
-enum Update {
-    Data(Bytes),
-    Warning(Bytes),
-    Status(u32, u32),
 }
 
 #[derive(Debug)]
 enum Command {
-    Update(JobId, Update),
+    Update(JobId, WorkUpdate),
     Done(JobId, Result<Bytes, WorkError>),
     Shutdown,
 }
@@ -159,25 +142,19 @@ struct Driving {
 impl Driving {
     fn start(&mut self, assignment: Assignment) {
         let job = WorkerJob {
-            key: assignment.id,
-            server: assignment.server,
-            handle: assignment.handle,
-            function: assignment.function,
-            unique: assignment.unique,
-            reducer: assignment.reducer,
-            payload: assignment.payload,
+            assignment,
             commands: self.commands.clone(),
         };
-        let Some(handler) = self.handlers.get(&job.function).cloned() else {
+        let Some(handler) = self.handlers.get(job.function()).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
             let _ = self
                 .commands
-                .send(Command::Done(job.key, Err(WorkError::Fail)));
+                .send(Command::Done(job.assignment.id, Err(WorkError::Fail)));
             return;
         };
         let commands = self.commands.clone();
-        let key = job.key;
-        let function = job.function.clone();
+        let key = job.assignment.id;
+        let function = job.function().clone();
         // One task per job. The handler is called inside it, so a panic in
         // the handler (even before its first await) fails only this job.
         let running = tokio::spawn(async move {
@@ -210,16 +187,10 @@ impl Driven for Driving {
 
     fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
         let result = match command {
-            Command::Update(key, Update::Data(data)) => self.core.work_data(key, &data),
-            Command::Update(key, Update::Warning(data)) => self.core.work_warning(key, &data),
-            Command::Update(key, Update::Status(n, d)) => self.core.work_status(key, n, d),
+            Command::Update(key, update) => self.core.report_update(key, &update),
             Command::Done(key, result) => {
                 self.running.remove(&key);
-                match result {
-                    Ok(result) => self.core.work_complete(key, &result),
-                    Err(WorkError::Fail) => self.core.work_fail(key),
-                    Err(WorkError::Exception(text)) => self.core.work_exception(key, &text),
-                }
+                self.core.report_end(key, &result)
             }
             Command::Shutdown => {
                 self.core.shutdown(now);
