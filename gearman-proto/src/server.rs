@@ -56,6 +56,7 @@
 //!   requests gearmand drops without an answer (a status query argument
 //!   over 63 bytes, an overflowing SUBMIT_JOB_EPOCH time): closing makes the
 //!   client's pending request fail at once instead of shifting its replies;
+//!   and a WORK_STATUS denominator over 11 characters, as gearmand does;
 //! * a `\0RES` packet of a response type gets `ERROR INVALID_MAGIC` (of a
 //!   request-only type it closes the connection, as in gearmand); an unused
 //!   or response-only type number sent as a request, `ALL_YOURS` and
@@ -504,7 +505,7 @@ impl Server {
             GrabJobAll => self.grab(conn, GrabKind::All, now),
             PreSleep => self.pre_sleep(conn),
             WorkDataReq | WorkWarningReq | WorkStatusReq | WorkCompleteReq | WorkFailReq
-            | WorkExceptionReq => self.work_update(conn, &p),
+            | WorkExceptionReq => self.work_update(conn, &p, now),
             CanDo => {
                 let name = p.function().unwrap_or_default();
                 self.can_do(conn, name, None, now);
@@ -1045,9 +1046,12 @@ impl Server {
         }
     }
 
-    fn work_update(&mut self, conn: ConnId, p: &Packet) {
+    fn work_update(&mut self, conn: ConnId, p: &Packet, now: Instant) {
         let command = p.command();
-        let handle = p.handle().unwrap_or_default();
+        // gearmand finds the job by the handle read as a C string, and
+        // forwards the handle field exactly as the worker sent it.
+        let handle = p.field(Field::Handle).unwrap_or_default();
+        let key_handle = c_str(handle);
         if command == Command::WorkFailReq && handle.len() > MAX_HANDLE_LEN {
             return self.reply_error(
                 conn,
@@ -1055,16 +1059,10 @@ impl Server {
                 "Error occurred due to GEARMAND_JOB_HANDLE_SIZE being too small from snprintf",
             );
         }
-        // gearmand refuses a WORK_STATUS denominator over 11 characters as
-        // if the job were unknown.
-        let too_long = command == Command::WorkStatusReq
-            && p.field(Field::Denominator).unwrap_or_default().len() > 11;
-        let owned = self.job_by_handle(handle).filter(|&k| {
-            !too_long
-                && self
-                    .jobs
-                    .get(k)
-                    .is_some_and(|j| j.state == JobState::Running(conn))
+        let owned = self.job_by_handle(key_handle).filter(|&k| {
+            self.jobs
+                .get(k)
+                .is_some_and(|j| j.state == JobState::Running(conn))
         });
         let Some(key) = owned else {
             let text = match command {
@@ -1076,14 +1074,21 @@ impl Server {
             };
             return self.reply_error(conn, "JOB_NOT_FOUND", text);
         };
+        if command == Command::WorkStatusReq
+            && p.field(Field::Denominator).unwrap_or_default().len() > 11
+        {
+            tracing::debug!(%conn, "closing connection: WORK_STATUS denominator too long");
+            return self.reject(conn, now);
+        }
         let job = self.jobs.get_mut(key).expect("ownership checked above");
         let data = p.data().unwrap_or_default();
         match command {
             Command::WorkStatusReq => {
                 let num = p.field(Field::Numerator).unwrap_or_default();
                 let den = p.field(Field::Denominator).unwrap_or_default();
-                job.numerator = atoi_u32(num);
-                job.denominator = atoi_u32(den);
+                // gearmand keeps at most ten characters of each number.
+                job.numerator = atoi_u32(&num[..num.len().min(10)]);
+                job.denominator = atoi_u32(&den[..den.len().min(10)]);
                 for &l in job.listeners.as_slice() {
                     if let Some(out) = self.peers.out(l) {
                         put(out, Command::WorkStatusRes, &[handle, num, den]);
@@ -1112,7 +1117,7 @@ impl Server {
                         if wants {
                             put(out, Command::WorkExceptionRes, &[handle, data]);
                         } else {
-                            put_fail_with_nul(out, handle);
+                            put_fail_with_nul(out, key_handle);
                         }
                     }
                 }

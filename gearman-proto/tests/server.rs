@@ -663,23 +663,48 @@ fn oversized_arguments() {
 }
 
 #[test]
-fn an_overlong_status_denominator_is_refused_like_an_unknown_job() {
+fn status_numbers_as_gearmand_keeps_them() {
     let mut h = Harness::new();
     let c = h.connect();
     let w = h.worker(&["f"]);
+    let other = h.worker(&["f"]);
     let h1 = h.submit(c, SubmitJob, "f", "", b"x");
     h.grab(w);
-    h.req(w, WorkStatusReq, &[&h1, b"1", b"123456789012"]);
+    // Eleven characters are forwarded whole, but only ten are kept.
+    h.req(w, WorkStatusReq, &[&h1, b"1", b"12345678901"]);
+    assert_eq!(h.recv(c), pkt(WorkStatusRes, &[&h1, b"1", b"12345678901"]));
+    h.req(c, GetStatus, &[&h1]);
     assert_eq!(
-        h.recv(w),
+        h.recv(c),
+        pkt(StatusRes, &[&h1, b"1", b"1", b"1", b"1234567890"])
+    );
+    // Twelve from a connection that does not hold the job: JOB_NOT_FOUND.
+    h.req(other, WorkStatusReq, &[&h1, b"1", b"123456789012"]);
+    assert_eq!(
+        h.recv(other),
         pkt(
             Error,
             &[b"JOB_NOT_FOUND", b"Job given in work result not found"]
         )
     );
+    // Twelve from the holder: gearmand drops the connection.
+    h.req(w, WorkStatusReq, &[&h1, b"1", b"123456789012"]);
+    assert!(h.is_closed(w));
     assert!(h.recv(c).is_empty());
-    h.req(w, WorkStatusReq, &[&h1, b"1", b"12345678901"]);
-    assert_eq!(h.recv(c), pkt(WorkStatusRes, &[&h1, b"1", b"12345678901"]));
+}
+
+#[test]
+fn a_work_fail_handle_with_a_nul_is_found_and_forwarded_as_sent() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    let w = h.worker(&["f"]);
+    let h1 = h.submit(c, SubmitJob, "f", "", b"x");
+    h.grab(w);
+    let with_nul = [&h1[..], b"\0"].concat();
+    h.req(w, WorkFailReq, &[&with_nul]);
+    assert_eq!(h.recv(c), pkt(WorkFailRes, &[&with_nul]));
+    assert!(h.recv(w).is_empty());
+    assert_eq!(h.server.job_count(), 0);
 }
 
 #[test]
