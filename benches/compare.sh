@@ -90,24 +90,41 @@ gearmand_version=$("$GEARMAND" --version 2>&1 | awk '/gearmand/ {print $2; exit}
 GEARMAND_THREADS_TEXT="${GEARMAND_THREADS:-4 (default)} I/O threads"
 echo "gearmand $gearmand_version on $SERVER" >&2
 
+GEARMAND_PID=${pids[0]}
 "$work/c-worker" --server "$SERVER" --function echo-c &
-pids+=($!)
+C_WORKER_PID=$!
+pids+=("$C_WORKER_PID")
 
-# One measurement: prints the jobs/s figure of the command's summary line.
-rate() {
-  local output
+# User plus system CPU ticks (1/100 s) a process has used.
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+declare -A results cpu gearmand_cpu
+record() { results["$1"]="${results["$1"]:-} $2"; }
+
+# measure KEY JOBS OTHER_PID COMMAND...: runs one measurement and records its
+# jobs/s, the CPU per job of the client and worker (the command's own cpu=
+# figure, plus what OTHER_PID used meanwhile unless it is -), and gearmand's.
+measure() {
+  local key=$1 jobs=$2 other=$3 output g0 g1 o0=0 o1=0 own
+  shift 3
+  g0=$(ticks "$GEARMAND_PID")
+  [ "$other" = - ] || o0=$(ticks "$other")
   if ! output=$("$@" 2>"$work/stderr"); then
     echo "compare.sh: failed: $* -> $output $(cat "$work/stderr")" >&2
     exit 1
   fi
+  g1=$(ticks "$GEARMAND_PID")
+  [ "$other" = - ] || o1=$(ticks "$other")
   echo "$output" >&2
-  echo "$output" | grep -Eo '[0-9]+ jobs/s' | awk '{print $1}'
+  results["$key"]="${results["$key"]:-} $(echo "$output" | grep -Eo '[0-9]+ jobs/s' | awk '{print $1}')"
+  own=$(echo "$output" | grep -Eo 'cpu=[0-9.]+' | cut -d= -f2)
+  cpu["$key"]="${cpu["$key"]:-} $(awk -v own="${own:-0}" -v t=$((o1 - o0)) -v n="$jobs" \
+    'BEGIN {printf "%.1f", own + t * 10000 / n}')"
+  gearmand_cpu["$key"]="${gearmand_cpu["$key"]:-} $(awk -v t=$((g1 - g0)) -v n="$jobs" \
+    'BEGIN {printf "%.1f", t * 10000 / n}')"
 }
 
 jobs_for() { if [ "$1" = 1 ]; then echo "$JOBS_SERIAL"; else echo "$JOBS"; fi; }
-
-declare -A results
-record() { results["$1"]="${results["$1"]:-} $2"; }
 
 # Worker connection counts measured at a level: one, and at 64 in flight
 # also WORKER_CONNECTIONS.
@@ -118,19 +135,20 @@ for run in $(seq 1 "$REPEAT"); do
   for level in "${LEVELS[@]}"; do
     jobs=$(jobs_for "$level")
     common=(--jobs "$jobs" --concurrency "$level" --payload "$PAYLOAD")
-    record "libgearman $level" "$(rate "$work/c-client" --server "$SERVER" --function echo-c "${common[@]}")"
+    measure "libgearman $level" "$jobs" "$C_WORKER_PID" \
+      "$work/c-client" --server "$SERVER" --function echo-c "${common[@]}"
     for adapter in "${adapters[@]}"; do
       for conns in $(conns_for "$level"); do
-        record "$adapter $conns gearmand $level" "$(rate "$loadgen" --server "$SERVER" \
-          --adapter "$adapter" --function "echo-$adapter-$conns" --connections "$conns" "${common[@]}")"
-        record "$adapter $conns embedded $level" "$(rate "$loadgen" --adapter "$adapter" \
-          --connections "$conns" "${common[@]}")"
+        measure "$adapter $conns gearmand $level" "$jobs" - "$loadgen" --server "$SERVER" \
+          --adapter "$adapter" --function "echo-$adapter-$conns" --connections "$conns" "${common[@]}"
+        measure "$adapter $conns embedded $level" "$jobs" - "$loadgen" --adapter "$adapter" \
+          --connections "$conns" "${common[@]}"
       done
     done
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : int((v[NR/2]+v[NR/2+1])/2)}'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 spread() { tr ' ' '\n' | grep -v '^$' | sort -n | awk 'NR==1{min=$1} {max=$1} END {print min "-" max}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 
@@ -155,6 +173,27 @@ for level in "${LEVELS[@]}"; do
       printf '| %-20s | %9s | %12s | %-24s | %13s | %-27s | %12s |\n' "ours ($adapter)" "$level" "$conns" \
         "$through [$(echo "$theirs" | spread)]" "$(ratio "$through" "$base")" \
         "$embedded [$(echo "$ours" | spread)]" "$(ratio "$embedded" "$through")"
+    done
+  done
+done
+
+echo
+echo "CPU time per job in microseconds (user + system, median), a figure the machine's other load disturbs less:"
+echo
+printf '| %-20s | %9s | %12s | %-25s | %-19s | %-33s |\n' "client + worker" "in flight" "worker conns" \
+  "client + worker, gearmand" "gearmand itself" "client + worker + embedded server"
+printf '|%s|%s|%s|%s|%s|%s|\n' "----------------------" "-----------" "--------------" \
+  "---------------------------" "---------------------" "-----------------------------------"
+for level in "${LEVELS[@]}"; do
+  printf '| %-20s | %9s | %12s | %-25s | %-19s | %-33s |\n' "libgearman (C)" "$level" 1 \
+    "$(echo "${cpu["libgearman $level"]}" | median)" \
+    "$(echo "${gearmand_cpu["libgearman $level"]}" | median)" "-"
+  for adapter in "${adapters[@]}"; do
+    for conns in $(conns_for "$level"); do
+      printf '| %-20s | %9s | %12s | %-25s | %-19s | %-33s |\n' "ours ($adapter)" "$level" "$conns" \
+        "$(echo "${cpu["$adapter $conns gearmand $level"]}" | median)" \
+        "$(echo "${gearmand_cpu["$adapter $conns gearmand $level"]}" | median)" \
+        "$(echo "${cpu["$adapter $conns embedded $level"]}" | median)"
     done
   done
 done

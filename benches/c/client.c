@@ -31,6 +31,12 @@ struct run {
 
 static struct run run;
 
+static double cpu_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double now_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -142,6 +148,7 @@ int main(int argc, char **argv) {
   if (!run.latencies || !run.expected || !batch || !payloads) return 1;
 
   double started = now_seconds();
+  double cpu_started = cpu_seconds();
   size_t submitted = 0;
   while (submitted < jobs) {
     size_t count = jobs - submitted < concurrency ? jobs - submitted : concurrency;
@@ -172,12 +179,14 @@ int main(int argc, char **argv) {
     submitted += count;
   }
   double elapsed = now_seconds() - started;
+  double cpu = cpu_seconds() - cpu_started;
 
   qsort(run.latencies, run.latency_count, sizeof(double), compare_doubles);
   printf("libgearman: jobs=%zu concurrency=%zu payload=%zu elapsed=%.3fs %.0f jobs/s "
-         "latency p50=%.3fms p99=%.3fms max=%.3fms wrong=%zu\n",
+         "latency p50=%.3fms p99=%.3fms max=%.3fms wrong=%zu cpu=%.1fus/job\n",
          jobs, concurrency, run.payload_size, elapsed, (double)jobs / elapsed,
-         percentile(50) * 1e3, percentile(99) * 1e3, percentile(100) * 1e3, run.wrong);
+         percentile(50) * 1e3, percentile(99) * 1e3, percentile(100) * 1e3, run.wrong,
+         cpu * 1e6 / (double)jobs);
   gearman_client_free(client);
   if (run.completed != jobs || run.wrong != 0) {
     fprintf(stderr, "client: %zu of %zu jobs ended, %zu wrong\n", run.completed, jobs, run.wrong);

@@ -28,6 +28,8 @@ mod args;
 mod async_std_run;
 #[path = "../loadgen/blocking_run.rs"]
 mod blocking_run;
+#[path = "../loadgen/cpu.rs"]
+mod cpu;
 #[path = "../loadgen/drive.rs"]
 mod drive;
 #[path = "../loadgen/memory.rs"]

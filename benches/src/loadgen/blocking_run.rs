@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use gearman_blocking::{Admin, Client, JobOutcome, Server, WorkError, Worker, WorkerJob};
 
 use crate::args::Args;
+use crate::cpu;
 use crate::drive::Finished;
 use crate::memory;
 use crate::payload::{is_echo_of, payload};
@@ -75,6 +76,7 @@ fn throughput(args: &Args, client: &Client, function: &str, label: &str) -> Fini
     let total = Mutex::new(Recorder::new());
     let give_up = Instant::now() + Duration::from_secs(args.time_limit);
     let started = Instant::now();
+    let cpu_before = cpu::used();
     std::thread::scope(|scope| {
         for _ in 0..args.concurrency {
             scope.spawn(|| {
@@ -107,6 +109,9 @@ fn throughput(args: &Args, client: &Client, function: &str, label: &str) -> Fini
         }
     });
     let elapsed = started.elapsed();
+    let cpu_spent = cpu::used()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     progress.done();
     let recorder = total
         .into_inner()
@@ -117,6 +122,7 @@ fn throughput(args: &Args, client: &Client, function: &str, label: &str) -> Fini
         " concurrency={} payload={}",
         args.concurrency, args.payload
     ));
+    line.push_str(&cpu::per_job(cpu_spent, recorder.count()));
     if timed_out {
         line.push_str(&format!(" (gave up after {}s)", args.time_limit));
     }

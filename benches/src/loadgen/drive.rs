@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use crate::args::Args;
+use crate::cpu;
 use crate::memory;
 use crate::progress::Progress;
 use crate::stats::Recorder;
@@ -45,6 +46,7 @@ where
         async move { (submitted, job.await) }
     };
     let started = Instant::now();
+    let cpu_before = cpu::used();
     let mut next = 0;
     while next < args.jobs && in_flight.len() < args.concurrency {
         in_flight.push(start(next));
@@ -76,12 +78,16 @@ where
         }
     }
     let elapsed = started.elapsed();
+    let cpu_spent = cpu::used()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     progress.done();
     let mut line = recorder.summary(label, elapsed).to_string();
     line.push_str(&format!(
         " concurrency={} payload={}",
         args.concurrency, args.payload
     ));
+    line.push_str(&cpu::per_job(cpu_spent, recorder.count()));
     if timed_out {
         line.push_str(&format!(" (gave up after {}s)", args.time_limit));
     }
