@@ -99,7 +99,9 @@ pub trait Harness: Sized + 'static {
     /// A client with this configuration.
     fn client(&self, config: ClientConfig) -> Self::Client;
     /// Starts a worker with this configuration (servers, concurrency,
-    /// client id, backoff) and these functions, registered with CAN_DO.
+    /// client id, backoff) and these functions, registered with CAN_DO, or
+    /// with CAN_DO_TIMEOUT when the configuration's abilities give the
+    /// function a timeout.
     fn worker(&self, config: WorkerConfig, functions: Functions) -> Self::Worker;
     /// Starts the embedded server on `listen` (`127.0.0.1:0`, or a port to
     /// take again after a stop).

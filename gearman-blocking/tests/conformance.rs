@@ -51,14 +51,23 @@ impl Harness for Blocking {
     }
 
     fn worker(&self, config: WorkerConfig, functions: Functions) -> WorkerUnderTest {
+        let timeouts = config.abilities.clone();
         let mut worker = Worker::with_config(config);
         for (function, handler) in functions {
-            worker = worker.function(function, move |job: &WorkerJob| {
+            let run = move |job: &WorkerJob| {
                 handler(&Context(job)).map_err(|refusal| match refusal {
                     Refusal::Fail => WorkError::Fail,
                     Refusal::Exception(text) => WorkError::Exception(text),
                 })
-            });
+            };
+            let timeout = timeouts
+                .iter()
+                .find(|ability| ability.function == function.as_bytes())
+                .and_then(|ability| ability.timeout);
+            worker = match timeout {
+                Some(timeout) => worker.function_with_timeout(function, timeout, run),
+                None => worker.function(function, run),
+            };
         }
         WorkerUnderTest(Some(worker.spawn().expect("start the worker")))
     }

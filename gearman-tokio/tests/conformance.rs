@@ -69,9 +69,10 @@ impl Harness for Tokio {
     }
 
     fn worker(&self, config: WorkerConfig, functions: Functions) -> WorkerUnderTest {
+        let timeouts = config.abilities.clone();
         let mut worker = Worker::with_config(config);
         for (function, handler) in functions {
-            worker = worker.function(function, move |job: WorkerJob| {
+            let run = move |job: WorkerJob| {
                 let handler = handler.clone();
                 async move {
                     // The suite's handlers block; keep them off the runtime's threads.
@@ -84,7 +85,15 @@ impl Harness for Tokio {
                         Err(err) => std::panic::resume_unwind(err.into_panic()),
                     }
                 }
-            });
+            };
+            let timeout = timeouts
+                .iter()
+                .find(|ability| ability.function == function.as_bytes())
+                .and_then(|ability| ability.timeout);
+            worker = match timeout {
+                Some(timeout) => worker.function_with_timeout(function, timeout, run),
+                None => worker.function(function, run),
+            };
         }
         let stop = CancellationToken::new();
         let task = self
