@@ -516,17 +516,23 @@ impl<D: Driven> Driver<D> {
         &mut self.driven
     }
 
-    /// Arms the timer for `at`; returns true if that instant already passed.
+    /// Arms the timer for `at`; returns true if the timer fired.
+    ///
+    /// Re-arming costs a message to async-io's reactor, and deadlines move
+    /// on with nearly every request, so an armed timer is kept while it is
+    /// no later than `at`: firing early only costs one idle round (the core
+    /// takes early timeouts in its stride), after which it is armed anew.
     fn poll_timer(&mut self, cx: &mut Context<'_>, at: Option<Instant>) -> bool {
-        let Some(at) = at else {
-            self.timer_at = None;
-            return false;
+        let armed = match (self.timer_at, at) {
+            (_, None) => self.timer_at.is_some(),
+            (Some(armed), Some(at)) if armed <= at => true,
+            (_, Some(at)) => {
+                self.timer.set_at(at);
+                self.timer_at = Some(at);
+                true
+            }
         };
-        if self.timer_at != Some(at) {
-            self.timer.set_at(at);
-            self.timer_at = Some(at);
-        }
-        if Pin::new(&mut self.timer).poll(cx).is_ready() {
+        if armed && Pin::new(&mut self.timer).poll(cx).is_ready() {
             self.timer_at = None;
             return true;
         }
