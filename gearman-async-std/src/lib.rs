@@ -19,6 +19,42 @@
 //!   all of their I/O and, for the worker, run the handlers too. Await them
 //!   (or spawn them) like any future.
 //!
+//! With no executor at all, one `block_on` can drive a server, a worker and
+//! a client together:
+//!
+//! ```
+//! use futures_lite::future;
+//! use gearman_async_std::{Client, JobOutcome, JobRequest, Server, WorkError, Worker, WorkerJob};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! future::block_on(async {
+//!     let server = Server::bind("127.0.0.1:0").await?;
+//!     let addr = server.local_addr()?.to_string();
+//!     let worker = Worker::new([addr.clone()]).function("reverse", |job: WorkerJob| async move {
+//!         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+//!     });
+//!     let (client, driver) = Client::new([addr])?;
+//!     let (stop, stopped) = futures_channel::oneshot::channel::<()>();
+//!     let work = async move {
+//!         let outcome = client.submit(JobRequest::new("reverse", "hello")).await;
+//!         let _ = stop.send(());
+//!         outcome
+//!     };
+//!     // The first to finish wins: only `work` does; the others run meanwhile.
+//!     let background = async {
+//!         let worker = worker.run_until(async {
+//!             let _ = stopped.await;
+//!         });
+//!         let _ = future::zip(future::zip(server.serve(), driver), worker).await;
+//!         unreachable!("the server serves until shut down")
+//!     };
+//!     let outcome = future::or(work, background).await?;
+//!     assert_eq!(outcome, JobOutcome::Complete("olleh".into()));
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
 //! # Client
 //!
 //! ```no_run
