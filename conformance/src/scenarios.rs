@@ -576,7 +576,8 @@ pub fn graceful_shutdown<H: Harness>(env: &Env<H>) {
 }
 
 /// A job deadline ends a job nobody runs, a request timeout ends a submit a
-/// server never answers, and with no server up a submit ends at once.
+/// server never answers, and with no server up a submit, a status query
+/// and an echo end at once.
 pub fn timeouts<H: Harness>(env: &Env<H>) {
     let client = env.client();
     let start = Instant::now();
@@ -620,6 +621,8 @@ pub fn timeouts<H: Harness>(env: &Env<H>) {
         down.status(&handle),
         Err(Failure::Client(ClientError::NoServer))
     );
+    let echo = down.echo(b"x");
+    assert!(matches!(echo, Err(Failure::Client(_))), "{echo:?}");
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "no waiting on a down server"
@@ -781,4 +784,40 @@ pub fn many_clients_and_workers<H: Harness>(env: &Env<H>) {
     for worker in workers {
         stop(worker);
     }
+}
+
+/// A function registered with CAN_DO_TIMEOUT: a job that overruns it is
+/// taken back by the server and given to another worker, whose result
+/// reaches the client. (The server's timer covers only the job a
+/// connection grabbed last, so each worker runs one job at a time.)
+pub fn can_do_timeout_requeue<H: Harness>(env: &Env<H>) {
+    let f = name("cdt");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let overrun = Arc::new(Gate::new());
+    let start_worker = || {
+        let (runs, overrun) = (runs.clone(), overrun.clone());
+        let config = env
+            .worker_config()
+            .with_function_timeout(f.clone(), Duration::from_secs(1));
+        let run = handler(move |_| {
+            if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                // The first run overruns its timeout.
+                overrun.pass();
+            }
+            Ok(Bytes::from_static(b"second run"))
+        });
+        env.harness.worker(config, functions([(&f, run)]))
+    };
+    let first = start_worker();
+    let client = env.client();
+    let job = client.submit(JobRequest::new(f.clone(), "x"));
+    overrun.wait_for("the first run started", |s| s.entered == 1);
+    let second = start_worker();
+    assert_eq!(job.outcome(), complete("second run"));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "run again once");
+    // The first run ends late; its result goes nowhere, and both workers
+    // still stop cleanly.
+    overrun.open();
+    stop(first);
+    stop(second);
 }
