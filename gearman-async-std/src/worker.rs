@@ -33,46 +33,40 @@ type Running =
 /// data, warnings and progress back while it runs.
 #[derive(Debug, Clone)]
 pub struct WorkerJob {
-    key: JobId,
-    server: ServerId,
-    handle: Bytes,
-    function: Bytes,
-    unique: Option<Bytes>,
-    reducer: Option<Bytes>,
-    payload: Bytes,
+    assignment: Assignment,
     updates: Sender<(JobId, WorkUpdate)>,
 }
 
 impl WorkerJob {
     /// The server that assigned the job, by its index in the configured list.
     pub fn server(&self) -> ServerId {
-        self.server
+        self.assignment.server
     }
 
     /// The job handle the server gave the job.
     pub fn handle(&self) -> &Bytes {
-        &self.handle
+        &self.assignment.handle
     }
 
     /// The function name.
     pub fn function(&self) -> &Bytes {
-        &self.function
+        &self.assignment.function
     }
 
     /// The client's unique id, when the server sent one.
     pub fn unique(&self) -> Option<&Bytes> {
-        self.unique.as_ref()
+        self.assignment.unique.as_ref()
     }
 
     /// The reducer of a reduce job (SUBMIT_REDUCE_JOB), when the server
     /// sent one.
     pub fn reducer(&self) -> Option<&Bytes> {
-        self.reducer.as_ref()
+        self.assignment.reducer.as_ref()
     }
 
     /// The workload.
     pub fn payload(&self) -> &Bytes {
-        &self.payload
+        &self.assignment.payload
     }
 
     /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
@@ -95,7 +89,7 @@ impl WorkerJob {
 
     fn send(&self, update: WorkUpdate) {
         // The worker is gone only when its run future was dropped.
-        let _ = self.updates.unbounded_send((self.key, update));
+        let _ = self.updates.unbounded_send((self.assignment.id, update));
     }
 }
 
@@ -152,23 +146,17 @@ struct Driving {
 
 impl Driving {
     fn start(&mut self, assignment: Assignment) {
+        let key = assignment.id;
+        let function = assignment.function.clone();
         let job = WorkerJob {
-            key: assignment.id,
-            server: assignment.server,
-            handle: assignment.handle,
-            function: assignment.function,
-            unique: assignment.unique,
-            reducer: assignment.reducer,
-            payload: assignment.payload,
+            assignment,
             updates: self.updates.clone(),
         };
-        let key = job.key;
-        let Some(handler) = self.handlers.get(&job.function).cloned() else {
+        let Some(handler) = self.handlers.get(&function).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
             self.finish(key, Err(WorkError::Fail));
             return;
         };
-        let function = job.function.clone();
         // The handler may panic while making its future, or while it runs.
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(job)));
         let guarded = async move {
