@@ -1,52 +1,20 @@
 //! The embedded job server's submit → assign → complete cycle, in memory:
-//! request bytes in, reply bytes out, no sockets. Reports jobs per second
-//! (criterion's throughput) and allocations per job (printed once).
+//! request bytes in, reply bytes out, no sockets. Criterion reports jobs per
+//! second (throughput); a summary line per case adds the best-of-samples
+//! time and the allocations per job.
 
+use std::alloc::System;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use benches::alloc_count::{INSTRUMENTED_SYSTEM, StatsAlloc, allocations_per_op};
+use benches::best_time::best_ns_per_op;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use gearman_proto::server::{Server, ServerConfig};
 use gearman_proto::{Command, ConnId, encode_fields};
 
-#[allow(unsafe_code)]
-mod counting {
-    //! A global allocator that counts allocations; the only unsafe code is
-    //! forwarding to the system allocator, as `GlobalAlloc` requires.
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-    pub struct Counting;
-
-    // SAFETY: every method forwards to `System` with the caller's arguments.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: same contract as our caller's.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: same contract as our caller's.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: same contract as our caller's.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
-
-    pub fn count() -> u64 {
-        ALLOCATIONS.load(Ordering::Relaxed)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: counting::Counting = counting::Counting;
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// One client and one worker connected to a server, with reusable buffers.
 struct Cycle {
@@ -136,37 +104,28 @@ impl Cycle {
     }
 }
 
-#[allow(
-    clippy::print_stdout,
-    reason = "the allocation figure is the bench's output"
-)]
-fn report_allocations(batch: usize, background: bool) {
+/// Best-of-samples time and allocations per job, as one summary line.
+#[allow(clippy::print_stdout, reason = "the summary is the bench's output")]
+fn report(batch: usize, background: bool) {
     let mut cycle = Cycle::new(batch, background);
-    for _ in 0..100 {
-        cycle.run_batch();
-    }
-    let rounds = 2_000 / batch.max(1) + 10;
-    let before = counting::count();
-    for _ in 0..rounds {
-        cycle.run_batch();
-    }
-    let allocations = counting::count() - before;
-    let jobs = (rounds * batch) as f64;
+    let rounds = (20_000 / batch) as u64;
+    let allocations = allocations_per_op(GLOBAL, rounds, || cycle.run_batch()) / batch as f64;
+    let ns = best_ns_per_op(20, (2_000 / batch) as u32, || cycle.run_batch()) / batch as f64;
     println!(
-        "server/{}/batch {batch}: {:.2} allocations per job",
+        "server {}/batch {batch}: {ns:.0} ns/job best of 20 = {:.2} M jobs/s; {allocations:.2} allocations/job",
         if background {
             "background"
         } else {
             "foreground"
         },
-        allocations as f64 / jobs
+        1_000.0 / ns
     );
 }
 
 fn submit_assign_complete(c: &mut Criterion) {
     let mut group = c.benchmark_group("server_submit_assign_complete");
     for (batch, background) in [(1, false), (100, false), (100, true)] {
-        report_allocations(batch, background);
+        report(batch, background);
         let name = if background {
             "background"
         } else {
