@@ -9,7 +9,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_io::{Async, Timer};
-use gearman_proto::server::{Server as Core, ServerConfig, ServerEvent};
+use gearman_proto::server::{Server as Core, ServerConfig};
+use gearman_proto::serving::Serving;
 
 use crate::driver::{Driven, Driver, Sockets, resolve};
 
@@ -39,16 +40,14 @@ pub struct Server {
     config: ServerConfig,
 }
 
-struct Serving {
+struct Listening {
     core: Core,
     listener: Async<TcpListener>,
     accept_pause: Option<Timer>,
-    /// `shutdown graceful` was asked: stop accepting, finish when no job is left.
-    draining: bool,
-    finished: bool,
+    serving: Serving,
 }
 
-impl Serving {
+impl Listening {
     fn accept(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool {
         if let Some(pause) = &mut self.accept_pause {
             if Pin::new(pause).poll(cx).is_pending() {
@@ -61,7 +60,7 @@ impl Serving {
             match self.listener.get_ref().accept() {
                 Ok((stream, peer)) => {
                     progressed = true;
-                    if self.draining {
+                    if !self.serving.accepting() {
                         continue;
                     }
                     match Async::new(stream) {
@@ -98,7 +97,7 @@ impl Serving {
     }
 }
 
-impl Driven for Serving {
+impl Driven for Listening {
     type Core = Core;
 
     fn core(&mut self) -> &mut Core {
@@ -110,26 +109,11 @@ impl Driven for Serving {
     }
 
     fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
-            match event {
-                ServerEvent::Shutdown { graceful: false } => {
-                    tracing::info!("shutdown requested over the admin protocol");
-                    self.finished = true;
-                }
-                ServerEvent::Shutdown { graceful: true } => {
-                    tracing::info!("graceful shutdown requested over the admin protocol");
-                    self.draining = true;
-                }
-                other => tracing::debug!(?other, "server event ignored"),
-            }
-        }
-        if self.draining && self.core.job_count() == 0 {
-            self.finished = true;
-        }
+        self.serving.observe(&mut self.core);
     }
 
     fn finished(&self) -> bool {
-        self.finished
+        self.serving.stopped()
     }
 }
 
@@ -188,12 +172,11 @@ impl Server {
         if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
             core.set_wall_clock(unix, now);
         }
-        let mut driver = Driver::new(Serving {
+        let mut driver = Driver::new(Listening {
             core,
             listener,
             accept_pause: None,
-            draining: false,
-            finished: false,
+            serving: Serving::default(),
         });
         let mut shutdown = pin!(shutdown);
         let mut stopping = false;
@@ -201,7 +184,7 @@ impl Server {
             if !stopping && shutdown.as_mut().poll(cx).is_ready() {
                 stopping = true;
                 tracing::info!("server stopping");
-                driver.driven_mut().finished = true;
+                driver.driven_mut().serving.stop();
             }
             Pin::new(&mut driver).poll(cx)
         })

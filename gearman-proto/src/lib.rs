@@ -16,6 +16,7 @@ pub mod invariants;
 pub mod packet;
 pub mod routing;
 pub mod server;
+pub mod serving;
 pub mod work_report;
 pub mod worker;
 
