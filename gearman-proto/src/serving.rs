@@ -72,9 +72,9 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::Command;
     use crate::packet::Packet;
     use crate::server::ServerConfig;
-    use crate::Command;
 
     fn server_with_admin() -> (Server, crate::ConnId) {
         let mut server = Server::new(ServerConfig::new("host"));
