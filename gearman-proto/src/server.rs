@@ -230,8 +230,6 @@ struct Peers {
     map: FastMap<ConnId, Connection>,
     /// Connections whose output is waiting for `poll_transmit`.
     listed: VecDeque<ConnId>,
-    /// Connections that exceeded the output limit, closed after the input.
-    overflowed: Vec<ConnId>,
     max_pending_output: usize,
 }
 
@@ -243,9 +241,6 @@ impl Peers {
         if !conn.output_listed {
             conn.output_listed = true;
             self.listed.push_back(id);
-        }
-        if conn.output.len() > self.max_pending_output && !self.overflowed.contains(&id) {
-            self.overflowed.push(id);
         }
         Some(&mut conn.output)
     }
@@ -469,6 +464,18 @@ impl Server {
             match frame {
                 crate::codec::Frame::Packet(packet) => self.handle_packet(conn, packet, now),
                 crate::codec::Frame::Text(line) => self.handle_admin_line(conn, &line, now),
+            }
+            // A peer that pipelines requests without reading the replies
+            // stops here rather than growing its output without bound.
+            let max = self.config.max_pending_output;
+            if self
+                .peers
+                .map
+                .get(&conn)
+                .is_some_and(|c| c.output.len() > max)
+            {
+                tracing::debug!(%conn, "closing connection: output not drained");
+                return self.reject(conn, now);
             }
         }
     }
@@ -1368,8 +1375,18 @@ impl Server {
         self.closes.push_back(conn);
     }
 
+    /// Closes the connections whose undrained output went over the limit.
+    /// Only listed connections can hold output, so only they are checked.
     fn close_overflowed(&mut self, now: Instant) {
-        while let Some(conn) = self.peers.overflowed.pop() {
+        let max = self.config.max_pending_output;
+        let over: Vec<ConnId> = self
+            .peers
+            .listed
+            .iter()
+            .copied()
+            .filter(|id| self.peers.map.get(id).is_some_and(|c| c.output.len() > max))
+            .collect();
+        for conn in over {
             tracing::debug!(%conn, "closing connection: output not drained");
             self.reject(conn, now);
         }

@@ -1002,3 +1002,32 @@ fn fields_are_read_as_c_strings_where_gearmand_does() {
     h.send(c, b"version\0 junk\n");
     assert_eq!(h.recv(c), b"OK 1.1.22\n");
 }
+
+#[test]
+fn output_the_driver_does_not_take_is_bounded() {
+    let mut config = ServerConfig::new("test");
+    config.max_pending_output = 1000;
+    let mut h = Harness::with(config);
+    let greedy = h.connect();
+    let fine = h.connect();
+    // Many echoes in one read: the connection is closed once its replies
+    // pass the limit, and the rest of its input is not processed.
+    let echo = pkt(EchoReq, &[&[b'x'; 100]]);
+    h.send(greedy, &echo.repeat(50));
+    assert!(h.is_closed(greedy));
+    let got = h.recv(greedy);
+    assert!(got.len() > 1000 && got.len() < 1300, "{}", got.len());
+    // Forwarded output counts too: a listener over the limit is closed.
+    let w = h.worker(&["f"]);
+    let h1 = h.submit(fine, SubmitJob, "f", "", b"x");
+    h.grab(w);
+    let mut updates = Vec::new();
+    for _ in 0..20 {
+        updates.extend(pkt(WorkDataReq, &[&h1, &[b'd'; 100]]));
+    }
+    h.send(w, &updates);
+    assert!(h.is_closed(fine));
+    assert!(!h.is_closed(w));
+    h.req(w, WorkCompleteReq, &[&h1, b""]);
+    assert!(h.recv(w).is_empty(), "the job is still the worker's");
+}
