@@ -230,7 +230,6 @@ struct Peers {
     map: FastMap<ConnId, Connection>,
     /// Connections whose output is waiting for `poll_transmit`.
     listed: VecDeque<ConnId>,
-    max_pending_output: usize,
 }
 
 impl Peers {
@@ -278,10 +277,7 @@ impl Server {
             config.job_handle_prefix.retain(|c| c != '\0');
         }
         Server {
-            peers: Peers {
-                max_pending_output: config.max_pending_output,
-                ..Peers::default()
-            },
+            peers: Peers::default(),
             config,
             next_conn: 1,
             jobs: JobSlab::default(),
