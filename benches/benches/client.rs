@@ -3,51 +3,17 @@
 //! events drained. No sockets. Reports time per job (criterion's throughput)
 //! and allocations per job (printed once per case).
 
+use std::alloc::System;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use benches::alloc_count::{INSTRUMENTED_SYSTEM, StatsAlloc, allocations_per_op};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use gearman_proto::client::{Client, ClientConfig, ClientEvent, JobRequest};
 use gearman_proto::{Command, ConnAction, ConnId, Endpoint, encode_fields};
 
-#[allow(unsafe_code)]
-mod counting {
-    //! A global allocator that counts allocations; the only unsafe code is
-    //! forwarding to the system allocator, as `GlobalAlloc` requires.
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-    pub struct Counting;
-
-    // SAFETY: every method forwards to `System` with the caller's arguments.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: same contract as our caller's.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: same contract as our caller's.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: same contract as our caller's.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
-
-    pub fn count() -> u64 {
-        ALLOCATIONS.load(Ordering::Relaxed)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: counting::Counting = counting::Counting;
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// A client connected to one scripted server whose replies are prepared once.
 struct Session {
@@ -148,20 +114,11 @@ impl Session {
 )]
 fn report_allocations(batch: usize, background: bool) {
     let mut session = Session::new(batch, background);
-    for _ in 0..100 {
-        session.run_batch();
-    }
-    let rounds = 2_000 / batch.max(1) + 10;
-    let before = counting::count();
-    for _ in 0..rounds {
-        session.run_batch();
-    }
-    let allocations = counting::count() - before;
-    let jobs = (rounds * batch) as f64;
+    let rounds = 2_000 / batch.max(1) as u64 + 10;
+    let per_job = allocations_per_op(GLOBAL, rounds, || session.run_batch()) / batch as f64;
     println!(
-        "client/{}/batch {batch}: {:.2} allocations per job",
-        mode(background),
-        allocations as f64 / jobs
+        "client/{}/batch {batch}: {per_job:.2} allocations per job",
+        mode(background)
     );
 }
 

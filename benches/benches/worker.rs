@@ -7,53 +7,17 @@
 //! grab); `pipelined/16` lets sixteen jobs run at once on one connection
 //! (each assignment is followed by the next grab, then all sixteen complete).
 
+use std::alloc::System;
 use std::hint::black_box;
 use std::time::Instant;
 
+use benches::alloc_count::{INSTRUMENTED_SYSTEM, StatsAlloc, allocations_per_op};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use gearman_proto::worker::{Worker, WorkerConfig, WorkerEvent};
 use gearman_proto::{Command, ConnAction, ConnId, encode_fields};
 
-#[allow(unsafe_code)]
-mod counting {
-    //! A global allocator that counts allocations; the only unsafe code is
-    //! forwarding to the system allocator, as `GlobalAlloc` requires.
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-    /// Counts `alloc` and `realloc` calls.
-    pub struct Counting;
-
-    // SAFETY: every method forwards to `System` with the caller's arguments.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: same contract as our caller's.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: same contract as our caller's.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: same contract as our caller's.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
-
-    /// Allocations so far.
-    pub fn count() -> u64 {
-        ALLOCATIONS.load(Ordering::Relaxed)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: counting::Counting = counting::Counting;
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// A worker connected to one scripted server, with a grab outstanding.
 struct Session {
@@ -134,15 +98,8 @@ fn bench(c: &mut Criterion) {
         let mut session = Session::new(concurrency);
         let mut ids = Vec::with_capacity(concurrency);
         // Allocations per job in the steady state, after a warm-up.
-        for _ in 0..1000 {
-            session.run_batch(&mut ids);
-        }
-        let batches = 10_000u64;
-        let before = counting::count();
-        for _ in 0..batches {
-            session.run_batch(&mut ids);
-        }
-        let per_job = (counting::count() - before) as f64 / (batches * concurrency as u64) as f64;
+        let per_job =
+            allocations_per_op(GLOBAL, 10_000, || session.run_batch(&mut ids)) / concurrency as f64;
         // Criterion prints to stdout too; this is a report, not a log.
         #[allow(clippy::print_stdout)]
         {
