@@ -9,7 +9,8 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gearman_proto::server::{Server as Core, ServerConfig, ServerEvent};
+use gearman_proto::server::{Server as Core, ServerConfig};
+use gearman_proto::serving;
 
 use crate::driver::{self, Driven, Input, Io};
 
@@ -47,9 +48,7 @@ pub(crate) enum Command {
 
 struct Serving {
     core: Core,
-    /// `shutdown graceful` was asked: stop accepting, finish when no job is left.
-    draining: bool,
-    finished: bool,
+    state: serving::Serving,
 }
 
 impl Driven for Serving {
@@ -63,7 +62,7 @@ impl Driven for Serving {
     fn command(&mut self, command: Command, now: Instant, io: &mut Io<Command>) {
         match command {
             Command::Accepted(stream, peer) => {
-                if self.draining || self.finished {
+                if !self.state.accepting() {
                     return;
                 }
                 let conn = self.core.accept(peer.to_string(), now);
@@ -71,32 +70,17 @@ impl Driven for Serving {
             }
             Command::Stop => {
                 tracing::info!("server stopped");
-                self.finished = true;
+                self.state.stop();
             }
         }
     }
 
     fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
-            match event {
-                ServerEvent::Shutdown { graceful: false } => {
-                    tracing::info!("shutdown requested over the admin protocol");
-                    self.finished = true;
-                }
-                ServerEvent::Shutdown { graceful: true } => {
-                    tracing::info!("graceful shutdown requested over the admin protocol");
-                    self.draining = true;
-                }
-                other => tracing::debug!(?other, "server event ignored"),
-            }
-        }
-        if self.draining && self.core.job_count() == 0 {
-            self.finished = true;
-        }
+        self.state.observe(&mut self.core);
     }
 
     fn finished(&self) -> bool {
-        self.finished
+        self.state.stopped()
     }
 }
 
@@ -247,8 +231,7 @@ fn serve(
     };
     let serving = Serving {
         core,
-        draining: false,
-        finished: false,
+        state: serving::Serving::default(),
     };
     driver::run(serving, sender, inputs);
     // Wake the acceptor so that it sees the flag and closes the listener.

@@ -6,7 +6,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use gearman_proto::server::{Server as Core, ServerConfig, ServerEvent};
+use gearman_proto::server::{Server as Core, ServerConfig};
+use gearman_proto::serving;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
 
@@ -35,9 +36,7 @@ enum Command {
 
 struct Serving {
     core: Core,
-    /// `shutdown graceful` was asked: stop accepting, finish when no job is left.
-    draining: bool,
-    finished: bool,
+    state: serving::Serving,
 }
 
 impl Driven for Serving {
@@ -51,7 +50,7 @@ impl Driven for Serving {
     fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
         match command {
             Command::Accepted(stream, peer) => {
-                if self.draining {
+                if !self.state.accepting() {
                     return;
                 }
                 let conn = self.core.accept(peer.to_string(), now);
@@ -61,26 +60,11 @@ impl Driven for Serving {
     }
 
     fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
-            match event {
-                ServerEvent::Shutdown { graceful: false } => {
-                    tracing::info!("shutdown requested over the admin protocol");
-                    self.finished = true;
-                }
-                ServerEvent::Shutdown { graceful: true } => {
-                    tracing::info!("graceful shutdown requested over the admin protocol");
-                    self.draining = true;
-                }
-                other => tracing::debug!(?other, "server event ignored"),
-            }
-        }
-        if self.draining && self.core.job_count() == 0 {
-            self.finished = true;
-        }
+        self.state.observe(&mut self.core);
     }
 
     fn finished(&self) -> bool {
-        self.finished
+        self.state.stopped()
     }
 }
 
@@ -130,8 +114,7 @@ impl Server {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let serving = Serving {
             core,
-            draining: false,
-            finished: false,
+            state: serving::Serving::default(),
         };
         let accept = async move {
             loop {
