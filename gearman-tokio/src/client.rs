@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::driver::{self, Driven, Io};
+use crate::job_channel::{JobReceiver, JobSender, job_channel};
 
 /// A Gearman client: cheap to clone, usable from many tasks at once. All
 /// clones share one connection per server, with any number of jobs in flight
@@ -74,7 +75,7 @@ enum Command {
 type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 
 /// A job's steps from the core, or the refusal of its submit.
-type Steps = mpsc::UnboundedSender<Result<JobStep, Error>>;
+type Steps = JobSender<Result<JobStep, Error>>;
 
 struct Driving {
     core: Core,
@@ -228,7 +229,7 @@ impl Client {
     /// also [`submit_background`](Client::submit_background).
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let (steps, steps_rx) = mpsc::unbounded_channel();
+        let (steps, steps_rx) = job_channel();
         let sent = self.commands.send(Command::Submit {
             key,
             request,
@@ -332,7 +333,7 @@ impl Client {
 #[derive(Debug)]
 pub struct Job {
     key: u64,
-    steps: mpsc::UnboundedReceiver<Result<JobStep, Error>>,
+    steps: JobReceiver<Result<JobStep, Error>>,
     commands: mpsc::UnboundedSender<Command>,
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,

@@ -71,6 +71,7 @@ mod admin;
 mod client;
 mod driver;
 mod error;
+mod job_channel;
 mod server;
 mod worker;
 
