@@ -28,12 +28,21 @@ pub const MAX_FIELDS: usize = 8;
 /// assert_eq!(p.encoded_len(), 12 + 21);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
+// A fixed order puts the separators where an error result would overlap the
+// payload's first word, so moving a built packet stays word by word.
+#[repr(C)]
 pub struct Packet {
-    command: Command,
+    /// Offsets of the first [`STORED_SEPARATORS`] NUL separators (zero when
+    /// the command has fewer). Later ones are found again on access: only a
+    /// few commands have them, and keeping the packet small makes building
+    /// it (on every decode) cheaper than storing all seven.
+    separators: [u32; STORED_SEPARATORS],
     payload: Bytes,
-    /// Offsets of the NUL separators after fields `0..field_count-1`.
-    separators: [u32; MAX_FIELDS - 1],
+    command: Command,
 }
+
+/// Separators kept in a [`Packet`]; covers every command of up to three fields.
+const STORED_SEPARATORS: usize = 2;
 
 impl Packet {
     /// Builds a packet from its fields in wire order (see [`Command::fields`]).
@@ -56,13 +65,15 @@ impl Packet {
     /// it), so re-encoding gives back the same bytes.
     #[inline(always)]
     pub fn from_payload(command: Command, payload: Bytes) -> Result<Packet, BuildError> {
-        let mut separators = [0u32; MAX_FIELDS - 1];
+        let mut separators = [0u32; STORED_SEPARATORS];
         let wanted = separator_count(command);
         let mut start = 0usize;
-        for (found, slot) in separators.iter_mut().enumerate().take(wanted) {
+        for found in 0..wanted {
             match find_nul(&payload[start..]) {
                 Some(at) => {
-                    *slot = (start + at) as u32;
+                    if let Some(slot) = separators.get_mut(found) {
+                        *slot = (start + at) as u32;
+                    }
                     start += at + 1;
                 }
                 None => {
@@ -101,6 +112,21 @@ impl Packet {
         self.command.field_count()
     }
 
+    /// Offset of the NUL ending field `index` (below `field_count - 1`).
+    fn separator(&self, index: usize) -> usize {
+        if let Some(&at) = self.separators.get(index) {
+            return at as usize;
+        }
+        // Past the stored ones: scan on from the last stored separator. The
+        // payload was checked to hold them all when the packet was made.
+        let mut at = self.separators[STORED_SEPARATORS - 1] as usize;
+        for _ in STORED_SEPARATORS..=index {
+            let start = at + 1;
+            at = find_nul(&self.payload[start..]).map_or(self.payload.len(), |n| start + n);
+        }
+        at
+    }
+
     fn range(&self, index: usize) -> Option<(usize, usize)> {
         let count = self.field_count();
         if index >= count {
@@ -109,12 +135,12 @@ impl Packet {
         let start = if index == 0 {
             0
         } else {
-            self.separators[index - 1] as usize + 1
+            self.separator(index - 1) + 1
         };
         let end = if index + 1 == count {
             self.payload.len()
         } else {
-            self.separators[index] as usize
+            self.separator(index)
         };
         Some((start, end))
     }
@@ -333,6 +359,18 @@ mod tests {
         assert_eq!(p.field(Field::Denominator), Some(&b"4"[..]));
         assert_eq!(p.field(Field::Function), None);
         assert_eq!(p.args().count(), 5);
+    }
+
+    #[test]
+    fn fields_past_the_stored_separators_are_found_on_access() {
+        let fields: [&[u8]; 8] = [b"f", b"uniq", b"1", b"22", b"333", b"", b"7", b"da\0ta"];
+        let p = Packet::build(Command::SubmitJobSched, &fields).unwrap();
+        assert_eq!(p.args().collect::<Vec<_>>(), fields);
+        let short = Bytes::from_static(b"f\0uniq\x001\x002");
+        assert!(matches!(
+            Packet::from_payload(Command::SubmitJobSched, short),
+            Err(BuildError::MissingFields { found: 4, .. })
+        ));
     }
 
     #[test]
