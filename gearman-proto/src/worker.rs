@@ -4,8 +4,12 @@
 //!
 //! # Behaviour
 //!
-//! - **Connections.** The worker keeps one connection per configured server
-//!   and asks for it with [`ConnAction::Connect`]. A connection that fails,
+//! - **Connections.** The worker keeps
+//!   [`WorkerConfig::connections_per_server`] connections (default one) to
+//!   each configured server and asks for each with [`ConnAction::Connect`].
+//!   Every connection registers, grabs, fails and reconnects on its own;
+//!   [`ServerId`] always names the configured server (its index in
+//!   [`WorkerConfig::servers`]), whichever of its connections is meant. A connection that fails,
 //!   drops, breaks the protocol or does not open within
 //!   [`WorkerConfig::connect_timeout`] is retried after an exponential,
 //!   capped, jittered backoff ([`crate::backoff`]); the other servers keep
@@ -34,7 +38,8 @@
 //!   again, which brings that immediate NOOP when work is waiting.
 //! - **Concurrency.** Grabs outstanding plus jobs running never exceed
 //!   [`WorkerConfig::concurrency`], across all servers. When a slot frees,
-//!   the next idle connection (round robin over servers) grabs: one that
+//!   the next idle connection (round robin over all connections, which
+//!   alternate between servers) grabs: one that
 //!   last got a job, was just connected, or was woken by NOOP while no slot
 //!   was free.
 //! - **Assignments.** JOB_ASSIGN, JOB_ASSIGN_UNIQ and JOB_ASSIGN_ALL are all
@@ -251,14 +256,17 @@ impl Worker {
             check_function(&ability.function)?;
             abilities.insert(ability.function.clone(), ability.timeout);
         }
-        let links = config
-            .servers
-            .iter()
+        // Connection-major order (every server's first connection, then
+        // every server's second, ...) so round-robin grabs alternate servers.
+        let per_server = config.connections_per_server.max(1);
+        let links = (0..per_server)
+            .flat_map(|_| config.servers.iter().enumerate())
             .enumerate()
-            .map(|(index, addr)| {
-                // Each server gets its own jitter sequence so their retries spread.
+            .map(|(index, (server, addr))| {
+                // Each connection gets its own jitter sequence so their retries spread.
                 let seed = config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 Link {
+                    server,
                     addr: addr.clone(),
                     backoff: Backoff::new(config.backoff, seed),
                     state: LinkState::Down {
@@ -296,24 +304,41 @@ impl Worker {
 
     /// The address of a configured server.
     pub fn server_addr(&self, server: ServerId) -> Option<&str> {
-        self.links.get(server.0).map(|link| link.addr.as_str())
+        self.config.servers.get(server.0).map(String::as_str)
     }
 
-    /// Whether `server` has an established connection.
+    /// Whether `server` has at least one established connection.
     pub fn is_connected(&self, server: ServerId) -> bool {
-        self.links.get(server.0).and_then(Link::up).is_some()
+        self.first_up(server).is_some()
     }
 
-    /// Where `server`'s connection is in its grab cycle; `None` while it is
-    /// not connected.
+    /// How many of `server`'s connections are established.
+    pub fn connected_count(&self, server: ServerId) -> usize {
+        self.links
+            .iter()
+            .filter(|link| link.server == server.0 && link.up().is_some())
+            .count()
+    }
+
+    /// Where `server`'s first established connection is in its grab cycle;
+    /// `None` while it has none.
     pub fn grab_state(&self, server: ServerId) -> Option<GrabState> {
-        Some(self.links.get(server.0)?.up()?.grab_state)
+        Some(self.first_up(server)?.grab_state)
     }
 
-    /// The grab form `server`'s connection uses now (plainer than configured
-    /// after the server refused a grab); `None` while it is not connected.
+    /// The grab form `server`'s first established connection uses now
+    /// (plainer than configured after the server refused a grab); `None`
+    /// while it has none.
     pub fn grab_mode(&self, server: ServerId) -> Option<GrabMode> {
-        Some(self.links.get(server.0)?.up()?.grab_mode)
+        Some(self.first_up(server)?.grab_mode)
+    }
+
+    /// The first established connection to `server`, in connection order.
+    fn first_up(&self, server: ServerId) -> Option<&Connection> {
+        self.links
+            .iter()
+            .filter(|link| link.server == server.0)
+            .find_map(Link::up)
     }
 
     /// Grabs sent whose reply has not arrived, across all servers.
@@ -422,7 +447,8 @@ impl Worker {
         self.client_id = Some(id);
     }
 
-    /// Sends any packet to `server`, bypassing the state machine: for
+    /// Sends any packet to `server` (on its first established connection),
+    /// bypassing the state machine: for
     /// ECHO_REQ, OPTION_REQ or experiments. Replies arrive as
     /// [`WorkerEvent::Packet`]. A grab, an ability or a WORK_* sent this way
     /// is invisible to the worker's bookkeeping, and an ERROR answering a
@@ -430,8 +456,9 @@ impl Worker {
     pub fn send_packet(&mut self, server: ServerId, packet: &Packet) -> Result<(), WorkerError> {
         let conn = self
             .links
-            .get_mut(server.0)
-            .and_then(Link::up_mut)
+            .iter_mut()
+            .filter(|link| link.server == server.0)
+            .find_map(Link::up_mut)
             .ok_or(WorkerError::NotConnected(server))?;
         packet.encode(&mut conn.output);
         Ok(())
@@ -572,7 +599,7 @@ impl Worker {
         link.state = LinkState::Up(Box::new(connection));
         tracing::debug!(server = %link.addr, %conn, "worker connected");
         self.events.push_back(WorkerEvent::Connected {
-            server: ServerId(index),
+            server: ServerId(self.links[index].server),
         });
         self.pump();
         self.observe(now);
@@ -775,7 +802,7 @@ impl Worker {
                 tracing::warn!(server = %self.links[index].addr, command = packet.command().name(), "job server sent a request packet; ignored");
             }
             _ => self.events.push_back(WorkerEvent::Packet {
-                server: ServerId(index),
+                server: ServerId(self.links[index].server),
                 packet,
             }),
         }
@@ -812,6 +839,7 @@ impl Worker {
     }
 
     fn on_assign(&mut self, index: usize, packet: Packet, now: Instant) {
+        let server = ServerId(self.links[index].server);
         let Some(conn) = self.links[index].up_mut() else {
             return;
         };
@@ -834,7 +862,7 @@ impl Worker {
         self.next_job += 1;
         let job = Job {
             id,
-            server: ServerId(index),
+            server,
             handle: handle.clone(),
             function,
             unique: packet.field_bytes(Field::Unique),
@@ -944,7 +972,7 @@ impl Worker {
         }
         if was_up {
             self.events.push_back(WorkerEvent::Disconnected {
-                server: ServerId(index),
+                server: ServerId(self.links[index].server),
             });
             let mut lost: Vec<JobId> = self
                 .jobs

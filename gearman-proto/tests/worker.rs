@@ -973,3 +973,157 @@ fn connect_action_names_the_configured_address() {
     assert_eq!(worker.server_addr(sid(0)), Some("db:4730"));
     assert!(!worker.is_connected(sid(0)));
 }
+
+/// Drives a worker with several connections per server by hand (the
+/// scripted peer keys connections by address): opens every connection and
+/// returns them as `(conn, address)` in the order asked for.
+fn open_all(worker: &mut Worker, now: std::time::Instant) -> Vec<(gearman_proto::ConnId, String)> {
+    let mut opened = Vec::new();
+    while let Some(action) = worker.poll_action() {
+        match action {
+            ConnAction::Connect { conn, addr } => opened.push((conn, addr)),
+            other => panic!("unexpected action {other:?}"),
+        }
+    }
+    for (conn, _) in &opened {
+        worker.handle_connected(*conn, now);
+    }
+    opened
+}
+
+/// Every packet the worker wrote, by connection.
+fn sent_by_conn(
+    worker: &mut Worker,
+) -> std::collections::HashMap<gearman_proto::ConnId, Vec<Packet>> {
+    let mut sent: std::collections::HashMap<_, Vec<Packet>> = Default::default();
+    while let Some(t) = worker.poll_transmit() {
+        let mut bytes = bytes::BytesMut::from(&t.data[..]);
+        let mut decoder = gearman_proto::Decoder::new();
+        while let Some(p) = decoder.decode_packet(&mut bytes).unwrap() {
+            sent.entry(t.conn).or_default().push(p);
+        }
+        assert!(bytes.is_empty(), "whole packets only");
+    }
+    sent
+}
+
+fn reply(worker: &mut Worker, conn: gearman_proto::ConnId, command: Command, fields: &[&[u8]]) {
+    let mut bytes = Vec::new();
+    Packet::build(command, fields).unwrap().encode(&mut bytes);
+    worker.handle_input(conn, &bytes, std::time::Instant::now());
+}
+
+#[test]
+fn several_connections_per_server_each_register_and_share_the_concurrency_limit() {
+    let now = std::time::Instant::now();
+    let config = WorkerConfig::new(servers(2))
+        .with_connections_per_server(3)
+        .with_client_id("w")
+        .with_function("f")
+        .with_concurrency(4);
+    let mut worker = Worker::new(config, now).unwrap();
+    let opened = open_all(&mut worker, now);
+    // Three connections to each address, alternating between servers.
+    let addrs: Vec<&str> = opened.iter().map(|(_, a)| a.as_str()).collect();
+    assert_eq!(
+        addrs,
+        [
+            "gm0:4730", "gm1:4730", "gm0:4730", "gm1:4730", "gm0:4730", "gm1:4730"
+        ]
+    );
+    assert_eq!(worker.connected_count(sid(0)), 3);
+    assert_eq!(worker.connected_count(sid(1)), 3);
+    let mut connected = Vec::new();
+    while let Some(event) = worker.poll_event() {
+        match event {
+            WorkerEvent::Connected { server } => connected.push(server.0),
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(
+        connected,
+        [0, 1, 0, 1, 0, 1],
+        "events name the configured server"
+    );
+
+    // Every connection registers the same client id and ability; only four
+    // grab, one each, because the limit is four across all of them.
+    let sent = sent_by_conn(&mut worker);
+    let mut grabbing = Vec::new();
+    for (conn, _) in &opened {
+        let packets = &sent[conn];
+        assert_eq!(packets[0].command(), SetClientId);
+        assert_eq!(
+            packets[0].field(gearman_proto::Field::ClientId),
+            Some(&b"w"[..])
+        );
+        assert_eq!(packets[1].command(), CanDo);
+        let grabs = packets[2..]
+            .iter()
+            .filter(|p| p.command() == GrabJobUniq)
+            .count();
+        assert!(grabs <= 1, "at most one grab per connection");
+        if grabs == 1 {
+            grabbing.push(*conn);
+        }
+    }
+    assert_eq!(grabbing.len(), 4);
+    assert_eq!(worker.grabs_outstanding(), 4);
+
+    // Every grab brings a job: the limit is reached and nothing grabs more.
+    let mut jobs = Vec::new();
+    for (n, conn) in grabbing.iter().enumerate() {
+        let handle = format!("H:{n}");
+        reply(
+            &mut worker,
+            *conn,
+            JobAssign,
+            &[handle.as_bytes(), b"f", b""],
+        );
+        match worker.poll_event() {
+            Some(WorkerEvent::JobAssigned(job)) => {
+                let addr = &opened.iter().find(|(c, _)| c == conn).unwrap().1;
+                assert_eq!(worker.server_addr(job.server), Some(addr.as_str()));
+                jobs.push(job);
+            }
+            other => panic!("expected a job, got {other:?}"),
+        }
+    }
+    assert_eq!(worker.running_jobs(), 4);
+    assert!(
+        sent_by_conn(&mut worker)
+            .values()
+            .flatten()
+            .all(|p| p.command() != GrabJobUniq),
+        "no grab beyond the limit"
+    );
+
+    // A finished job frees one slot: exactly one grab follows, on a
+    // connection of either server.
+    worker.work_complete(jobs[0].id, b"").unwrap();
+    let sent = sent_by_conn(&mut worker);
+    let grabs: usize = sent
+        .values()
+        .flatten()
+        .filter(|p| p.command() == GrabJobUniq)
+        .count();
+    assert_eq!(grabs, 1);
+    assert_eq!(worker.grabs_outstanding() + worker.running_jobs(), 4);
+
+    // One connection drops: only its job is lost, the server's other
+    // connections stay up.
+    let dropped = grabbing[1];
+    worker.handle_disconnected(dropped, now);
+    let events: Vec<WorkerEvent> = std::iter::from_fn(|| worker.poll_event()).collect();
+    assert_eq!(
+        events,
+        [
+            WorkerEvent::Disconnected {
+                server: jobs[1].server
+            },
+            WorkerEvent::JobLost { id: jobs[1].id },
+        ]
+    );
+    assert_eq!(worker.connected_count(jobs[1].server), 2);
+    assert!(worker.is_connected(jobs[1].server));
+}

@@ -96,9 +96,18 @@ pub struct Ability {
 #[non_exhaustive]
 pub struct WorkerConfig {
     /// Job servers as `host:port`, in order; a server's index is its
-    /// [`ServerId`](crate::routing::ServerId). The worker keeps one
-    /// connection to each.
+    /// [`ServerId`](crate::routing::ServerId). The worker keeps
+    /// [`connections_per_server`](WorkerConfig::connections_per_server)
+    /// connections to each.
     pub servers: Vec<String>,
+    /// Connections kept to each server. Each registers the same abilities
+    /// and client id and has its own grab cycle (at most one grab
+    /// outstanding per connection), so more connections let one worker
+    /// take jobs from a server faster than one grab round trip at a time;
+    /// [`concurrency`](WorkerConfig::concurrency) still bounds the jobs
+    /// across all of them. Events and jobs name the configured server, not
+    /// the connection. `0` is taken as `1`. Default: 1.
+    pub connections_per_server: usize,
     /// Sent as SET_CLIENT_ID on every connection (shown by the admin
     /// `workers` command). Default: none.
     pub client_id: Option<Bytes>,
@@ -142,6 +151,7 @@ impl WorkerConfig {
     {
         WorkerConfig {
             servers: servers.into_iter().map(Into::into).collect(),
+            connections_per_server: 1,
             client_id: None,
             abilities: Vec::new(),
             concurrency: 1,
@@ -180,6 +190,20 @@ impl WorkerConfig {
             function: function.into(),
             timeout: Some(timeout),
         });
+        self
+    }
+
+    /// Sets [`connections_per_server`](WorkerConfig::connections_per_server).
+    ///
+    /// ```
+    /// use gearman_proto::worker::WorkerConfig;
+    /// let config = WorkerConfig::new(["gm1:4730"])
+    ///     .with_connections_per_server(4)
+    ///     .with_concurrency(16);
+    /// assert_eq!(config.connections_per_server, 4);
+    /// ```
+    pub fn with_connections_per_server(mut self, connections: usize) -> WorkerConfig {
+        self.connections_per_server = connections;
         self
     }
 

@@ -1,4 +1,4 @@
-//! One configured server: its connection's life (down, connecting, up) and,
+//! One connection slot to a configured server: its connection's life (down, connecting, up) and,
 //! while up, the grab cycle and the bytes in both directions.
 
 use std::time::Instant;
@@ -11,9 +11,13 @@ use crate::backoff::Backoff;
 use crate::codec::Decoder;
 use crate::conn::ConnId;
 
-/// A configured server and whatever connection it has.
+/// One connection slot to a configured server and whatever connection it
+/// has; a server has one slot per
+/// [`connections_per_server`](super::WorkerConfig::connections_per_server).
 #[derive(Debug)]
 pub(super) struct Link {
+    /// Index of the configured server, as events name it.
+    pub(super) server: usize,
     pub(super) addr: String,
     pub(super) backoff: Backoff,
     pub(super) state: LinkState,
