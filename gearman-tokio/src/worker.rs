@@ -254,6 +254,15 @@ impl Worker {
         self
     }
 
+    /// Sets how many connections the worker keeps to each server (at least
+    /// 1). Each connection has at most one grab outstanding, so several
+    /// raise the rate at which jobs arrive from a busy server; the
+    /// concurrency limit still holds across all of them.
+    pub fn connections_per_server(mut self, connections: usize) -> Worker {
+        self.config = self.config.with_connections_per_server(connections.max(1));
+        self
+    }
+
     /// Sets the id sent with SET_CLIENT_ID (shown by the admin `workers`
     /// command).
     pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
