@@ -12,22 +12,19 @@
 //! `async_std::task::spawn` (with smol: `smol::spawn(driver).detach()`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../gearman-tokio/examples/common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 
 #[path = "../../examples-common/tools.rs"]
 mod tools;
 
-use std::io::Read;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use cli::{ClientAction, ClientArgs, PriorityArg};
+use cli::{ClientAction, ClientArgs};
 use futures_util::StreamExt;
-use gearman_async_std::proto::Priority;
+use gearman_async_std::Client;
 use gearman_async_std::proto::client::JobHandle;
 use gearman_async_std::proto::routing::ServerId;
-use gearman_async_std::{Client, JobRequest};
 
 const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
 [--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
@@ -76,27 +73,11 @@ async fn run() -> ExitCode {
             timeout_ms,
             payload,
         } => {
-            let payload = match payload {
-                Some(payload) => payload,
-                None => {
-                    let mut input = Vec::new();
-                    if let Err(err) = std::io::stdin().read_to_end(&mut input) {
-                        return tools::client_error(format!("reading standard input: {err}"));
-                    }
-                    input
-                }
-            };
-            let mut request = JobRequest::new(function, payload).with_priority(match priority {
-                PriorityArg::High => Priority::High,
-                PriorityArg::Normal => Priority::Normal,
-                PriorityArg::Low => Priority::Low,
-            });
-            if let Some(unique) = unique {
-                request = request.with_unique(unique);
-            }
-            if let Some(ms) = timeout_ms {
-                request = request.with_deadline(Duration::from_millis(ms));
-            }
+            let request =
+                match tools::client_request(function, priority, unique, timeout_ms, payload) {
+                    Ok(request) => request,
+                    Err(code) => return code,
+                };
             if background {
                 return match client.submit_background(request).await {
                     Ok(handle) => tools::client_queued(&handle),

@@ -6,7 +6,7 @@
 //! Exit code 0 when everything behaved as shown, 1 otherwise.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../gearman-tokio/examples/common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 #[path = "common/functions.rs"]
 mod functions;

@@ -3,7 +3,7 @@
 //! it accepts connections; stops on Ctrl-C or an admin `shutdown`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../gearman-tokio/examples/common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 
 use std::io::Write;

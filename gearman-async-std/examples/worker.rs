@@ -6,7 +6,7 @@
 //! `async_std::task::block_on` is the only change needed to run on smol.
 #![allow(clippy::print_stderr)]
 
-#[path = "../../gearman-tokio/examples/common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 #[path = "common/functions.rs"]
 mod functions;

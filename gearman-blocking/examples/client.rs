@@ -9,7 +9,7 @@
 //! any other error. Background: prints the job handle and a newline.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../gearman-tokio/examples/common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 
 #[path = "../../examples-common/tools.rs"]

@@ -3,7 +3,7 @@
 //! `progress` and `sleep`. Stops on Ctrl-C after finishing running jobs.
 #![allow(clippy::print_stderr)]
 
-#[path = "../../gearman-tokio/examples/common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 #[path = "common/ctrl_c.rs"]
 mod ctrl_c;

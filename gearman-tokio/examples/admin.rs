@@ -5,7 +5,7 @@
 //! 3 when there was no reply (no server, bad arguments).
 #![allow(clippy::print_stderr)]
 
-#[path = "common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 
 use std::io::Write;

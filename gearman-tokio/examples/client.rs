@@ -11,7 +11,7 @@
 //! that knows the job (`known=0 ...` when none does).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 
 #[path = "../../examples-common/tools.rs"]

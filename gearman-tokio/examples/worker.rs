@@ -3,7 +3,7 @@
 //! `progress` and `sleep`. Stops on Ctrl-C after finishing running jobs.
 #![allow(clippy::print_stderr)]
 
-#[path = "common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 #[path = "common/functions.rs"]
 mod functions;

@@ -7,7 +7,7 @@
 
 #![allow(clippy::print_stderr)]
 
-#[path = "../examples/common/cli.rs"]
+#[path = "../../examples-common/cli.rs"]
 mod cli;
 mod support;
 
