@@ -52,8 +52,8 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
     let mut workers = Vec::new();
     if args.worker_concurrency > 0 {
         for _ in 0..args.workers {
-            // The same server listed N times: one worker, N connections.
-            let worker = Worker::new(vec![addr.clone(); args.connections])
+            let worker = Worker::new([addr.clone()])
+                .connections_per_server(args.connections)
                 .concurrency(args.worker_concurrency)
                 .client_id("loadgen")
                 .function(function.clone(), |job: WorkerJob| async move {
