@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
             admin_commands,
             large_payloads,
             many_clients_and_workers,
+            can_do_timeout_requeue,
         );
     };
     (@servers $harness:ty; $($scenario:ident),* $(,)?) => {

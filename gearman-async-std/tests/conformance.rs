@@ -114,9 +114,10 @@ impl<E: Executor> Harness for Adapter<E> {
     }
 
     fn worker(&self, config: WorkerConfig, functions: Functions) -> WorkerUnderTest<E> {
+        let timeouts = config.abilities.clone();
         let mut worker = Worker::with_config(config);
         for (function, handler) in functions {
-            worker = worker.function(function, move |job: WorkerJob| {
+            let run = move |job: WorkerJob| {
                 let handler = handler.clone();
                 // The suite's handlers block: run them on the blocking pool.
                 // A panic there resumes here, as the worker expects.
@@ -127,7 +128,15 @@ impl<E: Executor> Harness for Adapter<E> {
                         Err(Refusal::Exception(text)) => Err(WorkError::Exception(text)),
                     }
                 }
-            });
+            };
+            let timeout = timeouts
+                .iter()
+                .find(|ability| ability.function == function.as_bytes())
+                .and_then(|ability| ability.timeout);
+            worker = match timeout {
+                Some(timeout) => worker.function_with_timeout(function, timeout, run),
+                None => worker.function(function, run),
+            };
         }
         let (stop, stopped) = oneshot::channel::<()>();
         let done = spawn::<E, _>(worker.run_until(async {

@@ -41,17 +41,9 @@ macro_rules! under_both_runtimes {
 }
 
 under_both_runtimes!(
-    foreground_every_priority,
-    background_and_status,
-    updates_fail_exception_panic,
-    unique_coalescing,
-    priorities_order,
-    concurrency_and_graceful_shutdown,
-    job_deadline,
-    can_do_timeout_requeues,
+    handler_panics,
     reduce_submits,
     dropped_jobs_and_driver_end,
-    no_server,
     invalid_request,
     admin_extras,
 );

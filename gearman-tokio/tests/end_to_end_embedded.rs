@@ -16,4 +16,4 @@ macro_rules! against_embedded {
     )*};
 }
 
-against_embedded!(handler_panics, can_do_timeout_requeues, reduce_submits,);
+against_embedded!(handler_panics, reduce_submits);

@@ -19,7 +19,7 @@ macro_rules! against_gearmand {
     )*};
 }
 
-against_gearmand!(handler_panics, can_do_timeout_requeues, reduce_submits,);
+against_gearmand!(handler_panics, reduce_submits);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_with_libgearman_worker() {

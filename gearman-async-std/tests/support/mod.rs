@@ -1,18 +1,16 @@
 //! Helpers shared by the integration tests: the two runtimes the crate is
 //! run under, an embedded server per test, and waiting with a safety net.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_io::Timer;
 use futures_channel::oneshot;
 use gearman_async_std::{Client, Server, Worker};
 
-/// Safety net for anything a test waits on; never the thing measured.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub use conformance::{PATIENCE, name};
 
 /// A future a runtime can spawn.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -88,16 +86,6 @@ pub async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> 
 /// Sleeps on async-io's timer (the same under both runtimes).
 pub async fn sleep(duration: Duration) {
     Timer::after(duration).await;
-}
-
-/// A function name no other test uses.
-pub fn name(base: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{base}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// Our job server on a free loopback port, stopped when dropped.

@@ -1,9 +1,8 @@
 //! End-to-end scenarios the conformance suite does not cover (async
-//! handlers, CAN_DO_TIMEOUT, reducers), run against our embedded server and
+//! handlers, reducers), run against our embedded server and
 //! a real gearmand. Each takes the server's `host:port`.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -96,50 +95,6 @@ pub async fn handler_panics(server: &str) {
         .unwrap();
     assert_eq!(outcome, JobOutcome::Complete(Bytes::from_static(b"done")));
     worker.stop().await;
-}
-
-/// A function registered with CAN_DO_TIMEOUT: a job that overruns it is
-/// taken back by the server and given to another worker, whose result
-/// reaches the client. (The server's timer covers only the job a
-/// connection grabbed last, and stops when the connection sleeps, so the
-/// overrunning worker runs one job at a time.)
-pub async fn can_do_timeout_requeues(server: &str) {
-    let f = name("cdt");
-    let runs = Arc::new(AtomicUsize::new(0));
-    let start_worker = || {
-        let counter = runs.clone();
-        RunningWorker::start(Worker::new([server]).function_with_timeout(
-            f.clone(),
-            Duration::from_secs(1),
-            move |_job: WorkerJob| {
-                let run = counter.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    if run == 0 {
-                        // The first run overruns its timeout.
-                        tokio::time::sleep(Duration::from_secs(3600)).await;
-                    }
-                    Ok::<_, WorkError>("second run")
-                }
-            },
-        ))
-    };
-    let first = start_worker();
-    let client = Client::new([server]).unwrap();
-    let job = tokio::spawn(client.submit(JobRequest::new(f.clone(), "x")));
-    patiently(async {
-        while runs.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    let second = start_worker();
-    let outcome = patiently(job).await.unwrap().unwrap();
-    assert_eq!(
-        outcome,
-        JobOutcome::Complete(Bytes::from_static(b"second run"))
-    );
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
-    drop((first, second));
 }
 
 /// Reduce submits (SUBMIT_REDUCE_JOB and its background form) reach a
