@@ -62,8 +62,8 @@ impl From<AdminCallError> for Error {
     fn from(err: AdminCallError) -> Error {
         match err {
             AdminCallError::Refused { code, text } => Error::Server { code, text },
-            AdminCallError::InvalidArgument(_) => Error::InvalidRequest(err.to_string()),
-            other => Error::UnexpectedReply(other.to_string()),
+            AdminCallError::Unexpected(reply) => Error::UnexpectedReply(format!("{reply:?}")),
+            other => Error::InvalidRequest(other.to_string()),
         }
     }
 }
