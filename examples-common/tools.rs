@@ -1,6 +1,6 @@
 //! What the example tools print and decide, with no runtime in it, so that
-//! every adapter's `client` and `quickstart` behave the same and differ only
-//! in how they wait. Included by each example with `#[path]`, next to the
+//! every adapter's `client`, `admin` and `quickstart` behave the same and
+//! differ only in how they wait. Included by each example with `#[path]`, next to the
 //! command-line module included as `cli`.
 #![allow(dead_code, clippy::print_stdout, clippy::print_stderr)]
 
@@ -11,10 +11,29 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearman_proto::Priority;
+use gearman_proto::admin::AdminResponse;
 use gearman_proto::client::{JobHandle, JobRequest, JobStatus};
 use gearman_proto::dispatch::{JobOutcome, JobUpdate};
 
 use crate::cli::{PriorityArg, exit};
+
+/// `admin`: the reply as the server sent it on standard output, exit code
+/// 0, or 1 for an `ERR` reply; a failure to connect or read is reported with
+/// the server's address, exit code 3.
+pub fn admin_reply<E: Display>(server: &str, reply: Result<AdminResponse, E>) -> ExitCode {
+    match reply {
+        Ok(reply) => {
+            let mut out = Vec::new();
+            reply.encode(&mut out);
+            let _ = std::io::stdout().write_all(&out);
+            ExitCode::from(if reply.is_error() { 1 } else { 0 })
+        }
+        Err(err) => {
+            eprintln!("admin: {server}: {err}");
+            ExitCode::from(exit::ERROR as u8)
+        }
+    }
+}
 
 /// `client`: the request the command line asks for; without a payload
 /// argument the payload is standard input. Exit code 3 when that cannot be

@@ -7,8 +7,9 @@
 
 #[path = "../../examples-common/cli.rs"]
 mod cli;
+#[path = "../../examples-common/tools.rs"]
+mod tools;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use cli::AdminArgs;
@@ -26,16 +27,5 @@ fn main() -> ExitCode {
         let mut admin = Admin::connect(&args.server).await?;
         admin.raw(args.command.clone()).await
     });
-    match reply {
-        Ok(reply) => {
-            let mut out = Vec::new();
-            reply.encode(&mut out);
-            let _ = std::io::stdout().write_all(&out);
-            ExitCode::from(if reply.is_error() { 1 } else { 0 })
-        }
-        Err(err) => {
-            eprintln!("admin: {}: {err}", args.server);
-            ExitCode::from(cli::exit::ERROR as u8)
-        }
-    }
+    tools::admin_reply(&args.server, reply)
 }

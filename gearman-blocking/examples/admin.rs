@@ -7,8 +7,9 @@
 
 #[path = "../../examples-common/cli.rs"]
 mod cli;
+#[path = "../../examples-common/tools.rs"]
+mod tools;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use cli::AdminArgs;
@@ -23,16 +24,5 @@ fn main() -> ExitCode {
         }
     };
     let reply = Admin::connect(&args.server).and_then(|mut admin| admin.raw(args.command.clone()));
-    match reply {
-        Ok(reply) => {
-            let mut out = Vec::new();
-            reply.encode(&mut out);
-            let _ = std::io::stdout().write_all(&out);
-            ExitCode::from(if reply.is_error() { 1 } else { 0 })
-        }
-        Err(err) => {
-            eprintln!("admin: {}: {err}", args.server);
-            ExitCode::from(cli::exit::ERROR as u8)
-        }
-    }
+    tools::admin_reply(&args.server, reply)
 }
