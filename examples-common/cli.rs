@@ -4,6 +4,21 @@
 
 use std::fmt;
 
+/// The tool's arguments after its name.
+///
+/// `--version` alone prints the adapter crate that built the tool and exits:
+/// the three adapter crates' tools share their names, so they also share a
+/// path under `target/`, and this tells the copies apart.
+#[allow(clippy::print_stdout, reason = "the tool's own output")]
+pub fn args() -> std::vec::IntoIter<String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() == 1 && args[0] == "--version" {
+        println!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+        std::process::exit(0);
+    }
+    args.into_iter()
+}
+
 /// The server used when none is given.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:4730";
 

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    let args = match ClientArgs::parse(std::env::args().skip(1)) {
+    let args = match ClientArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("client: {err}\n{USAGE}");

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    let args = match QuickstartArgs::parse(std::env::args().skip(1)) {
+    let args = match QuickstartArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("quickstart: {err}\nusage: quickstart [--server HOST:PORT]");

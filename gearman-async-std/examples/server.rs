@@ -13,7 +13,7 @@ use cli::ServerArgs;
 use gearman_async_std::{Server, ctrl_c};
 
 fn main() -> ExitCode {
-    let args = match ServerArgs::parse(std::env::args().skip(1)) {
+    let args = match ServerArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("server: {err}\nusage: server [--listen ADDR]");

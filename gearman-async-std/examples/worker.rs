@@ -18,7 +18,7 @@ use functions::with_example_functions;
 use gearman_async_std::Worker;
 
 fn main() -> ExitCode {
-    let args = match WorkerArgs::parse(std::env::args().skip(1)) {
+    let args = match WorkerArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!(

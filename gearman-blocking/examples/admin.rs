@@ -16,7 +16,7 @@ use cli::AdminArgs;
 use gearman_blocking::Admin;
 
 fn main() -> ExitCode {
-    let args = match AdminArgs::parse(std::env::args().skip(1)) {
+    let args = match AdminArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("admin: {err}\nusage: admin [--server HOST:PORT] COMMAND...");

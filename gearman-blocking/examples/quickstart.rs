@@ -72,7 +72,7 @@ fn run_tour(client: &Client) -> Result<bool, Error> {
 }
 
 fn main() -> ExitCode {
-    let args = match QuickstartArgs::parse(std::env::args().skip(1)) {
+    let args = match QuickstartArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("quickstart: {err}\nusage: quickstart [--server HOST:PORT]");

@@ -15,7 +15,7 @@ use cli::ServerArgs;
 use gearman_blocking::Server;
 
 fn main() -> ExitCode {
-    let args = match ServerArgs::parse(std::env::args().skip(1)) {
+    let args = match ServerArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("server: {err}\nusage: server [--listen ADDR]");

@@ -17,7 +17,7 @@ use gearman_tokio::Admin;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match AdminArgs::parse(std::env::args().skip(1)) {
+    let args = match AdminArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("admin: {err}\nusage: admin [--server HOST:PORT] COMMAND...");

@@ -32,7 +32,7 @@ client [--server HOST:PORT] --status-unique UNIQUE";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match ClientArgs::parse(std::env::args().skip(1)) {
+    let args = match ClientArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("client: {err}\n{USAGE}");

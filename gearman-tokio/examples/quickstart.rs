@@ -70,7 +70,7 @@ async fn run_tour(client: &Client) -> Result<bool, Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match QuickstartArgs::parse(std::env::args().skip(1)) {
+    let args = match QuickstartArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("quickstart: {err}\nusage: quickstart [--server HOST:PORT]");

@@ -14,7 +14,7 @@ use gearman_tokio::Server;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match ServerArgs::parse(std::env::args().skip(1)) {
+    let args = match ServerArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!("server: {err}\nusage: server [--listen ADDR]");

@@ -16,7 +16,7 @@ use gearman_tokio::Worker;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match WorkerArgs::parse(std::env::args().skip(1)) {
+    let args = match WorkerArgs::parse(cli::args()) {
         Ok(args) => args,
         Err(err) => {
             eprintln!(

@@ -18,18 +18,68 @@ use std::time::{Duration, Instant};
 
 use support::{Gearmand, KillOnDrop, PATIENCE};
 
+/// This crate's build of example `name`. The three adapter crates' tools
+/// share names, so `target/debug/examples/NAME` is whichever crate built
+/// last; every build also leaves a `NAME-<hash>` copy, and `--version` says
+/// which crate a copy belongs to. The newest copy of ours wins.
 fn example(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    if path.exists() {
+    let dir = exe.parent()?.parent()?.join("examples");
+    let ours = format!("{} ", env!("CARGO_PKG_NAME"));
+    let mut found: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+        let path = entry.path();
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let hashed = file
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()));
+        if file != name && !hashed {
+            continue;
+        }
+        if !version_of(&path).is_some_and(|v| v.starts_with(ours.as_bytes())) {
+            continue;
+        }
+        let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
+        if found.as_ref().is_none_or(|(newest, _)| modified > *newest) {
+            found = Some((modified, path));
+        }
+    }
+    if let Some((_, path)) = found {
         return Some(path);
     }
-    let message = format!("example binary {} not built", path.display());
+    let message = format!(
+        "example binary {name} of {ours}not built in {}",
+        dir.display()
+    );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{message}");
     }
     eprintln!("note: {message}; skipped");
     None
+}
+
+/// What `path --version` prints; `None` when it fails or takes more than a
+/// few seconds (a stale build from before `--version` may not exit).
+fn version_of(path: &std::path::Path) -> Option<Vec<u8>> {
+    let mut child = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let start = Instant::now();
+    while child.try_wait().ok()?.is_none() {
+        if start.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let output = child.wait_with_output().ok()?;
+    output.status.success().then_some(output.stdout)
 }
 
 /// Runs an example to completion (with [`PATIENCE`] as a safety net).
