@@ -17,10 +17,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::task::AtomicWaker;
-use gearman_proto::{ConnAction, ConnId, Endpoint};
+use gearman_proto::conn::{Transport, drain_outputs};
+use gearman_proto::{ConnId, Endpoint};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -282,30 +283,25 @@ impl Sockets {
     /// Drains every transmit and action the core has, in order. Returns
     /// whether there were any.
     fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) -> bool {
-        let mut any = false;
-        loop {
-            let mut progressed = false;
-            // Transmits first: a Close means "after what was handed out".
-            while let Some(transmit) = core.poll_transmit() {
-                progressed = true;
-                if !self.send(transmit.conn, &transmit.data) {
-                    self.remove(transmit.conn);
-                    core.handle_disconnected(transmit.conn, now);
-                }
-            }
-            while let Some(action) = core.poll_action() {
-                progressed = true;
-                match action {
-                    ConnAction::Connect { conn, addr } => self.connect(conn, addr),
-                    ConnAction::Close { conn } => self.close(conn, now, LINGER),
-                    other => tracing::debug!(?other, "connection action not understood"),
-                }
-            }
-            if !progressed {
-                return any;
-            }
-            any = true;
+        drain_outputs(core, self, now)
+    }
+}
+
+impl Transport for Sockets {
+    fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
+        let sent = Sockets::send(self, conn, &data);
+        if !sent {
+            self.remove(conn);
         }
+        sent
+    }
+
+    fn connect(&mut self, conn: ConnId, addr: String) {
+        Sockets::connect(self, conn, addr);
+    }
+
+    fn close(&mut self, conn: ConnId, now: Instant) {
+        Sockets::close(self, conn, now, LINGER);
     }
 }
 

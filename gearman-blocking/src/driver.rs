@@ -15,7 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use gearman_proto::{ConnAction, ConnId, Endpoint};
+use gearman_proto::conn::{Transport, drain_outputs};
+use gearman_proto::{ConnId, Endpoint};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -251,32 +252,16 @@ impl<C: Send + 'static> Io<C> {
         }
     }
 
-    /// Drains every action and transmit the core has, in order.
+    /// Reports connections that failed on this thread, then drains every
+    /// action and transmit the core has, in order.
     fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) {
         loop {
-            let mut progressed = false;
-            for conn in std::mem::take(&mut self.failed) {
-                progressed = true;
+            let failed = std::mem::take(&mut self.failed);
+            for &conn in &failed {
                 self.conns.remove(&conn);
                 core.handle_disconnected(conn, now);
             }
-            // Transmits first: a Close means "after what was handed out".
-            while let Some(transmit) = core.poll_transmit() {
-                progressed = true;
-                if !self.send(transmit.conn, transmit.data) {
-                    self.abort(transmit.conn);
-                    core.handle_disconnected(transmit.conn, now);
-                }
-            }
-            while let Some(action) = core.poll_action() {
-                progressed = true;
-                match action {
-                    ConnAction::Connect { conn, addr } => self.connect(conn, addr),
-                    ConnAction::Close { conn } => self.close(conn),
-                    other => tracing::debug!(?other, "connection action not understood"),
-                }
-            }
-            if !progressed {
+            if !drain_outputs(core, self, now) && failed.is_empty() {
                 return;
             }
         }
@@ -318,6 +303,24 @@ impl<C: Send + 'static> Io<C> {
         for conn in conns {
             self.close(conn);
         }
+    }
+}
+
+impl<C: Send + 'static> Transport for Io<C> {
+    fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
+        let sent = Io::send(self, conn, data);
+        if !sent {
+            self.abort(conn);
+        }
+        sent
+    }
+
+    fn connect(&mut self, conn: ConnId, addr: String) {
+        Io::connect(self, conn, addr);
+    }
+
+    fn close(&mut self, conn: ConnId, _now: Instant) {
+        Io::close(self, conn);
     }
 }
 

@@ -72,3 +72,77 @@ pub trait Endpoint {
     /// The earliest instant at which [`handle_timeout`](Endpoint::handle_timeout) must be called.
     fn poll_timeout(&self) -> Option<Instant>;
 }
+
+/// The sockets side of a driver, its transport: what [`drain_outputs`] does with the state
+/// machine's transmits and actions. Each adapter implements it over its own
+/// runtime's sockets.
+pub trait Transport {
+    /// Queues `data` for `conn`, after everything queued before it. Returns
+    /// false when the connection cannot take it (its peer stopped reading, or
+    /// it failed) and has been dropped without flushing; the state machine is
+    /// then told the connection is gone.
+    fn send(&mut self, conn: ConnId, data: Bytes) -> bool;
+    /// Starts opening `conn` to `addr` (see [`ConnAction::Connect`]).
+    fn connect(&mut self, conn: ConnId, addr: String);
+    /// Flushes what was queued for `conn`, then closes it (see [`ConnAction::Close`]).
+    fn close(&mut self, conn: ConnId, now: Instant);
+}
+
+/// Hands every pending transmit and connection action of `core` to
+/// `transport`, until the state machine has nothing more; returns whether
+/// there was anything. Transmits go first each round, because a
+/// [`ConnAction::Close`] means "after what was already handed out".
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::Bytes;
+/// use gearman_proto::conn::{ConnId, Transport, drain_outputs};
+/// use gearman_proto::server::{Server, ServerConfig};
+///
+/// #[derive(Default)]
+/// struct Recorded(Vec<(ConnId, Bytes)>);
+/// impl Transport for Recorded {
+///     fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
+///         self.0.push((conn, data));
+///         true
+///     }
+///     fn connect(&mut self, _: ConnId, _: String) {}
+///     fn close(&mut self, _: ConnId, _: Instant) {}
+/// }
+///
+/// let now = Instant::now();
+/// let mut server = Server::new(ServerConfig::new("example"));
+/// let conn = server.accept("127.0.0.1:5000", now);
+/// server.handle_input(conn, b"\0REQ\0\0\0\x10\0\0\0\x02hi", now); // ECHO_REQ "hi"
+/// let mut transport = Recorded::default();
+/// assert!(drain_outputs(&mut server, &mut transport, now));
+/// assert_eq!(transport.0, vec![(conn, Bytes::from_static(b"\0RES\0\0\0\x11\0\0\0\x02hi"))]);
+/// assert!(!drain_outputs(&mut server, &mut transport, now));
+/// ```
+pub fn drain_outputs<E: Endpoint + ?Sized, S: Transport + ?Sized>(
+    core: &mut E,
+    transport: &mut S,
+    now: Instant,
+) -> bool {
+    let mut any = false;
+    loop {
+        let mut progressed = false;
+        while let Some(transmit) = core.poll_transmit() {
+            progressed = true;
+            if !transport.send(transmit.conn, transmit.data) {
+                core.handle_disconnected(transmit.conn, now);
+            }
+        }
+        while let Some(action) = core.poll_action() {
+            progressed = true;
+            match action {
+                ConnAction::Connect { conn, addr } => transport.connect(conn, addr),
+                ConnAction::Close { conn } => transport.close(conn, now),
+            }
+        }
+        if !progressed {
+            return any;
+        }
+        any = true;
+    }
+}

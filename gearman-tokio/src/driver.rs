@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use gearman_proto::{ConnAction, ConnId, Endpoint};
+use gearman_proto::conn::{Transport, drain_outputs};
+use gearman_proto::{ConnId, Endpoint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -112,6 +113,43 @@ impl Io {
         }
     }
 
+    /// Drains every action and transmit the core has, in order.
+    fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) {
+        drain_outputs(core, self, now);
+    }
+
+    /// Feeds one socket event to the core.
+    fn handle<E: Endpoint>(&mut self, core: &mut E, event: IoEvent, now: Instant) {
+        match event {
+            IoEvent::Connected(conn, stream) => {
+                if matches!(self.conns.get(&conn), Some(ConnState::Connecting { .. })) {
+                    self.attach(conn, stream);
+                    core.handle_connected(conn, now);
+                }
+            }
+            IoEvent::Input(conn, data) => {
+                if matches!(self.conns.get(&conn), Some(ConnState::Open { .. })) {
+                    core.handle_input(conn, &data, now);
+                }
+            }
+            IoEvent::Lost(conn) => {
+                if self.conns.contains_key(&conn) {
+                    self.close(conn, now);
+                    core.handle_disconnected(conn, now);
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.close(conn, Instant::now());
+        }
+    }
+}
+
+impl Transport for Io {
     fn connect(&mut self, conn: ConnId, addr: String) {
         let events = self.events_tx.clone();
         let task = tokio::spawn(async move {
@@ -136,8 +174,8 @@ impl Io {
         );
     }
 
-    /// Queues bytes for `conn`; returns false when the connection must be
-    /// dropped because its peer does not read.
+    /// Queues bytes for `conn`; drops the connection and returns false when
+    /// its peer does not read.
     fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
         match self.conns.get_mut(&conn) {
             Some(ConnState::Open {
@@ -146,6 +184,7 @@ impl Io {
                 let len = data.len();
                 if pending.fetch_add(len, Ordering::AcqRel) + len > MAX_PENDING_OUTPUT {
                     tracing::warn!(%conn, "peer is not reading its replies; dropping the connection");
+                    self.close(conn, Instant::now());
                     return false;
                 }
                 // A send error means the writer already failed; its Lost
@@ -159,7 +198,7 @@ impl Io {
     }
 
     /// Closes `conn` after flushing what was queued; reports nothing back.
-    fn close(&mut self, conn: ConnId) {
+    fn close(&mut self, conn: ConnId, _now: Instant) {
         match self.conns.remove(&conn) {
             Some(ConnState::Connecting { task, .. }) => task.abort(),
             // Dropping `output` lets the writer flush, shut down and exit;
@@ -168,62 +207,6 @@ impl Io {
                 let _ = closing.send(());
             }
             None => {}
-        }
-    }
-
-    /// Drains every action and transmit the core has, in order.
-    fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) {
-        loop {
-            let mut progressed = false;
-            // Transmits first: a Close means "after what was handed out".
-            while let Some(transmit) = core.poll_transmit() {
-                progressed = true;
-                if !self.send(transmit.conn, transmit.data) {
-                    self.close(transmit.conn);
-                    core.handle_disconnected(transmit.conn, now);
-                }
-            }
-            while let Some(action) = core.poll_action() {
-                progressed = true;
-                match action {
-                    ConnAction::Connect { conn, addr } => self.connect(conn, addr),
-                    ConnAction::Close { conn } => self.close(conn),
-                    other => tracing::debug!(?other, "connection action not understood"),
-                }
-            }
-            if !progressed {
-                return;
-            }
-        }
-    }
-
-    /// Feeds one socket event to the core.
-    fn handle<E: Endpoint>(&mut self, core: &mut E, event: IoEvent, now: Instant) {
-        match event {
-            IoEvent::Connected(conn, stream) => {
-                if matches!(self.conns.get(&conn), Some(ConnState::Connecting { .. })) {
-                    self.attach(conn, stream);
-                    core.handle_connected(conn, now);
-                }
-            }
-            IoEvent::Input(conn, data) => {
-                if matches!(self.conns.get(&conn), Some(ConnState::Open { .. })) {
-                    core.handle_input(conn, &data, now);
-                }
-            }
-            IoEvent::Lost(conn) => {
-                if self.conns.contains_key(&conn) {
-                    self.close(conn);
-                    core.handle_disconnected(conn, now);
-                }
-            }
-        }
-    }
-
-    fn close_all(&mut self) {
-        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
-        for conn in conns {
-            self.close(conn);
         }
     }
 }
