@@ -97,7 +97,10 @@ impl Decoder {
     }
 
     /// Decodes one binary packet; text is an error here.
-    #[inline]
+    // Inlined so the packet is built where the caller keeps it: returned
+    // through memory, it was copied out with wide loads of narrow stores,
+    // which stall.
+    #[inline(always)]
     pub fn decode_packet(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());

@@ -37,9 +37,14 @@ pub struct Packet {
     /// few commands have them, and keeping the packet small makes building
     /// it (on every decode) cheaper than storing all seven.
     separators: [u32; STORED_SEPARATORS],
-    payload: Bytes,
+    /// `None` for an empty payload, the most frequent case (packets without
+    /// fields): such a packet holds no buffer, so dropping it costs nothing.
+    payload: Option<Bytes>,
     command: Command,
 }
+
+/// What [`Packet::payload`] lends for a packet with an empty payload.
+static EMPTY_PAYLOAD: Bytes = Bytes::new();
 
 /// Separators kept in a [`Packet`]; covers every command of up to three fields.
 const STORED_SEPARATORS: usize = 2;
@@ -87,7 +92,11 @@ impl Packet {
         }
         Ok(Packet {
             command,
-            payload,
+            payload: if payload.is_empty() {
+                None
+            } else {
+                Some(payload)
+            },
             separators,
         })
     }
@@ -104,7 +113,7 @@ impl Packet {
 
     /// The whole payload after the 12-byte header.
     pub fn payload(&self) -> &Bytes {
-        &self.payload
+        self.payload.as_ref().unwrap_or(&EMPTY_PAYLOAD)
     }
 
     /// Number of fields (the command's, see [`Command::fields`]).
@@ -122,7 +131,8 @@ impl Packet {
         let mut at = self.separators[STORED_SEPARATORS - 1] as usize;
         for _ in STORED_SEPARATORS..=index {
             let start = at + 1;
-            at = find_nul(&self.payload[start..]).map_or(self.payload.len(), |n| start + n);
+            let payload = self.payload();
+            at = find_nul(&payload[start..]).map_or(payload.len(), |n| start + n);
         }
         at
     }
@@ -138,7 +148,7 @@ impl Packet {
             self.separator(index - 1) + 1
         };
         let end = if index + 1 == count {
-            self.payload.len()
+            self.payload().len()
         } else {
             self.separator(index)
         };
@@ -147,12 +157,12 @@ impl Packet {
 
     /// Field `index` in wire order, borrowed.
     pub fn arg(&self, index: usize) -> Option<&[u8]> {
-        self.range(index).map(|(s, e)| &self.payload[s..e])
+        self.range(index).map(|(s, e)| &self.payload()[s..e])
     }
 
     /// Field `index` in wire order as a zero-copy [`Bytes`] slice.
     pub fn arg_bytes(&self, index: usize) -> Option<Bytes> {
-        self.range(index).map(|(s, e)| self.payload.slice(s..e))
+        self.range(index).map(|(s, e)| self.payload().slice(s..e))
     }
 
     /// Iterates the fields in wire order.
@@ -203,7 +213,7 @@ impl Packet {
 
     /// Number of bytes [`Packet::encode`] writes.
     pub fn encoded_len(&self) -> usize {
-        HEADER_LEN + self.payload.len()
+        HEADER_LEN + self.payload().len()
     }
 
     /// Appends the packet's wire bytes to `buf`. Never allocates beyond what
@@ -217,8 +227,11 @@ impl Packet {
     /// ```
     #[inline]
     pub fn encode<B: BufMut>(&self, buf: &mut B) {
-        put_header(buf, self.command, self.payload.len());
-        buf.put_slice(&self.payload);
+        let len = self.payload.as_ref().map_or(0, Bytes::len);
+        put_header(buf, self.command, len);
+        if let Some(payload) = &self.payload {
+            buf.put_slice(payload);
+        }
     }
 }
 
@@ -378,6 +391,20 @@ mod tests {
         let p = Packet::from_payload(Command::WorkFailRes, Bytes::from_static(b"H:a:1\0")).unwrap();
         assert_eq!(p.handle(), Some(&b"H:a:1"[..]));
         assert_eq!(p.arg(0), Some(&b"H:a:1\0"[..]));
+    }
+
+    #[test]
+    fn empty_payloads_are_equal_whatever_buffer_they_came_from() {
+        let from_static = Packet::from_payload(Command::Noop, Bytes::from_static(b"")).unwrap();
+        let from_shared =
+            Packet::from_payload(Command::Noop, Bytes::from(vec![1u8]).slice(1..)).unwrap();
+        assert_eq!(from_static, from_shared);
+        assert!(from_static.payload().is_empty());
+        let echo = Packet::from_payload(Command::EchoRes, Bytes::new()).unwrap();
+        assert_eq!(echo.data(), Some(&b""[..]));
+        let mut out = Vec::new();
+        echo.encode(&mut out);
+        assert_eq!(out, b"\0RES\0\0\0\x11\0\0\0\0");
     }
 
     #[test]
