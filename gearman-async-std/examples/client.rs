@@ -7,6 +7,8 @@
 //! bytes; `status N/D` lines and warnings go to standard error. Exit code 0
 //! on complete, 1 on fail, 2 on exception (its text on standard error), 3 on
 //! any other error. Background: prints the job handle and a newline.
+//! `--status` asks each server given, in order, and prints the first answer
+//! that knows the job (`known=0 ...` when none does).
 //!
 //! Runs on async-std: the client's driver is spawned with
 //! `async_std::task::spawn` (with smol: `smol::spawn(driver).detach()`).
@@ -43,6 +45,7 @@ async fn run() -> ExitCode {
             return ExitCode::from(cli::exit::ERROR as u8);
         }
     };
+    let server_count = args.servers.len();
     let client = match Client::new(args.servers) {
         Ok((client, driver)) => {
             async_std::task::spawn(driver);
@@ -52,14 +55,28 @@ async fn run() -> ExitCode {
     };
     match args.action {
         ClientAction::Status(handle) => {
-            let handle = JobHandle {
-                server: ServerId(0),
-                handle: handle.into(),
-            };
-            match client.status(&handle).await {
-                Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
-                Err(err) => tools::client_error(err),
+            // A handle is only unique on its server: ask each in turn and
+            // report the first that knows the job.
+            let mut last = None;
+            for server in 0..server_count {
+                let handle = JobHandle {
+                    server: ServerId(server),
+                    handle: handle.clone().into(),
+                };
+                match client.status(&handle).await {
+                    Ok(status) if status.known => {
+                        last = Some(status);
+                        break;
+                    }
+                    Ok(status) => last = Some(status),
+                    Err(err) if server + 1 == server_count && last.is_none() => {
+                        return tools::client_error(err);
+                    }
+                    Err(_) => {}
+                }
             }
+            let s = last.expect("at least one server answered");
+            tools::client_status(s.known, s.running, s.numerator, s.denominator)
         }
         ClientAction::StatusUnique(unique) => match client.status_unique(unique).await {
             Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
