@@ -818,6 +818,9 @@ impl Client {
                     if foreground {
                         let j = self.jobs.get_mut(&job).expect("checked alive above");
                         j.state = JobState::Acknowledged { server, handle };
+                        // An acknowledged job is never sent again, so its
+                        // workload need not stay in memory until it ends.
+                        j.request.payload = Bytes::new();
                         self.events.push_back(event);
                     } else {
                         self.end_job(job, event);
