@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,10 @@ use gearman_proto::dispatch::{Dispatch, JobOutcome, JobStep, JobUpdate, RequestA
 
 use crate::Error;
 use crate::driver::{self, Driven, Handle, Io};
+
+mod job_channel;
+
+use job_channel::{JobReceiver, JobSender, RecvError, job_channel};
 
 /// A Gearman client: cheap to clone, usable from many threads at once. All
 /// clones share one connection per server, with any number of jobs in flight
@@ -59,7 +63,7 @@ pub(crate) enum Command {
     Submit {
         key: u64,
         request: JobRequest,
-        events: Sender<JobEvent>,
+        events: JobSender<JobEvent>,
     },
     Forget {
         key: u64,
@@ -81,7 +85,7 @@ pub(crate) enum Command {
 
 struct Driving {
     core: Core,
-    jobs: HashMap<JobId, (u64, Sender<JobEvent>)>,
+    jobs: HashMap<JobId, (u64, JobSender<JobEvent>)>,
     keys: HashMap<u64, JobId>,
     requests: HashMap<RequestId, Reply>,
     handles_dropped: bool,
@@ -246,7 +250,7 @@ impl Client {
     /// also [`submit_background`](Client::submit_background).
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let (events, events_rx) = mpsc::channel();
+        let (events, events_rx) = job_channel();
         let sent = self.handle.send(Command::Submit {
             key,
             request,
@@ -342,7 +346,7 @@ impl Client {
 /// Dropping the job frees what the client kept for it.
 pub struct Job {
     key: u64,
-    events: Receiver<JobEvent>,
+    events: JobReceiver<JobEvent>,
     client: Arc<Handle<Command>>,
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,
@@ -379,15 +383,10 @@ impl Job {
             return Ok(None);
         }
         loop {
-            let event = match patience {
-                Patience::Forever => self
-                    .events
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-                Patience::Until(at) => self
-                    .events
-                    .recv_timeout(at.saturating_duration_since(Instant::now())),
-            };
+            let event = self.events.recv_until(match patience {
+                Patience::Forever => None,
+                Patience::Until(at) => Some(at),
+            });
             match event {
                 Ok(Ok(JobStep::Created(handle))) => self.handle = Some(handle),
                 Ok(Ok(JobStep::Update(update))) => return Ok(Some(update)),
@@ -400,8 +399,8 @@ impl Job {
                     self.outcome = Some(Err(err));
                     return Ok(None);
                 }
-                Err(RecvTimeoutError::Timeout) => return Err(Error::Timeout),
-                Err(RecvTimeoutError::Disconnected) => {
+                Err(RecvError::Timeout) => return Err(Error::Timeout),
+                Err(RecvError::Disconnected) => {
                     self.outcome = Some(Err(Error::Shutdown));
                     return Ok(None);
                 }

@@ -1,0 +1,200 @@
+//! The link from the client's run loop to one [`Job`](super::Job): an
+//! unbounded single-consumer queue that keeps one item inline, behind one
+//! mutex and condition variable. A job's steps are usually taken one at a
+//! time, so most jobs cost one small allocation here, where a general
+//! channel allocates a block of slots (kilobytes per job with many
+//! thousands in flight).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+struct Queue<T> {
+    /// The oldest item; `None` only when `rest` is empty too.
+    head: Option<T>,
+    /// Later items, in order; empty (and unallocated) for most jobs.
+    rest: VecDeque<T>,
+    sender_gone: bool,
+    receiver_gone: bool,
+}
+
+struct Shared<T> {
+    queue: Mutex<Queue<T>>,
+    /// Signalled on every item and when the sender goes.
+    ready: Condvar,
+}
+
+/// The run loop's end.
+pub(crate) struct JobSender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The job's end.
+pub(crate) struct JobReceiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// Why [`JobReceiver::recv_until`] returned no item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecvError {
+    /// The deadline passed first.
+    Timeout,
+    /// The queue is empty and the sender is gone.
+    Disconnected,
+}
+
+/// A new, empty link.
+pub(crate) fn job_channel<T>() -> (JobSender<T>, JobReceiver<T>) {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue {
+            head: None,
+            rest: VecDeque::new(),
+            sender_gone: false,
+            receiver_gone: false,
+        }),
+        ready: Condvar::new(),
+    });
+    (
+        JobSender {
+            shared: shared.clone(),
+        },
+        JobReceiver { shared },
+    )
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        // Nothing can panic while the lock is held, so a poisoned queue is intact.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T> JobSender<T> {
+    /// Queues `item` and wakes the job; gives it back when the job is gone.
+    pub(crate) fn send(&self, item: T) -> Result<(), T> {
+        {
+            let mut queue = self.shared.lock();
+            if queue.receiver_gone {
+                return Err(item);
+            }
+            if queue.head.is_none() {
+                queue.head = Some(item);
+            } else {
+                queue.rest.push_back(item);
+            }
+        }
+        self.shared.ready.notify_one();
+        Ok(())
+    }
+}
+
+impl<T> Drop for JobSender<T> {
+    fn drop(&mut self) {
+        self.shared.lock().sender_gone = true;
+        self.shared.ready.notify_one();
+    }
+}
+
+impl<T> JobReceiver<T> {
+    /// The next item in the order sent, waiting for it until `deadline`
+    /// (`None`: forever).
+    pub(crate) fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvError> {
+        let mut queue = self.shared.lock();
+        loop {
+            if let Some(item) = queue.head.take() {
+                queue.head = queue.rest.pop_front();
+                return Ok(item);
+            }
+            if queue.sender_gone {
+                return Err(RecvError::Disconnected);
+            }
+            queue = match deadline {
+                None => self
+                    .shared
+                    .ready
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(RecvError::Timeout);
+                    }
+                    self.shared
+                        .ready
+                        .wait_timeout(queue, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+impl<T> Drop for JobReceiver<T> {
+    fn drop(&mut self) {
+        let mut queue = self.shared.lock();
+        queue.receiver_gone = true;
+        // What was queued for nobody goes now, not when the sender does.
+        queue.head = None;
+        queue.rest = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+    use std::time::Duration;
+
+    #[test]
+    fn items_arrive_in_order() {
+        let (sender, mut receiver) = job_channel();
+        for item in 1..=5 {
+            assert_eq!(sender.send(item), Ok(()));
+        }
+        let seen: Vec<_> = (0..5).map(|_| receiver.recv_until(None).unwrap()).collect();
+        assert_eq!(seen, [1, 2, 3, 4, 5]);
+        assert_eq!(sender.send(6), Ok(()));
+        assert_eq!(receiver.recv_until(None), Ok(6));
+    }
+
+    #[test]
+    fn a_waiting_job_wakes_on_an_item_from_another_thread() {
+        let (sender, mut receiver) = job_channel();
+        let feeder = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            assert_eq!(sender.send("late"), Ok(()));
+            sender
+        });
+        assert_eq!(receiver.recv_until(None), Ok("late"));
+        drop(feeder.join().expect("the feeder does not panic"));
+        assert_eq!(receiver.recv_until(None), Err(RecvError::Disconnected));
+    }
+
+    #[test]
+    fn a_dropped_sender_ends_the_queue_after_its_items() {
+        let (sender, mut receiver) = job_channel();
+        assert_eq!(sender.send("last"), Ok(()));
+        drop(sender);
+        assert_eq!(receiver.recv_until(None), Ok("last"));
+        assert_eq!(receiver.recv_until(None), Err(RecvError::Disconnected));
+    }
+
+    #[test]
+    fn waiting_gives_up_at_the_deadline() {
+        let (sender, mut receiver) = job_channel::<u8>();
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(30);
+        assert_eq!(receiver.recv_until(Some(deadline)), Err(RecvError::Timeout));
+        assert!(Instant::now() >= deadline);
+        assert_eq!(sender.send(1), Ok(()));
+        assert_eq!(receiver.recv_until(Some(start)), Ok(1));
+    }
+
+    #[test]
+    fn a_dropped_job_refuses_items() {
+        let (sender, receiver) = job_channel();
+        drop(receiver);
+        assert_eq!(sender.send(7), Err(7));
+    }
+}
