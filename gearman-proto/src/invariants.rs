@@ -337,3 +337,535 @@ fn read_replies(
         }
     }
 }
+
+/// How the state-machine checks read their input: a sequence of steps, each
+/// a header byte and, for a step that carries bytes, a length byte and that
+/// many bytes (fewer at the end of the input).
+///
+/// The header's low two bits pick the step ([`check_server_input`],
+/// [`check_client_input`] and [`check_worker_input`] say what each means);
+/// its upper six bits are the step's argument.
+struct Steps<'a> {
+    rest: &'a [u8],
+}
+
+/// One decoded step: kind (0..=3), argument (0..=63), and the bytes a
+/// carrying step brings.
+type Step<'a> = (u8, u8, &'a [u8]);
+
+impl<'a> Steps<'a> {
+    fn new(data: &'a [u8]) -> Steps<'a> {
+        Steps { rest: data }
+    }
+
+    /// The next step; `carries` says which kinds bring bytes.
+    fn next(&mut self, carries: impl Fn(u8) -> bool) -> Option<Step<'a>> {
+        let (&header, rest) = self.rest.split_first()?;
+        let (kind, arg) = (header & 3, header >> 2);
+        if !carries(kind) {
+            self.rest = rest;
+            return Some((kind, arg, &[]));
+        }
+        let (len, rest) = match rest.split_first() {
+            Some((&len, rest)) => (usize::from(len), rest),
+            None => (0, rest),
+        };
+        let (bytes, rest) = rest.split_at(len.min(rest.len()));
+        self.rest = rest;
+        Some((kind, arg, bytes))
+    }
+}
+
+/// Generous bound on what one step may make a state machine write: a fixed
+/// allowance plus, per input byte, an amount proportional to everything it
+/// was told so far (an admin `status` lists every function it ever saw).
+fn output_bound(step_input: usize, total_input: usize) -> usize {
+    4096 + (step_input + 1) * 64 * (total_input + 64)
+}
+
+/// Feeds `data` to a [`Server`](crate::server::Server) as the bytes of up
+/// to three concurrent peers, and checks it never panics and stays bounded.
+///
+/// Steps (see the header format on the private `Steps` reader): kinds 0, 1
+/// and 2 carry bytes for connection 0, 1 or 2; kind 3 advances the clock by
+/// `arg × 100 ms` and runs `handle_timeout`, except `arg` 63, which
+/// disconnects connection 0 and accepts a fresh one in its place. After every
+/// step all output is drained and checked:
+///
+/// - bytes go only to accepted connections the server has not closed;
+/// - output per step is bounded by the input seen so far;
+/// - the server never holds more jobs than submits could have created, nor
+///   more connections than were accepted and not dropped.
+///
+/// ```
+/// // Connection 0 sends ECHO_REQ "hi"; then half a second passes.
+/// gearman_proto::invariants::check_server_input(b"\x00\x0e\0REQ\0\0\0\x10\0\0\0\x02hi\x17");
+/// ```
+pub fn check_server_input(data: &[u8]) {
+    use crate::server::{Server, ServerConfig};
+    use crate::{ConnAction, Endpoint};
+    use std::time::{Duration, Instant};
+
+    let mut server = Server::new(ServerConfig::new("fuzz"));
+    let mut now = Instant::now();
+    let mut conns = [
+        server.accept("127.0.0.1:1", now),
+        server.accept("127.0.0.1:2", now),
+        server.accept("127.0.0.1:3", now),
+    ];
+    let mut accepted = conns.to_vec();
+    let mut closed: Vec<crate::ConnId> = Vec::new();
+    let mut total_input = 0usize;
+    let mut steps = Steps::new(data);
+    while let Some((kind, arg, bytes)) = steps.next(|kind| kind < 3) {
+        match (kind, arg) {
+            (3, 63) => {
+                if !closed.contains(&conns[0]) {
+                    server.handle_disconnected(conns[0], now);
+                }
+                conns[0] = server.accept("127.0.0.1:4", now);
+                accepted.push(conns[0]);
+            }
+            (3, _) => {
+                now += Duration::from_millis(u64::from(arg) * 100);
+                server.handle_timeout(now);
+            }
+            _ => {
+                let conn = conns[usize::from(kind)];
+                total_input += bytes.len();
+                // A closed connection's later bytes are not delivered.
+                if !closed.contains(&conn) {
+                    server.handle_input(conn, bytes, now);
+                }
+            }
+        }
+        let mut written = 0usize;
+        loop {
+            let mut progressed = false;
+            while let Some(t) = server.poll_transmit() {
+                assert!(!closed.contains(&t.conn), "bytes after close");
+                assert!(
+                    accepted.contains(&t.conn),
+                    "bytes for a connection never accepted"
+                );
+                written += t.data.len();
+                progressed = true;
+            }
+            while let Some(action) = server.poll_action() {
+                match action {
+                    ConnAction::Close { conn } => {
+                        assert!(!closed.contains(&conn), "closed twice");
+                        closed.push(conn);
+                    }
+                    other => panic!("the server asked for {other:?}"),
+                }
+                progressed = true;
+            }
+            while server.poll_event().is_some() {
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        assert!(
+            written <= output_bound(bytes.len(), total_input),
+            "{written} bytes written for a {}-byte step",
+            bytes.len()
+        );
+        assert!(
+            server.job_count() <= total_input / crate::HEADER_LEN,
+            "more jobs than submits"
+        );
+        assert!(server.connection_count() <= 3, "connections leak");
+        if kind == 3 && arg < 63 {
+            assert!(
+                Endpoint::poll_timeout(&server).is_none_or(|at| at > now),
+                "a timer already due after handle_timeout"
+            );
+        }
+    }
+}
+
+/// Feeds `data` to a [`Client`](crate::client::Client) of one server as
+/// what that server sends, and checks it never panics and keeps its promises.
+///
+/// Before any input the client submits a foreground, a background and a
+/// foreground job with a unique id, asks for a status and sends an echo.
+/// Steps: kinds 0 and 1 carry bytes from the server; kind 2 makes one more
+/// request (`arg % 5`: foreground submit, background submit, echo, status,
+/// cancel of a job); kind 3 advances the clock by `arg × 100 ms` and runs
+/// `handle_timeout`, except `arg` 63, which drops the connection. Every
+/// connect the client asks for succeeds at once. After every step:
+///
+/// - every event names a job or request the client handed out, no job has
+///   an event after its end, and no request is answered twice;
+/// - bytes go only to the open connection, and output per step is bounded.
+///
+/// ```
+/// // JOB_CREATED for the first submit.
+/// gearman_proto::invariants::check_client_input(b"\x00\x13\0RES\0\0\0\x08\0\0\0\x07H:fuzz:1");
+/// ```
+pub fn check_client_input(data: &[u8]) {
+    use crate::client::{Client, ClientConfig, JobHandle, JobRequest, ServerId};
+    use crate::{ConnAction, Endpoint};
+    use std::collections::HashSet;
+    use std::time::{Duration, Instant};
+
+    struct Checker {
+        client: Client,
+        now: Instant,
+        open: Option<crate::ConnId>,
+        jobs: Vec<crate::client::JobId>,
+        ended: HashSet<crate::client::JobId>,
+        requests: HashSet<crate::client::RequestId>,
+        answered: HashSet<crate::client::RequestId>,
+    }
+
+    impl Checker {
+        fn request(&mut self, pick: u8) {
+            let now = self.now;
+            let server = ServerId(0);
+            match pick % 5 {
+                0 | 1 => {
+                    let mut request = JobRequest::new("f", "x");
+                    if pick % 5 == 1 {
+                        request = request.in_background();
+                    }
+                    let job = self.client.submit(request, now).expect("a valid request");
+                    assert!(!self.jobs.contains(&job), "job id reused");
+                    self.jobs.push(job);
+                }
+                2 => {
+                    let r = self.client.echo(server, "e", now).expect("a valid echo");
+                    assert!(self.requests.insert(r), "request id reused");
+                }
+                3 => {
+                    let handle = JobHandle {
+                        server,
+                        handle: "H:fuzz:1".into(),
+                    };
+                    let r = self
+                        .client
+                        .get_status(&handle, now)
+                        .expect("a valid status");
+                    assert!(self.requests.insert(r), "request id reused");
+                }
+                _ => {
+                    if let Some(&job) = self.jobs.get(usize::from(pick) % self.jobs.len().max(1)) {
+                        let active = self.client.is_active(job);
+                        assert_eq!(self.client.cancel(job), active);
+                        if active {
+                            self.ended.insert(job);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Drains every output; returns the bytes written.
+        fn pump(&mut self) -> usize {
+            let mut written = 0;
+            loop {
+                let mut progressed = false;
+                while let Some(t) = self.client.poll_transmit() {
+                    progressed = true;
+                    assert_eq!(Some(t.conn), self.open, "bytes for a connection not open");
+                    written += t.data.len();
+                }
+                while let Some(action) = self.client.poll_action() {
+                    progressed = true;
+                    match action {
+                        ConnAction::Connect { conn, .. } => {
+                            assert!(self.open.is_none(), "a second connection");
+                            self.open = Some(conn);
+                            self.client.handle_connected(conn, self.now);
+                        }
+                        ConnAction::Close { conn } => {
+                            assert_eq!(self.open, Some(conn), "closing what is not open");
+                            self.open = None;
+                        }
+                    }
+                }
+                while let Some(event) = self.client.poll_event() {
+                    progressed = true;
+                    if let Some(job) = event.job() {
+                        assert!(self.jobs.contains(&job), "event for an unknown job");
+                        assert!(!self.ended.contains(&job), "event after the end: {event:?}");
+                        if event.is_terminal() {
+                            self.ended.insert(job);
+                        }
+                    }
+                    if let Some(request) = event.request() {
+                        assert!(self.requests.contains(&request), "unknown request");
+                        assert!(self.answered.insert(request), "request answered twice");
+                    }
+                }
+                if !progressed {
+                    return written;
+                }
+            }
+        }
+    }
+
+    let config = ClientConfig::new(["server:4730"])
+        .with_seed(7)
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(200))
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_request_timeout(Some(Duration::from_millis(1500)));
+    let mut checker = Checker {
+        client: Client::new(config).expect("a valid configuration"),
+        now: Instant::now(),
+        open: None,
+        jobs: Vec::new(),
+        ended: HashSet::new(),
+        requests: HashSet::new(),
+        answered: HashSet::new(),
+    };
+    for pick in [0, 1, 0, 3, 2] {
+        checker.request(pick);
+    }
+    checker.pump();
+    let mut total_input = 0usize;
+    let mut steps = Steps::new(data);
+    while let Some((kind, arg, bytes)) = steps.next(|kind| kind < 2) {
+        match (kind, arg) {
+            (0 | 1, _) => {
+                total_input += bytes.len();
+                if let Some(conn) = checker.open {
+                    checker.client.handle_input(conn, bytes, checker.now);
+                }
+            }
+            (2, _) => checker.request(arg),
+            (_, 63) => {
+                if let Some(conn) = checker.open.take() {
+                    checker.client.handle_disconnected(conn, checker.now);
+                }
+            }
+            _ => {
+                checker.now += Duration::from_millis(u64::from(arg) * 100);
+                checker.client.handle_timeout(checker.now);
+                assert!(
+                    checker
+                        .client
+                        .poll_timeout()
+                        .is_none_or(|at| at > checker.now),
+                    "a timer already due after handle_timeout"
+                );
+            }
+        }
+        let written = checker.pump();
+        assert!(
+            written <= output_bound(bytes.len(), total_input + checker.jobs.len()),
+            "{written} bytes written for a {}-byte step",
+            bytes.len()
+        );
+        assert!(checker.client.active_jobs() <= checker.jobs.len());
+    }
+    // Once the server is gone for good, every job and request has its end.
+    if let Some(conn) = checker.open.take() {
+        checker.client.handle_disconnected(conn, checker.now);
+    }
+    for _ in 0..8 {
+        checker.pump();
+        if let Some(conn) = checker.open.take() {
+            checker.client.handle_disconnected(conn, checker.now);
+        }
+    }
+    checker.pump();
+    assert_eq!(checker.client.active_jobs(), 0, "jobs left after teardown");
+    let unended = checker
+        .jobs
+        .iter()
+        .filter(|j| !checker.ended.contains(j))
+        .count();
+    assert_eq!(unended, 0, "jobs without an end");
+    assert_eq!(
+        checker.requests.len(),
+        checker.answered.len(),
+        "requests without an answer"
+    );
+}
+
+/// Feeds `data` to a [`Worker`](crate::worker::Worker) (function `f`, two
+/// connections to one server, two jobs at a time) as what the server sends,
+/// and checks it never panics and never takes on more than it may.
+///
+/// Steps: kinds 0 and 1 carry bytes from the server on the first or second
+/// open connection; kind 2 ends a running job (`arg % 3`: complete, fail,
+/// exception), or with `arg` 63 starts a shutdown; kind 3 advances the clock
+/// by `arg × 100 ms` and runs `handle_timeout`, except `arg` 63, which drops
+/// the first connection. Every connect succeeds at once. After every step:
+///
+/// - grabs outstanding plus running jobs never exceed the concurrency;
+/// - no connection has more than one grab in flight (counting, to stay sound
+///   for arbitrary bytes, every packet the server sent as a possible reply);
+/// - every job is reported once and lost only while running, and bytes go
+///   only to open connections.
+///
+/// ```
+/// // NOOP on the first connection, then JOB_ASSIGN for `f`.
+/// gearman_proto::invariants::check_worker_input(
+///     b"\x00\x0c\0RES\0\0\0\x06\0\0\0\0\x00\x1a\0RES\0\0\0\x0b\0\0\0\x0aH:1\0f\0hello",
+/// );
+/// ```
+pub fn check_worker_input(data: &[u8]) {
+    use crate::worker::{JobId, Worker, WorkerConfig, WorkerEvent};
+    use crate::{Command, ConnAction, ConnId};
+    use std::collections::{HashMap, HashSet};
+    use std::time::{Duration, Instant};
+
+    const CONCURRENCY: usize = 2;
+
+    #[derive(Default)]
+    struct Link {
+        /// What the worker wrote, and what the server sent, being decoded.
+        written: BytesMut,
+        written_decoder: Decoder,
+        fed: BytesMut,
+        fed_decoder: Decoder,
+        /// Grabs written minus packets fed (each could answer one), at least 0.
+        outstanding: usize,
+    }
+
+    let config = WorkerConfig::new(["server:4730"])
+        .with_function("f")
+        .with_concurrency(CONCURRENCY)
+        .with_connections_per_server(2)
+        .with_seed(7)
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_grab_reply_timeout(Some(Duration::from_secs(4)))
+        .with_shutdown_timeout(Some(Duration::from_secs(20)))
+        .with_backoff(Duration::from_millis(50), Duration::from_millis(800));
+    let mut now = Instant::now();
+    let mut worker = Worker::new(config, now).expect("a valid configuration");
+    let mut open: Vec<ConnId> = Vec::new();
+    let mut links: HashMap<ConnId, Link> = HashMap::new();
+    let mut live: Vec<JobId> = Vec::new();
+    let mut ever: HashSet<JobId> = HashSet::new();
+    let mut total_input = 0usize;
+    let mut steps = Steps::new(data);
+    let mut step: Option<Step<'_>> = None;
+    loop {
+        let advancing = matches!(step, Some((3, _, _)));
+        let input = step.map_or(0, |(_, _, bytes)| bytes.len());
+        // Drain and check.
+        let mut written = 0usize;
+        loop {
+            let mut progressed = false;
+            while let Some(t) = worker.poll_transmit() {
+                progressed = true;
+                written += t.data.len();
+                let link = links
+                    .get_mut(&t.conn)
+                    .expect("bytes only for open connections");
+                link.written.extend_from_slice(&t.data);
+                while let Some(p) = link
+                    .written_decoder
+                    .decode_packet(&mut link.written)
+                    .expect("the worker writes valid packets")
+                {
+                    if matches!(
+                        p.command(),
+                        Command::GrabJob | Command::GrabJobUniq | Command::GrabJobAll
+                    ) && !(advancing && link.outstanding == 1)
+                    {
+                        link.outstanding += 1;
+                    }
+                }
+                assert!(link.written.is_empty(), "a partial packet in a transmit");
+                assert!(link.outstanding <= 1, "two grabs in flight on {:?}", t.conn);
+            }
+            while let Some(action) = worker.poll_action() {
+                progressed = true;
+                match action {
+                    ConnAction::Connect { conn, .. } => {
+                        assert!(!open.contains(&conn), "connect of an open connection");
+                        open.push(conn);
+                        links.insert(conn, Link::default());
+                        worker.handle_connected(conn, now);
+                    }
+                    ConnAction::Close { conn } => {
+                        open.retain(|c| *c != conn);
+                        links.remove(&conn);
+                    }
+                }
+            }
+            while let Some(event) = worker.poll_event() {
+                progressed = true;
+                match event {
+                    WorkerEvent::JobAssigned(job) => {
+                        assert!(ever.insert(job.id), "job reported twice");
+                        live.push(job.id);
+                    }
+                    WorkerEvent::JobLost { id } => {
+                        let at = live.iter().position(|j| *j == id).expect("lost a live job");
+                        live.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        assert!(
+            written <= output_bound(input, total_input),
+            "{written} bytes written for a {input}-byte step"
+        );
+        assert!(
+            worker.grabs_outstanding() + worker.running_jobs() <= CONCURRENCY,
+            "over the limit: {} grabs + {} running",
+            worker.grabs_outstanding(),
+            worker.running_jobs()
+        );
+        assert_eq!(
+            worker.running_jobs(),
+            live.len(),
+            "running jobs bookkeeping"
+        );
+
+        step = steps.next(|kind| kind < 2);
+        let Some((kind, arg, bytes)) = step else {
+            return;
+        };
+        match (kind, arg) {
+            (0 | 1, _) => {
+                total_input += bytes.len();
+                if open.is_empty() {
+                    continue;
+                }
+                let conn = open[usize::from(kind) % open.len()];
+                let link = links.get_mut(&conn).expect("open connections have a link");
+                link.fed.extend_from_slice(bytes);
+                while let Ok(Some(_)) = link.fed_decoder.decode_packet(&mut link.fed) {
+                    link.outstanding = link.outstanding.saturating_sub(1);
+                }
+                worker.handle_input(conn, bytes, now);
+            }
+            (2, 63) => worker.shutdown(now),
+            (2, _) => {
+                if !live.is_empty() {
+                    let id = live.remove(usize::from(arg) % live.len());
+                    let ended = match arg % 3 {
+                        0 => worker.work_complete(id, b"done"),
+                        1 => worker.work_fail(id),
+                        _ => worker.work_exception(id, b"boom"),
+                    };
+                    assert!(ended.is_ok(), "ending a live job: {ended:?}");
+                }
+            }
+            (_, 63) => {
+                if let Some(conn) = open.first().copied() {
+                    open.remove(0);
+                    links.remove(&conn);
+                    worker.handle_disconnected(conn, now);
+                }
+            }
+            _ => {
+                now += Duration::from_millis(u64::from(arg) * 100);
+                worker.handle_timeout(now);
+            }
+        }
+    }
+}

@@ -4,7 +4,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use gearman_proto::invariants::{check_admin_stream, check_frame_stream, check_packet_stream};
+use gearman_proto::invariants::{
+    check_admin_stream, check_client_input, check_frame_stream, check_packet_stream,
+    check_server_input, check_worker_input,
+};
 
 fn corpus_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
@@ -28,7 +31,14 @@ fn corpus_files() -> Vec<PathBuf> {
 #[test]
 fn every_corpus_file_holds_the_invariants() {
     let files = corpus_files();
-    for target in ["decode_packet", "decode_frame", "admin_response"] {
+    for target in [
+        "decode_packet",
+        "decode_frame",
+        "admin_response",
+        "server_input",
+        "client_input",
+        "worker_input",
+    ] {
         let count = files
             .iter()
             .filter(|f| f.parent().and_then(Path::file_name) == Some(target.as_ref()))
@@ -42,6 +52,9 @@ fn every_corpus_file_holds_the_invariants() {
             check_packet_stream(&data);
             check_frame_stream(&data);
             check_admin_stream(&data);
+            check_server_input(&data);
+            check_client_input(&data);
+            check_worker_input(&data);
         });
         assert!(outcome.is_ok(), "invariant broken by {}", file.display());
     }

@@ -1,0 +1,3 @@
+#![no_main]
+// Invariants live in gearman_proto::invariants, shared with the corpus test.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gearman_proto::invariants::check_worker_input(data));
