@@ -175,7 +175,9 @@ pub struct Client {
 /// A job the client still follows.
 #[derive(Debug)]
 struct Job {
-    request: JobRequest,
+    /// What to send; `None` once the server has acknowledged the job, which
+    /// is then never sent again (boxed so an acknowledged job is small).
+    request: Option<Box<JobRequest>>,
     /// The unique id actually sent (generated for background jobs without one).
     unique: Bytes,
     state: JobState,
@@ -296,7 +298,7 @@ impl Client {
         self.jobs.insert(
             id,
             Job {
-                request,
+                request: Some(Box::new(request)),
                 unique,
                 state: JobState::Queued {
                     server: ServerId(0),
@@ -534,7 +536,7 @@ impl Client {
     /// Routes job `id` and queues its submit; ends it with `no_server` if no
     /// server is up.
     fn dispatch(&mut self, id: JobId, now: Instant, no_server: ClientError) {
-        let Some(job) = self.jobs.get(&id) else {
+        let Some(job) = self.jobs.get(&id).filter(|job| job.request.is_some()) else {
             return;
         };
         let key = (!job.unique.is_empty()).then_some(&job.unique[..]);
@@ -566,11 +568,12 @@ impl Client {
             });
             conn.exceptions = ExceptionsOption::Requested;
         }
-        job.request.encode(&job.unique, &mut conn.out);
+        let request = job.request.as_deref().expect("checked at the top");
+        request.encode(&job.unique, &mut conn.out);
         conn.fifo.push_back(Pending {
             kind: PendingKind::Submit {
                 job: id,
-                foreground: !job.request.background,
+                foreground: !request.background,
             },
             deadline,
         });
@@ -819,8 +822,9 @@ impl Client {
                         let j = self.jobs.get_mut(&job).expect("checked alive above");
                         j.state = JobState::Acknowledged { server, handle };
                         // An acknowledged job is never sent again, so its
-                        // workload need not stay in memory until it ends.
-                        j.request.payload = Bytes::new();
+                        // request (workload included) need not stay in
+                        // memory until it ends.
+                        j.request = None;
                         self.events.push_back(event);
                     } else {
                         self.end_job(job, event);

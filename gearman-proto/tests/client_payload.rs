@@ -1,5 +1,5 @@
 //! The client keeps a job's workload only while the server may still need
-//! it sent again: until JOB_CREATED.
+//! it sent again: until JOB_CREATED (the whole request goes then).
 
 use std::time::Instant;
 
