@@ -8,8 +8,8 @@
 //! loopback port ([`gearmand`]). Under `CI=true` a missing gearmand fails
 //! the gearmand tests; elsewhere they print a note and pass.
 //!
-//! ```ignore
-//! // tests/conformance.rs of an adapter crate
+//! ```text
+//! // tests/conformance.rs of an adapter crate (gearman-blocking/tests/conformance.rs is a real one)
 //! struct MyAdapter { /* runtime... */ }
 //! impl conformance::Harness for MyAdapter { /* ... */ }
 //! conformance::conformance_tests!(MyAdapter);
