@@ -123,6 +123,50 @@ pub fn client_queued(handle: &JobHandle) -> ExitCode {
     ExitCode::from(exit::COMPLETE as u8)
 }
 
+/// `client --status HANDLE`: a handle is only unique on its server, so each
+/// server given is asked in turn. [`offer`](StatusSearch::offer) takes one
+/// server's answer and says whether to stop; [`finish`](StatusSearch::finish)
+/// prints the answer that knew the job, else the last answer, else (when no
+/// server answered) the last error.
+pub struct StatusSearch<E> {
+    answer: Option<JobStatus>,
+    error: Option<E>,
+}
+
+impl<E: Display> StatusSearch<E> {
+    /// Nothing asked yet.
+    pub fn new() -> StatusSearch<E> {
+        StatusSearch {
+            answer: None,
+            error: None,
+        }
+    }
+
+    /// Takes one server's answer; true once a server knows the job.
+    pub fn offer(&mut self, answer: Result<JobStatus, E>) -> bool {
+        match answer {
+            Ok(status) => {
+                let known = status.known;
+                self.answer = Some(status);
+                known
+            }
+            Err(err) => {
+                self.error = Some(err);
+                false
+            }
+        }
+    }
+
+    /// Prints the outcome and gives the exit code.
+    pub fn finish(self) -> ExitCode {
+        match (self.answer, self.error) {
+            (Some(s), _) => client_status(s.known, s.running, s.numerator, s.denominator),
+            (None, Some(err)) => client_error(err),
+            (None, None) => client_error("no server to ask"),
+        }
+    }
+}
+
 /// `client`: any other error, with a message; exit code 3.
 pub fn client_error(err: impl Display) -> ExitCode {
     eprintln!("client: {err}");

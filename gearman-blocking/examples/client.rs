@@ -44,28 +44,17 @@ fn main() -> ExitCode {
     };
     match args.action {
         ClientAction::Status(handle) => {
-            // A handle is only unique on its server: ask each in turn and
-            // report the first that knows the job.
-            let mut last = None;
+            let mut search = tools::StatusSearch::new();
             for server in 0..server_count {
                 let handle = JobHandle {
                     server: ServerId(server),
                     handle: handle.clone().into(),
                 };
-                match client.status(&handle) {
-                    Ok(status) if status.known => {
-                        last = Some(status);
-                        break;
-                    }
-                    Ok(status) => last = Some(status),
-                    Err(err) if server + 1 == server_count && last.is_none() => {
-                        return tools::client_error(err);
-                    }
-                    Err(_) => {}
+                if search.offer(client.status(&handle)) {
+                    break;
                 }
             }
-            let s = last.expect("at least one server answered");
-            tools::client_status(s.known, s.running, s.numerator, s.denominator)
+            search.finish()
         }
         ClientAction::StatusUnique(unique) => match client.status_unique(unique) {
             Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
