@@ -1,5 +1,6 @@
-//! The client: submits jobs and asks about them, over one thread that drives
-//! [`gearman_proto::client::Client`].
+//! The client: submits jobs and asks about them, driving
+//! [`gearman_proto::client::Client`] from the submitting threads and the
+//! socket readers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use gearman_proto::client::{
 use gearman_proto::dispatch::{Dispatch, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 
 use crate::Error;
-use crate::driver::{self, Driven, Handle, Io};
+use crate::driver::{Driven, Handle, Io, Machine};
 
 mod job_channel;
 
@@ -24,7 +25,8 @@ use job_channel::{JobReceiver, JobSender, RecvError, job_channel};
 
 /// A Gearman client: cheap to clone, usable from many threads at once. All
 /// clones share one connection per server, with any number of jobs in flight
-/// on each, driven by one I/O thread.
+/// on each. A submit is written by the submitting thread, and a reply wakes
+/// the waiting thread straight from the socket's reader thread.
 ///
 /// The client connects lazily, reconnects with backoff, and its thread ends
 /// when the last clone and the last [`Job`] are dropped.
@@ -42,7 +44,7 @@ use job_channel::{JobReceiver, JobSender, RecvError, job_channel};
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    handle: Arc<Handle<Command>>,
+    handle: Arc<Handle<Driving>>,
     next_key: Arc<AtomicU64>,
 }
 
@@ -52,11 +54,11 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// What the run loop sends a [`Job`]: its steps, or why it could not be
+/// What the client sends a [`Job`]: its steps, or why it could not be
 /// submitted.
 type JobEvent = Result<JobStep, Error>;
 
-/// What the run loop sends a status or echo caller.
+/// What the client sends a status or echo caller.
 type Reply = Sender<Result<RequestAnswer, Error>>;
 
 pub(crate) enum Command {
@@ -99,7 +101,7 @@ impl Driven for Driving {
         &mut self.core
     }
 
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io<Command>) {
+    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
         let invalid =
             |err: gearman_proto::client::UsageError| Error::InvalidRequest(err.to_string());
         match command {
@@ -113,7 +115,7 @@ impl Driven for Driving {
                     self.keys.insert(key, job);
                 }
                 Err(err) => {
-                    let _ = events.send(Err(invalid(err)));
+                    let _ = events.send(Err(invalid(err)), true);
                 }
             },
             Command::Forget { key } => {
@@ -159,13 +161,16 @@ impl Driven for Driving {
         self.handles_dropped = true;
     }
 
-    fn deliver(&mut self, _now: Instant) {
+    fn deliver(&mut self, _now: Instant, _may_defer: bool) {
         while let Some(event) = self.core.poll_event() {
             match dispatch(event) {
                 Some(Dispatch::Job { job, step }) => {
                     let ends = step.is_end();
+                    // Only waiters that see updates or the end need waking:
+                    // an acknowledgement is picked up with what follows.
+                    let wake = !matches!(step, JobStep::Created(_));
                     let delivered = match self.jobs.get(&job) {
-                        Some((_, events)) => events.send(Ok(step)).is_ok(),
+                        Some((_, events)) => events.send(Ok(step), wake).is_ok(),
                         None => false,
                     };
                     if ends || !delivered {
@@ -223,20 +228,19 @@ impl Client {
             config.seed = os_seed();
         }
         let core = Core::new(config)?;
-        let (sender, inputs) = driver::channel();
-        let driving = Driving {
+        let machine = Machine::new(|_| Driving {
             core,
             jobs: HashMap::new(),
             keys: HashMap::new(),
             requests: HashMap::new(),
             handles_dropped: false,
-        };
-        let loop_sender = sender.clone();
+        });
+        let timer = machine.clone();
         thread::Builder::new()
             .name("gearman-client".into())
-            .spawn(move || driver::run(driving, loop_sender, inputs))?;
+            .spawn(move || timer.run())?;
         Ok(Client {
-            handle: driver::handle(sender),
+            handle: Handle::new(machine),
             next_key: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -347,7 +351,7 @@ impl Client {
 pub struct Job {
     key: u64,
     events: JobReceiver<JobEvent>,
-    client: Arc<Handle<Command>>,
+    client: Arc<Handle<Driving>>,
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,
     ended: bool,

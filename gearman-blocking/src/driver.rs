@@ -1,16 +1,28 @@
-//! The one run loop every type in this crate is built on: a thread that owns
-//! a core state machine ([`Endpoint`]), opens and closes the sockets it asks
-//! for, and waits on one channel for socket input, user commands or the
-//! core's next deadline. Each socket has a reader thread feeding that loop;
-//! the loop writes itself while the peer keeps up and leaves the rest to the
-//! socket's writer thread when it does not. No protocol knowledge lives here.
+//! The machinery every type in this crate is built on: a core state machine
+//! ([`Endpoint`]) behind a mutex, driven by whichever thread has something
+//! for it. A socket's reader thread reads without the lock, then locks,
+//! feeds the bytes to the core, writes what the core answers and hands its
+//! events over; a user command (a submit, a worker's result, a stop) is
+//! applied by the calling thread the same way. One timer thread per machine
+//! sleeps until the core's next deadline and ends the machine when it is
+//! finished. So a message crosses no thread that has nothing else to do
+//! with it. No protocol knowledge lives here.
+//!
+//! Writes go directly to the socket while the peer keeps up and to the
+//! socket's writer thread when it does not, so output per connection keeps
+//! its order, and a reader that processes its input before reading more
+//! leaves a fast peer slowed by TCP rather than filling memory.
+//!
+//! Lock order: the machine's mutex may be held while taking a job's or a
+//! channel's own lock (to deliver), never the other way round; no user code
+//! runs and nothing waits on a user under the machine's mutex.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,9 +32,6 @@ use gearman_proto::{ConnId, Endpoint};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
-/// Inputs waiting for the run loop; when full, readers stop reading, so a
-/// fast peer is slowed by TCP instead of filling memory.
-const INPUT_QUEUE: usize = 256;
 /// Largest batch the writer assembles from queued transmits before writing.
 const WRITE_BATCH: usize = 64 * 1024;
 /// How long a connection closed on our side keeps reading (and discarding)
@@ -33,57 +42,26 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Output queued for one peer that is not reading it; past this the
 /// connection is dropped rather than buffering without bound.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
-/// How long one write may wait for the peer to take bytes. The run loop
-/// writes directly while a connection has nothing queued (saving a thread
-/// hop per message) and hands the rest to the connection's writer thread
-/// when the kernel buffer is full, so a peer that does not read stalls the
-/// loop at most this long per message.
+/// How long one write may wait for the peer to take bytes. The driving
+/// thread writes directly while a connection has nothing queued (saving a
+/// thread hop per message) and hands the rest to the connection's writer
+/// thread when the kernel buffer is full, so a peer that does not read holds
+/// the machine at most this long per message.
 const WRITE_WAIT: Duration = Duration::from_millis(20);
 /// Longest a connect attempt blocks its thread; the core has its own
 /// (usually shorter) connect timeout and forgets the attempt when it passes.
 const CONNECT_LIMIT: Duration = Duration::from_secs(60);
 
-/// What reaches the run loop: socket events and user commands, on one channel.
-pub(crate) enum Input<C> {
+/// What socket threads report to the machine that owns their connection.
+/// `serial` tells an attachment of a connection id from any earlier one
+/// whose threads may still be lingering.
+trait Sink: Send + Sync {
     /// A connect asked for by the core succeeded.
-    Connected(ConnId, TcpStream),
+    fn connected(&self, conn: ConnId, stream: TcpStream);
     /// Bytes read from a connection.
-    Bytes(ConnId, Bytes),
-    /// A connection closed, failed, or could not be opened.
-    Lost(ConnId),
-    /// A user command.
-    Command(C),
-    /// The last user handle is gone.
-    HandlesDropped,
-}
-
-/// The sending side of a run loop's channel, for user handles. When the last
-/// clone of the `Arc` holding it is dropped, the loop is told.
-pub(crate) struct Handle<C: Send + 'static> {
-    sender: SyncSender<Input<C>>,
-}
-
-impl<C: Send + 'static> Handle<C> {
-    /// Sends a command; false when the loop has ended.
-    pub(crate) fn send(&self, command: C) -> bool {
-        self.sender.send(Input::Command(command)).is_ok()
-    }
-}
-
-impl<C: Send + 'static> Drop for Handle<C> {
-    fn drop(&mut self) {
-        let _ = self.sender.send(Input::HandlesDropped);
-    }
-}
-
-/// The channel a run loop waits on.
-pub(crate) fn channel<C: Send + 'static>() -> (SyncSender<Input<C>>, Receiver<Input<C>>) {
-    mpsc::sync_channel(INPUT_QUEUE)
-}
-
-/// A user handle on the loop fed by `sender`.
-pub(crate) fn handle<C: Send + 'static>(sender: SyncSender<Input<C>>) -> Arc<Handle<C>> {
-    Arc::new(Handle { sender })
+    fn input(&self, conn: ConnId, serial: u64, data: &[u8]);
+    /// A connection closed or failed.
+    fn lost(&self, conn: ConnId, serial: Option<u64>);
 }
 
 enum ConnState {
@@ -94,25 +72,37 @@ enum ConnState {
         stream: TcpStream,
         output: Sender<Bytes>,
         pending: Arc<AtomicUsize>,
+        serial: u64,
     },
 }
 
 /// The sockets of one state machine, keyed by the core's connection ids.
-pub(crate) struct Io<C: Send + 'static> {
-    sender: SyncSender<Input<C>>,
+pub(crate) struct Io {
+    sink: Weak<dyn Sink>,
     conns: HashMap<ConnId, ConnState>,
-    /// Connections that failed on this thread (no thread could be started
-    /// for them), to report to the core at the next pump. Sending them
-    /// through the bounded channel could block the loop on itself.
+    /// Connections that failed on the driving thread (no thread could be
+    /// started for them), to report to the core at the next pump.
     failed: Vec<ConnId>,
+    next_serial: u64,
 }
 
-impl<C: Send + 'static> Io<C> {
-    fn new(sender: SyncSender<Input<C>>) -> Io<C> {
+impl Io {
+    fn new(sink: Weak<dyn Sink>) -> Io {
         Io {
-            sender,
+            sink,
             conns: HashMap::new(),
             failed: Vec::new(),
+            next_serial: 0,
+        }
+    }
+
+    /// Whether bytes or a loss reported for `conn` concern its current
+    /// attachment (and not one closed earlier).
+    fn is_current(&self, conn: ConnId, reported: Option<u64>) -> bool {
+        match self.conns.get(&conn) {
+            Some(ConnState::Open { serial, .. }) => reported.is_none_or(|r| r == *serial),
+            Some(ConnState::Connecting { .. }) => reported.is_none(),
+            None => false,
         }
     }
 
@@ -132,22 +122,25 @@ impl<C: Send + 'static> Io<C> {
                 return;
             }
         };
+        self.next_serial += 1;
+        let serial = self.next_serial;
         let (output, output_rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
-        let events = self.sender.clone();
+        let sink = self.sink.clone();
         let spawned = thread::Builder::new()
             .name(format!("gearman-read-{}", conn.0))
-            .spawn(move || read_loop(conn, reader, events))
+            .spawn(move || read_loop(conn, serial, reader, sink))
             .and_then(|_| {
-                let events = self.sender.clone();
+                let sink = self.sink.clone();
                 let pending = pending.clone();
                 thread::Builder::new()
                     .name(format!("gearman-write-{}", conn.0))
-                    .spawn(move || write_loop(conn, writer, output_rx, pending, events))
+                    .spawn(move || write_loop(conn, serial, writer, output_rx, pending, sink))
             });
         if let Err(err) = spawned {
             tracing::warn!(%conn, %err, "could not start socket threads");
             let _ = stream.shutdown(Shutdown::Both);
+            self.conns.remove(&conn);
             self.failed.push(conn);
             return;
         }
@@ -157,32 +150,38 @@ impl<C: Send + 'static> Io<C> {
                 stream,
                 output,
                 pending,
+                serial,
             },
         ) {
             Some(ConnState::Connecting { queued }) => queued,
             _ => Vec::new(),
         };
         for data in queued {
-            self.send(conn, data);
+            if !self.send(conn, data) {
+                self.abort(conn);
+                self.failed.push(conn);
+                return;
+            }
         }
     }
 
     fn connect(&mut self, conn: ConnId, addr: String) {
-        let events = self.sender.clone();
+        let sink = self.sink.clone();
         let spawned = thread::Builder::new()
             .name(format!("gearman-connect-{}", conn.0))
             .spawn(move || {
-                let event = match connect(&addr) {
+                let result = connect(&addr);
+                let Some(sink) = sink.upgrade() else { return };
+                match result {
                     Ok(stream) => {
                         tracing::debug!(%conn, %addr, "connected");
-                        Input::Connected(conn, stream)
+                        sink.connected(conn, stream);
                     }
                     Err(err) => {
                         tracing::warn!(%conn, %addr, %err, "connect failed");
-                        Input::Lost(conn)
+                        sink.lost(conn, None);
                     }
-                };
-                let _ = events.send(event);
+                }
             });
         match spawned {
             Ok(_) => {
@@ -204,6 +203,7 @@ impl<C: Send + 'static> Io<C> {
                 stream,
                 output,
                 pending,
+                ..
             }) => {
                 // Nothing queued means the writer thread is idle: writing
                 // here keeps the order and saves waking it.
@@ -222,8 +222,8 @@ impl<C: Send + 'static> Io<C> {
                     tracing::warn!(%conn, "peer is not reading; dropping the connection");
                     return false;
                 }
-                // A send error means the writer already failed; its Lost
-                // event is on the way.
+                // A send error means the writer already failed; its loss
+                // report is on the way.
                 let _ = output.send(data);
             }
             Some(ConnState::Connecting { queued }) => queued.push(data),
@@ -245,7 +245,7 @@ impl<C: Send + 'static> Io<C> {
     }
 
     /// Closes `conn` at once, unsent output included (the peer stops
-    /// reading, or the whole loop is going away).
+    /// reading, or it failed).
     fn abort(&mut self, conn: ConnId) {
         if let Some(ConnState::Open { stream, .. }) = self.conns.remove(&conn) {
             let _ = stream.shutdown(Shutdown::Both);
@@ -253,8 +253,10 @@ impl<C: Send + 'static> Io<C> {
     }
 
     /// Reports connections that failed on this thread, then drains every
-    /// action and transmit the core has, in order.
-    fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) {
+    /// action and transmit the core has, in order; returns whether there
+    /// was anything.
+    fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) -> bool {
+        let mut any = false;
         loop {
             let failed = std::mem::take(&mut self.failed);
             for &conn in &failed {
@@ -262,39 +264,10 @@ impl<C: Send + 'static> Io<C> {
                 core.handle_disconnected(conn, now);
             }
             if !drain_outputs(core, self, now) && failed.is_empty() {
-                return;
+                return any;
             }
+            any = true;
         }
-    }
-
-    /// Feeds one socket event to the core; hands anything else back.
-    fn handle<E: Endpoint>(
-        &mut self,
-        core: &mut E,
-        input: Input<C>,
-        now: Instant,
-    ) -> Option<Input<C>> {
-        match input {
-            Input::Connected(conn, stream) => {
-                if matches!(self.conns.get(&conn), Some(ConnState::Connecting { .. })) {
-                    self.attach(conn, stream);
-                    core.handle_connected(conn, now);
-                }
-            }
-            Input::Bytes(conn, data) => {
-                if matches!(self.conns.get(&conn), Some(ConnState::Open { .. })) {
-                    core.handle_input(conn, &data, now);
-                }
-            }
-            Input::Lost(conn) => {
-                if self.conns.contains_key(&conn) {
-                    self.abort(conn);
-                    core.handle_disconnected(conn, now);
-                }
-            }
-            other => return Some(other),
-        }
-        None
     }
 
     /// Closes every connection, flushing what was queued.
@@ -306,7 +279,18 @@ impl<C: Send + 'static> Io<C> {
     }
 }
 
-impl<C: Send + 'static> Transport for Io<C> {
+impl Drop for Io {
+    fn drop(&mut self) {
+        // Only reached without close_all when a machine never ran: its
+        // socket threads must not keep the sockets open.
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.abort(conn);
+        }
+    }
+}
+
+impl Transport for Io {
     fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
         let sent = Io::send(self, conn, data);
         if !sent {
@@ -362,23 +346,26 @@ fn write_fully(socket: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn read_loop<C: Send + 'static>(conn: ConnId, mut socket: TcpStream, events: SyncSender<Input<C>>) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+/// Reads `socket` and feeds each chunk to the machine before reading more,
+/// so the machine's pace is the peer's pace. After the machine closed the
+/// connection the reads go on (and are discarded) until the linger ends.
+fn read_loop(conn: ConnId, serial: u64, mut socket: TcpStream, sink: Weak<dyn Sink>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let lost = |sink: &Weak<dyn Sink>| {
+        if let Some(sink) = sink.upgrade() {
+            sink.lost(conn, Some(serial));
+        }
+    };
     loop {
-        buf.resize(READ_CHUNK, 0);
         match socket.read(&mut buf) {
             Ok(0) => {
                 tracing::debug!(%conn, "closed by peer");
-                let _ = events.send(Input::Lost(conn));
+                lost(&sink);
                 return;
             }
             Ok(n) => {
-                buf.truncate(n);
-                if events
-                    .send(Input::Bytes(conn, buf.split().freeze()))
-                    .is_err()
-                {
-                    return;
+                if let Some(sink) = sink.upgrade() {
+                    sink.input(conn, serial, &buf[..n]);
                 }
             }
             // Only a connection we closed has a read timeout: its linger is over.
@@ -388,19 +375,20 @@ fn read_loop<C: Send + 'static>(conn: ConnId, mut socket: TcpStream, events: Syn
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) => {
                 tracing::debug!(%conn, %err, "read failed");
-                let _ = events.send(Input::Lost(conn));
+                lost(&sink);
                 return;
             }
         }
     }
 }
 
-fn write_loop<C: Send + 'static>(
+fn write_loop(
     conn: ConnId,
+    serial: u64,
     socket: TcpStream,
     output: Receiver<Bytes>,
     pending: Arc<AtomicUsize>,
-    events: SyncSender<Input<C>>,
+    sink: Weak<dyn Sink>,
 ) {
     let mut batch = BytesMut::new();
     while let Ok(first) = output.recv() {
@@ -426,88 +414,325 @@ fn write_loop<C: Send + 'static>(
             }
             Err(err) => {
                 tracing::debug!(%conn, %err, "write failed");
-                let _ = events.send(Input::Lost(conn));
+                if let Some(sink) = sink.upgrade() {
+                    sink.lost(conn, Some(serial));
+                }
                 return;
             }
         }
     }
-    // The run loop closed the connection: everything queued is written.
+    // The machine closed the connection: everything queued is written.
     let _ = socket.shutdown(Shutdown::Write);
 }
 
 /// A state machine together with the glue between it and its users.
-pub(crate) trait Driven {
+pub(crate) trait Driven: Send + 'static {
     /// The core state machine.
     type Core: Endpoint;
-    /// What users send to the run loop.
-    type Command: Send + 'static;
+    /// What users ask of the machine.
+    type Command;
 
-    /// The core, for the loop to feed and drain.
+    /// The core, to feed and drain.
     fn core(&mut self) -> &mut Self::Core;
     /// Applies one user command; `io` lets it hand over an accepted socket.
-    fn command(&mut self, command: Self::Command, now: Instant, io: &mut Io<Self::Command>);
+    fn command(&mut self, command: Self::Command, now: Instant, io: &mut Io);
     /// Every user handle is gone.
     fn handles_dropped(&mut self, now: Instant) {
         let _ = now;
     }
-    /// Hands the core's events to whoever waits for them. Called after every
-    /// input, before the loop sleeps.
-    fn deliver(&mut self, now: Instant);
-    /// Whether the loop is done.
+    /// Hands the core's events to whoever waits for them, without blocking
+    /// and without calling user code (the machine is locked). Called after
+    /// every input. With `may_defer`, the driving thread is a socket reader
+    /// that asks [`take_deferred`](Driven::take_deferred) next, so work can
+    /// be left for it to do itself once unlocked instead of waking another
+    /// thread for it.
+    fn deliver(&mut self, now: Instant, may_defer: bool);
+    /// Work left by [`deliver`](Driven::deliver) for the reader thread.
+    fn take_deferred(&mut self) -> Option<Deferred> {
+        None
+    }
+    /// Whether the machine is done.
     fn finished(&self) -> bool;
 }
 
-/// Runs `driven` on the current thread until it is finished, then closes its
-/// sockets.
-pub(crate) fn run<D: Driven>(
-    mut driven: D,
-    sender: SyncSender<Input<D::Command>>,
-    inputs: Receiver<Input<D::Command>>,
-) {
-    let mut io = Io::new(sender);
-    loop {
-        let now = Instant::now();
-        io.pump(driven.core(), now);
-        driven.deliver(now);
-        // Delivering may have queued more output (a handler's reply, say).
-        io.pump(driven.core(), now);
-        if driven.finished() {
-            break;
-        }
-        let deadline = driven.core().poll_timeout();
-        let received = match deadline {
-            Some(at) => inputs.recv_timeout(at.saturating_duration_since(Instant::now())),
-            None => inputs.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match received {
-            Ok(input) => {
-                let now = Instant::now();
-                let mut next = Some(input);
-                let mut budget = INPUT_QUEUE;
-                // Take what else is queued before flushing, so writes batch.
-                while let Some(input) = next {
-                    match io.handle(driven.core(), input, now) {
-                        Some(Input::Command(command)) => driven.command(command, now, &mut io),
-                        Some(Input::HandlesDropped) => driven.handles_dropped(now),
-                        _ => {}
-                    }
-                    budget -= 1;
-                    next = if budget == 0 {
-                        None
-                    } else {
-                        inputs.try_recv().ok()
-                    };
-                }
+/// Work a socket's reader thread does itself, unlocked, after feeding its
+/// input (a worker's handler, say).
+pub(crate) type Deferred = Box<dyn FnOnce() + Send>;
+
+/// What the timer thread is waiting for, so that a thread moving the next
+/// deadline earlier (or finishing the machine) knows to wake it.
+#[derive(Clone, Copy)]
+enum TimerSleep {
+    /// Not waiting, or already woken: it looks at the core before sleeping.
+    Awake,
+    Until(Instant),
+    Forever,
+}
+
+struct State<D> {
+    /// `None` once the machine has ended.
+    driven: Option<D>,
+    io: Io,
+    timer: TimerSleep,
+}
+
+/// One state machine and its sockets behind a mutex, driven by whichever
+/// thread has input, a command or a due deadline for it.
+pub(crate) struct Machine<D: Driven> {
+    state: Mutex<State<D>>,
+    /// Wakes the timer thread; paired with `state`.
+    timer: Condvar,
+}
+
+impl<D: Driven> Machine<D> {
+    /// A machine around what `make` builds; `make` gets a weak reference to
+    /// the machine, for what the driven state hands out (worker jobs, say).
+    pub(crate) fn new(make: impl FnOnce(&Weak<Machine<D>>) -> D) -> Arc<Machine<D>> {
+        Arc::new_cyclic(|weak: &Weak<Machine<D>>| {
+            let sink: Weak<dyn Sink> = weak.clone();
+            Machine {
+                state: Mutex::new(State {
+                    driven: Some(make(weak)),
+                    io: Io::new(sink),
+                    timer: TimerSleep::Awake,
+                }),
+                timer: Condvar::new(),
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            // The loop holds a sender itself, so this cannot happen.
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<D>> {
+        // Nothing that runs under the lock is expected to panic; if a core
+        // bug did, the state is still memory-safe and the machine goes on.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `change` on the driven state and its sockets on the calling
+    /// thread, then writes what the core has to send and delivers its
+    /// events. `None` when the machine has ended.
+    pub(crate) fn drive<R>(&self, change: impl FnOnce(&mut D, &mut Io, Instant) -> R) -> Option<R> {
+        let mut state = self.lock();
         let now = Instant::now();
-        if deadline.is_some_and(|at| at <= now) {
-            driven.core().handle_timeout(now);
+        let State { driven, io, .. } = &mut *state;
+        let result = change(driven.as_mut()?, io, now);
+        self.settle(&mut state, now, false);
+        Some(result)
+    }
+
+    /// Applies one user command; false when the machine has ended.
+    pub(crate) fn command(&self, command: D::Command) -> bool {
+        self.drive(|driven, io, now| driven.command(command, now, io))
+            .is_some()
+    }
+
+    /// Tells the machine its last user handle is gone.
+    pub(crate) fn handles_dropped(&self) {
+        self.drive(|driven, _, now| driven.handles_dropped(now));
+    }
+
+    /// Writes and delivers everything the core has after a change, and
+    /// wakes the timer thread when it has something new to do.
+    fn settle(&self, state: &mut State<D>, now: Instant, may_defer: bool) {
+        let State {
+            driven: Some(driven),
+            io,
+            timer,
+        } = state
+        else {
+            return;
+        };
+        io.pump(driven.core(), now);
+        loop {
+            driven.deliver(now, may_defer);
+            // Delivering may have queued more output (a failed job, say),
+            // and pumping may have lost connections (more events).
+            if !io.pump(driven.core(), now) {
+                break;
+            }
+        }
+        let wake = driven.finished()
+            || match (*timer, driven.core().poll_timeout()) {
+                (TimerSleep::Until(at), Some(next)) => next < at,
+                (TimerSleep::Forever, Some(_)) => true,
+                _ => false,
+            };
+        if wake {
+            *timer = TimerSleep::Awake;
+            self.timer.notify_one();
         }
     }
-    io.pump(driven.core(), Instant::now());
-    io.close_all();
+
+    /// The timer thread: handles the core's deadlines until the machine is
+    /// finished, then closes its sockets (flushing what was queued) and
+    /// drops the driven state, which tells everyone still waiting.
+    pub(crate) fn run(&self) {
+        let mut state = self.lock();
+        self.settle(&mut state, Instant::now(), false);
+        loop {
+            let Some(driven) = state.driven.as_mut() else {
+                return;
+            };
+            if driven.finished() {
+                break;
+            }
+            let now = Instant::now();
+            match driven.core().poll_timeout() {
+                Some(at) if at <= now => {
+                    driven.core().handle_timeout(now);
+                    self.settle(&mut state, now, false);
+                    continue;
+                }
+                Some(at) => {
+                    state.timer = TimerSleep::Until(at);
+                    state = self
+                        .timer
+                        .wait_timeout(state, at - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                None => {
+                    state.timer = TimerSleep::Forever;
+                    state = self
+                        .timer
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            state.timer = TimerSleep::Awake;
+        }
+        let State { driven, io, .. } = &mut *state;
+        let ended = driven.take();
+        if let Some(mut ended) = ended {
+            io.pump(ended.core(), Instant::now());
+            io.close_all();
+            drop(state);
+            // Dropped unlocked: what it holds may wake other threads.
+            drop(ended);
+        }
+    }
+}
+
+impl<D: Driven> Sink for Machine<D> {
+    fn connected(&self, conn: ConnId, stream: TcpStream) {
+        self.drive(|driven, io, now| {
+            if matches!(io.conns.get(&conn), Some(ConnState::Connecting { .. })) {
+                io.attach(conn, stream);
+                driven.core().handle_connected(conn, now);
+            }
+        });
+    }
+
+    fn input(&self, conn: ConnId, serial: u64, data: &[u8]) {
+        let deferred = {
+            let mut state = self.lock();
+            let now = Instant::now();
+            let State { driven, io, .. } = &mut *state;
+            let Some(driven) = driven.as_mut() else {
+                return;
+            };
+            if io.is_current(conn, Some(serial)) {
+                driven.core().handle_input(conn, data, now);
+            }
+            self.settle(&mut state, now, true);
+            state.driven.as_mut().and_then(Driven::take_deferred)
+        };
+        if let Some(work) = deferred {
+            work();
+        }
+    }
+
+    fn lost(&self, conn: ConnId, serial: Option<u64>) {
+        self.drive(|driven, io, now| {
+            if io.is_current(conn, serial) {
+                io.abort(conn);
+                driven.core().handle_disconnected(conn, now);
+            }
+        });
+    }
+}
+
+/// A user handle on a machine (a client's): when the last clone of the
+/// `Arc` holding it is dropped, the machine is told.
+pub(crate) struct Handle<D: Driven> {
+    machine: Arc<Machine<D>>,
+}
+
+impl<D: Driven> Handle<D> {
+    /// A handle on `machine`.
+    pub(crate) fn new(machine: Arc<Machine<D>>) -> Arc<Handle<D>> {
+        Arc::new(Handle { machine })
+    }
+
+    /// Applies a command; false when the machine has ended.
+    pub(crate) fn send(&self, command: D::Command) -> bool {
+        self.machine.command(command)
+    }
+}
+
+impl<D: Driven> Drop for Handle<D> {
+    fn drop(&mut self) {
+        self.machine.handles_dropped();
+    }
+}
+
+enum Slot<D: Driven> {
+    /// Commands sent before the machine exists, applied when it starts.
+    Waiting(Vec<D::Command>),
+    Started(Weak<Machine<D>>),
+}
+
+/// A handle that can be made before its machine exists (a stop handle taken
+/// from a server not serving yet): commands sent early wait for the start.
+pub(crate) struct Remote<D: Driven> {
+    slot: Arc<Mutex<Slot<D>>>,
+}
+
+impl<D: Driven> Clone for Remote<D> {
+    fn clone(&self) -> Self {
+        Remote {
+            slot: self.slot.clone(),
+        }
+    }
+}
+
+impl<D: Driven> Remote<D> {
+    /// A handle on a machine to come.
+    pub(crate) fn new() -> Remote<D> {
+        Remote {
+            slot: Arc::new(Mutex::new(Slot::Waiting(Vec::new()))),
+        }
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Slot<D>> {
+        // Nothing panics while the slot is locked.
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies `command` now, or at the start; does nothing once the machine
+    /// has ended.
+    pub(crate) fn send(&self, command: D::Command) {
+        let machine = match &mut *self.slot() {
+            Slot::Waiting(early) => {
+                early.push(command);
+                return;
+            }
+            Slot::Started(machine) => machine.clone(),
+        };
+        // Applied unlocked: the machine's lock is never taken under the slot's.
+        if let Some(machine) = machine.upgrade() {
+            machine.command(command);
+        }
+    }
+
+    /// Connects the handle to its machine and applies what was sent early.
+    pub(crate) fn start(&self, machine: &Arc<Machine<D>>) {
+        let early =
+            match std::mem::replace(&mut *self.slot(), Slot::Started(Arc::downgrade(machine))) {
+                Slot::Waiting(early) => early,
+                Slot::Started(_) => Vec::new(),
+            };
+        for command in early {
+            machine.command(command);
+        }
+    }
 }

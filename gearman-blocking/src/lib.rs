@@ -1,10 +1,13 @@
 //! Gearman on plain threads: a [`Client`], a [`Worker`], an [`Admin`] client
 //! and an embedded job [`Server`] over `std::net`, each a thin adapter
 //! around the sans-IO state machines of [`gearman_proto`]. No async runtime:
-//! each client, worker and server has one thread that owns its state
-//! machine and waits on a channel for socket input, user commands or the
-//! next deadline; sockets have a reader and a writer thread each. Every
-//! protocol decision is made in `gearman_proto`.
+//! each client, worker and server keeps its state machine behind a mutex,
+//! and whichever thread has something for it drives it there: a socket's
+//! reader thread with the bytes it read, a user's thread with its request,
+//! a worker's handler thread with its result. A timer thread per machine
+//! handles deadlines, and a socket's writer thread takes over output only
+//! while the peer is slow to read. Every protocol decision is made in
+//! `gearman_proto`.
 //!
 //! # Client
 //!

@@ -1,18 +1,18 @@
 //! The embedded job server ([`gearman_proto::server::Server`]) served on a
-//! TCP listener, with an accept thread and one run-loop thread.
+//! TCP listener, with an accept thread and a timer thread; each connection's
+//! reader thread drives the server state machine for its input.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gearman_proto::server::{Server as Core, ServerConfig};
 use gearman_proto::serving;
 
-use crate::driver::{self, Driven, Input, Io};
+use crate::driver::{Driven, Io, Machine, Remote};
 
 /// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
 /// (binary and admin text) so that any client, worker or `gearadmin` works
@@ -28,8 +28,7 @@ use crate::driver::{self, Driven, Input, Io};
 pub struct Server {
     listener: TcpListener,
     config: ServerConfig,
-    sender: SyncSender<Input<Command>>,
-    inputs: Receiver<Input<Command>>,
+    remote: Remote<Serving>,
 }
 
 impl std::fmt::Debug for Server {
@@ -59,7 +58,7 @@ impl Driven for Serving {
         &mut self.core
     }
 
-    fn command(&mut self, command: Command, now: Instant, io: &mut Io<Command>) {
+    fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
         match command {
             Command::Accepted(stream, peer) => {
                 if !self.state.accepting() {
@@ -75,7 +74,7 @@ impl Driven for Serving {
         }
     }
 
-    fn deliver(&mut self, _now: Instant) {
+    fn deliver(&mut self, _now: Instant, _may_defer: bool) {
         self.state.observe(&mut self.core);
     }
 
@@ -85,16 +84,22 @@ impl Driven for Serving {
 }
 
 /// Stops a [`Server`] that is serving; cheap to clone, usable from any thread.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StopHandle {
-    sender: SyncSender<Input<Command>>,
+    remote: Remote<Serving>,
+}
+
+impl std::fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopHandle").finish_non_exhaustive()
+    }
 }
 
 impl StopHandle {
     /// Asks the server to stop: it closes every connection and its listener,
     /// and [`Server::serve`] returns. Returns at once.
     pub fn stop(&self) {
-        let _ = self.sender.send(Input::Command(Command::Stop));
+        self.remote.send(Command::Stop);
     }
 }
 
@@ -153,12 +158,10 @@ impl Server {
     pub fn from_listener(listener: TcpListener) -> Server {
         let mut config = ServerConfig::new(&hostname());
         config.pid = std::process::id();
-        let (sender, inputs) = driver::channel();
         Server {
             listener,
             config,
-            sender,
-            inputs,
+            remote: Remote::new(),
         }
     }
 
@@ -177,7 +180,7 @@ impl Server {
     /// handler thread, say).
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
-            sender: self.sender.clone(),
+            remote: self.remote.clone(),
         }
     }
 
@@ -188,10 +191,9 @@ impl Server {
         let Server {
             listener,
             config,
-            sender,
-            inputs,
+            remote,
         } = self;
-        serve(listener, config, sender, inputs)
+        serve(listener, config, remote)
     }
 
     /// Serves on threads of its own; the returned [`RunningServer`] stops it.
@@ -209,31 +211,27 @@ impl Server {
     }
 }
 
-/// The run loop of [`Server::serve`], with an accept thread beside it.
-fn serve(
-    listener: TcpListener,
-    config: ServerConfig,
-    sender: SyncSender<Input<Command>>,
-    inputs: Receiver<Input<Command>>,
-) -> io::Result<()> {
+/// The timer thread of [`Server::serve`], with an accept thread beside it.
+fn serve(listener: TcpListener, config: ServerConfig, remote: Remote<Serving>) -> io::Result<()> {
     let addr = listener.local_addr()?;
     let mut core = Core::new(config);
     if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
         core.set_wall_clock(unix, Instant::now());
     }
+    let machine = Machine::new(|_| Serving {
+        core,
+        state: serving::Serving::default(),
+    });
+    remote.start(&machine);
     let stopping = Arc::new(AtomicBool::new(false));
     let acceptor = {
-        let sender = sender.clone();
+        let machine = machine.clone();
         let stopping = stopping.clone();
         thread::Builder::new()
             .name("gearman-accept".into())
-            .spawn(move || accept_loop(listener, sender, stopping))?
+            .spawn(move || accept_loop(listener, &machine, stopping))?
     };
-    let serving = Serving {
-        core,
-        state: serving::Serving::default(),
-    };
-    driver::run(serving, sender, inputs);
+    machine.run();
     // Wake the acceptor so that it sees the flag and closes the listener.
     stopping.store(true, Ordering::SeqCst);
     let mut wake = addr;
@@ -248,11 +246,7 @@ fn serve(
     Ok(())
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    sender: SyncSender<Input<Command>>,
-    stopping: Arc<AtomicBool>,
-) {
+fn accept_loop(listener: TcpListener, machine: &Machine<Serving>, stopping: Arc<AtomicBool>) {
     loop {
         let accepted = listener.accept();
         if stopping.load(Ordering::SeqCst) {
@@ -261,10 +255,7 @@ fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 tracing::debug!(%peer, "accepted");
-                if sender
-                    .send(Input::Command(Command::Accepted(stream, peer)))
-                    .is_err()
-                {
+                if !machine.command(Command::Accepted(stream, peer)) {
                     return;
                 }
             }

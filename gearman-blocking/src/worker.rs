@@ -1,10 +1,11 @@
 //! The worker: handlers registered by function name, run on a pool of
-//! threads, over one thread that drives [`gearman_proto::worker::Worker`].
+//! threads, driving [`gearman_proto::worker::Worker`] from the socket
+//! readers (assignments) and the pool threads (results).
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -15,16 +16,24 @@ use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
-use crate::driver::{self, Driven, Input, Io};
+use crate::driver::{Deferred, Driven, Io, Machine, Remote};
 
 type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerJob {
     assignment: Assignment,
-    commands: SyncSender<Input<Command>>,
+    machine: Arc<Machine<Driving>>,
+}
+
+impl std::fmt::Debug for WorkerJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerJob")
+            .field("assignment", &self.assignment)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WorkerJob {
@@ -73,13 +82,12 @@ impl WorkerJob {
 
     fn send(&self, update: WorkUpdate) {
         // The worker is gone only after a forced shutdown; nothing to tell then.
-        let _ = self
-            .commands
-            .send(Input::Command(Command::Update(self.assignment.id, update)));
+        self.machine
+            .command(Command::Update(self.assignment.id, update));
     }
 }
 
-/// What the handler threads and shutdown handles tell the run loop.
+/// What the handler threads and shutdown handles ask of the worker.
 #[derive(Debug)]
 pub(crate) enum Command {
     Update(JobId, WorkUpdate),
@@ -122,8 +130,7 @@ struct Task {
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, Handler>,
-    sender: SyncSender<Input<Command>>,
-    inputs: Receiver<Input<Command>>,
+    remote: Remote<Driving>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -138,16 +145,22 @@ impl std::fmt::Debug for Worker {
 /// Asks a [`Worker`] to shut down gracefully: stop taking jobs, finish the
 /// running ones, close its connections. Cheap to clone; usable from any
 /// thread (a signal handler thread, say).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ShutdownHandle {
-    sender: SyncSender<Input<Command>>,
+    remote: Remote<Driving>,
+}
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownHandle").finish_non_exhaustive()
+    }
 }
 
 impl ShutdownHandle {
     /// Requests the shutdown and returns at once; calling it again, or after
     /// the worker stopped, does nothing.
     pub fn shutdown(&self) {
-        let _ = self.sender.send(Input::Command(Command::Shutdown));
+        self.remote.send(Command::Shutdown);
     }
 }
 
@@ -184,16 +197,26 @@ impl RunningWorker {
 struct Driving {
     core: Core,
     handlers: HashMap<Bytes, Handler>,
-    commands: SyncSender<Input<Command>>,
+    machine: Weak<Machine<Driving>>,
     tasks: mpsc::Sender<Task>,
+    /// Whether a job may run on the reader thread that received it: with one
+    /// job at a time nothing else needs that thread until the job is done,
+    /// and running it there saves waking a pool thread.
+    runs_on_reader: bool,
+    /// The job left for the reader thread, until it takes it.
+    for_reader: Option<Task>,
     finished: bool,
 }
 
 impl Driving {
-    fn start(&mut self, assignment: Assignment) {
+    fn start(&mut self, assignment: Assignment, may_defer: bool) {
+        let Some(machine) = self.machine.upgrade() else {
+            // The machine is going away; nobody would take the result.
+            return;
+        };
         let job = WorkerJob {
             assignment,
-            commands: self.commands.clone(),
+            machine,
         };
         let Some(handler) = self.handlers.get(job.function()).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
@@ -201,7 +224,12 @@ impl Driving {
             return;
         };
         let key = job.assignment.id;
-        if self.tasks.send(Task { job, handler }).is_err() {
+        let task = Task { job, handler };
+        if may_defer && self.runs_on_reader && self.for_reader.is_none() {
+            self.for_reader = Some(task);
+            return;
+        }
+        if self.tasks.send(task).is_err() {
             let _ = self.core.work_fail(key);
         }
     }
@@ -215,7 +243,7 @@ impl Driven for Driving {
         &mut self.core
     }
 
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io<Command>) {
+    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
         let result = match command {
             Command::Update(key, update) => self.core.report_update(key, &update),
             Command::Done(key, result) => self.core.report_end(key, &result),
@@ -229,10 +257,10 @@ impl Driven for Driving {
         }
     }
 
-    fn deliver(&mut self, _now: Instant) {
+    fn deliver(&mut self, _now: Instant, may_defer: bool) {
         while let Some(event) = self.core.poll_event() {
             match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
+                WorkerEvent::JobAssigned(assignment) => self.start(assignment, may_defer),
                 WorkerEvent::JobLost { id } => {
                     // A thread cannot be stopped from outside; its result will be dropped.
                     tracing::debug!(%id, "job lost with its connection; the server requeues it");
@@ -247,6 +275,11 @@ impl Driven for Driving {
                 other => tracing::debug!(?other, "worker event"),
             }
         }
+    }
+
+    fn take_deferred(&mut self) -> Option<Deferred> {
+        let task = self.for_reader.take()?;
+        Some(Box::new(move || run_task(task)))
     }
 
     fn finished(&self) -> bool {
@@ -264,21 +297,25 @@ fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>) {
                 Err(_) => return,
             }
         };
-        let Task { job, handler } = task;
-        let result = match catch_unwind(AssertUnwindSafe(|| handler(&job))) {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::error!(
-                    function = %String::from_utf8_lossy(job.function()),
-                    "handler panicked; failing the job"
-                );
-                Err(WorkError::Fail)
-            }
-        };
-        let _ = job
-            .commands
-            .send(Input::Command(Command::Done(job.assignment.id, result)));
+        run_task(task);
     }
+}
+
+/// Runs one handler, unlocked, and reports its result.
+fn run_task(task: Task) {
+    let Task { job, handler } = task;
+    let result = match catch_unwind(AssertUnwindSafe(|| handler(&job))) {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!(
+                function = %String::from_utf8_lossy(job.function()),
+                "handler panicked; failing the job"
+            );
+            Err(WorkError::Fail)
+        }
+    };
+    job.machine
+        .command(Command::Done(job.assignment.id, result));
 }
 
 impl Worker {
@@ -294,12 +331,10 @@ impl Worker {
 
     /// A worker with a full core configuration (backoff, grab form...).
     pub fn with_config(config: WorkerConfig) -> Worker {
-        let (sender, inputs) = driver::channel();
         Worker {
             config,
             handlers: HashMap::new(),
-            sender,
-            inputs,
+            remote: Remote::new(),
         }
     }
 
@@ -374,7 +409,7 @@ impl Worker {
     /// A handle that asks this worker, once running, to shut down gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            sender: self.sender.clone(),
+            remote: self.remote.clone(),
         }
     }
 
@@ -384,8 +419,7 @@ impl Worker {
         let Worker {
             mut config,
             handlers,
-            sender,
-            inputs,
+            remote,
         } = self;
         if config.seed == 0 {
             config.seed = crate::client::os_seed();
@@ -400,15 +434,19 @@ impl Worker {
                 .name(format!("gearman-job-{index}"))
                 .spawn(move || pool_thread(tasks_rx))?;
         }
-        let driving = Driving {
+        let machine = Machine::new(|machine| Driving {
             core,
             handlers,
-            commands: sender.clone(),
+            machine: machine.clone(),
             tasks,
+            runs_on_reader: threads == 1,
+            for_reader: None,
             finished: false,
-        };
-        // Dropping `tasks` with `driving` at the end lets the pool threads exit.
-        driver::run(driving, sender, inputs);
+        });
+        remote.start(&machine);
+        // Dropping `tasks` with the driven state at the end lets the pool
+        // threads exit.
+        machine.run();
         Ok(())
     }
 

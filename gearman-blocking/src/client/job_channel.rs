@@ -1,4 +1,4 @@
-//! The link from the client's run loop to one [`Job`](super::Job): an
+//! The link from the client's state machine to one [`Job`](super::Job): an
 //! unbounded single-consumer queue that keeps one item inline, behind one
 //! mutex and condition variable. A job's steps are usually taken one at a
 //! time, so most jobs cost one small allocation here, where a general
@@ -24,7 +24,7 @@ struct Shared<T> {
     ready: Condvar,
 }
 
-/// The run loop's end.
+/// The client's end.
 pub(crate) struct JobSender<T> {
     shared: Arc<Shared<T>>,
 }
@@ -70,8 +70,11 @@ impl<T> Shared<T> {
 }
 
 impl<T> JobSender<T> {
-    /// Queues `item` and wakes the job; gives it back when the job is gone.
-    pub(crate) fn send(&self, item: T) -> Result<(), T> {
+    /// Queues `item` and, when `wake`, wakes the job; gives it back when the
+    /// job is gone. An item sent without waking is seen with the next one
+    /// that wakes (or when the sender goes), which saves a wake-up for items
+    /// the job's user does not wait for.
+    pub(crate) fn send(&self, item: T, wake: bool) -> Result<(), T> {
         {
             let mut queue = self.shared.lock();
             if queue.receiver_gone {
@@ -83,7 +86,9 @@ impl<T> JobSender<T> {
                 queue.rest.push_back(item);
             }
         }
-        self.shared.ready.notify_one();
+        if wake {
+            self.shared.ready.notify_one();
+        }
         Ok(())
     }
 }
@@ -150,11 +155,11 @@ mod tests {
     fn items_arrive_in_order() {
         let (sender, mut receiver) = job_channel();
         for item in 1..=5 {
-            assert_eq!(sender.send(item), Ok(()));
+            assert_eq!(sender.send(item, true), Ok(()));
         }
         let seen: Vec<_> = (0..5).map(|_| receiver.recv_until(None).unwrap()).collect();
         assert_eq!(seen, [1, 2, 3, 4, 5]);
-        assert_eq!(sender.send(6), Ok(()));
+        assert_eq!(sender.send(6, true), Ok(()));
         assert_eq!(receiver.recv_until(None), Ok(6));
     }
 
@@ -163,7 +168,7 @@ mod tests {
         let (sender, mut receiver) = job_channel();
         let feeder = thread::spawn(move || {
             thread::sleep(Duration::from_millis(20));
-            assert_eq!(sender.send("late"), Ok(()));
+            assert_eq!(sender.send("late", true), Ok(()));
             sender
         });
         assert_eq!(receiver.recv_until(None), Ok("late"));
@@ -172,9 +177,24 @@ mod tests {
     }
 
     #[test]
+    fn an_item_sent_without_waking_arrives_with_the_next() {
+        let (sender, mut receiver) = job_channel();
+        let feeder = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            assert_eq!(sender.send("quiet", false), Ok(()));
+            thread::sleep(Duration::from_millis(20));
+            assert_eq!(sender.send("loud", true), Ok(()));
+            sender
+        });
+        assert_eq!(receiver.recv_until(None), Ok("quiet"));
+        assert_eq!(receiver.recv_until(None), Ok("loud"));
+        drop(feeder.join().expect("the feeder does not panic"));
+    }
+
+    #[test]
     fn a_dropped_sender_ends_the_queue_after_its_items() {
         let (sender, mut receiver) = job_channel();
-        assert_eq!(sender.send("last"), Ok(()));
+        assert_eq!(sender.send("last", true), Ok(()));
         drop(sender);
         assert_eq!(receiver.recv_until(None), Ok("last"));
         assert_eq!(receiver.recv_until(None), Err(RecvError::Disconnected));
@@ -187,7 +207,7 @@ mod tests {
         let deadline = start + Duration::from_millis(30);
         assert_eq!(receiver.recv_until(Some(deadline)), Err(RecvError::Timeout));
         assert!(Instant::now() >= deadline);
-        assert_eq!(sender.send(1), Ok(()));
+        assert_eq!(sender.send(1, true), Ok(()));
         assert_eq!(receiver.recv_until(Some(start)), Ok(1));
     }
 
@@ -195,6 +215,6 @@ mod tests {
     fn a_dropped_job_refuses_items() {
         let (sender, receiver) = job_channel();
         drop(receiver);
-        assert_eq!(sender.send(7), Err(7));
+        assert_eq!(sender.send(7, true), Err(7));
     }
 }
