@@ -5,6 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::command::{Command, Magic};
 use crate::error::{BuildError, DecodeError};
 use crate::packet::{HEADER_LEN, Packet};
+use crate::packet_ref::PacketRef;
 
 /// Default largest payload a [`Decoder`] accepts: 64 MiB.
 pub const DEFAULT_MAX_PACKET_SIZE: u32 = 64 * 1024 * 1024;
@@ -24,7 +25,9 @@ pub enum Frame {
 
 /// Incremental decoder over a [`BytesMut`] read buffer.
 ///
-/// Call [`decode_packet`](Decoder::decode_packet) (clients and workers) or
+/// Call [`decode_packet`](Decoder::decode_packet) (clients and workers),
+/// [`decode_packet_ref`](Decoder::decode_packet_ref) (the same, borrowing
+/// from the buffer instead of splitting it) or
 /// [`decode_frame`](Decoder::decode_frame) (servers, which also accept admin
 /// lines) after each read, until it returns `Ok(None)`: that means "need more
 /// bytes", and the buffer keeps what was not consumed. A frame is split off
@@ -102,15 +105,9 @@ impl Decoder {
     // which stall.
     #[inline(always)]
     pub fn decode_packet(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
-        let header = match self.check_header(buf) {
-            Ok(Some(header)) => header,
-            Ok(None) => return Ok(None),
-            Err(err) => return self.fail(err),
+        let Some((command, size)) = self.next_header(buf)? else {
+            return Ok(None);
         };
-        let (command, size) = header;
         let total = HEADER_LEN + size as usize;
         if buf.len() < total {
             buf.reserve(total - buf.len());
@@ -130,16 +127,90 @@ impl Decoder {
         };
         match Packet::from_payload(command, payload) {
             Ok(packet) => Ok(Some(packet)),
-            Err(BuildError::MissingFields {
-                command,
-                expected,
-                found,
-            }) => self.fail(DecodeError::MissingFields {
-                command,
-                expected,
-                found,
-            }),
-            Err(other) => unreachable!("from_payload only reports missing fields: {other}"),
+            Err(err) => self.fail(missing_fields(err)),
+        }
+    }
+
+    /// Decodes the binary packet at the front of `buf` without consuming it:
+    /// the packet borrows its payload from `buf`, and the `usize` is how many
+    /// bytes it takes (12 plus its declared size). The caller drops the
+    /// front of its buffer by that much once done with the packet.
+    ///
+    /// This is the fastest way to read packets: nothing is split off the
+    /// buffer, so there is no reference count to raise and drop per packet.
+    /// [`decode_packet`](Decoder::decode_packet) gives an owned [`Packet`]
+    /// instead, for packets kept past the next read; [`PacketRef::to_packet`]
+    /// copies one that turns out to be needed longer.
+    ///
+    /// `Ok(None)` means "need more bytes": append them and call again with the
+    /// whole unconsumed buffer. A frame is only returned once all of it is in
+    /// `buf`, so the buffer must be able to hold 12 bytes plus the
+    /// [maximum packet size](Decoder::max_packet_size). The checks and errors
+    /// are those of [`decode_packet`](Decoder::decode_packet): the declared
+    /// size is checked against the maximum as soon as the header is in, and
+    /// after an error the decoder stays failed (nothing needs consuming: the
+    /// stream is unusable).
+    ///
+    /// A read loop advances after using each packet:
+    ///
+    /// ```
+    /// use bytes::{Buf, BytesMut};
+    /// use gearman_proto::{Command, Decoder};
+    ///
+    /// // Two ECHO_RES packets, then the start of a third.
+    /// let mut socket = &b"\0RES\0\0\0\x11\0\0\0\x02hi\0RES\0\0\0\x11\0\0\0\x03you\0RES\0"[..];
+    /// let mut decoder = Decoder::new();
+    /// let mut buf = BytesMut::new();
+    /// let mut echoed = Vec::new();
+    /// loop {
+    ///     match decoder.decode_packet_ref(&buf) {
+    ///         Ok(Some((packet, used))) => {
+    ///             assert_eq!(packet.command(), Command::EchoRes);
+    ///             echoed.push(packet.data().unwrap().to_vec());
+    ///             // The packet is no longer used: drop its bytes.
+    ///             buf.advance(used);
+    ///         }
+    ///         Ok(None) if socket.is_empty() => break,
+    ///         Ok(None) => {
+    ///             // A socket read, here four bytes at a time.
+    ///             let n = socket.len().min(4);
+    ///             buf.extend_from_slice(&socket[..n]);
+    ///             socket = &socket[n..];
+    ///         }
+    ///         Err(err) => panic!("close the connection: {err}"),
+    ///     }
+    /// }
+    /// assert_eq!(echoed, [b"hi".to_vec(), b"you".to_vec()]);
+    /// assert_eq!(&buf[..], b"\0RES\0");
+    /// ```
+    #[inline(always)]
+    pub fn decode_packet_ref<'a>(
+        &mut self,
+        buf: &'a [u8],
+    ) -> Result<Option<(PacketRef<'a>, usize)>, DecodeError> {
+        let Some((command, size)) = self.next_header(buf)? else {
+            return Ok(None);
+        };
+        let total = HEADER_LEN + size as usize;
+        let Some(payload) = buf.get(HEADER_LEN..total) else {
+            return Ok(None);
+        };
+        match PacketRef::new(command, payload) {
+            Ok(packet) => Ok(Some((packet, total))),
+            Err(err) => self.fail(missing_fields(err)),
+        }
+    }
+
+    /// The command and declared size of the next packet, once its header is
+    /// in; an error fails the decoder, and a failed decoder repeats its error.
+    #[inline(always)]
+    fn next_header(&mut self, buf: &[u8]) -> Result<Option<(Command, u32)>, DecodeError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        match self.check_header(buf) {
+            Ok(header) => Ok(header),
+            Err(err) => self.fail(err),
         }
     }
 
@@ -183,7 +254,7 @@ impl Decoder {
     }
 
     #[inline(always)]
-    fn check_header(&self, buf: &BytesMut) -> Result<Option<(Command, u32)>, DecodeError> {
+    fn check_header(&self, buf: &[u8]) -> Result<Option<(Command, u32)>, DecodeError> {
         let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
             // A partial header: fail early if its start already cannot be a magic.
             let seen = &buf[..buf.len().min(4)];
@@ -207,6 +278,24 @@ impl Decoder {
             });
         }
         Ok(Some((command, size)))
+    }
+}
+
+/// The decode error for a payload with too few fields ([`PacketRef::new`]
+/// reports nothing else).
+#[cold]
+fn missing_fields(err: BuildError) -> DecodeError {
+    match err {
+        BuildError::MissingFields {
+            command,
+            expected,
+            found,
+        } => DecodeError::MissingFields {
+            command,
+            expected,
+            found,
+        },
+        other => unreachable!("splitting a payload only reports missing fields: {other}"),
     }
 }
 

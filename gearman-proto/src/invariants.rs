@@ -5,6 +5,8 @@
 //!
 //! - a decoded packet consumed exactly 12 bytes plus its declared size, and
 //!   re-encoding it gives back exactly the bytes it came from;
+//! - decoding in place ([`Decoder::decode_packet_ref`]) gives the same
+//!   packets, consumed counts and errors as decoding owned packets;
 //! - feeding the same bytes one at a time (in small chunks for long inputs)
 //!   gives the same frames and the same outcome as feeding them whole;
 //! - after an error the decoder stays failed, and a header error consumes
@@ -157,6 +159,9 @@ fn run(data: &[u8], chunk: usize, frames: bool) -> (Vec<Frame>, End) {
     loop {
         let before = buf.len();
         let declared = declared_size(&buf);
+        // The borrowed path, asked first on a copy of the decoder, must give
+        // what the owned path is about to.
+        let borrowed = borrowed_decode(&decoder, &buf, frames);
         let result = if frames {
             decoder.decode_frame(&mut buf)
         } else {
@@ -165,6 +170,9 @@ fn run(data: &[u8], chunk: usize, frames: bool) -> (Vec<Frame>, End) {
                 .map(|p| p.map(Frame::Packet))
         };
         let used = before - buf.len();
+        if let Some(borrowed) = borrowed {
+            check_borrowed_agrees(borrowed, &result, used);
+        }
         match result {
             Ok(Some(frame)) => {
                 check_frame(&frame, &data[consumed..consumed + used], declared);
@@ -185,6 +193,47 @@ fn run(data: &[u8], chunk: usize, frames: bool) -> (Vec<Frame>, End) {
                 return (out, End::Failed(consumed, discriminant(&err)));
             }
         }
+    }
+}
+
+/// What [`Decoder::decode_packet_ref`] gives for `buf` on a copy of
+/// `decoder` (which it may fail), as an owned packet and the bytes it would
+/// consume. `None` where a server would read an admin line instead.
+fn borrowed_decode(
+    decoder: &Decoder,
+    buf: &[u8],
+    frames: bool,
+) -> Option<Result<Option<(Packet, usize)>, DecodeError>> {
+    if frames && buf.first().is_some_and(|&b| b != 0) && decoder.error().is_none() {
+        return None;
+    }
+    let mut decoder = decoder.clone();
+    let result = decoder.decode_packet_ref(buf);
+    if let Err(err) = &result {
+        assert_eq!(
+            decoder.error(),
+            Some(err),
+            "a borrowed decode error fails the decoder"
+        );
+    }
+    Some(result.map(|found| found.map(|(packet, used)| (packet.to_packet(), used))))
+}
+
+/// The borrowed path agrees with the owned one: the same packet and consumed
+/// count, "need more" at the same point, the same error.
+fn check_borrowed_agrees(
+    borrowed: Result<Option<(Packet, usize)>, DecodeError>,
+    owned: &Result<Option<Frame>, DecodeError>,
+    owned_used: usize,
+) {
+    match (borrowed, owned) {
+        (Ok(Some((packet, used))), Ok(Some(Frame::Packet(owned)))) => {
+            assert_eq!(&packet, owned, "borrowed and owned packets differ");
+            assert_eq!(used, owned_used, "borrowed and owned consume differently");
+        }
+        (Ok(None), Ok(None)) => {}
+        (Err(err), Err(owned)) => assert_eq!(&err, owned, "borrowed and owned errors differ"),
+        (borrowed, owned) => panic!("borrowed decode gave {borrowed:?}, owned {owned:?}"),
     }
 }
 

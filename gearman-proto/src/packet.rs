@@ -4,6 +4,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::command::{Command, Field, Magic};
 use crate::error::BuildError;
+use crate::packet_ref::{PacketRef, STORED_SEPARATORS};
 
 /// Length of the fixed binary header: magic, type, payload size.
 pub const HEADER_LEN: usize = 12;
@@ -32,10 +33,7 @@ pub const MAX_FIELDS: usize = 8;
 // payload's first word, so moving a built packet stays word by word.
 #[repr(C)]
 pub struct Packet {
-    /// Offsets of the first [`STORED_SEPARATORS`] NUL separators (zero when
-    /// the command has fewer). Later ones are found again on access: only a
-    /// few commands have them, and keeping the packet small makes building
-    /// it (on every decode) cheaper than storing all seven.
+    /// The first NUL separators' offsets, as in [`PacketRef`].
     separators: [u32; STORED_SEPARATORS],
     /// `None` for an empty payload, the most frequent case (packets without
     /// fields): such a packet holds no buffer, so dropping it costs nothing.
@@ -45,9 +43,6 @@ pub struct Packet {
 
 /// What [`Packet::payload`] lends for a packet with an empty payload.
 static EMPTY_PAYLOAD: Bytes = Bytes::new();
-
-/// Separators kept in a [`Packet`]; covers every command of up to three fields.
-const STORED_SEPARATORS: usize = 2;
 
 impl Packet {
     /// Builds a packet from its fields in wire order (see [`Command::fields`]).
@@ -70,27 +65,19 @@ impl Packet {
     /// it), so re-encoding gives back the same bytes.
     #[inline(always)]
     pub fn from_payload(command: Command, payload: Bytes) -> Result<Packet, BuildError> {
-        let mut separators = [0u32; STORED_SEPARATORS];
-        let wanted = separator_count(command);
-        let mut start = 0usize;
-        for found in 0..wanted {
-            match find_nul(&payload[start..]) {
-                Some(at) => {
-                    if let Some(slot) = separators.get_mut(found) {
-                        *slot = (start + at) as u32;
-                    }
-                    start += at + 1;
-                }
-                None => {
-                    return Err(BuildError::MissingFields {
-                        command,
-                        expected: command.field_count(),
-                        found: found + 1,
-                    });
-                }
-            }
-        }
-        Ok(Packet {
+        let separators = PacketRef::new(command, &payload)?.separators();
+        Ok(Packet::from_split(command, separators, payload))
+    }
+
+    /// A packet whose separators were already found (by [`PacketRef::new`]
+    /// on the same command and payload).
+    #[inline(always)]
+    pub(crate) fn from_split(
+        command: Command,
+        separators: [u32; STORED_SEPARATORS],
+        payload: Bytes,
+    ) -> Packet {
+        Packet {
             command,
             payload: if payload.is_empty() {
                 None
@@ -98,120 +85,102 @@ impl Packet {
                 Some(payload)
             },
             separators,
-        })
+        }
+    }
+
+    /// The packet as a borrowed [`PacketRef`]: the same fields, no reference
+    /// counting to copy or drop it.
+    ///
+    /// ```
+    /// use gearman_proto::{Command, Packet};
+    /// let p = Packet::build(Command::EchoRes, &[b"hi"]).unwrap();
+    /// assert_eq!(p.as_packet_ref().data(), Some(&b"hi"[..]));
+    /// ```
+    #[inline(always)]
+    pub fn as_packet_ref(&self) -> PacketRef<'_> {
+        PacketRef::from_split(self.command, self.separators, self.payload())
     }
 
     /// The packet's command (type and direction).
+    #[inline]
     pub fn command(&self) -> Command {
         self.command
     }
 
     /// The magic the packet is sent with.
+    #[inline]
     pub fn magic(&self) -> Magic {
         self.command.magic()
     }
 
     /// The whole payload after the 12-byte header.
+    #[inline]
     pub fn payload(&self) -> &Bytes {
         self.payload.as_ref().unwrap_or(&EMPTY_PAYLOAD)
     }
 
     /// Number of fields (the command's, see [`Command::fields`]).
+    #[inline]
     pub fn field_count(&self) -> usize {
         self.command.field_count()
     }
 
-    /// Offset of the NUL ending field `index` (below `field_count - 1`).
-    fn separator(&self, index: usize) -> usize {
-        if let Some(&at) = self.separators.get(index) {
-            return at as usize;
-        }
-        // Past the stored ones: scan on from the last stored separator. The
-        // payload was checked to hold them all when the packet was made.
-        let mut at = self.separators[STORED_SEPARATORS - 1] as usize;
-        for _ in STORED_SEPARATORS..=index {
-            let start = at + 1;
-            let payload = self.payload();
-            at = find_nul(&payload[start..]).map_or(payload.len(), |n| start + n);
-        }
-        at
-    }
-
-    fn range(&self, index: usize) -> Option<(usize, usize)> {
-        let count = self.field_count();
-        if index >= count {
-            return None;
-        }
-        let start = if index == 0 {
-            0
-        } else {
-            self.separator(index - 1) + 1
-        };
-        let end = if index + 1 == count {
-            self.payload().len()
-        } else {
-            self.separator(index)
-        };
-        Some((start, end))
-    }
-
     /// Field `index` in wire order, borrowed.
+    #[inline]
     pub fn arg(&self, index: usize) -> Option<&[u8]> {
-        self.range(index).map(|(s, e)| &self.payload()[s..e])
+        self.as_packet_ref().arg(index)
     }
 
     /// Field `index` in wire order as a zero-copy [`Bytes`] slice.
     pub fn arg_bytes(&self, index: usize) -> Option<Bytes> {
-        self.range(index).map(|(s, e)| self.payload().slice(s..e))
+        let range = self.as_packet_ref().range(index)?;
+        Some(self.payload().slice(range))
     }
 
     /// Iterates the fields in wire order.
+    #[inline]
     pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        (0..self.field_count()).map(|i| self.arg(i).expect("index below field_count"))
-    }
-
-    fn index_of(&self, field: Field) -> Option<usize> {
-        self.command.fields().iter().position(|&f| f == field)
+        self.as_packet_ref().args()
     }
 
     /// A named field, borrowed; `None` if this command has no such field.
+    #[inline]
     pub fn field(&self, field: Field) -> Option<&[u8]> {
-        self.arg(self.index_of(field)?)
+        self.as_packet_ref().field(field)
     }
 
     /// A named field as a zero-copy [`Bytes`] slice.
     pub fn field_bytes(&self, field: Field) -> Option<Bytes> {
-        self.arg_bytes(self.index_of(field)?)
+        self.arg_bytes(self.as_packet_ref().index_of(field)?)
     }
 
     /// The job handle. For WORK_FAIL one trailing NUL is dropped: gearmand
     /// sends `H\0` when it turns an exception into a failure.
+    #[inline]
     pub fn handle(&self) -> Option<&[u8]> {
-        let handle = self.field(Field::Handle)?;
-        Some(match self.command {
-            Command::WorkFailReq | Command::WorkFailRes => {
-                handle.strip_suffix(b"\0").unwrap_or(handle)
-            }
-            _ => handle,
-        })
+        self.as_packet_ref().handle()
     }
 
     /// The function name.
+    #[inline]
     pub fn function(&self) -> Option<&[u8]> {
-        self.field(Field::Function)
+        self.as_packet_ref().function()
     }
 
     /// The unique id.
+    #[inline]
     pub fn unique(&self) -> Option<&[u8]> {
-        self.field(Field::Unique)
+        self.as_packet_ref().unique()
     }
 
     /// The opaque data (workload, result, echo payload, exception text).
+    #[inline]
     pub fn data(&self) -> Option<&[u8]> {
-        self.field(Field::Data)
+        self.as_packet_ref().data()
     }
 
     /// Number of bytes [`Packet::encode`] writes.
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         HEADER_LEN + self.payload().len()
     }
@@ -237,11 +206,7 @@ impl Packet {
 
 impl std::fmt::Debug for Packet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut list = f.debug_tuple(self.command.name());
-        for arg in self.args() {
-            list.field(&bytes::Bytes::copy_from_slice(arg));
-        }
-        list.finish()
+        self.as_packet_ref().fmt(f)
     }
 }
 
@@ -269,40 +234,8 @@ fn payload_len(fields: &[&[u8]]) -> usize {
     fields.iter().map(|f| f.len()).sum::<usize>() + fields.len().saturating_sub(1)
 }
 
-/// NUL separators per command (fields minus one), indexed by the command's
-/// declaration order: one load on the decode path instead of a call.
-const SEPARATOR_COUNTS: [u8; Command::ALL.len()] = {
-    let mut counts = [0u8; Command::ALL.len()];
-    let mut i = 0;
-    while i < Command::ALL.len() {
-        let command = Command::ALL[i];
-        counts[command as usize] = command.field_count().saturating_sub(1) as u8;
-        i += 1;
-    }
-    counts
-};
-
-#[inline(always)]
-fn separator_count(command: Command) -> usize {
-    SEPARATOR_COUNTS[command as usize] as usize
-}
-
-/// Position of the first NUL. Fields before the data are short (handles,
-/// names), where a plain loop beats `memchr`'s call and setup; a long field
-/// falls through to `memchr`.
 #[inline]
-fn find_nul(hay: &[u8]) -> Option<usize> {
-    const SHORT: usize = 32;
-    let head = &hay[..hay.len().min(SHORT)];
-    match head.iter().position(|&b| b == 0) {
-        Some(at) => Some(at),
-        None if hay.len() > SHORT => memchr::memchr(0, &hay[SHORT..]).map(|at| SHORT + at),
-        None => None,
-    }
-}
-
-#[inline]
-fn put_header<B: BufMut>(buf: &mut B, command: Command, payload_len: usize) {
+pub(crate) fn put_header<B: BufMut>(buf: &mut B, command: Command, payload_len: usize) {
     // One 12-byte write instead of three: a third of the bounds checks.
     let mut header = [0u8; HEADER_LEN];
     header[..4].copy_from_slice(command.magic().bytes());

@@ -1,0 +1,354 @@
+//! A binary packet borrowed from a byte slice, and the field splitting that
+//! [`Packet`] shares.
+
+use bytes::{BufMut, Bytes};
+
+use crate::command::{Command, Field, Magic};
+use crate::error::BuildError;
+use crate::packet::{HEADER_LEN, Packet, put_header};
+
+/// Separators kept in a packet; covers every command of up to three fields.
+pub(crate) const STORED_SEPARATORS: usize = 2;
+
+/// A binary packet whose payload is borrowed: a [`Command`] and a `&[u8]`.
+///
+/// It reads like a [`Packet`] (same accessors, same field rules) but holds no
+/// buffer, so making and dropping one costs no reference counting. It is what
+/// [`Decoder::decode_packet_ref`](crate::Decoder::decode_packet_ref) returns:
+/// a view of a frame still in the caller's read buffer. Call
+/// [`to_packet`](PacketRef::to_packet) to keep it past the buffer's next
+/// change.
+///
+/// ```
+/// use gearman_proto::{Command, PacketRef};
+///
+/// let p = PacketRef::new(Command::JobAssign, b"H:lap:1\0reverse\0te\0st").unwrap();
+/// assert_eq!(p.handle(), Some(&b"H:lap:1"[..]));
+/// assert_eq!(p.function(), Some(&b"reverse"[..]));
+/// assert_eq!(p.data(), Some(&b"te\0st"[..]));
+/// assert_eq!(p.encoded_len(), 12 + 21);
+/// assert_eq!(p.to_packet(), p);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PacketRef<'a> {
+    /// Offsets of the first [`STORED_SEPARATORS`] NUL separators (zero when
+    /// the command has fewer). Later ones are found again on access: only a
+    /// few commands have them, and a small packet is cheaper to build on
+    /// every decode than one storing all seven.
+    separators: [u32; STORED_SEPARATORS],
+    payload: &'a [u8],
+    command: Command,
+}
+
+impl<'a> PacketRef<'a> {
+    /// Wraps a raw payload, splitting it into the command's fields.
+    ///
+    /// Fails with [`BuildError::MissingFields`] when the payload has fewer NUL
+    /// separators than the command needs. Extra NULs belong to the last field.
+    /// A payload on a command without fields is kept as is, so re-encoding
+    /// gives back the same bytes.
+    ///
+    /// ```
+    /// use gearman_proto::{BuildError, Command, PacketRef};
+    /// assert!(PacketRef::new(Command::EchoRes, b"any\0bytes").is_ok());
+    /// assert!(matches!(
+    ///     PacketRef::new(Command::JobAssign, b"H:lap:1\0reverse"),
+    ///     Err(BuildError::MissingFields { found: 2, .. })
+    /// ));
+    /// ```
+    #[inline(always)]
+    pub fn new(command: Command, payload: &'a [u8]) -> Result<PacketRef<'a>, BuildError> {
+        let mut separators = [0u32; STORED_SEPARATORS];
+        let mut start = 0usize;
+        for found in 0..separator_count(command) {
+            match find_nul(&payload[start..]) {
+                Some(at) => {
+                    if let Some(slot) = separators.get_mut(found) {
+                        *slot = (start + at) as u32;
+                    }
+                    start += at + 1;
+                }
+                None => {
+                    return Err(BuildError::MissingFields {
+                        command,
+                        expected: command.field_count(),
+                        found: found + 1,
+                    });
+                }
+            }
+        }
+        Ok(PacketRef {
+            separators,
+            payload,
+            command,
+        })
+    }
+
+    /// A view with separators already found (by [`PacketRef::new`] on the
+    /// same command and payload).
+    #[inline(always)]
+    pub(crate) fn from_split(
+        command: Command,
+        separators: [u32; STORED_SEPARATORS],
+        payload: &'a [u8],
+    ) -> PacketRef<'a> {
+        PacketRef {
+            separators,
+            payload,
+            command,
+        }
+    }
+
+    /// The separator offsets, for a [`Packet`] built from this view.
+    #[inline(always)]
+    pub(crate) fn separators(&self) -> [u32; STORED_SEPARATORS] {
+        self.separators
+    }
+
+    /// The packet's command (type and direction).
+    #[inline]
+    pub fn command(&self) -> Command {
+        self.command
+    }
+
+    /// The magic the packet is sent with.
+    #[inline]
+    pub fn magic(&self) -> Magic {
+        self.command.magic()
+    }
+
+    /// The whole payload after the 12-byte header.
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// Number of fields (the command's, see [`Command::fields`]).
+    #[inline]
+    pub fn field_count(&self) -> usize {
+        self.command.field_count()
+    }
+
+    /// Offset of the NUL ending field `index` (below `field_count - 1`).
+    fn separator(&self, index: usize) -> usize {
+        if let Some(&at) = self.separators.get(index) {
+            return at as usize;
+        }
+        // Past the stored ones: scan on from the last stored separator. The
+        // payload was checked to hold them all when the view was made.
+        let mut at = self.separators[STORED_SEPARATORS - 1] as usize;
+        for _ in STORED_SEPARATORS..=index {
+            let start = at + 1;
+            at = find_nul(&self.payload[start..]).map_or(self.payload.len(), |n| start + n);
+        }
+        at
+    }
+
+    /// Byte range of field `index` in the payload.
+    #[inline]
+    pub(crate) fn range(&self, index: usize) -> Option<std::ops::Range<usize>> {
+        let count = self.field_count();
+        if index >= count {
+            return None;
+        }
+        let start = if index == 0 {
+            0
+        } else {
+            self.separator(index - 1) + 1
+        };
+        let end = if index + 1 == count {
+            self.payload.len()
+        } else {
+            self.separator(index)
+        };
+        Some(start..end)
+    }
+
+    /// Field `index` in wire order.
+    #[inline]
+    pub fn arg(&self, index: usize) -> Option<&'a [u8]> {
+        self.range(index).map(|range| &self.payload[range])
+    }
+
+    /// Iterates the fields in wire order.
+    #[inline]
+    pub fn args(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + use<'a> {
+        let packet = *self;
+        (0..self.field_count()).map(move |i| packet.arg(i).expect("index below field_count"))
+    }
+
+    /// Position of a named field in this command's wire order.
+    #[inline]
+    pub(crate) fn index_of(&self, field: Field) -> Option<usize> {
+        self.command.fields().iter().position(|&f| f == field)
+    }
+
+    /// A named field; `None` if this command has no such field.
+    #[inline]
+    pub fn field(&self, field: Field) -> Option<&'a [u8]> {
+        self.arg(self.index_of(field)?)
+    }
+
+    /// The job handle. For WORK_FAIL one trailing NUL is dropped: gearmand
+    /// sends `H\0` when it turns an exception into a failure.
+    #[inline]
+    pub fn handle(&self) -> Option<&'a [u8]> {
+        let handle = self.field(Field::Handle)?;
+        Some(match self.command {
+            Command::WorkFailReq | Command::WorkFailRes => {
+                handle.strip_suffix(b"\0").unwrap_or(handle)
+            }
+            _ => handle,
+        })
+    }
+
+    /// The function name.
+    #[inline]
+    pub fn function(&self) -> Option<&'a [u8]> {
+        self.field(Field::Function)
+    }
+
+    /// The unique id.
+    #[inline]
+    pub fn unique(&self) -> Option<&'a [u8]> {
+        self.field(Field::Unique)
+    }
+
+    /// The opaque data (workload, result, echo payload, exception text).
+    #[inline]
+    pub fn data(&self) -> Option<&'a [u8]> {
+        self.field(Field::Data)
+    }
+
+    /// Number of bytes [`PacketRef::encode`] writes.
+    #[inline]
+    pub fn encoded_len(&self) -> usize {
+        HEADER_LEN + self.payload.len()
+    }
+
+    /// Appends the packet's wire bytes to `buf`.
+    ///
+    /// ```
+    /// use gearman_proto::{Command, PacketRef};
+    /// let mut out = Vec::new();
+    /// PacketRef::new(Command::CanDo, b"resize").unwrap().encode(&mut out);
+    /// assert_eq!(out, b"\0REQ\0\0\0\x01\0\0\0\x06resize");
+    /// ```
+    #[inline]
+    pub fn encode<B: BufMut>(&self, buf: &mut B) {
+        put_header(buf, self.command, self.payload.len());
+        buf.put_slice(self.payload);
+    }
+
+    /// Copies the payload into an owned [`Packet`], which outlives the buffer
+    /// this view borrows from. The fields are not split again.
+    ///
+    /// ```
+    /// use gearman_proto::{Command, PacketRef};
+    /// let wire = b"H:lap:1".to_vec();
+    /// let owned = PacketRef::new(Command::JobCreated, &wire).unwrap().to_packet();
+    /// drop(wire);
+    /// assert_eq!(owned.handle(), Some(&b"H:lap:1"[..]));
+    /// ```
+    pub fn to_packet(&self) -> Packet {
+        Packet::from_split(
+            self.command,
+            self.separators,
+            Bytes::copy_from_slice(self.payload),
+        )
+    }
+}
+
+impl From<PacketRef<'_>> for Packet {
+    fn from(packet: PacketRef<'_>) -> Packet {
+        packet.to_packet()
+    }
+}
+
+impl PartialEq<Packet> for PacketRef<'_> {
+    fn eq(&self, other: &Packet) -> bool {
+        *self == other.as_packet_ref()
+    }
+}
+
+impl PartialEq<PacketRef<'_>> for Packet {
+    fn eq(&self, other: &PacketRef<'_>) -> bool {
+        self.as_packet_ref() == *other
+    }
+}
+
+impl std::fmt::Debug for PacketRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_tuple(self.command.name());
+        for arg in self.args() {
+            list.field(&Bytes::copy_from_slice(arg));
+        }
+        list.finish()
+    }
+}
+
+/// NUL separators per command (fields minus one), indexed by the command's
+/// declaration order: one load on the decode path instead of a call.
+const SEPARATOR_COUNTS: [u8; Command::ALL.len()] = {
+    let mut counts = [0u8; Command::ALL.len()];
+    let mut i = 0;
+    while i < Command::ALL.len() {
+        let command = Command::ALL[i];
+        counts[command as usize] = command.field_count().saturating_sub(1) as u8;
+        i += 1;
+    }
+    counts
+};
+
+#[inline(always)]
+fn separator_count(command: Command) -> usize {
+    SEPARATOR_COUNTS[command as usize] as usize
+}
+
+/// Position of the first NUL. Fields before the data are short (handles,
+/// names), where a plain loop beats `memchr`'s call and setup; a long field
+/// falls through to `memchr`.
+#[inline]
+fn find_nul(hay: &[u8]) -> Option<usize> {
+    const SHORT: usize = 32;
+    let head = &hay[..hay.len().min(SHORT)];
+    match head.iter().position(|&b| b == 0) {
+        Some(at) => Some(at),
+        None if hay.len() > SHORT => memchr::memchr(0, &hay[SHORT..]).map(|at| SHORT + at),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_past_the_stored_separators_are_found_on_access() {
+        let payload = b"f\0uniq\x001\x0022\x00333\0\x007\0da\0ta";
+        let p = PacketRef::new(Command::SubmitJobSched, payload).unwrap();
+        let fields: [&[u8]; 8] = [b"f", b"uniq", b"1", b"22", b"333", b"", b"7", b"da\0ta"];
+        assert_eq!(p.args().collect::<Vec<_>>(), fields);
+        assert!(matches!(
+            PacketRef::new(Command::SubmitJobSched, b"f\0uniq\x001\x002"),
+            Err(BuildError::MissingFields { found: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn fields_outlive_the_view() {
+        let payload = b"H:x:1\x001\x000\x003\x004".to_vec();
+        let denominator = {
+            let p = PacketRef::new(Command::StatusRes, &payload).unwrap();
+            p.field(Field::Denominator)
+        };
+        assert_eq!(denominator, Some(&b"4"[..]));
+    }
+
+    #[test]
+    fn debug_matches_the_owned_packet() {
+        let p = PacketRef::new(Command::WorkFailRes, b"H:a:1\0").unwrap();
+        assert_eq!(p.handle(), Some(&b"H:a:1"[..]));
+        assert_eq!(format!("{p:?}"), format!("{:?}", p.to_packet()));
+    }
+}
