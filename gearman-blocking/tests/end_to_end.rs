@@ -188,3 +188,106 @@ impl WaitOwned for gearman_blocking::Job {
         self.wait_timeout(PATIENCE).unwrap()
     }
 }
+
+#[test]
+fn a_one_job_worker_runs_one_job_at_a_time_across_its_connections() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = server.local_addr().to_string();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let worker = {
+        let (running, most) = (running.clone(), most.clone());
+        Worker::new([addr.clone()])
+            .concurrency(1)
+            .connections_per_server(3)
+            .function("one", move |job: &WorkerJob| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                job.send_data("started");
+                std::thread::sleep(Duration::from_millis(5));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, WorkError>(job.payload().clone())
+            })
+            .spawn()
+            .unwrap()
+    };
+    let client = Client::new([addr]).unwrap();
+    let mut jobs: Vec<_> = (0..12)
+        .map(|i| client.submit(JobRequest::new("one", format!("job-{i}"))))
+        .collect();
+    for (i, job) in jobs.iter_mut().enumerate() {
+        let updates: Vec<JobUpdate> = job.by_ref().collect();
+        assert_eq!(updates, vec![JobUpdate::Data("started".into())]);
+        assert_eq!(
+            job.wait_timeout(PATIENCE).unwrap(),
+            JobOutcome::Complete(format!("job-{i}").into())
+        );
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1);
+
+    // A shutdown while a job runs lets it finish first.
+    let mut slow = client.submit(JobRequest::new("one", "last"));
+    assert_eq!(slow.next_update(), Some(JobUpdate::Data("started".into())));
+    worker.shutdown();
+    assert_eq!(
+        slow.wait_timeout(PATIENCE).unwrap(),
+        JobOutcome::Complete("last".into())
+    );
+    worker.join().unwrap();
+    server.stop().unwrap();
+}
+
+#[test]
+fn stop_requests_made_before_running_are_kept() {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    server.stop_handle().stop();
+    let serving = std::thread::spawn(move || server.serve());
+
+    let worker = Worker::new([addr]).function("f", |_job: &WorkerJob| Ok::<_, WorkError>(""));
+    worker.shutdown_handle().shutdown();
+    let running = worker.spawn().unwrap();
+
+    let start = std::time::Instant::now();
+    while !(serving.is_finished() && running.is_finished()) {
+        assert!(start.elapsed() < PATIENCE, "a stop request was lost");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    serving.join().unwrap().unwrap();
+    running.join().unwrap();
+}
+
+#[test]
+fn many_threads_share_one_client_and_one_worker() {
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = server.local_addr().to_string();
+    let worker = Worker::new([addr.clone()])
+        .concurrency(8)
+        .connections_per_server(2)
+        .function("echo", |job: &WorkerJob| {
+            Ok::<_, WorkError>(job.payload().clone())
+        })
+        .spawn()
+        .unwrap();
+    let client = Client::new([addr]).unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..16 {
+            let client = &client;
+            scope.spawn(move || {
+                for i in 0..50 {
+                    let payload = format!("{thread}-{i}");
+                    let outcome = client
+                        .submit(JobRequest::new("echo", payload.clone()))
+                        .wait_timeout_owned();
+                    assert_eq!(outcome, JobOutcome::Complete(payload.into()));
+                }
+            });
+        }
+    });
+    worker.shutdown();
+    worker.join().unwrap();
+    server.stop().unwrap();
+}
