@@ -33,6 +33,31 @@ use crate::driver::{Driven, Driver, Sockets};
 /// connects lazily, reconnects with backoff, and ends once the last clone
 /// and the last [`Job`] are dropped.
 ///
+/// Joined with the code that submits, in one task, the driver adds no
+/// hand-off between tasks to a job: the lowest latency per job (see the
+/// crate's [Latency](crate#latency) notes).
+///
+/// ```no_run
+/// use futures_lite::future;
+/// use gearman_async_std::{Client, JobOutcome, JobRequest};
+///
+/// # fn main() -> Result<(), gearman_async_std::Error> {
+/// async_std::task::block_on(async {
+///     let (client, driver) = Client::new(["127.0.0.1:4730"])?;
+///     let work = async move {
+///         let outcome = client.submit(JobRequest::new("reverse", "hello")).await;
+///         drop(client); // the driver ends once the last client is gone
+///         outcome
+///     };
+///     let (outcome, ()) = future::zip(work, driver).await;
+///     assert_eq!(outcome?, JobOutcome::Complete("olleh".into()));
+///     Ok(())
+/// })
+/// # }
+/// ```
+///
+/// Spawned:
+///
 /// ```no_run
 /// use gearman_async_std::{Client, JobOutcome, JobRequest};
 ///

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::io;
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +60,9 @@ struct Conn {
     socket: Socket,
     output: BytesMut,
     closing: Option<Closing>,
+    /// The socket may hold input that no wake-up announced: read it
+    /// before asking the reactor (see [`read_available`]).
+    maybe_readable: bool,
     /// Registered with this connection's socket, so that a wake-up names
     /// the connection and a round polls only the connections that moved.
     waker: Arc<ConnWaker>,
@@ -149,6 +152,7 @@ impl Sockets {
                 socket,
                 output: BytesMut::new(),
                 closing: None,
+                maybe_readable: true,
                 waker,
                 as_waker,
             },
@@ -349,31 +353,83 @@ fn poll_open<E: Endpoint>(
             return outcome;
         }
     }
-    outcome.more = true;
-    for _ in 0..READS_PER_ROUND {
-        match Pin::new(&mut *socket).poll_read(cx, read_buf) {
-            Poll::Pending => {
-                outcome.more = false;
-                break;
-            }
-            Poll::Ready(Ok(0)) => {
+    match read_available(cx, socket, &mut c.maybe_readable, read_buf, |input| {
+        core.handle_input(conn, input, now);
+    }) {
+        Ok(read) => {
+            outcome.progressed |= read.progressed;
+            outcome.more = read.more;
+            if read.closed {
                 tracing::debug!(%conn, "closed by peer");
                 outcome.lost = true;
-                break;
             }
-            Poll::Ready(Ok(n)) => {
-                outcome.progressed = true;
-                core.handle_input(conn, &read_buf[..n], now);
-            }
-            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
-            Poll::Ready(Err(err)) => {
-                tracing::warn!(%conn, %err, "read failed");
-                outcome.lost = true;
-                break;
-            }
+        }
+        Err(err) => {
+            tracing::warn!(%conn, %err, "read failed");
+            outcome.lost = true;
         }
     }
     outcome
+}
+
+/// What one read pass on a connection found.
+#[derive(Default)]
+struct ReadPass {
+    progressed: bool,
+    /// The peer closed its side.
+    closed: bool,
+    /// Stopped at the limit with input possibly left: read again next round.
+    more: bool,
+}
+
+/// Reads what the socket holds, at most [`READS_PER_ROUND`] times, handing
+/// each chunk to `input`.
+///
+/// Costs one `recv` per chunk and nothing more: readiness is asked of the
+/// reactor before reading (a wake-up it delivered says there is input), and
+/// a read that does not fill the buffer is taken to have drained the socket,
+/// so interest is registered again without a `recv` that would only say
+/// "would block". That is safe because the reactor's registration is level
+/// triggered: input left behind, or arriving meanwhile, is reported at once.
+/// `maybe_readable` carries over between rounds that the socket may still
+/// hold input without a wake-up saying so (a full buffer, the round's limit).
+fn read_available(
+    cx: &mut Context<'_>,
+    socket: &Async<TcpStream>,
+    maybe_readable: &mut bool,
+    read_buf: &mut [u8],
+    mut input: impl FnMut(&[u8]),
+) -> io::Result<ReadPass> {
+    let mut read = ReadPass::default();
+    let mut reads = 0;
+    loop {
+        if !*maybe_readable {
+            match socket.poll_readable(cx) {
+                Poll::Pending => return Ok(read),
+                Poll::Ready(result) => result?,
+            }
+            *maybe_readable = true;
+        }
+        if reads == READS_PER_ROUND {
+            read.more = true;
+            return Ok(read);
+        }
+        reads += 1;
+        match (&mut socket.get_ref()).read(read_buf) {
+            Ok(0) => {
+                read.closed = true;
+                return Ok(read);
+            }
+            Ok(n) => {
+                read.progressed = true;
+                input(&read_buf[..n]);
+                *maybe_readable = n == read_buf.len();
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => *maybe_readable = false,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 /// One round on a connection being closed; the bool says it is done with.

@@ -13,11 +13,26 @@
 //!
 //! - [`Client::new`] returns the client and a [`ClientDriver`] future that
 //!   does all of its I/O. Spawn that future on your executor once
-//!   (`async_std::task::spawn(driver)` or `smol::spawn(driver).detach()`); it
-//!   ends by itself when the last client and job handle are dropped.
+//!   (`async_std::task::spawn(driver)` or `smol::spawn(driver).detach()`), or
+//!   run it in the same task as the code that submits (see
+//!   [Latency](#latency)); it ends by itself when the last client and job
+//!   handle are dropped.
 //! - [`Worker::run_until`] and [`Server::serve`] are single futures that do
 //!   all of their I/O and, for the worker, run the handlers too. Await them
 //!   (or spawn them) like any future.
+//!
+//! # Latency
+//!
+//! A spawned [`ClientDriver`] is a task of its own: on a multi-threaded
+//! executor each request goes from the submitting task to the driver's task,
+//! and each outcome back, and every such hand-off may wake a parked thread.
+//! When the time of one job matters more than spreading the load over cores
+//! (few jobs in flight, a request/response service), run the driver in the
+//! same task as the code that submits and awaits, joined with
+//! `futures_lite::future::zip` (or `or`, or any join): requests are written
+//! and outcomes read without leaving that task. A worker gets the same from
+//! awaiting [`Worker::run_until`] in its own `block_on`, as in the example
+//! below. The [`Client`] documentation shows the joined form.
 //!
 //! With no executor at all, one `block_on` can drive a server, a worker and
 //! a client together:

@@ -1,18 +1,33 @@
-//! The load generator on `gearman-async-std`, run by async-std's executor:
-//! our client (and, unless told otherwise, our worker and the embedded
-//! server) in this process.
+//! The load generator on `gearman-async-std`: our client (and, unless told
+//! otherwise, our worker and the embedded server) in this process.
+//!
+//! Everything runs in one task under async-std's `block_on`, the way the
+//! crate recommends for latency: the client's driver is joined with the code
+//! that submits (so a job's bytes and its outcome never cross threads), and
+//! the worker and server futures are joined alongside, as a worker or server
+//! process would run them in its own `block_on`. Nothing is spawned, so
+//! `--threads` does not apply.
 
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::time::{Duration, Instant};
 
 use async_std::channel;
 use bytes::Bytes;
+use futures_util::future;
 use gearman_async_std::{Admin, Client, JobOutcome, Server, WorkError, Worker, WorkerJob};
 
 use crate::args::Args;
 use crate::drive::{self, Finished};
 use crate::payload::{is_echo_of, payload};
 
-/// Runs the whole load on async-std's global executor.
+/// How long the server and workers get to stop once the load is done.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A server or worker future run next to the load.
+type Background<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Runs the whole load in one task on the calling thread.
 pub fn run(args: &Args) -> Result<Finished, String> {
     async_std::task::block_on(run_async(args))
 }
@@ -23,6 +38,7 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
     let until_stopped = |stopped: channel::Receiver<()>| async move {
         let _ = stopped.recv().await;
     };
+    let mut background: Vec<Background<'_>> = Vec::new();
     let (addr, label) = match &args.server {
         Some(addr) => (addr.clone(), "async-std".to_owned()),
         None => {
@@ -32,13 +48,15 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
             let addr = server
                 .local_addr()
                 .map_err(|err| format!("no address: {err}"))?;
-            async_std::task::spawn(server.serve_until(until_stopped(stopped.clone())));
+            let serve = server.serve_until(until_stopped(stopped.clone()));
+            background.push(Box::pin(async move {
+                let _ = serve.await;
+            }));
             (addr.to_string(), "async-std/embedded".to_owned())
         }
     };
     let function = args.function_to_call();
 
-    let mut workers = Vec::new();
     if args.worker_concurrency > 0 {
         for _ in 0..args.workers {
             let worker = Worker::new([addr.clone()])
@@ -48,43 +66,68 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
                 .function(function.clone(), |job: WorkerJob| async move {
                     Ok::<Bytes, WorkError>(job.payload().clone())
                 });
-            workers.push(async_std::task::spawn(
-                worker.run_until(until_stopped(stopped.clone())),
-            ));
+            let run = worker.run_until(until_stopped(stopped.clone()));
+            background.push(Box::pin(async move {
+                let _ = run.await;
+            }));
         }
-        let expected = (args.workers * args.connections) as u64;
-        wait_for_workers(&addr, &function, expected).await?;
     }
 
-    let (client, driver) = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
-    let driver = async_std::task::spawn(driver);
-    let limit = Duration::from_secs(args.time_limit);
-    let result = if args.memory {
-        hold(args, &client, &addr, &function, &label).await
-    } else {
-        let submit = |index: u64| {
-            let job = client.submit(args.request(&function, payload(index, args.payload)));
-            async move {
-                match job.await {
-                    Ok(JobOutcome::Complete(result)) => {
-                        !args.background && is_echo_of(&result, index, args.payload)
-                    }
-                    Ok(JobOutcome::Queued(_)) => args.background,
-                    _ => false,
-                }
-            }
+    let load = async {
+        if args.worker_concurrency > 0 {
+            let expected = (args.workers * args.connections) as u64;
+            wait_for_workers(&addr, &function, expected).await?;
+        }
+        let (client, driver) = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
+        let submitting = async {
+            let result = submit_all(args, &client, &addr, &function, &label).await;
+            // The driver ends once the last client and job are gone.
+            drop(client);
+            result
         };
-        Ok(drive::throughput(args, &label, submit, async_std::task::sleep(limit)).await)
+        let (result, ()) = future::join(submitting, driver).await;
+        drop(stop);
+        result
     };
-
-    drop(client);
-    drop(stop);
-    let patience = Duration::from_secs(5);
-    let _ = async_std::future::timeout(patience, driver).await;
-    for worker in workers {
-        let _ = async_std::future::timeout(patience, worker).await;
-    }
+    let background = pin!(async {
+        future::join_all(background).await;
+    });
+    // The load decides when the run ends; then the server and workers get
+    // `PATIENCE` to finish.
+    let stopped_waiting = pin!(async {
+        until_stopped(stopped).await;
+        async_std::task::sleep(PATIENCE).await;
+    });
+    let background = future::select(background, stopped_waiting);
+    let (result, _) = future::join(load, background).await;
     result
+}
+
+/// Runs the throughput or memory measurement through `client`.
+async fn submit_all(
+    args: &Args,
+    client: &Client,
+    addr: &str,
+    function: &str,
+    label: &str,
+) -> Result<Finished, String> {
+    if args.memory {
+        return hold(args, client, addr, function, label).await;
+    }
+    let submit = |index: u64| {
+        let job = client.submit(args.request(function, payload(index, args.payload)));
+        async move {
+            match job.await {
+                Ok(JobOutcome::Complete(result)) => {
+                    !args.background && is_echo_of(&result, index, args.payload)
+                }
+                Ok(JobOutcome::Queued(_)) => args.background,
+                _ => false,
+            }
+        }
+    };
+    let limit = Duration::from_secs(args.time_limit);
+    Ok(drive::throughput(args, label, submit, async_std::task::sleep(limit)).await)
 }
 
 async fn hold(
