@@ -17,11 +17,11 @@ use gearman_proto::client::{
 use gearman_proto::dispatch::{Dispatch, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 
 use crate::Error;
-use crate::driver::{Driven, Handle, Io, Machine};
+use crate::driver::{Deferred, Driven, Handle, Io, Machine};
 
 mod job_channel;
 
-use job_channel::{JobReceiver, JobSender, RecvError, job_channel};
+use job_channel::{JobReceiver, JobSender, JobWaker, RecvError, job_channel};
 
 /// A Gearman client: cheap to clone, usable from many threads at once. All
 /// clones share one connection per server, with any number of jobs in flight
@@ -90,6 +90,10 @@ struct Driving {
     jobs: HashMap<JobId, (u64, JobSender<JobEvent>)>,
     keys: HashMap<u64, JobId>,
     requests: HashMap<RequestId, Reply>,
+    /// Jobs given an event during a reader's delivery, woken by that reader
+    /// once it has unlocked the machine (so that a woken job's next submit
+    /// does not find the machine still locked).
+    to_wake: Vec<JobWaker<JobEvent>>,
     handles_dropped: bool,
 }
 
@@ -161,7 +165,7 @@ impl Driven for Driving {
         self.handles_dropped = true;
     }
 
-    fn deliver(&mut self, _now: Instant, _may_defer: bool) {
+    fn deliver(&mut self, _now: Instant, may_defer: bool) {
         while let Some(event) = self.core.poll_event() {
             match dispatch(event) {
                 Some(Dispatch::Job { job, step }) => {
@@ -170,7 +174,13 @@ impl Driven for Driving {
                     // an acknowledgement is picked up with what follows.
                     let wake = !matches!(step, JobStep::Created(_));
                     let delivered = match self.jobs.get(&job) {
-                        Some((_, events)) => events.send(Ok(step), wake).is_ok(),
+                        Some((_, events)) => {
+                            let sent = events.send(Ok(step), wake && !may_defer).is_ok();
+                            if sent && wake && may_defer {
+                                self.to_wake.push(events.waker());
+                            }
+                            sent
+                        }
                         None => false,
                     };
                     if ends || !delivered {
@@ -192,6 +202,14 @@ impl Driven for Driving {
                 other => tracing::trace!(?other, "client event not used"),
             }
         }
+    }
+
+    fn take_deferred(&mut self) -> Option<Deferred> {
+        if self.to_wake.is_empty() {
+            return None;
+        }
+        let to_wake = std::mem::take(&mut self.to_wake);
+        Some(Box::new(move || to_wake.iter().for_each(JobWaker::wake)))
     }
 
     fn finished(&self) -> bool {
@@ -233,6 +251,7 @@ impl Client {
             jobs: HashMap::new(),
             keys: HashMap::new(),
             requests: HashMap::new(),
+            to_wake: Vec::new(),
             handles_dropped: false,
         });
         let timer = machine.clone();

@@ -97,10 +97,11 @@ impl Io {
     }
 
     /// Whether bytes or a loss reported for `conn` concern its current
-    /// attachment (and not one closed earlier).
+    /// state (and not one closed earlier): socket threads report with the
+    /// serial of their attachment, a connect thread with none.
     fn is_current(&self, conn: ConnId, reported: Option<u64>) -> bool {
         match self.conns.get(&conn) {
-            Some(ConnState::Open { serial, .. }) => reported.is_none_or(|r| r == *serial),
+            Some(ConnState::Open { serial, .. }) => reported == Some(*serial),
             Some(ConnState::Connecting { .. }) => reported.is_none(),
             None => false,
         }

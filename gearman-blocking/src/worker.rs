@@ -203,8 +203,10 @@ struct Driving {
     /// job at a time nothing else needs that thread until the job is done,
     /// and running it there saves waking a pool thread.
     runs_on_reader: bool,
-    /// The job left for the reader thread, until it takes it.
-    for_reader: Option<Task>,
+    /// Jobs assigned during a reader's delivery, left for that reader to
+    /// hand to the pool (or run) once it has unlocked the machine, so that a
+    /// pool thread does not wake only to wait for the lock.
+    for_reader: Vec<Task>,
     finished: bool,
 }
 
@@ -225,8 +227,8 @@ impl Driving {
         };
         let key = job.assignment.id;
         let task = Task { job, handler };
-        if may_defer && self.runs_on_reader && self.for_reader.is_none() {
-            self.for_reader = Some(task);
+        if may_defer {
+            self.for_reader.push(task);
             return;
         }
         if self.tasks.send(task).is_err() {
@@ -278,8 +280,25 @@ impl Driven for Driving {
     }
 
     fn take_deferred(&mut self) -> Option<Deferred> {
-        let task = self.for_reader.take()?;
-        Some(Box::new(move || run_task(task)))
+        if self.for_reader.is_empty() {
+            return None;
+        }
+        let mut tasks = std::mem::take(&mut self.for_reader);
+        let inline = self.runs_on_reader.then(|| tasks.remove(0));
+        let pool = self.tasks.clone();
+        Some(Box::new(move || {
+            for task in tasks {
+                if let Err(mpsc::SendError(task)) = pool.send(task) {
+                    // No pool thread is left to run it.
+                    task.job
+                        .machine
+                        .command(Command::Done(task.job.assignment.id, Err(WorkError::Fail)));
+                }
+            }
+            if let Some(task) = inline {
+                run_task(task);
+            }
+        }))
     }
 
     fn finished(&self) -> bool {
@@ -440,7 +459,7 @@ impl Worker {
             machine: machine.clone(),
             tasks,
             runs_on_reader: threads == 1,
-            for_reader: None,
+            for_reader: Vec::new(),
             finished: false,
         });
         remote.start(&machine);

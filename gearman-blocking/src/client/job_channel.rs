@@ -29,6 +29,18 @@ pub(crate) struct JobSender<T> {
     shared: Arc<Shared<T>>,
 }
 
+/// Wakes the job, for an item sent without waking.
+pub(crate) struct JobWaker<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> JobWaker<T> {
+    /// Wakes the job if it waits.
+    pub(crate) fn wake(&self) {
+        self.shared.ready.notify_one();
+    }
+}
+
 /// The job's end.
 pub(crate) struct JobReceiver<T> {
     shared: Arc<Shared<T>>,
@@ -90,6 +102,15 @@ impl<T> JobSender<T> {
             self.shared.ready.notify_one();
         }
         Ok(())
+    }
+}
+
+impl<T> JobSender<T> {
+    /// A way to wake the job later, for an item sent without waking.
+    pub(crate) fn waker(&self) -> JobWaker<T> {
+        JobWaker {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -188,6 +209,21 @@ mod tests {
         });
         assert_eq!(receiver.recv_until(None), Ok("quiet"));
         assert_eq!(receiver.recv_until(None), Ok("loud"));
+        drop(feeder.join().expect("the feeder does not panic"));
+    }
+
+    #[test]
+    fn a_waker_wakes_the_job_for_an_item_sent_without_waking() {
+        let (sender, mut receiver) = job_channel();
+        let feeder = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            assert_eq!(sender.send("later", false), Ok(()));
+            sender.waker().wake();
+            sender
+        });
+        // Bounded, so a lost wake-up fails rather than hangs.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert_eq!(receiver.recv_until(Some(deadline)), Ok("later"));
         drop(feeder.join().expect("the feeder does not panic"));
     }
 
