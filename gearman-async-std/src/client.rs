@@ -17,10 +17,11 @@ use gearman_proto::client::{
     Client as Core, ClientConfig, JobHandle, JobId, JobRequest, JobStatus, RequestId, ServerId,
     UniqueStatus,
 };
-use gearman_proto::dispatch::{Dispatch, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
+use gearman_proto::dispatch::{Dispatch, JobOutcome, JobUpdate, RequestAnswer, dispatch};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
+use crate::job_steps::{Step, StepReceiver, StepSender, job_steps};
 
 /// A Gearman client: cheap to clone, usable from many tasks at once. All
 /// clones share one connection per server, with any number of jobs in flight
@@ -106,7 +107,7 @@ enum Command {
     Submit {
         key: u64,
         request: JobRequest,
-        steps: Sender<Result<JobStep, Error>>,
+        steps: StepSender,
     },
     Forget {
         key: u64,
@@ -137,7 +138,7 @@ struct Driving {
     commands: Receiver<Command>,
     commands_closed: bool,
     /// Who waits for each job, and the caller's key for it.
-    jobs: HashMap<JobId, (u64, Sender<Result<JobStep, Error>>)>,
+    jobs: HashMap<JobId, (u64, StepSender)>,
     keys: HashMap<u64, JobId>,
     requests: HashMap<RequestId, oneshot::Sender<Result<RequestAnswer, Error>>>,
 }
@@ -157,7 +158,7 @@ impl Driving {
                     }
                     Err(err) => {
                         tracing::debug!(%err, "submit refused");
-                        let _ = steps.unbounded_send(Err(Error::InvalidRequest(err.to_string())));
+                        steps.fail(Error::InvalidRequest(err.to_string()));
                     }
                 }
                 return;
@@ -221,7 +222,7 @@ impl Driven for Driving {
                 Some(Dispatch::Job { job, step }) => {
                     let ends = step.is_end();
                     let delivered = match self.jobs.get(&job) {
-                        Some((_, steps)) => steps.unbounded_send(Ok(step)).is_ok(),
+                        Some((_, steps)) => steps.send(step),
                         None => false,
                     };
                     if ends || !delivered {
@@ -307,7 +308,7 @@ impl Client {
     /// also [`submit_background`](Client::submit_background).
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let (steps, steps_rx) = futures_channel::mpsc::unbounded();
+        let (steps, steps_rx) = job_steps();
         let sent = self.commands.unbounded_send(Command::Submit {
             key,
             request,
@@ -410,7 +411,7 @@ impl Client {
 #[derive(Debug)]
 pub struct Job {
     key: u64,
-    steps: Receiver<Result<JobStep, Error>>,
+    steps: StepReceiver,
     commands: Sender<Command>,
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,
@@ -429,33 +430,18 @@ impl Job {
         if self.outcome.is_some() {
             return Poll::Ready(None);
         }
-        loop {
-            let end = match Pin::new(&mut self.steps).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(JobStep::Created(handle)))) => {
-                    self.handle = Some(handle);
-                    continue;
-                }
-                Poll::Ready(Some(Ok(JobStep::Update(update)))) => {
-                    return Poll::Ready(Some(update));
-                }
-                Poll::Ready(Some(Ok(JobStep::End(end)))) => end.map_err(Error::from),
-                Poll::Ready(Some(Err(refused))) => Err(refused),
-                Poll::Ready(Some(Ok(other))) => {
-                    tracing::trace!(?other, "job step not used");
-                    continue;
-                }
-                Poll::Ready(None) => Err(Error::Shutdown),
-            };
-            if let Ok(JobOutcome::Queued(handle)) = &end {
-                self.handle = Some(handle.clone());
-            }
-            self.outcome = Some(end);
-            return Poll::Ready(None);
+        let end = match self.steps.poll_step(cx, &mut self.handle) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Step::Update(update)) => return Poll::Ready(Some(update)),
+            Poll::Ready(Step::End(end)) => end,
+        };
+        if let Ok(JobOutcome::Queued(handle)) = &end {
+            self.handle = Some(handle.clone());
         }
+        self.outcome = Some(end);
+        Poll::Ready(None)
     }
 }
-
 impl Future for Job {
     type Output = Result<JobOutcome, Error>;
 

@@ -117,6 +117,7 @@ mod admin;
 mod client;
 mod driver;
 mod error;
+mod job_steps;
 mod server;
 mod signal;
 mod worker;
