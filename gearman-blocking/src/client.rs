@@ -94,6 +94,8 @@ struct Driving {
     /// once it has unlocked the machine (so that a woken job's next submit
     /// does not find the machine still locked).
     to_wake: Vec<JobWaker<JobEvent>>,
+    /// Likewise for jobs that ended: dropping their sender wakes them.
+    to_drop: Vec<JobSender<JobEvent>>,
     handles_dropped: bool,
 }
 
@@ -176,7 +178,7 @@ impl Driven for Driving {
                     let delivered = match self.jobs.get(&job) {
                         Some((_, events)) => {
                             let sent = events.send(Ok(step), wake && !may_defer).is_ok();
-                            if sent && wake && may_defer {
+                            if sent && wake && may_defer && !ends {
                                 self.to_wake.push(events.waker());
                             }
                             sent
@@ -184,8 +186,13 @@ impl Driven for Driving {
                         None => false,
                     };
                     if ends || !delivered {
-                        if let Some((key, _)) = self.jobs.remove(&job) {
+                        if let Some((key, events)) = self.jobs.remove(&job) {
                             self.keys.remove(&key);
+                            if delivered && may_defer {
+                                // Dropping the sender wakes the job: after
+                                // unlocking, like the others.
+                                self.to_drop.push(events);
+                            }
                         }
                         if !ends {
                             // Nobody waits for it any more.
@@ -205,11 +212,15 @@ impl Driven for Driving {
     }
 
     fn take_deferred(&mut self) -> Option<Deferred> {
-        if self.to_wake.is_empty() {
+        if self.to_wake.is_empty() && self.to_drop.is_empty() {
             return None;
         }
         let to_wake = std::mem::take(&mut self.to_wake);
-        Some(Box::new(move || to_wake.iter().for_each(JobWaker::wake)))
+        let to_drop = std::mem::take(&mut self.to_drop);
+        Some(Box::new(move || {
+            to_wake.iter().for_each(JobWaker::wake);
+            drop(to_drop);
+        }))
     }
 
     fn finished(&self) -> bool {
@@ -252,6 +263,7 @@ impl Client {
             keys: HashMap::new(),
             requests: HashMap::new(),
             to_wake: Vec::new(),
+            to_drop: Vec::new(),
             handles_dropped: false,
         });
         let timer = machine.clone();
