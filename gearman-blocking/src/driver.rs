@@ -3,27 +3,30 @@
 //! for it. A socket's reader thread reads without the lock, then locks,
 //! feeds the bytes to the core, writes what the core answers and hands its
 //! events over; a user command (a submit, a worker's result, a stop) is
-//! applied by the calling thread the same way. One timer thread per machine
-//! sleeps until the core's next deadline and ends the machine when it is
-//! finished. So a message crosses no thread that has nothing else to do
-//! with it. No protocol knowledge lives here.
+//! applied by the calling thread the same way, or, when another thread holds
+//! the machine, left in a mailbox that the holder empties before letting go
+//! (so a worker's result or a submit never waits for the lock). One timer
+//! thread per machine sleeps until the core's next deadline and ends the
+//! machine when it is finished. So a message crosses no thread that has
+//! nothing else to do with it. No protocol knowledge lives here.
 //!
 //! Writes go directly to the socket while the peer keeps up and to the
 //! socket's writer thread when it does not, so output per connection keeps
 //! its order, and a reader that processes its input before reading more
 //! leaves a fast peer slowed by TCP rather than filling memory.
 //!
-//! Lock order: the machine's mutex may be held while taking a job's or a
-//! channel's own lock (to deliver), never the other way round; no user code
-//! runs and nothing waits on a user under the machine's mutex.
+//! Lock order: the machine's mutex may be held while taking the mailbox's
+//! or a job's or a channel's own lock (to deliver), never the other way
+//! round (nothing takes the machine's lock while holding another); no
+//! user code runs and nothing waits on a user under the machine's mutex.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -431,7 +434,7 @@ pub(crate) trait Driven: Send + 'static {
     /// The core state machine.
     type Core: Endpoint;
     /// What users ask of the machine.
-    type Command;
+    type Command: Send;
 
     /// The core, to feed and drain.
     fn core(&mut self) -> &mut Self::Core;
@@ -475,14 +478,24 @@ struct State<D> {
     driven: Option<D>,
     io: Io,
     timer: TimerSleep,
+    /// The timer thread, to unpark; set when it starts.
+    timer_thread: Option<Thread>,
+}
+
+/// Commands from threads that found the machine busy. The thread holding it
+/// applies them before its own change (so each thread's commands keep their
+/// order) and looks again after letting go, so none is left behind.
+struct Mailbox<C> {
+    commands: Vec<C>,
+    /// The machine has ended: commands are refused.
+    closed: bool,
 }
 
 /// One state machine and its sockets behind a mutex, driven by whichever
 /// thread has input, a command or a due deadline for it.
 pub(crate) struct Machine<D: Driven> {
     state: Mutex<State<D>>,
-    /// Wakes the timer thread; paired with `state`.
-    timer: Condvar,
+    mailbox: Mutex<Mailbox<D::Command>>,
 }
 
 impl<D: Driven> Machine<D> {
@@ -496,16 +509,71 @@ impl<D: Driven> Machine<D> {
                     driven: Some(make(weak)),
                     io: Io::new(sink),
                     timer: TimerSleep::Awake,
+                    timer_thread: None,
                 }),
-                timer: Condvar::new(),
+                mailbox: Mutex::new(Mailbox {
+                    commands: Vec::new(),
+                    closed: false,
+                }),
             }
         })
     }
 
+    /// Takes the machine, applying the commands left for it first.
     fn lock(&self) -> MutexGuard<'_, State<D>> {
         // Nothing that runs under the lock is expected to panic; if a core
         // bug did, the state is still memory-safe and the machine goes on.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.took(state)
+    }
+
+    /// Takes the machine if it is free.
+    fn try_lock(&self) -> Option<MutexGuard<'_, State<D>>> {
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(self.took(state))
+    }
+
+    fn mailbox(&self) -> MutexGuard<'_, Mailbox<D::Command>> {
+        // Nothing panics while the mailbox is locked.
+        self.mailbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies the commands left in the mailbox, on taking the machine.
+    fn took<'a>(&self, mut state: MutexGuard<'a, State<D>>) -> MutexGuard<'a, State<D>> {
+        let commands = {
+            let mut mailbox = self.mailbox();
+            if mailbox.commands.is_empty() {
+                return state;
+            }
+            std::mem::take(&mut mailbox.commands)
+        };
+        let now = Instant::now();
+        let State { driven, io, .. } = &mut *state;
+        if let Some(driven) = driven.as_mut() {
+            for command in commands {
+                driven.command(command, now, io);
+            }
+        }
+        // The caller settles (writes and delivers) before letting go.
+        state
+    }
+
+    /// Lets go of the machine, then applies (and settles) what other threads
+    /// left in the mailbox meanwhile, unless another thread holds the
+    /// machine by then (it will look after letting go).
+    fn release(&self, state: MutexGuard<'_, State<D>>) {
+        drop(state);
+        while !self.mailbox().commands.is_empty() {
+            let Some(mut state) = self.try_lock() else {
+                return;
+            };
+            self.settle(&mut state, Instant::now(), false);
+            drop(state);
+        }
     }
 
     /// Runs `change` on the driven state and its sockets on the calling
@@ -515,15 +583,49 @@ impl<D: Driven> Machine<D> {
         let mut state = self.lock();
         let now = Instant::now();
         let State { driven, io, .. } = &mut *state;
-        let result = change(driven.as_mut()?, io, now);
+        let result = driven.as_mut().map(|driven| change(driven, io, now));
         self.settle(&mut state, now, false);
-        Some(result)
+        self.release(state);
+        result
     }
 
-    /// Applies one user command; false when the machine has ended.
+    /// Applies one user command; false when the machine has ended. A thread
+    /// that finds the machine busy leaves the command to the thread holding
+    /// it rather than waiting: no thread sleeps on the lock to hand over a
+    /// result or a submit, and the holder writes them out together.
     pub(crate) fn command(&self, command: D::Command) -> bool {
-        self.drive(|driven, io, now| driven.command(command, now, io))
-            .is_some()
+        let Some(mut state) = self.try_lock() else {
+            {
+                let mut mailbox = self.mailbox();
+                if mailbox.closed {
+                    return false;
+                }
+                mailbox.commands.push(command);
+            }
+            // The holder may have let go before the command was left.
+            self.release_mail();
+            return true;
+        };
+        let now = Instant::now();
+        let State { driven, io, .. } = &mut *state;
+        let applied = match driven.as_mut() {
+            Some(driven) => {
+                driven.command(command, now, io);
+                true
+            }
+            None => false,
+        };
+        self.settle(&mut state, now, false);
+        self.release(state);
+        applied
+    }
+
+    /// Applies what is in the mailbox if the machine is free.
+    fn release_mail(&self) {
+        if let Some(mut state) = self.try_lock() {
+            self.settle(&mut state, Instant::now(), false);
+            self.release(state);
+        }
     }
 
     /// Tells the machine its last user handle is gone.
@@ -538,6 +640,7 @@ impl<D: Driven> Machine<D> {
             driven: Some(driven),
             io,
             timer,
+            timer_thread,
         } = state
         else {
             return;
@@ -559,57 +662,59 @@ impl<D: Driven> Machine<D> {
             };
         if wake {
             *timer = TimerSleep::Awake;
-            self.timer.notify_one();
+            if let Some(thread) = timer_thread {
+                thread.unpark();
+            }
         }
     }
 
     /// The timer thread: handles the core's deadlines until the machine is
     /// finished, then closes its sockets (flushing what was queued) and
-    /// drops the driven state, which tells everyone still waiting.
+    /// drops the driven state, which tells everyone still waiting. It sleeps
+    /// parked, unlocked; whoever moves the deadline earlier unparks it (a
+    /// wake-up given before it parks is kept, so none is lost).
     pub(crate) fn run(&self) {
         let mut state = self.lock();
+        state.timer_thread = Some(thread::current());
         self.settle(&mut state, Instant::now(), false);
-        loop {
-            let Some(driven) = state.driven.as_mut() else {
-                return;
-            };
+        while let Some(driven) = state.driven.as_mut() {
             if driven.finished() {
                 break;
             }
             let now = Instant::now();
-            match driven.core().poll_timeout() {
+            let next = driven.core().poll_timeout();
+            match next {
                 Some(at) if at <= now => {
                     driven.core().handle_timeout(now);
                     self.settle(&mut state, now, false);
                     continue;
                 }
-                Some(at) => {
-                    state.timer = TimerSleep::Until(at);
-                    state = self
-                        .timer
-                        .wait_timeout(state, at - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-                None => {
-                    state.timer = TimerSleep::Forever;
-                    state = self
-                        .timer
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
+                Some(at) => state.timer = TimerSleep::Until(at),
+                None => state.timer = TimerSleep::Forever,
             }
+            self.release(state);
+            match next {
+                Some(at) => thread::park_timeout(at.saturating_duration_since(Instant::now())),
+                None => thread::park(),
+            }
+            state = self.lock();
             state.timer = TimerSleep::Awake;
+            self.settle(&mut state, Instant::now(), false);
         }
-        let State { driven, io, .. } = &mut *state;
-        let ended = driven.take();
+        let ended = state.driven.take();
+        let refused = {
+            let mut mailbox = self.mailbox();
+            mailbox.closed = true;
+            std::mem::take(&mut mailbox.commands)
+        };
         if let Some(mut ended) = ended {
-            io.pump(ended.core(), Instant::now());
-            io.close_all();
+            state.io.pump(ended.core(), Instant::now());
+            state.io.close_all();
             drop(state);
-            // Dropped unlocked: what it holds may wake other threads.
+            // Dropped unlocked: what they hold may wake other threads.
             drop(ended);
         }
+        drop(refused);
     }
 }
 
@@ -624,19 +729,17 @@ impl<D: Driven> Sink for Machine<D> {
     }
 
     fn input(&self, conn: ConnId, serial: u64, data: &[u8]) {
-        let deferred = {
-            let mut state = self.lock();
-            let now = Instant::now();
-            let State { driven, io, .. } = &mut *state;
-            let Some(driven) = driven.as_mut() else {
-                return;
-            };
-            if io.is_current(conn, Some(serial)) {
-                driven.core().handle_input(conn, data, now);
-            }
-            self.settle(&mut state, now, true);
-            state.driven.as_mut().and_then(Driven::take_deferred)
-        };
+        let mut state = self.lock();
+        let now = Instant::now();
+        let State { driven, io, .. } = &mut *state;
+        if let Some(driven) = driven.as_mut()
+            && io.is_current(conn, Some(serial))
+        {
+            driven.core().handle_input(conn, data, now);
+        }
+        self.settle(&mut state, now, true);
+        let deferred = state.driven.as_mut().and_then(Driven::take_deferred);
+        self.release(state);
         if let Some(work) = deferred {
             work();
         }
@@ -735,5 +838,184 @@ impl<D: Driven> Remote<D> {
         for command in early {
             machine.command(command);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::Sender;
+
+    /// A core with no sockets: it only keeps a deadline and counts timeouts.
+    #[derive(Default)]
+    struct Clock {
+        deadline: Option<Instant>,
+        timeouts: usize,
+    }
+
+    impl Endpoint for Clock {
+        fn handle_connected(&mut self, _: ConnId, _: Instant) {}
+        fn handle_input(&mut self, _: ConnId, _: &[u8], _: Instant) {}
+        fn handle_disconnected(&mut self, _: ConnId, _: Instant) {}
+        fn handle_timeout(&mut self, now: Instant) {
+            if self.deadline.is_some_and(|at| at <= now) {
+                self.deadline = None;
+                self.timeouts += 1;
+            }
+        }
+        fn poll_action(&mut self) -> Option<gearman_proto::ConnAction> {
+            None
+        }
+        fn poll_transmit(&mut self) -> Option<gearman_proto::Transmit> {
+            None
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.deadline
+        }
+    }
+
+    enum Order {
+        /// Records `(thread, sequence number)`.
+        Note(usize, usize),
+        /// Sets the core's deadline this far ahead.
+        Alarm(Duration),
+        Stop,
+    }
+
+    struct Recorder {
+        core: Clock,
+        notes: Vec<(usize, usize)>,
+        /// Told the timeout count whenever it grows.
+        rang: Sender<usize>,
+        told: usize,
+        stopped: bool,
+    }
+
+    impl Driven for Recorder {
+        type Core = Clock;
+        type Command = Order;
+
+        fn core(&mut self) -> &mut Clock {
+            &mut self.core
+        }
+
+        fn command(&mut self, command: Order, now: Instant, _io: &mut Io) {
+            match command {
+                Order::Note(thread, sequence) => self.notes.push((thread, sequence)),
+                Order::Alarm(after) => self.core.deadline = Some(now + after),
+                Order::Stop => self.stopped = true,
+            }
+        }
+
+        fn deliver(&mut self, _now: Instant, _may_defer: bool) {
+            if self.core.timeouts > self.told {
+                self.told = self.core.timeouts;
+                let _ = self.rang.send(self.told);
+            }
+        }
+
+        fn finished(&self) -> bool {
+            self.stopped
+        }
+    }
+
+    fn machine() -> (Arc<Machine<Recorder>>, Receiver<usize>) {
+        let (rang, rings) = mpsc::channel();
+        let machine = Machine::new(|_| Recorder {
+            core: Clock::default(),
+            notes: Vec::new(),
+            rang,
+            told: 0,
+            stopped: false,
+        });
+        (machine, rings)
+    }
+
+    #[test]
+    fn commands_from_many_threads_all_apply_in_each_threads_order() {
+        let (machine, _rings) = machine();
+        let timer = {
+            let machine = machine.clone();
+            thread::spawn(move || machine.run())
+        };
+        thread::scope(|scope| {
+            for thread in 0..8 {
+                let machine = &machine;
+                scope.spawn(move || {
+                    for sequence in 0..2000 {
+                        assert!(machine.command(Order::Note(thread, sequence)));
+                    }
+                });
+            }
+        });
+        // Every thread has returned: nothing may wait for a later driver.
+        assert!(
+            machine.mailbox().commands.is_empty(),
+            "a command was left in the mailbox"
+        );
+        let notes = machine
+            .drive(|driven, _, _| driven.notes.clone())
+            .expect("the machine runs");
+        assert_eq!(notes.len(), 8 * 2000, "a command was left behind");
+        for thread in 0..8 {
+            let mine: Vec<usize> = notes
+                .iter()
+                .filter(|(from, _)| *from == thread)
+                .map(|(_, sequence)| *sequence)
+                .collect();
+            assert_eq!(mine, (0..2000).collect::<Vec<_>>());
+        }
+        assert!(machine.command(Order::Stop));
+        timer.join().expect("the timer thread does not panic");
+        assert!(
+            !machine.command(Order::Note(0, 0)),
+            "an ended machine refuses"
+        );
+        assert!(machine.drive(|_, _, _| ()).is_none());
+    }
+
+    #[test]
+    fn a_command_left_while_the_machine_is_busy_is_applied_on_letting_go() {
+        let (machine, _rings) = machine();
+        let busy = machine.lock();
+        let (done, returned) = mpsc::channel();
+        {
+            let machine = machine.clone();
+            thread::spawn(move || {
+                let accepted = machine.command(Order::Note(1, 0));
+                let _ = done.send(accepted);
+            });
+        }
+        // The command is left without waiting for the machine.
+        assert_eq!(returned.recv_timeout(Duration::from_secs(10)), Ok(true));
+        assert_eq!(machine.mailbox().commands.len(), 1);
+        machine.release(busy);
+        assert!(machine.mailbox().commands.is_empty());
+        assert_eq!(
+            machine.drive(|driven, _, _| driven.notes.clone()),
+            Some(vec![(1, 0)])
+        );
+    }
+
+    #[test]
+    fn an_earlier_deadline_wakes_the_sleeping_timer() {
+        let (machine, rings) = machine();
+        let timer = {
+            let machine = machine.clone();
+            thread::spawn(move || machine.run())
+        };
+        // The timer first sleeps on a far deadline, then must wake for a
+        // nearer one, and then sleep with no deadline at all.
+        assert!(machine.command(Order::Alarm(Duration::from_secs(3600))));
+        thread::sleep(Duration::from_millis(20));
+        let start = Instant::now();
+        assert!(machine.command(Order::Alarm(Duration::from_millis(30))));
+        assert_eq!(rings.recv_timeout(Duration::from_secs(10)), Ok(1));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        thread::sleep(Duration::from_millis(20));
+        assert!(machine.command(Order::Alarm(Duration::from_millis(10))));
+        assert_eq!(rings.recv_timeout(Duration::from_secs(10)), Ok(2));
+        assert!(machine.command(Order::Stop));
+        timer.join().expect("the timer thread does not panic");
     }
 }
