@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -74,11 +74,24 @@ use crate::job_steps::{Step, StepReceiver, StepSender, job_steps};
 /// })
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     commands: Sender<Command>,
     next_key: Arc<AtomicU64>,
+    /// The driver's state, for applying a request in the caller's task
+    /// when the driver is idle (see [`Client::send`]).
+    driver: SharedDriver,
 }
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+/// The driver's state, shared by the [`ClientDriver`] that polls it and the
+/// clients that may act on it directly; `None` once the driver is dropped.
+type SharedDriver = Arc<Mutex<Option<Driver<Driving>>>>;
 
 /// The future that does a [`Client`]'s I/O: connects, writes, reads, and
 /// times out requests. It completes once every [`Client`] clone and every
@@ -86,7 +99,7 @@ pub struct Client {
 /// request with [`Error::Shutdown`].
 #[must_use = "the client does nothing unless its driver is spawned or polled"]
 pub struct ClientDriver {
-    driver: Driver<Driving>,
+    driver: SharedDriver,
 }
 
 impl std::fmt::Debug for ClientDriver {
@@ -98,9 +111,28 @@ impl std::fmt::Debug for ClientDriver {
 impl Future for ClientDriver {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.driver).poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match lock(&self.driver).as_mut() {
+            Some(driver) => Pin::new(driver).poll(cx),
+            None => Poll::Ready(()),
+        }
     }
+}
+
+impl Drop for ClientDriver {
+    fn drop(&mut self) {
+        // Pending jobs and requests end with `Error::Shutdown` as their
+        // senders go, and the connections close; dropped outside the lock.
+        let driver = lock(&self.driver).take();
+        drop(driver);
+    }
+}
+
+fn lock(driver: &SharedDriver) -> MutexGuard<'_, Option<Driver<Driving>>> {
+    // A poisoned lock only means a panic elsewhere; the state is still sound.
+    driver
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 enum Command {
@@ -144,6 +176,20 @@ struct Driving {
 }
 
 impl Driving {
+    /// Nothing in flight: a request applied now goes out alone, so writing
+    /// it at once loses no batching with others.
+    fn idle(&self) -> bool {
+        self.jobs.is_empty() && self.requests.is_empty()
+    }
+
+    /// Applies `command` after the ones still queued, in the caller's task.
+    fn command_directly(&mut self, command: Command, now: Instant) {
+        while let Ok(queued) = self.commands.try_recv() {
+            self.command(queued, now);
+        }
+        self.command(command, now);
+    }
+
     fn command(&mut self, command: Command, now: Instant) {
         let asked = match command {
             Command::Submit {
@@ -290,14 +336,33 @@ impl Client {
             keys: HashMap::new(),
             requests: HashMap::new(),
         };
+        let driver: SharedDriver = Arc::new(Mutex::new(Some(Driver::new(driving))));
         let client = Client {
             commands,
             next_key: Arc::new(AtomicU64::new(0)),
+            driver: driver.clone(),
         };
-        let driver = ClientDriver {
-            driver: Driver::new(driving),
-        };
+        let driver = ClientDriver { driver };
         Ok((client, driver))
+    }
+
+    /// Hands `command` to the driver; false once the driver is gone.
+    ///
+    /// When nothing else is in flight and the driver is not running, the
+    /// command is applied here and its request written at once from the
+    /// caller's task: the driver's task is not woken (a thread hand-off on a
+    /// multi-threaded executor, a wasted turn of the reactor when joined in
+    /// one task). Otherwise it is queued for the driver, which then writes
+    /// it together with the others.
+    fn send(&self, command: Command) -> bool {
+        if let Ok(mut guard) = self.driver.try_lock()
+            && let Some(driver) = guard.as_mut()
+            && driver.driven().idle()
+        {
+            driver.act_directly(|driving, now| driving.command_directly(command, now));
+            return true;
+        }
+        self.commands.unbounded_send(command).is_ok()
     }
 
     /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
@@ -309,7 +374,7 @@ impl Client {
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (steps, steps_rx) = job_steps();
-        let sent = self.commands.unbounded_send(Command::Submit {
+        let sent = self.send(Command::Submit {
             key,
             request,
             steps,
@@ -319,7 +384,7 @@ impl Client {
             steps: steps_rx,
             commands: self.commands.clone(),
             handle: None,
-            outcome: sent.is_err().then_some(Err(Error::Shutdown)),
+            outcome: (!sent).then_some(Err(Error::Shutdown)),
             ended: false,
         }
     }
@@ -338,9 +403,9 @@ impl Client {
         command: impl FnOnce(oneshot::Sender<Result<RequestAnswer, Error>>) -> Command,
     ) -> Result<RequestAnswer, Error> {
         let (reply, reply_rx) = oneshot::channel();
-        self.commands
-            .unbounded_send(command(reply))
-            .map_err(|_| Error::Shutdown)?;
+        if !self.send(command(reply)) {
+            return Err(Error::Shutdown);
+        }
         reply_rx.await.map_err(|_| Error::Shutdown)?
     }
 

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -282,6 +282,35 @@ impl Sockets {
             }
         }
         progressed
+    }
+
+    /// Writes the queued output of every connection due a round, from
+    /// outside the driver's task (so without a waker: a socket that would
+    /// block is left to the driver). Returns whether nothing is left that
+    /// needs the driver: no connect in progress, no output unwritten.
+    fn write_due_directly(&mut self) -> bool {
+        let mut done = true;
+        for conn in &self.due {
+            let Some(c) = self.conns.get_mut(conn) else {
+                continue;
+            };
+            let (Socket::Open(socket), None) = (&c.socket, &c.closing) else {
+                done = false;
+                continue;
+            };
+            while !c.output.is_empty() {
+                match (&mut socket.get_ref()).write(&c.output) {
+                    Ok(n) if n > 0 => c.output.advance(n),
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    // Would block, or failed: the driver waits or reports it.
+                    _ => {
+                        done = false;
+                        break;
+                    }
+                }
+            }
+        }
+        done
     }
 
     /// Drains every transmit and action the core has, in order. Returns
@@ -566,6 +595,32 @@ impl<D: Driven> Driver<D> {
 
     pub(crate) fn driven_mut(&mut self) -> &mut D {
         &mut self.driven
+    }
+
+    pub(crate) fn driven(&self) -> &D {
+        &self.driven
+    }
+
+    /// Lets a user's task act on the state machine (a client submitting)
+    /// and writes what that queued at once, in that task, when the socket
+    /// takes it: the driver's task is neither woken nor waited for. It is
+    /// woken only for what is left to it: a connect, output the socket did
+    /// not take, a deadline earlier than its timer.
+    pub(crate) fn act_directly(&mut self, act: impl FnOnce(&mut D, Instant)) {
+        let now = Instant::now();
+        act(&mut self.driven, now);
+        self.sockets.pump(self.driven.core(), now);
+        self.driven.deliver(now);
+        self.sockets.pump(self.driven.core(), now);
+        let written = self.sockets.write_due_directly();
+        let timer_armed = match (self.driven.core().poll_timeout(), self.timer_at) {
+            (None, _) => true,
+            (Some(at), Some(armed)) => armed <= at,
+            (Some(_), None) => false,
+        };
+        if !written || !timer_armed || self.closing_since.is_some() {
+            self.sockets.readiness.driver.wake();
+        }
     }
 
     /// Arms the timer for `at`; returns true if the timer fired.

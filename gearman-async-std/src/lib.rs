@@ -24,15 +24,18 @@
 //! # Latency
 //!
 //! A spawned [`ClientDriver`] is a task of its own: on a multi-threaded
-//! executor each request goes from the submitting task to the driver's task,
-//! and each outcome back, and every such hand-off may wake a parked thread.
-//! When the time of one job matters more than spreading the load over cores
-//! (few jobs in flight, a request/response service), run the driver in the
-//! same task as the code that submits and awaits, joined with
-//! `futures_lite::future::zip` (or `or`, or any join): requests are written
-//! and outcomes read without leaving that task. A worker gets the same from
-//! awaiting [`Worker::run_until`] in its own `block_on`, as in the example
-//! below. The [`Client`] documentation shows the joined form.
+//! executor an outcome goes from the driver's task to the task awaiting it,
+//! and a hand-off between tasks may wake a parked thread. (A request made
+//! while nothing else is in flight is written from the caller's task at
+//! once; with requests in flight it is queued for the driver, which writes
+//! it together with the others.) When the time of one job matters more than
+//! spreading the load over cores (few jobs in flight, a request/response
+//! service), run the driver in the same task as the code that submits and
+//! awaits, joined with `futures_lite::future::zip` (or `or`, or any join):
+//! requests are written and outcomes read without leaving that task. A
+//! worker gets the same from awaiting [`Worker::run_until`] in its own
+//! `block_on`, as in the example below. The [`Client`] documentation shows
+//! the joined form.
 //!
 //! With no executor at all, one `block_on` can drive a server, a worker and
 //! a client together:

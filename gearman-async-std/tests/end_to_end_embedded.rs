@@ -46,4 +46,5 @@ under_both_runtimes!(
     dropped_jobs_and_driver_end,
     invalid_request,
     admin_extras,
+    idle_submit_goes_out_from_the_caller,
 );

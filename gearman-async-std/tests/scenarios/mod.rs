@@ -179,3 +179,44 @@ pub async fn admin_extras(rt: Runtime, server: &str) {
     assert!(matches!(err, Error::Server { .. }), "{err:?}");
     assert!(patiently(admin.getpid()).await.unwrap() > 0);
 }
+
+/// On an idle client a submit is written from the caller's task: the worker
+/// gets the job while the driver is not being polled at all; polling the
+/// driver again then brings the result.
+pub async fn idle_submit_goes_out_from_the_caller(rt: Runtime, server: &str) {
+    use futures_lite::StreamExt;
+    use futures_lite::future::or;
+
+    let f = name("direct");
+    let (seen, mut seen_rx) = futures_channel::mpsc::unbounded::<Bytes>();
+    let worker = RunningWorker::start(
+        rt,
+        Worker::new([server]).function(f.clone(), move |job: WorkerJob| {
+            let _ = seen.unbounded_send(job.payload().clone());
+            std::future::ready(Ok::<Bytes, WorkError>(job.payload().clone()))
+        }),
+    );
+    let (client, mut driver) = gearman_async_std::Client::new([server]).unwrap();
+    // Connected and idle; from here on the driver is left alone.
+    let echoed = patiently(or(client.echo("warm up"), driving(&mut driver)))
+        .await
+        .unwrap();
+    assert_eq!(&echoed[..], b"warm up");
+
+    let job = client.submit(JobRequest::new(f.clone(), "direct"));
+    let assigned = patiently(seen_rx.next()).await;
+    assert_eq!(assigned, Some(Bytes::from_static(b"direct")));
+
+    let outcome = patiently(or(job, driving(&mut driver))).await.unwrap();
+    assert_eq!(outcome, JobOutcome::Complete(Bytes::from_static(b"direct")));
+    drop(client);
+    patiently(driver).await;
+    worker.stop().await;
+}
+
+/// Polls the client's driver (which runs as long as its client lives);
+/// `Err` only if it ends.
+async fn driving<T>(driver: &mut gearman_async_std::ClientDriver) -> Result<T, Error> {
+    driver.await;
+    Err(Error::Shutdown)
+}
