@@ -180,7 +180,8 @@ impl<'a> PacketRef<'a> {
     /// Position of a named field in this command's wire order.
     #[inline]
     pub(crate) fn index_of(&self, field: Field) -> Option<usize> {
-        self.command.fields().iter().position(|&f| f == field)
+        let position = *FIELD_POSITIONS[self.command as usize].get(field as usize)?;
+        (position != ABSENT).then_some(position as usize)
     }
 
     /// A named field; `None` if this command has no such field.
@@ -300,6 +301,32 @@ const SEPARATOR_COUNTS: [u8; Command::ALL.len()] = {
     counts
 };
 
+/// Kinds of [`Field`] the position table covers. A field added past these
+/// fails the table's construction at compile time.
+const FIELD_KINDS: usize = Field::DayOfWeek as usize + 1;
+
+/// Marks a field the command does not have in [`FIELD_POSITIONS`].
+const ABSENT: u8 = u8::MAX;
+
+/// Position of each field in each command's wire order, indexed by the
+/// command's and the field's declaration order: reading a named field is one
+/// load instead of a search of the command's field list.
+const FIELD_POSITIONS: [[u8; FIELD_KINDS]; Command::ALL.len()] = {
+    let mut table = [[ABSENT; FIELD_KINDS]; Command::ALL.len()];
+    let mut i = 0;
+    while i < Command::ALL.len() {
+        let command = Command::ALL[i];
+        let fields = command.fields();
+        let mut position = 0;
+        while position < fields.len() {
+            table[command as usize][fields[position] as usize] = position as u8;
+            position += 1;
+        }
+        i += 1;
+    }
+    table
+};
+
 #[inline(always)]
 fn separator_count(command: Command) -> usize {
     SEPARATOR_COUNTS[command as usize] as usize
@@ -343,6 +370,32 @@ mod tests {
             p.field(Field::Denominator)
         };
         assert_eq!(denominator, Some(&b"4"[..]));
+    }
+
+    #[test]
+    fn field_positions_agree_with_the_command_table() {
+        for &command in Command::ALL {
+            for (position, &field) in command.fields().iter().enumerate() {
+                let packet = PacketRef::from_split(command, [0; STORED_SEPARATORS], b"");
+                assert_eq!(
+                    packet.index_of(field),
+                    Some(position),
+                    "{command} {field:?}"
+                );
+            }
+            let absent = [
+                Field::Function,
+                Field::Handle,
+                Field::Data,
+                Field::DayOfWeek,
+            ]
+            .into_iter()
+            .filter(|field| !command.fields().contains(field));
+            for field in absent {
+                let packet = PacketRef::from_split(command, [0; STORED_SEPARATORS], b"");
+                assert_eq!(packet.index_of(field), None, "{command} {field:?}");
+            }
+        }
     }
 
     #[test]
