@@ -5,15 +5,17 @@
 //! events over; a user command (a submit, a worker's result, a stop) is
 //! applied by the calling thread the same way, or, when another thread holds
 //! the machine, left in a mailbox that the holder empties before letting go
-//! (so a worker's result or a submit never waits for the lock). One timer
+//! (so a worker's result or a submit never waits for the lock; a reader
+//! leaves its input there the same way, one chunk at a time). One timer
 //! thread per machine sleeps until the core's next deadline and ends the
 //! machine when it is finished. So a message crosses no thread that has
 //! nothing else to do with it. No protocol knowledge lives here.
 //!
 //! Writes go directly to the socket while the peer keeps up and to the
 //! socket's writer thread when it does not, so output per connection keeps
-//! its order, and a reader that processes its input before reading more
-//! leaves a fast peer slowed by TCP rather than filling memory.
+//! its order, and a reader that has its input fed (or at most one chunk of
+//! it waiting in the mailbox) before reading more leaves a fast peer slowed
+//! by TCP rather than filling memory.
 //!
 //! Lock order: the machine's mutex may be held while taking the mailbox's
 //! or a job's or a channel's own lock (to deliver), never the other way
@@ -23,7 +25,7 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::thread::{self, Thread};
@@ -61,8 +63,9 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(60);
 trait Sink: Send + Sync {
     /// A connect asked for by the core succeeded.
     fn connected(&self, conn: ConnId, stream: TcpStream);
-    /// Bytes read from a connection.
-    fn input(&self, conn: ConnId, serial: u64, data: &[u8]);
+    /// Bytes read from a connection. `mailed` is the reader's own flag:
+    /// set while bytes it left in the mailbox wait to be fed.
+    fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>);
     /// A connection closed or failed.
     fn lost(&self, conn: ConnId, serial: Option<u64>);
 }
@@ -355,6 +358,7 @@ fn write_fully(socket: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
 /// connection the reads go on (and are discarded) until the linger ends.
 fn read_loop(conn: ConnId, serial: u64, mut socket: TcpStream, sink: Weak<dyn Sink>) {
     let mut buf = vec![0u8; READ_CHUNK];
+    let mailed = Arc::new(AtomicBool::new(false));
     let lost = |sink: &Weak<dyn Sink>| {
         if let Some(sink) = sink.upgrade() {
             sink.lost(conn, Some(serial));
@@ -369,7 +373,7 @@ fn read_loop(conn: ConnId, serial: u64, mut socket: TcpStream, sink: Weak<dyn Si
             }
             Ok(n) => {
                 if let Some(sink) = sink.upgrade() {
-                    sink.input(conn, serial, &buf[..n]);
+                    sink.input(conn, serial, &buf[..n], &mailed);
                 }
             }
             // Only a connection we closed has a read timeout: its linger is over.
@@ -482,12 +486,27 @@ struct State<D> {
     timer_thread: Option<Thread>,
 }
 
-/// Commands from threads that found the machine busy. The thread holding it
-/// applies them before its own change (so each thread's commands keep their
-/// order) and looks again after letting go, so none is left behind.
+/// What a thread that found the machine busy leaves for the holder.
+enum Mail<C> {
+    Command(C),
+    /// Bytes read from a connection. A reader leaves at most one chunk at a
+    /// time (it takes the machine itself while `mailed` is still set), so
+    /// what waits here per connection stays bounded.
+    Input {
+        conn: ConnId,
+        serial: u64,
+        data: Bytes,
+        mailed: Arc<AtomicBool>,
+    },
+}
+
+/// Commands and input from threads that found the machine busy. The thread
+/// holding it applies them before its own change (so each thread's mail
+/// keeps its order) and looks again after letting go, so none is left
+/// behind.
 struct Mailbox<C> {
-    commands: Vec<C>,
-    /// The machine has ended: commands are refused.
+    mail: Vec<Mail<C>>,
+    /// The machine has ended: mail is refused.
     closed: bool,
 }
 
@@ -512,7 +531,7 @@ impl<D: Driven> Machine<D> {
                     timer_thread: None,
                 }),
                 mailbox: Mutex::new(Mailbox {
-                    commands: Vec::new(),
+                    mail: Vec::new(),
                     closed: false,
                 }),
             }
@@ -542,20 +561,38 @@ impl<D: Driven> Machine<D> {
         self.mailbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Applies the commands left in the mailbox, on taking the machine.
+    /// Applies the mail left in the mailbox, on taking the machine.
     fn took<'a>(&self, mut state: MutexGuard<'a, State<D>>) -> MutexGuard<'a, State<D>> {
-        let commands = {
+        let mail = {
             let mut mailbox = self.mailbox();
-            if mailbox.commands.is_empty() {
+            if mailbox.mail.is_empty() {
                 return state;
             }
-            std::mem::take(&mut mailbox.commands)
+            std::mem::take(&mut mailbox.mail)
         };
         let now = Instant::now();
         let State { driven, io, .. } = &mut *state;
-        if let Some(driven) = driven.as_mut() {
-            for command in commands {
-                driven.command(command, now, io);
+        for item in mail {
+            match (item, driven.as_mut()) {
+                (Mail::Command(command), Some(driven)) => driven.command(command, now, io),
+                (
+                    Mail::Input {
+                        conn,
+                        serial,
+                        data,
+                        mailed,
+                    },
+                    driven,
+                ) => {
+                    if let Some(driven) = driven
+                        && io.is_current(conn, Some(serial))
+                    {
+                        driven.core().handle_input(conn, &data, now);
+                    }
+                    mailed.store(false, Ordering::Release);
+                }
+                // The machine has ended: the command is dropped.
+                (Mail::Command(_), None) => {}
             }
         }
         // The caller settles (writes and delivers) before letting go.
@@ -567,7 +604,7 @@ impl<D: Driven> Machine<D> {
     /// machine by then (it will look after letting go).
     fn release(&self, state: MutexGuard<'_, State<D>>) {
         drop(state);
-        while !self.mailbox().commands.is_empty() {
+        while !self.mailbox().mail.is_empty() {
             let Some(mut state) = self.try_lock() else {
                 return;
             };
@@ -600,7 +637,7 @@ impl<D: Driven> Machine<D> {
                 if mailbox.closed {
                     return false;
                 }
-                mailbox.commands.push(command);
+                mailbox.mail.push(Mail::Command(command));
             }
             // The holder may have let go before the command was left.
             self.release_mail();
@@ -705,7 +742,7 @@ impl<D: Driven> Machine<D> {
         let refused = {
             let mut mailbox = self.mailbox();
             mailbox.closed = true;
-            std::mem::take(&mut mailbox.commands)
+            std::mem::take(&mut mailbox.mail)
         };
         if let Some(mut ended) = ended {
             state.io.pump(ended.core(), Instant::now());
@@ -728,8 +765,32 @@ impl<D: Driven> Sink for Machine<D> {
         });
     }
 
-    fn input(&self, conn: ConnId, serial: u64, data: &[u8]) {
-        let mut state = self.lock();
+    fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>) {
+        // A reader whose last chunk still waits in the mailbox waits for the
+        // machine, so that it cannot run ahead of it.
+        let state = if mailed.load(Ordering::Acquire) {
+            Some(self.lock())
+        } else {
+            self.try_lock()
+        };
+        let Some(mut state) = state else {
+            {
+                let mut mailbox = self.mailbox();
+                if mailbox.closed {
+                    return;
+                }
+                mailed.store(true, Ordering::Release);
+                mailbox.mail.push(Mail::Input {
+                    conn,
+                    serial,
+                    data: Bytes::copy_from_slice(data),
+                    mailed: mailed.clone(),
+                });
+            }
+            // The holder may have let go before the input was left.
+            self.release_mail();
+            return;
+        };
         let now = Instant::now();
         let State { driven, io, .. } = &mut *state;
         if let Some(driven) = driven.as_mut()
@@ -950,7 +1011,7 @@ mod tests {
         });
         // Every thread has returned: nothing may wait for a later driver.
         assert!(
-            machine.mailbox().commands.is_empty(),
+            machine.mailbox().mail.is_empty(),
             "a command was left in the mailbox"
         );
         let notes = machine
@@ -988,13 +1049,38 @@ mod tests {
         }
         // The command is left without waiting for the machine.
         assert_eq!(returned.recv_timeout(Duration::from_secs(10)), Ok(true));
-        assert_eq!(machine.mailbox().commands.len(), 1);
+        assert_eq!(machine.mailbox().mail.len(), 1);
         machine.release(busy);
-        assert!(machine.mailbox().commands.is_empty());
+        assert!(machine.mailbox().mail.is_empty());
         assert_eq!(
             machine.drive(|driven, _, _| driven.notes.clone()),
             Some(vec![(1, 0)])
         );
+    }
+
+    #[test]
+    fn a_reader_leaves_at_most_one_chunk_while_the_machine_is_busy() {
+        let (machine, _rings) = machine();
+        let busy = machine.lock();
+        let (fed, chunks) = mpsc::channel();
+        {
+            let machine = machine.clone();
+            thread::spawn(move || {
+                let mailed = Arc::new(AtomicBool::new(false));
+                for chunk in 0..2u8 {
+                    machine.input(ConnId(7), 1, &[chunk], &mailed);
+                    let _ = fed.send(chunk);
+                }
+            });
+        }
+        // The first chunk is left in the mailbox at once; the second waits
+        // for the machine rather than piling up.
+        assert_eq!(chunks.recv_timeout(Duration::from_secs(10)), Ok(0));
+        assert_eq!(machine.mailbox().mail.len(), 1);
+        assert!(chunks.recv_timeout(Duration::from_millis(50)).is_err());
+        machine.release(busy);
+        assert_eq!(chunks.recv_timeout(Duration::from_secs(10)), Ok(1));
+        assert!(machine.mailbox().mail.is_empty());
     }
 
     #[test]
