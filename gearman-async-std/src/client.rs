@@ -34,9 +34,10 @@ use crate::job_steps::{Step, StepReceiver, StepSender, job_steps};
 /// connects lazily, reconnects with backoff, and ends once the last clone
 /// and the last [`Job`] are dropped.
 ///
-/// Joined with the code that submits, in one task, the driver adds no
-/// hand-off between tasks to a job: the lowest latency per job (see the
-/// crate's [Latency](crate#latency) notes).
+/// Run in one task with the code that submits, the driver adds no hand-off
+/// between tasks to a job: the lowest latency per job (see the crate's
+/// [Latency](crate#latency) notes and [`ClientDriver::run_with`]). Any join
+/// does it too:
 ///
 /// ```no_run
 /// use futures_lite::future;
@@ -116,6 +117,36 @@ impl Future for ClientDriver {
             Some(driver) => Pin::new(driver).poll(cx),
             None => Poll::Ready(()),
         }
+    }
+}
+
+impl ClientDriver {
+    /// Runs `work` (the code that submits and awaits jobs) together with
+    /// this driver in the calling task, until `work` completes, and returns
+    /// its output. The driver can be run on afterwards (awaited, or passed
+    /// to `run_with` again) or dropped.
+    ///
+    /// This is the joined form the crate's [Latency](crate#latency) notes
+    /// recommend, with one saving over a plain join: what the driver hands
+    /// to `work` (a job's outcome) does not make the task wake itself,
+    /// since `work` is polled right after the driver anyway.
+    ///
+    /// ```no_run
+    /// use gearman_async_std::{Client, JobOutcome, JobRequest};
+    ///
+    /// # fn main() -> Result<(), gearman_async_std::Error> {
+    /// smol::block_on(async {
+    ///     let (client, mut driver) = Client::new(["127.0.0.1:4730"])?;
+    ///     let outcome = driver
+    ///         .run_with(client.submit(JobRequest::new("reverse", "hello")))
+    ///         .await?;
+    ///     assert_eq!(outcome, JobOutcome::Complete("olleh".into()));
+    ///     Ok(())
+    /// })
+    /// # }
+    /// ```
+    pub async fn run_with<F: Future>(&mut self, work: F) -> F::Output {
+        crate::run_with::run_with(self, work).await
     }
 }
 
@@ -355,12 +386,11 @@ impl Client {
     /// one task). Otherwise it is queued for the driver, which then writes
     /// it together with the others.
     fn send(&self, command: Command) -> bool {
-        if let Ok(mut guard) = self.driver.try_lock()
-            && let Some(driver) = guard.as_mut()
-            && driver.driven().idle()
-        {
-            driver.act_directly(|driving, now| driving.command_directly(command, now));
-            return true;
+        if let Ok(mut guard) = self.driver.try_lock() {
+            if let Some(driver) = guard.as_mut().filter(|driver| driver.driven().idle()) {
+                driver.act_directly(|driving, now| driving.command_directly(command, now));
+                return true;
+            }
         }
         self.commands.unbounded_send(command).is_ok()
     }

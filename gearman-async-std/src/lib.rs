@@ -31,8 +31,9 @@
 //! it together with the others.) When the time of one job matters more than
 //! spreading the load over cores (few jobs in flight, a request/response
 //! service), run the driver in the same task as the code that submits and
-//! awaits, joined with `futures_lite::future::zip` (or `or`, or any join):
-//! requests are written and outcomes read without leaving that task. A
+//! awaits, with [`ClientDriver::run_with`] (or any join, such as
+//! `futures_lite::future::zip`): requests are written and outcomes read
+//! without leaving that task. A
 //! worker gets the same from awaiting [`Worker::run_until`] in its own
 //! `block_on`, as in the example below. The [`Client`] documentation shows
 //! the joined form.
@@ -121,6 +122,7 @@ mod client;
 mod driver;
 mod error;
 mod job_steps;
+mod run_with;
 mod server;
 mod signal;
 mod worker;

@@ -47,4 +47,5 @@ under_both_runtimes!(
     invalid_request,
     admin_extras,
     idle_submit_goes_out_from_the_caller,
+    driver_run_with,
 );

@@ -2,11 +2,11 @@
 //! otherwise, our worker and the embedded server) in this process.
 //!
 //! Everything runs in one task under async-std's `block_on`, the way the
-//! crate recommends for latency: the client's driver is joined with the code
-//! that submits (so a job's bytes and its outcome never cross threads), and
-//! the worker and server futures are joined alongside, as a worker or server
-//! process would run them in its own `block_on`. Nothing is spawned, so
-//! `--threads` does not apply.
+//! crate recommends for latency: the client's driver runs with the code that
+//! submits (`ClientDriver::run_with`, so a job's bytes and its outcome never
+//! cross threads), and the worker and server futures are joined alongside,
+//! as a worker or server process would run them in its own `block_on`.
+//! Nothing is spawned, so `--threads` does not apply.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -78,14 +78,14 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
             let expected = (args.workers * args.connections) as u64;
             wait_for_workers(&addr, &function, expected).await?;
         }
-        let (client, driver) = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
-        let submitting = async {
-            let result = submit_all(args, &client, &addr, &function, &label).await;
-            // The driver ends once the last client and job are gone.
-            drop(client);
-            result
-        };
-        let (result, ()) = future::join(submitting, driver).await;
+        let (client, mut driver) = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
+        let result = driver
+            .run_with(submit_all(args, &client, &addr, &function, &label))
+            .await;
+        // The driver ends (its connection closed) once the last client and
+        // job are gone.
+        drop(client);
+        driver.await;
         drop(stop);
         result
     };

@@ -220,3 +220,45 @@ async fn driving<T>(driver: &mut gearman_async_std::ClientDriver) -> Result<T, E
     driver.await;
     Err(Error::Shutdown)
 }
+
+/// `ClientDriver::run_with` runs the submitting code and the driver in one
+/// task, one job at a time and many at once; the driver can be run on
+/// afterwards and ends once the client is dropped.
+pub async fn driver_run_with(rt: Runtime, server: &str) {
+    let f = name("run_with");
+    let worker = RunningWorker::start(
+        rt,
+        Worker::new([server])
+            .concurrency(4)
+            .function(f.clone(), |job: WorkerJob| async move {
+                Ok::<Bytes, WorkError>(job.payload().clone())
+            }),
+    );
+    let (client, mut driver) = gearman_async_std::Client::new([server]).unwrap();
+    let request = |i: usize| JobRequest::new(f.clone(), format!("job {i}"));
+    let outcomes = patiently(driver.run_with(async {
+        let mut outcomes = Vec::new();
+        for i in 0..10 {
+            outcomes.push(client.submit(request(i)).await);
+        }
+        let jobs: Vec<_> = (10..30).map(|i| client.submit(request(i))).collect();
+        for job in jobs {
+            outcomes.push(job.await);
+        }
+        outcomes
+    }))
+    .await;
+    let outcomes: Vec<JobOutcome> = outcomes.into_iter().map(Result::unwrap).collect();
+    let expected: Vec<JobOutcome> = (0..30)
+        .map(|i| JobOutcome::Complete(Bytes::from(format!("job {i}"))))
+        .collect();
+    assert_eq!(outcomes, expected);
+    // Run on: still serving.
+    let echoed = patiently(driver.run_with(client.echo("again")))
+        .await
+        .unwrap();
+    assert_eq!(&echoed[..], b"again");
+    drop(client);
+    patiently(driver).await;
+    worker.stop().await;
+}
