@@ -108,6 +108,16 @@ mod tests {
     }
 
     #[test]
+    fn the_client_types_cross_threads() {
+        fn send_and_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_and_sync::<crate::Client>();
+        send_and_sync::<crate::Job>();
+        send::<ClientDriver>();
+        send::<WorkWaker>();
+    }
+
+    #[test]
     fn wake_ups_while_absorbing_are_noted_and_others_reach_the_task() {
         let counter = Arc::new(CountingWaker::default());
         let task = Waker::from(counter.clone());
