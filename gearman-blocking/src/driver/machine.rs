@@ -1,0 +1,601 @@
+//! One state machine and its sockets behind a mutex, driven by whichever
+//! thread has something for it; a mailbox for the threads that find it
+//! busy, and a timer thread that sleeps until the core's next deadline.
+
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use bytes::Bytes;
+use gearman_proto::{ConnId, Endpoint};
+
+use super::sockets::{ConnState, Io, Sink};
+
+/// A state machine together with the glue between it and its users.
+pub(crate) trait Driven: Send + 'static {
+    /// The core state machine.
+    type Core: Endpoint;
+    /// What users ask of the machine.
+    type Command: Send;
+
+    /// The core, to feed and drain.
+    fn core(&mut self) -> &mut Self::Core;
+    /// Applies one user command; `io` lets it hand over an accepted socket.
+    fn command(&mut self, command: Self::Command, now: Instant, io: &mut Io);
+    /// Every user handle is gone.
+    fn handles_dropped(&mut self, now: Instant) {
+        let _ = now;
+    }
+    /// Hands the core's events to whoever waits for them, without blocking
+    /// and without calling user code (the machine is locked). Called after
+    /// every input. With `may_defer`, the driving thread is a socket reader
+    /// that asks [`take_deferred`](Driven::take_deferred) next, so work can
+    /// be left for it to do itself once unlocked instead of waking another
+    /// thread for it.
+    fn deliver(&mut self, now: Instant, may_defer: bool);
+    /// Work left by [`deliver`](Driven::deliver) for the reader thread.
+    fn take_deferred(&mut self) -> Option<Deferred> {
+        None
+    }
+    /// Whether the machine is done.
+    fn finished(&self) -> bool;
+}
+
+/// Work a socket's reader thread does itself, unlocked, after feeding its
+/// input (a worker's handler, say).
+pub(crate) type Deferred = Box<dyn FnOnce() + Send>;
+
+/// What the timer thread is waiting for, so that a thread moving the next
+/// deadline earlier (or finishing the machine) knows to wake it.
+#[derive(Clone, Copy)]
+enum TimerSleep {
+    /// Not waiting, or already woken: it looks at the core before sleeping.
+    Awake,
+    Until(Instant),
+    Forever,
+}
+
+struct State<D> {
+    /// `None` once the machine has ended.
+    driven: Option<D>,
+    io: Io,
+    timer: TimerSleep,
+    /// The timer thread, to unpark; set when it starts.
+    timer_thread: Option<Thread>,
+}
+
+/// What a thread that found the machine busy leaves for the holder.
+enum Mail<C> {
+    Command(C),
+    /// Bytes read from a connection. A reader leaves at most one chunk at a
+    /// time (it takes the machine itself while `mailed` is still set), so
+    /// what waits here per connection stays bounded.
+    Input {
+        conn: ConnId,
+        serial: u64,
+        data: Bytes,
+        mailed: Arc<AtomicBool>,
+    },
+}
+
+/// Commands and input from threads that found the machine busy. The thread
+/// holding it applies them before its own change (so each thread's mail
+/// keeps its order) and looks again after letting go, so none is left
+/// behind.
+struct Mailbox<C> {
+    mail: Vec<Mail<C>>,
+    /// The machine has ended: mail is refused.
+    closed: bool,
+}
+
+/// One state machine and its sockets behind a mutex, driven by whichever
+/// thread has input, a command or a due deadline for it.
+pub(crate) struct Machine<D: Driven> {
+    state: Mutex<State<D>>,
+    mailbox: Mutex<Mailbox<D::Command>>,
+}
+
+impl<D: Driven> Machine<D> {
+    /// A machine around what `make` builds; `make` gets a weak reference to
+    /// the machine, for what the driven state hands out (worker jobs, say).
+    pub(crate) fn new(make: impl FnOnce(&Weak<Machine<D>>) -> D) -> Arc<Machine<D>> {
+        Arc::new_cyclic(|weak: &Weak<Machine<D>>| {
+            let sink: Weak<dyn Sink> = weak.clone();
+            Machine {
+                state: Mutex::new(State {
+                    driven: Some(make(weak)),
+                    io: Io::new(sink),
+                    timer: TimerSleep::Awake,
+                    timer_thread: None,
+                }),
+                mailbox: Mutex::new(Mailbox {
+                    mail: Vec::new(),
+                    closed: false,
+                }),
+            }
+        })
+    }
+
+    /// Takes the machine, applying the commands left for it first.
+    fn lock(&self) -> MutexGuard<'_, State<D>> {
+        // Nothing that runs under the lock is expected to panic; if a core
+        // bug did, the state is still memory-safe and the machine goes on.
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.took(state)
+    }
+
+    /// Takes the machine if it is free.
+    fn try_lock(&self) -> Option<MutexGuard<'_, State<D>>> {
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(self.took(state))
+    }
+
+    fn mailbox(&self) -> MutexGuard<'_, Mailbox<D::Command>> {
+        // Nothing panics while the mailbox is locked.
+        self.mailbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies the mail left in the mailbox, on taking the machine.
+    fn took<'a>(&self, mut state: MutexGuard<'a, State<D>>) -> MutexGuard<'a, State<D>> {
+        let mail = {
+            let mut mailbox = self.mailbox();
+            if mailbox.mail.is_empty() {
+                return state;
+            }
+            std::mem::take(&mut mailbox.mail)
+        };
+        let now = Instant::now();
+        let State { driven, io, .. } = &mut *state;
+        for item in mail {
+            match (item, driven.as_mut()) {
+                (Mail::Command(command), Some(driven)) => driven.command(command, now, io),
+                (
+                    Mail::Input {
+                        conn,
+                        serial,
+                        data,
+                        mailed,
+                    },
+                    driven,
+                ) => {
+                    if let Some(driven) = driven
+                        && io.is_current(conn, Some(serial))
+                    {
+                        driven.core().handle_input(conn, &data, now);
+                    }
+                    mailed.store(false, Ordering::Release);
+                }
+                // The machine has ended: the command is dropped.
+                (Mail::Command(_), None) => {}
+            }
+        }
+        // The caller settles (writes and delivers) before letting go.
+        state
+    }
+
+    /// Lets go of the machine, then applies (and settles) what other threads
+    /// left in the mailbox meanwhile, unless another thread holds the
+    /// machine by then (it will look after letting go).
+    fn release(&self, state: MutexGuard<'_, State<D>>) {
+        drop(state);
+        while !self.mailbox().mail.is_empty() {
+            let Some(mut state) = self.try_lock() else {
+                return;
+            };
+            self.settle(&mut state, Instant::now(), false);
+            drop(state);
+        }
+    }
+
+    /// Runs `change` on the driven state and its sockets on the calling
+    /// thread, then writes what the core has to send and delivers its
+    /// events. `None` when the machine has ended.
+    pub(crate) fn drive<R>(&self, change: impl FnOnce(&mut D, &mut Io, Instant) -> R) -> Option<R> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let State { driven, io, .. } = &mut *state;
+        let result = driven.as_mut().map(|driven| change(driven, io, now));
+        self.settle(&mut state, now, false);
+        self.release(state);
+        result
+    }
+
+    /// Applies one user command; false when the machine has ended. A thread
+    /// that finds the machine busy leaves the command to the thread holding
+    /// it rather than waiting: no thread sleeps on the lock to hand over a
+    /// result or a submit, and the holder writes them out together.
+    pub(crate) fn command(&self, command: D::Command) -> bool {
+        let Some(mut state) = self.try_lock() else {
+            {
+                let mut mailbox = self.mailbox();
+                if mailbox.closed {
+                    return false;
+                }
+                mailbox.mail.push(Mail::Command(command));
+            }
+            // The holder may have let go before the command was left.
+            self.release_mail();
+            return true;
+        };
+        let now = Instant::now();
+        let State { driven, io, .. } = &mut *state;
+        let applied = match driven.as_mut() {
+            Some(driven) => {
+                driven.command(command, now, io);
+                true
+            }
+            None => false,
+        };
+        self.settle(&mut state, now, false);
+        self.release(state);
+        applied
+    }
+
+    /// Applies what is in the mailbox if the machine is free.
+    fn release_mail(&self) {
+        if let Some(mut state) = self.try_lock() {
+            self.settle(&mut state, Instant::now(), false);
+            self.release(state);
+        }
+    }
+
+    /// Tells the machine its last user handle is gone.
+    pub(crate) fn handles_dropped(&self) {
+        self.drive(|driven, _, now| driven.handles_dropped(now));
+    }
+
+    /// Writes and delivers everything the core has after a change, and
+    /// wakes the timer thread when it has something new to do.
+    fn settle(&self, state: &mut State<D>, now: Instant, may_defer: bool) {
+        let State {
+            driven: Some(driven),
+            io,
+            timer,
+            timer_thread,
+        } = state
+        else {
+            return;
+        };
+        io.pump(driven.core(), now);
+        loop {
+            driven.deliver(now, may_defer);
+            // Delivering may have queued more output (a failed job, say),
+            // and pumping may have lost connections (more events).
+            if !io.pump(driven.core(), now) {
+                break;
+            }
+        }
+        let wake = driven.finished()
+            || match (*timer, driven.core().poll_timeout()) {
+                (TimerSleep::Until(at), Some(next)) => next < at,
+                (TimerSleep::Forever, Some(_)) => true,
+                _ => false,
+            };
+        if wake {
+            *timer = TimerSleep::Awake;
+            if let Some(thread) = timer_thread {
+                thread.unpark();
+            }
+        }
+    }
+
+    /// The timer thread: handles the core's deadlines until the machine is
+    /// finished, then closes its sockets (flushing what was queued) and
+    /// drops the driven state, which tells everyone still waiting. It sleeps
+    /// parked, unlocked; whoever moves the deadline earlier unparks it (a
+    /// wake-up given before it parks is kept, so none is lost).
+    pub(crate) fn run(&self) {
+        let mut state = self.lock();
+        state.timer_thread = Some(thread::current());
+        self.settle(&mut state, Instant::now(), false);
+        while let Some(driven) = state.driven.as_mut() {
+            if driven.finished() {
+                break;
+            }
+            let now = Instant::now();
+            let next = driven.core().poll_timeout();
+            match next {
+                Some(at) if at <= now => {
+                    driven.core().handle_timeout(now);
+                    self.settle(&mut state, now, false);
+                    continue;
+                }
+                Some(at) => state.timer = TimerSleep::Until(at),
+                None => state.timer = TimerSleep::Forever,
+            }
+            self.release(state);
+            match next {
+                Some(at) => thread::park_timeout(at.saturating_duration_since(Instant::now())),
+                None => thread::park(),
+            }
+            state = self.lock();
+            state.timer = TimerSleep::Awake;
+            self.settle(&mut state, Instant::now(), false);
+        }
+        let ended = state.driven.take();
+        let refused = {
+            let mut mailbox = self.mailbox();
+            mailbox.closed = true;
+            std::mem::take(&mut mailbox.mail)
+        };
+        if let Some(mut ended) = ended {
+            state.io.pump(ended.core(), Instant::now());
+            state.io.close_all();
+            drop(state);
+            // Dropped unlocked: what they hold may wake other threads.
+            drop(ended);
+        }
+        drop(refused);
+    }
+}
+
+impl<D: Driven> Sink for Machine<D> {
+    fn connected(&self, conn: ConnId, stream: TcpStream) {
+        self.drive(|driven, io, now| {
+            if matches!(io.conns.get(&conn), Some(ConnState::Connecting { .. })) {
+                io.attach(conn, stream);
+                driven.core().handle_connected(conn, now);
+            }
+        });
+    }
+
+    fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>) {
+        // A reader whose last chunk still waits in the mailbox waits for the
+        // machine, so that it cannot run ahead of it.
+        let state = if mailed.load(Ordering::Acquire) {
+            Some(self.lock())
+        } else {
+            self.try_lock()
+        };
+        let Some(mut state) = state else {
+            {
+                let mut mailbox = self.mailbox();
+                if mailbox.closed {
+                    return;
+                }
+                mailed.store(true, Ordering::Release);
+                mailbox.mail.push(Mail::Input {
+                    conn,
+                    serial,
+                    data: Bytes::copy_from_slice(data),
+                    mailed: mailed.clone(),
+                });
+            }
+            // The holder may have let go before the input was left.
+            self.release_mail();
+            return;
+        };
+        let now = Instant::now();
+        let State { driven, io, .. } = &mut *state;
+        if let Some(driven) = driven.as_mut()
+            && io.is_current(conn, Some(serial))
+        {
+            driven.core().handle_input(conn, data, now);
+        }
+        self.settle(&mut state, now, true);
+        let deferred = state.driven.as_mut().and_then(Driven::take_deferred);
+        self.release(state);
+        if let Some(work) = deferred {
+            work();
+        }
+    }
+
+    fn lost(&self, conn: ConnId, serial: Option<u64>) {
+        self.drive(|driven, io, now| {
+            if io.is_current(conn, serial) {
+                io.abort(conn);
+                driven.core().handle_disconnected(conn, now);
+            }
+        });
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::{self, Receiver, Sender};
+    use std::time::Duration;
+
+    /// A core with no sockets: it only keeps a deadline and counts timeouts.
+    #[derive(Default)]
+    struct Clock {
+        deadline: Option<Instant>,
+        timeouts: usize,
+    }
+
+    impl Endpoint for Clock {
+        fn handle_connected(&mut self, _: ConnId, _: Instant) {}
+        fn handle_input(&mut self, _: ConnId, _: &[u8], _: Instant) {}
+        fn handle_disconnected(&mut self, _: ConnId, _: Instant) {}
+        fn handle_timeout(&mut self, now: Instant) {
+            if self.deadline.is_some_and(|at| at <= now) {
+                self.deadline = None;
+                self.timeouts += 1;
+            }
+        }
+        fn poll_action(&mut self) -> Option<gearman_proto::ConnAction> {
+            None
+        }
+        fn poll_transmit(&mut self) -> Option<gearman_proto::Transmit> {
+            None
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.deadline
+        }
+    }
+
+    enum Order {
+        /// Records `(thread, sequence number)`.
+        Note(usize, usize),
+        /// Sets the core's deadline this far ahead.
+        Alarm(Duration),
+        Stop,
+    }
+
+    struct Recorder {
+        core: Clock,
+        notes: Vec<(usize, usize)>,
+        /// Told the timeout count whenever it grows.
+        rang: Sender<usize>,
+        told: usize,
+        stopped: bool,
+    }
+
+    impl Driven for Recorder {
+        type Core = Clock;
+        type Command = Order;
+
+        fn core(&mut self) -> &mut Clock {
+            &mut self.core
+        }
+
+        fn command(&mut self, command: Order, now: Instant, _io: &mut Io) {
+            match command {
+                Order::Note(thread, sequence) => self.notes.push((thread, sequence)),
+                Order::Alarm(after) => self.core.deadline = Some(now + after),
+                Order::Stop => self.stopped = true,
+            }
+        }
+
+        fn deliver(&mut self, _now: Instant, _may_defer: bool) {
+            if self.core.timeouts > self.told {
+                self.told = self.core.timeouts;
+                let _ = self.rang.send(self.told);
+            }
+        }
+
+        fn finished(&self) -> bool {
+            self.stopped
+        }
+    }
+
+    fn machine() -> (Arc<Machine<Recorder>>, Receiver<usize>) {
+        let (rang, rings) = mpsc::channel();
+        let machine = Machine::new(|_| Recorder {
+            core: Clock::default(),
+            notes: Vec::new(),
+            rang,
+            told: 0,
+            stopped: false,
+        });
+        (machine, rings)
+    }
+
+    #[test]
+    fn commands_from_many_threads_all_apply_in_each_threads_order() {
+        let (machine, _rings) = machine();
+        let timer = {
+            let machine = machine.clone();
+            thread::spawn(move || machine.run())
+        };
+        thread::scope(|scope| {
+            for thread in 0..8 {
+                let machine = &machine;
+                scope.spawn(move || {
+                    for sequence in 0..2000 {
+                        assert!(machine.command(Order::Note(thread, sequence)));
+                    }
+                });
+            }
+        });
+        // Every thread has returned: nothing may wait for a later driver.
+        assert!(
+            machine.mailbox().mail.is_empty(),
+            "a command was left in the mailbox"
+        );
+        let notes = machine
+            .drive(|driven, _, _| driven.notes.clone())
+            .expect("the machine runs");
+        assert_eq!(notes.len(), 8 * 2000, "a command was left behind");
+        for thread in 0..8 {
+            let mine: Vec<usize> = notes
+                .iter()
+                .filter(|(from, _)| *from == thread)
+                .map(|(_, sequence)| *sequence)
+                .collect();
+            assert_eq!(mine, (0..2000).collect::<Vec<_>>());
+        }
+        assert!(machine.command(Order::Stop));
+        timer.join().expect("the timer thread does not panic");
+        assert!(
+            !machine.command(Order::Note(0, 0)),
+            "an ended machine refuses"
+        );
+        assert!(machine.drive(|_, _, _| ()).is_none());
+    }
+
+    #[test]
+    fn a_command_left_while_the_machine_is_busy_is_applied_on_letting_go() {
+        let (machine, _rings) = machine();
+        let busy = machine.lock();
+        let (done, returned) = mpsc::channel();
+        {
+            let machine = machine.clone();
+            thread::spawn(move || {
+                let accepted = machine.command(Order::Note(1, 0));
+                let _ = done.send(accepted);
+            });
+        }
+        // The command is left without waiting for the machine.
+        assert_eq!(returned.recv_timeout(Duration::from_secs(10)), Ok(true));
+        assert_eq!(machine.mailbox().mail.len(), 1);
+        machine.release(busy);
+        assert!(machine.mailbox().mail.is_empty());
+        assert_eq!(
+            machine.drive(|driven, _, _| driven.notes.clone()),
+            Some(vec![(1, 0)])
+        );
+    }
+
+    #[test]
+    fn a_reader_leaves_at_most_one_chunk_while_the_machine_is_busy() {
+        let (machine, _rings) = machine();
+        let busy = machine.lock();
+        let (fed, chunks) = mpsc::channel();
+        {
+            let machine = machine.clone();
+            thread::spawn(move || {
+                let mailed = Arc::new(AtomicBool::new(false));
+                for chunk in 0..2u8 {
+                    machine.input(ConnId(7), 1, &[chunk], &mailed);
+                    let _ = fed.send(chunk);
+                }
+            });
+        }
+        // The first chunk is left in the mailbox at once; the second waits
+        // for the machine rather than piling up.
+        assert_eq!(chunks.recv_timeout(Duration::from_secs(10)), Ok(0));
+        assert_eq!(machine.mailbox().mail.len(), 1);
+        assert!(chunks.recv_timeout(Duration::from_millis(50)).is_err());
+        machine.release(busy);
+        assert_eq!(chunks.recv_timeout(Duration::from_secs(10)), Ok(1));
+        assert!(machine.mailbox().mail.is_empty());
+    }
+
+    #[test]
+    fn an_earlier_deadline_wakes_the_sleeping_timer() {
+        let (machine, rings) = machine();
+        let timer = {
+            let machine = machine.clone();
+            thread::spawn(move || machine.run())
+        };
+        // The timer first sleeps on a far deadline, then must wake for a
+        // nearer one, and then sleep with no deadline at all.
+        assert!(machine.command(Order::Alarm(Duration::from_secs(3600))));
+        thread::sleep(Duration::from_millis(20));
+        let start = Instant::now();
+        assert!(machine.command(Order::Alarm(Duration::from_millis(30))));
+        assert_eq!(rings.recv_timeout(Duration::from_secs(10)), Ok(1));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        thread::sleep(Duration::from_millis(20));
+        assert!(machine.command(Order::Alarm(Duration::from_millis(10))));
+        assert_eq!(rings.recv_timeout(Duration::from_secs(10)), Ok(2));
+        assert!(machine.command(Order::Stop));
+        timer.join().expect("the timer thread does not panic");
+    }
+}

@@ -1,0 +1,420 @@
+//! The sockets of one state machine: a thread per connect, and per
+//! connection a reader thread and a writer thread that move bytes between
+//! the socket and the machine.
+//!
+//! Writes go directly to the socket while the peer keeps up and to the
+//! socket's writer thread when it does not, so output per connection keeps
+//! its order, and a reader that has its input fed (or at most one chunk of
+//! it waiting in the mailbox) before reading more leaves a fast peer slowed
+//! by TCP rather than filling memory.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use gearman_proto::conn::{Transport, drain_outputs};
+use gearman_proto::{ConnId, Endpoint};
+
+/// Bytes asked for per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Largest batch the writer assembles from queued transmits before writing.
+const WRITE_BATCH: usize = 64 * 1024;
+/// How long a connection closed on our side keeps reading (and discarding)
+/// while the peer takes in our last bytes and closes its side. Closing with
+/// unread input would send a reset, which can make the peer drop what we
+/// wrote last.
+const LINGER: Duration = Duration::from_secs(2);
+/// Output queued for one peer that is not reading it; past this the
+/// connection is dropped rather than buffering without bound.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
+/// How long one write may wait for the peer to take bytes. The driving
+/// thread writes directly while a connection has nothing queued (saving a
+/// thread hop per message) and hands the rest to the connection's writer
+/// thread when the kernel buffer is full, so a peer that does not read holds
+/// the machine at most this long per message.
+const WRITE_WAIT: Duration = Duration::from_millis(20);
+/// Longest a connect attempt blocks its thread; the core has its own
+/// (usually shorter) connect timeout and forgets the attempt when it passes.
+const CONNECT_LIMIT: Duration = Duration::from_secs(60);
+
+/// What socket threads report to the machine that owns their connection.
+/// `serial` tells an attachment of a connection id from any earlier one
+/// whose threads may still be lingering.
+pub(super) trait Sink: Send + Sync {
+    /// A connect asked for by the core succeeded.
+    fn connected(&self, conn: ConnId, stream: TcpStream);
+    /// Bytes read from a connection. `mailed` is the reader's own flag:
+    /// set while bytes it left in the mailbox wait to be fed.
+    fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>);
+    /// A connection closed or failed.
+    fn lost(&self, conn: ConnId, serial: Option<u64>);
+}
+
+pub(super) enum ConnState {
+    /// A thread is connecting; bytes for it wait here.
+    Connecting { queued: Vec<Bytes> },
+    Open {
+        /// Our handle on the socket, to shut it down.
+        stream: TcpStream,
+        output: Sender<Bytes>,
+        pending: Arc<AtomicUsize>,
+        serial: u64,
+    },
+}
+
+/// The sockets of one state machine, keyed by the core's connection ids.
+pub(crate) struct Io {
+    sink: Weak<dyn Sink>,
+    pub(super) conns: HashMap<ConnId, ConnState>,
+    /// Connections that failed on the driving thread (no thread could be
+    /// started for them), to report to the core at the next pump.
+    failed: Vec<ConnId>,
+    next_serial: u64,
+}
+
+impl Io {
+    pub(super) fn new(sink: Weak<dyn Sink>) -> Io {
+        Io {
+            sink,
+            conns: HashMap::new(),
+            failed: Vec::new(),
+            next_serial: 0,
+        }
+    }
+
+    /// Whether bytes or a loss reported for `conn` concern its current
+    /// state (and not one closed earlier): socket threads report with the
+    /// serial of their attachment, a connect thread with none.
+    pub(super) fn is_current(&self, conn: ConnId, reported: Option<u64>) -> bool {
+        match self.conns.get(&conn) {
+            Some(ConnState::Open { serial, .. }) => reported == Some(*serial),
+            Some(ConnState::Connecting { .. }) => reported.is_none(),
+            None => false,
+        }
+    }
+
+    /// Starts moving bytes on an established socket for `conn`.
+    pub(crate) fn attach(&mut self, conn: ConnId, stream: TcpStream) {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
+        }
+        if let Err(err) = stream.set_write_timeout(Some(WRITE_WAIT)) {
+            tracing::debug!(%conn, %err, "could not set a write timeout");
+        }
+        let (reader, writer) = match (stream.try_clone(), stream.try_clone()) {
+            (Ok(reader), Ok(writer)) => (reader, writer),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(%conn, %err, "could not share the socket between threads");
+                self.failed.push(conn);
+                return;
+            }
+        };
+        self.next_serial += 1;
+        let serial = self.next_serial;
+        let (output, output_rx) = mpsc::channel();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let sink = self.sink.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("gearman-read-{}", conn.0))
+            .spawn(move || read_loop(conn, serial, reader, sink))
+            .and_then(|_| {
+                let sink = self.sink.clone();
+                let pending = pending.clone();
+                thread::Builder::new()
+                    .name(format!("gearman-write-{}", conn.0))
+                    .spawn(move || write_loop(conn, serial, writer, output_rx, pending, sink))
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(%conn, %err, "could not start socket threads");
+            let _ = stream.shutdown(Shutdown::Both);
+            self.conns.remove(&conn);
+            self.failed.push(conn);
+            return;
+        }
+        let queued = match self.conns.insert(
+            conn,
+            ConnState::Open {
+                stream,
+                output,
+                pending,
+                serial,
+            },
+        ) {
+            Some(ConnState::Connecting { queued }) => queued,
+            _ => Vec::new(),
+        };
+        for data in queued {
+            if !self.send(conn, data) {
+                self.abort(conn);
+                self.failed.push(conn);
+                return;
+            }
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId, addr: String) {
+        let sink = self.sink.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("gearman-connect-{}", conn.0))
+            .spawn(move || {
+                let result = connect(&addr);
+                let Some(sink) = sink.upgrade() else { return };
+                match result {
+                    Ok(stream) => {
+                        tracing::debug!(%conn, %addr, "connected");
+                        sink.connected(conn, stream);
+                    }
+                    Err(err) => {
+                        tracing::warn!(%conn, %addr, %err, "connect failed");
+                        sink.lost(conn, None);
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                self.conns
+                    .insert(conn, ConnState::Connecting { queued: Vec::new() });
+            }
+            Err(err) => {
+                tracing::warn!(%conn, %err, "could not start a connect thread");
+                self.failed.push(conn);
+            }
+        }
+    }
+
+    /// Writes or queues bytes for `conn`; returns false when the connection
+    /// must be dropped (its peer does not read, or the write failed).
+    fn send(&mut self, conn: ConnId, mut data: Bytes) -> bool {
+        match self.conns.get_mut(&conn) {
+            Some(ConnState::Open {
+                stream,
+                output,
+                pending,
+                ..
+            }) => {
+                // Nothing queued means the writer thread is idle: writing
+                // here keeps the order and saves waking it.
+                if pending.load(Ordering::Acquire) == 0 {
+                    match write_some(stream, &data) {
+                        Ok(written) if written == data.len() => return true,
+                        Ok(written) => data = data.slice(written..),
+                        Err(err) => {
+                            tracing::debug!(%conn, %err, "write failed");
+                            return false;
+                        }
+                    }
+                }
+                let len = data.len();
+                if pending.fetch_add(len, Ordering::AcqRel) + len > MAX_PENDING_OUTPUT {
+                    tracing::warn!(%conn, "peer is not reading; dropping the connection");
+                    return false;
+                }
+                // A send error means the writer already failed; its loss
+                // report is on the way.
+                let _ = output.send(data);
+            }
+            Some(ConnState::Connecting { queued }) => queued.push(data),
+            None => tracing::trace!(%conn, "output for a closed connection dropped"),
+        }
+        true
+    }
+
+    /// Closes `conn` after flushing what was queued; reports nothing back.
+    fn close(&mut self, conn: ConnId) {
+        if let Some(ConnState::Open { stream, .. }) = self.conns.remove(&conn) {
+            // Dropping the output sender lets the writer flush and shut down
+            // its side; the reader then drains until the peer closes, for
+            // at most LINGER.
+            let _ = stream.set_read_timeout(Some(LINGER));
+        }
+        // A connect still under way finds no entry when it reports and is
+        // dropped then.
+    }
+
+    /// Closes `conn` at once, unsent output included (the peer stops
+    /// reading, or it failed).
+    pub(super) fn abort(&mut self, conn: ConnId) {
+        if let Some(ConnState::Open { stream, .. }) = self.conns.remove(&conn) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Reports connections that failed on this thread, then drains every
+    /// action and transmit the core has, in order; returns whether there
+    /// was anything.
+    pub(super) fn pump<E: Endpoint>(&mut self, core: &mut E, now: Instant) -> bool {
+        let mut any = false;
+        loop {
+            let failed = std::mem::take(&mut self.failed);
+            for &conn in &failed {
+                self.conns.remove(&conn);
+                core.handle_disconnected(conn, now);
+            }
+            if !drain_outputs(core, self, now) && failed.is_empty() {
+                return any;
+            }
+            any = true;
+        }
+    }
+
+    /// Closes every connection, flushing what was queued.
+    pub(super) fn close_all(&mut self) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.close(conn);
+        }
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // Only reached without close_all when a machine never ran: its
+        // socket threads must not keep the sockets open.
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.abort(conn);
+        }
+    }
+}
+
+impl Transport for Io {
+    fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
+        let sent = Io::send(self, conn, data);
+        if !sent {
+            self.abort(conn);
+        }
+        sent
+    }
+
+    fn connect(&mut self, conn: ConnId, addr: String) {
+        Io::connect(self, conn, addr);
+    }
+
+    fn close(&mut self, conn: ConnId, _now: Instant) {
+        Io::close(self, conn);
+    }
+}
+
+/// Connects to the first address `addr` resolves to that accepts.
+fn connect(addr: &str) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for resolved in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&resolved, CONNECT_LIMIT) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address resolved")))
+}
+
+/// Writes as much of `data` as the peer takes before [`WRITE_WAIT`] passes
+/// without progress; returns how much that was.
+fn write_some(mut socket: &TcpStream, data: &[u8]) -> std::io::Result<usize> {
+    let mut written = 0;
+    while written < data.len() {
+        match socket.write(&data[written..]) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}
+
+/// Writes all of `data`, however long the peer takes (until the socket is
+/// shut down).
+fn write_fully(socket: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        let written = write_some(socket, data)?;
+        data = &data[written..];
+    }
+    Ok(())
+}
+
+/// Reads `socket` and feeds each chunk to the machine before reading more,
+/// so the machine's pace is the peer's pace. After the machine closed the
+/// connection the reads go on (and are discarded) until the linger ends.
+fn read_loop(conn: ConnId, serial: u64, mut socket: TcpStream, sink: Weak<dyn Sink>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mailed = Arc::new(AtomicBool::new(false));
+    let lost = |sink: &Weak<dyn Sink>| {
+        if let Some(sink) = sink.upgrade() {
+            sink.lost(conn, Some(serial));
+        }
+    };
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => {
+                tracing::debug!(%conn, "closed by peer");
+                lost(&sink);
+                return;
+            }
+            Ok(n) => {
+                if let Some(sink) = sink.upgrade() {
+                    sink.input(conn, serial, &buf[..n], &mailed);
+                }
+            }
+            // Only a connection we closed has a read timeout: its linger is over.
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return;
+            }
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => {
+                tracing::debug!(%conn, %err, "read failed");
+                lost(&sink);
+                return;
+            }
+        }
+    }
+}
+
+fn write_loop(
+    conn: ConnId,
+    serial: u64,
+    socket: TcpStream,
+    output: Receiver<Bytes>,
+    pending: Arc<AtomicUsize>,
+    sink: Weak<dyn Sink>,
+) {
+    let mut batch = BytesMut::new();
+    while let Ok(first) = output.recv() {
+        // Everything already queued goes out in one write.
+        let result = match output.try_recv() {
+            Err(_) => write_fully(&socket, &first).map(|()| first.len()),
+            Ok(second) => {
+                batch.clear();
+                batch.extend_from_slice(&first);
+                batch.extend_from_slice(&second);
+                while batch.len() < WRITE_BATCH {
+                    match output.try_recv() {
+                        Ok(more) => batch.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                write_fully(&socket, &batch).map(|()| batch.len())
+            }
+        };
+        match result {
+            Ok(written) => {
+                pending.fetch_sub(written, Ordering::AcqRel);
+            }
+            Err(err) => {
+                tracing::debug!(%conn, %err, "write failed");
+                if let Some(sink) = sink.upgrade() {
+                    sink.lost(conn, Some(serial));
+                }
+                return;
+            }
+        }
+    }
+    // The machine closed the connection: everything queued is written.
+    let _ = socket.shutdown(Shutdown::Write);
+}
