@@ -515,7 +515,9 @@ pub struct Job {
 
 impl Job {
     /// The job's server and handle, once the server has acknowledged it
-    /// (seen while polling the job).
+    /// and the job has been polled since. The acknowledgement itself does
+    /// not wake the job's task (it completes nothing); the handle is taken
+    /// in at the job's next poll, whatever woke it.
     pub fn handle(&self) -> Option<&JobHandle> {
         self.handle.as_ref()
     }
