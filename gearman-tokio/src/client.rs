@@ -46,6 +46,9 @@ use crate::job_channel::{JobReceiver, JobSender, job_channel};
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     next_key: Arc<AtomicU64>,
+    /// The run loop's state, for applying a request in the caller's task
+    /// while nothing is in flight (see [`Client::send`]).
+    driver: Arc<driver::Shared<Driving>>,
 }
 
 enum Command {
@@ -174,6 +177,10 @@ impl Driven for Driving {
     fn finished(&self) -> bool {
         self.commands_closed
     }
+
+    fn idle(&self) -> bool {
+        self.jobs.is_empty() && self.requests.is_empty()
+    }
 }
 
 /// Seed for generated unique ids and jitter, different in every process
@@ -214,11 +221,27 @@ impl Client {
             requests: HashMap::new(),
             commands_closed: false,
         };
-        tokio::spawn(driver::run(driving, commands_rx));
+        let (driver, runner) = driver::runner(driving, commands_rx);
+        tokio::spawn(runner.run());
         Ok(Client {
             commands,
             next_key: Arc::new(AtomicU64::new(0)),
+            driver,
         })
+    }
+
+    /// Hands `command` to the run loop; false once the loop is gone.
+    ///
+    /// When nothing is in flight and the loop is waiting, the command is
+    /// applied here and its request handed to the connection's writer from
+    /// the caller's task, without waking the loop's task (a hand-off that
+    /// may wake a parked thread). Otherwise it is queued for the loop, which
+    /// applies it together with the others so that their writes batch.
+    fn send(&self, command: Command) -> bool {
+        match self.driver.command_directly(command) {
+            Ok(()) => true,
+            Err(command) => self.commands.send(command).is_ok(),
+        }
     }
 
     /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
@@ -230,7 +253,7 @@ impl Client {
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (steps, steps_rx) = job_channel();
-        let sent = self.commands.send(Command::Submit {
+        let sent = self.send(Command::Submit {
             key,
             request,
             steps,
@@ -240,11 +263,7 @@ impl Client {
             steps: steps_rx,
             commands: self.commands.clone(),
             handle: None,
-            outcome: if sent.is_err() {
-                Some(Err(Error::Shutdown))
-            } else {
-                None
-            },
+            outcome: (!sent).then_some(Err(Error::Shutdown)),
             ended: false,
         }
     }
@@ -260,9 +279,9 @@ impl Client {
 
     async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
         let (reply, reply_rx) = oneshot::channel();
-        self.commands
-            .send(command(reply))
-            .map_err(|_| Error::Shutdown)?;
+        if !self.send(command(reply)) {
+            return Err(Error::Shutdown);
+        }
         reply_rx.await.map_err(|_| Error::Shutdown)?
     }
 
@@ -424,5 +443,51 @@ impl Drop for Job {
         if !self.ended && self.outcome.is_none() {
             let _ = self.commands.send(Command::Forget { key: self.key });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Server, WorkError, Worker};
+
+    /// Jobs the client's state machine holds.
+    fn jobs_applied(client: &Client) -> usize {
+        client.driver.inspect(|driving| driving.jobs.len()).unwrap()
+    }
+
+    // One thread: the run loop cannot run while the test does not await.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_submit_on_an_idle_client_is_applied_in_the_callers_task() {
+        let server = Server::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        tokio::spawn(server.serve());
+        let worker = Worker::new([addr.clone()])
+            .function("echo", |job: crate::WorkerJob| async move {
+                Ok::<_, WorkError>(job.payload().clone())
+            });
+        tokio::spawn(worker.run());
+        let client = Client::new([addr]).unwrap();
+        // Connects through the run loop; afterwards nothing is in flight.
+        assert_eq!(client.echo("warm").await.unwrap(), "warm");
+        assert_eq!(jobs_applied(&client), 0);
+
+        for round in 0..3 {
+            let payload = Bytes::from(format!("job {round}"));
+            let job = client.submit(JobRequest::new("echo", payload.clone()));
+            assert_eq!(jobs_applied(&client), 1, "applied before the loop ran");
+            match job.await.unwrap() {
+                JobOutcome::Complete(result) => assert_eq!(result, payload),
+                other => panic!("job {round} ended with {other:?}"),
+            }
+        }
+
+        // With one in flight, the next is queued for the loop, and both
+        // still go out.
+        let first = client.submit(JobRequest::new("echo", "first"));
+        let second = client.submit(JobRequest::new("echo", "second"));
+        assert_eq!(jobs_applied(&client), 1, "the second waits for the loop");
+        assert!(matches!(first.await.unwrap(), JobOutcome::Complete(r) if r == "first"));
+        assert!(matches!(second.await.unwrap(), JobOutcome::Complete(r) if r == "second"));
     }
 }

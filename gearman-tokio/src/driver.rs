@@ -2,10 +2,17 @@
 //! core state machine ([`Endpoint`]), opens and closes the sockets it asks
 //! for, moves bytes both ways, sleeps until its next deadline, and takes user
 //! commands from a channel. No protocol knowledge lives here.
+//!
+//! The state sits behind a mutex that the loop holds only between its
+//! waits, so a user's task may also apply a command itself when the loop is
+//! idle (see [`Shared::command_directly`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::poll_fn;
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -14,7 +21,8 @@ use gearman_proto::{ConnId, Endpoint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// Bytes asked for per read.
@@ -56,21 +64,26 @@ enum ConnState {
 /// The sockets of one state machine, keyed by the core's connection ids.
 pub(crate) struct Io {
     events_tx: mpsc::Sender<IoEvent>,
-    events_rx: mpsc::Receiver<IoEvent>,
     conns: HashMap<ConnId, ConnState>,
     /// Socket tasks, awaited at the end so the last bytes are written.
     sockets: JoinSet<()>,
+    /// The loop's runtime: a user's task applying a command may be on
+    /// another one, or on none.
+    runtime: Handle,
 }
 
 impl Io {
-    fn new() -> Io {
+    /// Must be called inside a Tokio runtime; returns the receiving end of
+    /// the socket tasks' events, for the loop.
+    fn new() -> (Io, mpsc::Receiver<IoEvent>) {
         let (events_tx, events_rx) = mpsc::channel(INPUT_QUEUE);
-        Io {
+        let io = Io {
             events_tx,
-            events_rx,
             conns: HashMap::new(),
             sockets: JoinSet::new(),
-        }
+            runtime: Handle::current(),
+        };
+        (io, events_rx)
     }
 
     /// Starts moving bytes on an established socket for `conn`.
@@ -84,19 +97,20 @@ impl Io {
         let (closing, closing_rx) = oneshot::channel();
         // Reap finished socket tasks so a long-lived server does not collect them.
         while self.sockets.try_join_next().is_some() {}
-        self.sockets.spawn(read_loop(
-            conn,
-            read_half,
-            self.events_tx.clone(),
-            closing_rx,
-        ));
-        self.sockets.spawn(write_loop(
-            conn,
-            write_half,
-            output_rx,
-            pending.clone(),
-            self.events_tx.clone(),
-        ));
+        self.sockets.spawn_on(
+            read_loop(conn, read_half, self.events_tx.clone(), closing_rx),
+            &self.runtime,
+        );
+        self.sockets.spawn_on(
+            write_loop(
+                conn,
+                write_half,
+                output_rx,
+                pending.clone(),
+                self.events_tx.clone(),
+            ),
+            &self.runtime,
+        );
         let queued = match self.conns.insert(
             conn,
             ConnState::Open {
@@ -152,7 +166,7 @@ impl Io {
 impl Transport for Io {
     fn connect(&mut self, conn: ConnId, addr: String) {
         let events = self.events_tx.clone();
-        let task = tokio::spawn(async move {
+        let task = self.runtime.spawn(async move {
             let event = match TcpStream::connect(&addr).await {
                 Ok(stream) => {
                     tracing::debug!(%conn, %addr, "connected");
@@ -327,77 +341,270 @@ pub(crate) trait Driven: Send + 'static {
     fn deliver(&mut self, now: Instant);
     /// Whether the loop is done.
     fn finished(&self) -> bool;
+    /// Whether a command applied now would go out alone (nothing else in
+    /// flight), so that applying it outside the loop loses no batching.
+    fn idle(&self) -> bool {
+        false
+    }
+}
+
+/// What the loop owns, behind the mutex of [`Shared`].
+struct LoopState<D: Driven> {
+    driven: D,
+    io: Io,
+    commands: mpsc::UnboundedReceiver<D::Command>,
+    commands_open: bool,
+    /// When the loop's timer fires. It may be earlier than the core's next
+    /// deadline (it is left armed rather than moved later: a wasted wake-up
+    /// is cheaper than re-arming a timer for every request); it is never
+    /// later.
+    armed: Option<Instant>,
+}
+
+impl<D: Driven> LoopState<D> {
+    /// Drains what the core has to send and to tell, in order.
+    fn flush(&mut self, now: Instant) {
+        self.io.pump(self.driven.core(), now);
+        self.driven.deliver(now);
+        // Delivering may have queued more output (e.g. a handler's reply).
+        self.io.pump(self.driven.core(), now);
+    }
+
+    /// Applies `command` and everything queued behind it, so writes batch.
+    fn command(&mut self, command: D::Command, now: Instant) {
+        self.driven.command(command, now, &mut self.io);
+        while let Ok(command) = self.commands.try_recv() {
+            self.driven.command(command, now, &mut self.io);
+        }
+    }
+
+    /// Whether the core now has a deadline earlier than the loop's timer.
+    fn timer_late(&mut self) -> bool {
+        match (self.driven.core().poll_timeout(), self.armed) {
+            (None, _) => false,
+            (Some(at), Some(armed)) => at < armed,
+            (Some(_), None) => true,
+        }
+    }
+}
+
+/// A state machine and its sockets, shared by the loop that drives them and
+/// the users' tasks that may apply a command directly.
+pub(crate) struct Shared<D: Driven> {
+    /// `None` once the loop is done or dropped.
+    state: Mutex<Option<LoopState<D>>>,
+    /// Wakes the loop to re-arm its timer for an earlier deadline.
+    rearm: Notify,
+}
+
+impl<D: Driven> std::fmt::Debug for Shared<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl<D: Driven> Shared<D> {
+    fn lock(&self) -> MutexGuard<'_, Option<LoopState<D>>> {
+        // A poisoned lock only means a panic elsewhere; the state is sound.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies `command` in the caller's task when the loop is between its
+    /// waits and its state machine is idle, after any command still queued,
+    /// and hands the resulting bytes to the writers at once: the loop's task
+    /// is not woken (only if the command brings a deadline earlier than its
+    /// timer). Gives the command back otherwise, to be queued for the loop,
+    /// which then applies it together with the others.
+    pub(crate) fn command_directly(&self, command: D::Command) -> Result<(), D::Command> {
+        let mut guard = match self.state.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(command),
+        };
+        let Some(state) = guard.as_mut() else {
+            return Err(command);
+        };
+        if !state.commands_open || state.driven.finished() || !state.driven.idle() {
+            return Err(command);
+        }
+        let now = Instant::now();
+        // Commands queued earlier go first; the channel is empty afterwards.
+        while let Ok(queued) = state.commands.try_recv() {
+            state.driven.command(queued, now, &mut state.io);
+        }
+        state.driven.command(command, now, &mut state.io);
+        state.flush(now);
+        let rearm = state.timer_late() || state.driven.finished();
+        drop(guard);
+        if rearm {
+            self.rearm.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Looks at the state machine (`None` once the loop is done).
+    #[cfg(test)]
+    pub(crate) fn inspect<R>(&self, look: impl FnOnce(&D) -> R) -> Option<R> {
+        self.lock().as_ref().map(|state| look(&state.driven))
+    }
+
+    /// Waits for commands and applies them, under the lock so that no
+    /// direct command overtakes them. Ready once some were applied or the
+    /// channel closed.
+    fn poll_commands(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut guard = self.lock();
+        let Some(state) = guard.as_mut() else {
+            return Poll::Ready(());
+        };
+        let now = Instant::now();
+        match state.commands.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(command)) => {
+                state.command(command, now);
+                Poll::Ready(())
+            }
+            Poll::Ready(None) => {
+                state.commands_open = false;
+                state.driven.commands_closed(now);
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// Ends the state (its jobs, its sockets) when the loop's future is dropped
+/// before it finished, even while users still hold the [`Shared`].
+struct EndOnDrop<'a, D: Driven>(&'a Shared<D>);
+
+impl<D: Driven> Drop for EndOnDrop<'_, D> {
+    fn drop(&mut self) {
+        // Dropped outside the lock: dropping it wakes the tasks waiting on it.
+        let state = self.0.lock().take();
+        drop(state);
+    }
+}
+
+/// A run loop that is ready to run, and the state it shares.
+pub(crate) struct Runner<D: Driven> {
+    shared: Arc<Shared<D>>,
+    events: mpsc::Receiver<IoEvent>,
+}
+
+/// Sets up the loop for `driven` and returns it with the state it shares.
+/// Must be called inside a Tokio runtime.
+pub(crate) fn runner<D: Driven>(
+    driven: D,
+    commands: mpsc::UnboundedReceiver<D::Command>,
+) -> (Arc<Shared<D>>, Runner<D>) {
+    let (io, events) = Io::new();
+    let shared = Arc::new(Shared {
+        state: Mutex::new(Some(LoopState {
+            driven,
+            io,
+            commands,
+            commands_open: true,
+            armed: None,
+        })),
+        rearm: Notify::new(),
+    });
+    let runner = Runner {
+        shared: shared.clone(),
+        events,
+    };
+    (shared, runner)
 }
 
 /// Runs `driven` until it is finished, then closes its sockets.
-pub(crate) async fn run<D: Driven>(
-    mut driven: D,
-    mut commands: mpsc::UnboundedReceiver<D::Command>,
-) {
-    let mut io = Io::new();
-    let mut commands_open = true;
-    loop {
-        let now = Instant::now();
-        io.pump(driven.core(), now);
-        driven.deliver(now);
-        // Delivering may have queued more output (e.g. a handler's reply).
-        io.pump(driven.core(), now);
-        if driven.finished() {
-            break;
-        }
-        let deadline = driven.core().poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                None => std::future::pending().await,
+pub(crate) async fn run<D: Driven>(driven: D, commands: mpsc::UnboundedReceiver<D::Command>) {
+    runner(driven, commands).1.run().await;
+}
+
+impl<D: Driven> Runner<D> {
+    /// Runs the loop until the state machine is finished, then closes its
+    /// sockets.
+    pub(crate) async fn run(self) {
+        let Runner { shared, mut events } = self;
+        let shared = &*shared;
+        let _end = EndOnDrop(shared);
+        let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        let mut state = loop {
+            let (commands_open, timer_armed) = {
+                let mut guard = shared.lock();
+                let Some(state) = guard.as_mut() else {
+                    return;
+                };
+                let now = Instant::now();
+                if state
+                    .driven
+                    .core()
+                    .poll_timeout()
+                    .is_some_and(|at| at <= now)
+                {
+                    state.driven.core().handle_timeout(now);
+                }
+                state.flush(now);
+                if state.driven.finished() {
+                    // Taken out for the end, which waits on the sockets.
+                    break guard.take();
+                }
+                if state.timer_late() {
+                    let at = state.driven.core().poll_timeout();
+                    if let Some(at) = at {
+                        timer.as_mut().reset(tokio::time::Instant::from_std(at));
+                    }
+                    state.armed = at;
+                }
+                (state.commands_open, state.armed.is_some())
+            };
+            tokio::select! {
+                () = poll_fn(|cx| shared.poll_commands(cx)), if commands_open => {}
+                event = events.recv() => {
+                    // The state holds a sender itself, so the channel never closes.
+                    if let Some(event) = event {
+                        handle_events(shared, &mut events, event);
+                    }
+                }
+                () = &mut timer, if timer_armed => {
+                    if let Some(state) = shared.lock().as_mut() {
+                        state.armed = None;
+                    }
+                }
+                () = shared.rearm.notified() => {}
             }
         };
-        tokio::select! {
-            command = commands.recv(), if commands_open => {
-                let now = Instant::now();
-                match command {
-                    Some(command) => {
-                        driven.command(command, now, &mut io);
-                        // Take what else is queued before flushing, so writes batch.
-                        while let Ok(command) = commands.try_recv() {
-                            driven.command(command, now, &mut io);
-                        }
-                    }
-                    None => {
-                        commands_open = false;
-                        driven.commands_closed(now);
-                    }
-                }
-            }
-            event = io.events_rx.recv() => {
-                let now = Instant::now();
-                // The loop holds a sender itself, so the channel never closes.
-                if let Some(event) = event {
-                    io.handle(driven.core(), event, now);
-                    let mut budget = INPUT_QUEUE;
-                    while budget > 0 {
-                        match io.events_rx.try_recv() {
-                            Ok(event) => io.handle(driven.core(), event, now),
-                            Err(_) => break,
-                        }
-                        budget -= 1;
-                    }
-                }
-            }
-            () = sleep => {}
-        }
-        let now = Instant::now();
-        if deadline.is_some_and(|at| at <= now) {
-            driven.core().handle_timeout(now);
+        let Some(state) = state.as_mut() else {
+            return;
+        };
+        state.io.pump(state.driven.core(), Instant::now());
+        state.io.close_all();
+        // Let the writers flush and the peers close, so the last bytes (a
+        // worker's final WORK_COMPLETE, say) are not lost when the caller exits.
+        let sockets = &mut state.io.sockets;
+        let _ = tokio::time::timeout(LINGER, async {
+            while sockets.join_next().await.is_some() {}
+        })
+        .await;
+    }
+}
+
+/// Feeds `event` and the ones queued behind it (up to a budget) to the core.
+fn handle_events<D: Driven>(
+    shared: &Shared<D>,
+    events: &mut mpsc::Receiver<IoEvent>,
+    event: IoEvent,
+) {
+    let mut guard = shared.lock();
+    let Some(state) = guard.as_mut() else {
+        return;
+    };
+    let now = Instant::now();
+    state.io.handle(state.driven.core(), event, now);
+    for _ in 0..INPUT_QUEUE {
+        match events.try_recv() {
+            Ok(event) => state.io.handle(state.driven.core(), event, now),
+            Err(_) => break,
         }
     }
-    io.pump(driven.core(), Instant::now());
-    io.close_all();
-    // Let the writers flush and the peers close, so the last bytes (a
-    // worker's final WORK_COMPLETE, say) are not lost when the caller exits.
-    let sockets = &mut io.sockets;
-    let _ = tokio::time::timeout(LINGER, async {
-        while sockets.join_next().await.is_some() {}
-    })
-    .await;
 }
