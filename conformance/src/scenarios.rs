@@ -34,15 +34,12 @@ pub fn handler(
 }
 
 fn reverse() -> Handler {
-    handler(|job| {
-        Ok(job
-            .payload()
-            .iter()
-            .rev()
-            .copied()
-            .collect::<Vec<u8>>()
-            .into())
-    })
+    handler(|job| Ok(back_to_front(&job.payload())))
+}
+
+/// `payload` back to front: what [`reverse`] completes with.
+fn back_to_front(payload: &[u8]) -> Bytes {
+    payload.iter().rev().copied().collect::<Vec<u8>>().into()
 }
 
 /// Completes with the payload after `gate` lets it through.
@@ -741,13 +738,7 @@ pub fn many_clients_and_workers<H: Harness>(env: &Env<H>) {
                     &f,
                     handler(move |job| {
                         runs.fetch_add(1, Ordering::SeqCst);
-                        Ok(job
-                            .payload()
-                            .iter()
-                            .rev()
-                            .copied()
-                            .collect::<Vec<u8>>()
-                            .into())
+                        Ok(back_to_front(&job.payload()))
                     }),
                 )]),
             )
