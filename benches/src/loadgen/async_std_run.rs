@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use async_std::channel;
 use bytes::Bytes;
 use futures_util::future;
-use gearman_async_std::{Admin, Client, JobOutcome, Server, WorkError, Worker, WorkerJob};
+use gearman_async_std::{Admin, Client, Server, WorkError, Worker, WorkerJob};
 
 use crate::args::Args;
 use crate::drive::{self, Finished};
-use crate::payload::{is_echo_of, payload};
+use crate::payload::{ended_correctly, payload};
 
 /// How long the server and workers get to stop once the load is done.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -117,13 +117,8 @@ async fn submit_all(
     let submit = |index: u64| {
         let job = client.submit(args.request(function, payload(index, args.payload)));
         async move {
-            match job.await {
-                Ok(JobOutcome::Complete(result)) => {
-                    !args.background && is_echo_of(&result, index, args.payload)
-                }
-                Ok(JobOutcome::Queued(_)) => args.background,
-                _ => false,
-            }
+            job.await
+                .is_ok_and(|outcome| ended_correctly(&outcome, index, args))
         }
     };
     let limit = Duration::from_secs(args.time_limit);
@@ -151,10 +146,7 @@ async fn hold(
     let queued = || async move {
         let mut admin = admin.lock().await;
         let rows = admin.status().await.map_err(|err| err.to_string())?;
-        Ok(rows
-            .iter()
-            .find(|row| row.function == function.as_bytes())
-            .map_or(0, |row| row.total))
+        Ok(drive::status_row(&rows, function).map_or(0, |row| row.total))
     };
     drive::hold(args, label, submit, queued, async_std::task::sleep).await
 }
@@ -167,10 +159,7 @@ async fn wait_for_workers(addr: &str, function: &str, count: u64) -> Result<(), 
         .map_err(|err| format!("admin connection to {addr}: {err}"))?;
     loop {
         let rows = admin.status().await.map_err(|err| err.to_string())?;
-        let registered = rows
-            .iter()
-            .find(|row| row.function == function.as_bytes())
-            .map_or(0, |row| row.workers);
+        let registered = drive::status_row(&rows, function).map_or(0, |row| row.workers);
         if registered >= count {
             return Ok(());
         }

@@ -7,13 +7,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gearman_blocking::{Admin, Client, JobOutcome, Server, WorkError, Worker, WorkerJob};
+use gearman_blocking::{Admin, Client, Server, WorkError, Worker, WorkerJob};
 
 use crate::args::Args;
 use crate::cpu;
-use crate::drive::Finished;
+use crate::drive::{self, Finished};
 use crate::memory;
-use crate::payload::{is_echo_of, payload};
+use crate::payload::{ended_correctly, payload};
 use crate::progress::Progress;
 use crate::stats::Recorder;
 
@@ -91,12 +91,9 @@ fn throughput(args: &Args, client: &Client, function: &str, label: &str) -> Fini
                         client.submit(args.request(function, payload(index, args.payload)));
                     let left = give_up.saturating_duration_since(submitted);
                     let correct = match job.wait_timeout(left) {
-                        Ok(JobOutcome::Complete(result)) => {
-                            !args.background && is_echo_of(&result, index, args.payload)
-                        }
-                        Ok(JobOutcome::Queued(_)) => args.background,
+                        Ok(outcome) => ended_correctly(&outcome, index, args),
                         Err(_) if Instant::now() >= give_up => break,
-                        _ => false,
+                        Err(_) => false,
                     };
                     recorder.record(submitted.elapsed(), correct);
                     progress.finished(finished.fetch_add(1, Ordering::Relaxed) + 1);
@@ -117,15 +114,7 @@ fn throughput(args: &Args, client: &Client, function: &str, label: &str) -> Fini
         .into_inner()
         .expect("no thread panics while holding the recorder");
     let timed_out = recorder.count() < args.jobs;
-    let mut line = recorder.summary(label, elapsed).to_string();
-    line.push_str(&format!(
-        " concurrency={} payload={}",
-        args.concurrency, args.payload
-    ));
-    line.push_str(&cpu::per_job(cpu_spent, recorder.count()));
-    if timed_out {
-        line.push_str(&format!(" (gave up after {}s)", args.time_limit));
-    }
+    let line = drive::throughput_line(args, label, &recorder, elapsed, cpu_spent, timed_out);
     Finished {
         all_correct: !timed_out && recorder.wrong == 0,
         line,
@@ -184,10 +173,7 @@ fn wait_until(
         Admin::connect(addr).map_err(|err| format!("admin connection to {addr}: {err}"))?;
     loop {
         let rows = admin.status().map_err(|err| err.to_string())?;
-        if rows
-            .iter()
-            .any(|row| row.function == function.as_bytes() && done(row))
-        {
+        if drive::status_row(&rows, function).is_some_and(&done) {
             return Ok(());
         }
         if Instant::now() > deadline {

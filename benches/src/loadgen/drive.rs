@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use gearman_proto::admin::StatusRow;
 
 use crate::args::Args;
 use crate::cpu;
@@ -82,6 +83,23 @@ where
         .zip(cpu_before)
         .map(|(after, before)| after - before);
     progress.done();
+    let line = throughput_line(args, label, &recorder, elapsed, cpu_spent, timed_out);
+    Finished {
+        all_correct: !timed_out && recorder.wrong == 0 && recorder.count() == args.jobs,
+        line,
+    }
+}
+
+/// The summary line of a throughput run: rates and latencies, the load's
+/// shape, the CPU spent per job, and whether the run gave up early.
+pub fn throughput_line(
+    args: &Args,
+    label: &str,
+    recorder: &Recorder,
+    elapsed: Duration,
+    cpu_spent: Option<Duration>,
+    timed_out: bool,
+) -> String {
     let mut line = recorder.summary(label, elapsed).to_string();
     line.push_str(&format!(
         " concurrency={} payload={}",
@@ -91,10 +109,12 @@ where
     if timed_out {
         line.push_str(&format!(" (gave up after {}s)", args.time_limit));
     }
-    Finished {
-        all_correct: !timed_out && recorder.wrong == 0 && recorder.count() == args.jobs,
-        line,
-    }
+    line
+}
+
+/// The server's `status` row for `function`, if it lists one.
+pub fn status_row<'a>(rows: &'a [StatusRow], function: &str) -> Option<&'a StatusRow> {
+    rows.iter().find(|row| row.function == function.as_bytes())
 }
 
 /// Jobs submitted between two looks at the server while holding, so the

@@ -2,6 +2,9 @@
 //! caught, and the check of each echo result.
 
 use bytes::Bytes;
+use gearman_proto::dispatch::JobOutcome;
+
+use crate::args::Args;
 
 /// The payload of job `index`: its index as 16 decimal digits, then
 /// letters, cut or padded to `size` bytes (the same bytes the C client sends).
@@ -19,6 +22,16 @@ pub fn payload(index: u64, size: usize) -> Bytes {
 /// Whether `result` is what the echo function returns for job `index`.
 pub fn is_echo_of(result: &[u8], index: u64, size: usize) -> bool {
     result == payload(index, size).as_ref()
+}
+
+/// Whether job `index` ended as it should: with its echo in the
+/// foreground, queued in the background.
+pub fn ended_correctly(outcome: &JobOutcome, index: u64, args: &Args) -> bool {
+    match outcome {
+        JobOutcome::Complete(result) => !args.background && is_echo_of(result, index, args.payload),
+        JobOutcome::Queued(_) => args.background,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

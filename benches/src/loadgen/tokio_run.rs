@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gearman_tokio::{Admin, Client, JobOutcome, Server, WorkError, Worker, WorkerJob};
+use gearman_tokio::{Admin, Client, Server, WorkError, Worker, WorkerJob};
 use tokio::sync::watch;
 
 use crate::args::Args;
 use crate::drive::{self, Finished};
-use crate::payload::{is_echo_of, payload};
+use crate::payload::{ended_correctly, payload};
 
 /// Runs the whole load on a fresh runtime (`--threads` decides which).
 pub fn run(args: &Args) -> Result<Finished, String> {
@@ -82,13 +82,8 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
         let submit = |index: u64| {
             let job = client.submit(args.request(&function, payload(index, args.payload)));
             async move {
-                match job.await {
-                    Ok(JobOutcome::Complete(result)) => {
-                        !args.background && is_echo_of(&result, index, args.payload)
-                    }
-                    Ok(JobOutcome::Queued(_)) => args.background,
-                    _ => false,
-                }
+                job.await
+                    .is_ok_and(|outcome| ended_correctly(&outcome, index, args))
             }
         };
         Ok(drive::throughput(args, &label, submit, tokio::time::sleep(limit)).await)
@@ -123,10 +118,7 @@ async fn hold(
     let queued = || async move {
         let mut admin = admin.lock().await;
         let rows = admin.status().await.map_err(|err| err.to_string())?;
-        Ok(rows
-            .iter()
-            .find(|row| row.function == function.as_bytes())
-            .map_or(0, |row| row.total))
+        Ok(drive::status_row(&rows, function).map_or(0, |row| row.total))
     };
     drive::hold(args, label, submit, queued, tokio::time::sleep).await
 }
@@ -139,10 +131,7 @@ async fn wait_for_workers(addr: &str, function: &str, count: u64) -> Result<(), 
         .map_err(|err| format!("admin connection to {addr}: {err}"))?;
     loop {
         let rows = admin.status().await.map_err(|err| err.to_string())?;
-        let registered = rows
-            .iter()
-            .find(|row| row.function == function.as_bytes())
-            .map_or(0, |row| row.workers);
+        let registered = drive::status_row(&rows, function).map_or(0, |row| row.workers);
         if registered >= count {
             return Ok(());
         }
