@@ -6,8 +6,8 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes};
 
 use crate::admin::{
-    AdminParseError, AdminRequest, AdminResponse, JobRow, MaxQueueLimits, PriorityStatusRow,
-    StatusRow, WorkerRow, encode_list_end,
+    AdminRequest, AdminResponse, JobRow, MaxQueueLimits, PriorityStatusRow, StatusRow, WorkerRow,
+    encode_list_end,
 };
 use crate::command::Command;
 use crate::conn::ConnId;
@@ -24,11 +24,6 @@ impl Server {
         let line = c_str(line);
         let request = match AdminRequest::parse(line) {
             Ok(request) => request,
-            // gearmand 1.1 glues nothing to its text for an empty line.
-            Err(AdminParseError::Empty) => {
-                self.admin_reply(conn, &AdminResponse::unknown_command(b""));
-                return;
-            }
             Err(err) => {
                 match err.reply() {
                     Some(reply) => self.admin_reply(conn, &reply),
