@@ -19,6 +19,20 @@ pub fn args() -> std::vec::IntoIter<String> {
     args.into_iter()
 }
 
+/// The tool's arguments as `parse` reads them; on a mistake prints
+/// `TOOL: MISTAKE` and `usage`, and exits with [`exit::ERROR`].
+#[allow(clippy::print_stderr, reason = "the tool's own output")]
+pub fn parse_or_exit<T>(
+    tool: &str,
+    usage: &str,
+    parse: impl FnOnce(std::vec::IntoIter<String>) -> Result<T, UsageError>,
+) -> T {
+    parse(args()).unwrap_or_else(|err| {
+        eprintln!("{tool}: {err}\n{usage}");
+        std::process::exit(exit::ERROR)
+    })
+}
+
 /// The server used when none is given.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:4730";
 
@@ -54,6 +68,9 @@ pub struct WorkerArgs {
 }
 
 impl WorkerArgs {
+    /// What the tool prints after a command-line mistake.
+    pub const USAGE: &str = "usage: worker [--server HOST:PORT]... [--concurrency N] [--id NAME]";
+
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<WorkerArgs, UsageError> {
         let mut parsed = WorkerArgs {
@@ -129,6 +146,12 @@ pub struct ClientArgs {
 }
 
 impl ClientArgs {
+    /// What the tool prints after a command-line mistake.
+    pub const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
+[--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
+client [--server HOST:PORT] --status HANDLE\n       \
+client [--server HOST:PORT] --status-unique UNIQUE";
+
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ClientArgs, UsageError> {
         let mut servers = Vec::new();
@@ -213,6 +236,9 @@ pub struct AdminArgs {
 }
 
 impl AdminArgs {
+    /// What the tool prints after a command-line mistake.
+    pub const USAGE: &str = "usage: admin [--server HOST:PORT] COMMAND...";
+
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AdminArgs, UsageError> {
         let mut server = DEFAULT_SERVER.to_string();
@@ -243,6 +269,9 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// What the tool prints after a command-line mistake.
+    pub const USAGE: &str = "usage: server [--listen ADDR]";
+
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServerArgs, UsageError> {
         let mut listen = DEFAULT_SERVER.to_string();
@@ -265,6 +294,9 @@ pub struct QuickstartArgs {
 }
 
 impl QuickstartArgs {
+    /// What the tool prints after a command-line mistake.
+    pub const USAGE: &str = "usage: quickstart [--server HOST:PORT]";
+
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<QuickstartArgs, UsageError> {
         let mut server = None;

@@ -28,23 +28,12 @@ use gearman_async_std::Client;
 use gearman_async_std::proto::client::JobHandle;
 use gearman_async_std::proto::routing::ServerId;
 
-const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
-[--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
-client [--server HOST:PORT] --status HANDLE\n       \
-client [--server HOST:PORT] --status-unique UNIQUE";
-
 fn main() -> ExitCode {
     async_std::task::block_on(run())
 }
 
 async fn run() -> ExitCode {
-    let args = match ClientArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("client: {err}\n{USAGE}");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("client", ClientArgs::USAGE, ClientArgs::parse);
     let server_count = args.servers.len();
     let client = match Client::new(args.servers) {
         Ok((client, driver)) => {

@@ -74,13 +74,7 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    let args = match QuickstartArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("quickstart: {err}\nusage: quickstart [--server HOST:PORT]");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("quickstart", QuickstartArgs::USAGE, QuickstartArgs::parse);
     let server = match args.server {
         Some(server) => {
             println!("using the job server at {server}");

@@ -13,13 +13,7 @@ use cli::ServerArgs;
 use gearman_async_std::{Server, ctrl_c};
 
 fn main() -> ExitCode {
-    let args = match ServerArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("server: {err}\nusage: server [--listen ADDR]");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("server", ServerArgs::USAGE, ServerArgs::parse);
     async_std::task::block_on(async {
         let server = match Server::bind(&args.listen).await {
             Ok(server) => server,

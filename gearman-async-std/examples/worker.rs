@@ -18,15 +18,7 @@ use functions::with_example_functions;
 use gearman_async_std::Worker;
 
 fn main() -> ExitCode {
-    let args = match WorkerArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!(
-                "worker: {err}\nusage: worker [--server HOST:PORT]... [--concurrency N] [--id NAME]"
-            );
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("worker", WorkerArgs::USAGE, WorkerArgs::parse);
     let mut worker = Worker::new(args.servers).concurrency(args.concurrency);
     if let Some(id) = args.id {
         worker = worker.client_id(id);

@@ -16,13 +16,7 @@ use cli::AdminArgs;
 use gearman_blocking::Admin;
 
 fn main() -> ExitCode {
-    let args = match AdminArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("admin: {err}\nusage: admin [--server HOST:PORT] COMMAND...");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("admin", AdminArgs::USAGE, AdminArgs::parse);
     let reply = Admin::connect(&args.server).and_then(|mut admin| admin.raw(args.command.clone()));
     tools::admin_reply(&args.server, reply)
 }

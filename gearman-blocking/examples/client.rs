@@ -24,19 +24,8 @@ use gearman_blocking::Client;
 use gearman_blocking::proto::client::JobHandle;
 use gearman_blocking::proto::routing::ServerId;
 
-const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
-[--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
-client [--server HOST:PORT] --status HANDLE\n       \
-client [--server HOST:PORT] --status-unique UNIQUE";
-
 fn main() -> ExitCode {
-    let args = match ClientArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("client: {err}\n{USAGE}");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("client", ClientArgs::USAGE, ClientArgs::parse);
     let server_count = args.servers.len();
     let client = match Client::new(args.servers) {
         Ok(client) => client,

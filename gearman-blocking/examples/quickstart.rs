@@ -72,13 +72,7 @@ fn run_tour(client: &Client) -> Result<bool, Error> {
 }
 
 fn main() -> ExitCode {
-    let args = match QuickstartArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("quickstart: {err}\nusage: quickstart [--server HOST:PORT]");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("quickstart", QuickstartArgs::USAGE, QuickstartArgs::parse);
     // Kept alive until the end: dropping it stops the embedded server.
     let mut embedded = None;
     let server = match args.server {

@@ -15,13 +15,7 @@ use cli::ServerArgs;
 use gearman_blocking::Server;
 
 fn main() -> ExitCode {
-    let args = match ServerArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("server: {err}\nusage: server [--listen ADDR]");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("server", ServerArgs::USAGE, ServerArgs::parse);
     let server = match Server::bind(&args.listen) {
         Ok(server) => server,
         Err(err) => {

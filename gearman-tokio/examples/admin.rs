@@ -17,13 +17,7 @@ use gearman_tokio::Admin;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match AdminArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("admin: {err}\nusage: admin [--server HOST:PORT] COMMAND...");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("admin", AdminArgs::USAGE, AdminArgs::parse);
     let reply = async {
         let mut admin = Admin::connect(&args.server).await?;
         admin.raw(args.command.clone()).await

@@ -25,20 +25,9 @@ use gearman_tokio::Client;
 use gearman_tokio::proto::client::JobHandle;
 use gearman_tokio::proto::routing::ServerId;
 
-const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
-[--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
-client [--server HOST:PORT] --status HANDLE\n       \
-client [--server HOST:PORT] --status-unique UNIQUE";
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match ClientArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("client: {err}\n{USAGE}");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("client", ClientArgs::USAGE, ClientArgs::parse);
     let server_count = args.servers.len();
     let client = match Client::new(args.servers) {
         Ok(client) => client,

@@ -14,13 +14,7 @@ use gearman_tokio::Server;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match ServerArgs::parse(cli::args()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("server: {err}\nusage: server [--listen ADDR]");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
-    };
+    let args = cli::parse_or_exit("server", ServerArgs::USAGE, ServerArgs::parse);
     let server = match Server::bind(&args.listen).await {
         Ok(server) => server,
         Err(err) => {
