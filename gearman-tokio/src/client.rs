@@ -448,6 +448,10 @@ impl Drop for Job {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use gearman_proto::client::ClientError;
+
     use super::*;
     use crate::{Server, WorkError, Worker};
 
@@ -489,5 +493,62 @@ mod tests {
         assert_eq!(jobs_applied(&client), 1, "the second waits for the loop");
         assert!(matches!(first.await.unwrap(), JobOutcome::Complete(r) if r == "first"));
         assert!(matches!(second.await.unwrap(), JobOutcome::Complete(r) if r == "second"));
+    }
+
+    /// Listens for one client, answers its first ECHO_REQ and then nothing,
+    /// keeping the connection open. Returns the address.
+    async fn answers_one_echo() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const ECHO_REQ: u32 = 16;
+        const ECHO_RES: u32 = 17;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut header = [0u8; 12];
+            socket.read_exact(&mut header).await.unwrap();
+            assert_eq!(&header[..4], b"\0REQ");
+            assert_eq!(
+                u32::from_be_bytes(header[4..8].try_into().unwrap()),
+                ECHO_REQ
+            );
+            let len = u32::from_be_bytes(header[8..12].try_into().unwrap());
+            let mut data = vec![0; len as usize];
+            socket.read_exact(&mut data).await.unwrap();
+            let mut reply = b"\0RES".to_vec();
+            reply.extend_from_slice(&ECHO_RES.to_be_bytes());
+            reply.extend_from_slice(&len.to_be_bytes());
+            reply.extend_from_slice(&data);
+            socket.write_all(&reply).await.unwrap();
+            // Silent from now on; the socket stays open.
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest).await;
+        });
+        addr
+    }
+
+    // A request applied in the caller's task brings a deadline the waiting
+    // loop does not know: the loop must be told to arm its timer for it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_applied_in_the_callers_task_times_out() {
+        let addr = answers_one_echo().await;
+        let timeout = Duration::from_millis(200);
+        let config = ClientConfig::new([addr]).with_request_timeout(Some(timeout));
+        let client = Client::with_config(config).unwrap();
+        assert_eq!(client.echo("warm").await.unwrap(), "warm");
+        // Past the first request's deadline: the loop's timer has fired and
+        // nothing else is due, so only a re-arm can wake the loop now.
+        tokio::time::sleep(timeout * 2).await;
+        assert_eq!(client.driver.inspect(Driving::idle), Some(true));
+
+        let start = std::time::Instant::now();
+        let unanswered = tokio::time::timeout(Duration::from_secs(10), client.echo("lost"))
+            .await
+            .expect("the request timeout ends the echo");
+        assert!(
+            matches!(unanswered, Err(Error::Client(ClientError::Timeout { .. }))),
+            "{unanswered:?}"
+        );
+        assert!(start.elapsed() >= timeout);
     }
 }
