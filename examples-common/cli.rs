@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::fmt;
+use std::process::ExitCode;
 
 /// The tool's arguments after its name.
 ///
@@ -31,6 +32,22 @@ pub fn parse_or_exit<T>(
         eprintln!("{tool}: {err}\n{usage}");
         std::process::exit(exit::ERROR)
     })
+}
+
+/// Prints `TOOL: ERR` and gives exit code [`exit::ERROR`].
+#[allow(clippy::print_stderr, reason = "the tool's own output")]
+pub fn error_exit(tool: &str, err: impl fmt::Display) -> ExitCode {
+    eprintln!("{tool}: {err}");
+    ExitCode::from(exit::ERROR as u8)
+}
+
+/// The exit code of a tool that ran until stopped: success, or the error
+/// as [`error_exit`] reports it.
+pub fn ended<E: fmt::Display>(tool: &str, result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => error_exit(tool, err),
+    }
 }
 
 /// The server used when none is given.

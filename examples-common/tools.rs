@@ -169,8 +169,7 @@ impl<E: Display> StatusSearch<E> {
 
 /// `client`: any other error, with a message; exit code 3.
 pub fn client_error(err: impl Display) -> ExitCode {
-    eprintln!("client: {err}");
-    ExitCode::from(exit::ERROR as u8)
+    crate::cli::error_exit("client", err)
 }
 
 /// `client --status`: `known=0|1 running=0|1 numerator=N denominator=D`.

@@ -18,31 +18,23 @@ fn main() -> ExitCode {
         let server = match Server::bind(&args.listen).await {
             Ok(server) => server,
             Err(err) => {
-                eprintln!("server: cannot listen on {}: {err}", args.listen);
-                return ExitCode::from(cli::exit::ERROR as u8);
+                return cli::error_exit(
+                    "server",
+                    format_args!("cannot listen on {}: {err}", args.listen),
+                );
             }
         };
         let ctrl_c = match ctrl_c() {
             Ok(ctrl_c) => ctrl_c,
             Err(err) => {
-                eprintln!("server: cannot catch Ctrl-C: {err}");
-                return ExitCode::from(cli::exit::ERROR as u8);
+                return cli::error_exit("server", format_args!("cannot catch Ctrl-C: {err}"));
             }
         };
         match server.local_addr() {
             Ok(addr) => println!("listening on {addr}"),
-            Err(err) => {
-                eprintln!("server: {err}");
-                return ExitCode::from(cli::exit::ERROR as u8);
-            }
+            Err(err) => return cli::error_exit("server", err),
         }
         let _ = std::io::stdout().flush();
-        match server.serve_until(ctrl_c).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("server: {err}");
-                ExitCode::from(cli::exit::ERROR as u8)
-            }
-        }
+        cli::ended("server", server.serve_until(ctrl_c).await)
     })
 }

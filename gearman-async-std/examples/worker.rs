@@ -24,11 +24,5 @@ fn main() -> ExitCode {
         worker = worker.client_id(id);
     }
     let worker = with_example_functions(worker);
-    match async_std::task::block_on(worker.run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("worker: {err}");
-            ExitCode::from(cli::exit::ERROR as u8)
-        }
-    }
+    cli::ended("worker", async_std::task::block_on(worker.run()))
 }

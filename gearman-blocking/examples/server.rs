@@ -19,28 +19,20 @@ fn main() -> ExitCode {
     let server = match Server::bind(&args.listen) {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("server: cannot listen on {}: {err}", args.listen);
-            return ExitCode::from(cli::exit::ERROR as u8);
+            return cli::error_exit(
+                "server",
+                format_args!("cannot listen on {}: {err}", args.listen),
+            );
         }
     };
     match server.local_addr() {
         Ok(addr) => println!("listening on {addr}"),
-        Err(err) => {
-            eprintln!("server: {err}");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
+        Err(err) => return cli::error_exit("server", err),
     }
     let _ = std::io::stdout().flush();
     let stop = server.stop_handle();
     if let Err(err) = ctrl_c::on_ctrl_c(move || stop.stop()) {
-        eprintln!("server: cannot watch for Ctrl-C: {err}");
-        return ExitCode::from(cli::exit::ERROR as u8);
+        return cli::error_exit("server", format_args!("cannot watch for Ctrl-C: {err}"));
     }
-    match server.serve() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("server: {err}");
-            ExitCode::from(cli::exit::ERROR as u8)
-        }
-    }
+    cli::ended("server", server.serve())
 }

@@ -25,14 +25,7 @@ fn main() -> ExitCode {
     let worker = with_example_functions(worker);
     let stop = worker.shutdown_handle();
     if let Err(err) = ctrl_c::on_ctrl_c(move || stop.shutdown()) {
-        eprintln!("worker: cannot watch for Ctrl-C: {err}");
-        return ExitCode::from(cli::exit::ERROR as u8);
+        return cli::error_exit("worker", format_args!("cannot watch for Ctrl-C: {err}"));
     }
-    match worker.run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("worker: {err}");
-            ExitCode::from(cli::exit::ERROR as u8)
-        }
-    }
+    cli::ended("worker", worker.run())
 }

@@ -18,26 +18,19 @@ async fn main() -> ExitCode {
     let server = match Server::bind(&args.listen).await {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("server: cannot listen on {}: {err}", args.listen);
-            return ExitCode::from(cli::exit::ERROR as u8);
+            return cli::error_exit(
+                "server",
+                format_args!("cannot listen on {}: {err}", args.listen),
+            );
         }
     };
     match server.local_addr() {
         Ok(addr) => println!("listening on {addr}"),
-        Err(err) => {
-            eprintln!("server: {err}");
-            return ExitCode::from(cli::exit::ERROR as u8);
-        }
+        Err(err) => return cli::error_exit("server", err),
     }
     let _ = std::io::stdout().flush();
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match server.serve_until(ctrl_c).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("server: {err}");
-            ExitCode::from(cli::exit::ERROR as u8)
-        }
-    }
+    cli::ended("server", server.serve_until(ctrl_c).await)
 }

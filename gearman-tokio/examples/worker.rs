@@ -25,11 +25,5 @@ async fn main() -> ExitCode {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match worker.run_until(ctrl_c).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("worker: {err}");
-            ExitCode::from(cli::exit::ERROR as u8)
-        }
-    }
+    cli::ended("worker", worker.run_until(ctrl_c).await)
 }
