@@ -417,6 +417,9 @@ impl<D: Driven> Shared<D> {
     /// is not woken (only if the command brings a deadline earlier than its
     /// timer). Gives the command back otherwise, to be queued for the loop,
     /// which then applies it together with the others.
+    ///
+    /// The caller holds a sender of the loop's channel, so the channel is
+    /// open and a state machine that ends on its closing is not finished.
     pub(crate) fn command_directly(&self, command: D::Command) -> Result<(), D::Command> {
         let mut guard = match self.state.try_lock() {
             Ok(guard) => guard,
@@ -426,7 +429,7 @@ impl<D: Driven> Shared<D> {
         let Some(state) = guard.as_mut() else {
             return Err(command);
         };
-        if !state.commands_open || state.driven.finished() || !state.driven.idle() {
+        if !state.driven.idle() {
             return Err(command);
         }
         let now = Instant::now();
@@ -436,7 +439,7 @@ impl<D: Driven> Shared<D> {
         }
         state.driven.command(command, now, &mut state.io);
         state.flush(now);
-        let rearm = state.timer_late() || state.driven.finished();
+        let rearm = state.timer_late();
         drop(guard);
         if rearm {
             self.rearm.notify_one();
