@@ -177,27 +177,15 @@ impl Drop for StepReceiver {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
     use bytes::Bytes;
     use gearman_proto::client::ServerId;
 
     use super::*;
-
-    #[derive(Default)]
-    struct CountingWaker(AtomicUsize);
-
-    impl Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::counting_waker::CountingWaker;
 
     #[test]
     fn the_acknowledgement_does_not_wake_the_job_but_updates_and_the_end_do() {
-        let counter = Arc::new(CountingWaker::default());
-        let waker = Waker::from(counter.clone());
+        let (counter, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         let (sender, mut receiver) = job_steps();
         let mut handle = None;
@@ -208,10 +196,10 @@ mod tests {
             handle: Bytes::from_static(b"H:1"),
         };
         assert!(sender.send(JobStep::Created(acknowledged.clone())));
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        assert_eq!(counter.count(), 0);
 
         assert!(sender.send(JobStep::Update(JobUpdate::Data(Bytes::from_static(b"a")))));
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(counter.count(), 1);
         assert!(matches!(
             receiver.poll_step(&mut cx, &mut handle),
             Poll::Ready(Step::Update(JobUpdate::Data(data))) if data == "a"
@@ -224,7 +212,7 @@ mod tests {
                 b"r"
             )))))
         );
-        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        assert_eq!(counter.count(), 2);
         assert!(matches!(
             receiver.poll_step(&mut cx, &mut handle),
             Poll::Ready(Step::End(Ok(JobOutcome::Complete(result)))) if result == "r"
@@ -233,14 +221,13 @@ mod tests {
 
     #[test]
     fn a_dropped_driver_ends_the_job_and_a_dropped_job_refuses_steps() {
-        let counter = Arc::new(CountingWaker::default());
-        let waker = Waker::from(counter.clone());
+        let (counter, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         let (sender, mut receiver) = job_steps();
         let mut handle = None;
         assert!(receiver.poll_step(&mut cx, &mut handle).is_pending());
         drop(sender);
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(counter.count(), 1);
         assert!(matches!(
             receiver.poll_step(&mut cx, &mut handle),
             Poll::Ready(Step::End(Err(Error::Shutdown)))

@@ -119,6 +119,8 @@ pub use gearman_proto as proto;
 
 mod admin;
 mod client;
+#[cfg(test)]
+mod counting_waker;
 mod driver;
 mod error;
 mod job_steps;

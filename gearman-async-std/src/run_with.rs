@@ -94,18 +94,8 @@ pub(crate) async fn run_with<F: Future>(driver: &mut ClientDriver, work: F) -> F
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use super::*;
-
-    #[derive(Default)]
-    struct CountingWaker(AtomicUsize);
-
-    impl Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::counting_waker::CountingWaker;
 
     #[test]
     fn the_client_types_cross_threads() {
@@ -119,8 +109,7 @@ mod tests {
 
     #[test]
     fn wake_ups_while_absorbing_are_noted_and_others_reach_the_task() {
-        let counter = Arc::new(CountingWaker::default());
-        let task = Waker::from(counter.clone());
+        let (counter, task) = CountingWaker::new();
         let shared = Arc::new(WorkWaker {
             task: Mutex::new(None),
             state: AtomicU8::new(FORWARDING),
@@ -131,10 +120,10 @@ mod tests {
         shared.state.store(ABSORBING, Ordering::Release);
         work_waker.wake_by_ref();
         work_waker.wake_by_ref();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        assert_eq!(counter.count(), 0);
         assert_eq!(shared.state.swap(FORWARDING, Ordering::AcqRel), ABSORBED);
 
         work_waker.wake_by_ref();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(counter.count(), 1);
     }
 }
