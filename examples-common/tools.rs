@@ -12,8 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use gearman_proto::Priority;
 use gearman_proto::admin::AdminResponse;
-use gearman_proto::client::{JobHandle, JobRequest, JobStatus};
+use gearman_proto::client::{JobHandle, JobRequest, JobStatus, UniqueStatus};
 use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+use gearman_proto::routing::ServerId;
 
 use crate::cli::{PriorityArg, exit};
 
@@ -164,6 +165,24 @@ impl<E: Display> StatusSearch<E> {
             (None, Some(err)) => client_error(err),
             (None, None) => client_error("no server to ask"),
         }
+    }
+}
+
+/// `client --status HANDLE`: the handle as each of `servers` servers would
+/// know it, in the order given.
+pub fn handle_on_each_server(handle: &str, servers: usize) -> impl Iterator<Item = JobHandle> {
+    (0..servers).map(move |server| JobHandle {
+        server: ServerId(server),
+        handle: handle.to_owned().into(),
+    })
+}
+
+/// `client --status-unique`: prints the answer (as [`client_status`]) or
+/// the error.
+pub fn client_unique_status<E: Display>(answer: Result<UniqueStatus, E>) -> ExitCode {
+    match answer {
+        Ok(s) => client_status(s.known, s.running, s.numerator, s.denominator),
+        Err(err) => client_error(err),
     }
 }
 

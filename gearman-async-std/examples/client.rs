@@ -25,8 +25,6 @@ use std::process::ExitCode;
 use cli::{ClientAction, ClientArgs};
 use futures_util::StreamExt;
 use gearman_async_std::Client;
-use gearman_async_std::proto::client::JobHandle;
-use gearman_async_std::proto::routing::ServerId;
 
 fn main() -> ExitCode {
     async_std::task::block_on(run())
@@ -45,21 +43,16 @@ async fn run() -> ExitCode {
     match args.action {
         ClientAction::Status(handle) => {
             let mut search = tools::StatusSearch::new();
-            for server in 0..server_count {
-                let handle = JobHandle {
-                    server: ServerId(server),
-                    handle: handle.clone().into(),
-                };
+            for handle in tools::handle_on_each_server(&handle, server_count) {
                 if search.offer(client.status(&handle).await) {
                     break;
                 }
             }
             search.finish()
         }
-        ClientAction::StatusUnique(unique) => match client.status_unique(unique).await {
-            Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
-            Err(err) => tools::client_error(err),
-        },
+        ClientAction::StatusUnique(unique) => {
+            tools::client_unique_status(client.status_unique(unique).await)
+        }
         ClientAction::Submit {
             function,
             background,

@@ -21,8 +21,6 @@ use std::process::ExitCode;
 
 use cli::{ClientAction, ClientArgs};
 use gearman_blocking::Client;
-use gearman_blocking::proto::client::JobHandle;
-use gearman_blocking::proto::routing::ServerId;
 
 fn main() -> ExitCode {
     let args = cli::parse_or_exit("client", ClientArgs::USAGE, ClientArgs::parse);
@@ -34,21 +32,16 @@ fn main() -> ExitCode {
     match args.action {
         ClientAction::Status(handle) => {
             let mut search = tools::StatusSearch::new();
-            for server in 0..server_count {
-                let handle = JobHandle {
-                    server: ServerId(server),
-                    handle: handle.clone().into(),
-                };
+            for handle in tools::handle_on_each_server(&handle, server_count) {
                 if search.offer(client.status(&handle)) {
                     break;
                 }
             }
             search.finish()
         }
-        ClientAction::StatusUnique(unique) => match client.status_unique(unique) {
-            Ok(s) => tools::client_status(s.known, s.running, s.numerator, s.denominator),
-            Err(err) => tools::client_error(err),
-        },
+        ClientAction::StatusUnique(unique) => {
+            tools::client_unique_status(client.status_unique(unique))
+        }
         ClientAction::Submit {
             function,
             background,
