@@ -220,6 +220,9 @@ pub mod tour {
     /// The function and payload of step 4b.
     pub const EXCEPTION: (&str, &str) = ("exception", "something broke");
 
+    /// Why the tour stopped when a step took too long.
+    pub const GAVE_UP: &str = "gave up after 60 s (is a worker able to reach the server?)";
+
     /// Step 1: a foreground job's result.
     pub fn foreground(outcome: &JobOutcome) -> bool {
         println!(

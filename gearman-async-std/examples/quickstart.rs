@@ -119,7 +119,7 @@ async fn run() -> ExitCode {
     let _ = stop_worker.send(());
     let _ = worker.await;
     tour::end(result.map_err(|err| match err {
-        Error::Timeout => "gave up after 60 s (is a worker able to reach the server?)".to_owned(),
+        Error::Timeout => tour::GAVE_UP.to_owned(),
         other => other.to_string(),
     }))
 }

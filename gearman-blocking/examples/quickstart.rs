@@ -115,7 +115,7 @@ fn main() -> ExitCode {
     let _ = worker.join();
     drop(embedded);
     tour::end(result.map_err(|err| match err {
-        Error::Timeout => "gave up after 60 s (is a worker able to reach the server?)".to_owned(),
+        Error::Timeout => tour::GAVE_UP.to_owned(),
         other => other.to_string(),
     }))
 }

@@ -110,6 +110,6 @@ async fn main() -> ExitCode {
     let _ = worker.await;
     tour::end(match result {
         Ok(result) => result.map_err(|err| err.to_string()),
-        Err(_) => Err("gave up after 60 s (is a worker able to reach the server?)".to_owned()),
+        Err(_) => Err(tour::GAVE_UP.to_owned()),
     })
 }
