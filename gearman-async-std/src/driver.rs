@@ -709,3 +709,90 @@ impl<D: Driven + Unpin> Future for Driver<D> {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use futures_lite::future;
+
+    use super::*;
+
+    /// Reads `conn` the way a driver round does, across rounds, until
+    /// `total` bytes came or the peer closed; panics if that takes long,
+    /// which is what a lost wake-up looks like.
+    fn read_until(
+        socket: &Async<TcpStream>,
+        maybe_readable: &mut bool,
+        total: &mut usize,
+        want: usize,
+    ) -> bool {
+        let mut buf = vec![0; READ_CHUNK];
+        let mut closed = false;
+        let reading = std::future::poll_fn(|cx| {
+            loop {
+                let pass = read_available(cx, socket, maybe_readable, &mut buf, |input| {
+                    *total += input.len();
+                })
+                .expect("read failed");
+                closed |= pass.closed;
+                if closed || *total >= want {
+                    return Poll::Ready(());
+                }
+                if !pass.more {
+                    return Poll::Pending;
+                }
+            }
+        });
+        let timed_out = async {
+            Timer::after(Duration::from_secs(10)).await;
+            panic!("no wake-up before {want} bytes were read");
+        };
+        future::block_on(future::or(reading, timed_out));
+        closed
+    }
+
+    /// Writes `pieces` to `peer` from another thread, 50 ms apart, each
+    /// piece after the reader has had time to drain the last one and ask
+    /// the reactor.
+    fn write_later(peer: &TcpStream, pieces: &[usize]) -> std::thread::JoinHandle<()> {
+        let mut peer = peer.try_clone().unwrap();
+        let pieces = pieces.to_vec();
+        std::thread::spawn(move || {
+            for piece in pieces {
+                std::thread::sleep(Duration::from_millis(50));
+                peer.write_all(&vec![7; piece]).unwrap();
+            }
+        })
+    }
+
+    #[test]
+    fn reads_never_miss_input_after_a_full_or_a_short_read() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let socket = Async::new(listener.accept().unwrap().0).unwrap();
+        let mut maybe_readable = true;
+        let mut total = 0;
+        let mut want = 0;
+        // Exactly a buffer-full, then more; a short read, then more; more
+        // than one round reads.
+        let phases: [&[usize]; 3] = [&[READ_CHUNK, 100], &[10, 10], &[5 * READ_CHUNK + 7]];
+        for pieces in phases {
+            let writer = write_later(&peer, pieces);
+            want += pieces.iter().sum::<usize>();
+            assert!(!read_until(&socket, &mut maybe_readable, &mut total, want));
+            writer.join().unwrap();
+            assert_eq!(total, want);
+        }
+        // The peer's close is seen too.
+        drop(peer);
+        assert!(read_until(
+            &socket,
+            &mut maybe_readable,
+            &mut total,
+            usize::MAX
+        ));
+        assert_eq!(total, want);
+    }
+}
