@@ -12,7 +12,6 @@ use gearman_blocking::{Admin, Client, Server, WorkError, Worker, WorkerJob};
 use crate::args::Args;
 use crate::cpu;
 use crate::drive::{self, Finished};
-use crate::memory;
 use crate::payload::{ended_correctly, payload};
 use crate::progress::Progress;
 use crate::stats::Recorder;
@@ -132,33 +131,23 @@ fn hold(
     client
         .echo("warm up")
         .map_err(|err| format!("echo to {addr}: {err}"))?;
-    let total = args.concurrency as u64;
-    let progress = Progress::new(total);
-    let before = memory::resident_bytes();
-    let mut jobs = Vec::with_capacity(args.concurrency);
-    while (jobs.len() as u64) < total {
-        let batch_end = (jobs.len() as u64 + 1000).min(total);
-        for index in jobs.len() as u64..batch_end {
-            jobs.push(client.submit(args.request(function, payload(index, args.payload))));
-        }
-        wait_until(
-            addr,
-            function,
-            Duration::from_secs(args.time_limit),
-            |row| row.total >= batch_end,
-        )?;
-        progress.finished(batch_end);
-    }
-    // Let the client take in the last acknowledgements.
-    std::thread::sleep(Duration::from_millis(200));
-    progress.done();
-    let after = memory::resident_bytes();
-    let line = memory::report(label, jobs.len(), before, after);
-    drop(jobs);
-    Ok(Finished {
-        line,
-        all_correct: true,
-    })
+    let mut admin =
+        Admin::connect(addr).map_err(|err| format!("admin connection to {addr}: {err}"))?;
+    let submit = |index: u64| client.submit(args.request(function, payload(index, args.payload)));
+    // Every step blocks until done, so the future never waits.
+    let queued = || {
+        std::future::ready(
+            admin
+                .status()
+                .map(|rows| drive::status_row(&rows, function).map_or(0, |row| row.total))
+                .map_err(|err| err.to_string()),
+        )
+    };
+    let sleep = |pause| {
+        std::thread::sleep(pause);
+        std::future::ready(())
+    };
+    drive::run_ready(drive::hold(args, label, submit, queued, sleep))
 }
 
 /// Asks the server until its status row for `function` satisfies `done`.
