@@ -54,4 +54,21 @@ mod tests {
         assert!(!is_echo_of(&payload(6, 100), 5, 100));
         assert!(!is_echo_of(&payload(5, 99), 5, 100));
     }
+
+    #[test]
+    fn a_foreground_job_needs_its_echo_and_a_background_job_its_queueing() {
+        let foreground = Args::parse(Vec::<String>::new()).unwrap();
+        let background = Args::parse(["--background".to_owned()]).unwrap();
+        let echo = JobOutcome::Complete(payload(3, foreground.payload));
+        let queued = JobOutcome::Queued(gearman_proto::client::JobHandle {
+            server: gearman_proto::routing::ServerId(0),
+            handle: Bytes::from_static(b"H:x:1"),
+        });
+        assert!(ended_correctly(&echo, 3, &foreground));
+        assert!(!ended_correctly(&echo, 4, &foreground));
+        assert!(!ended_correctly(&queued, 3, &foreground));
+        assert!(ended_correctly(&queued, 3, &background));
+        assert!(!ended_correctly(&echo, 3, &background));
+        assert!(!ended_correctly(&JobOutcome::Fail, 3, &foreground));
+    }
 }
