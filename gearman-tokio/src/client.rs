@@ -495,6 +495,39 @@ mod tests {
         assert!(matches!(second.await.unwrap(), JobOutcome::Complete(r) if r == "second"));
     }
 
+    // A panic while the state machine was held may have left it
+    // half-changed: the client ends as if its loop had panicked.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_panic_holding_the_state_shuts_the_client_down() {
+        let server = Server::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        tokio::spawn(server.serve());
+        let client = Client::new([addr]).unwrap();
+        let mut waiting = client.submit(JobRequest::new("nobody serves this", "x"));
+        // Polled until the server has queued it.
+        let acknowledged = tokio::time::timeout(Duration::from_secs(10), async {
+            while waiting.handle().is_none() {
+                let polled = tokio::time::timeout(Duration::from_millis(5), &mut waiting).await;
+                assert!(polled.is_err(), "nobody runs the job: {polled:?}");
+            }
+        });
+        acknowledged.await.expect("the server queues the job");
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            client
+                .driver
+                .inspect(|_| panic!("a bug while holding the state"))
+        }));
+        assert!(panicked.is_err());
+
+        // Well before the loop's own timer (the 5 s connect timeout) fires.
+        let ended = tokio::time::timeout(Duration::from_secs(2), waiting).await;
+        assert!(matches!(ended, Ok(Err(Error::Shutdown))), "{ended:?}");
+        let refused = client.submit(JobRequest::new("echo", "late"));
+        assert!(matches!(refused.await, Err(Error::Shutdown)));
+        assert!(matches!(client.echo("late").await, Err(Error::Shutdown)));
+    }
+
     /// Listens for one client, answers its first ECHO_REQ and then nothing,
     /// keeping the connection open. Returns the address.
     async fn answers_one_echo() -> String {

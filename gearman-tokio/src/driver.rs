@@ -405,10 +405,26 @@ impl<D: Driven> std::fmt::Debug for Shared<D> {
 
 impl<D: Driven> Shared<D> {
     fn lock(&self) -> MutexGuard<'_, Option<LoopState<D>>> {
-        // A poisoned lock only means a panic elsewhere; the state is sound.
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| self.end_poisoned(poisoned.into_inner()))
+    }
+
+    /// A panic while the state was held (in the loop or in a user's task
+    /// applying a command) may have left it half-changed: end it, as a
+    /// panic of the loop's task would, so its jobs and requests see
+    /// [`Error::Shutdown`](crate::Error::Shutdown) and later commands are
+    /// refused, and wake the loop to return.
+    fn end_poisoned<'a>(
+        &self,
+        mut guard: MutexGuard<'a, Option<LoopState<D>>>,
+    ) -> MutexGuard<'a, Option<LoopState<D>>> {
+        if guard.take().is_some() {
+            tracing::error!("a panic interrupted the run loop's state; shutting down");
+        }
+        self.state.clear_poison();
+        self.rearm.notify_one();
+        guard
     }
 
     /// Applies `command` in the caller's task when the loop is between its
@@ -421,9 +437,10 @@ impl<D: Driven> Shared<D> {
     /// The caller holds a sender of the loop's channel, so the channel is
     /// open and a state machine that ends on its closing is not finished.
     pub(crate) fn command_directly(&self, command: D::Command) -> Result<(), D::Command> {
+        let _wake = WakeLoopOnPanic(&self.rearm);
         let mut guard = match self.state.try_lock() {
             Ok(guard) => guard,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::Poisoned(poisoned)) => self.end_poisoned(poisoned.into_inner()),
             Err(TryLockError::WouldBlock) => return Err(command),
         };
         let Some(state) = guard.as_mut() else {
@@ -450,6 +467,7 @@ impl<D: Driven> Shared<D> {
     /// Looks at the state machine (`None` once the loop is done).
     #[cfg(test)]
     pub(crate) fn inspect<R>(&self, look: impl FnOnce(&D) -> R) -> Option<R> {
+        let _wake = WakeLoopOnPanic(&self.rearm);
         self.lock().as_ref().map(|state| look(&state.driven))
     }
 
@@ -473,6 +491,19 @@ impl<D: Driven> Shared<D> {
                 state.driven.commands_closed(now);
                 Poll::Ready(())
             }
+        }
+    }
+}
+
+/// Wakes the loop when a user's task panics holding the state (the guard
+/// declared after this one poisons the lock first), so that the loop finds
+/// the poisoned lock and ends at once rather than at its next event.
+struct WakeLoopOnPanic<'a>(&'a Notify);
+
+impl Drop for WakeLoopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.notify_one();
         }
     }
 }
