@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -199,10 +199,12 @@ struct Driving {
     handlers: HashMap<Bytes, Handler>,
     machine: Weak<Machine<Driving>>,
     tasks: mpsc::Sender<Task>,
-    /// Whether a job may run on the reader thread that received it: with one
-    /// job at a time nothing else needs that thread until the job is done,
-    /// and running it there saves waking a pool thread.
-    runs_on_reader: bool,
+    /// With one job at a time, a job runs on the reader thread that received
+    /// it (nothing else needs that thread until the job is done, and running
+    /// it there saves waking a pool thread), holding this gate, as the pool
+    /// thread does: a job whose connection was lost frees its slot while its
+    /// handler still runs, and the next job waits for that handler.
+    one_at_a_time: Option<Arc<Mutex<()>>>,
     /// Jobs assigned during a reader's delivery, left for that reader to
     /// hand to the pool (or run) once it has unlocked the machine, so that a
     /// pool thread does not wake only to wait for the lock.
@@ -284,7 +286,10 @@ impl Driven for Driving {
             return None;
         }
         let mut tasks = std::mem::take(&mut self.for_reader);
-        let inline = self.runs_on_reader.then(|| tasks.remove(0));
+        let inline = self
+            .one_at_a_time
+            .clone()
+            .map(|gate| (tasks.remove(0), gate));
         let pool = self.tasks.clone();
         Some(Box::new(move || {
             for task in tasks {
@@ -295,8 +300,8 @@ impl Driven for Driving {
                         .command(Command::Done(task.job.assignment.id, Err(WorkError::Fail)));
                 }
             }
-            if let Some(task) = inline {
-                run_task(task);
+            if let Some((task, gate)) = inline {
+                run_task(task, Some(&gate));
             }
         }))
     }
@@ -307,7 +312,7 @@ impl Driven for Driving {
 }
 
 /// Runs tasks until the task channel closes.
-fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>) {
+fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>, gate: Option<Arc<Mutex<()>>>) {
     loop {
         let task = {
             let Ok(tasks) = tasks.lock() else { return };
@@ -316,13 +321,16 @@ fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>) {
                 Err(_) => return,
             }
         };
-        run_task(task);
+        run_task(task, gate.as_deref());
     }
 }
 
-/// Runs one handler, unlocked, and reports its result.
-fn run_task(task: Task) {
+/// Runs one handler, unlocked (holding `gate` if any), and reports its
+/// result.
+fn run_task(task: Task, gate: Option<&Mutex<()>>) {
     let Task { job, handler } = task;
+    // Panics are caught below, so the gate is never poisoned.
+    let held = gate.map(|gate| gate.lock().unwrap_or_else(PoisonError::into_inner));
     let result = match catch_unwind(AssertUnwindSafe(|| handler(&job))) {
         Ok(result) => result,
         Err(_) => {
@@ -333,6 +341,7 @@ fn run_task(task: Task) {
             Err(WorkError::Fail)
         }
     };
+    drop(held);
     job.machine
         .command(Command::Done(job.assignment.id, result));
 }
@@ -447,18 +456,20 @@ impl Worker {
         let core = Core::new(config, Instant::now())?;
         let (tasks, tasks_rx) = mpsc::channel();
         let tasks_rx = Arc::new(Mutex::new(tasks_rx));
+        let one_at_a_time = (threads == 1).then(|| Arc::new(Mutex::new(())));
         for index in 0..threads {
             let tasks_rx = tasks_rx.clone();
+            let gate = one_at_a_time.clone();
             thread::Builder::new()
                 .name(format!("gearman-job-{index}"))
-                .spawn(move || pool_thread(tasks_rx))?;
+                .spawn(move || pool_thread(tasks_rx, gate))?;
         }
         let machine = Machine::new(|machine| Driving {
             core,
             handlers,
             machine: machine.clone(),
             tasks,
-            runs_on_reader: threads == 1,
+            one_at_a_time,
             for_reader: Vec::new(),
             finished: false,
         });

@@ -291,3 +291,63 @@ fn many_threads_share_one_client_and_one_worker() {
     worker.join().unwrap();
     server.stop().unwrap();
 }
+
+#[test]
+fn a_one_job_worker_keeps_to_one_job_when_a_running_job_is_lost() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let lost_server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let kept_server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let lost_addr = lost_server.local_addr().to_string();
+    let kept_addr = kept_server.local_addr().to_string();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let second_ran = Arc::new(AtomicBool::new(false));
+    let (started, first_started) = std::sync::mpsc::channel();
+    let started = std::sync::Mutex::new(started);
+    let worker = {
+        let (running, most, second_ran) = (running.clone(), most.clone(), second_ran.clone());
+        Worker::new([lost_addr.clone(), kept_addr.clone()])
+            .concurrency(1)
+            .function("one", move |job: &WorkerJob| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                if job.payload() == "first" {
+                    let _ = started.lock().unwrap().send(());
+                    // Its server closes the connection; a write after the
+                    // server's linger is refused, so the job is lost and its
+                    // slot freed while this handler still runs.
+                    let start = std::time::Instant::now();
+                    while !second_ran.load(Ordering::SeqCst)
+                        && start.elapsed() < Duration::from_secs(5)
+                    {
+                        job.send_data("tick");
+                        std::thread::sleep(Duration::from_millis(2200));
+                    }
+                } else {
+                    second_ran.store(true, Ordering::SeqCst);
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, WorkError>(job.payload().clone())
+            })
+            .spawn()
+            .unwrap()
+    };
+    let lost_client = Client::new([lost_addr]).unwrap();
+    let _first = lost_client.submit(JobRequest::new("one", "first"));
+    first_started.recv_timeout(PATIENCE).unwrap();
+    lost_server.stop().unwrap();
+
+    let client = Client::new([kept_addr]).unwrap();
+    assert_eq!(
+        client
+            .submit(JobRequest::new("one", "second"))
+            .wait_timeout_owned(),
+        JobOutcome::Complete("second".into())
+    );
+    assert_eq!(most.load(Ordering::SeqCst), 1, "two jobs ran at once");
+    worker.shutdown();
+    worker.join().unwrap();
+    kept_server.stop().unwrap();
+}
