@@ -103,9 +103,7 @@ impl<T> JobSender<T> {
         }
         Ok(())
     }
-}
 
-impl<T> JobSender<T> {
     /// A way to wake the job later, for an item sent without waking.
     pub(crate) fn waker(&self) -> JobWaker<T> {
         JobWaker {
