@@ -358,7 +358,12 @@ pub fn reversed(payload: &[u8]) -> Vec<u8> {
     payload.iter().rev().copied().collect()
 }
 
-/// The example worker's `sleep` argument: milliseconds in ASCII.
-pub fn sleep_millis(payload: &[u8]) -> Option<u64> {
-    std::str::from_utf8(payload).ok()?.trim().parse().ok()
+/// The example worker's `sleep` argument, milliseconds in ASCII, or the
+/// text of the exception the job ends with when it is not.
+pub fn sleep_duration(payload: &[u8]) -> Result<std::time::Duration, &'static str> {
+    std::str::from_utf8(payload)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .map(std::time::Duration::from_millis)
+        .ok_or("payload is not a number of milliseconds")
 }

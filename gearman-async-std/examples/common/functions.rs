@@ -1,8 +1,6 @@
 //! The example worker's functions, shared by `worker` and `quickstart`.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use async_io::Timer;
 use gearman_async_std::{WorkError, Worker, WorkerJob};
 
@@ -34,13 +32,10 @@ pub fn with_example_functions(worker: Worker) -> Worker {
             Ok::<_, WorkError>(cli::PROGRESS_RESULT)
         })
         .function("sleep", |job: WorkerJob| async move {
-            let Some(millis) = cli::sleep_millis(job.payload()) else {
-                return Err(WorkError::Exception(
-                    "payload is not a number of milliseconds".into(),
-                ));
-            };
+            let pause = cli::sleep_duration(job.payload())
+                .map_err(|why| WorkError::Exception(why.into()))?;
             // async-io's timer: the worker goes on with other jobs meanwhile.
-            Timer::after(Duration::from_millis(millis)).await;
+            Timer::after(pause).await;
             Ok(job.payload().clone())
         })
 }

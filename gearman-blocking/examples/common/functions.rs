@@ -1,8 +1,6 @@
 //! The example worker's functions, shared by `worker` and `quickstart`.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use gearman_blocking::{WorkError, Worker, WorkerJob};
 
 use crate::cli;
@@ -33,12 +31,9 @@ pub fn with_example_functions(worker: Worker) -> Worker {
             Ok::<_, WorkError>(cli::PROGRESS_RESULT)
         })
         .function("sleep", |job: &WorkerJob| {
-            let Some(millis) = cli::sleep_millis(job.payload()) else {
-                return Err(WorkError::Exception(
-                    "payload is not a number of milliseconds".into(),
-                ));
-            };
-            std::thread::sleep(Duration::from_millis(millis));
+            let pause = cli::sleep_duration(job.payload())
+                .map_err(|why| WorkError::Exception(why.into()))?;
+            std::thread::sleep(pause);
             Ok(job.payload().clone())
         })
 }

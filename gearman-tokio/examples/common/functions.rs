@@ -1,8 +1,6 @@
 //! The example worker's functions, shared by `worker` and `quickstart`.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use gearman_tokio::{WorkError, Worker, WorkerJob};
 
 use crate::cli;
@@ -33,12 +31,9 @@ pub fn with_example_functions(worker: Worker) -> Worker {
             Ok::<_, WorkError>(cli::PROGRESS_RESULT)
         })
         .function("sleep", |job: WorkerJob| async move {
-            let Some(millis) = cli::sleep_millis(job.payload()) else {
-                return Err(WorkError::Exception(
-                    "payload is not a number of milliseconds".into(),
-                ));
-            };
-            tokio::time::sleep(Duration::from_millis(millis)).await;
+            let pause = cli::sleep_duration(job.payload())
+                .map_err(|why| WorkError::Exception(why.into()))?;
+            tokio::time::sleep(pause).await;
             Ok(job.payload().clone())
         })
 }
