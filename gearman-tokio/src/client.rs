@@ -528,6 +528,39 @@ mod tests {
         assert!(matches!(client.echo("late").await, Err(Error::Shutdown)));
     }
 
+    // The runtime goes away, taking the loop's task (here before it ever
+    // ran, with a job applied in the caller's task): jobs and calls end.
+    #[test]
+    fn a_client_whose_runtime_is_gone_shuts_down() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        // Accepts connections (the kernel does) and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = silent.local_addr().unwrap().to_string();
+        let first = runtime();
+        let (client, job) = first.block_on(async {
+            let client = Client::new([addr]).unwrap();
+            let job = client.submit(JobRequest::new("any", "x"));
+            (client, job)
+        });
+        drop(first);
+
+        runtime().block_on(async {
+            let ended = tokio::time::timeout(Duration::from_secs(2), job).await;
+            assert!(matches!(ended, Ok(Err(Error::Shutdown))), "{ended:?}");
+            let late = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.submit(JobRequest::new("any", "y")),
+            )
+            .await;
+            assert!(matches!(late, Ok(Err(Error::Shutdown))), "{late:?}");
+        });
+    }
+
     /// Listens for one client, answers its first ECHO_REQ and then nothing,
     /// keeping the connection open. Returns the address.
     async fn answers_one_echo() -> String {

@@ -508,22 +508,22 @@ impl Drop for WakeLoopOnPanic<'_> {
     }
 }
 
-/// Ends the state (its jobs, its sockets) when the loop's future is dropped
-/// before it finished, even while users still hold the [`Shared`].
-struct EndOnDrop<'a, D: Driven>(&'a Shared<D>);
-
-impl<D: Driven> Drop for EndOnDrop<'_, D> {
-    fn drop(&mut self) {
-        // Dropped outside the lock: dropping it wakes the tasks waiting on it.
-        let state = self.0.lock().take();
-        drop(state);
-    }
-}
-
 /// A run loop that is ready to run, and the state it shares.
 pub(crate) struct Runner<D: Driven> {
     shared: Arc<Shared<D>>,
     events: mpsc::Receiver<IoEvent>,
+}
+
+impl<D: Driven> Drop for Runner<D> {
+    /// Ends the state (its jobs, its sockets) when the loop's future is
+    /// dropped before it finished, even before its first poll (users may
+    /// have applied commands already) and while users still hold the
+    /// [`Shared`].
+    fn drop(&mut self) {
+        // Dropped outside the lock: dropping it wakes the tasks waiting on it.
+        let state = self.shared.lock().take();
+        drop(state);
+    }
 }
 
 /// Sets up the loop for `driven` and returns it with the state it shares.
@@ -558,10 +558,9 @@ pub(crate) async fn run<D: Driven>(driven: D, commands: mpsc::UnboundedReceiver<
 impl<D: Driven> Runner<D> {
     /// Runs the loop until the state machine is finished, then closes its
     /// sockets.
-    pub(crate) async fn run(self) {
-        let Runner { shared, mut events } = self;
-        let shared = &*shared;
-        let _end = EndOnDrop(shared);
+    pub(crate) async fn run(mut self) {
+        let shared = &*self.shared;
+        let events = &mut self.events;
         let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
         let mut state = loop {
             let (commands_open, timer_armed) = {
@@ -597,7 +596,7 @@ impl<D: Driven> Runner<D> {
                 event = events.recv() => {
                     // The state holds a sender itself, so the channel never closes.
                     if let Some(event) = event {
-                        handle_events(shared, &mut events, event);
+                        handle_events(shared, events, event);
                     }
                 }
                 () = &mut timer, if timer_armed => {
