@@ -583,3 +583,68 @@ impl Drop for Job {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use async_io::Timer;
+    use futures_lite::future;
+    use gearman_proto::client::ClientError;
+
+    use super::*;
+
+    /// Runs `work` with `driver`; panics if it has not finished in 10 s
+    /// (the guard is polled first, so that it wins once due).
+    fn run<T>(driver: &mut ClientDriver, work: impl Future<Output = T>) -> T {
+        let guard = async {
+            Timer::after(Duration::from_secs(10)).await;
+            panic!("the request never ended: its deadline was missed");
+        };
+        future::block_on(future::or(guard, driver.run_with(work)))
+    }
+
+    #[test]
+    fn a_request_written_from_the_callers_task_still_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        // A server that answers the first ECHO_REQ and nothing after.
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut header = [0; 12];
+            socket.read_exact(&mut header).unwrap();
+            assert_eq!(&header[..8], b"\0REQ\0\0\0\x10");
+            let size = u32::from_be_bytes(header[8..].try_into().unwrap());
+            let mut data = vec![0; size as usize];
+            socket.read_exact(&mut data).unwrap();
+            header[..8].copy_from_slice(b"\0RES\0\0\0\x11");
+            socket.write_all(&header).unwrap();
+            socket.write_all(&data).unwrap();
+            let mut buf = [0; 1024];
+            while socket.read(&mut buf).is_ok_and(|n| n > 0) {}
+        });
+        let config =
+            ClientConfig::new([addr]).with_request_timeout(Some(Duration::from_millis(100)));
+        let (client, mut driver) = Client::with_config(config).unwrap();
+
+        // The first request connects, through the driver.
+        let first = run(&mut driver, client.echo("connecting"));
+        assert_eq!(first.unwrap(), "connecting");
+        // Connected and idle, the first deadline past (no timer armed): the
+        // next one is written from this task, and the driver must still be
+        // told about its deadline.
+        run(&mut driver, Timer::after(Duration::from_millis(200)));
+        assert!(lock(&client.driver).as_ref().unwrap().driven().idle());
+        let second = run(&mut driver, client.echo("direct"));
+        assert!(
+            matches!(second, Err(Error::Client(ClientError::Timeout { .. }))),
+            "{second:?}"
+        );
+
+        drop(client);
+        drop(driver);
+        server.join().unwrap();
+    }
+}
