@@ -50,6 +50,18 @@ pub fn ended<E: fmt::Display>(tool: &str, result: Result<(), E>) -> ExitCode {
     }
 }
 
+/// `server`: prints `listening on ADDR` (flushed, as scripts wait for it),
+/// or fails as [`error_exit`] does when the address is unknown.
+#[allow(clippy::print_stdout, reason = "the tool's own output")]
+pub fn announce_listening<E: fmt::Display>(
+    addr: Result<std::net::SocketAddr, E>,
+) -> Result<(), ExitCode> {
+    let addr = addr.map_err(|err| error_exit("server", err))?;
+    println!("listening on {addr}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    Ok(())
+}
+
 /// The server used when none is given.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:4730";
 

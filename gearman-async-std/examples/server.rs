@@ -6,7 +6,6 @@
 #[path = "../../examples-common/cli.rs"]
 mod cli;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use cli::ServerArgs;
@@ -30,11 +29,9 @@ fn main() -> ExitCode {
                 return cli::error_exit("server", format_args!("cannot catch Ctrl-C: {err}"));
             }
         };
-        match server.local_addr() {
-            Ok(addr) => println!("listening on {addr}"),
-            Err(err) => return cli::error_exit("server", err),
+        if let Err(code) = cli::announce_listening(server.local_addr()) {
+            return code;
         }
-        let _ = std::io::stdout().flush();
         cli::ended("server", server.serve_until(ctrl_c).await)
     })
 }

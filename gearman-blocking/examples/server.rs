@@ -8,7 +8,6 @@ mod cli;
 #[path = "common/ctrl_c.rs"]
 mod ctrl_c;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use cli::ServerArgs;
@@ -25,11 +24,9 @@ fn main() -> ExitCode {
             );
         }
     };
-    match server.local_addr() {
-        Ok(addr) => println!("listening on {addr}"),
-        Err(err) => return cli::error_exit("server", err),
+    if let Err(code) = cli::announce_listening(server.local_addr()) {
+        return code;
     }
-    let _ = std::io::stdout().flush();
     let stop = server.stop_handle();
     if let Err(err) = ctrl_c::on_ctrl_c(move || stop.stop()) {
         return cli::error_exit("server", format_args!("cannot watch for Ctrl-C: {err}"));

@@ -6,7 +6,6 @@
 #[path = "../../examples-common/cli.rs"]
 mod cli;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use cli::ServerArgs;
@@ -24,11 +23,9 @@ async fn main() -> ExitCode {
             );
         }
     };
-    match server.local_addr() {
-        Ok(addr) => println!("listening on {addr}"),
-        Err(err) => return cli::error_exit("server", err),
+    if let Err(code) = cli::announce_listening(server.local_addr()) {
+        return code;
     }
-    let _ = std::io::stdout().flush();
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
