@@ -745,11 +745,13 @@ mod tests {
                 }
             }
         });
+        // Polled first, so that it wins once due, whatever a late poll
+        // of the reader would find.
         let timed_out = async {
             Timer::after(Duration::from_secs(10)).await;
             panic!("no wake-up before {want} bytes were read");
         };
-        future::block_on(future::or(reading, timed_out));
+        future::block_on(future::or(timed_out, reading));
         closed
     }
 
