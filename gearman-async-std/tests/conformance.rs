@@ -62,10 +62,13 @@ impl Executor for Smol {
 
 /// Runs `future` to completion, with the suite's patience.
 fn block_on<E: Executor, F: Future>(future: F) -> F::Output {
-    let limited = futures_lite::future::or(async { Some(future.await) }, async {
+    // The limit is polled first: a future that would finish only because
+    // the limit's own wake-up polled it again had lost a wake-up.
+    let limit = async {
         Timer::after(PATIENCE).await;
         None
-    });
+    };
+    let limited = futures_lite::future::or(limit, async { Some(future.await) });
     E::block_on(limited).unwrap_or_else(|| panic!("did not finish within {PATIENCE:?}"))
 }
 

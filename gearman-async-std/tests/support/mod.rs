@@ -69,9 +69,13 @@ impl Runtime {
 
 /// Awaits `future` with [`PATIENCE`] as a safety net.
 pub async fn patiently<F: Future>(future: F) -> F::Output {
-    within(PATIENCE, future)
-        .await
-        .expect("did not finish in time")
+    // The net is polled first: a future that would finish only because the
+    // net's own wake-up polled it again had lost a wake-up.
+    let net = async {
+        Timer::after(PATIENCE).await;
+        panic!("did not finish in time");
+    };
+    futures_lite::future::or(net, future).await
 }
 
 /// `Some(output)` if `future` finishes within `limit`.
