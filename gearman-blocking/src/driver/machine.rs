@@ -184,6 +184,12 @@ impl<D: Driven> Machine<D> {
     /// machine by then (it will look after letting go).
     fn release(&self, state: MutexGuard<'_, State<D>>) {
         drop(state);
+        self.apply_mail();
+    }
+
+    /// Applies (and settles) what is in the mailbox while the machine is
+    /// free; a thread holding it will look after letting go.
+    fn apply_mail(&self) {
         while !self.mailbox().mail.is_empty() {
             let Some(mut state) = self.try_lock() else {
                 return;
@@ -220,7 +226,7 @@ impl<D: Driven> Machine<D> {
                 mailbox.mail.push(Mail::Command(command));
             }
             // The holder may have let go before the command was left.
-            self.release_mail();
+            self.apply_mail();
             return true;
         };
         let now = Instant::now();
@@ -235,14 +241,6 @@ impl<D: Driven> Machine<D> {
         self.settle(&mut state, now, false);
         self.release(state);
         applied
-    }
-
-    /// Applies what is in the mailbox if the machine is free.
-    fn release_mail(&self) {
-        if let Some(mut state) = self.try_lock() {
-            self.settle(&mut state, Instant::now(), false);
-            self.release(state);
-        }
     }
 
     /// Tells the machine its last user handle is gone.
@@ -368,7 +366,7 @@ impl<D: Driven> Sink for Machine<D> {
                 });
             }
             // The holder may have let go before the input was left.
-            self.release_mail();
+            self.apply_mail();
             return;
         };
         let now = Instant::now();
