@@ -943,8 +943,9 @@ impl Server {
             return;
         };
         c.running.push_back(key);
-        if let Some(timeout) = ability.timeout {
-            let due = now + timeout;
+        // A timeout past what the clock can represent (a peer may send up to
+        // i64::MAX ms) never fires rather than overflowing.
+        if let Some(due) = ability.timeout.and_then(|timeout| now.checked_add(timeout)) {
             c.timer = Some((due, key));
             self.push_timer(due, Timer::WorkerTimeout(conn));
         }
