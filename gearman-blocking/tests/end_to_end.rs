@@ -351,3 +351,27 @@ fn a_one_job_worker_keeps_to_one_job_when_a_running_job_is_lost() {
     worker.join().unwrap();
     kept_server.stop().unwrap();
 }
+
+#[test]
+fn a_peer_that_keeps_sending_after_being_closed_is_dropped_after_the_linger() {
+    use std::io::Write;
+
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let mut peer = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    // A binary packet with a bad magic: the server closes the connection.
+    peer.write_all(b"\0BAD\0\0\0\x01\0\0\0\0").unwrap();
+    let start = std::time::Instant::now();
+    // The server reads (and discards) what follows for a while, then drops
+    // the socket, after which writes are refused.
+    let refused = loop {
+        if peer.write_all(b"more").is_err() {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(8) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(refused, "the server kept reading a closed connection");
+    server.stop().unwrap();
+}

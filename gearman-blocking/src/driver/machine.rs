@@ -343,7 +343,7 @@ impl<D: Driven> Sink for Machine<D> {
         });
     }
 
-    fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>) {
+    fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>) -> bool {
         // A reader whose last chunk still waits in the mailbox waits for the
         // machine, so that it cannot run ahead of it.
         let state = if mailed.load(Ordering::Acquire) {
@@ -355,7 +355,7 @@ impl<D: Driven> Sink for Machine<D> {
             {
                 let mut mailbox = self.mailbox();
                 if mailbox.closed {
-                    return;
+                    return false;
                 }
                 mailed.store(true, Ordering::Release);
                 mailbox.mail.push(Mail::Input {
@@ -367,13 +367,12 @@ impl<D: Driven> Sink for Machine<D> {
             }
             // The holder may have let go before the input was left.
             self.apply_mail();
-            return;
+            return true;
         };
         let now = Instant::now();
         let State { driven, io, .. } = &mut *state;
-        if let Some(driven) = driven.as_mut()
-            && io.is_current(conn, Some(serial))
-        {
+        let current = driven.is_some() && io.is_current(conn, Some(serial));
+        if current && let Some(driven) = driven.as_mut() {
             driven.core().handle_input(conn, data, now);
         }
         self.settle(&mut state, now, true);
@@ -382,6 +381,7 @@ impl<D: Driven> Sink for Machine<D> {
         if let Some(work) = deferred {
             work();
         }
+        current
     }
 
     fn lost(&self, conn: ConnId, serial: Option<u64>) {

@@ -50,8 +50,10 @@ pub(super) trait Sink: Send + Sync {
     /// A connect asked for by the core succeeded.
     fn connected(&self, conn: ConnId, stream: TcpStream);
     /// Bytes read from a connection. `mailed` is the reader's own flag:
-    /// set while bytes it left in the mailbox wait to be fed.
-    fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>);
+    /// set while bytes it left in the mailbox wait to be fed. Returns false
+    /// when the machine has closed the connection (true while it cannot
+    /// tell yet).
+    fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>) -> bool;
     /// A connection closed or failed.
     fn lost(&self, conn: ConnId, serial: Option<u64>);
 }
@@ -341,10 +343,13 @@ fn write_fully(socket: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
 
 /// Reads `socket` and feeds each chunk to the machine before reading more,
 /// so the machine's pace is the peer's pace. After the machine closed the
-/// connection the reads go on (and are discarded) until the linger ends.
+/// connection the reads go on (and are discarded) until the linger ends:
+/// a read that waits [`LINGER`], or reads for [`LINGER`] after the first
+/// discarded chunk (a peer that keeps sending does not keep the thread).
 fn read_loop(conn: ConnId, serial: u64, mut socket: TcpStream, sink: Weak<dyn Sink>) {
     let mut buf = vec![0u8; READ_CHUNK];
     let mailed = Arc::new(AtomicBool::new(false));
+    let mut discarding_since: Option<Instant> = None;
     let lost = |sink: &Weak<dyn Sink>| {
         if let Some(sink) = sink.upgrade() {
             sink.lost(conn, Some(serial));
@@ -358,8 +363,13 @@ fn read_loop(conn: ConnId, serial: u64, mut socket: TcpStream, sink: Weak<dyn Si
                 return;
             }
             Ok(n) => {
-                if let Some(sink) = sink.upgrade() {
-                    sink.input(conn, serial, &buf[..n], &mailed);
+                let wanted = discarding_since.is_none()
+                    && sink
+                        .upgrade()
+                        .is_some_and(|sink| sink.input(conn, serial, &buf[..n], &mailed));
+                if !wanted && discarding_since.get_or_insert_with(Instant::now).elapsed() >= LINGER
+                {
+                    return;
                 }
             }
             // Only a connection we closed has a read timeout: its linger is over.
