@@ -323,7 +323,7 @@ fn a_one_job_worker_keeps_to_one_job_when_a_running_job_is_lost() {
                         && start.elapsed() < Duration::from_secs(5)
                     {
                         job.send_data("tick");
-                        std::thread::sleep(Duration::from_millis(2200));
+                        std::thread::sleep(Duration::from_millis(100));
                     }
                 } else {
                     second_ran.store(true, Ordering::SeqCst);
@@ -338,6 +338,9 @@ fn a_one_job_worker_keeps_to_one_job_when_a_running_job_is_lost() {
     let _first = lost_client.submit(JobRequest::new("one", "first"));
     first_started.recv_timeout(PATIENCE).unwrap();
     lost_server.stop().unwrap();
+    // The server reads the ticks for its linger (2 s), then drops the
+    // socket; the next ticks are refused and the job is lost.
+    std::thread::sleep(Duration::from_secs(3));
 
     let client = Client::new([kept_addr]).unwrap();
     assert_eq!(
