@@ -390,7 +390,8 @@ impl Worker {
     }
 
     /// Registers `handler` for `function` (CAN_DO). The handler runs on a
-    /// pool thread; its `Ok` completes the job with its bytes, and
+    /// pool thread (at concurrency 1, usually on the thread that read the
+    /// job from its socket); its `Ok` completes the job with its bytes, and
     /// [`WorkError`] fails it or raises an exception. Registering a name
     /// again replaces its handler.
     pub fn function<F, R>(self, function: impl Into<Bytes>, handler: F) -> Worker
