@@ -442,6 +442,21 @@ impl Server {
         }
     }
 
+    /// Whether every connection holding part of a frame has its frame clock
+    /// running and a timer due no later than the frame's deadline (checked
+    /// by the fuzz invariants).
+    pub(crate) fn frame_timers_armed(&self) -> bool {
+        let timeout = self.config.frame_timeout;
+        self.peers.map.values().all(|c| {
+            let started = c.input.is_empty() || c.frame.started().is_some();
+            let armed = c
+                .frame
+                .deadline(c.input.len(), timeout)
+                .is_none_or(|deadline| c.frame_timer.is_some_and(|at| at <= deadline));
+            started && armed
+        })
+    }
+
     // ----- input -----------------------------------------------------------
 
     fn process_input(&mut self, conn: ConnId, now: Instant) {
