@@ -221,14 +221,20 @@ fn client_bounds_a_trickle_and_waits_for_ever_without_a_timeout() {
     assert_eq!(client.poll_action(), None);
 }
 
-#[test]
-fn worker_loses_its_job_on_a_stalled_packet_but_sleeps_for_hours() {
+/// A worker of `f` on one server, its first grab answered NO_JOB.
+fn asleep_worker() -> Peer {
     let config = WorkerConfig::new(servers(1))
         .with_function("f")
         .with_frame_timeout(Some(TIMEOUT));
     let mut peer = Peer::connected(config);
-    // Asleep: hours of silence change nothing.
     peer.send(0, Command::NoJob, &[]);
+    peer
+}
+
+#[test]
+fn worker_loses_its_job_on_a_stalled_packet_but_sleeps_for_hours() {
+    let mut peer = asleep_worker();
+    // Asleep: hours of silence change nothing.
     peer.advance(Duration::from_secs(6 * 3600));
     assert!(peer.closed.is_empty());
     peer.send(0, Command::Noop, &[]);
@@ -254,11 +260,7 @@ fn worker_loses_its_job_on_a_stalled_packet_but_sleeps_for_hours() {
 
 #[test]
 fn worker_bounds_a_trickle() {
-    let config = WorkerConfig::new(servers(1))
-        .with_function("f")
-        .with_frame_timeout(Some(TIMEOUT));
-    let mut peer = Peer::connected(config);
-    peer.send(0, Command::NoJob, &[]);
+    let mut peer = asleep_worker();
     let wire = partial(Command::JobAssign, 1 << 20, 0);
     let mut closed_after = None;
     for (i, byte) in wire.iter().enumerate() {
