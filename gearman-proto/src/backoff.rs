@@ -90,11 +90,13 @@ impl Backoff {
         let base = self.next_base();
         self.attempt = self.attempt.saturating_add(1);
         let half = base / 2;
-        let spread = (base - half).as_nanos() as u64;
+        // A spread past u64 nanoseconds (a cap of centuries) is narrowed,
+        // never wrapped: the delay stays within [half, base].
+        let spread = u64::try_from((base - half).as_nanos()).unwrap_or(u64::MAX);
         let jitter = if spread == 0 {
             0
         } else {
-            self.rng.below(spread + 1)
+            self.rng.below(spread.saturating_add(1))
         };
         half + Duration::from_nanos(jitter)
     }

@@ -41,7 +41,10 @@
 //!   [`ClientError::Timeout`], and since replies come in order, its
 //!   connection is closed as stuck (the other requests on it are handled as
 //!   on a disconnect). A job past its own [`JobRequest::deadline`] ends with
-//!   `Timeout` and its later packets are dropped.
+//!   `Timeout` and its later packets are dropped. A packet the server began
+//!   and did not finish within [`ClientConfig::frame_timeout`] (see
+//!   [`MIN_FRAME_RATE`](crate::MIN_FRAME_RATE)) closes the connection as on
+//!   a disconnect; a silent connection with nothing half-received stays open.
 //! - **Peer errors**: bytes that do not decode, or a reply that answers
 //!   nothing pending, close the connection with a `tracing` warning and end
 //!   what was on it as on a disconnect. Updates for unknown handles (late
@@ -64,6 +67,7 @@ use crate::command::{Command, Field};
 use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::Router;
+use crate::time::after;
 
 pub use crate::routing::{RoutingPolicy, ServerId};
 pub use config::{ClientConfig, ConfigError};
@@ -208,6 +212,8 @@ enum CloseCause {
     ConnectTimeout,
     /// The oldest request got no reply within the request timeout.
     RequestTimeout,
+    /// A packet begun by the server was not finished within the frame timeout.
+    FrameTimeout,
 }
 
 impl Client {
@@ -291,7 +297,7 @@ impl Client {
             None if request.background => self.generate_unique(),
             None => Bytes::new(),
         };
-        let deadline = request.deadline.map(|d| now + d);
+        let deadline = request.deadline.map(|d| after(now, d));
         if let Some(at) = deadline {
             self.push_deadline(at, id);
         }
@@ -527,7 +533,7 @@ impl Client {
             }
             return;
         }
-        let deadline = self.config.request_timeout.map(|t| now + t);
+        let deadline = self.config.request_timeout.map(|t| after(now, t));
         let conn = self.open(server, now);
         encode(&mut conn.out).expect("arguments were validated by the caller");
         conn.fifo.push_back(Pending { kind, deadline });
@@ -551,7 +557,7 @@ impl Client {
             );
             return;
         };
-        let deadline = self.config.request_timeout.map(|t| now + t);
+        let deadline = self.config.request_timeout.map(|t| after(now, t));
         let exceptions = self.config.exceptions;
         self.open(server, now);
         let (Some(job), Some(conn)) = (self.jobs.get_mut(&id), self.links[server.0].conn_mut())
@@ -611,7 +617,7 @@ impl Client {
     /// Tears down `server`'s connection and ends or retries everything on it.
     fn close(&mut self, server: ServerId, now: Instant, cause: CloseCause) {
         let link = &mut self.links[server.0];
-        let until = now + link.backoff.next_delay();
+        let until = after(now, link.backoff.next_delay());
         let LinkState::Open(conn) = std::mem::replace(&mut link.state, LinkState::Down { until })
         else {
             return;
@@ -903,6 +909,7 @@ impl Endpoint for Client {
             .expect("server_of found it open");
         // Bytes can only come from an established connection.
         c.connected = true;
+        let unconsumed = c.read_buf.len() + data.len();
         c.read_buf.extend_from_slice(data);
         loop {
             let Some(c) = self.links[server.0].conn_mut() else {
@@ -910,7 +917,11 @@ impl Endpoint for Client {
             };
             let packet = match c.decoder.decode_packet(&mut c.read_buf) {
                 Ok(Some(packet)) => packet,
-                Ok(None) => return,
+                Ok(None) => {
+                    let buffered = c.read_buf.len();
+                    c.frame.on_input(buffered < unconsumed, buffered, now);
+                    return;
+                }
                 Err(error) => {
                     tracing::warn!(%server, %conn, %error, "undecodable input from job server; closing");
                     self.close(server, now, CloseCause::Protocol);
@@ -941,7 +952,7 @@ impl Endpoint for Client {
             let Some(conn) = self.links[index].conn() else {
                 continue;
             };
-            if !conn.connected && conn.opened_at + self.config.connect_timeout <= now {
+            if !conn.connected && after(conn.opened_at, self.config.connect_timeout) <= now {
                 tracing::debug!(server = index, "connect timeout");
                 self.close(ServerId(index), now, CloseCause::ConnectTimeout);
             } else if conn
@@ -952,6 +963,16 @@ impl Endpoint for Client {
             {
                 tracing::warn!(server = index, "request timeout; closing the connection");
                 self.close(ServerId(index), now, CloseCause::RequestTimeout);
+            } else if conn
+                .frame
+                .deadline(conn.read_buf.len(), self.config.frame_timeout)
+                .is_some_and(|at| at <= now)
+            {
+                tracing::warn!(
+                    server = index,
+                    "job server stalled mid-packet; closing the connection"
+                );
+                self.close(ServerId(index), now, CloseCause::FrameTimeout);
             }
         }
         while let Some(&Reverse((at, id))) = self.deadlines.peek() {
@@ -990,9 +1011,12 @@ impl Endpoint for Client {
             LinkState::Down { until } => Some(*until),
             LinkState::Open(conn) => {
                 let connect =
-                    (!conn.connected).then(|| conn.opened_at + self.config.connect_timeout);
+                    (!conn.connected).then(|| after(conn.opened_at, self.config.connect_timeout));
                 let request = conn.fifo.front().and_then(|p| p.deadline);
-                connect.into_iter().chain(request).min()
+                let frame = conn
+                    .frame
+                    .deadline(conn.read_buf.len(), self.config.frame_timeout);
+                connect.into_iter().chain(request).chain(frame).min()
             }
         });
         let job = self.deadlines.peek().map(|Reverse((at, _))| *at);

@@ -110,7 +110,10 @@ impl Decoder {
         };
         let total = HEADER_LEN + size as usize;
         if buf.len() < total {
-            buf.reserve(total - buf.len());
+            // Room for the rest, but never more than has arrived: memory
+            // follows the bytes received, not the size a header claims (the
+            // buffer still doubles, so large frames copy little).
+            buf.reserve((total - buf.len()).min(buf.len()));
             return Ok(None);
         }
         // An empty payload needs no slice of the buffer (and no reference

@@ -444,7 +444,9 @@ fn output_bound(step_input: usize, total_input: usize) -> usize {
 /// - bytes go only to accepted connections the server has not closed;
 /// - output per step is bounded by the input seen so far;
 /// - the server never holds more jobs than submits could have created, nor
-///   more connections than were accepted and not dropped.
+///   more connections than were accepted and not dropped;
+/// - every connection left holding part of a frame has a timer that closes
+///   it by the frame timeout.
 ///
 /// ```
 /// // Connection 0 sends ECHO_REQ "hi"; then half a second passes.
@@ -527,6 +529,10 @@ pub fn check_server_input(data: &[u8]) {
             "more jobs than submits"
         );
         assert!(server.connection_count() <= 3, "connections leak");
+        assert!(
+            server.frame_timers_armed(),
+            "a half-received frame without its timeout"
+        );
         if kind == 3 && arg < 63 {
             assert!(
                 Endpoint::poll_timeout(&server).is_none_or(|at| at > now),

@@ -18,6 +18,7 @@ pub mod packet_ref;
 pub mod routing;
 pub mod server;
 pub mod serving;
+mod time;
 pub mod work_report;
 pub mod worker;
 
@@ -27,3 +28,4 @@ pub use conn::{ConnAction, ConnId, Endpoint, Transmit};
 pub use error::{BuildError, DecodeError};
 pub use packet::{HEADER_LEN, MAX_FIELDS, Packet, encode_fields, encoded_len_of};
 pub use packet_ref::PacketRef;
+pub use time::{DEFAULT_FRAME_TIMEOUT, MIN_FRAME_RATE};

@@ -62,6 +62,11 @@
 //!   or response-only type number sent as a request, `ALL_YOURS` and
 //!   `SUBMIT_JOB_SCHED` get `ERROR INVALID_COMMAND`; the connection stays
 //!   open;
+//! * a frame begun and not finished in time closes its connection
+//!   ([`ServerConfig::frame_timeout`], 30 s by default, extended for large
+//!   frames that keep arriving at [`MIN_FRAME_RATE`](crate::MIN_FRAME_RATE));
+//!   an idle connection stays open however long it is silent, and a read
+//!   buffer grows with the bytes received, never ahead to a declared size;
 //! * output the driver has not taken yet is capped per connection by
 //!   [`ServerConfig::max_pending_output`]; a connection over it is closed;
 //! * registrations per connection are capped by
@@ -138,6 +143,7 @@ use crate::codec::Decoder;
 use crate::command::{Command, Field, Magic};
 use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
 use crate::packet::{HEADER_LEN, Packet};
+use crate::time::after;
 
 pub use config::{ServerConfig, VerboseLevel};
 
@@ -188,6 +194,10 @@ pub struct ServerStats {
     pub jobs: usize,
     /// Live jobs assigned to a worker.
     pub jobs_running: usize,
+    /// Bytes allocated for unfinished input over all connections (read
+    /// buffers' capacity): it grows with what peers sent, not with the
+    /// sizes their headers declare.
+    pub input_allocated: usize,
     /// Jobs created since start.
     pub jobs_created: u64,
     /// Submits that attached to an existing job.
@@ -214,6 +224,8 @@ pub struct ServerStats {
 enum Timer {
     WorkerTimeout(ConnId),
     Epoch(JobKey),
+    /// The earliest moment the connection's unfinished frame may be overdue.
+    Frame(ConnId),
 }
 
 /// Which grab a worker sent, which decides the assignment packet.
@@ -333,8 +345,10 @@ impl Server {
         let Some(c) = self.peers.map.get_mut(&conn) else {
             return;
         };
+        let unconsumed = c.input.len() + data.len();
         c.input.extend_from_slice(data);
         self.process_input(conn, now);
+        self.watch_frame(conn, unconsumed, now);
         self.close_overflowed(now);
     }
 
@@ -358,6 +372,7 @@ impl Server {
             match timer {
                 Timer::WorkerTimeout(conn) => self.worker_timed_out(conn, now),
                 Timer::Epoch(key) => self.epoch_due(key, now),
+                Timer::Frame(conn) => self.frame_due(conn, due, now),
             }
         }
         self.close_overflowed(now);
@@ -422,8 +437,24 @@ impl Server {
             functions: self.functions.len(),
             jobs: self.jobs.len(),
             jobs_running: self.functions.iter().map(|(_, f)| f.running as usize).sum(),
+            input_allocated: self.peers.map.values().map(|c| c.input.capacity()).sum(),
             ..self.stats
         }
+    }
+
+    /// Whether every connection holding part of a frame has its frame clock
+    /// running and a timer due no later than the frame's deadline (checked
+    /// by the fuzz invariants).
+    pub(crate) fn frame_timers_armed(&self) -> bool {
+        let timeout = self.config.frame_timeout;
+        self.peers.map.values().all(|c| {
+            let started = c.input.is_empty() || c.frame.started().is_some();
+            let armed = c
+                .frame
+                .deadline(c.input.len(), timeout)
+                .is_none_or(|deadline| c.frame_timer.is_some_and(|at| at <= deadline));
+            started && armed
+        })
     }
 
     // ----- input -----------------------------------------------------------
@@ -436,10 +467,7 @@ impl Server {
             };
             match foreign_packet(&c.input, max) {
                 Foreign::No => {}
-                Foreign::Incomplete(total) => {
-                    c.input.reserve(total - c.input.len());
-                    return;
-                }
+                Foreign::Incomplete => return,
                 Foreign::Complete { magic, total } => {
                     let _ = c.input.split_to(total);
                     self.stats.frames_received += 1;
@@ -722,7 +750,7 @@ impl Server {
         let (anchor, unix) = self.wall_clock?;
         let epoch = Duration::from_secs(u64::try_from(epoch).ok()?);
         let ahead = epoch.checked_sub(unix)?;
-        let due = anchor.checked_add(ahead)?;
+        let due = after(anchor, ahead);
         (due > now).then_some(due)
     }
 
@@ -945,7 +973,7 @@ impl Server {
         c.running.push_back(key);
         // A timeout past what the clock can represent (a peer may send up to
         // i64::MAX ms) never fires rather than overflowing.
-        if let Some(due) = ability.timeout.and_then(|timeout| now.checked_add(timeout)) {
+        if let Some(due) = ability.timeout.map(|timeout| after(now, timeout)) {
             c.timer = Some((due, key));
             self.push_timer(due, Timer::WorkerTimeout(conn));
         }
@@ -1296,6 +1324,50 @@ impl Server {
         self.wake_workers(fid);
     }
 
+    /// After a read: starts or keeps the frame timeout of a connection left
+    /// holding part of a frame. `unconsumed` is what its buffer held before
+    /// decoding; less after means a frame completed and any rest is a new one.
+    fn watch_frame(&mut self, conn: ConnId, unconsumed: usize, now: Instant) {
+        let Some(c) = self.peers.map.get_mut(&conn) else {
+            return;
+        };
+        c.frame
+            .on_input(c.input.len() < unconsumed, c.input.len(), now);
+        let (Some(started), Some(timeout)) = (c.frame.started(), self.config.frame_timeout) else {
+            return;
+        };
+        // One entry per connection, due no later than the frame's deadline
+        // (which only grows as bytes arrive): it re-checks when it fires, so
+        // a busy connection does not push an entry per read.
+        let earliest = after(started, timeout);
+        if c.frame_timer.is_none_or(|at| at > earliest) {
+            c.frame_timer = Some(earliest);
+            self.push_timer(earliest, Timer::Frame(conn));
+        }
+    }
+
+    /// A frame timer entry came up: closes the connection if its unfinished
+    /// frame is overdue, or waits for the frame's actual deadline.
+    fn frame_due(&mut self, conn: ConnId, due: Instant, now: Instant) {
+        let Some(c) = self.peers.map.get_mut(&conn) else {
+            return;
+        };
+        if c.frame_timer != Some(due) {
+            return;
+        }
+        c.frame_timer = None;
+        let Some(deadline) = c.frame.deadline(c.input.len(), self.config.frame_timeout) else {
+            return;
+        };
+        if deadline <= now {
+            tracing::debug!(%conn, buffered = c.input.len(), "closing connection: frame not finished in time");
+            self.reject(conn, now);
+        } else {
+            c.frame_timer = Some(deadline);
+            self.push_timer(deadline, Timer::Frame(conn));
+        }
+    }
+
     fn push_timer(&mut self, due: Instant, timer: Timer) {
         self.timers.push(Reverse((due, timer)));
         // Entries for finished jobs stay until they fire; rebuilding whenever
@@ -1312,6 +1384,11 @@ impl Server {
         for (&id, c) in &self.peers.map {
             if let Some((due, _)) = c.timer {
                 fresh.push(Reverse((due, Timer::WorkerTimeout(id))));
+            }
+        }
+        for (&id, c) in &self.peers.map {
+            if let Some(due) = c.frame_timer {
+                fresh.push(Reverse((due, Timer::Frame(id))));
             }
         }
         for (key, job) in self.jobs.iter() {
@@ -1425,7 +1502,7 @@ impl Endpoint for Server {
 /// while the connection stays open.
 enum Foreign {
     No,
-    Incomplete(usize),
+    Incomplete,
     Complete { magic: Magic, total: usize },
 }
 
@@ -1450,7 +1527,7 @@ fn foreign_packet(input: &BytesMut, max_packet_size: u32) -> Foreign {
     }
     let total = HEADER_LEN + size as usize;
     if input.len() < total {
-        Foreign::Incomplete(total)
+        Foreign::Incomplete
     } else {
         Foreign::Complete { magic, total }
     }

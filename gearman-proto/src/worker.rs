@@ -69,7 +69,10 @@
 //!   still bring one job, which is reported and must be finished too), then
 //!   closes every connection and reports [`WorkerEvent::ShutdownComplete`].
 //! - **Peer input never panics**: a packet that does not decode closes that
-//!   connection with a `tracing` warning, then it reconnects.
+//!   connection with a `tracing` warning, then it reconnects. So does a
+//!   packet begun and not finished within [`WorkerConfig::frame_timeout`]
+//!   (see [`MIN_FRAME_RATE`](crate::MIN_FRAME_RATE)); a connection with no
+//!   packet begun stays open however long the server is silent.
 //!
 //! # Run loop
 //!
@@ -93,6 +96,7 @@ use crate::command::{Command, Field, Magic};
 use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::ServerId;
+use crate::time::after;
 
 /// How many lost jobs are remembered so that their late results are dropped
 /// quietly rather than refused as ended. Bounds memory when a caller never
@@ -619,12 +623,19 @@ impl Worker {
         if connection.input.capacity() - connection.input.len() < data.len() {
             connection.input.reserve(data.len().max(INPUT_CHUNK));
         }
+        let unconsumed = connection.input.len() + data.len();
         connection.input.extend_from_slice(data);
         // Stops when a packet closed the connection, too.
         while let Some(connection) = self.links[index].up_mut().filter(|c| c.id == conn) {
             match connection.decoder.decode_packet(&mut connection.input) {
                 Ok(Some(packet)) => self.on_packet(index, packet, now),
-                Ok(None) => break,
+                Ok(None) => {
+                    let buffered = connection.input.len();
+                    connection
+                        .frame
+                        .on_input(buffered < unconsumed, buffered, now);
+                    break;
+                }
                 Err(err) => {
                     tracing::warn!(server = %self.links[index].addr, %err, "undecodable input from job server; closing");
                     self.close_and_retry(index, now);
@@ -692,6 +703,15 @@ impl Worker {
                     self.connection_gone(index, now);
                 }
                 LinkState::Up(ref conn)
+                    if conn
+                        .frame
+                        .deadline(conn.input.len(), self.config.frame_timeout)
+                        .is_some_and(|at| at <= now) =>
+                {
+                    tracing::warn!(server = %self.links[index].addr, "job server stalled mid-packet; reconnecting");
+                    self.close_and_retry(index, now);
+                }
+                LinkState::Up(ref conn)
                     if conn.grab_state == GrabState::AwaitingGrabReply
                         && conn.grab_deadline.is_some_and(|at| at <= now) =>
                 {
@@ -740,7 +760,12 @@ impl Worker {
                 .map(|c| c.grab_deadline.unwrap_or(after(self.clock, timeout)))
                 .min()
         });
-        links.into_iter().chain(grabs).min()
+        let frames = self
+            .links
+            .iter()
+            .filter_map(Link::up)
+            .filter_map(|c| c.frame.deadline(c.input.len(), self.config.frame_timeout));
+        links.into_iter().chain(grabs).chain(frames).min()
     }
 
     /// Learns the time: stamps grabs sent since the last call that knew it.
@@ -1066,14 +1091,6 @@ impl Endpoint for Worker {
     fn poll_timeout(&self) -> Option<Instant> {
         Worker::poll_timeout(self)
     }
-}
-
-/// `now + delay`, saturating far in the future instead of panicking on a
-/// configured duration too large for the platform's clock.
-fn after(now: Instant, delay: Duration) -> Instant {
-    now.checked_add(delay)
-        .or_else(|| now.checked_add(Duration::from_secs(1 << 30)))
-        .unwrap_or(now)
 }
 
 fn check_function(function: &[u8]) -> Result<(), WorkerError> {

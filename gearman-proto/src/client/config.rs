@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::backoff::BackoffConfig;
 use crate::codec::DEFAULT_MAX_PACKET_SIZE;
 use crate::routing::RoutingPolicy;
+use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Configuration of a [`Client`](super::Client).
 ///
@@ -53,6 +54,13 @@ pub struct ClientConfig {
     /// on another server after its connection dropped. A connection that
     /// never opened does not count: the submit never left. Default: 2.
     pub submit_retries: u32,
+    /// How long a server may take over a packet once its first byte has
+    /// arrived, plus the time its bytes so far take at
+    /// [`MIN_FRAME_RATE`](crate::MIN_FRAME_RATE); past that the connection
+    /// is closed and handled as a lost one. A connection with no packet
+    /// begun is never closed for it. `None`: no limit. Default:
+    /// [`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT) (30 s).
+    pub frame_timeout: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -72,6 +80,7 @@ impl ClientConfig {
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             exceptions: false,
             submit_retries: 2,
+            frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
         }
     }
 
@@ -114,6 +123,12 @@ impl ClientConfig {
     /// Sets [`exceptions`](ClientConfig::exceptions).
     pub fn with_exceptions(mut self, enabled: bool) -> ClientConfig {
         self.exceptions = enabled;
+        self
+    }
+
+    /// Sets [`frame_timeout`](ClientConfig::frame_timeout).
+    pub fn with_frame_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.frame_timeout = timeout;
         self
     }
 

@@ -11,6 +11,7 @@ use super::request::{JobId, RequestId};
 use crate::backoff::Backoff;
 use crate::codec::Decoder;
 use crate::conn::ConnId;
+use crate::time::FrameClock;
 
 /// One configured server.
 #[derive(Debug)]
@@ -93,6 +94,8 @@ pub(crate) struct Conn {
     pub(crate) reconnect: bool,
     pub(crate) decoder: Decoder,
     pub(crate) read_buf: BytesMut,
+    /// When the packet held part-way in `read_buf` began.
+    pub(crate) frame: FrameClock,
     /// Bytes not yet handed to the driver; held back until connected.
     pub(crate) out: BytesMut,
     /// Requests sent (or queued to send) that await a reply, oldest first:
@@ -112,6 +115,7 @@ impl Conn {
             reconnect,
             decoder: Decoder::new().with_max_packet_size(max_packet_size),
             read_buf: BytesMut::new(),
+            frame: FrameClock::default(),
             out: BytesMut::new(),
             fifo: VecDeque::new(),
             listeners: HashMap::new(),

@@ -1,6 +1,9 @@
 //! Settings of the embedded job server.
 
+use std::time::Duration;
+
 use crate::codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE};
+use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Log level reported by the admin `verbose` command (gearmand's names).
 ///
@@ -111,6 +114,13 @@ pub struct ServerConfig {
     pub max_abilities_per_connection: usize,
     /// Longest client id kept from `SET_CLIENT_ID` (gearmand keeps 127 bytes).
     pub max_client_id_len: usize,
+    /// How long a peer may take over a frame (a packet or an admin line)
+    /// once it has sent its first byte, plus the time its bytes so far
+    /// take at [`MIN_FRAME_RATE`](crate::MIN_FRAME_RATE); past that the
+    /// connection is closed and its buffer freed. An idle connection, with
+    /// no frame begun, is never closed for it. `None`: no limit. Default:
+    /// [`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT) (30 s).
+    pub frame_timeout: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -132,6 +142,7 @@ impl ServerConfig {
             max_pending_output: 2 * DEFAULT_MAX_PACKET_SIZE as usize + 1024 * 1024,
             max_abilities_per_connection: 10_000,
             max_client_id_len: 127,
+            frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::codec::Decoder;
+use crate::time::FrameClock;
 
 use super::function::FunctionId;
 use super::job::JobKey;
@@ -47,6 +48,10 @@ pub(crate) struct Connection {
     pub(crate) listening: VecDeque<JobKey>,
     /// The CAN_DO_TIMEOUT timer: only the most recently grabbed timed job.
     pub(crate) timer: Option<(Instant, JobKey)>,
+    /// When the frame held part-way in `input` began.
+    pub(crate) frame: FrameClock,
+    /// Due time of this connection's frame entry in the timer heap.
+    pub(crate) frame_timer: Option<Instant>,
 }
 
 impl Connection {
@@ -65,6 +70,8 @@ impl Connection {
             running: VecDeque::new(),
             listening: VecDeque::new(),
             timer: None,
+            frame: FrameClock::default(),
+            frame_timer: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::backoff::BackoffConfig;
 use crate::codec::DEFAULT_MAX_PACKET_SIZE;
 use crate::command::Command;
+use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Which grab request a worker sends.
 ///
@@ -140,6 +141,14 @@ pub struct WorkerConfig {
     /// Largest packet payload accepted from a server; a larger one closes
     /// the connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
     pub max_packet_size: u32,
+    /// How long a server may take over a packet once its first byte has
+    /// arrived, plus the time its bytes so far take at
+    /// [`MIN_FRAME_RATE`](crate::MIN_FRAME_RATE); past that the connection
+    /// is closed and handled as a lost one (running jobs lost, reconnect
+    /// after backoff). A connection with no packet begun, such as a sleeping
+    /// one, is never closed for it. `None`: no limit. Default:
+    /// [`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT) (30 s).
+    pub frame_timeout: Option<Duration>,
 }
 
 impl WorkerConfig {
@@ -162,6 +171,7 @@ impl WorkerConfig {
             shutdown_timeout: None,
             seed: 0,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
         }
     }
 
@@ -252,6 +262,12 @@ impl WorkerConfig {
     /// Sets [`max_packet_size`](WorkerConfig::max_packet_size).
     pub fn with_max_packet_size(mut self, max: u32) -> WorkerConfig {
         self.max_packet_size = max;
+        self
+    }
+
+    /// Sets [`frame_timeout`](WorkerConfig::frame_timeout).
+    pub fn with_frame_timeout(mut self, timeout: Option<Duration>) -> WorkerConfig {
+        self.frame_timeout = timeout;
         self
     }
 }

@@ -10,6 +10,7 @@ use super::event::GrabState;
 use crate::backoff::Backoff;
 use crate::codec::Decoder;
 use crate::conn::ConnId;
+use crate::time::FrameClock;
 
 /// One connection slot to a configured server and whatever connection it
 /// has; a server has one slot per
@@ -46,6 +47,8 @@ pub(super) struct Connection {
     pub(super) grab_mode: GrabMode,
     pub(super) decoder: Decoder,
     pub(super) input: BytesMut,
+    /// When the packet held part-way in `input` began.
+    pub(super) frame: FrameClock,
     pub(super) output: BytesMut,
 }
 
@@ -58,6 +61,7 @@ impl Connection {
             grab_mode,
             decoder: Decoder::new().with_max_packet_size(max_packet_size),
             input: BytesMut::new(),
+            frame: FrameClock::default(),
             output: BytesMut::new(),
         }
     }
