@@ -400,9 +400,26 @@ impl Server {
         self.timers.peek().map(|Reverse((due, _))| *due)
     }
 
-    /// The next event for the driver (admin `shutdown`).
+    /// The next event for the driver (admin `shutdown`). It waits until
+    /// every byte and close queued before it was handed out, so the `OK`
+    /// that answers `shutdown` is out when the driver stops, in any drain order.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        if self.events.is_empty() || self.has_pending_output() {
+            return None;
+        }
         self.events.pop_front()
+    }
+
+    /// Whether [`poll_transmit`](Server::poll_transmit) or
+    /// [`poll_action`](Server::poll_action) still has something.
+    fn has_pending_output(&self) -> bool {
+        !self.final_transmits.is_empty()
+            || !self.closes.is_empty()
+            || self
+                .peers
+                .listed
+                .iter()
+                .any(|id| self.peers.map.get(id).is_some_and(|c| !c.output.is_empty()))
     }
 
     /// Live jobs: queued, scheduled or running.

@@ -574,7 +574,15 @@ impl Worker {
     }
 
     /// The next thing the caller should know about.
+    ///
+    /// [`WorkerEvent::ShutdownComplete`] waits until the last bytes and
+    /// closes were handed out, so a loop may stop at it in any drain order.
     pub fn poll_event(&mut self) -> Option<WorkerEvent> {
+        if self.events.front() == Some(&WorkerEvent::ShutdownComplete)
+            && !(self.final_transmits.is_empty() && self.actions.is_empty())
+        {
+            return None;
+        }
         self.events.pop_front()
     }
 
@@ -704,8 +712,13 @@ impl Worker {
         self.observe(now);
     }
 
-    /// The next connection to open or close.
+    /// The next connection to open or close. Nothing comes out while bytes
+    /// of a closed connection still wait in [`poll_transmit`](Worker::poll_transmit),
+    /// so a [`ConnAction::Close`] never overtakes them, whatever the drain order.
     pub fn poll_action(&mut self) -> Option<ConnAction> {
+        if !self.final_transmits.is_empty() {
+            return None;
+        }
         self.actions.pop_front()
     }
 
