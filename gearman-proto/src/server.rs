@@ -5,9 +5,10 @@
 //! [`Server::accept`] for each new connection, feeds what it reads to
 //! [`Server::handle_input`], reports closed sockets with
 //! [`Server::handle_disconnected`], and calls [`Server::handle_timeout`] when
-//! the instant from [`Server::poll_timeout`] has come. After every input it
-//! drains [`Server::poll_transmit`] (bytes to write), [`Server::poll_action`]
-//! (connections to close) and [`Server::poll_event`] (shutdown requests).
+//! the instant from [`Server::poll_timeout`] has come. The rest is
+//! [the run loop](crate#the-run-loop) every state machine shares:
+//! [`Server::poll_action`] only closes connections, and
+//! [`Server::poll_event`] reports shutdown requests.
 //!
 //! # Time
 //!
@@ -101,7 +102,7 @@
 //!     if server.poll_timeout().is_some_and(|due| due <= now) {
 //!         server.handle_timeout(now);
 //!     }
-//!     // Then drain every output.
+//!     // Then drain in the crate's order: transmits, actions, events.
 //!     while let Some(transmit) = server.poll_transmit() {
 //!         write_socket(transmit.conn.0, &transmit.data);
 //!     }

@@ -73,7 +73,8 @@
 //!
 //! # Run loop
 //!
-//! See [`Worker`].
+//! [The run loop](crate#the-run-loop) every state machine shares; [`Worker`]
+//! shows it over sockets.
 
 mod config;
 mod event;
@@ -108,13 +109,10 @@ const JOB_NOT_FOUND: &[u8] = b"JOB_NOT_FOUND";
 
 /// A Gearman worker as a sans-IO state machine over any number of servers.
 ///
-/// The driver opens and closes connections when [`poll_action`](Worker::poll_action)
-/// says so, feeds bytes and connection events in, writes what
-/// [`poll_transmit`](Worker::poll_transmit) returns, calls
-/// [`handle_timeout`](Worker::handle_timeout) at [`poll_timeout`](Worker::poll_timeout),
-/// runs the jobs from [`poll_event`](Worker::poll_event) and reports their
-/// results with the `work_*` methods. The module documentation lists the
-/// protocol rules the worker follows.
+/// It is driven by [the run loop](crate#the-run-loop) every state machine
+/// shares: the caller runs the jobs from [`poll_event`](Worker::poll_event)
+/// and reports their results with the `work_*` methods. The module
+/// documentation lists the protocol rules the worker follows.
 ///
 /// ```no_run
 /// use std::time::Instant;
@@ -130,8 +128,7 @@ const JOB_NOT_FOUND: &[u8] = b"JOB_NOT_FOUND";
 ///     .with_concurrency(4);
 /// let mut worker = Worker::new(config, Instant::now())?;
 /// loop {
-///     // 1. Drain every output; transmits first, since a Close applies
-///     //    after the bytes already handed out for its connection.
+///     // Drain in the crate's order: transmits, actions, events.
 ///     while let Some(transmit) = worker.poll_transmit() {
 ///         write(transmit.conn, &transmit.data);
 ///     }
@@ -153,7 +150,7 @@ const JOB_NOT_FOUND: &[u8] = b"JOB_NOT_FOUND";
 ///             _ => {}
 ///         }
 ///     }
-///     // 2. Wait for bytes or the next deadline, then feed what happened.
+///     // Wait for bytes or the next deadline, then feed what happened.
 ///     let deadline = worker.poll_timeout();
 ///     for (conn, bytes) in wait_for_io_or(deadline) {
 ///         worker.handle_input(conn, &bytes, Instant::now());

@@ -8,8 +8,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use gearman_proto::bytes::Bytes;
+use gearman_proto::bytes::BytesMut;
 use gearman_proto::client::{Client, ClientConfig, ClientEvent, JobRequest};
+use gearman_proto::conn::{Transport, drain_outputs};
 use gearman_proto::server::{Server, ServerConfig, ServerEvent};
 use gearman_proto::worker::{Worker, WorkerConfig, WorkerEvent};
 use gearman_proto::{Command, ConnAction, ConnId, Decoder, Endpoint, Packet};
@@ -299,4 +301,33 @@ fn client_hands_out_nothing_for_a_connection_after_its_close() {
             "{order:?}: nothing after the close"
         );
     }
+}
+
+/// A transport that cannot even start a connect says so, and
+/// `drain_outputs` reports it as a disconnect: the client's submit ends
+/// instead of waiting for a connection that will never come.
+#[test]
+fn a_connect_the_transport_refuses_is_reported_as_a_disconnect() {
+    struct Refusing(Vec<ConnId>);
+    impl Transport for Refusing {
+        fn send(&mut self, _: ConnId, _: Bytes) -> bool {
+            panic!("nothing is sent on a connection that never opened")
+        }
+        fn connect(&mut self, conn: ConnId, _: String) -> bool {
+            self.0.push(conn);
+            false
+        }
+        fn close(&mut self, _: ConnId, _: Instant) {}
+    }
+    let now = Instant::now();
+    let mut client = Client::new(ClientConfig::new(["a:4730"])).unwrap();
+    let job = client.submit(JobRequest::new("f", "x"), now).unwrap();
+    let mut transport = Refusing(Vec::new());
+    drain_outputs(&mut client, &mut transport, now);
+    assert_eq!(transport.0.len(), 1, "one connect tried");
+    assert!(!client.is_active(job));
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::JobError { job: ended, .. }) if ended == job
+    ));
 }
