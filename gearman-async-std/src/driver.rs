@@ -329,8 +329,10 @@ impl Transport for Sockets {
         sent
     }
 
-    fn connect(&mut self, conn: ConnId, addr: String) {
+    fn connect(&mut self, conn: ConnId, addr: String) -> bool {
+        // A failure shows when the connecting socket is polled.
         Sockets::connect(self, conn, addr);
+        true
     }
 
     fn close(&mut self, conn: ConnId, now: Instant) {

@@ -89,10 +89,8 @@ use listeners::Listeners;
 /// bytes; [`poll_event`](Client::poll_event) reports results. The module
 /// documentation lists the rules it follows.
 ///
-/// The run loop: feed every input, then drain [`poll_action`](Endpoint::poll_action),
-/// [`poll_transmit`](Endpoint::poll_transmit) and [`poll_event`](Client::poll_event)
-/// until they return `None`, then wait for bytes, a command, or the instant
-/// from [`poll_timeout`](Endpoint::poll_timeout).
+/// It is driven by [the run loop](crate#the-run-loop) every state machine
+/// shares; the example follows it over blocking sockets.
 ///
 /// ```no_run
 /// use std::collections::HashMap;
@@ -108,6 +106,11 @@ use listeners::Listeners;
 /// let job = client.submit(JobRequest::new("reverse", "hello"), Instant::now())?;
 /// let mut sockets: HashMap<_, TcpStream> = HashMap::new();
 /// 'run: loop {
+///     while let Some(transmit) = client.poll_transmit() {
+///         if let Some(socket) = sockets.get_mut(&transmit.conn) {
+///             socket.write_all(&transmit.data)?;
+///         }
+///     }
 ///     while let Some(action) = client.poll_action() {
 ///         match action {
 ///             ConnAction::Connect { conn, addr } => match TcpStream::connect(&addr) {
@@ -120,11 +123,6 @@ use listeners::Listeners;
 ///             },
 ///             ConnAction::Close { conn } => drop(sockets.remove(&conn)),
 ///             _ => {}
-///         }
-///     }
-///     while let Some(transmit) = client.poll_transmit() {
-///         if let Some(socket) = sockets.get_mut(&transmit.conn) {
-///             socket.write_all(&transmit.data)?;
 ///         }
 ///     }
 ///     while let Some(event) = client.poll_event() {

@@ -9,6 +9,8 @@ use bytes::Bytes;
 
 /// A small id the state machine gives each connection. Ids are never reused
 /// by one state machine, so a late event for a closed connection is harmless.
+/// They are only unique within that state machine: two machines in one loop
+/// may both use `ConnId(0)` (see [the run loop](crate#the-run-loop)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
@@ -40,8 +42,10 @@ pub enum ConnAction {
         /// Address as the user configured it.
         addr: String,
     },
-    /// Flush what was already handed out for `conn`, then close it; no
-    /// further input is expected for it. Report nothing back.
+    /// Write everything already handed out for `conn` (the state machine
+    /// never hands out a `Close` before those bytes), then close the socket;
+    /// no further input is expected for it, so shutting down both directions
+    /// is fine. Report nothing back.
     Close {
         /// The connection to close.
         conn: ConnId,
@@ -49,13 +53,9 @@ pub enum ConnAction {
 }
 
 /// The run-loop contract shared by the client, worker and server state
-/// machines, so one driver per runtime can move bytes for any of them.
-///
-/// A driver feeds every input (`handle_*`), then drains
-/// [`poll_action`](Endpoint::poll_action) and
-/// [`poll_transmit`](Endpoint::poll_transmit) until both return `None`, then
-/// waits for socket readiness, a user command, or the instant returned by
-/// [`poll_timeout`](Endpoint::poll_timeout), whichever comes first.
+/// machines, so one driver per runtime can move bytes for any of them. The
+/// loop and its drain order are described once, at
+/// [the crate root](crate#the-run-loop); each role adds its own `poll_event`.
 pub trait Endpoint {
     /// A connection asked for by [`ConnAction::Connect`] is established.
     fn handle_connected(&mut self, conn: ConnId, now: Instant);
@@ -83,19 +83,24 @@ pub trait Transport {
     /// then told the connection is gone.
     fn send(&mut self, conn: ConnId, data: Bytes) -> bool;
     /// Starts opening `conn` to `addr` (see [`ConnAction::Connect`]).
-    fn connect(&mut self, conn: ConnId, addr: String);
+    /// Returns false when that failed at once (an address that does not
+    /// parse, say); the state machine is then told the connection is gone.
+    /// A failure found later is reported with [`Endpoint::handle_disconnected`].
+    fn connect(&mut self, conn: ConnId, addr: String) -> bool;
     /// Flushes what was queued for `conn`, then closes it (see [`ConnAction::Close`]).
     fn close(&mut self, conn: ConnId, now: Instant);
 }
 
 /// Hands every pending transmit and connection action of `core` to
 /// `transport`, until the state machine has nothing more; returns whether
-/// there was anything. Transmits go first each round, because a
-/// [`ConnAction::Close`] means "after what was already handed out".
+/// there was anything. This is step 2 of [the run loop](crate#the-run-loop)
+/// but for the events, in its order: transmits first each round, then actions.
+/// A send or connect the transport refuses is reported to `core` as a
+/// disconnect.
 ///
 /// ```
 /// use std::time::Instant;
-/// use bytes::Bytes;
+/// use gearman_proto::bytes::Bytes;
 /// use gearman_proto::conn::{ConnId, Transport, drain_outputs};
 /// use gearman_proto::server::{Server, ServerConfig};
 ///
@@ -106,7 +111,9 @@ pub trait Transport {
 ///         self.0.push((conn, data));
 ///         true
 ///     }
-///     fn connect(&mut self, _: ConnId, _: String) {}
+///     fn connect(&mut self, _: ConnId, _: String) -> bool {
+///         true
+///     }
 ///     fn close(&mut self, _: ConnId, _: Instant) {}
 /// }
 ///
@@ -136,7 +143,11 @@ pub fn drain_outputs<E: Endpoint + ?Sized, S: Transport + ?Sized>(
         while let Some(action) = core.poll_action() {
             progressed = true;
             match action {
-                ConnAction::Connect { conn, addr } => transport.connect(conn, addr),
+                ConnAction::Connect { conn, addr } => {
+                    if !transport.connect(conn, addr) {
+                        core.handle_disconnected(conn, now);
+                    }
+                }
                 ConnAction::Close { conn } => transport.close(conn, now),
             }
         }

@@ -5,9 +5,10 @@
 //! [`Server::accept`] for each new connection, feeds what it reads to
 //! [`Server::handle_input`], reports closed sockets with
 //! [`Server::handle_disconnected`], and calls [`Server::handle_timeout`] when
-//! the instant from [`Server::poll_timeout`] has come. After every input it
-//! drains [`Server::poll_transmit`] (bytes to write), [`Server::poll_action`]
-//! (connections to close) and [`Server::poll_event`] (shutdown requests).
+//! the instant from [`Server::poll_timeout`] has come. The rest is
+//! [the run loop](crate#the-run-loop) every state machine shares:
+//! [`Server::poll_action`] only closes connections, and
+//! [`Server::poll_event`] reports shutdown requests.
 //!
 //! # Time
 //!
@@ -106,7 +107,7 @@
 //!     if server.poll_timeout().is_some_and(|due| due <= now) {
 //!         server.handle_timeout(now);
 //!     }
-//!     // Then drain every output.
+//!     // Then drain in the crate's order: transmits, actions, events.
 //!     while let Some(transmit) = server.poll_transmit() {
 //!         write_socket(transmit.conn.0, &transmit.data);
 //!     }
@@ -415,9 +416,26 @@ impl Server {
         self.timers.peek().map(|Reverse((due, _))| *due)
     }
 
-    /// The next event for the driver (admin `shutdown`).
+    /// The next event for the driver (admin `shutdown`). It waits until
+    /// every byte and close queued before it was handed out, so the `OK`
+    /// that answers `shutdown` is out when the driver stops, in any drain order.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        if self.events.is_empty() || self.has_pending_output() {
+            return None;
+        }
         self.events.pop_front()
+    }
+
+    /// Whether [`poll_transmit`](Server::poll_transmit) or
+    /// [`poll_action`](Server::poll_action) still has something.
+    fn has_pending_output(&self) -> bool {
+        !self.final_transmits.is_empty()
+            || !self.closes.is_empty()
+            || self
+                .peers
+                .listed
+                .iter()
+                .any(|id| self.peers.map.get(id).is_some_and(|c| !c.output.is_empty()))
     }
 
     /// Live jobs: queued, scheduled or running.

@@ -12,6 +12,8 @@
 //! let mut serving = Serving::default();
 //! let admin = server.accept("127.0.0.1:5000", Instant::now());
 //! server.handle_input(admin, b"shutdown graceful\n", Instant::now());
+//! // Events come after the outputs queued before them (the admin's `OK`).
+//! while server.poll_transmit().is_some() {}
 //! serving.observe(&mut server);
 //! // No job is left, so a graceful shutdown is complete at once.
 //! assert!(!serving.accepting());
@@ -89,6 +91,7 @@ mod tests {
         serving.observe(&mut server);
         assert!(serving.accepting() && !serving.stopped());
         server.handle_input(admin, b"shutdown\n", Instant::now());
+        while server.poll_transmit().is_some() {}
         serving.observe(&mut server);
         assert!(serving.stopped());
         assert!(!serving.accepting());
@@ -109,6 +112,7 @@ mod tests {
 
         let mut serving = Serving::default();
         server.handle_input(admin, b"shutdown graceful\n", now);
+        while server.poll_transmit().is_some() {}
         serving.observe(&mut server);
         assert!(!serving.accepting(), "no new connections while draining");
         assert!(!serving.stopped(), "a job is left");

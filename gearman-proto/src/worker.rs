@@ -76,7 +76,8 @@
 //!
 //! # Run loop
 //!
-//! See [`Worker`].
+//! [The run loop](crate#the-run-loop) every state machine shares; [`Worker`]
+//! shows it over sockets.
 
 mod config;
 mod event;
@@ -89,7 +90,7 @@ use bytes::Bytes;
 
 pub use config::{Ability, GrabMode, WorkerConfig};
 pub use event::{GrabState, Job, JobId, WorkerError, WorkerEvent};
-use link::{Connection, Link, LinkState};
+use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 
 use crate::backoff::Backoff;
 use crate::command::{Command, Field, Magic};
@@ -112,13 +113,10 @@ const JOB_NOT_FOUND: &[u8] = b"JOB_NOT_FOUND";
 
 /// A Gearman worker as a sans-IO state machine over any number of servers.
 ///
-/// The driver opens and closes connections when [`poll_action`](Worker::poll_action)
-/// says so, feeds bytes and connection events in, writes what
-/// [`poll_transmit`](Worker::poll_transmit) returns, calls
-/// [`handle_timeout`](Worker::handle_timeout) at [`poll_timeout`](Worker::poll_timeout),
-/// runs the jobs from [`poll_event`](Worker::poll_event) and reports their
-/// results with the `work_*` methods. The module documentation lists the
-/// protocol rules the worker follows.
+/// It is driven by [the run loop](crate#the-run-loop) every state machine
+/// shares: the caller runs the jobs from [`poll_event`](Worker::poll_event)
+/// and reports their results with the `work_*` methods. The module
+/// documentation lists the protocol rules the worker follows.
 ///
 /// ```no_run
 /// use std::time::Instant;
@@ -134,8 +132,7 @@ const JOB_NOT_FOUND: &[u8] = b"JOB_NOT_FOUND";
 ///     .with_concurrency(4);
 /// let mut worker = Worker::new(config, Instant::now())?;
 /// loop {
-///     // 1. Drain every output; transmits first, since a Close applies
-///     //    after the bytes already handed out for its connection.
+///     // Drain in the crate's order: transmits, actions, events.
 ///     while let Some(transmit) = worker.poll_transmit() {
 ///         write(transmit.conn, &transmit.data);
 ///     }
@@ -157,7 +154,7 @@ const JOB_NOT_FOUND: &[u8] = b"JOB_NOT_FOUND";
 ///             _ => {}
 ///         }
 ///     }
-///     // 2. Wait for bytes or the next deadline, then feed what happened.
+///     // Wait for bytes or the next deadline, then feed what happened.
 ///     let deadline = worker.poll_timeout();
 ///     for (conn, bytes) in wait_for_io_or(deadline) {
 ///         worker.handle_input(conn, &bytes, Instant::now());
@@ -178,7 +175,6 @@ pub struct Worker {
     lost: LostJobs,
     next_job: u64,
     next_conn: u64,
-    grabs_outstanding: usize,
     limit: usize,
     /// Server index the next grab search starts from (round robin).
     rotation: usize,
@@ -289,7 +285,6 @@ impl Worker {
             lost: LostJobs::default(),
             next_job: 0,
             next_conn: 0,
-            grabs_outstanding: 0,
             rotation: 0,
             clock: now,
             shutdown: Shutdown::Running,
@@ -347,7 +342,11 @@ impl Worker {
 
     /// Grabs sent whose reply has not arrived, across all servers.
     pub fn grabs_outstanding(&self) -> usize {
-        self.grabs_outstanding
+        self.links
+            .iter()
+            .filter_map(Link::up)
+            .filter(|c| c.grab_state == GrabState::AwaitingGrabReply)
+            .count()
     }
 
     /// Jobs assigned and not yet ended or lost, across all servers.
@@ -559,7 +558,7 @@ impl Worker {
         }
         tracing::debug!(
             running = self.jobs.len(),
-            grabs = self.grabs_outstanding,
+            grabs = self.grabs_outstanding(),
             "worker shutting down"
         );
         self.shutdown = Shutdown::Draining {
@@ -578,7 +577,15 @@ impl Worker {
     }
 
     /// The next thing the caller should know about.
+    ///
+    /// [`WorkerEvent::ShutdownComplete`] waits until the last bytes and
+    /// closes were handed out, so a loop may stop at it in any drain order.
     pub fn poll_event(&mut self) -> Option<WorkerEvent> {
+        if self.events.front() == Some(&WorkerEvent::ShutdownComplete)
+            && !(self.final_transmits.is_empty() && self.actions.is_empty())
+        {
+            return None;
+        }
         self.events.pop_front()
     }
 
@@ -724,8 +731,13 @@ impl Worker {
         self.observe(now);
     }
 
-    /// The next connection to open or close.
+    /// The next connection to open or close. Nothing comes out while bytes
+    /// of a closed connection still wait in [`poll_transmit`](Worker::poll_transmit),
+    /// so a [`ConnAction::Close`] never overtakes them, whatever the drain order.
     pub fn poll_action(&mut self) -> Option<ConnAction> {
+        if !self.final_transmits.is_empty() {
+            return None;
+        }
         self.actions.pop_front()
     }
 
@@ -784,30 +796,8 @@ impl Worker {
     /// A grab got no reply in time: the server ignores that form.
     fn on_grab_timeout(&mut self, index: usize, now: Instant) {
         let draining = self.shutdown != Shutdown::Running;
-        let link = &mut self.links[index];
-        let addr = &link.addr;
-        let LinkState::Up(conn) = &mut link.state else {
-            return;
-        };
-        let silent = conn.grab_mode;
-        match silent.plainer() {
-            _ if draining => {
-                // No more grabs: forget this one so shutdown can finish; a
-                // late assignment then breaks the protocol and closes.
-                conn.grab_state = GrabState::Idle;
-                conn.grab_deadline = None;
-                self.grabs_outstanding -= 1;
-            }
-            Some(plainer) => {
-                tracing::warn!(server = %addr, silent = silent.command().name(), fallback = plainer.command().name(), "no reply to the grab; falling back");
-                conn.grab_mode = plainer;
-                send(conn, plainer.command(), &[]);
-                conn.grab_deadline = None;
-            }
-            None => {
-                tracing::warn!(server = %addr, "no reply to GRAB_JOB; reconnecting");
-                self.close_and_retry(index, now);
-            }
+        if self.links[index].grab_step(GrabEvent::Silent, draining) == GrabOutcome::Close {
+            self.close_and_retry(index, now);
         }
     }
 
@@ -834,47 +824,29 @@ impl Worker {
     }
 
     fn on_noop(&mut self, index: usize) {
-        let Some(conn) = self.links[index].up_mut() else {
-            return;
-        };
         // Only a sleeping connection wakes; see the module docs for why a
         // NOOP in the other states can be ignored without missing work.
-        if conn.grab_state == GrabState::Asleep {
-            conn.grab_state = GrabState::Idle;
-        }
+        self.links[index].grab_step(GrabEvent::Noop, false);
     }
 
     fn on_no_job(&mut self, index: usize) {
         let draining = self.shutdown != Shutdown::Running;
-        let Some(conn) = self.links[index].up_mut() else {
-            return;
-        };
-        if conn.grab_state != GrabState::AwaitingGrabReply {
-            tracing::debug!("NO_JOB with no grab outstanding; ignored");
-            return;
+        match self.links[index].grab_step(GrabEvent::NoJob, draining) {
+            GrabOutcome::Ignored => tracing::debug!("NO_JOB with no grab outstanding; ignored"),
+            _ => self.finish_shutdown_if_idle(),
         }
-        self.grabs_outstanding -= 1;
-        if draining {
-            conn.grab_state = GrabState::Idle;
-        } else {
-            send(conn, Command::PreSleep, &[]);
-            conn.grab_state = GrabState::Asleep;
-        }
-        self.finish_shutdown_if_idle();
     }
 
     fn on_assign(&mut self, index: usize, packet: Packet, now: Instant) {
-        let server = ServerId(self.links[index].server);
-        let Some(conn) = self.links[index].up_mut() else {
-            return;
-        };
-        if conn.grab_state != GrabState::AwaitingGrabReply {
-            tracing::warn!(server = %self.links[index].addr, "job assigned with no grab outstanding; closing the connection so the server requeues it");
-            self.close_and_retry(index, now);
-            return;
+        match self.links[index].grab_step(GrabEvent::Assigned, false) {
+            GrabOutcome::Moved => {}
+            GrabOutcome::Close => return self.close_and_retry(index, now),
+            GrabOutcome::Ignored => return,
         }
-        self.grabs_outstanding -= 1;
-        conn.grab_state = GrabState::Idle;
+        let server = ServerId(self.links[index].server);
+        let conn = self.links[index]
+            .up_mut()
+            .expect("an assignment was just accepted on this connection");
         let field = |f| packet.field_bytes(f).unwrap_or_default();
         let handle = field(Field::Handle);
         let function = field(Field::Function);
@@ -908,43 +880,21 @@ impl Worker {
     fn on_error(&mut self, index: usize, packet: &Packet) {
         let draining = self.shutdown != Shutdown::Running;
         let code = packet.field(Field::ErrorCode).unwrap_or_default();
+        let answered = code != JOB_NOT_FOUND
+            && self.links[index].grab_step(GrabEvent::Refused { code }, draining)
+                == GrabOutcome::Moved;
+        if answered {
+            self.finish_shutdown_if_idle();
+            return;
+        }
         let text = packet.field(Field::ErrorText).unwrap_or_default();
         let text = text.strip_suffix(b"\0").unwrap_or(text);
-        let link = &mut self.links[index];
-        let addr = &link.addr;
-        let LinkState::Up(conn) = &mut link.state else {
-            return;
-        };
-        if conn.grab_state != GrabState::AwaitingGrabReply || code == JOB_NOT_FOUND {
-            tracing::warn!(
-                server = %addr,
-                code = %String::from_utf8_lossy(code),
-                text = %String::from_utf8_lossy(text),
-                "job server error"
-            );
-            return;
-        }
-        let refused = conn.grab_mode;
-        match refused.plainer() {
-            Some(plainer) if !draining => {
-                tracing::info!(server = %addr, refused = refused.command().name(), fallback = plainer.command().name(), code = %String::from_utf8_lossy(code), "job server refused the grab; falling back");
-                conn.grab_mode = plainer;
-                send(conn, plainer.command(), &[]);
-                conn.grab_deadline = None;
-            }
-            _ => {
-                conn.grab_mode = refused.plainer().unwrap_or(refused);
-                self.grabs_outstanding -= 1;
-                if draining {
-                    conn.grab_state = GrabState::Idle;
-                } else {
-                    tracing::warn!(server = %addr, code = %String::from_utf8_lossy(code), "job server refused every grab form; sleeping until NOOP");
-                    send(conn, Command::PreSleep, &[]);
-                    conn.grab_state = GrabState::Asleep;
-                }
-                self.finish_shutdown_if_idle();
-            }
-        }
+        tracing::warn!(
+            server = %self.links[index].addr,
+            code = %String::from_utf8_lossy(code),
+            text = %String::from_utf8_lossy(text),
+            "job server error"
+        );
     }
 
     /// Closes `index`'s connection from our side and schedules a reconnect.
@@ -976,12 +926,8 @@ impl Worker {
     fn connection_gone(&mut self, index: usize, now: Instant) {
         let link = &mut self.links[index];
         let was_up = match std::mem::replace(&mut link.state, LinkState::Down { retry_at: None }) {
-            LinkState::Up(conn) => {
-                if conn.grab_state == GrabState::AwaitingGrabReply {
-                    self.grabs_outstanding -= 1;
-                }
-                true
-            }
+            // Its grab, if any, goes with it.
+            LinkState::Up(_) => true,
             LinkState::Connecting { .. } => false,
             LinkState::Down { retry_at } => {
                 link.state = LinkState::Down { retry_at };
@@ -1028,28 +974,22 @@ impl Worker {
         }
         let servers = self.links.len();
         let mut searched = 0;
-        while self.grabs_outstanding + self.jobs.len() < self.limit && searched < servers {
+        // Counted once, then kept by this loop: only it starts grabs.
+        let mut busy = self.grabs_outstanding() + self.jobs.len();
+        while busy < self.limit && searched < servers {
             let index = self.rotation % servers;
             self.rotation = (index + 1) % servers;
             searched += 1;
-            let Some(conn) = self.links[index].up_mut() else {
-                continue;
-            };
-            if conn.grab_state != GrabState::Idle {
-                continue;
+            if self.links[index].grab_step(GrabEvent::SlotFree, false) == GrabOutcome::Moved {
+                busy += 1;
+                searched = 0;
             }
-            let grab = conn.grab_mode.command();
-            send(conn, grab, &[]);
-            conn.grab_state = GrabState::AwaitingGrabReply;
-            conn.grab_deadline = None;
-            self.grabs_outstanding += 1;
-            searched = 0;
         }
     }
 
     fn finish_shutdown_if_idle(&mut self) {
         if !matches!(self.shutdown, Shutdown::Draining { .. })
-            || self.grabs_outstanding > 0
+            || self.grabs_outstanding() > 0
             || !self.jobs.is_empty()
         {
             return;

@@ -164,7 +164,8 @@ impl Io {
 }
 
 impl Transport for Io {
-    fn connect(&mut self, conn: ConnId, addr: String) {
+    /// Connects in a task, which reports a failure as a lost connection.
+    fn connect(&mut self, conn: ConnId, addr: String) -> bool {
         let events = self.events_tx.clone();
         let task = self.runtime.spawn(async move {
             let event = match TcpStream::connect(&addr).await {
@@ -186,6 +187,7 @@ impl Transport for Io {
                 queued: Vec::new(),
             },
         );
+        true
     }
 
     /// Queues bytes for `conn`; drops the connection and returns false when

@@ -294,8 +294,10 @@ impl Transport for Io {
         sent
     }
 
-    fn connect(&mut self, conn: ConnId, addr: String) {
+    fn connect(&mut self, conn: ConnId, addr: String) -> bool {
+        // A failure comes back through the `failed` list of `pump`.
         Io::connect(self, conn, addr);
+        true
     }
 
     fn close(&mut self, conn: ConnId, _now: Instant) {

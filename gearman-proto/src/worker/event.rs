@@ -89,16 +89,20 @@ pub enum WorkerEvent {
 /// Where one connection is in its grab cycle.
 ///
 /// ```text
-/// Idle              -- grab sent -------------------------> AwaitingGrabReply
+/// Idle              -- slot free, grab sent --------------> AwaitingGrabReply
 /// AwaitingGrabReply -- JOB_ASSIGN / _UNIQ / _ALL ----------> Idle
 /// AwaitingGrabReply -- NO_JOB, PRE_SLEEP sent -------------> Asleep
-/// AwaitingGrabReply -- ERROR, plainer grab sent -----------> AwaitingGrabReply
+/// AwaitingGrabReply -- ERROR or no reply in time,
+///                      plainer grab sent -----------------> AwaitingGrabReply
 /// AwaitingGrabReply -- ERROR to GRAB_JOB, PRE_SLEEP sent --> Asleep
 /// Asleep            -- NOOP -------------------------------> Idle
 /// ```
 ///
 /// Nothing else changes the state: a NOOP while idle or awaiting a reply,
-/// and a NO_JOB or ERROR with no grab outstanding, are ignored.
+/// and a NO_JOB or ERROR with no grab outstanding, are ignored. No reply
+/// even to GRAB_JOB, or an assignment with no grab outstanding, closes the
+/// connection. While shutting down no grab is sent, and a grab answered or
+/// overdue leaves the connection idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GrabState {
