@@ -164,12 +164,17 @@ pub enum ClientAction {
 }
 
 /// `client --function NAME [--server HOST:PORT]... [--background]
-/// [--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]`,
-/// or `client --status HANDLE`, or `client --status-unique UNIQUE`.
+/// [--priority high|normal|low] [--unique ID] [--timeout-ms MS]
+/// [--request-timeout MS] [PAYLOAD]`, or `client --status HANDLE`, or
+/// `client --status-unique UNIQUE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientArgs {
     /// Servers to submit to.
     pub servers: Vec<String>,
+    /// How long a request waits for the server's reply (JOB_CREATED, a
+    /// status answer) before the server counts as stuck, in milliseconds;
+    /// `None` keeps the client's default of 30 s.
+    pub request_timeout_ms: Option<u64>,
     /// What to do.
     pub action: ClientAction,
 }
@@ -177,9 +182,12 @@ pub struct ClientArgs {
 impl ClientArgs {
     /// What the tool prints after a command-line mistake.
     pub const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
-[--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]\n       \
-client [--server HOST:PORT] --status HANDLE\n       \
-client [--server HOST:PORT] --status-unique UNIQUE";
+[--priority high|normal|low] [--unique ID] [--timeout-ms MS] [--request-timeout MS] [PAYLOAD]\n       \
+client [--server HOST:PORT] [--request-timeout MS] --status HANDLE\n       \
+client [--server HOST:PORT] [--request-timeout MS] --status-unique UNIQUE\n\
+--timeout-ms: the job's deadline from submit to result (default: none)\n\
+--request-timeout: how long the server may take to acknowledge a request before the \
+client gives up on it and tries another server (default: 30000)";
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ClientArgs, UsageError> {
@@ -189,6 +197,7 @@ client [--server HOST:PORT] --status-unique UNIQUE";
         let mut priority = PriorityArg::Normal;
         let mut unique = None;
         let mut timeout_ms = None;
+        let mut request_timeout_ms = None;
         let mut payload = None;
         let mut status = None;
         let mut status_unique = None;
@@ -212,6 +221,9 @@ client [--server HOST:PORT] --status-unique UNIQUE";
                 }
                 "--unique" => unique = Some(value(&mut args, &arg)?),
                 "--timeout-ms" => timeout_ms = Some(number(&value(&mut args, &arg)?, &arg)?),
+                "--request-timeout" => {
+                    request_timeout_ms = Some(number(&value(&mut args, &arg)?, &arg)?);
+                }
                 "--status" => status = Some(value(&mut args, &arg)?),
                 "--status-unique" => status_unique = Some(value(&mut args, &arg)?),
                 "--" => {
@@ -251,7 +263,11 @@ client [--server HOST:PORT] --status-unique UNIQUE";
                 ));
             }
         };
-        Ok(ClientArgs { servers, action })
+        Ok(ClientArgs {
+            servers,
+            request_timeout_ms,
+            action,
+        })
     }
 }
 

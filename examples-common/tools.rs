@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gearman_proto::Priority;
 use gearman_proto::admin::AdminResponse;
-use gearman_proto::client::{JobHandle, JobRequest, JobStatus, UniqueStatus};
+use gearman_proto::client::{ClientConfig, JobHandle, JobRequest, JobStatus, UniqueStatus};
 use gearman_proto::dispatch::{JobOutcome, JobUpdate};
 use gearman_proto::routing::ServerId;
 
@@ -33,6 +33,16 @@ pub fn admin_reply<E: Display>(server: &str, reply: Result<AdminResponse, E>) ->
             eprintln!("admin: {server}: {err}");
             ExitCode::from(exit::ERROR as u8)
         }
+    }
+}
+
+/// `client`: the adapters' default configuration (exceptions enabled), with
+/// `--request-timeout` applied.
+pub fn client_config(servers: Vec<String>, request_timeout_ms: Option<u64>) -> ClientConfig {
+    let config = ClientConfig::new(servers).with_exceptions(true);
+    match request_timeout_ms {
+        Some(ms) => config.with_request_timeout(Some(Duration::from_millis(ms))),
+        None => config,
     }
 }
 

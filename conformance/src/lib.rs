@@ -16,6 +16,7 @@
 //! ```
 
 pub mod env;
+pub mod fake;
 pub mod gearmand;
 pub mod harness;
 pub mod scenarios;
@@ -62,7 +63,13 @@ macro_rules! conformance_tests {
             large_payloads,
             many_clients_and_workers,
             can_do_timeout_requeue,
+            frozen_server_failover,
         );
+        /// Against a scripted server that drops OPTION_REQ unanswered.
+        #[test]
+        fn option_ignoring_server() {
+            $crate::scenarios::option_ignoring_server::<$harness>();
+        }
     };
     (@servers $harness:ty; $($scenario:ident),* $(,)?) => {
         /// The suite against the adapter's embedded server.

@@ -626,6 +626,73 @@ pub fn timeouts<H: Harness>(env: &Env<H>) {
     );
 }
 
+/// A server that accepts connections but stopped answering (a bound
+/// listener that never accepts: the kernel completes the handshakes) costs
+/// a long-lived client one request timeout; its later jobs go to the other
+/// server, though the stopped one keeps accepting reconnections.
+pub fn frozen_server_failover<H: Harness>(env: &Env<H>) {
+    const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+    const BACKOFF: Duration = Duration::from_millis(10);
+    const JOBS: usize = 10;
+    let frozen = TcpListener::bind("127.0.0.1:0").unwrap();
+    let f = name("reverse");
+    let worker = env.worker(functions([(&f, reverse())]));
+    let client = env.harness.client(
+        ClientConfig::new([frozen.local_addr().unwrap().to_string(), env.addr()])
+            .with_exceptions(true)
+            .with_request_timeout(Some(REQUEST_TIMEOUT))
+            .with_backoff(BACKOFF, BACKOFF),
+    );
+    let start = Instant::now();
+    let mut slow = 0;
+    for i in 0..JOBS {
+        let payload = format!("job-{i}");
+        let submitted = Instant::now();
+        match client
+            .submit(JobRequest::new(f.clone(), payload.clone()))
+            .outcome()
+        {
+            Ok(outcome) => assert_eq!(Ok(outcome), reversed(&payload)),
+            // A submit first sent to the frozen server may end with the
+            // timeout (or move on, when an option request waited first).
+            Err(Failure::Client(ClientError::Timeout {
+                acknowledged: false,
+            })) => {}
+            other => panic!("job {i}: {other:?}"),
+        }
+        if submitted.elapsed() >= REQUEST_TIMEOUT {
+            slow += 1;
+        }
+        // Jobs spread over time, as a long-lived client's are: the frozen
+        // server's backoff runs out and it is reconnected in between.
+        std::thread::sleep(3 * BACKOFF);
+    }
+    let elapsed = start.elapsed();
+    assert!(slow <= 1, "{slow} jobs waited on the frozen server");
+    assert!(
+        elapsed < 4 * REQUEST_TIMEOUT,
+        "{JOBS} jobs took {elapsed:?} with a request timeout of {REQUEST_TIMEOUT:?}"
+    );
+    stop(worker);
+}
+
+/// Against a server that drops OPTION_REQ without a reply, a client that
+/// asks for exceptions still gets its foreground and background jobs and
+/// status answers, all on one connection.
+pub fn option_ignoring_server<H: Harness>() {
+    let server = crate::fake::OptionIgnoringServer::start();
+    let harness = H::new();
+    let client = harness.client(ClientConfig::new([server.addr()]).with_exceptions(true));
+    for i in 0..3 {
+        let payload = format!("fg-{i}");
+        let job = client.submit(JobRequest::new("reverse", payload.clone()));
+        assert_eq!(job.outcome(), reversed(&payload));
+    }
+    let handle = background(&client, JobRequest::new("later", "x").in_background());
+    let status = client.status(&handle).expect("a status answer");
+    assert!(!status.known);
+}
+
 /// The admin commands, typed: status, workers, version, getpid, show jobs,
 /// maxqueue, cancel job, and an unknown command.
 pub fn admin_commands<H: Harness>(env: &Env<H>) {

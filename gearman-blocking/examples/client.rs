@@ -1,5 +1,6 @@
 //! `client --function NAME [--server HOST:PORT]... [--background]
-//! [--priority high|normal|low] [--unique ID] [--timeout-ms MS] [PAYLOAD]`
+//! [--priority high|normal|low] [--unique ID] [--timeout-ms MS]
+//! [--request-timeout MS] [PAYLOAD]`
 //! submits a job (payload from standard input when not given);
 //! `client --status HANDLE` and `client --status-unique UNIQUE` ask about one.
 //!
@@ -25,10 +26,11 @@ use gearman_blocking::Client;
 fn main() -> ExitCode {
     let args = cli::parse_or_exit("client", ClientArgs::USAGE, ClientArgs::parse);
     let server_count = args.servers.len();
-    let client = match Client::new(args.servers) {
-        Ok(client) => client,
-        Err(err) => return tools::client_error(err),
-    };
+    let client =
+        match Client::with_config(tools::client_config(args.servers, args.request_timeout_ms)) {
+            Ok(client) => client,
+            Err(err) => return tools::client_error(err),
+        };
     match args.action {
         ClientAction::Status(handle) => {
             let mut search = tools::StatusSearch::new();

@@ -5,17 +5,27 @@
 //! tuned. The rules it follows:
 //!
 //! - **Connections**: the first connection to a server is opened lazily,
-//!   when a request is routed to it, and kept open afterwards. A server whose
-//!   connection failed or dropped is down: the client reconnects by itself
-//!   after a backoff delay (exponential, capped, jittered:
-//!   [`crate::backoff`]), and the server counts as up again only once that
-//!   connection is established. Meanwhile requests go to the next server
+//!   when a request is routed to it, and kept open afterwards. A server never
+//!   tried counts as up, so the routing policy alone picks it; requests
+//!   routed to it wait for that first connection for at most
+//!   [`ClientConfig::connect_timeout`], and move on (without using a retry)
+//!   if it fails. A server whose connection failed, dropped or stopped
+//!   answering is down: only the client's own timer reconnects, after a
+//!   backoff delay (exponential, capped, jittered: [`crate::backoff`]), and
+//!   the server counts as up again only once that connection has answered
+//!   an ECHO_REQ probe (a stopped server still completes TCP handshakes).
+//!   The probe must come back within the connect timeout, or the server
+//!   backs off again for longer. Meanwhile requests go to the next server
 //!   that is up ([`crate::routing`]); when none is, they end at once with
 //!   [`ClientError::NoServer`]. Nothing ever waits on a down server.
 //! - **Replies without a handle** (JOB_CREATED, STATUS_RES, STATUS_RES_UNIQUE,
 //!   OPTION_RES, ECHO_RES, ERROR) answer the oldest request still pending on
 //!   their connection; an ERROR ends that request. Any number of requests
-//!   may be in flight on a connection.
+//!   may be in flight on a connection. Some servers drop requests they do
+//!   not know without a reply: a reply that can only answer a later request
+//!   proves the earlier ones were dropped, so they end with
+//!   [`ClientError::Ignored`] (logged at debug level) and the connection
+//!   carries on.
 //! - **Handles** are per server: updates are matched by (connection, handle).
 //!   When the server merges several foreground submits into one job, they
 //!   share its handle and each of them gets every update and its end
@@ -24,8 +34,9 @@
 //! - **Exceptions**: with [`ClientConfig::exceptions`], `OPTION_REQ
 //!   exceptions` goes out before the first submit on each connection,
 //!   including after a reconnect. A server that refuses it only logs a
-//!   warning; its jobs still complete, and a worker's exception then arrives
-//!   as [`ClientEvent::Failed`].
+//!   warning, one that ignores it a debug line; either way its jobs still
+//!   complete, and a worker's exception then arrives as
+//!   [`ClientEvent::Failed`].
 //! - **Disconnects** end every request and job on the connection at once.
 //!   A submit the server had not acknowledged is sent again to another server
 //!   that is up, up to [`ClientConfig::submit_retries`] times (a connection
@@ -39,10 +50,13 @@
 //!   [`ClientConfig::connect_timeout`] is closed and treated as failed. A
 //!   request with no reply within [`ClientConfig::request_timeout`] ends with
 //!   [`ClientError::Timeout`], and since replies come in order, its
-//!   connection is closed as stuck (the other requests on it are handled as
-//!   on a disconnect). A job past its own [`JobRequest::deadline`] ends with
-//!   `Timeout` and its later packets are dropped. A packet the server began
-//!   and did not finish within [`ClientConfig::frame_timeout`] (see
+//!   connection is closed as stuck: the other requests on it are handled as
+//!   on a disconnect (unacknowledged submits move to another server,
+//!   acknowledged jobs end with `Disconnected { acknowledged: true }`), and
+//!   the server is down until a reconnection answers its probe, so later
+//!   requests go elsewhere. A job past its own [`JobRequest::deadline`] ends
+//!   with `Timeout` and its later packets are dropped. A packet the server
+//!   began and did not finish within [`ClientConfig::frame_timeout`] (see
 //!   [`MIN_FRAME_RATE`](crate::MIN_FRAME_RATE)) closes the connection as on
 //!   a disconnect; a silent connection with nothing half-received stays open.
 //! - **Peer errors**: bytes that do not decode, or a reply that answers
@@ -265,9 +279,11 @@ impl Client {
             .is_some_and(|conn| conn.connected)
     }
 
-    /// Whether `server` may be used at `now` (not backing off after a failure).
-    pub fn is_up(&self, server: ServerId, now: Instant) -> bool {
-        self.links.get(server.0).is_some_and(|link| link.is_up(now))
+    /// Whether requests may be routed to `server`: it has not failed, or
+    /// its reconnection has answered the probe. (`now` is not consulted: a
+    /// server that failed is down until then, however long ago it failed.)
+    pub fn is_up(&self, server: ServerId, _now: Instant) -> bool {
+        self.links.get(server.0).is_some_and(Link::is_up)
     }
 
     /// Whether `job` has not ended yet.
@@ -361,8 +377,7 @@ impl Client {
         }
         let request = self.new_request();
         let key = (!unique.is_empty()).then_some(&unique[..]);
-        let links = &self.links;
-        match self.router.route(key, |s| links[s.0].is_up(now)) {
+        match self.route(key) {
             Some(server) => {
                 self.send_request(server, PendingKind::StatusUnique(request), now, |out| {
                     encode_fields(out, Command::GetStatusUnique, &[&unique])
@@ -499,18 +514,31 @@ impl Client {
         if !matches!(link.state, LinkState::Open(_)) {
             self.next_conn += 1;
             let id = ConnId(self.next_conn);
-            link.state = LinkState::Open(Box::new(Conn::new(
-                id,
-                now,
-                self.config.max_packet_size,
-                reconnect,
-            )));
+            let mut conn = Conn::new(id, now, self.config.max_packet_size, reconnect);
+            if reconnect {
+                // Sent once connected; its answer proves the server back.
+                encode_fields(&mut conn.out, Command::EchoReq, &[b""])
+                    .expect("an empty echo is a valid packet");
+                conn.fifo.push_back(Pending {
+                    kind: PendingKind::Probe,
+                    // The connect timeout runs until it is answered.
+                    deadline: None,
+                });
+            }
+            link.state = LinkState::Open(Box::new(conn));
             self.actions.push_back(ConnAction::Connect {
                 conn: id,
                 addr: link.addr.clone(),
             });
         }
         link.conn_mut().expect("opened above")
+    }
+
+    /// The server a request with this unique id goes to; `None` when every
+    /// server is down.
+    fn route(&mut self, key: Option<&[u8]>) -> Option<ServerId> {
+        let links = &self.links;
+        self.router.route(key, |s| links[s.0].is_up())
     }
 
     /// Queues a status or echo request on `server`, or reports it failed if
@@ -522,7 +550,7 @@ impl Client {
         now: Instant,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), crate::error::BuildError>,
     ) {
-        if !self.links[server.0].is_up(now) {
+        if !self.links[server.0].is_up() {
             if let Some(request) = kind.request() {
                 self.events.push_back(ClientEvent::RequestError {
                     request,
@@ -543,9 +571,9 @@ impl Client {
         let Some(job) = self.jobs.get(&id).filter(|job| job.request.is_some()) else {
             return;
         };
-        let key = (!job.unique.is_empty()).then_some(&job.unique[..]);
-        let links = &self.links;
-        let Some(server) = self.router.route(key, |s| links[s.0].is_up(now)) else {
+        let unique = job.unique.clone();
+        let key = (!unique.is_empty()).then_some(&unique[..]);
+        let Some(server) = self.route(key) else {
             self.end_job(
                 id,
                 ClientEvent::JobError {
@@ -666,7 +694,7 @@ impl Client {
                         self.end_job(job, ClientEvent::JobError { job, error });
                     }
                 }
-                PendingKind::Exceptions => {}
+                PendingKind::Exceptions | PendingKind::Probe => {}
                 other => {
                     let request = other.request().expect("every other kind has a request id");
                     self.events
@@ -755,15 +783,66 @@ impl Client {
         }
     }
 
-    /// A reply without a handle: it answers the oldest pending request.
-    fn handle_reply(&mut self, server: ServerId, packet: Packet) -> Result<(), String> {
-        let command = packet.command();
+    /// The request a reply of type `command` answers: the oldest pending
+    /// one it can answer. Replies come in order, so the requests before
+    /// that one were dropped by the server without a reply; they end here.
+    fn take_answered(&mut self, server: ServerId, command: Command) -> Result<Pending, String> {
         let conn = self.links[server.0]
             .conn_mut()
             .expect("packets are only handled for open connections");
-        let Some(pending) = conn.fifo.pop_front() else {
-            return Err(format!("{command} with no request pending"));
+        let Some(index) = conn.fifo.iter().position(|p| p.kind.answered_by(command)) else {
+            return Err(match conn.fifo.front() {
+                None => format!("{command} with no request pending"),
+                Some(p) => format!("{command} does not answer the pending {:?}", p.kind),
+            });
         };
+        if index == 0 {
+            return Ok(conn.fifo.pop_front().expect("found at index 0"));
+        }
+        let ignored: Vec<Pending> = conn.fifo.drain(..index).collect();
+        let answered = conn.fifo.pop_front().expect("found at index");
+        for pending in ignored {
+            tracing::debug!(%server, kind = ?pending.kind, %command, "request dropped by the job server without a reply");
+            match pending.kind {
+                PendingKind::Exceptions => {
+                    if let Some(conn) = self.links[server.0].conn_mut() {
+                        conn.exceptions = ExceptionsOption::Refused;
+                    }
+                }
+                PendingKind::Probe => {}
+                PendingKind::Submit { job, .. } => self.end_job(
+                    job,
+                    ClientEvent::JobError {
+                        job,
+                        error: ClientError::Ignored,
+                    },
+                ),
+                other => {
+                    let request = other.request().expect("every other kind has a request id");
+                    self.events.push_back(ClientEvent::RequestError {
+                        request,
+                        error: ClientError::Ignored,
+                    });
+                }
+            }
+        }
+        Ok(answered)
+    }
+
+    /// A reply without a handle: it answers the oldest pending request it
+    /// can answer.
+    fn handle_reply(&mut self, server: ServerId, packet: Packet) -> Result<(), String> {
+        let command = packet.command();
+        let pending = self.take_answered(server, command)?;
+        let link = &mut self.links[server.0];
+        let LinkState::Open(conn) = &mut link.state else {
+            unreachable!("packets are only handled for open connections");
+        };
+        if !conn.verified {
+            // Any reply proves the server answers again.
+            conn.verified = true;
+            link.backoff.reset();
+        }
         let field = |f| packet.field_bytes(f).unwrap_or_default();
         let flag = |f| packet.field(f) == Some(b"1");
         let number = |f| lenient_number(packet.field(f).unwrap_or(b""));
@@ -786,6 +865,7 @@ impl Client {
                         self.events
                             .push_back(ClientEvent::RequestError { request, error });
                     }
+                    PendingKind::Probe => {}
                     PendingKind::Exceptions => {
                         conn.exceptions = ExceptionsOption::Refused;
                         tracing::warn!(
@@ -874,12 +954,9 @@ impl Client {
             (Command::OptionRes, PendingKind::Exceptions) => {
                 conn.exceptions = ExceptionsOption::Accepted;
             }
+            (Command::EchoRes, PendingKind::Probe) => {}
             (command, kind) => {
-                // Put it back so the close that follows ends it.
-                if let Some(conn) = self.links[server.0].conn_mut() {
-                    conn.fifo.push_front(pending);
-                }
-                return Err(format!("{command} does not answer the pending {kind:?}"));
+                unreachable!("take_answered matched {command} with {kind:?}")
             }
         }
         Ok(())
@@ -892,9 +969,12 @@ impl Endpoint for Client {
             return;
         };
         let link = &mut self.links[server.0];
-        link.backoff.reset();
-        if let Some(c) = link.conn_mut() {
+        if let LinkState::Open(c) = &mut link.state {
             c.connected = true;
+            if !c.reconnect {
+                c.verified = true;
+                link.backoff.reset();
+            }
         }
     }
 
@@ -950,7 +1030,7 @@ impl Endpoint for Client {
             let Some(conn) = self.links[index].conn() else {
                 continue;
             };
-            if !conn.connected && after(conn.opened_at, self.config.connect_timeout) <= now {
+            if !conn.verified && after(conn.opened_at, self.config.connect_timeout) <= now {
                 tracing::debug!(server = index, "connect timeout");
                 self.close(ServerId(index), now, CloseCause::ConnectTimeout);
             } else if conn
@@ -1009,7 +1089,7 @@ impl Endpoint for Client {
             LinkState::Down { until } => Some(*until),
             LinkState::Open(conn) => {
                 let connect =
-                    (!conn.connected).then(|| after(conn.opened_at, self.config.connect_timeout));
+                    (!conn.verified).then(|| after(conn.opened_at, self.config.connect_timeout));
                 let request = conn.fifo.front().and_then(|p| p.deadline);
                 let frame = conn
                     .frame

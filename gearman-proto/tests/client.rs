@@ -64,6 +64,29 @@ impl Net {
         conn
     }
 
+    /// Expects the reconnect to `addr` that the backoff timer opens, reports
+    /// it established and answers its probe: only then is the server up.
+    fn reconnect(&mut self, addr: &str) -> ConnId {
+        let conn = self.connect(addr);
+        self.expect_sent(conn, &[pkt(Command::EchoReq, &[b""])]);
+        self.reply(conn, Command::EchoRes, &[b""]);
+        conn
+    }
+
+    /// Submits `request`, which must open a connection to `addr` and go
+    /// out on it; reports that connection established.
+    fn connect_after(&mut self, addr: &str, request: JobRequest) -> ConnId {
+        let expected = request.clone();
+        self.submit(request);
+        let conn = self.connect(addr);
+        let sent = pkt(
+            Command::SubmitJob,
+            &[&expected.function, b"", &expected.payload],
+        );
+        self.expect_sent(conn, &[sent]);
+        conn
+    }
+
     fn expect_no_action(&mut self) {
         assert_eq!(self.client.poll_action(), None);
     }
@@ -648,12 +671,18 @@ fn failover_when_a_server_is_down_and_back_after_backoff() {
     net.advance(Duration::from_secs(1));
     let a2 = net.expect_connect(A);
     assert_ne!(a, a2, "connection ids are never reused");
-    // ...but A only counts as up once that connection is established.
+    // ...but A only counts as up once that connection is established and
+    // has answered the probe: a frozen server still completes handshakes.
     assert!(!net.client.is_up(ServerId(0), net.now));
     net.submit(JobRequest::new("f", "w"));
     net.expect_no_action();
     net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"w"])]);
     net.client.handle_connected(a2, net.now);
+    assert!(!net.client.is_up(ServerId(0), net.now));
+    net.submit(JobRequest::new("f", "v"));
+    net.expect_sent(a2, &[pkt(Command::EchoReq, &[b""])]);
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"v"])]);
+    net.reply(a2, Command::EchoRes, &[b""]);
     assert!(net.client.is_up(ServerId(0), net.now));
     net.submit(JobRequest::new("f", "z"));
     net.expect_sent(a2, &[pkt(Command::SubmitJob, &[b"f", b"", b"z"])]);
@@ -861,9 +890,9 @@ fn exceptions_option_is_sent_lazily_once_per_connection_and_again_after_reconnec
     net.client.handle_disconnected(conn, net.now);
     assert_eq!(net.events(), [job_error(second, DISCONNECTED_ACKED)]);
     // The client reconnects by itself after the backoff delay, and has
-    // nothing to say until the next submit.
+    // nothing but its probe to say until the next submit.
     net.advance(Duration::from_millis(100));
-    let conn = net.connect(A);
+    let conn = net.reconnect(A);
     net.expect_nothing_sent();
     net.submit(JobRequest::new("f", "z"));
     net.expect_sent(
@@ -950,7 +979,7 @@ fn backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets_on_connect()
     let due = net.client.poll_timeout().unwrap();
     net.now = due;
     net.client.handle_timeout(net.now);
-    conn = net.connect(A);
+    conn = net.reconnect(A);
     assert!(net.client.is_up(ServerId(0), net.now));
     net.client.handle_disconnected(conn, net.now);
     let delay = net.client.poll_timeout().unwrap() - net.now;
@@ -1331,4 +1360,217 @@ fn raw_requests_get_their_single_reply_back() {
             },
         ]
     );
+}
+
+/// Some servers drop OPTION_REQ without a word. The JOB_CREATED that answers
+/// the submit behind it proves it was dropped: the option is not in force,
+/// and the connection carries on.
+#[test]
+fn server_that_ignores_option_req_serves_every_kind_of_request() {
+    let mut net = Net::new(one_server().with_exceptions(true));
+    let first = net.submit(JobRequest::new("f", "x").with_unique("k"));
+    let coalesced = net.submit(JobRequest::new("f", "x").with_unique("k"));
+    let background = net.submit(JobRequest::new("f", "y").with_unique("b").in_background());
+    let conn = net.connect(A);
+    net.expect_sent(
+        conn,
+        &[
+            pkt(Command::OptionReq, &[b"exceptions"]),
+            pkt(Command::SubmitJob, &[b"f", b"k", b"x"]),
+            pkt(Command::SubmitJob, &[b"f", b"k", b"x"]),
+            pkt(Command::SubmitJobBg, &[b"f", b"b", b"y"]),
+        ],
+    );
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    net.reply(conn, Command::JobCreated, &[b"H:a:1"]);
+    net.reply(conn, Command::JobCreated, &[b"H:a:2"]);
+    let status = net
+        .client
+        .get_status(&handle(0, b"H:a:1"), net.now)
+        .unwrap();
+    net.expect_sent(conn, &[pkt(Command::GetStatus, &[b"H:a:1"])]);
+    net.reply(
+        conn,
+        Command::StatusRes,
+        &[b"H:a:1", b"1", b"1", b"0", b"0"],
+    );
+    // Without the option the worker's exception arrives as WORK_FAIL.
+    net.reply(conn, Command::WorkFailRes, &[b"H:a:1"]);
+    net.expect_no_action();
+    assert_eq!(
+        net.events(),
+        [
+            created(first, 0, b"H:a:1"),
+            created(coalesced, 0, b"H:a:1"),
+            ClientEvent::Created {
+                job: background,
+                handle: handle(0, b"H:a:2"),
+                background: true
+            },
+            ClientEvent::StatusResult {
+                request: status,
+                status: gearman_proto::client::JobStatus {
+                    handle: handle(0, b"H:a:1"),
+                    known: true,
+                    running: true,
+                    numerator: 0,
+                    denominator: 0
+                }
+            },
+            ClientEvent::Failed { job: first },
+            ClientEvent::Failed { job: coalesced },
+        ]
+    );
+    // Not asked again on this connection.
+    net.submit(JobRequest::new("f", "z"));
+    net.expect_sent(conn, &[pkt(Command::SubmitJob, &[b"f", b"", b"z"])]);
+    assert_eq!(
+        net.client.poll_timeout(),
+        Some(net.now + Duration::from_secs(30))
+    );
+}
+
+/// Any request a server drops without a reply ends as soon as a reply to a
+/// later one shows it was dropped, and the connection stays.
+#[test]
+fn requests_a_server_ignores_end_when_a_later_reply_proves_it() {
+    let mut net = Net::new(one_server());
+    let status = net.client.get_status_unique("u", net.now).unwrap();
+    let job = net.submit(JobRequest::new("f", "x"));
+    let echo = net.client.echo(ServerId(0), "e", net.now).unwrap();
+    let conn = net.connect(A);
+    net.drain_transmits();
+    // The server knows neither GET_STATUS_UNIQUE nor SUBMIT_JOB.
+    net.reply(conn, Command::EchoRes, &[b"e"]);
+    net.expect_no_action();
+    assert_eq!(
+        net.events(),
+        [
+            ClientEvent::RequestError {
+                request: status,
+                error: ClientError::Ignored
+            },
+            job_error(job, ClientError::Ignored),
+            ClientEvent::EchoResult {
+                request: echo,
+                data: Bytes::from_static(b"e")
+            },
+        ]
+    );
+    // A reply that answers nothing pending is still a protocol error.
+    net.reply(conn, Command::OptionRes, &[b"exceptions"]);
+    net.expect_close(conn);
+}
+
+/// A submit arriving after a failed server's backoff ran out, but before
+/// the reconnect timer fired, neither opens the connection itself nor
+/// waits on it: with no other server it ends at once with `NoServer`, with
+/// another one up it goes there. The reconnect the timer then opens never
+/// completes, and nothing waits on it.
+#[test]
+fn a_submit_never_waits_on_the_reconnect_of_a_failed_server() {
+    let backoff = (Duration::from_secs(1), Duration::from_secs(1));
+    // One server.
+    let mut net = Net::new(one_server().with_backoff(backoff.0, backoff.1));
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.expect_connect(A);
+    net.client.handle_disconnected(a, net.now);
+    assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
+    net.now = net.client.poll_timeout().expect("a reconnect is due");
+    let late = net.submit(JobRequest::new("f", "y"));
+    assert_eq!(net.events(), [job_error(late, ClientError::NoServer)]);
+    net.expect_no_action();
+    net.client.handle_timeout(net.now);
+    let hanging = net.expect_connect(A);
+    let during = net.submit(JobRequest::new("f", "z"));
+    assert_eq!(net.events(), [job_error(during, ClientError::NoServer)]);
+    net.advance(Duration::from_secs(5));
+    net.expect_close(hanging);
+    assert_eq!(net.events(), []);
+
+    // Two servers: B is up, A failed.
+    let config = ClientConfig::new([A, B])
+        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_backoff(backoff.0, backoff.1)
+        .with_seed(2);
+    let mut net = Net::new(config);
+    net.submit(JobRequest::new("f", "1"));
+    let a = net.expect_connect(A);
+    net.client.handle_disconnected(a, net.now);
+    let b = net.connect(B);
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"1"])]);
+    net.now = net.client.poll_timeout().expect("a reconnect is due");
+    net.submit(JobRequest::new("f", "2"));
+    net.expect_no_action();
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"2"])]);
+    net.client.handle_timeout(net.now);
+    let hanging = net.expect_connect(A);
+    net.submit(JobRequest::new("f", "3"));
+    net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"3"])]);
+    net.advance(Duration::from_secs(5));
+    net.expect_close(hanging);
+    assert_eq!(net.events(), []);
+}
+
+/// A server that stops answering (but still accepts connections) is left
+/// alone after its request timeout: the jobs it had acknowledged end, its
+/// reconnection must answer a probe before it is used again, and until
+/// then later submits go to the other server.
+#[test]
+fn after_a_request_timeout_submits_go_elsewhere_until_the_server_answers_again() {
+    let config = ClientConfig::new([A, B])
+        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_request_timeout(Some(Duration::from_secs(2)))
+        .with_connect_timeout(Duration::from_secs(3))
+        .with_backoff(Duration::from_secs(1), Duration::from_secs(1))
+        .with_seed(4);
+    let mut net = Net::new(config);
+    let running = net.submit(JobRequest::new("f", "0"));
+    let a = net.connect(A);
+    net.expect_sent(a, &[pkt(Command::SubmitJob, &[b"f", b"", b"0"])]);
+    net.reply(a, Command::JobCreated, &[b"H:a:1"]);
+    assert_eq!(net.events(), [created(running, 0, b"H:a:1")]);
+    // A freezes.
+    let stuck = net.submit(JobRequest::new("f", "1"));
+    net.expect_sent(a, &[pkt(Command::SubmitJob, &[b"f", b"", b"1"])]);
+    net.advance(Duration::from_secs(2));
+    net.expect_close(a);
+    assert_eq!(
+        net.events(),
+        [
+            job_error(
+                stuck,
+                ClientError::Timeout {
+                    acknowledged: false
+                }
+            ),
+            job_error(running, DISCONNECTED_ACKED),
+        ]
+    );
+    let b = net.connect_after(B, JobRequest::new("f", "2"));
+    net.reply(b, Command::JobCreated, &[b"H:b:2"]);
+    // The reconnection completes its handshake (the kernel does that for a
+    // frozen process), yet A stays down while its probe is unanswered.
+    net.advance(Duration::from_secs(1));
+    let a2 = net.connect(A);
+    net.expect_sent(a2, &[pkt(Command::EchoReq, &[b""])]);
+    for payload in ["3", "4"] {
+        net.submit(JobRequest::new("f", payload));
+        net.expect_sent(
+            b,
+            &[pkt(Command::SubmitJob, &[b"f", b"", payload.as_bytes()])],
+        );
+        net.reply(b, Command::JobCreated, &[b"H:b:n"]);
+    }
+    assert!(!net.client.is_up(ServerId(0), net.now));
+    // The probe gets the connect timeout, then A backs off again.
+    net.advance(Duration::from_secs(3));
+    net.expect_close(a2);
+    net.advance(Duration::from_secs(1));
+    let a3 = net.reconnect(A);
+    assert!(net.client.is_up(ServerId(0), net.now));
+    net.submit(JobRequest::new("f", "5"));
+    net.expect_sent(a3, &[pkt(Command::SubmitJob, &[b"f", b"", b"5"])]);
+    assert_eq!(net.events().len(), 3, "B's three jobs were created");
+    net.expect_no_action();
 }

@@ -403,6 +403,10 @@ fn command_lines_parse_as_documented() {
             payload: Some(b"payload".to_vec()),
         }
     );
+    assert_eq!(c.request_timeout_ms, None);
+    let c = cli::ClientArgs::parse(args("--request-timeout 250 --function f")).unwrap();
+    assert_eq!(c.request_timeout_ms, Some(250));
+    assert!(cli::ClientArgs::parse(args("--request-timeout soon --function f")).is_err());
     let c = cli::ClientArgs::parse(args("--function f")).unwrap();
     assert!(matches!(
         c.action,

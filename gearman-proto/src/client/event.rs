@@ -191,6 +191,12 @@ pub enum ClientError {
     /// Every server was down (backing off after a failure).
     #[error("no job server is up")]
     NoServer,
+    /// The server dropped the request without a reply: it answered a later
+    /// request on the same connection first (replies come in order), so
+    /// this one will never be answered. Servers do this with requests they
+    /// do not support. The job was not created.
+    #[error("the job server ignored the request")]
+    Ignored,
 }
 
 impl ClientError {

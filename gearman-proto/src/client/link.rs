@@ -10,6 +10,7 @@ use super::listeners::Listeners;
 use super::request::{JobId, RequestId};
 use crate::backoff::Backoff;
 use crate::codec::Decoder;
+use crate::command::Command;
 use crate::conn::ConnId;
 use crate::time::FrameClock;
 
@@ -24,7 +25,8 @@ pub(crate) struct Link {
 
 /// A first connection is opened lazily, when a request is routed to the
 /// server; after a failure the client reconnects by itself once the backoff
-/// delay has passed, and routes to the server again only once connected.
+/// delay has passed, and routes to the server again only once the new
+/// connection has answered a probe.
 #[derive(Debug)]
 pub(crate) enum LinkState {
     /// No connection; one is opened for the next request.
@@ -45,15 +47,18 @@ impl Link {
         }
     }
 
-    /// Whether requests may be routed here at `now`.
-    pub(crate) fn is_up(&self, now: Instant) -> bool {
+    /// Whether requests may be routed here.
+    pub(crate) fn is_up(&self) -> bool {
         match &self.state {
+            // Never tried: presumed up, and the policy's choice must not
+            // depend on timing. Requests wait on a first connect for at
+            // most the connect timeout.
             LinkState::Idle => true,
-            // Due for a reconnect that has not been started yet: let a
-            // request start it.
-            LinkState::Down { until } => *until <= now,
-            // A reconnect in progress proves nothing yet.
-            LinkState::Open(conn) => conn.connected || !conn.reconnect,
+            // Only the reconnect timer opens a connection to a server that
+            // failed, and only its answer to the probe proves the server
+            // back: a frozen server still completes TCP handshakes.
+            LinkState::Down { .. } => false,
+            LinkState::Open(conn) => conn.verified || !conn.reconnect,
         }
     }
 
@@ -78,6 +83,7 @@ pub(crate) enum ExceptionsOption {
     NotSent,
     Requested,
     Accepted,
+    /// Refused with an ERROR, or dropped without a reply.
     Refused,
 }
 
@@ -90,8 +96,12 @@ pub(crate) struct Conn {
     /// When the connection was asked for (for the connect timeout).
     pub(crate) opened_at: Instant,
     /// Opened by the reconnect timer rather than for a request: the server
-    /// counts as down until it is established.
+    /// counts as down until it has answered the probe sent on it.
     pub(crate) reconnect: bool,
+    /// Whether requests may be routed here: a first connection once
+    /// established, a reconnection once its probe is answered. Until then
+    /// the connect timeout runs.
+    pub(crate) verified: bool,
     pub(crate) decoder: Decoder,
     pub(crate) read_buf: BytesMut,
     /// When the packet held part-way in `read_buf` began.
@@ -113,6 +123,7 @@ impl Conn {
             connected: false,
             opened_at: now,
             reconnect,
+            verified: false,
             decoder: Decoder::new().with_max_packet_size(max_packet_size),
             read_buf: BytesMut::new(),
             frame: FrameClock::default(),
@@ -147,6 +158,8 @@ pub(crate) enum PendingKind {
     /// A packet sent with `Client::send_raw`: any reply answers it.
     Raw(RequestId),
     Exceptions,
+    /// The ECHO_REQ that a reconnection must answer before it is used.
+    Probe,
 }
 
 impl PendingKind {
@@ -157,7 +170,20 @@ impl PendingKind {
             | PendingKind::StatusUnique(request)
             | PendingKind::Echo(request)
             | PendingKind::Raw(request) => Some(request),
-            PendingKind::Submit { .. } | PendingKind::Exceptions => None,
+            PendingKind::Submit { .. } | PendingKind::Exceptions | PendingKind::Probe => None,
+        }
+    }
+
+    /// Whether a reply of type `command` can answer this request.
+    pub(crate) fn answered_by(self, command: Command) -> bool {
+        match self {
+            _ if command == Command::Error => true,
+            PendingKind::Raw(_) => true,
+            PendingKind::Submit { .. } => command == Command::JobCreated,
+            PendingKind::Status(_) => command == Command::StatusRes,
+            PendingKind::StatusUnique(_) => command == Command::StatusResUnique,
+            PendingKind::Echo(_) | PendingKind::Probe => command == Command::EchoRes,
+            PendingKind::Exceptions => command == Command::OptionRes,
         }
     }
 }
