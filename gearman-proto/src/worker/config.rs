@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::backoff::BackoffConfig;
 use crate::codec::DEFAULT_MAX_PACKET_SIZE;
 use crate::command::Command;
+use crate::outbound::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
 
 /// Which grab request a worker sends.
 ///
@@ -140,6 +141,15 @@ pub struct WorkerConfig {
     /// Largest packet payload accepted from a server; a larger one closes
     /// the connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
     pub max_packet_size: u32,
+    /// Bytes of output queued for one server that it has not taken yet;
+    /// more closes the connection and drops them (as a lost connection).
+    /// Default: [`DEFAULT_MAX_PENDING_OUTPUT`] (129 MiB).
+    pub max_pending_output: usize,
+    /// How long output may wait without the server taking a byte of it
+    /// before the connection is closed (as a lost connection). `None`: as
+    /// long as the server stays connected. Default:
+    /// [`DEFAULT_WRITE_STALL_TIMEOUT`] (60 s).
+    pub write_stall_timeout: Option<Duration>,
 }
 
 impl WorkerConfig {
@@ -162,6 +172,8 @@ impl WorkerConfig {
             shutdown_timeout: None,
             seed: 0,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            write_stall_timeout: Some(DEFAULT_WRITE_STALL_TIMEOUT),
         }
     }
 
@@ -253,5 +265,25 @@ impl WorkerConfig {
     pub fn with_max_packet_size(mut self, max: u32) -> WorkerConfig {
         self.max_packet_size = max;
         self
+    }
+
+    /// Sets [`max_pending_output`](WorkerConfig::max_pending_output).
+    pub fn with_max_pending_output(mut self, max: usize) -> WorkerConfig {
+        self.max_pending_output = max;
+        self
+    }
+
+    /// Sets [`write_stall_timeout`](WorkerConfig::write_stall_timeout).
+    pub fn with_write_stall_timeout(mut self, timeout: Option<Duration>) -> WorkerConfig {
+        self.write_stall_timeout = timeout;
+        self
+    }
+
+    /// The limits on output held for servers, for the driver.
+    pub fn output_limits(&self) -> OutputLimits {
+        let mut limits = OutputLimits::default();
+        limits.max_pending_output = self.max_pending_output;
+        limits.write_stall_timeout = self.write_stall_timeout;
+        limits
     }
 }
