@@ -19,6 +19,7 @@ pub mod env;
 pub mod gearmand;
 pub mod harness;
 pub mod scenarios;
+pub mod slow_peers;
 
 use std::time::Duration;
 
