@@ -1,6 +1,7 @@
 //! What a connection costs the blocking server (descriptors and threads),
 //! and what happens when descriptors run out: new connections are closed at
 //! once, and the server goes on serving when some free up.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;

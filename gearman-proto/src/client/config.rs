@@ -137,10 +137,11 @@ impl ClientConfig {
 
     /// The limits on output held for servers, for the driver.
     pub fn output_limits(&self) -> OutputLimits {
-        let mut limits = OutputLimits::default();
-        limits.max_pending_output = self.max_pending_output;
-        limits.write_stall_timeout = self.write_stall_timeout;
-        limits
+        OutputLimits {
+            max_pending_output: self.max_pending_output,
+            write_stall_timeout: self.write_stall_timeout,
+            ..OutputLimits::default()
+        }
     }
 
     /// Sets [`exceptions`](ClientConfig::exceptions).

@@ -158,11 +158,11 @@ impl ServerConfig {
 impl ServerConfig {
     /// The limits on output held for peers, for the driver.
     pub fn output_limits(&self) -> OutputLimits {
-        let mut limits = OutputLimits::default();
-        limits.max_pending_output = self.max_pending_output;
-        limits.write_stall_timeout = self.write_stall_timeout;
-        limits.max_total_pending_output = self.max_total_pending_output;
-        limits
+        OutputLimits {
+            max_pending_output: self.max_pending_output,
+            write_stall_timeout: self.write_stall_timeout,
+            max_total_pending_output: self.max_total_pending_output,
+        }
     }
 }
 
