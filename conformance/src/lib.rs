@@ -20,6 +20,7 @@ pub mod fake;
 pub mod gearmand;
 pub mod harness;
 pub mod scenarios;
+pub mod slow_peers;
 
 use std::time::Duration;
 

@@ -21,6 +21,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::task::AtomicWaker;
 use gearman_proto::conn::{Transport, drain_outputs};
+use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
 use gearman_proto::{ConnId, Endpoint};
 
 /// Bytes asked for per read.
@@ -37,9 +38,6 @@ const LINGER: Duration = Duration::from_secs(2);
 /// worker): its future completes within this, whatever the peers do, having
 /// written what the peers' windows took in that time.
 const FINAL_LINGER: Duration = Duration::from_millis(200);
-/// Output queued for one peer that is not reading it; past this the
-/// connection is dropped rather than buffering without bound.
-const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
 
 /// A connect in progress: address resolution, then each address in turn.
 type Connecting = Pin<Box<dyn Future<Output = io::Result<Async<TcpStream>>> + Send>>;
@@ -59,6 +57,8 @@ struct Closing {
 struct Conn {
     socket: Socket,
     output: BytesMut,
+    /// The account of `output`, against the driver's limits.
+    backlog: Backlog,
     closing: Option<Closing>,
     /// The socket may hold input that no wake-up announced: read it
     /// before asking the reactor (see [`read_available`]).
@@ -125,16 +125,21 @@ pub(crate) struct Sockets {
     due: Vec<ConnId>,
     /// Connections being closed, for their lingering deadlines.
     closing: HashSet<ConnId>,
+    /// Connections that may have output waiting, for their stall deadlines.
+    writing: HashSet<ConnId>,
+    budget: OutputBudget,
     read_buf: Box<[u8]>,
 }
 
 impl Sockets {
-    fn new() -> Sockets {
+    fn new(limits: OutputLimits) -> Sockets {
         Sockets {
             conns: HashMap::new(),
             readiness: Arc::new(Readiness::default()),
             due: Vec::new(),
             closing: HashSet::new(),
+            writing: HashSet::new(),
+            budget: OutputBudget::new(limits),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
@@ -151,6 +156,7 @@ impl Sockets {
             Conn {
                 socket,
                 output: BytesMut::new(),
+                backlog: self.budget.backlog(),
                 closing: None,
                 maybe_readable: true,
                 waker,
@@ -160,9 +166,11 @@ impl Sockets {
         self.due.push(conn);
     }
 
+    /// Drops `conn` at once: its output (and its account) and its socket.
     fn remove(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
         self.closing.remove(&conn);
+        self.writing.remove(&conn);
     }
 
     /// Starts moving bytes on an accepted socket for `conn`.
@@ -182,12 +190,13 @@ impl Sockets {
     fn send(&mut self, conn: ConnId, data: &[u8]) -> bool {
         match self.conns.get_mut(&conn) {
             Some(c) if c.closing.is_none() => {
-                if c.output.len() + data.len() > MAX_PENDING_OUTPUT {
-                    tracing::warn!(%conn, "peer is not reading its replies; dropping the connection");
+                if let Err(overflow) = c.backlog.queue(data.len(), Instant::now()) {
+                    tracing::warn!(%conn, %overflow, "dropping the connection");
                     return false;
                 }
                 if c.output.is_empty() {
                     self.due.push(conn);
+                    self.writing.insert(conn);
                 }
                 c.output.extend_from_slice(data);
             }
@@ -227,13 +236,22 @@ impl Sockets {
         }
     }
 
-    /// The earliest instant a closing connection gives up lingering.
+    /// The earliest instant a closing connection gives up lingering or a
+    /// connection's output stalls.
     fn next_deadline(&self) -> Option<Instant> {
-        self.closing
+        let lingering = self
+            .closing
             .iter()
             .filter_map(|conn| self.conns.get(conn)?.closing.as_ref())
-            .map(|closing| closing.deadline)
-            .min()
+            .map(|closing| closing.deadline);
+        let stalling = self
+            .writing
+            .iter()
+            .filter_map(|conn| self.conns.get(conn))
+            // A connect in progress has its own timeout in the core.
+            .filter(|c| matches!(c.socket, Socket::Open(_)))
+            .filter_map(|c| c.backlog.stall_deadline());
+        lingering.chain(stalling).min()
     }
 
     /// Connects, writes and reads on every connection that may have
@@ -251,6 +269,7 @@ impl Sockets {
         );
         if self.next_deadline().is_some_and(|at| at <= now) {
             batch.extend(self.closing.iter().copied());
+            batch.extend(self.writing.iter().copied());
         }
         batch.sort_unstable();
         batch.dedup();
@@ -272,6 +291,9 @@ impl Sockets {
             progressed |= outcome.progressed;
             if outcome.more {
                 self.due.push(conn);
+            }
+            if c.output.is_empty() {
+                self.writing.remove(&conn);
             }
             if done {
                 self.remove(conn);
@@ -300,7 +322,10 @@ impl Sockets {
             };
             while !c.output.is_empty() {
                 match (&mut socket.get_ref()).write(&c.output) {
-                    Ok(n) if n > 0 => c.output.advance(n),
+                    Ok(n) if n > 0 => {
+                        c.output.advance(n);
+                        c.backlog.wrote(n, Instant::now());
+                    }
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     // Would block, or failed: the driver waits or reports it.
                     _ => {
@@ -376,7 +401,12 @@ fn poll_open<E: Endpoint>(
     let Socket::Open(socket) = &mut c.socket else {
         return outcome;
     };
-    match flush(cx, socket, &mut c.output) {
+    if c.backlog.stalled(now) {
+        tracing::warn!(%conn, "the peer took no output for the write stall timeout; dropping the connection");
+        outcome.lost = true;
+        return outcome;
+    }
+    match flush(cx, socket, &mut c.output, &c.backlog, now) {
         Ok(wrote) => outcome.progressed |= wrote,
         Err(err) => {
             tracing::warn!(%conn, %err, "write failed");
@@ -475,11 +505,11 @@ fn poll_closing(
     let (Socket::Open(socket), Some(closing)) = (&mut c.socket, &mut c.closing) else {
         return (outcome, true);
     };
-    if now >= closing.deadline {
+    if now >= closing.deadline || c.backlog.stalled(now) {
         tracing::debug!(%conn, "peer did not close in time; dropping the connection");
         return (outcome, true);
     }
-    match flush(cx, socket, &mut c.output) {
+    match flush(cx, socket, &mut c.output, &c.backlog, now) {
         Ok(wrote) => outcome.progressed |= wrote,
         Err(_) => return (outcome, true),
     }
@@ -512,6 +542,8 @@ fn flush(
     cx: &mut Context<'_>,
     socket: &mut Async<TcpStream>,
     output: &mut BytesMut,
+    backlog: &Backlog,
+    now: Instant,
 ) -> io::Result<bool> {
     let mut wrote = false;
     while !output.is_empty() {
@@ -520,6 +552,7 @@ fn flush(
             Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
             Poll::Ready(Ok(n)) => {
                 output.advance(n);
+                backlog.wrote(n, now);
                 wrote = true;
             }
             Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -585,10 +618,11 @@ pub(crate) struct Driver<D> {
 }
 
 impl<D: Driven> Driver<D> {
-    pub(crate) fn new(driven: D) -> Driver<D> {
+    pub(crate) fn new(mut driven: D) -> Driver<D> {
+        let limits = driven.core().output_limits();
         Driver {
             driven,
-            sockets: Sockets::new(),
+            sockets: Sockets::new(limits),
             timer: Timer::never(),
             timer_at: None,
             closing_since: None,

@@ -47,6 +47,27 @@
 //! }
 //! ```
 //!
+//! # Cost per connection, and running out of descriptors
+//!
+//! Each open connection costs one file descriptor (its socket, shared by
+//! its threads) and two threads: a reader, which also drives the state
+//! machine with what it reads, and a writer for output the peer is slow to
+//! take. A client, worker or server also has one timer thread, and a
+//! server one accept thread and one spare descriptor. So under the common
+//! limit of 1,024 descriptors a server serves about 1,000 connections
+//! (`ulimit -n` raises it). When descriptors run out the server spends its
+//! spare one to accept each new connection and close it at once (its peer
+//! sees the connection closed rather than waiting), and serves new
+//! connections again as soon as others close.
+//!
+//! # Peers that do not read
+//!
+//! Output a peer has not taken is bounded per connection, and a peer that
+//! takes none of it for a while is dropped; a server also bounds the total
+//! over its connections: see [`gearman_proto::outbound`] and the
+//! `max_pending_output`, `write_stall_timeout` and (server)
+//! `max_total_pending_output` settings of each configuration.
+//!
 //! # Logging
 //!
 //! Connects, reconnects and errors are reported through `tracing`; the

@@ -247,6 +247,7 @@ fn serve(listener: TcpListener, config: ServerConfig, remote: Remote<Serving>) -
 }
 
 fn accept_loop(listener: TcpListener, machine: &Machine<Serving>, stopping: Arc<AtomicBool>) {
+    let mut spare = reserve_descriptor();
     loop {
         let accepted = listener.accept();
         if stopping.load(Ordering::SeqCst) {
@@ -259,13 +260,40 @@ fn accept_loop(listener: TcpListener, machine: &Machine<Serving>, stopping: Arc<
                     return;
                 }
             }
+            Err(err) if out_of_descriptors(&err) && spare.is_some() => {
+                // Hand the spare back to take the waiting connection and
+                // close it: its peer hears at once instead of hanging in
+                // the listen queue until a descriptor frees up.
+                drop(spare.take());
+                if let Ok((refused, peer)) = listener.accept() {
+                    tracing::warn!(%peer, "out of descriptors; connection refused");
+                    drop(refused);
+                }
+                spare = reserve_descriptor();
+            }
             Err(err) => {
-                // Out of descriptors, usually: wait a little rather than spin.
+                // Out of descriptors (spare spent), usually: wait a little
+                // rather than spin.
                 tracing::warn!(%err, "accept failed");
                 thread::sleep(Duration::from_millis(100));
+                if spare.is_none() {
+                    spare = reserve_descriptor();
+                }
             }
         }
     }
+}
+
+/// A descriptor kept in reserve, so that a connection can still be accepted
+/// (and closed) when the process has none left.
+fn reserve_descriptor() -> Option<std::fs::File> {
+    std::fs::File::open(if cfg!(windows) { "NUL" } else { "/dev/null" }).ok()
+}
+
+/// Whether `err` says the process (EMFILE) or the system (ENFILE) has no
+/// descriptor left. The numbers are the same on Linux, the BSDs and macOS.
+fn out_of_descriptors(err: &io::Error) -> bool {
+    cfg!(unix) && matches!(err.raw_os_error(), Some(23 | 24))
 }
 
 /// The machine's name for job handles, without reaching for libc.

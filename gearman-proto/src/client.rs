@@ -964,6 +964,10 @@ impl Client {
 }
 
 impl Endpoint for Client {
+    fn output_limits(&self) -> crate::outbound::OutputLimits {
+        self.config.output_limits()
+    }
+
     fn handle_connected(&mut self, conn: ConnId, _now: Instant) {
         let Some(server) = self.server_of(conn) else {
             return;

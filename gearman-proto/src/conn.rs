@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::outbound::OutputLimits;
+
 /// A small id the state machine gives each connection. Ids are never reused
 /// by one state machine, so a late event for a closed connection is harmless.
 /// They are only unique within that state machine: two machines in one loop
@@ -71,6 +73,11 @@ pub trait Endpoint {
     fn poll_transmit(&mut self) -> Option<Transmit>;
     /// The earliest instant at which [`handle_timeout`](Endpoint::handle_timeout) must be called.
     fn poll_timeout(&self) -> Option<Instant>;
+    /// How much output the driver may hold for this state machine's peers
+    /// (see [`outbound`](crate::outbound)), from its configuration.
+    fn output_limits(&self) -> OutputLimits {
+        OutputLimits::default()
+    }
 }
 
 /// The sockets side of a driver, its transport: what [`drain_outputs`] does with the state

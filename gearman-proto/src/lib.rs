@@ -154,6 +154,7 @@ pub mod conn;
 pub mod dispatch;
 pub mod error;
 pub mod invariants;
+pub mod outbound;
 pub mod packet;
 pub mod packet_ref;
 pub mod routing;

@@ -1486,6 +1486,10 @@ impl Server {
 }
 
 impl Endpoint for Server {
+    fn output_limits(&self) -> crate::outbound::OutputLimits {
+        self.config.output_limits()
+    }
+
     /// Unused: the server never opens connections. Use [`Server::accept`].
     fn handle_connected(&mut self, _conn: ConnId, _now: Instant) {}
 

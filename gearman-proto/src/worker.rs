@@ -1004,6 +1004,10 @@ impl Worker {
 }
 
 impl Endpoint for Worker {
+    fn output_limits(&self) -> crate::outbound::OutputLimits {
+        self.config.output_limits()
+    }
+
     fn handle_connected(&mut self, conn: ConnId, now: Instant) {
         Worker::handle_connected(self, conn, now);
     }

@@ -9,21 +9,22 @@
 
 use std::collections::HashMap;
 use std::future::poll_fn;
+use std::io;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use gearman_proto::conn::{Transport, drain_outputs};
+use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
 use gearman_proto::{ConnId, Endpoint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -36,9 +37,6 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// peer takes in our last bytes and closes its side. Closing with unread
 /// input would send a reset, which can make the peer drop what we wrote last.
 const LINGER: Duration = Duration::from_secs(2);
-/// Output queued for one peer that is not reading it; past this the
-/// connection is dropped rather than buffering without bound.
-const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
 
 /// What the socket tasks tell the run loop.
 pub(crate) enum IoEvent {
@@ -46,6 +44,9 @@ pub(crate) enum IoEvent {
     Input(ConnId, Bytes),
     /// Closed by the peer, failed, or could not be opened.
     Lost(ConnId),
+    /// Writing failed, or the peer took nothing for the stall timeout: the
+    /// connection is dropped without waiting for the peer.
+    WriteFailed(ConnId),
 }
 
 enum ConnState {
@@ -55,9 +56,13 @@ enum ConnState {
     },
     Open {
         output: mpsc::UnboundedSender<Bytes>,
-        pending: Arc<AtomicUsize>,
+        backlog: Arc<Backlog>,
         /// Tells the reader to stop forwarding and only drain until the peer closes.
         closing: oneshot::Sender<()>,
+        /// The socket tasks, to end them (and free what the writer holds)
+        /// without waiting for the peer.
+        reader: AbortHandle,
+        writer: AbortHandle,
     },
 }
 
@@ -65,6 +70,8 @@ enum ConnState {
 pub(crate) struct Io {
     events_tx: mpsc::Sender<IoEvent>,
     conns: HashMap<ConnId, ConnState>,
+    /// What the writers may hold for the peers, per connection and in all.
+    budget: OutputBudget,
     /// Socket tasks, awaited at the end so the last bytes are written.
     sockets: JoinSet<()>,
     /// The loop's runtime: a user's task applying a command may be on
@@ -75,11 +82,12 @@ pub(crate) struct Io {
 impl Io {
     /// Must be called inside a Tokio runtime; returns the receiving end of
     /// the socket tasks' events, for the loop.
-    fn new() -> (Io, mpsc::Receiver<IoEvent>) {
+    fn new(limits: OutputLimits) -> (Io, mpsc::Receiver<IoEvent>) {
         let (events_tx, events_rx) = mpsc::channel(INPUT_QUEUE);
         let io = Io {
             events_tx,
             conns: HashMap::new(),
+            budget: OutputBudget::new(limits),
             sockets: JoinSet::new(),
             runtime: Handle::current(),
         };
@@ -93,20 +101,20 @@ impl Io {
         }
         let (read_half, write_half) = stream.into_split();
         let (output, output_rx) = mpsc::unbounded_channel();
-        let pending = Arc::new(AtomicUsize::new(0));
+        let backlog = Arc::new(self.budget.backlog());
         let (closing, closing_rx) = oneshot::channel();
         // Reap finished socket tasks so a long-lived server does not collect them.
         while self.sockets.try_join_next().is_some() {}
-        self.sockets.spawn_on(
+        let reader = self.sockets.spawn_on(
             read_loop(conn, read_half, self.events_tx.clone(), closing_rx),
             &self.runtime,
         );
-        self.sockets.spawn_on(
+        let writer = self.sockets.spawn_on(
             write_loop(
                 conn,
                 write_half,
                 output_rx,
-                pending.clone(),
+                backlog.clone(),
                 self.events_tx.clone(),
             ),
             &self.runtime,
@@ -115,8 +123,10 @@ impl Io {
             conn,
             ConnState::Open {
                 output,
-                pending,
+                backlog,
                 closing,
+                reader,
+                writer,
             },
         ) {
             Some(ConnState::Connecting { queued, .. }) => queued,
@@ -149,6 +159,12 @@ impl Io {
             IoEvent::Lost(conn) => {
                 if self.conns.contains_key(&conn) {
                     self.close(conn, now);
+                    core.handle_disconnected(conn, now);
+                }
+            }
+            IoEvent::WriteFailed(conn) => {
+                if self.conns.contains_key(&conn) {
+                    self.abort(conn);
                     core.handle_disconnected(conn, now);
                 }
             }
@@ -195,12 +211,11 @@ impl Transport for Io {
     fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
         match self.conns.get_mut(&conn) {
             Some(ConnState::Open {
-                output, pending, ..
+                output, backlog, ..
             }) => {
-                let len = data.len();
-                if pending.fetch_add(len, Ordering::AcqRel) + len > MAX_PENDING_OUTPUT {
-                    tracing::warn!(%conn, "peer is not reading its replies; dropping the connection");
-                    self.close(conn, Instant::now());
+                if let Err(overflow) = backlog.queue(data.len(), Instant::now()) {
+                    tracing::warn!(%conn, %overflow, "dropping the connection");
+                    self.abort(conn);
                     return false;
                 }
                 // A send error means the writer already failed; its Lost
@@ -223,6 +238,24 @@ impl Transport for Io {
                 let _ = closing.send(());
             }
             None => {}
+        }
+    }
+}
+
+impl Io {
+    /// Drops `conn` at once: its socket tasks end, its queued output is
+    /// freed and the socket closes without waiting for the peer.
+    fn abort(&mut self, conn: ConnId) {
+        if let Some(ConnState::Open {
+            backlog,
+            reader,
+            writer,
+            ..
+        }) = self.conns.remove(&conn)
+        {
+            reader.abort();
+            writer.abort();
+            backlog.discard();
         }
     }
 }
@@ -287,14 +320,14 @@ async fn write_loop(
     conn: ConnId,
     mut socket: OwnedWriteHalf,
     mut output: mpsc::UnboundedReceiver<Bytes>,
-    pending: Arc<AtomicUsize>,
+    backlog: Arc<Backlog>,
     events: mpsc::Sender<IoEvent>,
 ) {
     let mut batch = BytesMut::new();
     while let Some(first) = output.recv().await {
         // Everything already queued goes out in one write.
         let result = match output.try_recv() {
-            Err(_) => socket.write_all(&first).await.map(|()| first.len()),
+            Err(_) => write_bounded(&socket, &first, &backlog).await,
             Ok(second) => {
                 batch.clear();
                 batch.extend_from_slice(&first);
@@ -305,22 +338,49 @@ async fn write_loop(
                         Err(_) => break,
                     }
                 }
-                socket.write_all(&batch).await.map(|()| batch.len())
+                write_bounded(&socket, &batch, &backlog).await
             }
         };
-        match result {
-            Ok(written) => {
-                pending.fetch_sub(written, Ordering::AcqRel);
-            }
-            Err(err) => {
-                tracing::warn!(%conn, %err, "write failed");
-                let _ = events.send(IoEvent::Lost(conn)).await;
-                return;
-            }
+        if let Err(err) = result {
+            tracing::warn!(%conn, %err, "write failed; dropping the connection");
+            // Freed now, not when the run loop gets to the loss.
+            drop(output);
+            backlog.discard();
+            let _ = events.send(IoEvent::WriteFailed(conn)).await;
+            return;
         }
     }
     // The run loop closed the connection: everything queued is written.
     let _ = socket.shutdown().await;
+}
+
+/// Writes all of `data`, counting progress in `backlog`; fails when the
+/// peer takes nothing until the backlog's stall deadline.
+async fn write_bounded(
+    socket: &OwnedWriteHalf,
+    mut data: &[u8],
+    backlog: &Backlog,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        match socket.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                backlog.wrote(n, Instant::now());
+                data = &data[n..];
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => match backlog.stall_deadline() {
+                Some(at) => tokio::time::timeout_at(at.into(), socket.writable())
+                    .await
+                    .map_err(|_| {
+                        io::Error::new(io::ErrorKind::TimedOut, "the peer stopped taking output")
+                    })??,
+                None => socket.writable().await?,
+            },
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 /// A state machine together with the glue between it and its users.
@@ -531,10 +591,10 @@ impl<D: Driven> Drop for Runner<D> {
 /// Sets up the loop for `driven` and returns it with the state it shares.
 /// Must be called inside a Tokio runtime.
 pub(crate) fn runner<D: Driven>(
-    driven: D,
+    mut driven: D,
     commands: mpsc::UnboundedReceiver<D::Command>,
 ) -> (Arc<Shared<D>>, Runner<D>) {
-    let (io, events) = Io::new();
+    let (io, events) = Io::new(driven.core().output_limits());
     let shared = Arc::new(Shared {
         state: Mutex::new(Some(LoopState {
             driven,

@@ -103,10 +103,12 @@ impl<D: Driven> Machine<D> {
     pub(crate) fn new(make: impl FnOnce(&Weak<Machine<D>>) -> D) -> Arc<Machine<D>> {
         Arc::new_cyclic(|weak: &Weak<Machine<D>>| {
             let sink: Weak<dyn Sink> = weak.clone();
+            let mut driven = make(weak);
+            let limits = driven.core().output_limits();
             Machine {
                 state: Mutex::new(State {
-                    driven: Some(make(weak)),
-                    io: Io::new(sink),
+                    driven: Some(driven),
+                    io: Io::new(sink, limits),
                     timer: TimerSleep::Awake,
                     timer_thread: None,
                 }),

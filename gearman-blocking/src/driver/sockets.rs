@@ -1,6 +1,7 @@
 //! The sockets of one state machine: a thread per connect, and per
 //! connection a reader thread and a writer thread that move bytes between
-//! the socket and the machine.
+//! the socket and the machine. Both threads and the machine share the one
+//! socket (one file descriptor per connection).
 //!
 //! Writes go directly to the socket while the peer keeps up and to the
 //! socket's writer thread when it does not, so output per connection keeps
@@ -11,7 +12,7 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use gearman_proto::conn::{Transport, drain_outputs};
+use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
 use gearman_proto::{ConnId, Endpoint};
 
 /// Bytes asked for per read.
@@ -30,9 +32,6 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// unread input would send a reset, which can make the peer drop what we
 /// wrote last.
 const LINGER: Duration = Duration::from_secs(2);
-/// Output queued for one peer that is not reading it; past this the
-/// connection is dropped rather than buffering without bound.
-const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
 /// How long one write may wait for the peer to take bytes. The driving
 /// thread writes directly while a connection has nothing queued (saving a
 /// thread hop per message) and hands the rest to the connection's writer
@@ -62,10 +61,11 @@ pub(super) enum ConnState {
     /// A thread is connecting; bytes for it wait here.
     Connecting { queued: Vec<Bytes> },
     Open {
-        /// Our handle on the socket, to shut it down.
-        stream: TcpStream,
+        /// The socket, shared with its reader and writer threads.
+        stream: Arc<TcpStream>,
         output: Sender<Bytes>,
-        pending: Arc<AtomicUsize>,
+        /// Output handed to the writer thread and not yet written.
+        backlog: Arc<Backlog>,
         serial: u64,
     },
 }
@@ -78,15 +78,18 @@ pub(crate) struct Io {
     /// started for them), to report to the core at the next pump.
     failed: Vec<ConnId>,
     next_serial: u64,
+    /// What the writer threads may hold for the peers, per connection and in all.
+    budget: OutputBudget,
 }
 
 impl Io {
-    pub(super) fn new(sink: Weak<dyn Sink>) -> Io {
+    pub(super) fn new(sink: Weak<dyn Sink>, limits: OutputLimits) -> Io {
         Io {
             sink,
             conns: HashMap::new(),
             failed: Vec::new(),
             next_serial: 0,
+            budget: OutputBudget::new(limits),
         }
     }
 
@@ -109,28 +112,24 @@ impl Io {
         if let Err(err) = stream.set_write_timeout(Some(WRITE_WAIT)) {
             tracing::debug!(%conn, %err, "could not set a write timeout");
         }
-        let (reader, writer) = match (stream.try_clone(), stream.try_clone()) {
-            (Ok(reader), Ok(writer)) => (reader, writer),
-            (Err(err), _) | (_, Err(err)) => {
-                tracing::warn!(%conn, %err, "could not share the socket between threads");
-                self.failed.push(conn);
-                return;
-            }
-        };
+        // Shared rather than cloned: a clone would cost a descriptor each.
+        let stream = Arc::new(stream);
         self.next_serial += 1;
         let serial = self.next_serial;
         let (output, output_rx) = mpsc::channel();
-        let pending = Arc::new(AtomicUsize::new(0));
+        let backlog = Arc::new(self.budget.backlog());
         let sink = self.sink.clone();
+        let reader = stream.clone();
         let spawned = thread::Builder::new()
             .name(format!("gearman-read-{}", conn.0))
-            .spawn(move || read_loop(conn, serial, reader, sink))
+            .spawn(move || read_loop(conn, serial, &reader, sink))
             .and_then(|_| {
                 let sink = self.sink.clone();
-                let pending = pending.clone();
+                let backlog = backlog.clone();
+                let writer = stream.clone();
                 thread::Builder::new()
                     .name(format!("gearman-write-{}", conn.0))
-                    .spawn(move || write_loop(conn, serial, writer, output_rx, pending, sink))
+                    .spawn(move || write_loop(conn, serial, &writer, output_rx, &backlog, sink))
             });
         if let Err(err) = spawned {
             tracing::warn!(%conn, %err, "could not start socket threads");
@@ -144,7 +143,7 @@ impl Io {
             ConnState::Open {
                 stream,
                 output,
-                pending,
+                backlog,
                 serial,
             },
         ) {
@@ -197,12 +196,12 @@ impl Io {
             Some(ConnState::Open {
                 stream,
                 output,
-                pending,
+                backlog,
                 ..
             }) => {
                 // Nothing queued means the writer thread is idle: writing
                 // here keeps the order and saves waking it.
-                if pending.load(Ordering::Acquire) == 0 {
+                if backlog.queued() == 0 {
                     match write_some(stream, &data) {
                         Ok(written) if written == data.len() => return true,
                         Ok(written) => data = data.slice(written..),
@@ -212,9 +211,8 @@ impl Io {
                         }
                     }
                 }
-                let len = data.len();
-                if pending.fetch_add(len, Ordering::AcqRel) + len > MAX_PENDING_OUTPUT {
-                    tracing::warn!(%conn, "peer is not reading; dropping the connection");
+                if let Err(overflow) = backlog.queue(data.len(), Instant::now()) {
+                    tracing::warn!(%conn, %overflow, "dropping the connection");
                     return false;
                 }
                 // A send error means the writer already failed; its loss
@@ -242,8 +240,14 @@ impl Io {
     /// Closes `conn` at once, unsent output included (the peer stops
     /// reading, or it failed).
     pub(super) fn abort(&mut self, conn: ConnId) {
-        if let Some(ConnState::Open { stream, .. }) = self.conns.remove(&conn) {
+        if let Some(ConnState::Open {
+            stream, backlog, ..
+        }) = self.conns.remove(&conn)
+        {
+            // The writer thread's next write fails, and it exits, dropping
+            // what is queued.
             let _ = stream.shutdown(Shutdown::Both);
+            backlog.discard();
         }
     }
 
@@ -333,11 +337,21 @@ fn write_some(mut socket: &TcpStream, data: &[u8]) -> std::io::Result<usize> {
     Ok(written)
 }
 
-/// Writes all of `data`, however long the peer takes (until the socket is
+/// Writes all of `data`, counting progress in `backlog`; fails when the
+/// peer takes nothing until the backlog's stall deadline (or the socket is
 /// shut down).
-fn write_fully(socket: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+fn write_fully(socket: &TcpStream, mut data: &[u8], backlog: &Backlog) -> std::io::Result<()> {
     while !data.is_empty() {
         let written = write_some(socket, data)?;
+        let now = Instant::now();
+        if written > 0 {
+            backlog.wrote(written, now);
+        } else if backlog.stalled(now) {
+            return Err(std::io::Error::new(
+                ErrorKind::TimedOut,
+                "the peer stopped taking output",
+            ));
+        }
         data = &data[written..];
     }
     Ok(())
@@ -348,7 +362,7 @@ fn write_fully(socket: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
 /// connection the reads go on (and are discarded) until the linger ends:
 /// a read that waits [`LINGER`], or reads for [`LINGER`] after the first
 /// discarded chunk (a peer that keeps sending does not keep the thread).
-fn read_loop(conn: ConnId, serial: u64, mut socket: TcpStream, sink: Weak<dyn Sink>) {
+fn read_loop(conn: ConnId, serial: u64, mut socket: &TcpStream, sink: Weak<dyn Sink>) {
     let mut buf = vec![0u8; READ_CHUNK];
     let mailed = Arc::new(AtomicBool::new(false));
     let mut discarding_since: Option<Instant> = None;
@@ -391,16 +405,16 @@ fn read_loop(conn: ConnId, serial: u64, mut socket: TcpStream, sink: Weak<dyn Si
 fn write_loop(
     conn: ConnId,
     serial: u64,
-    socket: TcpStream,
+    socket: &TcpStream,
     output: Receiver<Bytes>,
-    pending: Arc<AtomicUsize>,
+    backlog: &Backlog,
     sink: Weak<dyn Sink>,
 ) {
     let mut batch = BytesMut::new();
     while let Ok(first) = output.recv() {
         // Everything already queued goes out in one write.
         let result = match output.try_recv() {
-            Err(_) => write_fully(&socket, &first).map(|()| first.len()),
+            Err(_) => write_fully(socket, &first, backlog),
             Ok(second) => {
                 batch.clear();
                 batch.extend_from_slice(&first);
@@ -411,20 +425,18 @@ fn write_loop(
                         Err(_) => break,
                     }
                 }
-                write_fully(&socket, &batch).map(|()| batch.len())
+                write_fully(socket, &batch, backlog)
             }
         };
-        match result {
-            Ok(written) => {
-                pending.fetch_sub(written, Ordering::AcqRel);
+        if let Err(err) = result {
+            tracing::debug!(%conn, %err, "write failed; dropping the connection");
+            // Freed now, not when the machine gets to the loss.
+            drop(output);
+            backlog.discard();
+            if let Some(sink) = sink.upgrade() {
+                sink.lost(conn, Some(serial));
             }
-            Err(err) => {
-                tracing::debug!(%conn, %err, "write failed");
-                if let Some(sink) = sink.upgrade() {
-                    sink.lost(conn, Some(serial));
-                }
-                return;
-            }
+            return;
         }
     }
     // The machine closed the connection: everything queued is written.

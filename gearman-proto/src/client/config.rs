@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::backoff::BackoffConfig;
 use crate::codec::DEFAULT_MAX_PACKET_SIZE;
+use crate::outbound::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
 use crate::routing::RoutingPolicy;
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
@@ -47,6 +48,15 @@ pub struct ClientConfig {
     /// Largest packet payload accepted from a server; a larger one closes the
     /// connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
     pub max_packet_size: u32,
+    /// Bytes of output queued for one server that it has not taken yet;
+    /// more closes the connection and drops them (as a lost connection).
+    /// Default: [`DEFAULT_MAX_PENDING_OUTPUT`] (129 MiB).
+    pub max_pending_output: usize,
+    /// How long output may wait without the server taking a byte of it
+    /// before the connection is closed (as a lost connection). `None`: as
+    /// long as the server stays connected. Default:
+    /// [`DEFAULT_WRITE_STALL_TIMEOUT`] (60 s).
+    pub write_stall_timeout: Option<Duration>,
     /// Ask each server for `OPTION_REQ exceptions` before the first submit on
     /// each connection, so WORK_EXCEPTION reaches the caller. Default: false.
     pub exceptions: bool,
@@ -78,6 +88,8 @@ impl ClientConfig {
             backoff: BackoffConfig::default(),
             seed: 0,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            write_stall_timeout: Some(DEFAULT_WRITE_STALL_TIMEOUT),
             exceptions: false,
             submit_retries: 2,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
@@ -118,6 +130,27 @@ impl ClientConfig {
     pub fn with_max_packet_size(mut self, max: u32) -> ClientConfig {
         self.max_packet_size = max;
         self
+    }
+
+    /// Sets [`max_pending_output`](ClientConfig::max_pending_output).
+    pub fn with_max_pending_output(mut self, max: usize) -> ClientConfig {
+        self.max_pending_output = max;
+        self
+    }
+
+    /// Sets [`write_stall_timeout`](ClientConfig::write_stall_timeout).
+    pub fn with_write_stall_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.write_stall_timeout = timeout;
+        self
+    }
+
+    /// The limits on output held for servers, for the driver.
+    pub fn output_limits(&self) -> OutputLimits {
+        OutputLimits {
+            max_pending_output: self.max_pending_output,
+            write_stall_timeout: self.write_stall_timeout,
+            ..OutputLimits::default()
+        }
     }
 
     /// Sets [`exceptions`](ClientConfig::exceptions).

@@ -3,6 +3,10 @@
 use std::time::Duration;
 
 use crate::codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE};
+use crate::outbound::{
+    DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_TOTAL_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT,
+    OutputLimits,
+};
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Log level reported by the admin `verbose` command (gearmand's names).
@@ -105,10 +109,21 @@ pub struct ServerConfig {
     pub pid: u32,
     /// What the admin `verbose` command prints.
     pub verbose: VerboseLevel,
-    /// Bytes of output the server holds for one connection before the driver
-    /// takes them with `poll_transmit`; a connection over it is closed. This
-    /// bounds memory when a driver stops draining a connection.
+    /// Bytes of output held for one connection that its peer has not taken:
+    /// in the server before the driver takes them with `poll_transmit`, and
+    /// in the driver's socket writer. A connection over it is closed and its
+    /// output dropped. Default: [`DEFAULT_MAX_PENDING_OUTPUT`] (129 MiB).
     pub max_pending_output: usize,
+    /// How long output may wait in the driver without the peer taking a
+    /// byte of it before the connection is closed and its output dropped.
+    /// `None`: as long as the peer stays connected. Default:
+    /// [`DEFAULT_WRITE_STALL_TIMEOUT`] (60 s).
+    pub write_stall_timeout: Option<Duration>,
+    /// Bytes of output the driver holds for all connections together; the
+    /// connection whose output would go over it is closed and its output
+    /// dropped, the others keep theirs. Default:
+    /// [`DEFAULT_MAX_TOTAL_PENDING_OUTPUT`] (1 GiB).
+    pub max_total_pending_output: usize,
     /// Function registrations (`CAN_DO`) one connection may hold; more
     /// closes the connection.
     pub max_abilities_per_connection: usize,
@@ -139,10 +154,23 @@ impl ServerConfig {
             version: "1.1.22".to_owned(),
             pid: 0,
             verbose: VerboseLevel::default(),
-            max_pending_output: 2 * DEFAULT_MAX_PACKET_SIZE as usize + 1024 * 1024,
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            write_stall_timeout: Some(DEFAULT_WRITE_STALL_TIMEOUT),
+            max_total_pending_output: DEFAULT_MAX_TOTAL_PENDING_OUTPUT,
             max_abilities_per_connection: 10_000,
             max_client_id_len: 127,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The limits on output held for peers, for the driver.
+    pub fn output_limits(&self) -> OutputLimits {
+        OutputLimits {
+            max_pending_output: self.max_pending_output,
+            write_stall_timeout: self.write_stall_timeout,
+            max_total_pending_output: self.max_total_pending_output,
         }
     }
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::backoff::BackoffConfig;
 use crate::codec::DEFAULT_MAX_PACKET_SIZE;
 use crate::command::Command;
+use crate::outbound::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Which grab request a worker sends.
@@ -149,6 +150,15 @@ pub struct WorkerConfig {
     /// one, is never closed for it. `None`: no limit. Default:
     /// [`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT) (30 s).
     pub frame_timeout: Option<Duration>,
+    /// Bytes of output queued for one server that it has not taken yet;
+    /// more closes the connection and drops them (as a lost connection).
+    /// Default: [`DEFAULT_MAX_PENDING_OUTPUT`] (129 MiB).
+    pub max_pending_output: usize,
+    /// How long output may wait without the server taking a byte of it
+    /// before the connection is closed (as a lost connection). `None`: as
+    /// long as the server stays connected. Default:
+    /// [`DEFAULT_WRITE_STALL_TIMEOUT`] (60 s).
+    pub write_stall_timeout: Option<Duration>,
 }
 
 impl WorkerConfig {
@@ -172,6 +182,8 @@ impl WorkerConfig {
             seed: 0,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            write_stall_timeout: Some(DEFAULT_WRITE_STALL_TIMEOUT),
         }
     }
 
@@ -269,5 +281,25 @@ impl WorkerConfig {
     pub fn with_frame_timeout(mut self, timeout: Option<Duration>) -> WorkerConfig {
         self.frame_timeout = timeout;
         self
+    }
+    /// Sets [`max_pending_output`](WorkerConfig::max_pending_output).
+    pub fn with_max_pending_output(mut self, max: usize) -> WorkerConfig {
+        self.max_pending_output = max;
+        self
+    }
+
+    /// Sets [`write_stall_timeout`](WorkerConfig::write_stall_timeout).
+    pub fn with_write_stall_timeout(mut self, timeout: Option<Duration>) -> WorkerConfig {
+        self.write_stall_timeout = timeout;
+        self
+    }
+
+    /// The limits on output held for servers, for the driver.
+    pub fn output_limits(&self) -> OutputLimits {
+        OutputLimits {
+            max_pending_output: self.max_pending_output,
+            write_stall_timeout: self.write_stall_timeout,
+            ..OutputLimits::default()
+        }
     }
 }

@@ -1,0 +1,320 @@
+//! How much output a driver may hold for peers that do not take it, and the
+//! accounting every adapter's socket writer keeps to enforce it.
+//!
+//! The limits are part of each role's configuration
+//! ([`ServerConfig`](crate::server::ServerConfig),
+//! [`ClientConfig`](crate::client::ClientConfig),
+//! [`WorkerConfig`](crate::worker::WorkerConfig)) and reach the driver
+//! through [`Endpoint::output_limits`](crate::Endpoint::output_limits). A
+//! driver keeps one [`OutputBudget`] and one [`Backlog`] per connection, and
+//! drops the connection (its queued bytes freed, its socket shut down without
+//! waiting for the peer) when:
+//!
+//! * [`Backlog::queue`] refuses more bytes: the connection's own output
+//!   would exceed [`OutputLimits::max_pending_output`], or the output of all
+//!   connections together would exceed
+//!   [`OutputLimits::max_total_pending_output`]; in the second case the
+//!   connection whose output would cross the limit is the one dropped, the
+//!   others keep theirs;
+//! * [`Backlog::stall_deadline`] passes: output was waiting and the peer took
+//!   none of it for [`OutputLimits::write_stall_timeout`].
+//!
+//! Nothing here does I/O or reads a clock; the counts are atomic so that a
+//! writer thread or task can report progress while the driver queues more.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::codec::DEFAULT_MAX_PACKET_SIZE;
+
+/// Default of [`OutputLimits::max_pending_output`]: room for two packets of
+/// the largest default size and some more, so that one large reply never
+/// trips it. 129 MiB.
+pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 2 * DEFAULT_MAX_PACKET_SIZE as usize + 1024 * 1024;
+/// Default of [`OutputLimits::write_stall_timeout`]: 60 s.
+pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of [`OutputLimits::max_total_pending_output`] for a server: 1 GiB.
+pub const DEFAULT_MAX_TOTAL_PENDING_OUTPUT: usize = 1024 * 1024 * 1024;
+
+/// Bounds on the output a driver holds for its peers.
+///
+/// ```
+/// use gearman_proto::outbound::{OutputLimits, DEFAULT_MAX_PENDING_OUTPUT};
+/// let limits = OutputLimits::default();
+/// assert_eq!(limits.max_pending_output, DEFAULT_MAX_PENDING_OUTPUT);
+/// assert_eq!(limits.max_total_pending_output, usize::MAX);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutputLimits {
+    /// Bytes queued for one connection that its peer has not taken yet;
+    /// more drops the connection. Default: [`DEFAULT_MAX_PENDING_OUTPUT`].
+    pub max_pending_output: usize,
+    /// How long output may wait without the peer taking a single byte of it
+    /// before the connection is dropped. `None`: as long as the peer stays
+    /// connected. Default: [`DEFAULT_WRITE_STALL_TIMEOUT`].
+    pub write_stall_timeout: Option<Duration>,
+    /// Bytes queued for all the connections of one driver together; the
+    /// connection whose output would go over it is dropped. Default: no
+    /// limit (`usize::MAX`); servers set
+    /// [`DEFAULT_MAX_TOTAL_PENDING_OUTPUT`].
+    pub max_total_pending_output: usize,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits {
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            write_stall_timeout: Some(DEFAULT_WRITE_STALL_TIMEOUT),
+            max_total_pending_output: usize::MAX,
+        }
+    }
+}
+
+/// Why [`Backlog::queue`] refused bytes: the connection must be dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// The connection's own output would go over
+    /// [`OutputLimits::max_pending_output`].
+    #[error("the peer is not taking its output: {queued} bytes would be queued, over {limit}")]
+    Connection {
+        /// Bytes that would have been queued.
+        queued: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The output of all connections would go over
+    /// [`OutputLimits::max_total_pending_output`].
+    #[error("output queued for all peers would go over {limit} bytes")]
+    Total {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// The limits and the running total of one driver; cheap to clone (clones
+/// share the total).
+#[derive(Debug, Clone)]
+pub struct OutputBudget {
+    limits: OutputLimits,
+    total: Arc<AtomicUsize>,
+}
+
+impl OutputBudget {
+    /// A budget with nothing queued yet.
+    pub fn new(limits: OutputLimits) -> OutputBudget {
+        OutputBudget {
+            limits,
+            total: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The limits it enforces.
+    pub fn limits(&self) -> OutputLimits {
+        self.limits
+    }
+
+    /// Bytes queued for all connections now.
+    pub fn total(&self) -> usize {
+        self.total.load(Ordering::Acquire)
+    }
+
+    /// The account of a new connection, with nothing queued.
+    pub fn backlog(&self) -> Backlog {
+        Backlog {
+            budget: self.clone(),
+            state: Mutex::new(BacklogState::default()),
+        }
+    }
+}
+
+/// Output queued for one connection and not yet taken by its peer. The
+/// driver calls [`queue`](Backlog::queue) before it hands bytes to the
+/// connection's writer, the writer calls [`wrote`](Backlog::wrote) as the
+/// socket takes them. Dropping it (or [`discard`](Backlog::discard))
+/// returns what is left to the budget.
+#[derive(Debug)]
+pub struct Backlog {
+    budget: OutputBudget,
+    state: Mutex<BacklogState>,
+}
+
+#[derive(Debug, Default)]
+struct BacklogState {
+    queued: usize,
+    /// When the peer last took bytes, or when output started waiting.
+    progress_at: Option<Instant>,
+}
+
+impl Backlog {
+    fn state(&self) -> std::sync::MutexGuard<'_, BacklogState> {
+        // Nothing panics while it is held.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts `len` more bytes as queued at `now`, or refuses them (and
+    /// counts nothing) when a limit would be passed; the caller then drops
+    /// the connection.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use gearman_proto::outbound::{OutputBudget, OutputLimits, Overflow};
+    /// let mut limits = OutputLimits::default();
+    /// limits.max_pending_output = 10;
+    /// let backlog = OutputBudget::new(limits).backlog();
+    /// let now = Instant::now();
+    /// assert_eq!(backlog.queue(8, now), Ok(()));
+    /// assert_eq!(backlog.queue(3, now), Err(Overflow::Connection { queued: 11, limit: 10 }));
+    /// backlog.wrote(8, now);
+    /// assert_eq!(backlog.queue(3, now), Ok(()));
+    /// ```
+    pub fn queue(&self, len: usize, now: Instant) -> Result<(), Overflow> {
+        let limits = self.budget.limits;
+        let mut state = self.state();
+        let queued = state.queued.saturating_add(len);
+        if queued > limits.max_pending_output {
+            return Err(Overflow::Connection {
+                queued,
+                limit: limits.max_pending_output,
+            });
+        }
+        let before = self.budget.total.fetch_add(len, Ordering::AcqRel);
+        if before.saturating_add(len) > limits.max_total_pending_output {
+            self.budget.total.fetch_sub(len, Ordering::AcqRel);
+            return Err(Overflow::Total {
+                limit: limits.max_total_pending_output,
+            });
+        }
+        if state.queued == 0 {
+            state.progress_at = Some(now);
+        }
+        state.queued = queued;
+        Ok(())
+    }
+
+    /// The peer took `len` queued bytes at `now`.
+    pub fn wrote(&self, len: usize, now: Instant) {
+        let mut state = self.state();
+        let len = len.min(state.queued);
+        state.queued -= len;
+        self.budget.total.fetch_sub(len, Ordering::AcqRel);
+        state.progress_at = (state.queued > 0).then_some(now);
+    }
+
+    /// Bytes queued and not yet taken.
+    pub fn queued(&self) -> usize {
+        self.state().queued
+    }
+
+    /// When the connection is to be dropped if its peer takes nothing
+    /// before: [`OutputLimits::write_stall_timeout`] after the last
+    /// progress. `None` with nothing queued or no timeout.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use gearman_proto::outbound::{OutputBudget, OutputLimits};
+    /// let mut limits = OutputLimits::default();
+    /// limits.write_stall_timeout = Some(Duration::from_secs(5));
+    /// let backlog = OutputBudget::new(limits).backlog();
+    /// let start = Instant::now();
+    /// assert_eq!(backlog.stall_deadline(), None);
+    /// backlog.queue(100, start).unwrap();
+    /// assert_eq!(backlog.stall_deadline(), Some(start + Duration::from_secs(5)));
+    /// let later = start + Duration::from_secs(2);
+    /// backlog.wrote(1, later);
+    /// assert_eq!(backlog.stall_deadline(), Some(later + Duration::from_secs(5)));
+    /// backlog.wrote(99, later);
+    /// assert_eq!(backlog.stall_deadline(), None);
+    /// ```
+    pub fn stall_deadline(&self) -> Option<Instant> {
+        let timeout = self.budget.limits.write_stall_timeout?;
+        // A timeout past what the clock can represent never passes.
+        self.state().progress_at?.checked_add(timeout)
+    }
+
+    /// Whether [`stall_deadline`](Backlog::stall_deadline) has passed at `now`.
+    pub fn stalled(&self, now: Instant) -> bool {
+        self.stall_deadline().is_some_and(|at| at <= now)
+    }
+
+    /// Forgets what is queued (the connection is dropped) and returns it to
+    /// the budget; returns how many bytes that was.
+    pub fn discard(&self) -> usize {
+        let mut state = self.state();
+        let dropped = std::mem::take(&mut state.queued);
+        state.progress_at = None;
+        self.budget.total.fetch_sub(dropped, Ordering::AcqRel);
+        dropped
+    }
+}
+
+impl Drop for Backlog {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_conn: usize, total: usize) -> OutputLimits {
+        OutputLimits {
+            max_pending_output: per_conn,
+            write_stall_timeout: Some(Duration::from_secs(1)),
+            max_total_pending_output: total,
+        }
+    }
+
+    #[test]
+    fn the_connection_that_would_cross_the_total_is_refused_and_the_others_keep_theirs() {
+        let budget = OutputBudget::new(limits(100, 150));
+        let (first, second) = (budget.backlog(), budget.backlog());
+        let now = Instant::now();
+        assert_eq!(first.queue(90, now), Ok(()));
+        assert_eq!(second.queue(70, now), Err(Overflow::Total { limit: 150 }));
+        assert_eq!(
+            (first.queued(), second.queued(), budget.total()),
+            (90, 0, 90)
+        );
+        assert_eq!(second.queue(60, now), Ok(()));
+        assert_eq!(budget.total(), 150);
+    }
+
+    #[test]
+    fn a_dropped_or_discarded_backlog_returns_its_bytes_to_the_total() {
+        let budget = OutputBudget::new(limits(100, 150));
+        let now = Instant::now();
+        let first = budget.backlog();
+        first.queue(50, now).unwrap();
+        {
+            let second = budget.backlog();
+            second.queue(40, now).unwrap();
+            assert_eq!(budget.total(), 90);
+        }
+        assert_eq!(budget.total(), 50);
+        first.wrote(20, now);
+        assert_eq!(first.discard(), 30);
+        assert_eq!(budget.total(), 0);
+        assert_eq!(first.stall_deadline(), None);
+    }
+
+    #[test]
+    fn only_waiting_output_without_progress_stalls() {
+        let budget = OutputBudget::new(limits(100, usize::MAX));
+        let backlog = budget.backlog();
+        let start = Instant::now();
+        assert!(!backlog.stalled(start + Duration::from_secs(10)));
+        backlog.queue(10, start).unwrap();
+        // More output queued is no progress: the deadline stays.
+        backlog
+            .queue(10, start + Duration::from_millis(500))
+            .unwrap();
+        assert!(backlog.stalled(start + Duration::from_secs(1)));
+        backlog.wrote(5, start + Duration::from_millis(900));
+        assert!(!backlog.stalled(start + Duration::from_secs(1)));
+        assert!(backlog.stalled(start + Duration::from_millis(1900)));
+    }
+}
