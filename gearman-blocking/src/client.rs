@@ -255,10 +255,7 @@ impl Client {
     /// GET_STATUS: asks the server that issued `handle` about the job.
     pub fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
         let handle = handle.clone();
-        match self.ask(|reply| Command::Status {
-            handle,
-            waiter: reply,
-        })? {
+        match self.ask(|waiter| Command::Status { handle, waiter })? {
             RequestAnswer::Status(status) => Ok(status),
             other => Err(Error::UnexpectedReply(format!("{other:?}"))),
         }
@@ -268,10 +265,7 @@ impl Client {
     /// server the routing policy picks for it).
     pub fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
         let unique = unique.into();
-        match self.ask(|reply| Command::StatusUnique {
-            unique,
-            waiter: reply,
-        })? {
+        match self.ask(|waiter| Command::StatusUnique { unique, waiter })? {
             RequestAnswer::StatusUnique(status) => Ok(status),
             other => Err(Error::UnexpectedReply(format!("{other:?}"))),
         }
@@ -285,10 +279,10 @@ impl Client {
     /// ECHO_REQ to one of the configured servers (by index).
     pub fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
         let data = data.into();
-        match self.ask(|reply| Command::Echo {
+        match self.ask(|waiter| Command::Echo {
             server,
             data,
-            waiter: reply,
+            waiter,
         })? {
             RequestAnswer::Echo(data) => Ok(data),
             other => Err(Error::UnexpectedReply(format!("{other:?}"))),

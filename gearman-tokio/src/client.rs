@@ -222,10 +222,7 @@ impl Client {
     pub async fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
         let handle = handle.clone();
         match self
-            .ask(|reply| Command::Status {
-                handle,
-                waiter: reply,
-            })
+            .ask(|waiter| Command::Status { handle, waiter })
             .await?
         {
             RequestAnswer::Status(status) => Ok(status),
@@ -238,10 +235,7 @@ impl Client {
     pub async fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
         let unique = unique.into();
         match self
-            .ask(|reply| Command::StatusUnique {
-                unique,
-                waiter: reply,
-            })
+            .ask(|waiter| Command::StatusUnique { unique, waiter })
             .await?
         {
             RequestAnswer::StatusUnique(status) => Ok(status),
@@ -258,10 +252,10 @@ impl Client {
     pub async fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
         let data = data.into();
         let answer = self
-            .ask(|reply| Command::Echo {
+            .ask(|waiter| Command::Echo {
                 server,
                 data,
-                waiter: reply,
+                waiter,
             })
             .await?;
         match answer {
