@@ -58,7 +58,7 @@ impl Session {
             panic!("the first submit opens a connection");
         };
         client.handle_connected(conn, now);
-        client.cancel(probe);
+        client.forget(probe);
         let mut session = Session {
             client,
             conn,

@@ -1,7 +1,6 @@
 //! The client: submits jobs and asks about them, through a [`ClientDriver`]
 //! future that drives [`gearman_proto::client::Client`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +13,10 @@ use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Se
 use futures_channel::oneshot;
 use futures_core::Stream;
 use gearman_proto::client::{
-    Client as Core, ClientConfig, JobHandle, JobId, JobRequest, JobStatus, RequestId, ServerId,
-    UniqueStatus,
+    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
+    ServerId, UniqueStatus, UsageError, Waiters,
 };
-use gearman_proto::dispatch::{Dispatch, JobOutcome, JobUpdate, RequestAnswer, dispatch};
+use gearman_proto::dispatch::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
@@ -166,51 +165,23 @@ fn lock(driver: &SharedDriver) -> MutexGuard<'_, Option<Driver<Driving>>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-enum Command {
-    Submit {
-        key: u64,
-        request: JobRequest,
-        steps: StepSender,
-    },
-    Forget {
-        key: u64,
-    },
-    Status {
-        handle: JobHandle,
-        reply: oneshot::Sender<Result<RequestAnswer, Error>>,
-    },
-    StatusUnique {
-        unique: Bytes,
-        reply: oneshot::Sender<Result<RequestAnswer, Error>>,
-    },
-    Echo {
-        server: ServerId,
-        data: Bytes,
-        reply: oneshot::Sender<Result<RequestAnswer, Error>>,
-    },
-}
+/// A caller's call, for the driver.
+type Command = Call<StepSender, Reply>;
 
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Command")
-    }
-}
+type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 
 struct Driving {
     core: Core,
     commands: Receiver<Command>,
     commands_closed: bool,
-    /// Who waits for each job, and the caller's key for it.
-    jobs: HashMap<JobId, (u64, StepSender)>,
-    keys: HashMap<u64, JobId>,
-    requests: HashMap<RequestId, oneshot::Sender<Result<RequestAnswer, Error>>>,
+    waiters: Waiters<StepSender, Reply>,
 }
 
 impl Driving {
     /// Nothing in flight: a request applied now goes out alone, so writing
     /// it at once loses no batching with others.
     fn idle(&self) -> bool {
-        self.jobs.is_empty() && self.requests.is_empty()
+        self.waiters.is_empty()
     }
 
     /// Applies `command` after the ones still queued, in the caller's task.
@@ -222,49 +193,33 @@ impl Driving {
     }
 
     fn command(&mut self, command: Command, now: Instant) {
-        let asked = match command {
-            Command::Submit {
-                key,
-                request,
-                steps,
-            } => {
-                match self.core.submit(request, now) {
-                    Ok(job) => {
-                        self.jobs.insert(job, (key, steps));
-                        self.keys.insert(key, job);
-                    }
-                    Err(err) => {
-                        tracing::debug!(%err, "submit refused");
-                        steps.fail(Error::InvalidRequest(err.to_string()));
-                    }
-                }
-                return;
-            }
-            Command::Forget { key } => {
-                if let Some(job) = self.keys.remove(&key) {
-                    self.jobs.remove(&job);
-                    self.core.cancel(job);
-                }
-                return;
-            }
-            Command::Status { handle, reply } => (self.core.get_status(&handle, now), reply),
-            Command::StatusUnique { unique, reply } => {
-                (self.core.get_status_unique(unique, now), reply)
-            }
-            Command::Echo {
-                server,
-                data,
-                reply,
-            } => (self.core.echo(server, data, now), reply),
-        };
-        match asked {
-            (Ok(request), reply) => {
-                self.requests.insert(request, reply);
-            }
-            (Err(err), reply) => {
-                let _ = reply.send(Err(Error::InvalidRequest(err.to_string())));
-            }
-        }
+        self.waiters
+            .call(&mut self.core, command, now, &mut Handoff);
+    }
+}
+
+/// Hands results to the job's slot and the request's oneshot.
+struct Handoff;
+
+impl Deliver for Handoff {
+    type Job = StepSender;
+    type Request = Reply;
+
+    fn step(&mut self, steps: &mut StepSender, step: JobStep) -> bool {
+        steps.send(step)
+    }
+
+    fn answer(&mut self, reply: Reply, answer: Result<RequestAnswer, ClientError>) {
+        let _ = reply.send(answer.map_err(Error::from));
+    }
+
+    fn refuse_job(&mut self, steps: StepSender, error: UsageError) {
+        tracing::debug!(%error, "submit refused");
+        steps.fail(Error::InvalidRequest(error.to_string()));
+    }
+
+    fn refuse_request(&mut self, reply: Reply, error: UsageError) {
+        let _ = reply.send(Err(Error::InvalidRequest(error.to_string())));
     }
 }
 
@@ -294,33 +249,7 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
-            match dispatch(event) {
-                Some(Dispatch::Job { job, step }) => {
-                    let ends = step.is_end();
-                    let delivered = match self.jobs.get(&job) {
-                        Some((_, steps)) => steps.send(step),
-                        None => false,
-                    };
-                    if ends || !delivered {
-                        if let Some((key, _)) = self.jobs.remove(&job) {
-                            self.keys.remove(&key);
-                        }
-                        if !ends {
-                            // Its handle was dropped: the core can forget it
-                            // now (the handle's own notice finds no key).
-                            self.core.cancel(job);
-                        }
-                    }
-                }
-                Some(Dispatch::Request { request, answer }) => {
-                    if let Some(reply) = self.requests.remove(&request) {
-                        let _ = reply.send(answer.map_err(Error::from));
-                    }
-                }
-                _ => {}
-            }
-        }
+        self.waiters.deliver(&mut self.core, &mut Handoff);
     }
 
     fn finished(&self) -> bool {
@@ -363,9 +292,7 @@ impl Client {
             core,
             commands: commands_rx,
             commands_closed: false,
-            jobs: HashMap::new(),
-            keys: HashMap::new(),
-            requests: HashMap::new(),
+            waiters: Waiters::new(),
         };
         let driver: SharedDriver = Arc::new(Mutex::new(Some(Driver::new(driving))));
         let client = Client {
@@ -407,7 +334,7 @@ impl Client {
         let sent = self.send(Command::Submit {
             key,
             request,
-            steps,
+            waiter: steps,
         });
         Job {
             key,
@@ -428,10 +355,7 @@ impl Client {
         }
     }
 
-    async fn ask(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<RequestAnswer, Error>>) -> Command,
-    ) -> Result<RequestAnswer, Error> {
+    async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
         let (reply, reply_rx) = oneshot::channel();
         if !self.send(command(reply)) {
             return Err(Error::Shutdown);
@@ -442,7 +366,10 @@ impl Client {
     /// GET_STATUS: asks the server that issued `handle` about the job.
     pub async fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
         let handle = handle.clone();
-        match self.ask(|reply| Command::Status { handle, reply }).await? {
+        match self
+            .ask(|waiter| Command::Status { handle, waiter })
+            .await?
+        {
             RequestAnswer::Status(status) => Ok(status),
             other => Err(Error::UnexpectedReply(format!("{other:?}"))),
         }
@@ -453,7 +380,7 @@ impl Client {
     pub async fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
         let unique = unique.into();
         match self
-            .ask(|reply| Command::StatusUnique { unique, reply })
+            .ask(|waiter| Command::StatusUnique { unique, waiter })
             .await?
         {
             RequestAnswer::StatusUnique(status) => Ok(status),
@@ -470,10 +397,10 @@ impl Client {
     pub async fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
         let data = data.into();
         match self
-            .ask(|reply| Command::Echo {
+            .ask(|waiter| Command::Echo {
                 server,
                 data,
-                reply,
+                waiter,
             })
             .await?
         {

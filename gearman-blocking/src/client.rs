@@ -2,7 +2,6 @@
 //! [`gearman_proto::client::Client`] from the submitting threads and the
 //! socket readers.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -11,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gearman_proto::client::{
-    Client as Core, ClientConfig, JobHandle, JobId, JobRequest, JobStatus, RequestId, ServerId,
-    UniqueStatus,
+    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
+    ServerId, UniqueStatus, UsageError, Waiters,
 };
-use gearman_proto::dispatch::{Dispatch, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
+use gearman_proto::dispatch::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
 
 use crate::Error;
 use crate::driver::{Deferred, Driven, Handle, Io, Machine};
@@ -61,42 +60,64 @@ type JobEvent = Result<JobStep, Error>;
 /// What the client sends a status or echo caller.
 type Reply = Sender<Result<RequestAnswer, Error>>;
 
-pub(crate) enum Command {
-    Submit {
-        key: u64,
-        request: JobRequest,
-        events: JobSender<JobEvent>,
-    },
-    Forget {
-        key: u64,
-    },
-    Status {
-        handle: JobHandle,
-        reply: Reply,
-    },
-    StatusUnique {
-        unique: Bytes,
-        reply: Reply,
-    },
-    Echo {
-        server: ServerId,
-        data: Bytes,
-        reply: Reply,
-    },
-}
+/// A caller's call, for the state machine.
+pub(crate) type Command = Call<JobSender<JobEvent>, Reply>;
 
 struct Driving {
     core: Core,
-    jobs: HashMap<JobId, (u64, JobSender<JobEvent>)>,
-    keys: HashMap<u64, JobId>,
-    requests: HashMap<RequestId, Reply>,
-    /// Jobs given an event during a reader's delivery, woken by that reader
-    /// once it has unlocked the machine (so that a woken job's next submit
-    /// does not find the machine still locked).
+    waiters: Waiters<JobSender<JobEvent>, Reply>,
+    handoff: Handoff,
+    handles_dropped: bool,
+}
+
+/// Hands results to the job's queue and the request's channel.
+#[derive(Default)]
+struct Handoff {
+    /// The delivery runs on a reader, which wakes the jobs after it has
+    /// unlocked the machine (so that a woken job's next submit does not
+    /// find the machine still locked).
+    may_defer: bool,
+    /// Jobs given an event, to wake once the machine is unlocked.
     to_wake: Vec<JobWaker<JobEvent>>,
     /// Likewise for jobs that ended: dropping their sender wakes them.
     to_drop: Vec<JobSender<JobEvent>>,
-    handles_dropped: bool,
+}
+
+impl Deliver for Handoff {
+    type Job = JobSender<JobEvent>;
+    type Request = Reply;
+
+    fn step(&mut self, events: &mut JobSender<JobEvent>, step: JobStep) -> bool {
+        // Only waiters that see updates or the end need waking: an
+        // acknowledgement is picked up with what follows. The end wakes
+        // the job as its sender drops, in `ended`.
+        let wake = !matches!(step, JobStep::Created(_));
+        let ends = step.is_end();
+        let sent = events.send(Ok(step), wake && !self.may_defer).is_ok();
+        if sent && wake && self.may_defer && !ends {
+            self.to_wake.push(events.waker());
+        }
+        sent
+    }
+
+    fn ended(&mut self, events: JobSender<JobEvent>) {
+        if self.may_defer {
+            self.to_drop.push(events);
+        }
+    }
+
+    fn answer(&mut self, reply: Reply, answer: Result<RequestAnswer, ClientError>) {
+        // A caller that is gone stopped waiting; nothing to do then.
+        let _ = reply.send(answer.map_err(Error::from));
+    }
+
+    fn refuse_job(&mut self, events: JobSender<JobEvent>, error: UsageError) {
+        let _ = events.send(Err(Error::InvalidRequest(error.to_string())), true);
+    }
+
+    fn refuse_request(&mut self, reply: Reply, error: UsageError) {
+        let _ = reply.send(Err(Error::InvalidRequest(error.to_string())));
+    }
 }
 
 impl Driven for Driving {
@@ -108,59 +129,9 @@ impl Driven for Driving {
     }
 
     fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
-        let invalid =
-            |err: gearman_proto::client::UsageError| Error::InvalidRequest(err.to_string());
-        match command {
-            Command::Submit {
-                key,
-                request,
-                events,
-            } => match self.core.submit(request, now) {
-                Ok(job) => {
-                    self.jobs.insert(job, (key, events));
-                    self.keys.insert(key, job);
-                }
-                Err(err) => {
-                    let _ = events.send(Err(invalid(err)), true);
-                }
-            },
-            Command::Forget { key } => {
-                if let Some(job) = self.keys.remove(&key) {
-                    self.jobs.remove(&job);
-                    self.core.cancel(job);
-                }
-            }
-            Command::Status { handle, reply } => match self.core.get_status(&handle, now) {
-                Ok(request) => {
-                    self.requests.insert(request, reply);
-                }
-                Err(err) => {
-                    let _ = reply.send(Err(invalid(err)));
-                }
-            },
-            Command::StatusUnique { unique, reply } => {
-                match self.core.get_status_unique(unique, now) {
-                    Ok(request) => {
-                        self.requests.insert(request, reply);
-                    }
-                    Err(err) => {
-                        let _ = reply.send(Err(invalid(err)));
-                    }
-                }
-            }
-            Command::Echo {
-                server,
-                data,
-                reply,
-            } => match self.core.echo(server, data, now) {
-                Ok(request) => {
-                    self.requests.insert(request, reply);
-                }
-                Err(err) => {
-                    let _ = reply.send(Err(invalid(err)));
-                }
-            },
-        }
+        self.handoff.may_defer = false;
+        self.waiters
+            .call(&mut self.core, command, now, &mut self.handoff);
     }
 
     fn handles_dropped(&mut self, _now: Instant) {
@@ -168,55 +139,17 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, _now: Instant, may_defer: bool) {
-        while let Some(event) = self.core.poll_event() {
-            match dispatch(event) {
-                Some(Dispatch::Job { job, step }) => {
-                    let ends = step.is_end();
-                    // Only waiters that see updates or the end need waking:
-                    // an acknowledgement is picked up with what follows.
-                    let wake = !matches!(step, JobStep::Created(_));
-                    let delivered = match self.jobs.get(&job) {
-                        Some((_, events)) => {
-                            let sent = events.send(Ok(step), wake && !may_defer).is_ok();
-                            if sent && wake && may_defer && !ends {
-                                self.to_wake.push(events.waker());
-                            }
-                            sent
-                        }
-                        None => false,
-                    };
-                    if ends || !delivered {
-                        if let Some((key, events)) = self.jobs.remove(&job) {
-                            self.keys.remove(&key);
-                            if delivered && may_defer {
-                                // Dropping the sender wakes the job: after
-                                // unlocking, like the others.
-                                self.to_drop.push(events);
-                            }
-                        }
-                        if !ends {
-                            // Nobody waits for it any more.
-                            self.core.cancel(job);
-                        }
-                    }
-                }
-                Some(Dispatch::Request { request, answer }) => {
-                    // A caller that is gone stopped waiting; nothing to do then.
-                    if let Some(reply) = self.requests.remove(&request) {
-                        let _ = reply.send(answer.map_err(Error::from));
-                    }
-                }
-                other => tracing::trace!(?other, "client event not used"),
-            }
-        }
+        self.handoff.may_defer = may_defer;
+        self.waiters.deliver(&mut self.core, &mut self.handoff);
     }
 
     fn take_deferred(&mut self) -> Option<Deferred> {
-        if self.to_wake.is_empty() && self.to_drop.is_empty() {
+        let handoff = &mut self.handoff;
+        if handoff.to_wake.is_empty() && handoff.to_drop.is_empty() {
             return None;
         }
-        let to_wake = std::mem::take(&mut self.to_wake);
-        let to_drop = std::mem::take(&mut self.to_drop);
+        let to_wake = std::mem::take(&mut handoff.to_wake);
+        let to_drop = std::mem::take(&mut handoff.to_drop);
         Some(Box::new(move || {
             to_wake.iter().for_each(JobWaker::wake);
             drop(to_drop);
@@ -259,11 +192,8 @@ impl Client {
         let core = Core::new(config)?;
         let machine = Machine::new(|_| Driving {
             core,
-            jobs: HashMap::new(),
-            keys: HashMap::new(),
-            requests: HashMap::new(),
-            to_wake: Vec::new(),
-            to_drop: Vec::new(),
+            waiters: Waiters::new(),
+            handoff: Handoff::default(),
             handles_dropped: false,
         });
         let timer = machine.clone();
@@ -289,7 +219,7 @@ impl Client {
         let sent = self.handle.send(Command::Submit {
             key,
             request,
-            events,
+            waiter: events,
         });
         Job {
             key,
@@ -325,7 +255,7 @@ impl Client {
     /// GET_STATUS: asks the server that issued `handle` about the job.
     pub fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
         let handle = handle.clone();
-        match self.ask(|reply| Command::Status { handle, reply })? {
+        match self.ask(|waiter| Command::Status { handle, waiter })? {
             RequestAnswer::Status(status) => Ok(status),
             other => Err(Error::UnexpectedReply(format!("{other:?}"))),
         }
@@ -335,7 +265,7 @@ impl Client {
     /// server the routing policy picks for it).
     pub fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
         let unique = unique.into();
-        match self.ask(|reply| Command::StatusUnique { unique, reply })? {
+        match self.ask(|waiter| Command::StatusUnique { unique, waiter })? {
             RequestAnswer::StatusUnique(status) => Ok(status),
             other => Err(Error::UnexpectedReply(format!("{other:?}"))),
         }
@@ -349,10 +279,10 @@ impl Client {
     /// ECHO_REQ to one of the configured servers (by index).
     pub fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
         let data = data.into();
-        match self.ask(|reply| Command::Echo {
+        match self.ask(|waiter| Command::Echo {
             server,
             data,
-            reply,
+            waiter,
         })? {
             RequestAnswer::Echo(data) => Ok(data),
             other => Err(Error::UnexpectedReply(format!("{other:?}"))),

@@ -69,6 +69,7 @@ mod event;
 mod link;
 mod listeners;
 mod request;
+mod waiters;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -90,6 +91,7 @@ pub use request::{
     CronSchedule, JobHandle, JobId, JobRequest, MAX_HANDLE_LEN, MAX_UNIQUE_LEN, RequestId,
     Schedule, UsageError,
 };
+pub use waiters::{Call, Deliver, Waiters};
 
 use event::lenient_number;
 use link::{Conn, ExceptionsOption, Link, LinkState, Pending, PendingKind};
@@ -99,7 +101,7 @@ use listeners::Listeners;
 ///
 /// Commands ([`submit`](Client::submit), [`get_status`](Client::get_status),
 /// [`get_status_unique`](Client::get_status_unique), [`echo`](Client::echo),
-/// [`cancel`](Client::cancel)) queue work; the [`Endpoint`] methods move
+/// [`forget`](Client::forget)) queue work; the [`Endpoint`] methods move
 /// bytes; [`poll_event`](Client::poll_event) reports results. The module
 /// documentation lists the rules it follows.
 ///
@@ -461,13 +463,14 @@ impl Client {
         Ok(request)
     }
 
-    /// Stops following `job`: no further event is reported for it, and
-    /// packets the server still sends for it are dropped. The server is not
-    /// told (the protocol has no way to); a foreground job whose last
-    /// listener is gone is discarded by gearmand only when its client
-    /// disconnects. A submit still waiting for its connection to open is
-    /// sent all the same. Returns whether the job was still active.
-    pub fn cancel(&mut self, job: JobId) -> bool {
+    /// Stops following `job` here: no further event is reported for it,
+    /// and packets the server still sends for it are dropped. Nothing is
+    /// cancelled: the server is not told (the protocol has no way to) and
+    /// still runs the job; a foreground job whose last listener is gone is
+    /// discarded by gearmand only when its client disconnects. A submit
+    /// still waiting for its connection to open is sent all the same.
+    /// Returns whether the job was still active.
+    pub fn forget(&mut self, job: JobId) -> bool {
         self.forget_job(job).is_some()
     }
 

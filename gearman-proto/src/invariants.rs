@@ -549,7 +549,7 @@ pub fn check_server_input(data: &[u8]) {
 /// foreground job with a unique id, asks for a status and sends an echo.
 /// Steps: kinds 0 and 1 carry bytes from the server; kind 2 makes one more
 /// request (`arg % 5`: foreground submit, background submit, echo, status,
-/// cancel of a job); kind 3 advances the clock by `arg × 100 ms` and runs
+/// forget of a job); kind 3 advances the clock by `arg × 100 ms` and runs
 /// `handle_timeout`, except `arg` 63, which drops the connection. Every
 /// connect the client asks for succeeds at once. After every step:
 ///
@@ -609,7 +609,7 @@ pub fn check_client_input(data: &[u8]) {
                 _ => {
                     if let Some(&job) = self.jobs.get(usize::from(pick) % self.jobs.len().max(1)) {
                         let active = self.client.is_active(job);
-                        assert_eq!(self.client.cancel(job), active);
+                        assert_eq!(self.client.forget(job), active);
                         if active {
                             self.ended.insert(job);
                         }

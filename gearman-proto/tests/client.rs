@@ -1126,12 +1126,12 @@ fn coalesced_jobs_each_get_every_update_once_and_end() {
 }
 
 #[test]
-fn cancelled_job_reports_nothing_more_and_its_copies_do_not_reach_others() {
+fn forgotten_job_reports_nothing_more_and_its_copies_do_not_reach_others() {
     let mut net = Net::new(one_server());
     let first = net.submit(JobRequest::new("f", "x").with_unique("same"));
     let second = net.submit(JobRequest::new("f", "x").with_unique("same"));
-    assert!(net.client.cancel(first));
-    assert!(!net.client.cancel(first));
+    assert!(net.client.forget(first));
+    assert!(!net.client.forget(first));
     let conn = net.connect(A);
     net.drain_transmits();
     net.reply(conn, Command::JobCreated, &[b"H:a:1"]);

@@ -47,7 +47,7 @@ enum Op {
     RawEcho(usize),
     Status(usize, usize),
     StatusUnique(usize),
-    Cancel(u64),
+    Forget(u64),
     /// Answer the `n`-th connect the client asked for.
     ConnectOutcome(usize, bool),
     Reply(usize, Reply, usize),
@@ -84,7 +84,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..SERVERS.len()).prop_map(Op::RawEcho),
         1 => (0..SERVERS.len(), 0..HANDLES.len()).prop_map(|(s, h)| Op::Status(s, h)),
         1 => (0..UNIQUES.len()).prop_map(Op::StatusUnique),
-        1 => (1u64..20).prop_map(Op::Cancel),
+        1 => (1u64..20).prop_map(Op::Forget),
         3 => (0usize..4, prop::bool::weighted(0.8)).prop_map(|(n, ok)| Op::ConnectOutcome(n, ok)),
         8 => (0usize..4, reply(), 0..HANDLES.len()).prop_map(|(c, r, h)| Op::Reply(c, r, h)),
         1 => (0usize..4).prop_map(Op::Disconnect),
@@ -205,10 +205,10 @@ impl Checker {
                 let r = self.client.get_status_unique(UNIQUES[u], now).unwrap();
                 assert!(self.requests.insert(r));
             }
-            Op::Cancel(id) => {
+            Op::Forget(id) => {
                 let job = JobId(id);
                 let was_active = self.client.is_active(job);
-                assert_eq!(self.client.cancel(job), was_active);
+                assert_eq!(self.client.forget(job), was_active);
                 if was_active {
                     self.ended_jobs.insert(job);
                 }

@@ -1,7 +1,6 @@
 //! The client: submits jobs and asks about them, over one task that drives
 //! [`gearman_proto::client::Client`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,11 +11,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_core::Stream;
 use gearman_proto::client::{
-    Client as Core, ClientConfig, JobHandle, JobId, JobRequest, JobStatus, RequestId, ServerId,
-    UniqueStatus,
+    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
+    ServerId, UniqueStatus, UsageError, Waiters,
 };
-use gearman_proto::dispatch::{Dispatch, JobStep, RequestAnswer, dispatch};
 pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+use gearman_proto::dispatch::{JobStep, RequestAnswer};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
@@ -51,29 +50,8 @@ pub struct Client {
     driver: Arc<driver::Shared<Driving>>,
 }
 
-enum Command {
-    Submit {
-        key: u64,
-        request: JobRequest,
-        steps: Steps,
-    },
-    Forget {
-        key: u64,
-    },
-    Status {
-        handle: JobHandle,
-        reply: Reply,
-    },
-    StatusUnique {
-        unique: Bytes,
-        reply: Reply,
-    },
-    Echo {
-        server: ServerId,
-        data: Bytes,
-        reply: Reply,
-    },
-}
+/// A caller's call, for the run loop.
+type Command = Call<Steps, Reply>;
 
 type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 
@@ -82,24 +60,31 @@ type Steps = JobSender<Result<JobStep, Error>>;
 
 struct Driving {
     core: Core,
-    jobs: HashMap<JobId, (u64, Steps)>,
-    keys: HashMap<u64, JobId>,
-    requests: HashMap<RequestId, Reply>,
+    waiters: Waiters<Steps, Reply>,
     commands_closed: bool,
 }
 
-impl Driving {
-    fn job_step(&mut self, job: JobId, step: JobStep) {
-        let ends = step.is_end();
-        let delivered = match self.jobs.get(&job) {
-            Some((_, steps)) => steps.send(Ok(step)).is_ok(),
-            None => false,
-        };
-        if ends || !delivered {
-            if let Some((key, _)) = self.jobs.remove(&job) {
-                self.keys.remove(&key);
-            }
-        }
+/// Hands results to the job's link and the request's oneshot.
+struct Handoff;
+
+impl Deliver for Handoff {
+    type Job = Steps;
+    type Request = Reply;
+
+    fn step(&mut self, steps: &mut Steps, step: JobStep) -> bool {
+        steps.send(Ok(step)).is_ok()
+    }
+
+    fn answer(&mut self, reply: Reply, answer: Result<RequestAnswer, ClientError>) {
+        let _ = reply.send(answer.map_err(Error::from));
+    }
+
+    fn refuse_job(&mut self, steps: Steps, error: UsageError) {
+        let _ = steps.send(Err(Error::InvalidRequest(error.to_string())));
+    }
+
+    fn refuse_request(&mut self, reply: Reply, error: UsageError) {
+        let _ = reply.send(Err(Error::InvalidRequest(error.to_string())));
     }
 }
 
@@ -112,48 +97,8 @@ impl Driven for Driving {
     }
 
     fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
-        let (request, reply) = match command {
-            Command::Submit {
-                key,
-                request,
-                steps,
-            } => {
-                match self.core.submit(request, now) {
-                    Ok(job) => {
-                        self.jobs.insert(job, (key, steps));
-                        self.keys.insert(key, job);
-                    }
-                    Err(err) => {
-                        let _ = steps.send(Err(Error::InvalidRequest(err.to_string())));
-                    }
-                }
-                return;
-            }
-            Command::Forget { key } => {
-                if let Some(job) = self.keys.remove(&key) {
-                    self.jobs.remove(&job);
-                    self.core.cancel(job);
-                }
-                return;
-            }
-            Command::Status { handle, reply } => (self.core.get_status(&handle, now), reply),
-            Command::StatusUnique { unique, reply } => {
-                (self.core.get_status_unique(unique, now), reply)
-            }
-            Command::Echo {
-                server,
-                data,
-                reply,
-            } => (self.core.echo(server, data, now), reply),
-        };
-        match request {
-            Ok(request) => {
-                self.requests.insert(request, reply);
-            }
-            Err(err) => {
-                let _ = reply.send(Err(Error::InvalidRequest(err.to_string())));
-            }
-        }
+        self.waiters
+            .call(&mut self.core, command, now, &mut Handoff);
     }
 
     fn commands_closed(&mut self, _now: Instant) {
@@ -161,17 +106,7 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
-            match dispatch(event) {
-                Some(Dispatch::Job { job, step }) => self.job_step(job, step),
-                Some(Dispatch::Request { request, answer }) => {
-                    if let Some(reply) = self.requests.remove(&request) {
-                        let _ = reply.send(answer.map_err(Error::from));
-                    }
-                }
-                _ => {}
-            }
-        }
+        self.waiters.deliver(&mut self.core, &mut Handoff);
     }
 
     fn finished(&self) -> bool {
@@ -179,7 +114,7 @@ impl Driven for Driving {
     }
 
     fn idle(&self) -> bool {
-        self.jobs.is_empty() && self.requests.is_empty()
+        self.waiters.is_empty()
     }
 }
 
@@ -216,9 +151,7 @@ impl Client {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
             core,
-            jobs: HashMap::new(),
-            keys: HashMap::new(),
-            requests: HashMap::new(),
+            waiters: Waiters::new(),
             commands_closed: false,
         };
         let (driver, runner) = driver::runner(driving, commands_rx);
@@ -256,7 +189,7 @@ impl Client {
         let sent = self.send(Command::Submit {
             key,
             request,
-            steps,
+            waiter: steps,
         });
         Job {
             key,
@@ -288,7 +221,10 @@ impl Client {
     /// GET_STATUS: asks the server that issued `handle` about the job.
     pub async fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
         let handle = handle.clone();
-        match self.ask(|reply| Command::Status { handle, reply }).await? {
+        match self
+            .ask(|waiter| Command::Status { handle, waiter })
+            .await?
+        {
             RequestAnswer::Status(status) => Ok(status),
             other => Err(Error::UnexpectedReply(format!("{other:?}"))),
         }
@@ -299,7 +235,7 @@ impl Client {
     pub async fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
         let unique = unique.into();
         match self
-            .ask(|reply| Command::StatusUnique { unique, reply })
+            .ask(|waiter| Command::StatusUnique { unique, waiter })
             .await?
         {
             RequestAnswer::StatusUnique(status) => Ok(status),
@@ -316,10 +252,10 @@ impl Client {
     pub async fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
         let data = data.into();
         let answer = self
-            .ask(|reply| Command::Echo {
+            .ask(|waiter| Command::Echo {
                 server,
                 data,
-                reply,
+                waiter,
             })
             .await?;
         match answer {
@@ -357,12 +293,6 @@ pub struct Job {
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,
     ended: bool,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Command")
-    }
 }
 
 impl Job {
@@ -457,7 +387,10 @@ mod tests {
 
     /// Jobs the client's state machine holds.
     fn jobs_applied(client: &Client) -> usize {
-        client.driver.inspect(|driving| driving.jobs.len()).unwrap()
+        client
+            .driver
+            .inspect(|driving| driving.waiters.jobs())
+            .unwrap()
     }
 
     // One thread: the run loop cannot run while the test does not await.

@@ -146,7 +146,7 @@ pub(crate) struct Pending {
 /// What a pending request was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PendingKind {
-    /// A submit; the job may have ended on our side since (cancel, deadline),
+    /// A submit; the job may have ended on our side since (forgotten, deadline),
     /// in which case its reply is dropped.
     Submit {
         job: JobId,

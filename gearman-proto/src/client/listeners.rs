@@ -8,7 +8,7 @@
 //! every listener at once, so no job is left waiting should a server send
 //! fewer copies; the extra copies then find no handle and are dropped.
 //!
-//! A job that ends early (cancelled, deadline) stays as an empty slot, since
+//! A job that ends early (forgotten, deadline) stays as an empty slot, since
 //! the server still sends its copies.
 
 use super::request::JobId;

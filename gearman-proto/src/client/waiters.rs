@@ -1,0 +1,452 @@
+//! Who waits for what a [`Client`] reports: the table every adapter keeps
+//! between its callers and the state machine, written once.
+//!
+//! An adapter hands each caller's [`Call`] to [`Waiters::call`] and, after
+//! feeding the client input or time, lets [`Waiters::deliver`] route every
+//! event to its waiter. What a waiter is (a channel, a slot with a waker, a
+//! condition variable) and how it is woken stays with the adapter, behind
+//! [`Deliver`]. The rules:
+//!
+//! - A caller names its job by a key it picks itself, since the client's
+//!   [`JobId`] exists only once the submit is applied (perhaps later, on
+//!   another task); the table maps one to the other.
+//! - A job's steps go to its waiter in order; its end removes the waiter.
+//! - A waiter that is gone (its caller dropped the job's handle) is
+//!   removed at the next step for it, and the client
+//!   [forgets](Client::forget) the job, as on [`Call::Forget`]: the client
+//!   keeps nothing for a job nobody waits for.
+//! - A request's one answer goes to its waiter, which is then removed.
+//! - A call the client refuses as invalid goes back to its waiter at once.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Client, ClientError, JobHandle, JobId, JobRequest, RequestId, ServerId, UsageError};
+use crate::dispatch::{Dispatch, JobStep, RequestAnswer, dispatch};
+
+/// What a caller asks of a [`Client`] through [`Waiters::call`], with the
+/// waiter that takes the result: `J` for a job, `R` for a request.
+#[non_exhaustive]
+pub enum Call<J, R> {
+    /// Submit a job; its steps go to `waiter`.
+    Submit {
+        /// The caller's name for the job, unique among its jobs.
+        key: u64,
+        /// The job.
+        request: JobRequest,
+        /// Takes the job's steps.
+        waiter: J,
+    },
+    /// Stop waiting for the job submitted under `key`. The client forgets
+    /// it; the server still runs it.
+    Forget {
+        /// The key the job was submitted under.
+        key: u64,
+    },
+    /// GET_STATUS for `handle`.
+    Status {
+        /// The job asked about.
+        handle: JobHandle,
+        /// Takes the answer.
+        waiter: R,
+    },
+    /// GET_STATUS_UNIQUE for `unique`.
+    StatusUnique {
+        /// The unique id asked about.
+        unique: Bytes,
+        /// Takes the answer.
+        waiter: R,
+    },
+    /// ECHO_REQ of `data` to `server`.
+    Echo {
+        /// The server.
+        server: ServerId,
+        /// What it should send back.
+        data: Bytes,
+        /// Takes the answer.
+        waiter: R,
+    },
+}
+
+impl<J, R> std::fmt::Debug for Call<J, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Call::Submit { key, .. } => write!(f, "Submit({key})"),
+            Call::Forget { key } => write!(f, "Forget({key})"),
+            Call::Status { .. } => f.write_str("Status"),
+            Call::StatusUnique { .. } => f.write_str("StatusUnique"),
+            Call::Echo { server, .. } => write!(f, "Echo({server})"),
+        }
+    }
+}
+
+/// How an adapter hands results to its waiters: the part of the table that
+/// depends on the runtime.
+pub trait Deliver {
+    /// What waits for a job's steps.
+    type Job;
+    /// What waits for a request's answer.
+    type Request;
+
+    /// Hands `step` to a job's waiter; false when the waiter is gone (its
+    /// caller dropped the job), which makes the client forget the job.
+    fn step(&mut self, waiter: &mut Self::Job, step: JobStep) -> bool;
+
+    /// A job's waiter after it took the job's last step. Dropped by
+    /// default; an adapter may keep it to release later (say, once a lock
+    /// is let go).
+    fn ended(&mut self, waiter: Self::Job) {
+        let _ = waiter;
+    }
+
+    /// Hands a request's answer to its waiter.
+    fn answer(&mut self, waiter: Self::Request, answer: Result<RequestAnswer, ClientError>);
+
+    /// The client refused a submit as invalid; nothing was sent.
+    fn refuse_job(&mut self, waiter: Self::Job, error: UsageError);
+
+    /// The client refused a request as invalid; nothing was sent.
+    fn refuse_request(&mut self, waiter: Self::Request, error: UsageError);
+}
+
+/// The jobs and requests callers wait for, by key and by the client's ids.
+#[derive(Debug)]
+pub struct Waiters<J, R> {
+    /// Each job's caller key and waiter.
+    jobs: HashMap<JobId, (u64, J)>,
+    keys: HashMap<u64, JobId>,
+    requests: HashMap<RequestId, R>,
+}
+
+impl<J, R> Default for Waiters<J, R> {
+    fn default() -> Self {
+        Waiters {
+            jobs: HashMap::new(),
+            keys: HashMap::new(),
+            requests: HashMap::new(),
+        }
+    }
+}
+
+impl<J, R> Waiters<J, R> {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Jobs with a waiter.
+    pub fn jobs(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Requests with a waiter.
+    pub fn requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Nothing is waited for.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.requests.is_empty()
+    }
+
+    /// Applies `call` to `client`, keeping its waiter for what comes back
+    /// (or handing it a refusal at once).
+    pub fn call<D>(&mut self, client: &mut Client, call: Call<J, R>, now: Instant, deliver: &mut D)
+    where
+        D: Deliver<Job = J, Request = R>,
+    {
+        let (asked, waiter) = match call {
+            Call::Submit {
+                key,
+                request,
+                waiter,
+            } => {
+                match client.submit(request, now) {
+                    Ok(job) => {
+                        self.jobs.insert(job, (key, waiter));
+                        self.keys.insert(key, job);
+                    }
+                    Err(error) => deliver.refuse_job(waiter, error),
+                }
+                return;
+            }
+            Call::Forget { key } => {
+                if let Some(job) = self.keys.remove(&key) {
+                    self.jobs.remove(&job);
+                    client.forget(job);
+                }
+                return;
+            }
+            Call::Status { handle, waiter } => (client.get_status(&handle, now), waiter),
+            Call::StatusUnique { unique, waiter } => {
+                (client.get_status_unique(unique, now), waiter)
+            }
+            Call::Echo {
+                server,
+                data,
+                waiter,
+            } => (client.echo(server, data, now), waiter),
+        };
+        match asked {
+            Ok(request) => {
+                self.requests.insert(request, waiter);
+            }
+            Err(error) => deliver.refuse_request(waiter, error),
+        }
+    }
+
+    /// Routes every event `client` has to its waiter.
+    pub fn deliver<D>(&mut self, client: &mut Client, deliver: &mut D)
+    where
+        D: Deliver<Job = J, Request = R>,
+    {
+        while let Some(event) = client.poll_event() {
+            match dispatch(event) {
+                Some(Dispatch::Job { job, step }) => self.job_step(client, job, step, deliver),
+                Some(Dispatch::Request { request, answer }) => {
+                    // A caller that is gone stopped waiting; nothing to do then.
+                    if let Some(waiter) = self.requests.remove(&request) {
+                        deliver.answer(waiter, answer);
+                    }
+                }
+                other => tracing::trace!(?other, "client event nobody waits for"),
+            }
+        }
+    }
+
+    fn job_step<D>(&mut self, client: &mut Client, job: JobId, step: JobStep, deliver: &mut D)
+    where
+        D: Deliver<Job = J, Request = R>,
+    {
+        let ends = step.is_end();
+        let Some((_, waiter)) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        let delivered = deliver.step(waiter, step);
+        if delivered && !ends {
+            return;
+        }
+        if let Some((key, waiter)) = self.jobs.remove(&job) {
+            self.keys.remove(&key);
+            if delivered {
+                deliver.ended(waiter);
+            }
+        }
+        if !ends {
+            // Nobody waits for it any more.
+            client.forget(job);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::client::ClientConfig;
+    use crate::dispatch::{JobOutcome, JobUpdate};
+    use crate::{Command, ConnAction, ConnId, Endpoint, encode_fields};
+
+    /// Waiters are labels; what each was handed is recorded.
+    #[derive(Default)]
+    struct Record {
+        steps: Vec<(&'static str, JobStep)>,
+        ended: Vec<&'static str>,
+        answers: Vec<(&'static str, Result<RequestAnswer, ClientError>)>,
+        refused: Vec<&'static str>,
+        /// Waiters whose caller dropped the job.
+        gone: HashSet<&'static str>,
+    }
+
+    impl Deliver for Record {
+        type Job = &'static str;
+        type Request = &'static str;
+
+        fn step(&mut self, waiter: &mut &'static str, step: JobStep) -> bool {
+            if self.gone.contains(waiter) {
+                return false;
+            }
+            self.steps.push((waiter, step));
+            true
+        }
+
+        fn ended(&mut self, waiter: &'static str) {
+            self.ended.push(waiter);
+        }
+
+        fn answer(&mut self, waiter: &'static str, answer: Result<RequestAnswer, ClientError>) {
+            self.answers.push((waiter, answer));
+        }
+
+        fn refuse_job(&mut self, waiter: &'static str, _: UsageError) {
+            self.refused.push(waiter);
+        }
+
+        fn refuse_request(&mut self, waiter: &'static str, _: UsageError) {
+            self.refused.push(waiter);
+        }
+    }
+
+    /// A client connected to one server, its table and a recorder.
+    struct Setup {
+        client: Client,
+        waiters: Waiters<&'static str, &'static str>,
+        record: Record,
+        conn: Option<ConnId>,
+        now: Instant,
+    }
+
+    impl Setup {
+        fn new() -> Setup {
+            let config = ClientConfig::new(["test:4730"]).with_seed(1);
+            Setup {
+                client: Client::new(config).unwrap(),
+                waiters: Waiters::new(),
+                record: Record::default(),
+                conn: None,
+                now: Instant::now(),
+            }
+        }
+
+        /// Applies `call` and connects the client if it asks to.
+        fn call(&mut self, call: Call<&'static str, &'static str>) {
+            let (client, record) = (&mut self.client, &mut self.record);
+            self.waiters.call(client, call, self.now, record);
+            while let Some(action) = self.client.poll_action() {
+                if let ConnAction::Connect { conn, .. } = action {
+                    self.client.handle_connected(conn, self.now);
+                    self.conn = Some(conn);
+                }
+            }
+            while self.client.poll_transmit().is_some() {}
+        }
+
+        fn submit(&mut self, key: u64, waiter: &'static str) {
+            let request = JobRequest::new("f", "x");
+            self.call(Call::Submit {
+                key,
+                request,
+                waiter,
+            });
+        }
+
+        /// The server sends `command` with `fields`; the table delivers.
+        fn reply(&mut self, command: Command, fields: &[&[u8]]) {
+            let mut bytes = Vec::new();
+            encode_fields(&mut bytes, command, fields).unwrap();
+            let conn = self.conn.expect("connected");
+            self.client.handle_input(conn, &bytes, self.now);
+            self.waiters.deliver(&mut self.client, &mut self.record);
+        }
+    }
+
+    fn data(chunk: &'static str) -> JobStep {
+        JobStep::Update(JobUpdate::Data(Bytes::from_static(chunk.as_bytes())))
+    }
+
+    #[test]
+    fn steps_reach_their_waiters_and_the_end_releases_them() {
+        let mut setup = Setup::new();
+        setup.submit(10, "first");
+        setup.submit(11, "second");
+        setup.reply(Command::JobCreated, &[b"H:1"]);
+        setup.reply(Command::JobCreated, &[b"H:2"]);
+        setup.reply(Command::WorkDataRes, &[b"H:2", b"b"]);
+        setup.reply(Command::WorkDataRes, &[b"H:1", b"a"]);
+        setup.reply(Command::WorkCompleteRes, &[b"H:1", b"done"]);
+
+        let for_waiter = |label| -> Vec<JobStep> {
+            let steps = setup.record.steps.iter();
+            steps
+                .filter(|(w, _)| *w == label)
+                .map(|(_, s)| s.clone())
+                .collect()
+        };
+        let first = for_waiter("first");
+        assert_eq!(first.len(), 3, "{first:?}");
+        assert!(matches!(&first[0], JobStep::Created(h) if h.handle == "H:1"));
+        assert_eq!(first[1], data("a"));
+        let done = JobOutcome::Complete(Bytes::from_static(b"done"));
+        assert_eq!(first[2], JobStep::End(Ok(done)));
+        assert_eq!(for_waiter("second")[1], data("b"));
+        assert_eq!(setup.record.ended, ["first"]);
+        assert_eq!(setup.waiters.jobs(), 1);
+        assert_eq!(setup.client.active_jobs(), 1);
+    }
+
+    #[test]
+    fn a_gone_waiter_makes_the_client_forget_its_job() {
+        let mut setup = Setup::new();
+        setup.submit(10, "dropped");
+        setup.reply(Command::JobCreated, &[b"H:1"]);
+        assert_eq!(setup.client.active_jobs(), 1);
+
+        // The caller drops the job; the next step for it finds it gone.
+        setup.record.gone.insert("dropped");
+        setup.reply(Command::WorkDataRes, &[b"H:1", b"late"]);
+        assert_eq!(setup.waiters.jobs(), 0);
+        assert!(setup.waiters.is_empty());
+        assert_eq!(setup.client.active_jobs(), 0, "the client still follows it");
+        assert!(setup.record.ended.is_empty());
+
+        // The caller's own notice, arriving later, finds nothing left.
+        setup.call(Call::Forget { key: 10 });
+        assert_eq!(setup.client.active_jobs(), 0);
+    }
+
+    #[test]
+    fn forgetting_by_key_drops_the_waiter_and_the_clients_job() {
+        let mut setup = Setup::new();
+        setup.submit(10, "kept");
+        setup.submit(11, "forgotten");
+        setup.reply(Command::JobCreated, &[b"H:1"]);
+        setup.reply(Command::JobCreated, &[b"H:2"]);
+
+        setup.call(Call::Forget { key: 11 });
+        assert_eq!(setup.waiters.jobs(), 1);
+        assert_eq!(setup.client.active_jobs(), 1);
+        let seen = setup.record.steps.len();
+        setup.reply(Command::WorkCompleteRes, &[b"H:2", b"unseen"]);
+        assert_eq!(setup.record.steps.len(), seen);
+
+        // Forgetting again changes nothing.
+        setup.call(Call::Forget { key: 11 });
+        assert_eq!(setup.waiters.jobs(), 1);
+    }
+
+    #[test]
+    fn answers_reach_their_requests_and_refusals_come_back_at_once() {
+        let mut setup = Setup::new();
+        setup.call(Call::Echo {
+            server: ServerId(0),
+            data: Bytes::from_static(b"ping"),
+            waiter: "echo",
+        });
+        let bad_handle = JobHandle {
+            server: ServerId(0),
+            handle: Bytes::new(),
+        };
+        setup.call(Call::Status {
+            handle: bad_handle,
+            waiter: "bad status",
+        });
+        let refused_submit = Call::Submit {
+            key: 2,
+            request: JobRequest::new("f\0", "x"),
+            waiter: "bad function",
+        };
+        setup.call(refused_submit);
+        assert_eq!(setup.record.refused, ["bad status", "bad function"]);
+        assert_eq!(setup.waiters.requests(), 1);
+        assert_eq!(setup.waiters.jobs(), 0);
+        assert_eq!(setup.client.active_jobs(), 0);
+
+        setup.reply(Command::EchoRes, &[b"ping"]);
+        let echoed = Ok(RequestAnswer::Echo(Bytes::from_static(b"ping")));
+        assert_eq!(setup.record.answers, [("echo", echoed)]);
+        assert_eq!(setup.waiters.requests(), 0);
+    }
+}
