@@ -1,5 +1,4 @@
-//! The example worker's functions, shared by `worker` and `quickstart`.
-#![allow(dead_code)]
+//! The example worker's functions, shared by `async-std-worker` and `async-std-quickstart`.
 
 use async_io::Timer;
 use gearman_async_std::{WorkError, Worker, WorkerJob};

@@ -1,5 +1,4 @@
-//! The example worker's functions, shared by `worker` and `quickstart`.
-#![allow(dead_code)]
+//! The example worker's functions, shared by `blocking-worker` and `blocking-quickstart`.
 
 use gearman_blocking::{WorkError, Worker, WorkerJob};
 

@@ -1,24 +1,8 @@
 //! Command lines and output formats of the example tools, with no runtime
-//! in them, so every adapter's examples behave the same.
-#![allow(dead_code)]
+//! in them, so every adapter's tools behave the same.
 
 use std::fmt;
 use std::process::ExitCode;
-
-/// The tool's arguments after its name.
-///
-/// `--version` alone prints the adapter crate that built the tool and exits:
-/// the three adapter crates' tools share their names, so they also share a
-/// path under `target/`, and this tells the copies apart.
-#[allow(clippy::print_stdout, reason = "the tool's own output")]
-pub fn args() -> std::vec::IntoIter<String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() == 1 && args[0] == "--version" {
-        println!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
-        std::process::exit(0);
-    }
-    args.into_iter()
-}
 
 /// The tool's arguments as `parse` reads them; on a mistake prints
 /// `TOOL: MISTAKE` and `usage`, and exits with [`exit::ERROR`].
@@ -28,7 +12,7 @@ pub fn parse_or_exit<T>(
     usage: &str,
     parse: impl FnOnce(std::vec::IntoIter<String>) -> Result<T, UsageError>,
 ) -> T {
-    parse(args()).unwrap_or_else(|err| {
+    parse(std::env::args().skip(1).collect::<Vec<_>>().into_iter()).unwrap_or_else(|err| {
         eprintln!("{tool}: {err}\n{usage}");
         std::process::exit(exit::ERROR)
     })

@@ -1,7 +1,6 @@
 //! Ctrl-C for the example tools: a thread that waits for SIGINT and then
 //! runs an action (a graceful shutdown). The library has no signal handling
 //! of its own; this is one way for an application to add it.
-#![allow(dead_code)]
 
 use std::io;
 

@@ -1,8 +1,7 @@
 //! What the example tools print and decide, with no runtime in it, so that
 //! every adapter's `client`, `admin` and `quickstart` behave the same and
-//! differ only in how they wait. Included by each example with `#[path]`, next to the
-//! command-line module included as `cli`.
-#![allow(dead_code, clippy::print_stdout, clippy::print_stderr)]
+//! differ only in how they wait.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fmt::Display;
 use std::io::{Read, Write};
@@ -134,15 +133,17 @@ pub struct StatusSearch<E> {
     error: Option<E>,
 }
 
-impl<E: Display> StatusSearch<E> {
-    /// Nothing asked yet.
-    pub fn new() -> StatusSearch<E> {
+/// Nothing asked yet.
+impl<E> Default for StatusSearch<E> {
+    fn default() -> StatusSearch<E> {
         StatusSearch {
             answer: None,
             error: None,
         }
     }
+}
 
+impl<E: Display> StatusSearch<E> {
     /// Takes one server's answer; true once a server knows the job.
     pub fn offer(&mut self, answer: Result<JobStatus, E>) -> bool {
         match answer {

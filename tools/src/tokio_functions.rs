@@ -1,5 +1,4 @@
-//! The example worker's functions, shared by `worker` and `quickstart`.
-#![allow(dead_code)]
+//! The example worker's functions, shared by `tokio-worker` and `tokio-quickstart`.
 
 use gearman_tokio::{WorkError, Worker, WorkerJob};
 

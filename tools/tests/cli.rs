@@ -1,120 +1,73 @@
-//! The example tools run as processes, against our server and gearmand:
-//! command lines, outputs and exit codes as documented.
-//!
-//! `cargo test` builds the examples next to the test binaries; when they
-//! are missing (a filtered build), the tests say so and return, or fail
-//! under CI.
+//! The example tools of every adapter run as processes, against our server
+//! and gearmand: command lines, outputs and exit codes as documented.
 
 #![allow(clippy::print_stderr)]
-
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Gearmand, KillOnDrop, PATIENCE};
+use conformance::PATIENCE;
+use conformance::gearmand::{Gearmand, free_port};
+use tools::cli;
 
-/// This crate's build of example `name`. The three adapter crates' tools
-/// share names, so `target/debug/examples/NAME` is whichever crate built
-/// last; every build also leaves a `NAME-<hash>` copy, and `--version` says
-/// which crate a copy belongs to. The newest copy of ours wins.
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?.parent()?.join("examples");
-    let ours = format!("{} ", env!("CARGO_PKG_NAME"));
-    let mut found: Option<(std::time::SystemTime, PathBuf)> = None;
-    for entry in std::fs::read_dir(&dir).ok()?.flatten() {
-        let path = entry.path();
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let hashed = file
-            .strip_prefix(name)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()));
-        if file != name && !hashed {
-            continue;
-        }
-        if !version_of(&path).is_some_and(|v| v.starts_with(ours.as_bytes())) {
-            continue;
-        }
-        let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
-        if found.as_ref().is_none_or(|(newest, _)| modified > *newest) {
-            found = Some((modified, path));
-        }
+/// A tool process killed on drop.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-    if let Some((_, path)) = found {
-        return Some(path);
-    }
-    let message = format!(
-        "example binary {name} of {ours}not built in {}",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    eprintln!("note: {message}; skipped");
-    None
 }
 
-/// What `path --version` prints; `None` when it fails or takes more than a
-/// few seconds (a stale build from before `--version` may not exit).
-fn version_of(path: &std::path::Path) -> Option<Vec<u8>> {
-    let mut child = Command::new(path)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let start = Instant::now();
-    while child.try_wait().ok()?.is_none() {
-        if start.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let output = child.wait_with_output().ok()?;
-    output.status.success().then_some(output.stdout)
-}
+/// One adapter's tools: the binaries `ADAPTER-TOOL`.
+#[derive(Clone, Copy)]
+struct Tools(&'static str);
 
-/// Runs an example to completion (with [`PATIENCE`] as a safety net).
-fn run(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(example(name).unwrap())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
+impl Tools {
+    /// The path of tool `name`; cargo builds every binary of the package
+    /// before its integration tests, next to this one.
+    fn path(self, name: &str) -> PathBuf {
+        let any_tool = PathBuf::from(env!("CARGO_BIN_EXE_tokio-client"));
+        any_tool.with_file_name(format!("{}-{name}{}", self.0, std::env::consts::EXE_SUFFIX))
     }
-    drop(input);
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > PATIENCE {
-            let _ = child.kill();
-            panic!("{name} {args:?} did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
-}
 
-fn spawn(name: &str, args: &[&str]) -> Child {
-    Command::new(example(name).unwrap())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    /// Runs tool `name` to completion (with [`PATIENCE`] as a safety net).
+    fn run(self, name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new(self.path(name))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            input.write_all(bytes).unwrap();
+        }
+        drop(input);
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > PATIENCE {
+                let _ = child.kill();
+                panic!("{name} {args:?} did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn spawn(self, name: &str, args: &[&str]) -> Child {
+        Command::new(self.path(name))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -122,10 +75,10 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Waits until the admin `status` of `server` shows `workers` workers for `function`.
-fn wait_for_worker(server: &str, function: &str) {
+fn wait_for_worker(tools: Tools, server: &str, function: &str) {
     let start = Instant::now();
     loop {
-        let out = run("admin", &["--server", server, "status"], None);
+        let out = tools.run("admin", &["--server", server, "status"], None);
         let wanted = format!("{function}\t");
         if text(&out.stdout)
             .lines()
@@ -139,16 +92,16 @@ fn wait_for_worker(server: &str, function: &str) {
 }
 
 /// Every documented behaviour of `client` and `worker` against `server`.
-fn client_and_worker_against(server: &str) {
-    let _worker = KillOnDrop(spawn(
+fn client_and_worker_against(tools: Tools, server: &str) {
+    let _worker = KillOnDrop(tools.spawn(
         "worker",
         &["--server", server, "--concurrency", "2", "--id", "examples"],
     ));
-    wait_for_worker(server, "sleep");
+    wait_for_worker(tools, server, "sleep");
     let s = ["--server", server];
     let client = |extra: &[&str], stdin: Option<&[u8]>| {
         let args: Vec<&str> = s.iter().chain(extra).copied().collect();
-        run("client", &args, stdin)
+        tools.run("client", &args, stdin)
     };
 
     let out = client(&["--function", "reverse", "hello"], None);
@@ -239,12 +192,8 @@ fn client_and_worker_against(server: &str) {
     assert!(!out.stderr.is_empty());
 }
 
-#[test]
-fn examples_against_our_server() {
-    if example("server").is_none() {
-        return;
-    }
-    let mut server = KillOnDrop(spawn("server", &["--listen", "127.0.0.1:0"]));
+fn examples_against_our_server(tools: Tools) {
+    let mut server = KillOnDrop(tools.spawn("server", &["--listen", "127.0.0.1:0"]));
     let mut first_line = String::new();
     BufReader::new(server.0.stdout.take().unwrap())
         .read_line(&mut first_line)
@@ -259,45 +208,37 @@ fn examples_against_our_server() {
         "{addr}"
     );
 
-    client_and_worker_against(&addr);
+    client_and_worker_against(tools, &addr);
 
-    let out = run("admin", &["--server", &addr, "version"], None);
+    let out = tools.run("admin", &["--server", &addr, "version"], None);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).starts_with("OK "), "{out:?}");
-    let out = run("admin", &["--server", &addr, "no_such_command"], None);
+    let out = tools.run("admin", &["--server", &addr, "no_such_command"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stdout).starts_with("ERR UNKNOWN_COMMAND"),
         "{out:?}"
     );
 
-    let out = run("quickstart", &["--server", &addr], None);
+    let out = tools.run("quickstart", &["--server", &addr], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
 
-#[test]
-fn examples_against_gearmand() {
-    if example("client").is_none() {
-        return;
-    }
+fn examples_against_gearmand(tools: Tools) {
     let Some(gearmand) = Gearmand::start() else {
         return;
     };
-    client_and_worker_against(&gearmand.server());
-    let out = run("admin", &["--server", &gearmand.server(), "status"], None);
+    client_and_worker_against(tools, &gearmand.server());
+    let out = tools.run("admin", &["--server", &gearmand.server(), "status"], None);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("reverse\t0\t0\t"), "{out:?}");
     assert!(text(&out.stdout).ends_with(".\n"));
-    let out = run("quickstart", &["--server", &gearmand.server()], None);
+    let out = tools.run("quickstart", &["--server", &gearmand.server()], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
 
-#[test]
-fn quickstart_runs_alone() {
-    if example("quickstart").is_none() {
-        return;
-    }
-    let out = run("quickstart", &[], None);
+fn quickstart_runs_alone(tools: Tools) {
+    let out = tools.run("quickstart", &[], None);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.starts_with("embedded job server listening on 127.0.0.1:"));
@@ -305,39 +246,31 @@ fn quickstart_runs_alone() {
     assert!(stdout.ends_with("all done\n"), "{stdout}");
 }
 
-#[test]
-fn client_without_server_exits_3() {
-    if example("client").is_none() {
-        return;
-    }
-    let port = support::free_port().to_string();
+fn client_without_server_exits_3(tools: Tools) {
+    let port = free_port().to_string();
     let server = format!("127.0.0.1:{port}");
-    let out = run(
+    let out = tools.run(
         "client",
         &["--server", &server, "--function", "reverse", "x"],
         None,
     );
     assert_eq!(out.status.code(), Some(3));
     assert!(!out.stderr.is_empty());
-    let out = run("client", &["--bogus"], None);
+    let out = tools.run("client", &["--bogus"], None);
     assert_eq!(out.status.code(), Some(3));
 }
 
-#[test]
-fn worker_finishes_its_job_on_sigint() {
-    if example("worker").is_none() {
-        return;
-    }
+fn worker_finishes_its_job_on_sigint(tools: Tools) {
     let Some(gearmand) = Gearmand::start() else {
         return;
     };
     let server = gearmand.server();
-    let mut worker = KillOnDrop(spawn("worker", &["--server", &server]));
-    wait_for_worker(&server, "sleep");
+    let mut worker = KillOnDrop(tools.spawn("worker", &["--server", &server]));
+    wait_for_worker(tools, &server, "sleep");
     let job = std::thread::spawn({
         let server = server.clone();
         move || {
-            run(
+            tools.run(
                 "client",
                 &["--server", &server, "--function", "sleep", "500"],
                 None,
@@ -347,7 +280,7 @@ fn worker_finishes_its_job_on_sigint() {
     // Wait until the job runs, then interrupt the worker.
     let start = Instant::now();
     loop {
-        let out = run("admin", &["--server", &server, "status"], None);
+        let out = tools.run("admin", &["--server", &server, "status"], None);
         if text(&out.stdout).lines().any(|l| l == "sleep\t1\t1\t1") {
             break;
         }
@@ -431,4 +364,46 @@ fn command_lines_parse_as_documented() {
         cli::status_line(true, false, 3, 4),
         "known=1 running=0 numerator=3 denominator=4"
     );
+}
+
+/// The tests above, once per adapter's tools.
+macro_rules! tests_for_each_adapter {
+    ($($adapter:ident => $prefix:literal),* $(,)?) => {$(
+        mod $adapter {
+            use super::Tools;
+
+            const TOOLS: Tools = Tools($prefix);
+
+            #[test]
+            fn examples_against_our_server() {
+                super::examples_against_our_server(TOOLS);
+            }
+
+            #[test]
+            fn examples_against_gearmand() {
+                super::examples_against_gearmand(TOOLS);
+            }
+
+            #[test]
+            fn quickstart_runs_alone() {
+                super::quickstart_runs_alone(TOOLS);
+            }
+
+            #[test]
+            fn client_without_server_exits_3() {
+                super::client_without_server_exits_3(TOOLS);
+            }
+
+            #[test]
+            fn worker_finishes_its_job_on_sigint() {
+                super::worker_finishes_its_job_on_sigint(TOOLS);
+            }
+        }
+    )*};
+}
+
+tests_for_each_adapter! {
+    tokio => "tokio",
+    async_std => "async-std",
+    blocking => "blocking",
 }

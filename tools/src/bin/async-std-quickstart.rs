@@ -6,22 +6,17 @@
 //! Exit code 0 when everything behaved as shown, 1 otherwise.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "common/functions.rs"]
-mod functions;
-
-#[path = "../../examples-common/tools.rs"]
-mod tools;
-
 use std::process::ExitCode;
 use std::time::Duration;
+use tools::async_std_functions as functions;
+use tools::cli;
+use tools::report;
 
 use async_io::Timer;
 use cli::QuickstartArgs;
 use futures_util::StreamExt;
 use gearman_async_std::{Client, Error, JobRequest, Server, Worker};
-use tools::tour;
+use report::tour;
 
 /// The longest the whole tour may take before it gives up.
 const PATIENCE: Duration = Duration::from_secs(60);

@@ -6,12 +6,9 @@
 //! `async_std::task::block_on` is the only change needed to run on smol.
 #![allow(clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "common/functions.rs"]
-mod functions;
-
 use std::process::ExitCode;
+use tools::async_std_functions as functions;
+use tools::cli;
 
 use cli::WorkerArgs;
 use functions::with_example_functions;

@@ -5,12 +5,9 @@
 //! 3 when there was no reply (no server, bad arguments).
 #![allow(clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "../../examples-common/tools.rs"]
-mod tools;
-
 use std::process::ExitCode;
+use tools::cli;
+use tools::report;
 
 use cli::AdminArgs;
 use gearman_blocking::Admin;
@@ -18,5 +15,5 @@ use gearman_blocking::Admin;
 fn main() -> ExitCode {
     let args = cli::parse_or_exit("admin", AdminArgs::USAGE, AdminArgs::parse);
     let reply = Admin::connect(&args.server).and_then(|mut admin| admin.raw(args.command.clone()));
-    tools::admin_reply(&args.server, reply)
+    report::admin_reply(&args.server, reply)
 }

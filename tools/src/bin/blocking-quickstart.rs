@@ -6,20 +6,15 @@
 //! Exit code 0 when everything behaved as shown, 1 otherwise.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "common/functions.rs"]
-mod functions;
-
-#[path = "../../examples-common/tools.rs"]
-mod tools;
-
 use std::process::ExitCode;
 use std::time::Duration;
+use tools::blocking_functions as functions;
+use tools::cli;
+use tools::report;
 
 use cli::QuickstartArgs;
 use gearman_blocking::{Client, Error, JobRequest, Server, Worker};
-use tools::tour;
+use report::tour;
 
 /// The longest any one step may take before the tour gives up.
 const PATIENCE: Duration = Duration::from_secs(60);

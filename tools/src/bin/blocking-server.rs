@@ -3,12 +3,9 @@
 //! it accepts connections; stops on Ctrl-C or an admin `shutdown`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "common/ctrl_c.rs"]
-mod ctrl_c;
-
 use std::process::ExitCode;
+use tools::cli;
+use tools::ctrl_c;
 
 use cli::ServerArgs;
 use gearman_blocking::Server;

@@ -3,14 +3,10 @@
 //! `progress` and `sleep`. Stops on Ctrl-C after finishing running jobs.
 #![allow(clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "common/ctrl_c.rs"]
-mod ctrl_c;
-#[path = "common/functions.rs"]
-mod functions;
-
 use std::process::ExitCode;
+use tools::blocking_functions as functions;
+use tools::cli;
+use tools::ctrl_c;
 
 use cli::WorkerArgs;
 use functions::with_example_functions;

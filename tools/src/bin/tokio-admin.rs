@@ -5,12 +5,9 @@
 //! 3 when there was no reply (no server, bad arguments).
 #![allow(clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "../../examples-common/tools.rs"]
-mod tools;
-
 use std::process::ExitCode;
+use tools::cli;
+use tools::report;
 
 use cli::AdminArgs;
 use gearman_tokio::Admin;
@@ -22,5 +19,5 @@ async fn main() -> ExitCode {
         let mut admin = Admin::connect(&args.server).await?;
         admin.raw(args.command.clone()).await
     };
-    tools::admin_reply(&args.server, reply.await)
+    report::admin_reply(&args.server, reply.await)
 }

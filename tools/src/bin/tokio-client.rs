@@ -11,13 +11,9 @@
 //! that knows the job (`known=0 ...` when none does).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-
-#[path = "../../examples-common/tools.rs"]
-mod tools;
-
 use std::process::ExitCode;
+use tools::cli;
+use tools::report;
 
 use cli::{ClientAction, ClientArgs};
 use futures_util::StreamExt;
@@ -29,12 +25,12 @@ async fn main() -> ExitCode {
     let server_count = args.servers.len();
     let client = match Client::new(args.servers) {
         Ok(client) => client,
-        Err(err) => return tools::client_error(err),
+        Err(err) => return report::client_error(err),
     };
     match args.action {
         ClientAction::Status(handle) => {
-            let mut search = tools::StatusSearch::new();
-            for handle in tools::handle_on_each_server(&handle, server_count) {
+            let mut search = report::StatusSearch::default();
+            for handle in report::handle_on_each_server(&handle, server_count) {
                 if search.offer(client.status(&handle).await) {
                     break;
                 }
@@ -42,7 +38,7 @@ async fn main() -> ExitCode {
             search.finish()
         }
         ClientAction::StatusUnique(unique) => {
-            tools::client_unique_status(client.status_unique(unique).await)
+            report::client_unique_status(client.status_unique(unique).await)
         }
         ClientAction::Submit {
             function,
@@ -53,21 +49,21 @@ async fn main() -> ExitCode {
             payload,
         } => {
             let request =
-                match tools::client_request(function, priority, unique, timeout_ms, payload) {
+                match report::client_request(function, priority, unique, timeout_ms, payload) {
                     Ok(request) => request,
                     Err(code) => return code,
                 };
             if background {
                 return match client.submit_background(request).await {
-                    Ok(handle) => tools::client_queued(&handle),
-                    Err(err) => tools::client_error(err),
+                    Ok(handle) => report::client_queued(&handle),
+                    Err(err) => report::client_error(err),
                 };
             }
             let mut job = client.submit(request);
             while let Some(update) = job.next().await {
-                tools::client_update(&update);
+                report::client_update(&update);
             }
-            tools::client_outcome(job.await)
+            report::client_outcome(job.await)
         }
     }
 }

@@ -3,10 +3,8 @@
 //! it accepts connections; stops on Ctrl-C or an admin `shutdown`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-
 use std::process::ExitCode;
+use tools::cli;
 
 use cli::ServerArgs;
 use gearman_tokio::Server;

@@ -3,12 +3,9 @@
 //! `progress` and `sleep`. Stops on Ctrl-C after finishing running jobs.
 #![allow(clippy::print_stderr)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "common/functions.rs"]
-mod functions;
-
 use std::process::ExitCode;
+use tools::cli;
+use tools::tokio_functions as functions;
 
 use cli::WorkerArgs;
 use functions::with_example_functions;
