@@ -12,6 +12,7 @@ pub mod command;
 pub mod conn;
 pub mod dispatch;
 pub mod error;
+#[cfg(feature = "fuzzing")]
 pub mod invariants;
 pub mod packet;
 pub mod packet_ref;
