@@ -5,41 +5,8 @@
 //! into futures and streams; every protocol decision is made in
 //! `gearman_proto`.
 //!
-//! # Runs under async-std and smol alike
-//!
-//! Sockets are async-io's `Async<TcpStream>` and timers its `Timer`, which
-//! async-std and smol both run on. The crate never spawns a task, so it is
-//! tied to no executor:
-//!
-//! - [`Client::new`] returns the client and a [`ClientDriver`] future that
-//!   does all of its I/O. Spawn that future on your executor once
-//!   (`async_std::task::spawn(driver)` or `smol::spawn(driver).detach()`), or
-//!   run it in the same task as the code that submits (see
-//!   [Latency](#latency)); it ends by itself when the last client and job
-//!   handle are dropped.
-//! - [`Worker::run_until`] and [`Server::serve`] are single futures that do
-//!   all of their I/O and, for the worker, run the handlers too. Await them
-//!   (or spawn them) like any future.
-//!
-//! # Latency
-//!
-//! A spawned [`ClientDriver`] is a task of its own: on a multi-threaded
-//! executor an outcome goes from the driver's task to the task awaiting it,
-//! and a hand-off between tasks may wake a parked thread. (A request made
-//! while nothing else is in flight is written from the caller's task at
-//! once; with requests in flight it is queued for the driver, which writes
-//! it together with the others.) When the time of one job matters more than
-//! spreading the load over cores (few jobs in flight, a request/response
-//! service), run the driver in the same task as the code that submits and
-//! awaits, with [`ClientDriver::run_with`] (or any join, such as
-//! `futures_lite::future::zip`): requests are written and outcomes read
-//! without leaving that task. A
-//! worker gets the same from awaiting [`Worker::run_until`] in its own
-//! `block_on`, as in the example below. The [`Client`] documentation shows
-//! the joined form.
-//!
-//! With no executor at all, one `block_on` can drive a server, a worker and
-//! a client together:
+//! An embedded job server, a worker and a client in one process, driven
+//! together by one `block_on` with no executor at all:
 //!
 //! ```
 //! use futures_lite::future;
@@ -73,6 +40,39 @@
 //! })
 //! # }
 //! ```
+//!
+//! # Runs under async-std and smol alike
+//!
+//! Sockets are async-io's `Async<TcpStream>` and timers its `Timer`, which
+//! async-std and smol both run on. The crate never spawns a task, so it is
+//! tied to no executor:
+//!
+//! - [`Client::new`] returns the client and a [`ClientDriver`] future that
+//!   does all of its I/O. Spawn that future on your executor once
+//!   (`async_std::task::spawn(driver)` or `smol::spawn(driver).detach()`), or
+//!   run it in the same task as the code that submits (see
+//!   [Latency](#latency)); it ends by itself when the last client and job
+//!   handle are dropped.
+//! - [`Worker::run_until`] and [`Server::serve`] are single futures that do
+//!   all of their I/O and, for the worker, run the handlers too. Await them
+//!   (or spawn them) like any future.
+//!
+//! # Latency
+//!
+//! A spawned [`ClientDriver`] is a task of its own: on a multi-threaded
+//! executor an outcome goes from the driver's task to the task awaiting it,
+//! and a hand-off between tasks may wake a parked thread. (A request made
+//! while nothing else is in flight is written from the caller's task at
+//! once; with requests in flight it is queued for the driver, which writes
+//! it together with the others.) When the time of one job matters more than
+//! spreading the load over cores (few jobs in flight, a request/response
+//! service), run the driver in the same task as the code that submits and
+//! awaits, with [`ClientDriver::run_with`] (or any join, such as
+//! `futures_lite::future::zip`): requests are written and outcomes read
+//! without leaving that task. A
+//! worker gets the same from awaiting [`Worker::run_until`] in its own
+//! `block_on`, as in the first example. The [`Client`] documentation shows
+//! the joined form.
 //!
 //! # Client
 //!

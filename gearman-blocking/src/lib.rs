@@ -9,6 +9,37 @@
 //! while the peer is slow to read. Every protocol decision is made in
 //! `gearman_proto`.
 //!
+//! An embedded job server, a worker and a client in one process:
+//!
+//! ```
+//! use gearman_blocking::{Client, JobOutcome, JobRequest, Server, WorkError, Worker, WorkerJob};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The job server, on a port the system picks, on threads of its own.
+//! let server = Server::bind("127.0.0.1:0")?.spawn()?;
+//! let addr = server.local_addr().to_string();
+//!
+//! // A worker for `reverse`, on a thread of its own.
+//! let worker = Worker::new([addr.clone()])
+//!     .function("reverse", |job: &WorkerJob| {
+//!         let reversed: Vec<u8> = job.payload().iter().rev().copied().collect();
+//!         Ok::<_, WorkError>(reversed)
+//!     })
+//!     .spawn()?;
+//!
+//! // A client: submit a job and wait for its outcome.
+//! let client = Client::new([addr])?;
+//! let outcome = client.submit(JobRequest::new("reverse", "hello")).wait()?;
+//! assert_eq!(outcome, JobOutcome::Complete("olleh".into()));
+//!
+//! // The worker finishes the jobs it runs, then the server stops.
+//! worker.shutdown();
+//! worker.join()?;
+//! server.stop()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Client
 //!
 //! ```no_run

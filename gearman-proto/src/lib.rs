@@ -153,6 +153,7 @@ pub mod command;
 pub mod conn;
 pub mod dispatch;
 pub mod error;
+#[cfg(feature = "fuzzing")]
 pub mod invariants;
 pub mod outbound;
 pub mod packet;

@@ -1,115 +1,43 @@
-//! `quickstart [--server HOST:PORT]`: Gearman in one process. With no
-//! arguments it starts the embedded job server on a free loopback port;
-//! then it starts a worker and a client and shows a foreground job, a
-//! background job with its status, streamed data and a failure.
-//!
-//! Exit code 0 when everything behaved as shown, 1 otherwise.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! Gearman in one process: the embedded job server on a free loopback port,
+//! a worker that reverses text, and a client that submits a job to it.
+//! Run it with `cargo run -p gearman-tokio --example quickstart`.
+#![allow(clippy::print_stdout)]
 
-#[path = "../../examples-common/cli.rs"]
-mod cli;
-#[path = "common/functions.rs"]
-mod functions;
-
-#[path = "../../examples-common/tools.rs"]
-mod tools;
-
-use std::process::ExitCode;
-use std::time::Duration;
-
-use cli::QuickstartArgs;
-use futures_util::StreamExt;
-use gearman_tokio::{Client, Error, JobRequest, Server, Worker};
-use tools::tour;
-
-/// The longest the whole tour may take before it gives up.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-async fn run_tour(client: &Client) -> Result<bool, Error> {
-    let mut all_good = true;
-
-    // 1. A foreground job: submit and wait for the result.
-    let (function, payload) = tour::FOREGROUND;
-    let outcome = client.submit(JobRequest::new(function, payload)).await?;
-    all_good &= tour::foreground(&outcome);
-
-    // 2. A background job: the server keeps it; ask how it is doing.
-    let (function, payload) = tour::BACKGROUND;
-    let handle = client
-        .submit_background(JobRequest::new(function, payload))
-        .await?;
-    tour::queued(&handle);
-    all_good &= tour::status(&client.status(&handle).await?);
-    // Wait (a few seconds at most) until the server forgets the finished job.
-    for _ in 0..100 {
-        if !client.status(&handle).await?.known {
-            tour::finished(&handle);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    // 3. Streamed data: updates arrive while the job runs.
-    let mut job = client.submit(JobRequest::new(tour::STREAMED, ""));
-    let mut updates = 0;
-    while let Some(update) = job.next().await {
-        tour::streamed(&update);
-        updates += 1;
-    }
-    all_good &= tour::streamed_end(updates, &job.await?);
-
-    // 4. Failures: WORK_FAIL and WORK_EXCEPTION.
-    let outcome = client.submit(JobRequest::new(tour::FAILING, "")).await?;
-    all_good &= tour::failed(&outcome);
-    let (function, payload) = tour::EXCEPTION;
-    let outcome = client.submit(JobRequest::new(function, payload)).await?;
-    all_good &= tour::exception(&outcome);
-
-    Ok(all_good)
-}
+use gearman_tokio::{Client, JobOutcome, JobRequest, Server, WorkError, Worker, WorkerJob};
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    let args = cli::parse_or_exit("quickstart", QuickstartArgs::USAGE, QuickstartArgs::parse);
-    let server = match args.server {
-        Some(server) => {
-            println!("using the job server at {server}");
-            server
-        }
-        None => {
-            let server = match Server::bind("127.0.0.1:0").await {
-                Ok(server) => server,
-                Err(err) => {
-                    eprintln!("quickstart: cannot start the embedded server: {err}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let addr = server
-                .local_addr()
-                .expect("a bound listener has an address");
-            println!("embedded job server listening on {addr}");
-            tokio::spawn(server.serve());
-            addr.to_string()
-        }
-    };
+async fn main() -> Result<(), gearman_tokio::Error> {
+    // The job server, on a port the system picks, served by a task of its own.
+    let server = Server::bind("127.0.0.1:0").await?;
+    let addr = server.local_addr()?.to_string();
+    tokio::spawn(server.serve());
+    println!("embedded job server listening on {addr}");
 
-    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = functions::with_example_functions(
-        Worker::new([server.clone()])
-            .concurrency(4)
-            .client_id("quickstart"),
-    );
-    let worker = tokio::spawn(worker.run_until(async {
-        let _ = worker_stopped.await;
-    }));
-    println!("worker started with {}", functions::NAMES.join(", "));
+    // A worker for `reverse`, taking jobs until `stop` fires.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = Worker::new([addr.clone()]).function("reverse", |job: WorkerJob| async move {
+        let reversed: Vec<u8> = job.payload().iter().rev().copied().collect();
+        Ok::<_, WorkError>(reversed)
+    });
+    let worker = tokio::spawn(worker.run_until(stopped));
 
-    let client = Client::new([server]).expect("one server is configured");
-    let result = tokio::time::timeout(PATIENCE, run_tour(&client)).await;
-    let _ = stop_worker.send(());
-    let _ = worker.await;
-    tour::end(match result {
-        Ok(result) => result.map_err(|err| err.to_string()),
-        Err(_) => Err(tour::GAVE_UP.to_owned()),
-    })
+    // A client: submit a job and wait for its outcome.
+    let client = Client::new([addr])?;
+    let outcome = client
+        .submit(JobRequest::new("reverse", "hello gearman"))
+        .await?;
+    match outcome {
+        JobOutcome::Complete(result) => {
+            println!(
+                "reverse(\"hello gearman\") = {:?}",
+                String::from_utf8_lossy(&result)
+            );
+            assert_eq!(result, "namraeg olleh");
+        }
+        other => panic!("the job did not complete: {other:?}"),
+    }
+
+    // The worker finishes the jobs it runs, then returns.
+    let _ = stop.send(());
+    worker.await.expect("the worker task does not panic")
 }

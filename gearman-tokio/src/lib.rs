@@ -4,6 +4,13 @@
 //! the core's next deadline and turns core events into futures and streams;
 //! every protocol decision is made in `gearman_proto`.
 //!
+//! An embedded job server, a worker and a client in one process (this is
+//! `examples/quickstart.rs`):
+//!
+//! ```
+#![doc = include_str!("../examples/quickstart.rs")]
+//! ```
+//!
 //! # Client
 //!
 //! ```no_run

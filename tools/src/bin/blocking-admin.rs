@@ -1,0 +1,19 @@
+//! `admin [--server HOST:PORT] COMMAND...`: sends one admin command and
+//! prints the server's reply as it came.
+//!
+//! Exit code: 0 when the server replied, 1 when it replied with `ERR`,
+//! 3 when there was no reply (no server, bad arguments).
+#![allow(clippy::print_stderr)]
+
+use std::process::ExitCode;
+use tools::cli;
+use tools::report;
+
+use cli::AdminArgs;
+use gearman_blocking::Admin;
+
+fn main() -> ExitCode {
+    let args = cli::parse_or_exit("admin", AdminArgs::USAGE, AdminArgs::parse);
+    let reply = Admin::connect(&args.server).and_then(|mut admin| admin.raw(args.command.clone()));
+    report::admin_reply(&args.server, reply)
+}

@@ -1,0 +1,413 @@
+//! The example tools of every adapter run as processes, against our server
+//! and gearmand: command lines, outputs and exit codes as documented.
+
+#![allow(clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use conformance::PATIENCE;
+use conformance::gearmand::{Gearmand, free_port};
+use tools::cli;
+
+/// A tool process killed on drop.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One adapter's tools: the binaries `ADAPTER-TOOL`.
+#[derive(Clone, Copy)]
+struct Tools(&'static str);
+
+impl Tools {
+    /// The path of tool `name`; cargo builds every binary of the package
+    /// before its integration tests, next to this one.
+    fn path(self, name: &str) -> PathBuf {
+        let any_tool = PathBuf::from(env!("CARGO_BIN_EXE_tokio-client"));
+        any_tool.with_file_name(format!("{}-{name}{}", self.0, std::env::consts::EXE_SUFFIX))
+    }
+
+    /// Runs tool `name` to completion (with [`PATIENCE`] as a safety net).
+    fn run(self, name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new(self.path(name))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            input.write_all(bytes).unwrap();
+        }
+        drop(input);
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > PATIENCE {
+                let _ = child.kill();
+                panic!("{name} {args:?} did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn spawn(self, name: &str, args: &[&str]) -> Child {
+        Command::new(self.path(name))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Waits until the admin `status` of `server` shows `workers` workers for `function`.
+fn wait_for_worker(tools: Tools, server: &str, function: &str) {
+    let start = Instant::now();
+    loop {
+        let out = tools.run("admin", &["--server", server, "status"], None);
+        let wanted = format!("{function}\t");
+        if text(&out.stdout)
+            .lines()
+            .any(|line| line.starts_with(&wanted) && line.ends_with("\t1"))
+        {
+            return;
+        }
+        assert!(start.elapsed() < PATIENCE, "worker never registered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every documented behaviour of `client` and `worker` against `server`.
+fn client_and_worker_against(tools: Tools, server: &str) {
+    let _worker = KillOnDrop(tools.spawn(
+        "worker",
+        &["--server", server, "--concurrency", "2", "--id", "examples"],
+    ));
+    wait_for_worker(tools, server, "sleep");
+    let s = ["--server", server];
+    let client = |extra: &[&str], stdin: Option<&[u8]>| {
+        let args: Vec<&str> = s.iter().chain(extra).copied().collect();
+        tools.run("client", &args, stdin)
+    };
+
+    let out = client(&["--function", "reverse", "hello"], None);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "olleh".into())
+    );
+    let out = client(&["--function", "echo"], Some(b"from stdin\n"));
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "from stdin\n".into())
+    );
+    let out = client(&["--function", "fail", "x"], None);
+    assert_eq!((out.status.code(), out.stdout.len()), (Some(1), 0));
+    let out = client(&["--function", "exception", "it broke"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("it broke"), "{out:?}");
+
+    let out = client(&["--function", "progress"], Some(b""));
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "abdone".into())
+    );
+    assert_eq!(text(&out.stderr), "status 1/2\nstatus 2/2\n");
+
+    let out = client(&["--function", "sleep", "--priority", "high", "10"], None);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "10".into())
+    );
+    let out = client(
+        &[
+            "--function",
+            "sleep",
+            "--priority",
+            "low",
+            "--unique",
+            "u-low",
+            "1",
+        ],
+        None,
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "1".into())
+    );
+
+    // Background: the handle and a newline; then its status while it runs.
+    let out = client(
+        &[
+            "--function",
+            "sleep",
+            "--background",
+            "--unique",
+            "bg-unique",
+            "1000",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let handle = text(&out.stdout);
+    assert!(
+        handle.starts_with("H:") && handle.ends_with('\n'),
+        "{handle:?}"
+    );
+    let out = client(&["--status", handle.trim_end()], None);
+    assert_eq!(out.status.code(), Some(0));
+    let line = text(&out.stdout);
+    assert!(
+        line.starts_with("known=1 running=") && line.ends_with(" numerator=0 denominator=0\n"),
+        "{line:?}"
+    );
+    let out = client(&["--status-unique", "bg-unique"], None);
+    assert!(text(&out.stdout).starts_with("known=1 running="), "{out:?}");
+    let out = client(&["--status", "H:no:such"], None);
+    assert_eq!(
+        text(&out.stdout),
+        "known=0 running=0 numerator=0 denominator=0\n"
+    );
+
+    // A deadline that passes: exit code 3 with a message.
+    let out = client(
+        &["--function", "sleep", "--timeout-ms", "100", "3000"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!out.stderr.is_empty());
+}
+
+fn examples_against_our_server(tools: Tools) {
+    let mut server = KillOnDrop(tools.spawn("server", &["--listen", "127.0.0.1:0"]));
+    let mut first_line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let addr = first_line
+        .strip_prefix("listening on ")
+        .expect("server prints `listening on ADDR`")
+        .trim_end()
+        .to_owned();
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+
+    client_and_worker_against(tools, &addr);
+
+    let out = tools.run("admin", &["--server", &addr, "version"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("OK "), "{out:?}");
+    let out = tools.run("admin", &["--server", &addr, "no_such_command"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with("ERR UNKNOWN_COMMAND"),
+        "{out:?}"
+    );
+
+    let out = tools.run("quickstart", &["--server", &addr], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+fn examples_against_gearmand(tools: Tools) {
+    let Some(gearmand) = Gearmand::start() else {
+        return;
+    };
+    client_and_worker_against(tools, &gearmand.server());
+    let out = tools.run("admin", &["--server", &gearmand.server(), "status"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("reverse\t0\t0\t"), "{out:?}");
+    assert!(text(&out.stdout).ends_with(".\n"));
+    let out = tools.run("quickstart", &["--server", &gearmand.server()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+fn quickstart_runs_alone(tools: Tools) {
+    let out = tools.run("quickstart", &[], None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("embedded job server listening on 127.0.0.1:"));
+    assert!(stdout.contains("foreground: reverse(\"hello gearman\")"));
+    assert!(stdout.ends_with("all done\n"), "{stdout}");
+}
+
+fn client_without_server_exits_3(tools: Tools) {
+    let port = free_port().to_string();
+    let server = format!("127.0.0.1:{port}");
+    let out = tools.run(
+        "client",
+        &["--server", &server, "--function", "reverse", "x"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!out.stderr.is_empty());
+    let out = tools.run("client", &["--bogus"], None);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+fn worker_finishes_its_job_on_sigint(tools: Tools) {
+    let Some(gearmand) = Gearmand::start() else {
+        return;
+    };
+    let server = gearmand.server();
+    let mut worker = KillOnDrop(tools.spawn("worker", &["--server", &server]));
+    wait_for_worker(tools, &server, "sleep");
+    let job = std::thread::spawn({
+        let server = server.clone();
+        move || {
+            tools.run(
+                "client",
+                &["--server", &server, "--function", "sleep", "500"],
+                None,
+            )
+        }
+    });
+    // Wait until the job runs, then interrupt the worker.
+    let start = Instant::now();
+    loop {
+        let out = tools.run("admin", &["--server", &server, "status"], None);
+        if text(&out.stdout).lines().any(|l| l == "sleep\t1\t1\t1") {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &worker.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = job.join().unwrap();
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "500".into())
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = worker.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < PATIENCE, "worker did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success());
+}
+
+#[test]
+fn command_lines_parse_as_documented() {
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let w =
+        cli::WorkerArgs::parse(args("--server a:1 --server b:2 --concurrency 3 --id me")).unwrap();
+    assert_eq!(w.servers, ["a:1", "b:2"]);
+    assert_eq!((w.concurrency, w.id.as_deref()), (3, Some("me")));
+    assert_eq!(
+        cli::WorkerArgs::parse(args("")).unwrap().servers,
+        [cli::DEFAULT_SERVER]
+    );
+    assert!(cli::WorkerArgs::parse(args("--concurrency 0")).is_err());
+
+    let c = cli::ClientArgs::parse(args(
+        "--function f --background --priority low --unique u --timeout-ms 5 payload",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.action,
+        cli::ClientAction::Submit {
+            function: "f".into(),
+            background: true,
+            priority: cli::PriorityArg::Low,
+            unique: Some("u".into()),
+            timeout_ms: Some(5),
+            payload: Some(b"payload".to_vec()),
+        }
+    );
+    assert_eq!(c.request_timeout_ms, None);
+    let c = cli::ClientArgs::parse(args("--request-timeout 250 --function f")).unwrap();
+    assert_eq!(c.request_timeout_ms, Some(250));
+    assert!(cli::ClientArgs::parse(args("--request-timeout soon --function f")).is_err());
+    let c = cli::ClientArgs::parse(args("--function f")).unwrap();
+    assert!(matches!(
+        c.action,
+        cli::ClientAction::Submit { payload: None, .. }
+    ));
+    assert_eq!(
+        cli::ClientArgs::parse(args("--status H:x:1"))
+            .unwrap()
+            .action,
+        cli::ClientAction::Status("H:x:1".into())
+    );
+    assert!(cli::ClientArgs::parse(args("--priority urgent --function f")).is_err());
+    assert!(cli::ClientArgs::parse(args("")).is_err());
+    assert!(cli::ClientArgs::parse(args("--function f --status H")).is_err());
+
+    let a = cli::AdminArgs::parse(args("--server h:1 show jobs")).unwrap();
+    assert_eq!(
+        (a.server.as_str(), a.command.as_str()),
+        ("h:1", "show jobs")
+    );
+    assert_eq!(
+        cli::ServerArgs::parse(args("")).unwrap().listen,
+        "127.0.0.1:4730"
+    );
+    assert_eq!(
+        cli::status_line(true, false, 3, 4),
+        "known=1 running=0 numerator=3 denominator=4"
+    );
+}
+
+/// The tests above, once per adapter's tools.
+macro_rules! tests_for_each_adapter {
+    ($($adapter:ident => $prefix:literal),* $(,)?) => {$(
+        mod $adapter {
+            use super::Tools;
+
+            const TOOLS: Tools = Tools($prefix);
+
+            #[test]
+            fn examples_against_our_server() {
+                super::examples_against_our_server(TOOLS);
+            }
+
+            #[test]
+            fn examples_against_gearmand() {
+                super::examples_against_gearmand(TOOLS);
+            }
+
+            #[test]
+            fn quickstart_runs_alone() {
+                super::quickstart_runs_alone(TOOLS);
+            }
+
+            #[test]
+            fn client_without_server_exits_3() {
+                super::client_without_server_exits_3(TOOLS);
+            }
+
+            #[test]
+            fn worker_finishes_its_job_on_sigint() {
+                super::worker_finishes_its_job_on_sigint(TOOLS);
+            }
+        }
+    )*};
+}
+
+tests_for_each_adapter! {
+    tokio => "tokio",
+    async_std => "async-std",
+    blocking => "blocking",
+}
