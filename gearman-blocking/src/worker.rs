@@ -13,7 +13,7 @@ use bytes::Bytes;
 use gearman_proto::routing::ServerId;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
 use crate::driver::{Deferred, Driven, Io, Machine, Remote};

@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use gearman_proto::routing::ServerId;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 use tokio::sync::mpsc;
 
 use crate::Error;

@@ -26,7 +26,7 @@ impl fmt::Display for JobId {
 /// Every field is a zero-copy slice of the packet it arrived in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Job {
+pub struct Assignment {
     /// The id to report results with.
     pub id: JobId,
     /// The server that assigned it (the handle is only unique there).
@@ -52,7 +52,7 @@ pub enum WorkerEvent {
     /// [`work_complete`](super::Worker::work_complete),
     /// [`work_fail`](super::Worker::work_fail) or
     /// [`work_exception`](super::Worker::work_exception).
-    JobAssigned(Job),
+    JobAssigned(Assignment),
     /// The connection that assigned this job dropped: the server requeues
     /// the job (gearmand does; the Perl and Python servers fail it instead),
     /// so it may run again elsewhere. Stop it if you can; results reported for it from now
