@@ -10,7 +10,6 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gearman_proto::routing::ServerId;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
@@ -36,32 +35,18 @@ impl std::fmt::Debug for WorkerJob {
     }
 }
 
+/// The assignment's accessors ([`payload`](Assignment::payload),
+/// [`function`](Assignment::function), [`unique`](Assignment::unique),
+/// [`reducer`](Assignment::reducer), ...) are the core's, read through this.
+impl std::ops::Deref for WorkerJob {
+    type Target = Assignment;
+
+    fn deref(&self) -> &Assignment {
+        &self.assignment
+    }
+}
+
 impl WorkerJob {
-    /// The server that assigned the job, by its index in the configured list.
-    pub fn server(&self) -> ServerId {
-        self.assignment.server
-    }
-
-    /// The job handle the server gave the job.
-    pub fn handle(&self) -> &Bytes {
-        &self.assignment.handle
-    }
-
-    /// The function name.
-    pub fn function(&self) -> &Bytes {
-        &self.assignment.function
-    }
-
-    /// The client's unique id, when the server sent one.
-    pub fn unique(&self) -> Option<&Bytes> {
-        self.assignment.unique.as_ref()
-    }
-
-    /// The workload.
-    pub fn payload(&self) -> &Bytes {
-        &self.assignment.payload
-    }
-
     /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
     pub fn send_data(&self, data: impl Into<Bytes>) {
         self.send(WorkUpdate::Data(data.into()));

@@ -165,6 +165,29 @@ fn dropped_jobs_and_refused_requests_do_not_disturb_the_others() {
     worker.join().unwrap();
 }
 
+/// A reduce job's reducer reaches the handler (GRAB_JOB_ALL's assignment
+/// carries it), through the same accessor the async adapters' jobs have.
+#[test]
+fn a_reduce_job_hands_its_reducer_to_the_handler() {
+    use gearman_blocking::proto::worker::{GrabMode, WorkerConfig};
+
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = server.local_addr().to_string();
+    let config = WorkerConfig::new([addr.clone()]).with_grab(GrabMode::All);
+    let worker = Worker::with_config(config)
+        .function("mapper", |job: &WorkerJob| {
+            Ok::<_, WorkError>(job.reducer().cloned().unwrap_or_default())
+        })
+        .spawn()
+        .unwrap();
+    let client = Client::new([addr]).unwrap();
+    let job = client.submit(JobRequest::new("mapper", "x").with_reducer("sum"));
+    assert_eq!(job.wait_timeout_owned(), JobOutcome::Complete("sum".into()));
+    worker.shutdown();
+    worker.join().unwrap();
+    server.stop().unwrap();
+}
+
 #[test]
 fn worker_without_servers_refuses_to_run() {
     let worker =

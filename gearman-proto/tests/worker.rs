@@ -127,6 +127,13 @@ fn job_assign_all_carries_the_reducer_and_an_empty_one_is_none() {
     let job = peer.take_job();
     assert_eq!(job.reducer.as_deref(), Some(&b"reduce"[..]));
     assert_eq!(&job.payload[..], b"a\0b");
+    // The accessors adapters' jobs dereference to read the same fields.
+    assert_eq!(job.reducer().map(|r| &r[..]), Some(&b"reduce"[..]));
+    assert_eq!(job.unique().map(|u| &u[..]), Some(&b"u"[..]));
+    assert_eq!(
+        (job.server(), &job.handle()[..], &job.function()[..], &job.payload()[..]),
+        (sid(0), &b"H:1"[..], &b"map"[..], &b"a\0b"[..])
+    );
     peer.expect(0, &[(GrabJobUniq, &[])]);
     peer.send(0, JobAssignAll, &[b"H:2", b"map", b"", b"", b"x"]);
     let job = peer.take_job();
