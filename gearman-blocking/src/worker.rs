@@ -409,9 +409,6 @@ impl Worker {
         R: Into<Bytes>,
     {
         let boxed: Handler = Arc::new(move |job| handler(job).map(Into::into));
-        self.config
-            .abilities
-            .retain(|ability| ability.function != function);
         self.config = match timeout {
             Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
             None => self.config.with_function(function.clone()),

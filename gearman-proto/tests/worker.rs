@@ -67,6 +67,23 @@ fn wire_bytes_of_registration_and_grab_match_the_protocol() {
 }
 
 #[test]
+fn configuring_a_function_again_replaces_its_registration() {
+    let config = WorkerConfig::new(["gm:4730"])
+        .with_function("f")
+        .with_function("g")
+        .with_function_timeout("f", Duration::from_secs(5));
+    let registered: Vec<_> = config
+        .abilities
+        .iter()
+        .map(|ability| (&ability.function[..], ability.timeout))
+        .collect();
+    assert_eq!(
+        registered,
+        [(&b"g"[..], None), (&b"f"[..], Some(Duration::from_secs(5)))]
+    );
+}
+
+#[test]
 fn no_abilities_means_no_grab_until_can_do() {
     let mut peer = Peer::new(WorkerConfig::new(servers(1)));
     peer.accept(0);

@@ -293,9 +293,6 @@ impl Worker {
             let running = handler(job);
             Box::pin(async move { running.await.map(Into::into) })
         });
-        self.config
-            .abilities
-            .retain(|ability| ability.function != function);
         self.config = match timeout {
             Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
             None => self.config.with_function(function.clone()),

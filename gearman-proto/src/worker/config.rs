@@ -112,7 +112,8 @@ pub struct WorkerConfig {
     /// Sent as SET_CLIENT_ID on every connection (shown by the admin
     /// `workers` command). Default: none.
     pub client_id: Option<Bytes>,
-    /// Functions registered from the start; more can be added with
+    /// Functions registered from the start, each once (the builders replace
+    /// an earlier entry of the same function); more can be added with
     /// [`Worker::can_do`](super::Worker::can_do). Default: none.
     pub abilities: Vec<Ability>,
     /// Most jobs held at once across all servers, counting grabs still
@@ -181,25 +182,25 @@ impl WorkerConfig {
         self
     }
 
-    /// Adds a function, registered with CAN_DO.
-    pub fn with_function(mut self, function: impl Into<Bytes>) -> WorkerConfig {
-        self.abilities.push(Ability {
-            function: function.into(),
-            timeout: None,
-        });
-        self
+    /// Adds a function, registered with CAN_DO. Adding a function again
+    /// replaces its earlier registration (and timeout).
+    pub fn with_function(self, function: impl Into<Bytes>) -> WorkerConfig {
+        self.with_ability(function.into(), None)
     }
 
-    /// Adds a function, registered with CAN_DO_TIMEOUT.
+    /// Adds a function, registered with CAN_DO_TIMEOUT. Adding a function
+    /// again replaces its earlier registration.
     pub fn with_function_timeout(
-        mut self,
+        self,
         function: impl Into<Bytes>,
         timeout: Duration,
     ) -> WorkerConfig {
-        self.abilities.push(Ability {
-            function: function.into(),
-            timeout: Some(timeout),
-        });
+        self.with_ability(function.into(), Some(timeout))
+    }
+
+    fn with_ability(mut self, function: Bytes, timeout: Option<Duration>) -> WorkerConfig {
+        self.abilities.retain(|ability| ability.function != function);
+        self.abilities.push(Ability { function, timeout });
         self
     }
 
