@@ -122,7 +122,6 @@ mod client;
 #[cfg(test)]
 mod counting_waker;
 mod driver;
-mod error;
 mod job_steps;
 mod run_with;
 mod server;
@@ -131,7 +130,7 @@ mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{Client, ClientDriver, Job};
-pub use error::Error;
+pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };

@@ -58,13 +58,12 @@ pub use gearman_proto as proto;
 mod admin;
 mod client;
 mod driver;
-mod error;
 mod server;
 mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{Client, Job};
-pub use error::Error;
+pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };

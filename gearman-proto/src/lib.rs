@@ -11,6 +11,7 @@ pub mod codec;
 pub mod command;
 pub mod conn;
 pub mod dispatch;
+pub mod driver_error;
 pub mod error;
 pub mod invariants;
 pub mod packet;
