@@ -9,6 +9,7 @@ use std::io;
 
 use bytes::Bytes;
 
+use crate::admin::AdminLineError;
 use crate::admin_call::AdminCallError;
 use crate::client::{ClientError, ConfigError};
 use crate::worker::WorkerError;
@@ -71,5 +72,12 @@ impl From<AdminCallError> for Error {
             AdminCallError::Unexpected(reply) => Error::UnexpectedReply(format!("{reply:?}")),
             other => Error::InvalidRequest(other.to_string()),
         }
+    }
+}
+
+/// A raw admin line that cannot be sent as one line.
+impl From<AdminLineError> for Error {
+    fn from(err: AdminLineError) -> Error {
+        Error::InvalidRequest(err.to_string())
     }
 }
