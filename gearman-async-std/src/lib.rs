@@ -141,3 +141,11 @@ pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
 pub use signal::ctrl_c;
 pub use worker::{WorkError, Worker, WorkerJob};
+
+/// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the
+/// standard hasher's keys, random per process and per instance. The core
+/// reads no randomness and the adapters share no crate but the core, so
+/// each adapter holds this one line.
+pub(crate) fn os_entropy() -> u64 {
+    std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
+}

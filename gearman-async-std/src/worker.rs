@@ -342,11 +342,7 @@ impl Worker {
     /// Fails at once if the configuration cannot work (no server, a bad
     /// function name).
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let mut config = self.config;
-        if config.seed == 0 {
-            config.seed = crate::client::os_seed();
-        }
-        let core = Core::new(config, Instant::now())?;
+        let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let mut driver = Driver::new(Driving {
             core,

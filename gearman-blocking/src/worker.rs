@@ -428,15 +428,12 @@ impl Worker {
     /// then stops taking jobs, lets the running ones finish, and returns.
     pub fn run(self) -> Result<(), Error> {
         let Worker {
-            mut config,
+            config,
             handlers,
             remote,
         } = self;
-        if config.seed == 0 {
-            config.seed = crate::client::os_seed();
-        }
         let threads = config.concurrency.max(1);
-        let core = Core::new(config, Instant::now())?;
+        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (tasks, tasks_rx) = mpsc::channel();
         let tasks_rx = Arc::new(Mutex::new(tasks_rx));
         let one_at_a_time = (threads == 1).then(|| Arc::new(Mutex::new(())));

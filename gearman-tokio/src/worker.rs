@@ -304,11 +304,7 @@ impl Worker {
     /// Runs until `shutdown` completes (a signal, a cancellation token...),
     /// then stops taking jobs, lets the running ones finish, and returns.
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let mut config = self.config;
-        if config.seed == 0 {
-            config.seed = crate::client::os_seed();
-        }
-        let core = Core::new(config, Instant::now())?;
+        let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
             core,

@@ -42,13 +42,17 @@ pub struct ClientConfig {
     /// The same seed and inputs give the same bytes. Processes that submit
     /// background jobs to the same servers must use different seeds, or
     /// their generated unique ids collide and the server merges their jobs;
-    /// drivers normally seed from the operating system. Default: 0.
+    /// 0 stands for "unset": [`with_seed_or`](ClientConfig::with_seed_or)
+    /// replaces it with entropy, as every adapter does with the operating
+    /// system's. Default: 0.
     pub seed: u64,
     /// Largest packet payload accepted from a server; a larger one closes the
     /// connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
     pub max_packet_size: u32,
     /// Ask each server for `OPTION_REQ exceptions` before the first submit on
-    /// each connection, so WORK_EXCEPTION reaches the caller. Default: false.
+    /// each connection, so WORK_EXCEPTION reaches the caller; off, a
+    /// worker's exception arrives as a plain failure. Default: true, through
+    /// every entry point (each adapter's `Client::new` uses these defaults).
     pub exceptions: bool,
     /// How many times a submit the server never acknowledged is sent again
     /// on another server after its connection dropped. A connection that
@@ -78,7 +82,7 @@ impl ClientConfig {
             backoff: BackoffConfig::default(),
             seed: 0,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
-            exceptions: false,
+            exceptions: true,
             submit_retries: 2,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
         }
@@ -117,6 +121,22 @@ impl ClientConfig {
     /// Sets [`max_packet_size`](ClientConfig::max_packet_size).
     pub fn with_max_packet_size(mut self, max: u32) -> ClientConfig {
         self.max_packet_size = max;
+        self
+    }
+
+    /// Replaces an unset [`seed`](ClientConfig::seed) (0) with `entropy()`,
+    /// and keeps a set one. The core reads no randomness itself; adapters
+    /// pass the operating system's here.
+    ///
+    /// ```
+    /// use gearman_proto::client::ClientConfig;
+    /// assert_eq!(ClientConfig::new(["gm:4730"]).with_seed_or(|| 9).seed, 9);
+    /// assert_eq!(ClientConfig::new(["gm:4730"]).with_seed(3).with_seed_or(|| 9).seed, 3);
+    /// ```
+    pub fn with_seed_or(mut self, entropy: impl FnOnce() -> u64) -> ClientConfig {
+        if self.seed == 0 {
+            self.seed = entropy();
+        }
         self
     }
 

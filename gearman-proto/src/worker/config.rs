@@ -137,7 +137,9 @@ pub struct WorkerConfig {
     /// then requeue those jobs). `None`: wait as long as it takes. Default: `None`.
     pub shutdown_timeout: Option<Duration>,
     /// Seed of the backoff jitter: the same seed and inputs give the same
-    /// bytes and timings. Default: 0.
+    /// bytes and timings. 0 stands for "unset":
+    /// [`with_seed_or`](WorkerConfig::with_seed_or) replaces it with
+    /// entropy, as every adapter does with the operating system's. Default: 0.
     pub seed: u64,
     /// Largest packet payload accepted from a server; a larger one closes
     /// the connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
@@ -257,6 +259,16 @@ impl WorkerConfig {
     /// Sets [`seed`](WorkerConfig::seed).
     pub fn with_seed(mut self, seed: u64) -> WorkerConfig {
         self.seed = seed;
+        self
+    }
+
+    /// Replaces an unset [`seed`](WorkerConfig::seed) (0) with `entropy()`,
+    /// and keeps a set one. The core reads no randomness itself; adapters
+    /// pass the operating system's here.
+    pub fn with_seed_or(mut self, entropy: impl FnOnce() -> u64) -> WorkerConfig {
+        if self.seed == 0 {
+            self.seed = entropy();
+        }
         self
     }
 
