@@ -148,7 +148,12 @@ fn job_assign_all_carries_the_reducer_and_an_empty_one_is_none() {
     assert_eq!(job.reducer().map(|r| &r[..]), Some(&b"reduce"[..]));
     assert_eq!(job.unique().map(|u| &u[..]), Some(&b"u"[..]));
     assert_eq!(
-        (job.server(), &job.handle()[..], &job.function()[..], &job.payload()[..]),
+        (
+            job.server(),
+            &job.handle()[..],
+            &job.function()[..],
+            &job.payload()[..]
+        ),
         (sid(0), &b"H:1"[..], &b"map"[..], &b"a\0b"[..])
     );
     peer.expect(0, &[(GrabJobUniq, &[])]);

@@ -76,10 +76,10 @@ mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{Client, Job, JobOutcome, JobUpdate};
-pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
+pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};

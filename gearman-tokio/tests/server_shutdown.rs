@@ -49,7 +49,8 @@ async fn graceful_shutdown_waits_for_running_jobs() {
     // went on.
     let rows = patiently(admin.status()).await.unwrap();
     assert!(
-        rows.iter().any(|row| row.function == "held" && row.running == 1),
+        rows.iter()
+            .any(|row| row.function == "held" && row.running == 1),
         "{rows:?}"
     );
     assert!(!serving.is_finished());

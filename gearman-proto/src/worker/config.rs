@@ -201,7 +201,8 @@ impl WorkerConfig {
     }
 
     fn with_ability(mut self, function: Bytes, timeout: Option<Duration>) -> WorkerConfig {
-        self.abilities.retain(|ability| ability.function != function);
+        self.abilities
+            .retain(|ability| ability.function != function);
         self.abilities.push(Ability { function, timeout });
         self
     }
