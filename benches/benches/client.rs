@@ -30,8 +30,11 @@ struct Session {
 impl Session {
     fn new(batch: usize, background: bool) -> Session {
         let now = Instant::now();
-        let mut client =
-            Client::new(ClientConfig::new(["bench:4730"]).with_seed(7)).expect("valid config");
+        // The scripted replies answer submits only, not the exceptions option.
+        let config = ClientConfig::new(["bench:4730"])
+            .with_seed(7)
+            .with_exceptions(false);
+        let mut client = Client::new(config).expect("valid config");
         // Open the connection with a first job, answered like the others.
         let mut session_replies = Vec::new();
         let mut handles = Vec::new();

@@ -139,7 +139,6 @@ impl<H: Harness> Env<H> {
     /// Client configuration for this server: exceptions on, quick backoff.
     pub fn client_config(&self) -> ClientConfig {
         ClientConfig::new([self.addr()])
-            .with_exceptions(true)
             .with_backoff(Duration::from_millis(10), Duration::from_millis(100))
     }
 

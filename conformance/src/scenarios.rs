@@ -424,7 +424,6 @@ pub fn many_servers_one_down<H: Harness>(env: &Env<H>) {
     let f = name("reverse");
     let fast = |servers: [String; 2]| {
         ClientConfig::new(servers)
-            .with_exceptions(true)
             .with_backoff(Duration::from_millis(10), Duration::from_millis(100))
     };
     let worker = env.harness.worker(
@@ -589,10 +588,13 @@ pub fn timeouts<H: Harness>(env: &Env<H>) {
     // Accepts connections (the kernel does) and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap().to_string();
+    // Without the exceptions option, the submit is the only request whose
+    // timeout can fire.
     let stuck = env.harness.client(
         ClientConfig::new([silent_addr])
             .with_request_timeout(Some(Duration::from_millis(200)))
-            .with_submit_retries(0),
+            .with_submit_retries(0)
+            .with_exceptions(false),
     );
     assert_eq!(
         stuck.submit(JobRequest::new("any", "x")).outcome(),

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -159,10 +159,37 @@ impl Drop for ClientDriver {
 }
 
 fn lock(driver: &SharedDriver) -> MutexGuard<'_, Option<Driver<Driving>>> {
-    // A poisoned lock only means a panic elsewhere; the state is still sound.
     driver
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| end_poisoned(driver, poisoned.into_inner()))
+}
+
+/// A panic while the state was held (in the driver or in a caller's task
+/// applying a command) may have left the state machine half-changed: end
+/// the client, as dropping its driver would, so pending jobs and requests
+/// get [`Error::Shutdown`] and later calls are refused.
+fn end_poisoned<'a>(
+    driver: &SharedDriver,
+    mut guard: MutexGuard<'a, Option<Driver<Driving>>>,
+) -> MutexGuard<'a, Option<Driver<Driving>>> {
+    if guard.take().is_some() {
+        tracing::error!("a panic interrupted the client's state; shutting down");
+    }
+    driver.clear_poison();
+    guard
+}
+
+/// Ends the client at once when a caller's task panics holding the state
+/// (the guard declared after this one poisons the lock first), rather than
+/// when the driver next wakes.
+struct EndOnPanic<'a>(&'a SharedDriver);
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            drop(lock(self.0));
+        }
+    }
 }
 
 /// A caller's call, for the driver.
@@ -257,14 +284,6 @@ impl Driven for Driving {
     }
 }
 
-/// Seed for generated unique ids and jitter, different in every process
-/// and every client, without a random-number crate.
-pub(crate) fn os_seed() -> u64 {
-    // The standard hasher's keys are random per process and per instance.
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(std::process::id())
-}
-
 impl Client {
     /// A client of these servers (`host:port` each) with default settings:
     /// round robin with failover, exceptions enabled, connect timeout 5 s,
@@ -275,18 +294,14 @@ impl Client {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let config = ClientConfig::new(servers).with_exceptions(true);
-        Client::with_config(config)
+        Client::with_config(ClientConfig::new(servers))
     }
 
     /// A client with a full core configuration (routing policy, timeouts,
     /// backoff...), and the driver to spawn. A seed of 0 is replaced by one
     /// from the operating system.
-    pub fn with_config(mut config: ClientConfig) -> Result<(Client, ClientDriver), Error> {
-        if config.seed == 0 {
-            config.seed = os_seed();
-        }
-        let core = Core::new(config)?;
+    pub fn with_config(config: ClientConfig) -> Result<(Client, ClientDriver), Error> {
+        let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
             core,
@@ -313,12 +328,21 @@ impl Client {
     /// one task). Otherwise it is queued for the driver, which then writes
     /// it together with the others.
     fn send(&self, command: Command) -> bool {
-        if let Ok(mut guard) = self.driver.try_lock() {
+        let _end = EndOnPanic(&self.driver);
+        let guard = match self.driver.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => {
+                Some(end_poisoned(&self.driver, poisoned.into_inner()))
+            }
+            Err(TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut guard) = guard {
             if let Some(driver) = guard.as_mut().filter(|driver| driver.driven().idle()) {
                 driver.act_directly(|driving, now| driving.command_directly(command, now));
                 return true;
             }
         }
+        // Refused once the driver is gone: it held the receiver.
         self.commands.unbounded_send(command).is_ok()
     }
 
@@ -531,6 +555,38 @@ mod tests {
             panic!("the request never ended: its deadline was missed");
         };
         future::block_on(future::or(guard, driver.run_with(work)))
+    }
+
+    /// Awaits `work` without running the driver, for at most 2 s.
+    fn within_2s<T>(work: impl Future<Output = T>) -> Option<T> {
+        let late = async {
+            Timer::after(Duration::from_secs(2)).await;
+            None
+        };
+        future::block_on(future::or(async { Some(work.await) }, late))
+    }
+
+    // A panic while the state machine was held may have left it
+    // half-changed: the client ends as if its driver were dropped.
+    #[test]
+    fn a_panic_holding_the_state_shuts_the_client_down() {
+        // Never polled, the driver never connects: the job waits in the state.
+        let (client, _driver) = Client::new(["127.0.0.1:9"]).unwrap();
+        let waiting = client.submit(JobRequest::new("f", "x"));
+        assert!(!lock(&client.driver).as_ref().unwrap().driven().idle());
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = client.driver.lock();
+            panic!("a bug while holding the state");
+        }));
+        assert!(panicked.is_err());
+
+        let refused = within_2s(client.echo("late"));
+        assert!(matches!(refused, Some(Err(Error::Shutdown))), "{refused:?}");
+        let ended = within_2s(waiting);
+        assert!(matches!(ended, Some(Err(Error::Shutdown))), "{ended:?}");
+        let late = within_2s(client.submit(JobRequest::new("f", "late")));
+        assert!(matches!(late, Some(Err(Error::Shutdown))), "{late:?}");
     }
 
     #[test]

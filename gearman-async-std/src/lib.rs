@@ -122,7 +122,6 @@ mod client;
 #[cfg(test)]
 mod counting_waker;
 mod driver;
-mod error;
 mod job_steps;
 mod run_with;
 mod server;
@@ -131,14 +130,22 @@ mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{Client, ClientDriver, Job};
-pub use error::Error;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
 pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
 pub use signal::ctrl_c;
 pub use worker::{WorkError, Worker, WorkerJob};
+
+/// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the
+/// standard hasher's keys, random per process and per instance. The core
+/// reads no randomness and the adapters share no crate but the core, so
+/// each adapter holds this one line.
+pub(crate) fn os_entropy() -> u64 {
+    std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
+}

@@ -15,10 +15,9 @@ use futures_core::Stream;
 use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
-use gearman_proto::routing::ServerId;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
@@ -37,38 +36,18 @@ pub struct WorkerJob {
     updates: Sender<(JobId, WorkUpdate)>,
 }
 
+/// The assignment's accessors ([`payload`](Assignment::payload),
+/// [`function`](Assignment::function), [`unique`](Assignment::unique),
+/// [`reducer`](Assignment::reducer), ...) are the core's, read through this.
+impl std::ops::Deref for WorkerJob {
+    type Target = Assignment;
+
+    fn deref(&self) -> &Assignment {
+        &self.assignment
+    }
+}
+
 impl WorkerJob {
-    /// The server that assigned the job, by its index in the configured list.
-    pub fn server(&self) -> ServerId {
-        self.assignment.server
-    }
-
-    /// The job handle the server gave the job.
-    pub fn handle(&self) -> &Bytes {
-        &self.assignment.handle
-    }
-
-    /// The function name.
-    pub fn function(&self) -> &Bytes {
-        &self.assignment.function
-    }
-
-    /// The client's unique id, when the server sent one.
-    pub fn unique(&self) -> Option<&Bytes> {
-        self.assignment.unique.as_ref()
-    }
-
-    /// The reducer of a reduce job (SUBMIT_REDUCE_JOB), when the server
-    /// sent one.
-    pub fn reducer(&self) -> Option<&Bytes> {
-        self.assignment.reducer.as_ref()
-    }
-
-    /// The workload.
-    pub fn payload(&self) -> &Bytes {
-        &self.assignment.payload
-    }
-
     /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
     pub fn send_data(&self, data: impl Into<Bytes>) {
         self.send(WorkUpdate::Data(data.into()));
@@ -363,11 +342,7 @@ impl Worker {
     /// Fails at once if the configuration cannot work (no server, a bad
     /// function name).
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let mut config = self.config;
-        if config.seed == 0 {
-            config.seed = crate::client::os_seed();
-        }
-        let core = Core::new(config, Instant::now())?;
+        let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let mut driver = Driver::new(Driving {
             core,

@@ -161,14 +161,6 @@ impl Driven for Driving {
     }
 }
 
-/// Seed for generated unique ids and jitter, different in every process
-/// and every client, without a random-number crate.
-pub(crate) fn os_seed() -> u64 {
-    // The standard hasher's keys are random per process and per instance.
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(std::process::id())
-}
-
 impl Client {
     /// A client of these servers (`host:port` each) with default settings:
     /// round robin with failover, exceptions enabled, connect timeout 5 s,
@@ -179,17 +171,13 @@ impl Client {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let config = ClientConfig::new(servers).with_exceptions(true);
-        Client::with_config(config)
+        Client::with_config(ClientConfig::new(servers))
     }
 
     /// A client with a full core configuration (routing policy, timeouts,
     /// backoff...). A seed of 0 is replaced by one from the operating system.
-    pub fn with_config(mut config: ClientConfig) -> Result<Client, Error> {
-        if config.seed == 0 {
-            config.seed = os_seed();
-        }
-        let core = Core::new(config)?;
+    pub fn with_config(config: ClientConfig) -> Result<Client, Error> {
+        let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let machine = Machine::new(|_| Driving {
             core,
             waiters: Waiters::new(),

@@ -10,10 +10,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gearman_proto::routing::ServerId;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
 use crate::driver::{Deferred, Driven, Io, Machine, Remote};
@@ -36,32 +35,18 @@ impl std::fmt::Debug for WorkerJob {
     }
 }
 
+/// The assignment's accessors ([`payload`](Assignment::payload),
+/// [`function`](Assignment::function), [`unique`](Assignment::unique),
+/// [`reducer`](Assignment::reducer), ...) are the core's, read through this.
+impl std::ops::Deref for WorkerJob {
+    type Target = Assignment;
+
+    fn deref(&self) -> &Assignment {
+        &self.assignment
+    }
+}
+
 impl WorkerJob {
-    /// The server that assigned the job, by its index in the configured list.
-    pub fn server(&self) -> ServerId {
-        self.assignment.server
-    }
-
-    /// The job handle the server gave the job.
-    pub fn handle(&self) -> &Bytes {
-        &self.assignment.handle
-    }
-
-    /// The function name.
-    pub fn function(&self) -> &Bytes {
-        &self.assignment.function
-    }
-
-    /// The client's unique id, when the server sent one.
-    pub fn unique(&self) -> Option<&Bytes> {
-        self.assignment.unique.as_ref()
-    }
-
-    /// The workload.
-    pub fn payload(&self) -> &Bytes {
-        &self.assignment.payload
-    }
-
     /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
     pub fn send_data(&self, data: impl Into<Bytes>) {
         self.send(WorkUpdate::Data(data.into()));
@@ -424,9 +409,6 @@ impl Worker {
         R: Into<Bytes>,
     {
         let boxed: Handler = Arc::new(move |job| handler(job).map(Into::into));
-        self.config
-            .abilities
-            .retain(|ability| ability.function != function);
         self.config = match timeout {
             Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
             None => self.config.with_function(function.clone()),
@@ -446,15 +428,12 @@ impl Worker {
     /// then stops taking jobs, lets the running ones finish, and returns.
     pub fn run(self) -> Result<(), Error> {
         let Worker {
-            mut config,
+            config,
             handlers,
             remote,
         } = self;
-        if config.seed == 0 {
-            config.seed = crate::client::os_seed();
-        }
         let threads = config.concurrency.max(1);
-        let core = Core::new(config, Instant::now())?;
+        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (tasks, tasks_rx) = mpsc::channel();
         let tasks_rx = Arc::new(Mutex::new(tasks_rx));
         let one_at_a_time = (threads == 1).then(|| Arc::new(Mutex::new(())));

@@ -39,7 +39,10 @@ mod response;
 pub use reply_decoder::{
     AdminDecodeError, AdminResponseDecoder, DEFAULT_MAX_REPLY_LEN, DEFAULT_MAX_REPLY_LINE_LEN,
 };
-pub use request::{AdminParseError, AdminRequest, MAX_ADMIN_TOKENS, MaxQueueLimits, ReplyShape};
+pub use request::{
+    AdminLine, AdminLineError, AdminParseError, AdminRequest, MAX_ADMIN_TOKENS, MaxQueueLimits,
+    ReplyShape,
+};
 pub use response::{
     AdminResponse, JobRow, PriorityStatusRow, StatusRow, WorkerRow, encode_list_end,
 };

@@ -137,9 +137,10 @@ pub fn check_admin_stream(data: &[u8]) {
     let Some((&selector, replies)) = data.split_first() else {
         return;
     };
-    let request = AdminRequest::Raw(Bytes::from_static(
+    let request = AdminRequest::raw(Bytes::from_static(
         ADMIN_REQUESTS[usize::from(selector) % ADMIN_REQUESTS.len()],
-    ));
+    ))
+    .expect("the listed requests hold no line break");
     let whole = read_replies(&request, replies, replies.len());
     let pieces = read_replies(&request, replies, piece_size(replies.len()));
     assert_eq!(pieces, whole, "feeding piecewise differs from whole");
@@ -302,7 +303,8 @@ fn check_failed(decoder: &mut Decoder, err: &DecodeError, used: usize, declared:
 /// A line a server received: it parses to a request that re-encodes
 /// consistently, or to an error whose reply reads back the same.
 fn check_request_line(line: &[u8]) {
-    let raw = AdminRequest::Raw(Bytes::copy_from_slice(line));
+    // A `\r` inside the line cannot be sent raw; the server still parses it.
+    let raw = AdminRequest::raw(Bytes::copy_from_slice(line)).ok();
     match AdminRequest::parse(line) {
         Ok(request) => {
             let mut wire = Vec::new();
@@ -313,9 +315,12 @@ fn check_request_line(line: &[u8]) {
                 Ok(&request),
                 "an encoded request parses back"
             );
-            assert_eq!(raw.reply_shape(), request.reply_shape());
+            if let Some(raw) = raw {
+                assert_eq!(raw.reply_shape(), request.reply_shape());
+            }
         }
         Err(err) => {
+            let Some(raw) = raw else { return };
             assert_eq!(raw.reply_shape(), ReplyShape::SingleLine);
             if let Some(reply) = err.reply() {
                 assert!(reply.is_error());

@@ -152,6 +152,7 @@ pub mod codec;
 pub mod command;
 pub mod conn;
 pub mod dispatch;
+pub mod driver_error;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod invariants;

@@ -89,7 +89,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::{Ability, GrabMode, WorkerConfig};
-pub use event::{GrabState, Job, JobId, WorkerError, WorkerEvent};
+pub use event::{Assignment, GrabState, JobId, WorkerError, WorkerEvent};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 
 use crate::backoff::Backoff;
@@ -857,7 +857,7 @@ impl Worker {
         }
         let id = JobId(self.next_job);
         self.next_job += 1;
-        let job = Job {
+        let job = Assignment {
             id,
             server,
             handle: handle.clone(),

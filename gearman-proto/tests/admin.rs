@@ -352,7 +352,7 @@ fn request_for(response: &AdminResponse) -> AdminRequest {
         AdminResponse::PriorityStatus(_) => AdminRequest::PriorityStatus,
         AdminResponse::ShowJobs(_) => AdminRequest::ShowJobs,
         AdminResponse::ShowUniqueJobs(_) => AdminRequest::ShowUniqueJobs,
-        AdminResponse::RawList(_) => AdminRequest::Raw("status".into()),
+        AdminResponse::RawList(_) => AdminRequest::raw("status").unwrap(),
         _ => AdminRequest::CancelJob {
             handle: "H:x:1".into(),
         },
@@ -475,17 +475,17 @@ fn unexpected_shapes_become_raw() {
         &AdminResponse::RawLine("OK 99999999999".into()),
     );
     assert_decodes(
-        &AdminRequest::Raw("STATUS".into()),
+        &AdminRequest::raw("STATUS").unwrap(),
         b"f\t1\t2\t3\n.\n",
         &AdminResponse::Status(vec![StatusRow::new("f", 1, 2, 3)]),
     );
     assert_decodes(
-        &AdminRequest::Raw("gladiator".into()),
+        &AdminRequest::raw("gladiator").unwrap(),
         b"OK\n",
         &AdminResponse::Ok,
     );
     assert_decodes(
-        &AdminRequest::Raw("gladiator".into()),
+        &AdminRequest::raw("gladiator").unwrap(),
         b"whatever\n",
         &AdminResponse::RawLine("whatever".into()),
     );
@@ -702,8 +702,8 @@ proptest! {
             AdminRequest::Verbose, AdminRequest::ShowJobs, AdminRequest::ShowUniqueJobs,
             AdminRequest::PriorityStatus, AdminRequest::Shutdown { graceful: false },
             AdminRequest::CancelJob { handle: "h".into() }, AdminRequest::CreateFunction { name: "f".into() },
-            AdminRequest::DropFunction { name: "f".into() }, AdminRequest::Raw("status".into()),
-            AdminRequest::Raw("nonsense".into()),
+            AdminRequest::DropFunction { name: "f".into() }, AdminRequest::raw("status").unwrap(),
+            AdminRequest::raw("nonsense").unwrap(),
         ];
         let request = &requests[which];
         let mut decoder = AdminResponseDecoder::new().with_max_line_len(64);
@@ -716,4 +716,19 @@ proptest! {
             prop_assert!(again.is_empty());
         }
     }
+}
+
+#[test]
+fn a_raw_line_with_a_line_break_is_refused_when_built() {
+    for line in ["status\r\nshutdown", "status\nshutdown", "status\r", "\n"] {
+        let refused = AdminRequest::raw(line);
+        assert_eq!(
+            refused.map_err(|err| err.line),
+            Err(Bytes::from(line)),
+            "{line:?}"
+        );
+    }
+    let mut wire = Vec::new();
+    AdminRequest::raw("show jobs").unwrap().encode(&mut wire);
+    assert_eq!(wire, b"show jobs\r\n");
 }

@@ -162,8 +162,14 @@ fn handle(server: usize, h: &'static [u8]) -> JobHandle {
 const A: &str = "a:4730";
 const B: &str = "b:4730";
 
+/// The exact-packet tests leave out the exceptions option (on by default);
+/// its own tests turn it on.
+fn without_exceptions<const N: usize>(servers: [&str; N]) -> ClientConfig {
+    ClientConfig::new(servers).with_exceptions(false)
+}
+
 fn one_server() -> ClientConfig {
-    ClientConfig::new([A]).with_seed(1)
+    without_exceptions([A]).with_seed(1)
 }
 
 #[test]
@@ -220,7 +226,7 @@ fn foreground_job_lifecycle_with_exact_packets() {
 
 #[test]
 fn disconnect_ends_acknowledged_job_without_resubmitting() {
-    let mut net = Net::new(ClientConfig::new([A, B]).with_seed(1));
+    let mut net = Net::new(without_exceptions([A, B]).with_seed(1));
     let job = net.submit(JobRequest::new("f", "x"));
     let conn = net.connect(A);
     net.expect_sent(conn, &[pkt(Command::SubmitJob, &[b"f", b"", b"x"])]);
@@ -388,7 +394,7 @@ fn every_submit_form_has_exact_wire_bytes() {
 #[test]
 fn unique_sent_when_none_given_empty_for_foreground_generated_for_background() {
     let uniques = |seed| {
-        let mut net = Net::new(ClientConfig::new([A]).with_seed(seed));
+        let mut net = Net::new(without_exceptions([A]).with_seed(seed));
         net.submit(JobRequest::new("f", "x"));
         net.submit(JobRequest::new("f", "x").in_background());
         net.submit(JobRequest::new("f", "x").in_background());
@@ -527,7 +533,7 @@ fn pipelined_jobs_complete_in_any_order() {
 #[test]
 fn status_goes_to_the_server_that_owns_the_handle() {
     use gearman_proto::client::{JobStatus, UniqueStatus};
-    let mut net = Net::new(ClientConfig::new([A, B]).with_seed(1));
+    let mut net = Net::new(without_exceptions([A, B]).with_seed(1));
     let on_b = handle(1, b"H:b:1");
     let request = net.client.get_status(&on_b, net.now).unwrap();
     let conn = net.connect(B);
@@ -645,7 +651,7 @@ fn invalid_requests_are_refused_up_front() {
 
 #[test]
 fn failover_when_a_server_is_down_and_back_after_backoff() {
-    let config = ClientConfig::new([A, B])
+    let config = without_exceptions([A, B])
         .with_routing(gearman_proto::routing::RoutingPolicy::Single)
         .with_backoff(Duration::from_secs(1), Duration::from_secs(8))
         .with_seed(3);
@@ -690,7 +696,7 @@ fn failover_when_a_server_is_down_and_back_after_backoff() {
 
 #[test]
 fn unacknowledged_submits_are_retried_elsewhere_acknowledged_are_not() {
-    let config = ClientConfig::new([A, B])
+    let config = without_exceptions([A, B])
         .with_routing(gearman_proto::routing::RoutingPolicy::Single)
         .with_seed(3);
     let mut net = Net::new(config);
@@ -731,7 +737,7 @@ fn unacknowledged_submits_are_retried_elsewhere_acknowledged_are_not() {
 
 #[test]
 fn retries_are_bounded_by_the_configuration() {
-    let config = ClientConfig::new([A, B])
+    let config = without_exceptions([A, B])
         .with_routing(gearman_proto::routing::RoutingPolicy::Single)
         .with_submit_retries(1)
         .with_backoff(Duration::from_millis(10), Duration::from_millis(10))
@@ -750,7 +756,7 @@ fn retries_are_bounded_by_the_configuration() {
     assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
     net.expect_no_action();
     // With no retries at all, a single drop ends it.
-    let config = ClientConfig::new([A, B])
+    let config = without_exceptions([A, B])
         .with_submit_retries(0)
         .with_seed(3);
     let mut net = Net::new(config);
@@ -776,7 +782,7 @@ fn submit_with_every_server_down_ends_with_the_drop_reason() {
 fn consistent_hashing_keeps_a_unique_on_one_server_and_moves_only_the_down_servers_share() {
     use gearman_proto::routing::{Router, RoutingPolicy};
     let servers = ["s0:4730", "s1:4730", "s2:4730"];
-    let config = ClientConfig::new(servers)
+    let config = without_exceptions(servers)
         .with_routing(RoutingPolicy::consistent_hash())
         .with_seed(5);
     let mut net = Net::new(config);
@@ -847,6 +853,22 @@ fn consistent_hashing_keeps_a_unique_on_one_server_and_moves_only_the_down_serve
             );
         }
     }
+}
+
+/// Every entry point gets the same defaults: a bare `ClientConfig::new`
+/// asks for exceptions, as each adapter's `Client::new` does.
+#[test]
+fn the_default_configuration_asks_for_exceptions_before_the_first_submit() {
+    let mut net = Net::new(ClientConfig::new([A]).with_seed(1));
+    net.submit(JobRequest::new("f", "x"));
+    let conn = net.connect(A);
+    net.expect_sent(
+        conn,
+        &[
+            pkt(Command::OptionReq, &[b"exceptions"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"x"]),
+        ],
+    );
 }
 
 #[test]
@@ -988,7 +1010,7 @@ fn backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets_on_connect()
 
 #[test]
 fn connect_timeout_closes_the_attempt_and_fails_over() {
-    let config = ClientConfig::new([A, B])
+    let config = without_exceptions([A, B])
         .with_routing(gearman_proto::routing::RoutingPolicy::Single)
         .with_connect_timeout(Duration::from_secs(2))
         .with_seed(1);

@@ -133,7 +133,7 @@ fn updates_exceptions_and_failures_reach_the_client() {
         WorkerConfig::new([ADDR]).with_function("f"),
         Duration::from_millis(2),
     );
-    let plain = net.add(SimClient::new(client_config(1)));
+    let plain = net.add(SimClient::new(client_config(1).with_exceptions(false)));
     let opted = net.add(SimClient::new(client_config(2).with_exceptions(true)));
     let status = submit(&mut net, plain, JobRequest::new("f", "status"));
     let failing = submit(&mut net, plain, JobRequest::new("f", "fail"));

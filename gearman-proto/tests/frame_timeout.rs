@@ -143,7 +143,10 @@ fn server_input_memory_follows_bytes_received_not_declared_sizes() {
 /// A client with one job on server `a:4730`, connected, the job acknowledged.
 fn client_with_job(timeout: Option<Duration>) -> (Client, ConnId, std::time::Instant) {
     let now = std::time::Instant::now();
-    let config = ClientConfig::new(["a:4730"]).with_frame_timeout(timeout);
+    // Without the exceptions option, JOB_CREATED is the first reply.
+    let config = ClientConfig::new(["a:4730"])
+        .with_frame_timeout(timeout)
+        .with_exceptions(false);
     let mut client = Client::new(config).unwrap();
     client.submit(JobRequest::new("f", "x"), now).unwrap();
     let Some(ConnAction::Connect { conn, .. }) = client.poll_action() else {

@@ -67,6 +67,23 @@ fn wire_bytes_of_registration_and_grab_match_the_protocol() {
 }
 
 #[test]
+fn configuring_a_function_again_replaces_its_registration() {
+    let config = WorkerConfig::new(["gm:4730"])
+        .with_function("f")
+        .with_function("g")
+        .with_function_timeout("f", Duration::from_secs(5));
+    let registered: Vec<_> = config
+        .abilities
+        .iter()
+        .map(|ability| (&ability.function[..], ability.timeout))
+        .collect();
+    assert_eq!(
+        registered,
+        [(&b"g"[..], None), (&b"f"[..], Some(Duration::from_secs(5)))]
+    );
+}
+
+#[test]
 fn no_abilities_means_no_grab_until_can_do() {
     let mut peer = Peer::new(WorkerConfig::new(servers(1)));
     peer.accept(0);
@@ -127,6 +144,18 @@ fn job_assign_all_carries_the_reducer_and_an_empty_one_is_none() {
     let job = peer.take_job();
     assert_eq!(job.reducer.as_deref(), Some(&b"reduce"[..]));
     assert_eq!(&job.payload[..], b"a\0b");
+    // The accessors adapters' jobs dereference to read the same fields.
+    assert_eq!(job.reducer().map(|r| &r[..]), Some(&b"reduce"[..]));
+    assert_eq!(job.unique().map(|u| &u[..]), Some(&b"u"[..]));
+    assert_eq!(
+        (
+            job.server(),
+            &job.handle()[..],
+            &job.function()[..],
+            &job.payload()[..]
+        ),
+        (sid(0), &b"H:1"[..], &b"map"[..], &b"a\0b"[..])
+    );
     peer.expect(0, &[(GrabJobUniq, &[])]);
     peer.send(0, JobAssignAll, &[b"H:2", b"map", b"", b"", b"x"]);
     let job = peer.take_job();

@@ -84,15 +84,10 @@ impl Admin {
     }
 
     /// Sends any line (without line ending) and returns the reply, read as
-    /// the reply to the command the line names.
+    /// the reply to the command the line names. A line holding `\r` or
+    /// `\n` is refused with [`Error::InvalidRequest`].
     pub async fn raw(&mut self, line: impl Into<Bytes>) -> Result<AdminResponse, Error> {
-        let line = line.into();
-        if line.iter().any(|&b| b == b'\n' || b == b'\r') {
-            return Err(Error::InvalidRequest(
-                "admin line holds a line break".into(),
-            ));
-        }
-        self.request(&AdminRequest::Raw(line)).await
+        self.request(&AdminRequest::raw(line)?).await
     }
 
     /// Sends a typed command and reads its result; an `ERR` reply is

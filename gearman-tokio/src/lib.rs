@@ -77,19 +77,26 @@ pub use gearman_proto as proto;
 mod admin;
 mod client;
 mod driver;
-mod error;
 mod job_channel;
 mod server;
 mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{Client, Job, JobOutcome, JobUpdate};
-pub use error::Error;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
+pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::Server;
 pub use worker::{WorkError, Worker, WorkerJob};
+
+/// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the
+/// standard hasher's keys, random per process and per instance. The core
+/// reads no randomness and the adapters share no crate but the core, so
+/// each adapter holds this one line.
+pub(crate) fn os_entropy() -> u64 {
+    std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
+}

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use gearman_proto::routing::ServerId;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Job as Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 use tokio::sync::mpsc;
 
 use crate::Error;
@@ -33,38 +32,18 @@ pub struct WorkerJob {
     commands: mpsc::UnboundedSender<Command>,
 }
 
+/// The assignment's accessors ([`payload`](Assignment::payload),
+/// [`function`](Assignment::function), [`unique`](Assignment::unique),
+/// [`reducer`](Assignment::reducer), ...) are the core's, read through this.
+impl std::ops::Deref for WorkerJob {
+    type Target = Assignment;
+
+    fn deref(&self) -> &Assignment {
+        &self.assignment
+    }
+}
+
 impl WorkerJob {
-    /// The server that assigned the job, by its index in the configured list.
-    pub fn server(&self) -> ServerId {
-        self.assignment.server
-    }
-
-    /// The job handle the server gave the job.
-    pub fn handle(&self) -> &Bytes {
-        &self.assignment.handle
-    }
-
-    /// The function name.
-    pub fn function(&self) -> &Bytes {
-        &self.assignment.function
-    }
-
-    /// The client's unique id, when the server sent one.
-    pub fn unique(&self) -> Option<&Bytes> {
-        self.assignment.unique.as_ref()
-    }
-
-    /// The reducer of a reduce job (SUBMIT_REDUCE_JOB), when the server
-    /// sent one.
-    pub fn reducer(&self) -> Option<&Bytes> {
-        self.assignment.reducer.as_ref()
-    }
-
-    /// The workload.
-    pub fn payload(&self) -> &Bytes {
-        &self.assignment.payload
-    }
-
     /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
     pub fn send_data(&self, data: impl Into<Bytes>) {
         self.send(WorkUpdate::Data(data.into()));
@@ -314,9 +293,6 @@ impl Worker {
             let running = handler(job);
             Box::pin(async move { running.await.map(Into::into) })
         });
-        self.config
-            .abilities
-            .retain(|ability| ability.function != function);
         self.config = match timeout {
             Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
             None => self.config.with_function(function.clone()),
@@ -328,11 +304,7 @@ impl Worker {
     /// Runs until `shutdown` completes (a signal, a cancellation token...),
     /// then stops taking jobs, lets the running ones finish, and returns.
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let mut config = self.config;
-        if config.seed == 0 {
-            config.seed = crate::client::os_seed();
-        }
-        let core = Core::new(config, Instant::now())?;
+        let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
             core,

@@ -5,7 +5,6 @@ mod scenarios;
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use gearman_tokio::{Admin, Client, JobRequest, Server, WorkError, Worker, WorkerJob};
 use scenarios::{RunningWorker, patiently};
@@ -45,8 +44,15 @@ async fn graceful_shutdown_waits_for_running_jobs() {
 
     let mut admin = Admin::connect(&addr).await.unwrap();
     admin.shutdown(true).await.unwrap();
-    // A job is still running: the server keeps serving.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A job is still running: the server keeps serving. Its answer to a
+    // command sent after the shutdown shows it handled the shutdown and
+    // went on.
+    let rows = patiently(admin.status()).await.unwrap();
+    assert!(
+        rows.iter()
+            .any(|row| row.function == "held" && row.running == 1),
+        "{rows:?}"
+    );
     assert!(!serving.is_finished());
     release.notify_one();
     assert!(patiently(job).await.unwrap().is_ok());

@@ -16,6 +16,9 @@ struct Queue<T> {
     rest: VecDeque<T>,
     sender_gone: bool,
     receiver_gone: bool,
+    /// Times the receiver began to wait, so tests can send once it waits.
+    #[cfg(test)]
+    waits: usize,
 }
 
 struct Shared<T> {
@@ -63,6 +66,8 @@ pub(crate) fn job_channel<T>() -> (JobSender<T>, JobReceiver<T>) {
             rest: VecDeque::new(),
             sender_gone: false,
             receiver_gone: false,
+            #[cfg(test)]
+            waits: 0,
         }),
         ready: Condvar::new(),
     });
@@ -132,6 +137,10 @@ impl<T> JobReceiver<T> {
             if queue.sender_gone {
                 return Err(RecvError::Disconnected);
             }
+            #[cfg(test)]
+            {
+                queue.waits += 1;
+            }
             queue = match deadline {
                 None => self
                     .shared
@@ -182,11 +191,18 @@ mod tests {
         assert_eq!(receiver.recv_until(None), Ok(6));
     }
 
+    /// Returns once the receiver has begun to wait for an item.
+    fn until_waiting<T>(sender: &JobSender<T>) {
+        while sender.shared.lock().waits == 0 {
+            thread::yield_now();
+        }
+    }
+
     #[test]
     fn a_waiting_job_wakes_on_an_item_from_another_thread() {
         let (sender, mut receiver) = job_channel();
         let feeder = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
+            until_waiting(&sender);
             assert_eq!(sender.send("late", true), Ok(()));
             sender
         });
@@ -199,9 +215,8 @@ mod tests {
     fn an_item_sent_without_waking_arrives_with_the_next() {
         let (sender, mut receiver) = job_channel();
         let feeder = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
+            until_waiting(&sender);
             assert_eq!(sender.send("quiet", false), Ok(()));
-            thread::sleep(Duration::from_millis(20));
             assert_eq!(sender.send("loud", true), Ok(()));
             sender
         });
@@ -214,7 +229,7 @@ mod tests {
     fn a_waker_wakes_the_job_for_an_item_sent_without_waking() {
         let (sender, mut receiver) = job_channel();
         let feeder = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
+            until_waiting(&sender);
             assert_eq!(sender.send("later", false), Ok(()));
             sender.waker().wake();
             sender

@@ -122,9 +122,10 @@ impl<D: Driven> Machine<D> {
 
     /// Takes the machine, applying the commands left for it first.
     fn lock(&self) -> MutexGuard<'_, State<D>> {
-        // Nothing that runs under the lock is expected to panic; if a core
-        // bug did, the state is still memory-safe and the machine goes on.
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| self.end_poisoned(poisoned.into_inner()));
         self.took(state)
     }
 
@@ -132,10 +133,34 @@ impl<D: Driven> Machine<D> {
     fn try_lock(&self) -> Option<MutexGuard<'_, State<D>>> {
         let state = match self.state.try_lock() {
             Ok(state) => state,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::Poisoned(poisoned)) => self.end_poisoned(poisoned.into_inner()),
             Err(TryLockError::WouldBlock) => return None,
         };
         Some(self.took(state))
+    }
+
+    /// A panic while the machine was held may have left its state machine
+    /// half-changed: end it, so that jobs and requests waiting on it get
+    /// [`Error::Shutdown`](crate::Error::Shutdown), later commands are
+    /// refused, its sockets close and its timer thread returns.
+    fn end_poisoned<'a>(&self, mut state: MutexGuard<'a, State<D>>) -> MutexGuard<'a, State<D>> {
+        self.state.clear_poison();
+        let ended = state.driven.take();
+        let refused = {
+            let mut mailbox = self.mailbox();
+            mailbox.closed = true;
+            std::mem::take(&mut mailbox.mail)
+        };
+        if ended.is_some() {
+            tracing::error!("a panic interrupted the machine's state; shutting down");
+            state.io.close_all();
+            if let Some(thread) = &state.timer_thread {
+                thread.unpark();
+            }
+        }
+        // Dropping them tells who waits; nothing they hold takes this lock.
+        drop((ended, refused));
+        state
     }
 
     fn mailbox(&self) -> MutexGuard<'_, Mailbox<D::Command>> {
@@ -205,6 +230,7 @@ impl<D: Driven> Machine<D> {
     /// thread, then writes what the core has to send and delivers its
     /// events. `None` when the machine has ended.
     pub(crate) fn drive<R>(&self, change: impl FnOnce(&mut D, &mut Io, Instant) -> R) -> Option<R> {
+        let _end = EndOnPanic(self);
         let mut state = self.lock();
         let now = Instant::now();
         let State { driven, io, .. } = &mut *state;
@@ -219,6 +245,7 @@ impl<D: Driven> Machine<D> {
     /// it rather than waiting: no thread sleeps on the lock to hand over a
     /// result or a submit, and the holder writes them out together.
     pub(crate) fn command(&self, command: D::Command) -> bool {
+        let _end = EndOnPanic(self);
         let Some(mut state) = self.try_lock() else {
             {
                 let mut mailbox = self.mailbox();
@@ -335,6 +362,19 @@ impl<D: Driven> Machine<D> {
     }
 }
 
+/// Ends the machine at once when the thread holding it panics (the state
+/// guard, declared after this one, poisons the lock first), rather than
+/// when another thread next takes it.
+struct EndOnPanic<'a, D: Driven>(&'a Machine<D>);
+
+impl<D: Driven> Drop for EndOnPanic<'_, D> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            drop(self.0.lock());
+        }
+    }
+}
+
 impl<D: Driven> Sink for Machine<D> {
     fn connected(&self, conn: ConnId, stream: TcpStream) {
         self.drive(|driven, io, now| {
@@ -346,6 +386,7 @@ impl<D: Driven> Sink for Machine<D> {
     }
 
     fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>) -> bool {
+        let _end = EndOnPanic(self);
         // A reader whose last chunk still waits in the mailbox waits for the
         // machine, so that it cannot run ahead of it.
         let state = if mailed.load(Ordering::Acquire) {
@@ -527,6 +568,32 @@ mod tests {
             "an ended machine refuses"
         );
         assert!(machine.drive(|_, _, _| ()).is_none());
+    }
+
+    // A panic while the machine was held may have left its state machine
+    // half-changed: it ends (its driven state dropped, which is what tells
+    // waiting jobs and requests) instead of going on.
+    #[test]
+    fn a_panic_holding_the_machine_ends_it() {
+        let (machine, rings) = machine();
+        let timer = {
+            let machine = machine.clone();
+            thread::spawn(move || machine.run())
+        };
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            machine.drive(|_, _, _| panic!("a bug while holding the state"))
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(
+            rings.recv_timeout(Duration::from_secs(10)),
+            Err(mpsc::RecvTimeoutError::Disconnected),
+            "the driven state is dropped"
+        );
+        assert!(
+            !machine.command(Order::Note(0, 0)),
+            "later commands are refused"
+        );
+        timer.join().expect("the timer thread returns");
     }
 
     #[test]

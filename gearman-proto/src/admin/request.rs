@@ -42,7 +42,9 @@ pub enum MaxQueueLimits {
 ///
 /// Arguments are raw bytes: tokens never contain a space, and a value given
 /// to [`encode`](AdminRequest::encode) that holds a space, `\r` or `\n` would
-/// change the line's meaning, so callers must not pass one.
+/// change the line's meaning, so callers must not pass one (the typed calls
+/// of [`admin_call`](crate::admin_call) check their arguments, and a
+/// [`Raw`](AdminRequest::Raw) line is checked when built).
 ///
 /// ```
 /// use gearman_proto::admin::AdminRequest;
@@ -98,8 +100,54 @@ pub enum AdminRequest {
         name: Bytes,
     },
     /// Any line, sent as is (without its line ending). Its reply is read as
-    /// the reply to the command the line parses to, or as one line.
-    Raw(Bytes),
+    /// the reply to the command the line parses to, or as one line. Built
+    /// with [`AdminRequest::raw`], which refuses a line break.
+    Raw(AdminLine),
+}
+
+/// One admin line without its ending, as [`AdminRequest::Raw`] sends it: it
+/// holds no `\r` or `\n`, so it cannot smuggle a second command after itself.
+///
+/// ```
+/// use gearman_proto::admin::{AdminLine, AdminRequest};
+/// let mut out = Vec::new();
+/// AdminRequest::raw("status").unwrap().encode(&mut out);
+/// assert_eq!(out, b"status\r\n");
+/// assert!(AdminLine::new("status\r\nshutdown").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AdminLine(Bytes);
+
+impl AdminLine {
+    /// Checks that `line` holds no line break.
+    pub fn new(line: impl Into<Bytes>) -> Result<AdminLine, AdminLineError> {
+        let line = line.into();
+        if line.iter().any(|&b| b == b'\r' || b == b'\n') {
+            return Err(AdminLineError { line });
+        }
+        Ok(AdminLine(line))
+    }
+
+    /// The line's bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for AdminLine {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A raw admin line held a line break.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("admin line {:?} holds a line break", String::from_utf8_lossy(.line))]
+pub struct AdminLineError {
+    /// The refused line.
+    pub line: Bytes,
 }
 
 /// Whether a command's reply is one line or a list closed by `.`.
@@ -318,14 +366,20 @@ impl AdminRequest {
         })
     }
 
+    /// A [`Raw`](AdminRequest::Raw) request for `line`, refused when it
+    /// holds a line break.
+    pub fn raw(line: impl Into<Bytes>) -> Result<AdminRequest, AdminLineError> {
+        AdminLine::new(line).map(AdminRequest::Raw)
+    }
+
     /// Whether the reply is one line or a list. A [`Raw`](AdminRequest::Raw)
     /// line takes the shape of the command it parses to, else one line.
     ///
     /// ```
     /// use gearman_proto::admin::{AdminRequest, ReplyShape};
     /// assert_eq!(AdminRequest::ShowJobs.reply_shape(), ReplyShape::List);
-    /// assert_eq!(AdminRequest::Raw("STATUS".into()).reply_shape(), ReplyShape::List);
-    /// assert_eq!(AdminRequest::Raw("gladiator".into()).reply_shape(), ReplyShape::SingleLine);
+    /// assert_eq!(AdminRequest::raw("STATUS").unwrap().reply_shape(), ReplyShape::List);
+    /// assert_eq!(AdminRequest::raw("gladiator").unwrap().reply_shape(), ReplyShape::SingleLine);
     /// ```
     pub fn reply_shape(&self) -> ReplyShape {
         match self {

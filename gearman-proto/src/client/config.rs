@@ -43,7 +43,9 @@ pub struct ClientConfig {
     /// The same seed and inputs give the same bytes. Processes that submit
     /// background jobs to the same servers must use different seeds, or
     /// their generated unique ids collide and the server merges their jobs;
-    /// drivers normally seed from the operating system. Default: 0.
+    /// 0 stands for "unset": [`with_seed_or`](ClientConfig::with_seed_or)
+    /// replaces it with entropy, as every adapter does with the operating
+    /// system's. Default: 0.
     pub seed: u64,
     /// Largest packet payload accepted from a server; a larger one closes the
     /// connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
@@ -58,7 +60,9 @@ pub struct ClientConfig {
     /// [`DEFAULT_WRITE_STALL_TIMEOUT`] (60 s).
     pub write_stall_timeout: Option<Duration>,
     /// Ask each server for `OPTION_REQ exceptions` before the first submit on
-    /// each connection, so WORK_EXCEPTION reaches the caller. Default: false.
+    /// each connection, so WORK_EXCEPTION reaches the caller; off, a
+    /// worker's exception arrives as a plain failure. Default: true, through
+    /// every entry point (each adapter's `Client::new` uses these defaults).
     pub exceptions: bool,
     /// How many times a submit the server never acknowledged is sent again
     /// on another server after its connection dropped. A connection that
@@ -90,7 +94,7 @@ impl ClientConfig {
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
             write_stall_timeout: Some(DEFAULT_WRITE_STALL_TIMEOUT),
-            exceptions: false,
+            exceptions: true,
             submit_retries: 2,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
         }
@@ -151,6 +155,22 @@ impl ClientConfig {
             write_stall_timeout: self.write_stall_timeout,
             ..OutputLimits::default()
         }
+    }
+
+    /// Replaces an unset [`seed`](ClientConfig::seed) (0) with `entropy()`,
+    /// and keeps a set one. The core reads no randomness itself; adapters
+    /// pass the operating system's here.
+    ///
+    /// ```
+    /// use gearman_proto::client::ClientConfig;
+    /// assert_eq!(ClientConfig::new(["gm:4730"]).with_seed_or(|| 9).seed, 9);
+    /// assert_eq!(ClientConfig::new(["gm:4730"]).with_seed(3).with_seed_or(|| 9).seed, 3);
+    /// ```
+    pub fn with_seed_or(mut self, entropy: impl FnOnce() -> u64) -> ClientConfig {
+        if self.seed == 0 {
+            self.seed = entropy();
+        }
+        self
     }
 
     /// Sets [`exceptions`](ClientConfig::exceptions).

@@ -113,7 +113,8 @@ pub struct WorkerConfig {
     /// Sent as SET_CLIENT_ID on every connection (shown by the admin
     /// `workers` command). Default: none.
     pub client_id: Option<Bytes>,
-    /// Functions registered from the start; more can be added with
+    /// Functions registered from the start, each once (the builders replace
+    /// an earlier entry of the same function); more can be added with
     /// [`Worker::can_do`](super::Worker::can_do). Default: none.
     pub abilities: Vec<Ability>,
     /// Most jobs held at once across all servers, counting grabs still
@@ -137,7 +138,9 @@ pub struct WorkerConfig {
     /// then requeue those jobs). `None`: wait as long as it takes. Default: `None`.
     pub shutdown_timeout: Option<Duration>,
     /// Seed of the backoff jitter: the same seed and inputs give the same
-    /// bytes and timings. Default: 0.
+    /// bytes and timings. 0 stands for "unset":
+    /// [`with_seed_or`](WorkerConfig::with_seed_or) replaces it with
+    /// entropy, as every adapter does with the operating system's. Default: 0.
     pub seed: u64,
     /// Largest packet payload accepted from a server; a larger one closes
     /// the connection. Default: [`DEFAULT_MAX_PACKET_SIZE`].
@@ -193,25 +196,26 @@ impl WorkerConfig {
         self
     }
 
-    /// Adds a function, registered with CAN_DO.
-    pub fn with_function(mut self, function: impl Into<Bytes>) -> WorkerConfig {
-        self.abilities.push(Ability {
-            function: function.into(),
-            timeout: None,
-        });
-        self
+    /// Adds a function, registered with CAN_DO. Adding a function again
+    /// replaces its earlier registration (and timeout).
+    pub fn with_function(self, function: impl Into<Bytes>) -> WorkerConfig {
+        self.with_ability(function.into(), None)
     }
 
-    /// Adds a function, registered with CAN_DO_TIMEOUT.
+    /// Adds a function, registered with CAN_DO_TIMEOUT. Adding a function
+    /// again replaces its earlier registration.
     pub fn with_function_timeout(
-        mut self,
+        self,
         function: impl Into<Bytes>,
         timeout: Duration,
     ) -> WorkerConfig {
-        self.abilities.push(Ability {
-            function: function.into(),
-            timeout: Some(timeout),
-        });
+        self.with_ability(function.into(), Some(timeout))
+    }
+
+    fn with_ability(mut self, function: Bytes, timeout: Option<Duration>) -> WorkerConfig {
+        self.abilities
+            .retain(|ability| ability.function != function);
+        self.abilities.push(Ability { function, timeout });
         self
     }
 
@@ -268,6 +272,16 @@ impl WorkerConfig {
     /// Sets [`seed`](WorkerConfig::seed).
     pub fn with_seed(mut self, seed: u64) -> WorkerConfig {
         self.seed = seed;
+        self
+    }
+
+    /// Replaces an unset [`seed`](WorkerConfig::seed) (0) with `entropy()`,
+    /// and keeps a set one. The core reads no randomness itself; adapters
+    /// pass the operating system's here.
+    pub fn with_seed_or(mut self, entropy: impl FnOnce() -> u64) -> WorkerConfig {
+        if self.seed == 0 {
+            self.seed = entropy();
+        }
         self
     }
 

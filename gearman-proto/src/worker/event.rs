@@ -26,7 +26,7 @@ impl fmt::Display for JobId {
 /// Every field is a zero-copy slice of the packet it arrived in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Job {
+pub struct Assignment {
     /// The id to report results with.
     pub id: JobId,
     /// The server that assigned it (the handle is only unique there).
@@ -44,6 +44,42 @@ pub struct Job {
     pub payload: Bytes,
 }
 
+/// The accessors every adapter's job type shows its handlers, written once
+/// here: an adapter's job dereferences to its `Assignment`.
+impl Assignment {
+    /// The server that assigned the job, by its index in the configured list.
+    pub fn server(&self) -> ServerId {
+        self.server
+    }
+
+    /// The job handle the server gave the job.
+    pub fn handle(&self) -> &Bytes {
+        &self.handle
+    }
+
+    /// The function name.
+    pub fn function(&self) -> &Bytes {
+        &self.function
+    }
+
+    /// The client's unique id, when the server sent one (JOB_ASSIGN_UNIQ or
+    /// JOB_ASSIGN_ALL; possibly empty).
+    pub fn unique(&self) -> Option<&Bytes> {
+        self.unique.as_ref()
+    }
+
+    /// The reducer of a reduce job (SUBMIT_REDUCE_JOB), when the server
+    /// sent a non-empty one in JOB_ASSIGN_ALL.
+    pub fn reducer(&self) -> Option<&Bytes> {
+        self.reducer.as_ref()
+    }
+
+    /// The workload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+}
+
 /// Something the caller should know, from [`Worker::poll_event`](super::Worker::poll_event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -52,7 +88,7 @@ pub enum WorkerEvent {
     /// [`work_complete`](super::Worker::work_complete),
     /// [`work_fail`](super::Worker::work_fail) or
     /// [`work_exception`](super::Worker::work_exception).
-    JobAssigned(Job),
+    JobAssigned(Assignment),
     /// The connection that assigned this job dropped: the server requeues
     /// the job (gearmand does; the Perl and Python servers fail it instead),
     /// so it may run again elsewhere. Stop it if you can; results reported for it from now

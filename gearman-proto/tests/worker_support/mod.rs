@@ -203,7 +203,7 @@ impl Peer {
     }
 
     /// Takes the events, asserting they are exactly one job assignment.
-    pub fn take_job(&mut self) -> gearman_proto::worker::Job {
+    pub fn take_job(&mut self) -> gearman_proto::worker::Assignment {
         let mut events = self.take_events();
         assert_eq!(events.len(), 1, "expected one event, got {events:?}");
         match events.remove(0) {

@@ -1,11 +1,18 @@
-//! The error type of this crate.
+//! The one error type of the adapters (`gearman_tokio::Error`,
+//! `gearman_async_std::Error`, `gearman_blocking::Error` are this type),
+//! defined here so that every runtime reports the same failures the same way.
+//!
+//! It carries [`std::io::Error`] for the socket failures an adapter meets;
+//! the core itself performs no I/O.
 
 use std::io;
 
 use bytes::Bytes;
-use gearman_proto::admin_call::AdminCallError;
-use gearman_proto::client::{ClientError, ConfigError};
-use gearman_proto::worker::WorkerError;
+
+use crate::admin::AdminLineError;
+use crate::admin_call::AdminCallError;
+use crate::client::{ClientError, ConfigError};
+use crate::worker::WorkerError;
 
 /// What went wrong talking to a Gearman server.
 #[derive(Debug, thiserror::Error)]
@@ -22,14 +29,14 @@ pub enum Error {
     /// server had accepted the job.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The configuration cannot work (no servers, say).
+    /// The client configuration cannot work (no servers, say).
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
     /// The worker refused a configuration or call (no servers, a bad
     /// function name...).
     #[error(transparent)]
     Worker(#[from] WorkerError),
-    /// The server answered with an error.
+    /// The server answered an admin command with an error.
     #[error("server error {}: {}", String::from_utf8_lossy(.code), String::from_utf8_lossy(.text))]
     Server {
         /// The server's error code, e.g. `UNKNOWN_JOB`.
@@ -46,11 +53,13 @@ pub enum Error {
     /// The connection closed before the reply came.
     #[error("connection closed")]
     Closed,
-    /// The thread serving this handle is gone (the client, worker or server
-    /// was shut down).
+    /// What serves this handle is gone: the task, thread or driver that runs
+    /// the client, worker or server ended (it was shut down or dropped, its
+    /// runtime stopped, or a panic left its state unsound).
     #[error("shut down")]
     Shutdown,
-    /// The call was invalid (for example, an admin argument holding a space).
+    /// The call was invalid (for example, an admin argument holding a space,
+    /// or a job request the protocol cannot carry).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 }
@@ -63,5 +72,12 @@ impl From<AdminCallError> for Error {
             AdminCallError::Unexpected(reply) => Error::UnexpectedReply(format!("{reply:?}")),
             other => Error::InvalidRequest(other.to_string()),
         }
+    }
+}
+
+/// A raw admin line that cannot be sent as one line.
+impl From<AdminLineError> for Error {
+    fn from(err: AdminLineError) -> Error {
+        Error::InvalidRequest(err.to_string())
     }
 }
