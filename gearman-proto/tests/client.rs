@@ -1511,7 +1511,7 @@ fn a_submit_never_waits_on_the_reconnect_of_a_failed_server() {
     assert_eq!(net.events(), []);
 
     // Two servers: B is up, A failed.
-    let config = ClientConfig::new([A, B])
+    let config = without_exceptions([A, B])
         .with_routing(gearman_proto::routing::RoutingPolicy::Single)
         .with_backoff(backoff.0, backoff.1)
         .with_seed(2);
@@ -1540,7 +1540,7 @@ fn a_submit_never_waits_on_the_reconnect_of_a_failed_server() {
 /// then later submits go to the other server.
 #[test]
 fn after_a_request_timeout_submits_go_elsewhere_until_the_server_answers_again() {
-    let config = ClientConfig::new([A, B])
+    let config = without_exceptions([A, B])
         .with_routing(gearman_proto::routing::RoutingPolicy::Single)
         .with_request_timeout(Some(Duration::from_secs(2)))
         .with_connect_timeout(Duration::from_secs(3))
