@@ -6,13 +6,16 @@
 //!
 //! - **Connections**: the first connection to a server is opened lazily,
 //!   when a request is routed to it, and kept open afterwards. A server never
-//!   tried counts as up, so the routing policy alone picks it; requests
-//!   routed to it wait for that first connection for at most
-//!   [`ClientConfig::connect_timeout`], and move on (without using a retry)
-//!   if it fails. A server whose connection failed, dropped or stopped
-//!   answering is down: only the client's own timer reconnects, after a
-//!   backoff delay (exponential, capped, jittered: [`crate::backoff`]), and
-//!   the server counts as up again only once that connection has answered
+//!   tried counts as up, so the routing policy alone picks it. While another
+//!   server is connected, a request routed to an untried server does not
+//!   wait: that server's connect starts and the request goes to the next
+//!   connected server. Otherwise (no server connected yet, or a request that
+//!   consistent hashing places by its unique id) it waits for that first
+//!   connection for at most [`ClientConfig::connect_timeout`], and moves on
+//!   (without using a retry) if it fails. A server whose connection failed,
+//!   dropped or stopped answering is down: only the client's own timer
+//!   reconnects, after a backoff delay (exponential, capped, jittered:
+//!   [`crate::backoff`]), and the server counts as up again only once that connection has answered
 //!   an ECHO_REQ probe (a stopped server still completes TCP handshakes).
 //!   The probe must come back within the connect timeout, or the server
 //!   backs off again for longer. Meanwhile requests go to the next server
@@ -379,7 +382,7 @@ impl Client {
         }
         let request = self.new_request();
         let key = (!unique.is_empty()).then_some(&unique[..]);
-        match self.route(key) {
+        match self.route(key, now) {
             Some(server) => {
                 self.send_request(server, PendingKind::StatusUnique(request), now, |out| {
                     encode_fields(out, Command::GetStatusUnique, &[&unique])
@@ -538,10 +541,25 @@ impl Client {
     }
 
     /// The server a request with this unique id goes to; `None` when every
-    /// server is down.
-    fn route(&mut self, key: Option<&[u8]>) -> Option<ServerId> {
+    /// server is down. While another server is proven up, a request never
+    /// waits on a server's first connect: that connect starts (or goes on)
+    /// without it, and the request takes the policy's next proven server.
+    /// A request placed by consistent hashing keeps its owner, as coalescing
+    /// depends on it, and waits at most the connect timeout.
+    fn route(&mut self, key: Option<&[u8]>, now: Instant) -> Option<ServerId> {
         let links = &self.links;
-        self.router.route(key, |s| links[s.0].is_up())
+        let chosen = self.router.route(key, |s| links[s.0].is_up())?;
+        if links[chosen.0].is_verified()
+            || !links.iter().any(Link::is_verified)
+            || key.is_some_and(|key| self.router.owner(key).is_some())
+        {
+            return Some(chosen);
+        }
+        if matches!(links[chosen.0].state, LinkState::Idle) {
+            self.open(chosen, now);
+        }
+        let links = &self.links;
+        self.router.route(key, |s| links[s.0].is_verified())
     }
 
     /// Queues a status or echo request on `server`, or reports it failed if
@@ -576,7 +594,7 @@ impl Client {
         };
         let unique = job.unique.clone();
         let key = (!unique.is_empty()).then_some(&unique[..]);
-        let Some(server) = self.route(key) else {
+        let Some(server) = self.route(key, now) else {
             self.end_job(
                 id,
                 ClientEvent::JobError {

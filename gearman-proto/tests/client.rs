@@ -545,12 +545,13 @@ fn status_goes_to_the_server_that_owns_the_handle() {
         &[b"H:b:1", b"1", b"1", b"3", b"4"],
     );
     let unique = net.client.get_status_unique("u1", net.now).unwrap();
-    // Routed by the policy (round robin: its first turn is A).
-    let target = net.connect(A);
-    net.expect_sent(target, &[pkt(Command::GetStatusUnique, &[b"u1"])]);
+    // Round robin's first turn is A, never tried: its connect starts, but
+    // with B proven up the request does not wait on it.
+    let on_a = net.expect_connect(A);
+    net.expect_sent(conn, &[pkt(Command::GetStatusUnique, &[b"u1"])]);
     // PERL-style empty numbers read as 0.
     net.reply(
-        target,
+        conn,
         Command::StatusResUnique,
         &[b"u1", b"1", b"0", b"", b"", b"2"],
     );
@@ -580,6 +581,10 @@ fn status_goes_to_the_server_that_owns_the_handle() {
             },
         ]
     );
+    // Once connected, A takes its turn.
+    net.client.handle_connected(on_a, net.now);
+    net.client.get_status_unique("u2", net.now).unwrap();
+    net.expect_sent(on_a, &[pkt(Command::GetStatusUnique, &[b"u2"])]);
 }
 
 #[test]
@@ -1529,6 +1534,30 @@ fn a_submit_never_waits_on_the_reconnect_of_a_failed_server() {
     let hanging = net.expect_connect(A);
     net.submit(JobRequest::new("f", "3"));
     net.expect_sent(b, &[pkt(Command::SubmitJob, &[b"f", b"", b"3"])]);
+    net.advance(Duration::from_secs(5));
+    net.expect_close(hanging);
+    assert_eq!(net.events(), []);
+}
+
+/// While another server is up, a submit never waits on a server's first
+/// connect either: round robin's turn for the untried B starts B's connect,
+/// and the job goes to A, which is up. B's connect never completes, and
+/// nothing waits on it or fails because of it.
+#[test]
+fn a_submit_never_waits_on_a_first_connect_while_another_server_is_up() {
+    let mut net = Net::new(without_exceptions([A, B]).with_seed(1));
+    let a = net.connect_after(A, JobRequest::new("f", "0"));
+    net.submit(JobRequest::new("f", "1"));
+    let hanging = net.expect_connect(B);
+    net.expect_sent(a, &[pkt(Command::SubmitJob, &[b"f", b"", b"1"])]);
+    for payload in ["2", "3"] {
+        net.submit(JobRequest::new("f", payload));
+        net.expect_sent(
+            a,
+            &[pkt(Command::SubmitJob, &[b"f", b"", payload.as_bytes()])],
+        );
+    }
+    net.expect_no_action();
     net.advance(Duration::from_secs(5));
     net.expect_close(hanging);
     assert_eq!(net.events(), []);

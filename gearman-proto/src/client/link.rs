@@ -62,6 +62,12 @@ impl Link {
         }
     }
 
+    /// Whether a connection here has proven the server up (see
+    /// [`Conn::verified`]).
+    pub(crate) fn is_verified(&self) -> bool {
+        self.conn().is_some_and(|conn| conn.verified)
+    }
+
     pub(crate) fn conn(&self) -> Option<&Conn> {
         match &self.state {
             LinkState::Open(conn) => Some(conn),
