@@ -314,7 +314,10 @@ mod tests {
         let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
         let err = HandshakeError::wrap("h:1", eof);
         let found = HandshakeError::find(&err).unwrap();
-        assert_eq!((found.peer.as_str(), &found.cause), ("h:1", &TlsCause::Closed));
+        assert_eq!(
+            (found.peer.as_str(), &found.cause),
+            ("h:1", &TlsCause::Closed)
+        );
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
