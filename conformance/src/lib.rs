@@ -21,6 +21,8 @@ pub mod gearmand;
 pub mod harness;
 pub mod scenarios;
 pub mod slow_peers;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::time::Duration;
 

@@ -9,9 +9,9 @@ use gearman_proto::admin::{
 };
 use gearman_proto::admin_call::{self as calls, AdminCall};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::Error;
+use crate::transport::{Connection, Connector, TcpConnector};
 
 /// Default time allowed for connecting and for each reply.
 pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,19 +31,27 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug)]
 pub struct Admin {
-    stream: TcpStream,
+    stream: Connection,
     read_buf: BytesMut,
     decoder: AdminResponseDecoder,
     timeout: Duration,
 }
 
 impl Admin {
-    /// Connects to `addr` (`host:port`).
+    /// Connects to `addr` (`host:port`) over plain TCP.
     pub async fn connect(addr: &str) -> Result<Admin, Error> {
-        let stream = tokio::time::timeout(DEFAULT_ADMIN_TIMEOUT, TcpStream::connect(addr))
+        Admin::connect_with(addr, &TcpConnector).await
+    }
+
+    /// Connects to `addr` with `connector` (a
+    /// [`TlsConnector`](crate::transport::TlsConnector) for a `tls://`
+    /// address, say); the handshake counts against the connect timeout. A
+    /// failed TLS handshake is [`Error::Io`] carrying a
+    /// `gearman_tls::HandshakeError`.
+    pub async fn connect_with(addr: &str, connector: &dyn Connector) -> Result<Admin, Error> {
+        let stream = tokio::time::timeout(DEFAULT_ADMIN_TIMEOUT, connector.connect(addr))
             .await
             .map_err(|_| Error::Timeout)??;
-        stream.set_nodelay(true)?;
         tracing::debug!(%addr, "admin connection open");
         Ok(Admin {
             stream,

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 use crate::driver::{self, Driven, Io};
 use crate::job_channel::{JobReceiver, JobSender, job_channel};
+use crate::transport::{Connector, TcpConnector};
 
 /// A Gearman client: cheap to clone, usable from many tasks at once. All
 /// clones share one connection per server, with any number of jobs in flight
@@ -135,6 +136,16 @@ impl Client {
     /// backoff...). A seed of 0 is replaced by one from the operating system.
     /// Must be called inside a Tokio runtime.
     pub fn with_config(config: ClientConfig) -> Result<Client, Error> {
+        Client::with_connector(config, TcpConnector)
+    }
+
+    /// Like [`with_config`](Client::with_config), opening connections with
+    /// `connector` (TLS, or a transport of the caller's; see
+    /// [`transport`](crate::transport)).
+    pub fn with_connector(
+        config: ClientConfig,
+        connector: impl Connector,
+    ) -> Result<Client, Error> {
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
@@ -142,7 +153,7 @@ impl Client {
             waiters: Waiters::new(),
             commands_closed: false,
         };
-        let (driver, runner) = driver::runner(driving, commands_rx);
+        let (driver, runner) = driver::runner(driving, commands_rx, Arc::new(connector));
         tokio::spawn(runner.run());
         Ok(Client {
             commands,

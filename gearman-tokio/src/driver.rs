@@ -8,7 +8,7 @@
 //! idle (see [`Shared::command_directly`]).
 
 use std::collections::HashMap;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -16,15 +16,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use gearman_proto::conn::{Transport, drain_outputs};
 use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
 use gearman_proto::{ConnId, Endpoint};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+
+use crate::transport::{Connection, Connector, Inner};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -40,7 +41,7 @@ const LINGER: Duration = Duration::from_secs(2);
 
 /// What the socket tasks tell the run loop.
 pub(crate) enum IoEvent {
-    Connected(ConnId, TcpStream),
+    Connected(ConnId, Connection),
     Input(ConnId, Bytes),
     /// Closed by the peer, failed, or could not be opened.
     Lost(ConnId),
@@ -77,12 +78,14 @@ pub(crate) struct Io {
     /// The loop's runtime: a user's task applying a command may be on
     /// another one, or on none.
     runtime: Handle,
+    /// Opens the connections the core asks for.
+    connector: Arc<dyn Connector>,
 }
 
 impl Io {
     /// Must be called inside a Tokio runtime; returns the receiving end of
     /// the socket tasks' events, for the loop.
-    fn new(limits: OutputLimits) -> (Io, mpsc::Receiver<IoEvent>) {
+    fn new(limits: OutputLimits, connector: Arc<dyn Connector>) -> (Io, mpsc::Receiver<IoEvent>) {
         let (events_tx, events_rx) = mpsc::channel(INPUT_QUEUE);
         let io = Io {
             events_tx,
@@ -90,16 +93,34 @@ impl Io {
             budget: OutputBudget::new(limits),
             sockets: JoinSet::new(),
             runtime: Handle::current(),
+            connector,
         };
         (io, events_rx)
     }
 
     /// Starts moving bytes on an established socket for `conn`.
-    pub(crate) fn attach(&mut self, conn: ConnId, stream: TcpStream) {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
+    pub(crate) fn attach(&mut self, conn: ConnId, stream: Connection) {
+        match stream.0 {
+            Inner::Tcp(stream) => {
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
+                }
+                let (read_half, write_half) = stream.into_split();
+                self.attach_halves(conn, read_half, write_half);
+            }
+            Inner::Other(stream) => {
+                let (read_half, write_half) = tokio::io::split(stream);
+                self.attach_halves(conn, read_half, write_half);
+            }
         }
-        let (read_half, write_half) = stream.into_split();
+    }
+
+    fn attach_halves(
+        &mut self,
+        conn: ConnId,
+        read_half: impl AsyncRead + Unpin + Send + 'static,
+        write_half: impl AsyncWrite + Unpin + Send + 'static,
+    ) {
         let (output, output_rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(self.budget.backlog());
         let (closing, closing_rx) = oneshot::channel();
@@ -183,8 +204,9 @@ impl Transport for Io {
     /// Connects in a task, which reports a failure as a lost connection.
     fn connect(&mut self, conn: ConnId, addr: String) -> bool {
         let events = self.events_tx.clone();
+        let connecting = self.connector.connect(&addr);
         let task = self.runtime.spawn(async move {
-            let event = match TcpStream::connect(&addr).await {
+            let event = match connecting.await {
                 Ok(stream) => {
                     tracing::debug!(%conn, %addr, "connected");
                     IoEvent::Connected(conn, stream)
@@ -271,7 +293,7 @@ impl Drop for Io {
 
 async fn read_loop(
     conn: ConnId,
-    mut socket: OwnedReadHalf,
+    mut socket: impl AsyncRead + Unpin,
     events: mpsc::Sender<IoEvent>,
     mut closing: oneshot::Receiver<()>,
 ) {
@@ -318,7 +340,7 @@ async fn read_loop(
 
 async fn write_loop(
     conn: ConnId,
-    mut socket: OwnedWriteHalf,
+    mut socket: impl AsyncWrite + Unpin,
     mut output: mpsc::UnboundedReceiver<Bytes>,
     backlog: Arc<Backlog>,
     events: mpsc::Sender<IoEvent>,
@@ -327,7 +349,7 @@ async fn write_loop(
     while let Some(first) = output.recv().await {
         // Everything already queued goes out in one write.
         let result = match output.try_recv() {
-            Err(_) => write_bounded(&socket, &first, &backlog).await,
+            Err(_) => write_bounded(&mut socket, &first, &backlog).await,
             Ok(second) => {
                 batch.clear();
                 batch.extend_from_slice(&first);
@@ -338,7 +360,7 @@ async fn write_loop(
                         Err(_) => break,
                     }
                 }
-                write_bounded(&socket, &batch, &backlog).await
+                write_bounded(&mut socket, &batch, &backlog).await
             }
         };
         if let Err(err) = result {
@@ -357,30 +379,43 @@ async fn write_loop(
 /// Writes all of `data`, counting progress in `backlog`; fails when the
 /// peer takes nothing until the backlog's stall deadline.
 async fn write_bounded(
-    socket: &OwnedWriteHalf,
+    socket: &mut (impl AsyncWrite + Unpin),
     mut data: &[u8],
     backlog: &Backlog,
 ) -> io::Result<()> {
     while !data.is_empty() {
-        match socket.try_write(data) {
+        match until_stalled(backlog, socket.write(data)).await {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 backlog.wrote(n, Instant::now());
                 data = &data[n..];
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => match backlog.stall_deadline() {
-                Some(at) => tokio::time::timeout_at(at.into(), socket.writable())
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(io::ErrorKind::TimedOut, "the peer stopped taking output")
-                    })??,
-                None => socket.writable().await?,
-            },
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }
-    Ok(())
+    // A TLS stream may hold records back until flushed.
+    until_stalled(backlog, socket.flush()).await
+}
+
+/// Runs one write or flush, failing at the backlog's stall deadline.
+async fn until_stalled<T>(
+    backlog: &Backlog,
+    operation: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    let mut operation = pin!(operation);
+    // One that goes through at once needs no timer.
+    if let Some(done) = (&mut operation).now_or_never() {
+        return done;
+    }
+    match backlog.stall_deadline() {
+        Some(at) => tokio::time::timeout_at(at.into(), operation)
+            .await
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "the peer stopped taking output")
+            })?,
+        None => operation.await,
+    }
 }
 
 /// A state machine together with the glue between it and its users.
@@ -593,8 +628,9 @@ impl<D: Driven> Drop for Runner<D> {
 pub(crate) fn runner<D: Driven>(
     mut driven: D,
     commands: mpsc::UnboundedReceiver<D::Command>,
+    connector: Arc<dyn Connector>,
 ) -> (Arc<Shared<D>>, Runner<D>) {
-    let (io, events) = Io::new(driven.core().output_limits());
+    let (io, events) = Io::new(driven.core().output_limits(), connector);
     let shared = Arc::new(Shared {
         state: Mutex::new(Some(LoopState {
             driven,
@@ -613,8 +649,12 @@ pub(crate) fn runner<D: Driven>(
 }
 
 /// Runs `driven` until it is finished, then closes its sockets.
-pub(crate) async fn run<D: Driven>(driven: D, commands: mpsc::UnboundedReceiver<D::Command>) {
-    runner(driven, commands).1.run().await;
+pub(crate) async fn run<D: Driven>(
+    driven: D,
+    commands: mpsc::UnboundedReceiver<D::Command>,
+    connector: Arc<dyn Connector>,
+) {
+    runner(driven, commands, connector).1.run().await;
 }
 
 impl<D: Driven> Runner<D> {

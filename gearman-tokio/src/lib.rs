@@ -66,6 +66,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # TLS
+//!
+//! With the `tls` feature (rustls with its `ring` provider),
+//! [`TlsConnector`](transport::TlsConnector) opens `tls://host:port`
+//! addresses over TLS and plain ones over TCP, so one server list may mix
+//! both; [`Server::with_acceptor`] with a
+//! [`TlsAcceptor`](transport::TlsAcceptor) serves TLS. Any other transport
+//! plugs in the same way ([`transport`]).
+//!
 //! # Logging
 //!
 //! Connects, reconnects and errors are reported through `tracing`; the
@@ -79,6 +88,7 @@ mod client;
 mod driver;
 mod job_channel;
 mod server;
+pub mod transport;
 mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};

@@ -4,14 +4,21 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gearman_proto::server::{Server as Core, ServerConfig};
 use gearman_proto::serving;
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use crate::driver::{self, Driven, Io};
+use crate::transport::{Acceptor, Connection, TcpConnector};
+
+/// Default time an accepted peer has to finish what the acceptor asks (a
+/// TLS handshake) before it is dropped.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
 /// (binary and admin text) so that any client, worker or `gearadmin` works
@@ -24,14 +31,26 @@ use crate::driver::{self, Driven, Io};
 /// server.serve().await
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
     config: ServerConfig,
+    acceptor: Option<Arc<dyn Acceptor>>,
+    handshake_timeout: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .field("acceptor", &self.acceptor.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish()
+    }
 }
 
 enum Command {
-    Accepted(TcpStream, SocketAddr),
+    Accepted(Connection, SocketAddr),
 }
 
 struct Serving {
@@ -80,7 +99,28 @@ impl Server {
     pub fn from_listener(listener: TcpListener) -> Server {
         let mut config = ServerConfig::new(&hostname());
         config.pid = std::process::id();
-        Server { listener, config }
+        Server {
+            listener,
+            config,
+            acceptor: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// Prepares every accepted socket with `acceptor` (a
+    /// [`TlsAcceptor`](crate::transport::TlsAcceptor), say) before serving
+    /// it. A peer that fails it is dropped and logged; the others are served.
+    pub fn with_acceptor(mut self, acceptor: impl Acceptor) -> Server {
+        self.acceptor = Some(Arc::new(acceptor));
+        self
+    }
+
+    /// Sets how long an accepted peer has to get through the acceptor
+    /// (default [`DEFAULT_HANDSHAKE_TIMEOUT`]); one that stalls holds only
+    /// its socket and the acceptor's buffer until then.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Server {
+        self.handshake_timeout = timeout;
+        self
     }
 
     /// Replaces the configuration (limits, handle prefix, job retries...).
@@ -105,7 +145,12 @@ impl Server {
     /// completes (a signal, a cancellation token, a oneshot...). Open
     /// connections are closed.
     pub async fn serve_until(self, shutdown: impl Future) -> io::Result<()> {
-        let Server { listener, config } = self;
+        let Server {
+            listener,
+            config,
+            acceptor,
+            handshake_timeout,
+        } = self;
         let mut core = Core::new(config);
         let now = Instant::now();
         if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
@@ -117,13 +162,33 @@ impl Server {
             state: serving::Serving::default(),
         };
         let accept = async move {
+            // Handshakes in progress; they end with the server.
+            let mut handshakes = JoinSet::new();
             loop {
+                while handshakes.try_join_next().is_some() {}
                 match listener.accept().await {
                     Ok((stream, peer)) => {
                         tracing::debug!(%peer, "accepted");
-                        if commands.send(Command::Accepted(stream, peer)).is_err() {
-                            return;
-                        }
+                        let Some(acceptor) = &acceptor else {
+                            if commands
+                                .send(Command::Accepted(stream.into(), peer))
+                                .is_err()
+                            {
+                                return;
+                            }
+                            continue;
+                        };
+                        let accepting = acceptor.accept(stream, peer);
+                        let commands = commands.clone();
+                        handshakes.spawn(async move {
+                            match tokio::time::timeout(handshake_timeout, accepting).await {
+                                Ok(Ok(stream)) => {
+                                    let _ = commands.send(Command::Accepted(stream, peer));
+                                }
+                                Ok(Err(err)) => tracing::warn!(%peer, %err, "handshake failed"),
+                                Err(_) => tracing::warn!(%peer, "handshake timed out"),
+                            }
+                        });
                     }
                     Err(err) => {
                         // Out of descriptors, usually: wait a little rather than spin.
@@ -134,7 +199,7 @@ impl Server {
             }
         };
         tokio::select! {
-            () = driver::run(serving, commands_rx) => {}
+            () = driver::run(serving, commands_rx, Arc::new(TcpConnector)) => {}
             () = accept => {}
             _ = shutdown => tracing::info!("server stopped"),
         }

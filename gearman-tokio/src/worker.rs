@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::driver::{self, Driven, Io};
+use crate::transport::{Connector, TcpConnector};
 
 type BoxedHandler = Arc<
     dyn Fn(WorkerJob) -> Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>
@@ -98,6 +99,7 @@ enum Command {
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, BoxedHandler>,
+    connector: Arc<dyn Connector>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -224,7 +226,15 @@ impl Worker {
         Worker {
             config,
             handlers: HashMap::new(),
+            connector: Arc::new(TcpConnector),
         }
+    }
+
+    /// Opens connections with `connector` (TLS, or a transport of the
+    /// caller's; see [`transport`](crate::transport)) instead of plain TCP.
+    pub fn connector(mut self, connector: impl Connector) -> Worker {
+        self.connector = Arc::new(connector);
+        self
     }
 
     /// Sets how many jobs run at once, across all servers (at least 1).
@@ -313,7 +323,7 @@ impl Worker {
             running: HashMap::new(),
             finished: false,
         };
-        let run = driver::run(driving, commands_rx);
+        let run = driver::run(driving, commands_rx, self.connector);
         tokio::pin!(run);
         tokio::select! {
             () = &mut run => return Ok(()),
