@@ -463,6 +463,7 @@ impl Server {
     /// Whether every connection holding part of a frame has its frame clock
     /// running and a timer due no later than the frame's deadline (checked
     /// by the fuzz invariants).
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn frame_timers_armed(&self) -> bool {
         let timeout = self.config.frame_timeout;
         self.peers.map.values().all(|c| {
