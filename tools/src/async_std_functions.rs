@@ -1,9 +1,11 @@
 //! The example worker's functions, shared by `async-std-worker` and `async-std-quickstart`.
 
 use async_io::Timer;
+use std::sync::Arc;
+
 use gearman_async_std::{WorkError, Worker, WorkerJob};
 
-use crate::cli;
+use crate::cli::{self, WorkerArgs};
 
 /// Names of the functions [`with_example_functions`] registers.
 pub const NAMES: &[&str] = &["reverse", "echo", "fail", "exception", "progress", "sleep"];
@@ -37,4 +39,23 @@ pub fn with_example_functions(worker: Worker) -> Worker {
             Timer::after(pause).await;
             Ok(job.payload().clone())
         })
+}
+
+/// The worker `args` ask for: their configuration, serving the command's
+/// functions or else the example functions.
+pub fn worker_for(args: WorkerArgs) -> Worker {
+    let worker = Worker::with_config(args.config());
+    let Some(command) = args.command else {
+        return with_example_functions(worker);
+    };
+    let command = Arc::new(command);
+    args.functions.into_iter().fold(worker, |worker, function| {
+        let command = command.clone();
+        worker.function(function, move |job: WorkerJob| {
+            let command = command.clone();
+            let (function, payload) = (job.function().clone(), job.payload().clone());
+            // The command's wait must not hold up the executor's threads.
+            async_std::task::spawn_blocking(move || command.run(&function, &payload))
+        })
+    })
 }

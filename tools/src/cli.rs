@@ -3,19 +3,38 @@
 
 use std::fmt;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// The tool's arguments as `parse` reads them; on a mistake prints
-/// `TOOL: MISTAKE` and `usage`, and exits with [`exit::ERROR`].
-#[allow(clippy::print_stderr, reason = "the tool's own output")]
+use gearman_proto::admin::AdminRequest;
+use gearman_proto::worker::WorkerConfig;
+
+pub use crate::job_command::JobCommand;
+
+/// The tool's arguments as `parse` reads them. On `--help` (or `-H`
+/// where the tool takes it) prints `usage` on standard output and exits 0;
+/// on a mistake prints `TOOL: MISTAKE` and `usage` on standard error and
+/// exits with [`exit::ERROR`].
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the tool's own output"
+)]
 pub fn parse_or_exit<T>(
     tool: &str,
     usage: &str,
     parse: impl FnOnce(std::vec::IntoIter<String>) -> Result<T, UsageError>,
 ) -> T {
-    parse(std::env::args().skip(1).collect::<Vec<_>>().into_iter()).unwrap_or_else(|err| {
-        eprintln!("{tool}: {err}\n{usage}");
-        std::process::exit(exit::ERROR)
-    })
+    match parse(std::env::args().skip(1).collect::<Vec<_>>().into_iter()) {
+        Ok(args) => args,
+        Err(UsageError::Help) => {
+            println!("{usage}");
+            std::process::exit(0)
+        }
+        Err(UsageError::Mistake(err)) => {
+            eprintln!("{tool}: {err}\n{usage}");
+            std::process::exit(exit::ERROR)
+        }
+    }
 }
 
 /// Prints `TOOL: ERR` and gives exit code [`exit::ERROR`].
@@ -49,27 +68,76 @@ pub fn announce_listening<E: fmt::Display>(
 /// The server used when none is given.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:4730";
 
-/// A command-line mistake; the tools print it and exit.
-#[derive(Debug)]
-pub struct UsageError(pub String);
+/// Why a command line gave no arguments to run with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageError {
+    /// `--help` (or `-H`): print the usage and exit 0.
+    Help,
+    /// A mistake; the tools print it with the usage and exit.
+    Mistake(String),
+}
+
+impl UsageError {
+    fn new(text: impl Into<String>) -> UsageError {
+        UsageError::Mistake(text.into())
+    }
+}
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            UsageError::Help => f.write_str("help asked for"),
+            UsageError::Mistake(text) => f.write_str(text),
+        }
     }
 }
 
 fn value(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, UsageError> {
     args.next()
-        .ok_or_else(|| UsageError(format!("{flag} needs a value")))
+        .ok_or_else(|| UsageError::new(format!("{flag} needs a value")))
 }
 
 fn number<T: std::str::FromStr>(text: &str, flag: &str) -> Result<T, UsageError> {
     text.parse()
-        .map_err(|_| UsageError(format!("{flag}: not a number: {text}")))
+        .map_err(|_| UsageError::new(format!("{flag}: not a number: {text}")))
 }
 
-/// `worker [--server HOST:PORT]... [--concurrency N] [--id NAME]`
+/// `-h HOST` and `-p PORT` as libgearman's tools take them: together they
+/// name one server, `HOST:PORT`, with 127.0.0.1 and 4730 for the one not
+/// given.
+#[derive(Default)]
+struct HostAndPort {
+    host: Option<String>,
+    port: Option<String>,
+}
+
+impl HostAndPort {
+    /// Takes `-h`'s or `-p`'s value.
+    fn set(&mut self, flag: &str, value: String) {
+        if flag == "-h" {
+            self.host = Some(value);
+        } else {
+            self.port = Some(value);
+        }
+    }
+
+    /// The server, when `-h` or `-p` was given.
+    fn server(self) -> Option<String> {
+        if self.host.is_none() && self.port.is_none() {
+            return None;
+        }
+        let host = self.host.unwrap_or_else(|| "127.0.0.1".into());
+        let port = self.port.unwrap_or_else(|| "4730".into());
+        // An IPv6 address needs brackets before its port.
+        Some(if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        })
+    }
+}
+
+/// `worker [OPTIONS]`, or `worker [OPTIONS] -f NAME... [--] COMMAND [ARGS...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerArgs {
     /// Servers to take jobs from.
@@ -78,11 +146,34 @@ pub struct WorkerArgs {
     pub concurrency: usize,
     /// Client id sent with SET_CLIENT_ID.
     pub id: Option<String>,
+    /// How long a server may take to answer a grab, in milliseconds;
+    /// `None` keeps the worker's default of 30 s.
+    pub request_timeout_ms: Option<u64>,
+    /// The functions `command` serves (`-f`); empty without a command.
+    pub functions: Vec<String>,
+    /// The command run for each job; `None` serves the example functions.
+    pub command: Option<JobCommand>,
 }
 
 impl WorkerArgs {
-    /// What the tool prints after a command-line mistake.
-    pub const USAGE: &str = "usage: worker [--server HOST:PORT]... [--concurrency N] [--id NAME]";
+    /// What the tool prints for `--help` and after a command-line mistake.
+    pub const USAGE: &str = "\
+usage: worker [OPTIONS]
+       worker [OPTIONS] -f NAME... [--] COMMAND [ARGS...]
+Without COMMAND the worker serves the example functions reverse, echo, fail,
+exception, progress and sleep. With COMMAND it serves only the functions named
+by -f and runs COMMAND ARGS for each job: the payload on its standard input,
+its standard output the result; a non-zero exit (or a command that cannot
+start) fails the job; its standard error is the worker's.
+  --server HOST:PORT         a job server; repeatable (default: 127.0.0.1:4730)
+  -h HOST, -p PORT           one more server, HOST:PORT (defaults: 127.0.0.1, 4730)
+  -f, --function NAME        a function COMMAND serves; repeatable
+  --concurrency N            jobs run at once (default: 1)
+  --id NAME                  the client id shown by admin workers (default: none)
+  -t, --request-timeout MS   how long a server may take to answer a grab before
+                             the worker counts it as stuck (default: 30000)
+  -w                         accepted and ignored (gearman's worker mode)
+  -H, --help                 print this and exit";
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<WorkerArgs, UsageError> {
@@ -90,25 +181,64 @@ impl WorkerArgs {
             servers: Vec::new(),
             concurrency: 1,
             id: None,
+            request_timeout_ms: None,
+            functions: Vec::new(),
+            command: None,
         };
+        let mut host_and_port = HostAndPort::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
+                "--help" | "-H" => return Err(UsageError::Help),
                 "--server" => parsed.servers.push(value(&mut args, &arg)?),
+                "-h" | "-p" => host_and_port.set(&arg, value(&mut args, &arg)?),
+                "-f" | "--function" => parsed.functions.push(value(&mut args, &arg)?),
                 "--concurrency" => {
                     parsed.concurrency = number(&value(&mut args, &arg)?, &arg)?;
                     if parsed.concurrency == 0 {
-                        return Err(UsageError("--concurrency must be at least 1".into()));
+                        return Err(UsageError::new("--concurrency must be at least 1"));
                     }
                 }
                 "--id" => parsed.id = Some(value(&mut args, &arg)?),
-                other => return Err(UsageError(format!("unexpected argument: {other}"))),
+                "-t" | "--request-timeout" => {
+                    parsed.request_timeout_ms = Some(number(&value(&mut args, &arg)?, &arg)?);
+                }
+                "-w" => {}
+                "--" => {
+                    parsed.command = Some(JobCommand::new(args.by_ref().collect())?);
+                }
+                flag if flag.starts_with('-') => {
+                    return Err(UsageError::new(format!("unknown option: {flag}")));
+                }
+                _ => {
+                    let words = std::iter::once(arg).chain(args.by_ref()).collect();
+                    parsed.command = Some(JobCommand::new(words)?);
+                }
             }
         }
+        match (&parsed.command, parsed.functions.is_empty()) {
+            (Some(_), true) => return Err(UsageError::new("a COMMAND needs -f NAME")),
+            (None, false) => return Err(UsageError::new("-f NAME needs a COMMAND to run")),
+            _ => {}
+        }
+        parsed.servers.extend(host_and_port.server());
         if parsed.servers.is_empty() {
             parsed.servers.push(DEFAULT_SERVER.into());
         }
         Ok(parsed)
+    }
+
+    /// The worker's configuration: servers, concurrency, client id and grab
+    /// reply timeout as given; the adapters' defaults otherwise.
+    pub fn config(&self) -> WorkerConfig {
+        let mut config = WorkerConfig::new(self.servers.clone()).with_concurrency(self.concurrency);
+        if let Some(id) = &self.id {
+            config = config.with_client_id(id.clone());
+        }
+        if let Some(ms) = self.request_timeout_ms {
+            config = config.with_grab_reply_timeout(Some(Duration::from_millis(ms)));
+        }
+        config
     }
 }
 
@@ -147,10 +277,8 @@ pub enum ClientAction {
     StatusUnique(String),
 }
 
-/// `client --function NAME [--server HOST:PORT]... [--background]
-/// [--priority high|normal|low] [--unique ID] [--timeout-ms MS]
-/// [--request-timeout MS] [PAYLOAD]`, or `client --status HANDLE`, or
-/// `client --status-unique UNIQUE`.
+/// `client -f NAME [OPTIONS] [PAYLOAD]`, or `client [OPTIONS] --status
+/// HANDLE`, or `client [OPTIONS] --status-unique UNIQUE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientArgs {
     /// Servers to submit to.
@@ -164,18 +292,33 @@ pub struct ClientArgs {
 }
 
 impl ClientArgs {
-    /// What the tool prints after a command-line mistake.
-    pub const USAGE: &str = "usage: client --function NAME [--server HOST:PORT]... [--background] \
-[--priority high|normal|low] [--unique ID] [--timeout-ms MS] [--request-timeout MS] [PAYLOAD]\n       \
-client [--server HOST:PORT] [--request-timeout MS] --status HANDLE\n       \
-client [--server HOST:PORT] [--request-timeout MS] --status-unique UNIQUE\n\
---timeout-ms: the job's deadline from submit to result (default: none)\n\
---request-timeout: how long the server may take to acknowledge a request before the \
-client gives up on it and tries another server (default: 30000)";
+    /// What the tool prints for `--help` and after a command-line mistake.
+    pub const USAGE: &str = "\
+usage: client -f NAME [OPTIONS] [PAYLOAD]
+       client [OPTIONS] --status HANDLE
+       client [OPTIONS] --status-unique UNIQUE
+Submits a job to function NAME with PAYLOAD, or standard input when there is
+none (a PAYLOAD that starts with - goes after --).
+  --server HOST:PORT          a job server; repeatable (default: 127.0.0.1:4730)
+  -h HOST, -p PORT            one more server, HOST:PORT (defaults: 127.0.0.1, 4730)
+  -f, --function NAME         the function
+  -b, --background            queue the job and print its handle
+  --priority high|normal|low  the job's priority (default: normal)
+  -I, -L                      --priority high, --priority low
+  -u, --unique ID             the job's unique id (default: none)
+  -s                          send an empty payload; read no standard input
+  --timeout-ms MS             the job's deadline from submit to result (default: none)
+  -t, --request-timeout MS    how long the server may take to acknowledge a request
+                              before the client gives up on it and tries another
+                              server (default: 30000)
+  --status HANDLE             ask each server in turn about a job
+  --status-unique UNIQUE      ask about a job by its unique id
+  -H, --help                  print this and exit";
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ClientArgs, UsageError> {
         let mut servers = Vec::new();
+        let mut host_and_port = HostAndPort::default();
         let mut function = None;
         let mut background = false;
         let mut priority = PriorityArg::Normal;
@@ -183,29 +326,35 @@ client gives up on it and tries another server (default: 30000)";
         let mut timeout_ms = None;
         let mut request_timeout_ms = None;
         let mut payload = None;
+        let mut no_payload = false;
         let mut status = None;
         let mut status_unique = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
-                "--function" => function = Some(value(&mut args, &arg)?),
+                "--help" | "-H" => return Err(UsageError::Help),
+                "-f" | "--function" => function = Some(value(&mut args, &arg)?),
                 "--server" => servers.push(value(&mut args, &arg)?),
-                "--background" => background = true,
+                "-h" | "-p" => host_and_port.set(&arg, value(&mut args, &arg)?),
+                "-b" | "--background" => background = true,
                 "--priority" => {
                     priority = match value(&mut args, &arg)?.as_str() {
                         "high" => PriorityArg::High,
                         "normal" => PriorityArg::Normal,
                         "low" => PriorityArg::Low,
                         other => {
-                            return Err(UsageError(format!(
+                            return Err(UsageError::new(format!(
                                 "--priority must be high, normal or low, not {other}"
                             )));
                         }
                     }
                 }
-                "--unique" => unique = Some(value(&mut args, &arg)?),
+                "-I" => priority = PriorityArg::High,
+                "-L" => priority = PriorityArg::Low,
+                "-u" | "--unique" => unique = Some(value(&mut args, &arg)?),
+                "-s" => no_payload = true,
                 "--timeout-ms" => timeout_ms = Some(number(&value(&mut args, &arg)?, &arg)?),
-                "--request-timeout" => {
+                "-t" | "--request-timeout" => {
                     request_timeout_ms = Some(number(&value(&mut args, &arg)?, &arg)?);
                 }
                 "--status" => status = Some(value(&mut args, &arg)?),
@@ -215,13 +364,20 @@ client gives up on it and tries another server (default: 30000)";
                         payload = Some(rest.into_bytes());
                     }
                 }
-                flag if flag.starts_with("--") => {
-                    return Err(UsageError(format!("unknown option: {flag}")));
+                flag if flag.starts_with('-') && flag != "-" => {
+                    return Err(UsageError::new(format!("unknown option: {flag}")));
                 }
                 _ if payload.is_none() => payload = Some(arg.into_bytes()),
-                other => return Err(UsageError(format!("unexpected argument: {other}"))),
+                other => return Err(UsageError::new(format!("unexpected argument: {other}"))),
             }
         }
+        if no_payload {
+            if payload.is_some() {
+                return Err(UsageError::new("-s and a PAYLOAD exclude each other"));
+            }
+            payload = Some(Vec::new());
+        }
+        servers.extend(host_and_port.server());
         if servers.is_empty() {
             servers.push(DEFAULT_SERVER.into());
         }
@@ -237,13 +393,13 @@ client gives up on it and tries another server (default: 30000)";
                 payload,
             },
             (None, None, None) => {
-                return Err(UsageError(
-                    "one of --function, --status or --status-unique is needed".into(),
+                return Err(UsageError::new(
+                    "one of --function, --status or --status-unique is needed",
                 ));
             }
             _ => {
-                return Err(UsageError(
-                    "--function, --status and --status-unique exclude each other".into(),
+                return Err(UsageError::new(
+                    "--function, --status and --status-unique exclude each other",
                 ));
             }
         };
@@ -255,37 +411,119 @@ client gives up on it and tries another server (default: 30000)";
     }
 }
 
-/// `admin [--server HOST:PORT] COMMAND...`
+/// `admin [SERVER] COMMAND...`, or `admin [SERVER] GEARADMIN-OPTION...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminArgs {
     /// The server.
     pub server: String,
-    /// The command line to send, words joined by spaces.
-    pub command: String,
+    /// The requests to send, in order: one raw line, or those the gearadmin
+    /// options ask for in the order gearadmin sends them.
+    pub requests: Vec<AdminRequest>,
+    /// Whether the replies are printed as gearadmin prints them (gearadmin
+    /// options), or as the server sent them (a raw COMMAND).
+    pub as_gearadmin: bool,
 }
 
 impl AdminArgs {
-    /// What the tool prints after a command-line mistake.
-    pub const USAGE: &str = "usage: admin [--server HOST:PORT] COMMAND...";
+    /// What the tool prints for `--help` and after a command-line mistake.
+    pub const USAGE: &str = "\
+usage: admin [--server HOST:PORT | -h HOST -p PORT] COMMAND...
+       admin [--server HOST:PORT | -h HOST -p PORT] GEARADMIN-OPTION...
+COMMAND... is sent as one line (words joined by spaces) and the reply printed
+as the server sent it. The server defaults to 127.0.0.1:4730; -h and -p
+default to 127.0.0.1 and 4730. GEARADMIN-OPTIONs print what gearadmin
+prints; several are sent in gearadmin's order:
+  --getpid                  the server's process id
+  --create-function NAME    create the function's queue
+  --drop-function NAME      drop the function's queue
+  --show-jobs               the jobs the server holds
+  --server-version          the server's version
+  --workers                 the connected workers and their functions
+  --status                  queued, running and workers per function
+  --help                    print this and exit
+Exit code 0, or 1 when a reply is ERR (printed as `Error: ...` on standard
+error for GEARADMIN-OPTIONs; gearadmin exits 0), 3 when no reply came.";
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AdminArgs, UsageError> {
-        let mut server = DEFAULT_SERVER.to_string();
+        let mut server = None;
+        let mut host_and_port = HostAndPort::default();
+        // (place in gearadmin's order, request)
+        let mut options: Vec<(u8, AdminRequest)> = Vec::new();
         let mut words = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
-            if words.is_empty() && arg == "--server" {
-                server = value(&mut args, &arg)?;
-            } else {
+            if !words.is_empty() {
                 words.push(arg);
+                continue;
             }
+            let option = match arg.as_str() {
+                "--help" => return Err(UsageError::Help),
+                "--server" => {
+                    server = Some(value(&mut args, &arg)?);
+                    continue;
+                }
+                "-h" | "-p" => {
+                    host_and_port.set(&arg, value(&mut args, &arg)?);
+                    continue;
+                }
+                "--getpid" => (0, AdminRequest::GetPid),
+                "--create-function" => (
+                    1,
+                    AdminRequest::CreateFunction {
+                        name: value(&mut args, &arg)?.into(),
+                    },
+                ),
+                "--drop-function" => (
+                    2,
+                    AdminRequest::DropFunction {
+                        name: value(&mut args, &arg)?.into(),
+                    },
+                ),
+                "--show-jobs" => (3, AdminRequest::ShowJobs),
+                "--server-version" => (4, AdminRequest::Version),
+                "--workers" => (5, AdminRequest::Workers),
+                "--status" => (6, AdminRequest::Status),
+                flag if flag.starts_with('-') => {
+                    return Err(UsageError::new(format!("unknown option: {flag}")));
+                }
+                _ => {
+                    words.push(arg);
+                    continue;
+                }
+            };
+            options.push(option);
         }
-        if words.is_empty() {
-            return Err(UsageError("no admin command given (try: status)".into()));
-        }
+        let server = match (server, host_and_port.server()) {
+            (Some(_), Some(_)) => {
+                return Err(UsageError::new("--server and -h/-p exclude each other"));
+            }
+            (Some(server), None) | (None, Some(server)) => server,
+            (None, None) => DEFAULT_SERVER.to_string(),
+        };
+        let as_gearadmin = words.is_empty();
+        let requests = if as_gearadmin {
+            if options.is_empty() {
+                return Err(UsageError::new("no admin command given (try: status)"));
+            }
+            options.sort_by_key(|(place, _)| *place);
+            options.into_iter().map(|(_, request)| request).collect()
+        } else {
+            if !options.is_empty() {
+                return Err(UsageError::new(
+                    "gearadmin options and a COMMAND exclude each other",
+                ));
+            }
+            let line = words.join(" ");
+            if line.contains(['\r', '\n']) {
+                return Err(UsageError::new("a COMMAND cannot hold a line break"));
+            }
+            vec![AdminRequest::Raw(line.into())]
+        };
         Ok(AdminArgs {
             server,
-            command: words.join(" "),
+            requests,
+            as_gearadmin,
         })
     }
 }
@@ -298,8 +536,11 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// What the tool prints after a command-line mistake.
-    pub const USAGE: &str = "usage: server [--listen ADDR]";
+    /// What the tool prints for `--help` and after a command-line mistake.
+    pub const USAGE: &str = "usage: server [--listen ADDR]
+  --listen ADDR   the address to listen on; port 0 picks a free one
+                  (default: 127.0.0.1:4730)
+  --help          print this and exit";
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServerArgs, UsageError> {
@@ -307,8 +548,9 @@ impl ServerArgs {
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
+                "--help" => return Err(UsageError::Help),
                 "--listen" => listen = value(&mut args, &arg)?,
-                other => return Err(UsageError(format!("unexpected argument: {other}"))),
+                other => return Err(UsageError::new(format!("unexpected argument: {other}"))),
             }
         }
         Ok(ServerArgs { listen })
@@ -323,8 +565,11 @@ pub struct QuickstartArgs {
 }
 
 impl QuickstartArgs {
-    /// What the tool prints after a command-line mistake.
-    pub const USAGE: &str = "usage: quickstart [--server HOST:PORT]";
+    /// What the tool prints for `--help` and after a command-line mistake.
+    pub const USAGE: &str = "usage: quickstart [--server HOST:PORT]
+  --server HOST:PORT   run the tour through this job server (default: start
+                       the embedded one on a free loopback port)
+  --help               print this and exit";
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<QuickstartArgs, UsageError> {
@@ -332,8 +577,9 @@ impl QuickstartArgs {
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
+                "--help" => return Err(UsageError::Help),
                 "--server" => server = Some(value(&mut args, &arg)?),
-                other => return Err(UsageError(format!("unexpected argument: {other}"))),
+                other => return Err(UsageError::new(format!("unexpected argument: {other}"))),
             }
         }
         Ok(QuickstartArgs { server })

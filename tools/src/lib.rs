@@ -7,5 +7,7 @@ pub mod async_std_functions;
 pub mod blocking_functions;
 pub mod cli;
 pub mod ctrl_c;
+pub mod gearadmin;
+pub mod job_command;
 pub mod report;
 pub mod tokio_functions;

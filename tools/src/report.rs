@@ -15,18 +15,29 @@ use gearman_proto::client::{ClientConfig, JobHandle, JobRequest, JobStatus, Uniq
 use gearman_proto::dispatch::{JobOutcome, JobUpdate};
 use gearman_proto::routing::ServerId;
 
-use crate::cli::{PriorityArg, exit};
+use crate::cli::{AdminArgs, PriorityArg, exit};
 
-/// `admin`: the reply as the server sent it on standard output, exit code
-/// 0, or 1 for an `ERR` reply; a failure to connect or read is reported with
-/// the server's address, exit code 3.
-pub fn admin_reply<E: Display>(server: &str, reply: Result<AdminResponse, E>) -> ExitCode {
-    match reply {
-        Ok(reply) => {
-            let mut out = Vec::new();
-            reply.encode(&mut out);
-            let _ = std::io::stdout().write_all(&out);
-            ExitCode::from(if reply.is_error() { 1 } else { 0 })
+/// `admin`: each reply on standard output, as the server sent it or, for
+/// gearadmin options, as [`gearadmin::print`](crate::gearadmin::print) does;
+/// exit code 0, or 1 when a reply is `ERR`. A failure to connect or read is
+/// reported with the server's address, exit code 3.
+pub fn admin_reply<E: Display>(
+    args: &AdminArgs,
+    replies: Result<Vec<AdminResponse>, E>,
+) -> ExitCode {
+    let server = &args.server;
+    match replies {
+        Ok(replies) => {
+            for reply in &replies {
+                if args.as_gearadmin {
+                    crate::gearadmin::print(reply);
+                } else {
+                    let mut out = Vec::new();
+                    reply.encode(&mut out);
+                    let _ = std::io::stdout().write_all(&out);
+                }
+            }
+            ExitCode::from(u8::from(replies.iter().any(AdminResponse::is_error)))
         }
         Err(err) => {
             eprintln!("admin: {server}: {err}");

@@ -9,7 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use conformance::PATIENCE;
-use conformance::gearmand::{Gearmand, free_port};
+use conformance::gearmand::{GEARADMIN, Gearmand, free_port, have};
+use gearman_proto::admin::AdminRequest;
 use tools::cli;
 
 /// A tool process killed on drop.
@@ -308,6 +309,178 @@ fn worker_finishes_its_job_on_sigint(tools: Tools) {
     assert!(status.success());
 }
 
+fn help_prints_the_usage_and_exits_0(tools: Tools) {
+    for tool in ["worker", "client", "admin", "server", "quickstart"] {
+        let out = tools.run(tool, &["--help"], None);
+        assert_eq!(out.status.code(), Some(0), "{tool} --help: {out:?}");
+        assert!(
+            text(&out.stdout).starts_with(&format!("usage: {tool} ")),
+            "{tool} --help: {out:?}"
+        );
+        assert!(out.stderr.is_empty(), "{tool} --help: {out:?}");
+    }
+    // gearman's -H, in the tools that take its short options.
+    for tool in ["worker", "client"] {
+        let out = tools.run(tool, &["-H"], None);
+        assert_eq!(out.status.code(), Some(0), "{tool} -H: {out:?}");
+        assert!(text(&out.stdout).starts_with(&format!("usage: {tool} ")));
+    }
+}
+
+/// Starts the tools' `server` on a free port; its address.
+fn start_our_server(tools: Tools) -> (KillOnDrop, String) {
+    let mut server = KillOnDrop(tools.spawn("server", &["--listen", "127.0.0.1:0"]));
+    let mut first_line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let addr = first_line
+        .strip_prefix("listening on ")
+        .expect("server prints `listening on ADDR`")
+        .trim_end()
+        .to_owned();
+    (server, addr)
+}
+
+/// `worker -f NAME -- COMMAND` and `client` with libgearman's short options,
+/// as `gearman -w` and `gearman` are used.
+fn command_workers_and_short_options(tools: Tools) {
+    let (_server, addr) = start_our_server(tools);
+    let port = addr.rsplit_once(':').unwrap().1;
+    let hp = ["-h", "127.0.0.1", "-p", port];
+    let worker = |extra: &[&str]| {
+        let args: Vec<&str> = hp.iter().chain(extra).copied().collect();
+        KillOnDrop(tools.spawn("worker", &args))
+    };
+    let _upper = worker(&["-w", "-f", "upper", "-f", "shout", "--", "tr", "a-z", "A-Z"]);
+    let _fails = worker(&["-f", "fails", "false"]);
+    let _missing = worker(&["-f", "missing", "--", "/nonexistent/command"]);
+    for function in ["upper", "shout", "fails", "missing"] {
+        wait_for_worker(tools, &addr, function);
+    }
+    let client = |extra: &[&str], stdin: Option<&[u8]>| {
+        let args: Vec<&str> = hp.iter().chain(extra).copied().collect();
+        tools.run("client", &args, stdin)
+    };
+    let ok = |out: Output| (out.status.code(), text(&out.stdout));
+
+    assert_eq!(
+        ok(client(&["-f", "upper", "hello"], None)),
+        (Some(0), "HELLO".into())
+    );
+    let out = client(&["-f", "shout", "-t", "5000", "-I"], Some(b"from stdin\n"));
+    assert_eq!(ok(out), (Some(0), "FROM STDIN\n".into()));
+    // -s: an empty payload, standard input left unread.
+    let out = client(&["-s", "-f", "upper"], Some(b"not sent"));
+    assert_eq!(ok(out), (Some(0), String::new()));
+    // A non-zero exit and a command that cannot start both fail the job.
+    assert_eq!(
+        ok(client(&["-f", "fails", "x"], None)),
+        (Some(1), String::new())
+    );
+    assert_eq!(
+        ok(client(&["-f", "missing", "x"], None)),
+        (Some(1), String::new())
+    );
+    // -b -u: queued with its unique id, which the server then knows.
+    let out = client(&["-b", "-u", "short-unique", "-f", "upper", "x"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("H:"), "{out:?}");
+    let out = client(&["--status-unique", "short-unique"], None);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text(&out.stdout).starts_with("known="), "{out:?}");
+
+    let out = tools.run("worker", &["-f", "upper"], None);
+    assert_eq!(out.status.code(), Some(3), "-f without a command: {out:?}");
+    let out = tools.run("client", &["-s", "-f", "upper", "payload"], None);
+    assert_eq!(out.status.code(), Some(3), "-s with a payload: {out:?}");
+}
+
+/// `admin`'s gearadmin options print, byte for byte, what gearadmin prints
+/// against the same gearmand (the helper's single I/O thread lists
+/// `workers` in one order).
+fn admin_prints_what_gearadmin_prints(tools: Tools) {
+    let Some(gearmand) = Gearmand::start() else {
+        return;
+    };
+    if !have(GEARADMIN) {
+        return;
+    }
+    let server = gearmand.server();
+    let port = gearmand.port();
+    let _worker = KillOnDrop(tools.spawn(
+        "worker",
+        &["--server", &server, "-f", "upper", "--", "tr", "a-z", "A-Z"],
+    ));
+    wait_for_worker(tools, &server, "upper");
+    // A queued job no one takes, for `show jobs` and `status` to list.
+    let out = tools.run(
+        "client",
+        &["--server", &server, "-b", "-f", "nobody-takes", "x"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+
+    let hp = ["-h", "127.0.0.1", "-p", port.as_str()];
+    let with_server = |options: &[&str]| -> Vec<String> {
+        hp.iter().chain(options).map(|s| s.to_string()).collect()
+    };
+    let gearadmin = |options: &[&str]| Command::new(GEARADMIN).args(with_server(options)).output();
+    let admin = |options: &[&str]| {
+        let args = with_server(options);
+        tools.run(
+            "admin",
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            None,
+        )
+    };
+    let printed = |out: &Output| (text(&out.stdout), text(&out.stderr));
+    for options in [
+        &["--status"][..],
+        &["--workers"],
+        &["--show-jobs"],
+        &["--getpid"],
+        &["--server-version"],
+        &[
+            "--status",
+            "--workers",
+            "--getpid",
+            "--show-jobs",
+            "--server-version",
+        ],
+    ] {
+        let theirs = gearadmin(options).unwrap();
+        let ours = admin(options);
+        assert_eq!(printed(&ours), printed(&theirs), "{options:?}");
+        assert_eq!(ours.status.code(), Some(0), "{options:?}");
+        assert!(!theirs.stdout.is_empty(), "{options:?}: {theirs:?}");
+    }
+    let status = admin(&["--status"]);
+    assert!(
+        text(&status.stdout).contains("nobody-takes\t1\t0\t0\n"),
+        "{status:?}"
+    );
+
+    // ERR: the same message; our exit code says it (gearadmin's is 0).
+    let theirs = gearadmin(&["--drop-function", "no-such-function"]).unwrap();
+    let ours = admin(&["--drop-function", "no-such-function"]);
+    assert_eq!(printed(&ours), printed(&theirs));
+    assert!(text(&ours.stderr).starts_with("Error: "), "{ours:?}");
+    assert_eq!(ours.status.code(), Some(1));
+
+    // Creating then dropping a function changes the server: each tool does
+    // both in turn, from the same state.
+    let create = ["--create-function", "made-here"];
+    let drop = ["--drop-function", "made-here"];
+    let theirs = [gearadmin(&create).unwrap(), gearadmin(&drop).unwrap()];
+    let ours = [admin(&create), admin(&drop)];
+    for (ours, theirs) in ours.iter().zip(&theirs) {
+        assert_eq!(printed(ours), printed(theirs));
+        assert_eq!(ours.status.code(), Some(0), "{ours:?}");
+    }
+    assert_eq!(text(&ours[1].stdout), "OK\n");
+}
+
 #[test]
 fn command_lines_parse_as_documented() {
     let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
@@ -356,10 +529,61 @@ fn command_lines_parse_as_documented() {
     assert!(cli::ClientArgs::parse(args("--function f --status H")).is_err());
 
     let a = cli::AdminArgs::parse(args("--server h:1 show jobs")).unwrap();
+    assert_eq!(a.server, "h:1");
+    assert_eq!(a.requests, [AdminRequest::Raw("show jobs".into())]);
+    assert!(!a.as_gearadmin);
+    // gearadmin's options go in gearadmin's order, whatever the order given.
+    let a = cli::AdminArgs::parse(args("-p 4731 --status --getpid --drop-function f")).unwrap();
+    assert_eq!(a.server, "127.0.0.1:4731");
     assert_eq!(
-        (a.server.as_str(), a.command.as_str()),
-        ("h:1", "show jobs")
+        a.requests,
+        [
+            AdminRequest::GetPid,
+            AdminRequest::DropFunction { name: "f".into() },
+            AdminRequest::Status
+        ]
     );
+    assert!(a.as_gearadmin);
+    assert!(cli::AdminArgs::parse(args("--status version")).is_err());
+    assert!(cli::AdminArgs::parse(args("--server h:1 -h h --status")).is_err());
+    assert_eq!(
+        cli::AdminArgs::parse(args("status --help"))
+            .unwrap()
+            .requests
+            .len(),
+        1
+    );
+    assert_eq!(
+        cli::AdminArgs::parse(args("--help")),
+        Err(cli::UsageError::Help)
+    );
+
+    let w = cli::WorkerArgs::parse(args("-h ::1 -w -f up -f UP -t 9 -- tr a-z A-Z")).unwrap();
+    assert_eq!(w.servers, ["[::1]:4730"]);
+    assert_eq!((w.functions.len(), w.request_timeout_ms), (2, Some(9)));
+    assert!(w.command.is_some());
+    assert!(cli::WorkerArgs::parse(args("-f up")).is_err());
+    assert!(cli::WorkerArgs::parse(args("-f up --")).is_err());
+    assert!(cli::WorkerArgs::parse(args("tr a-z A-Z")).is_err());
+    let c = cli::ClientArgs::parse(args("--server a:1 -p 7 -f f -b -u u -s -t 5 -L")).unwrap();
+    assert_eq!(c.servers, ["a:1", "127.0.0.1:7"]);
+    assert_eq!(c.request_timeout_ms, Some(5));
+    assert_eq!(
+        c.action,
+        cli::ClientAction::Submit {
+            function: "f".into(),
+            background: true,
+            priority: cli::PriorityArg::Low,
+            unique: Some("u".into()),
+            timeout_ms: None,
+            payload: Some(Vec::new()),
+        }
+    );
+    assert_eq!(
+        cli::ClientArgs::parse(args("-f f -H")),
+        Err(cli::UsageError::Help)
+    );
+    assert!(cli::ClientArgs::parse(args("-f f -x")).is_err());
     assert_eq!(
         cli::ServerArgs::parse(args("")).unwrap().listen,
         "127.0.0.1:4730"
@@ -396,6 +620,21 @@ macro_rules! tests_for_each_adapter {
             #[test]
             fn client_without_server_exits_3() {
                 super::client_without_server_exits_3(TOOLS);
+            }
+
+            #[test]
+            fn help_prints_the_usage_and_exits_0() {
+                super::help_prints_the_usage_and_exits_0(TOOLS);
+            }
+
+            #[test]
+            fn command_workers_and_short_options() {
+                super::command_workers_and_short_options(TOOLS);
+            }
+
+            #[test]
+            fn admin_prints_what_gearadmin_prints() {
+                super::admin_prints_what_gearadmin_prints(TOOLS);
             }
 
             #[test]

@@ -16,7 +16,8 @@
 //! jobs in flight that no worker takes and prints the client's resident
 //! memory per job in flight.
 //!
-//! `loadgen --adapters` lists the adapters this build can drive.
+//! `loadgen --adapters` lists the adapters this build can drive;
+//! `loadgen --help` prints the usage.
 //!
 //! Exit code 0 when every job ended with its echo, 1 otherwise, 2 on a
 //! usage error.
@@ -58,6 +59,10 @@ fn main() -> ExitCode {
     }
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
+        Err(args::UsageError::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(err) => {
             eprintln!("loadgen: {err}\n{USAGE}");
             return ExitCode::from(2);

@@ -63,13 +63,21 @@ pub struct Args {
     pub connections: usize,
 }
 
-/// A command-line mistake.
+/// Why a command line gave no run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub enum UsageError {
+    /// `--help`: print [`USAGE`] and exit 0.
+    Help,
+    /// A mistake, printed with [`USAGE`].
+    Mistake(String),
+}
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            UsageError::Help => f.write_str("help asked for"),
+            UsageError::Mistake(text) => f.write_str(text),
+        }
     }
 }
 
@@ -77,11 +85,11 @@ impl fmt::Display for UsageError {
 pub const USAGE: &str = "usage: loadgen [--server HOST:PORT] [--adapter tokio|async-std|blocking] \
 [--jobs N] [--concurrency C] [--payload BYTES] [--background] [--function NAME] \
 [--worker-concurrency N] [--workers N] [--connections N] [--threads N] [--memory] \
-[--time-limit SECONDS]";
+[--time-limit SECONDS]\n       loadgen --adapters\n       loadgen --help";
 
 fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, UsageError> {
     text.parse()
-        .map_err(|_| UsageError(format!("{flag}: not a number: {text}")))
+        .map_err(|_| UsageError::Mistake(format!("{flag}: not a number: {text}")))
 }
 
 impl Args {
@@ -105,6 +113,7 @@ impl Args {
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             match flag.as_str() {
+                "--help" => return Err(UsageError::Help),
                 "--background" => {
                     parsed.background = true;
                     continue;
@@ -117,7 +126,7 @@ impl Args {
             }
             let value = args
                 .next()
-                .ok_or_else(|| UsageError(format!("{flag} needs a value")))?;
+                .ok_or_else(|| UsageError::Mistake(format!("{flag} needs a value")))?;
             match flag.as_str() {
                 "--server" => parsed.server = Some(value),
                 "--adapter" => {
@@ -125,7 +134,9 @@ impl Args {
                         "tokio" => Adapter::Tokio,
                         "async-std" => Adapter::AsyncStd,
                         "blocking" => Adapter::Blocking,
-                        other => return Err(UsageError(format!("unknown adapter: {other}"))),
+                        other => {
+                            return Err(UsageError::Mistake(format!("unknown adapter: {other}")));
+                        }
                     }
                 }
                 "--jobs" => parsed.jobs = number(&flag, &value)?,
@@ -137,7 +148,7 @@ impl Args {
                 "--time-limit" => parsed.time_limit = number(&flag, &value)?,
                 "--threads" => parsed.threads = number(&flag, &value)?,
                 "--connections" => parsed.connections = number(&flag, &value)?,
-                other => return Err(UsageError(format!("unknown argument: {other}"))),
+                other => return Err(UsageError::Mistake(format!("unknown argument: {other}"))),
             }
         }
         if parsed.jobs == 0
@@ -145,7 +156,7 @@ impl Args {
             || parsed.workers == 0
             || parsed.connections == 0
         {
-            return Err(UsageError(
+            return Err(UsageError::Mistake(
                 "--jobs, --concurrency, --workers and --connections must be at least 1".into(),
             ));
         }
@@ -154,7 +165,7 @@ impl Args {
             parsed.worker_concurrency = if parsed.memory { 0 } else { parsed.concurrency };
         }
         if parsed.server.is_none() && parsed.worker_concurrency == 0 && !parsed.memory {
-            return Err(UsageError(
+            return Err(UsageError::Mistake(
                 "the embedded server needs our worker: --worker-concurrency 0 only with --server"
                     .into(),
             ));
@@ -259,5 +270,6 @@ mod tests {
         assert!(parse("--connections 0").is_err());
         assert!(parse("--worker-concurrency 0").is_err());
         assert!(parse("--frobnicate 1").is_err());
+        assert_eq!(parse("--jobs 5 --help"), Err(UsageError::Help));
     }
 }

@@ -1,5 +1,6 @@
 //! `admin [--server HOST:PORT] COMMAND...`: sends one admin command and
-//! prints the server's reply as it came.
+//! prints the server's reply as it came; `admin --status` (and gearadmin's
+//! other options, see `--help`) prints what `gearadmin` prints.
 //!
 //! Exit code: 0 when the server replied, 1 when it replied with `ERR`,
 //! 3 when there was no reply (no server, bad arguments).
@@ -14,6 +15,9 @@ use gearman_blocking::Admin;
 
 fn main() -> ExitCode {
     let args = cli::parse_or_exit("admin", AdminArgs::USAGE, AdminArgs::parse);
-    let reply = Admin::connect(&args.server).and_then(|mut admin| admin.raw(args.command.clone()));
-    report::admin_reply(&args.server, reply)
+    let replies = Admin::connect(&args.server).and_then(|mut admin| {
+        let requests = args.requests.iter();
+        requests.map(|request| admin.request(request)).collect()
+    });
+    report::admin_reply(&args, replies)
 }

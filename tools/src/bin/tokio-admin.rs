@@ -1,5 +1,6 @@
 //! `admin [--server HOST:PORT] COMMAND...`: sends one admin command and
-//! prints the server's reply as it came.
+//! prints the server's reply as it came; `admin --status` (and gearadmin's
+//! other options, see `--help`) prints what `gearadmin` prints.
 //!
 //! Exit code: 0 when the server replied, 1 when it replied with `ERR`,
 //! 3 when there was no reply (no server, bad arguments).
@@ -15,9 +16,13 @@ use gearman_tokio::Admin;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = cli::parse_or_exit("admin", AdminArgs::USAGE, AdminArgs::parse);
-    let reply = async {
+    let replies = async {
         let mut admin = Admin::connect(&args.server).await?;
-        admin.raw(args.command.clone()).await
+        let mut replies = Vec::new();
+        for request in &args.requests {
+            replies.push(admin.request(request).await?);
+        }
+        Ok::<_, gearman_tokio::Error>(replies)
     };
-    report::admin_reply(&args.server, reply.await)
+    report::admin_reply(&args, replies.await)
 }
