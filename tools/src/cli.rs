@@ -514,11 +514,9 @@ error for GEARADMIN-OPTIONs; gearadmin exits 0), 3 when no reply came.";
                     "gearadmin options and a COMMAND exclude each other",
                 ));
             }
-            let line = words.join(" ");
-            if line.contains(['\r', '\n']) {
-                return Err(UsageError::new("a COMMAND cannot hold a line break"));
-            }
-            vec![AdminRequest::Raw(line.into())]
+            let raw = AdminRequest::raw(words.join(" "))
+                .map_err(|_| UsageError::new("a COMMAND cannot hold a line break"))?;
+            vec![raw]
         };
         Ok(AdminArgs {
             server,

@@ -530,7 +530,7 @@ fn command_lines_parse_as_documented() {
 
     let a = cli::AdminArgs::parse(args("--server h:1 show jobs")).unwrap();
     assert_eq!(a.server, "h:1");
-    assert_eq!(a.requests, [AdminRequest::Raw("show jobs".into())]);
+    assert_eq!(a.requests, [AdminRequest::raw("show jobs").unwrap()]);
     assert!(!a.as_gearadmin);
     // gearadmin's options go in gearadmin's order, whatever the order given.
     let a = cli::AdminArgs::parse(args("-p 4731 --status --getpid --drop-function f")).unwrap();
