@@ -485,7 +485,7 @@ pub fn server_restart<H: Harness>(env: &Env<H>) {
                 break;
             }
             // While the client backs off from the dead connection.
-            Err(Failure::Client(ClientError::NoServer))
+            Err(Failure::Client(ClientError::NoServer { .. }))
             | Err(Failure::Client(ClientError::Disconnected {
                 acknowledged: false,
             })) => {
@@ -588,13 +588,12 @@ pub fn timeouts<H: Harness>(env: &Env<H>) {
     // Accepts connections (the kernel does) and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap().to_string();
-    // Without the exceptions option, the submit is the only request whose
-    // timeout can fire.
+    // The exceptions option goes out ahead of the submit under the same
+    // deadline; the submit is what times out.
     let stuck = env.harness.client(
         ClientConfig::new([silent_addr])
             .with_request_timeout(Some(Duration::from_millis(200)))
-            .with_submit_retries(0)
-            .with_exceptions(false),
+            .with_submit_retries(0),
     );
     assert_eq!(
         stuck.submit(JobRequest::new("any", "x")).outcome(),
@@ -605,21 +604,24 @@ pub fn timeouts<H: Harness>(env: &Env<H>) {
 
     let down = env.harness.client(ClientConfig::new([DOWN]));
     let start = Instant::now();
-    // The connect fails, so the submit never left: not acknowledged.
-    assert_eq!(
-        down.submit(JobRequest::new("any", "x")).outcome(),
-        Err(Failure::Client(ClientError::Disconnected {
-            acknowledged: false
-        }))
-    );
+    // The connect fails, so the submit never left; the error names the
+    // server and the socket error, for this request and the next.
+    let refused = |result: Result<_, Failure>| match result {
+        Err(Failure::Client(ClientError::NoServer { cause: Some(cause) })) => {
+            assert_eq!(cause.addr(), DOWN);
+            assert_eq!(
+                cause.io_error().kind(),
+                std::io::ErrorKind::ConnectionRefused
+            );
+        }
+        other => panic!("expected NoServer with the connect failure, got {other:?}"),
+    };
+    refused(down.submit(JobRequest::new("any", "x")).outcome().map(drop));
     let handle = JobHandle {
         server: ServerId(0),
         handle: Bytes::from_static(b"H:x:1"),
     };
-    assert_eq!(
-        down.status(&handle),
-        Err(Failure::Client(ClientError::NoServer))
-    );
+    refused(down.status(&handle).map(drop));
     let echo = down.echo(b"x");
     assert!(matches!(echo, Err(Failure::Client(_))), "{echo:?}");
     assert!(

@@ -22,7 +22,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::task::AtomicWaker;
 use gearman_proto::conn::{Transport, drain_outputs};
 use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
-use gearman_proto::{ConnId, Endpoint};
+use gearman_proto::{ConnId, ConnectError, Endpoint};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -40,7 +40,7 @@ const LINGER: Duration = Duration::from_secs(2);
 const FINAL_LINGER: Duration = Duration::from_millis(200);
 
 /// A connect in progress: address resolution, then each address in turn.
-type Connecting = Pin<Box<dyn Future<Output = io::Result<Async<TcpStream>>> + Send>>;
+type Connecting = Pin<Box<dyn Future<Output = Result<Async<TcpStream>, ConnectError>> + Send>>;
 
 enum Socket {
     Connecting(Connecting),
@@ -74,6 +74,8 @@ struct Conn {
 struct Outcome {
     progressed: bool,
     lost: bool,
+    /// Why it could not be opened, when that is how it was lost.
+    connect_failed: Option<ConnectError>,
     /// It may have more to read: poll it again next round.
     more: bool,
 }
@@ -182,7 +184,12 @@ impl Sockets {
     }
 
     fn connect(&mut self, conn: ConnId, addr: String) {
-        self.insert(conn, Socket::Connecting(Box::pin(connect(addr))));
+        let connecting = async move {
+            connect(addr.clone())
+                .await
+                .map_err(|err| ConnectError::new(addr, err))
+        };
+        self.insert(conn, Socket::Connecting(Box::pin(connecting)));
     }
 
     /// Queues bytes for `conn`; returns false when the connection must be
@@ -299,7 +306,10 @@ impl Sockets {
                 self.remove(conn);
             } else if outcome.lost {
                 self.remove(conn);
-                core.handle_disconnected(conn, now);
+                match outcome.connect_failed {
+                    Some(err) => core.handle_connect_failed(conn, err, now),
+                    None => core.handle_disconnected(conn, now),
+                }
                 progressed = true;
             }
         }
@@ -392,8 +402,9 @@ fn poll_open<E: Endpoint>(
                 return outcome;
             }
             Poll::Ready(Err(err)) => {
-                tracing::warn!(%conn, %err, "connect failed");
+                tracing::warn!(%conn, addr = err.addr(), err = %err.io_error(), "connect failed");
                 outcome.lost = true;
+                outcome.connect_failed = Some(err);
                 return outcome;
             }
         }

@@ -20,7 +20,12 @@
 //!   The probe must come back within the connect timeout, or the server
 //!   backs off again for longer. Meanwhile requests go to the next server
 //!   that is up ([`crate::routing`]); when none is, they end at once with
-//!   [`ClientError::NoServer`]. Nothing ever waits on a down server.
+//!   [`ClientError::NoServer`]. Nothing ever waits on a down server. A
+//!   connection the driver reports it could not open
+//!   ([`Endpoint::handle_connect_failed`]) ends what waited on it the same
+//!   way when no other server is up, and that `NoServer`, like the ones
+//!   after it until a connection opens, carries the address and the socket
+//!   error as its cause.
 //! - **Replies without a handle** (JOB_CREATED, STATUS_RES, STATUS_RES_UNIQUE,
 //!   OPTION_RES, ECHO_RES, ERROR) answer the oldest request still pending on
 //!   their connection; an ERROR ends that request. Any number of requests
@@ -52,7 +57,10 @@
 //! - **Timeouts**: a connection that is not established within
 //!   [`ClientConfig::connect_timeout`] is closed and treated as failed. A
 //!   request with no reply within [`ClientConfig::request_timeout`] ends with
-//!   [`ClientError::Timeout`], and since replies come in order, its
+//!   [`ClientError::Timeout`] (an `OPTION_REQ exceptions` sent with a
+//!   submit shares its deadline, so when the option is what went
+//!   unanswered, the submit behind it is the request that timed out; it is
+//!   not moved to another server), and since replies come in order, its
 //!   connection is closed as stuck: the other requests on it are handled as
 //!   on a disconnect (unacknowledged submits move to another server,
 //!   acknowledged jobs end with `Disconnected { acknowledged: true }`), and
@@ -82,7 +90,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::backoff::{Backoff, SeededRng};
 use crate::command::{Command, Field};
-use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::Router;
 use crate::time::after;
@@ -227,6 +235,9 @@ enum CloseCause {
     Protocol,
     /// It did not open within the connect timeout.
     ConnectTimeout,
+    /// The driver could not open it (the cause is in the link's
+    /// `last_failure`).
+    ConnectFailed,
     /// The oldest request got no reply within the request timeout.
     RequestTimeout,
     /// A packet begun by the server was not finished within the frame timeout.
@@ -333,7 +344,8 @@ impl Client {
                 connect_failures: 0,
             },
         );
-        self.dispatch(id, now, ClientError::NoServer);
+        let no_server = self.no_server();
+        self.dispatch(id, now, no_server);
         Ok(id)
     }
 
@@ -390,7 +402,7 @@ impl Client {
             }
             None => self.events.push_back(ClientEvent::RequestError {
                 request,
-                error: ClientError::NoServer,
+                error: self.no_server(),
             }),
         }
         Ok(request)
@@ -573,10 +585,9 @@ impl Client {
     ) {
         if !self.links[server.0].is_up() {
             if let Some(request) = kind.request() {
-                self.events.push_back(ClientEvent::RequestError {
-                    request,
-                    error: ClientError::NoServer,
-                });
+                let error = self.no_server();
+                self.events
+                    .push_back(ClientEvent::RequestError { request, error });
             }
             return;
         }
@@ -632,6 +643,14 @@ impl Client {
         });
     }
 
+    /// What a request gets when no server can take it: [`ClientError::NoServer`]
+    /// with the last failure to connect, if any server has one.
+    fn no_server(&self) -> ClientError {
+        ClientError::NoServer {
+            cause: self.links.iter().find_map(|link| link.last_failure.clone()),
+        }
+    }
+
     /// Removes a job and reports its last event.
     fn end_job(&mut self, id: JobId, event: ClientEvent) {
         if self.jobs.remove(&id).is_some() {
@@ -670,21 +689,31 @@ impl Client {
             return;
         };
         let conn = *conn;
-        if cause != CloseCause::PeerClosed {
+        if !matches!(cause, CloseCause::PeerClosed | CloseCause::ConnectFailed) {
             self.actions.push_back(ConnAction::Close { conn: conn.id });
         }
-        let lost = if cause == CloseCause::ConnectTimeout {
-            ClientError::Timeout {
+        let lost = match cause {
+            CloseCause::ConnectTimeout => ClientError::Timeout {
                 acknowledged: false,
-            }
-        } else {
-            ClientError::Disconnected {
+            },
+            CloseCause::ConnectFailed => self.no_server(),
+            _ => ClientError::Disconnected {
                 acknowledged: false,
-            }
+            },
         };
+        // The request that timed out is the oldest one a caller waits on:
+        // an OPTION_REQ ahead of it was sent with it, under the same
+        // deadline, so its expiry is that request's.
+        let timed_out_index = (cause == CloseCause::RequestTimeout)
+            .then(|| {
+                conn.fifo
+                    .iter()
+                    .position(|p| p.kind != PendingKind::Exceptions)
+            })
+            .flatten();
         let mut retry = Vec::new();
         for (index, pending) in conn.fifo.into_iter().enumerate() {
-            let timed_out = index == 0 && cause == CloseCause::RequestTimeout;
+            let timed_out = Some(index) == timed_out_index;
             let error = if timed_out {
                 ClientError::Timeout {
                     acknowledged: false,
@@ -994,6 +1023,7 @@ impl Endpoint for Client {
             return;
         };
         let link = &mut self.links[server.0];
+        link.last_failure = None;
         if let LinkState::Open(c) = &mut link.state {
             c.connected = true;
             if !c.reconnect {
@@ -1045,6 +1075,13 @@ impl Endpoint for Client {
         }
     }
 
+    fn handle_connect_failed(&mut self, conn: ConnId, error: ConnectError, now: Instant) {
+        if let Some(server) = self.server_of(conn) {
+            self.links[server.0].last_failure = Some(error);
+            self.close(server, now, CloseCause::ConnectFailed);
+        }
+    }
+
     fn handle_timeout(&mut self, now: Instant) {
         for index in 0..self.links.len() {
             if matches!(self.links[index].state, LinkState::Down { until } if until <= now) {
@@ -1057,6 +1094,14 @@ impl Endpoint for Client {
             };
             if !conn.verified && after(conn.opened_at, self.config.connect_timeout) <= now {
                 tracing::debug!(server = index, "connect timeout");
+                let link = &mut self.links[index];
+                link.last_failure = Some(ConnectError::new(
+                    link.addr.clone(),
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "not ready within the connect timeout",
+                    ),
+                ));
                 self.close(ServerId(index), now, CloseCause::ConnectTimeout);
             } else if conn
                 .fifo

@@ -3,6 +3,8 @@
 //! contract that adapters are written against.
 
 use std::fmt;
+use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -22,6 +24,60 @@ impl fmt::Display for ConnId {
     }
 }
 
+/// Why a connection to a server could not be opened: the address and the
+/// socket error. Cheap to clone (the error is shared), so every job that
+/// ends because of it can carry it; the error is its
+/// [`source`](std::error::Error::source).
+#[derive(Debug, Clone)]
+pub struct ConnectError {
+    addr: String,
+    cause: Arc<io::Error>,
+}
+
+impl ConnectError {
+    /// The failure to connect to `addr` (as configured).
+    pub fn new(addr: impl Into<String>, cause: io::Error) -> ConnectError {
+        ConnectError {
+            addr: addr.into(),
+            cause: Arc::new(cause),
+        }
+    }
+
+    /// The address as configured.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The socket error.
+    pub fn io_error(&self) -> &io::Error {
+        &self.cause
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connection to {} failed", self.addr)
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
+}
+
+/// Equal when the address, the error kind and the error text are (an
+/// `io::Error` has no equality of its own).
+impl PartialEq for ConnectError {
+    fn eq(&self, other: &ConnectError) -> bool {
+        self.addr == other.addr
+            && self.cause.kind() == other.cause.kind()
+            && self.cause.to_string() == other.cause.to_string()
+    }
+}
+
+impl Eq for ConnectError {}
+
 /// Bytes the state machine wants written to a connection, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
@@ -36,8 +92,9 @@ pub struct Transmit {
 #[non_exhaustive]
 pub enum ConnAction {
     /// Open a connection to `addr` (`host:port`, as configured) and report
-    /// the outcome with [`Endpoint::handle_connected`] or
-    /// [`Endpoint::handle_disconnected`] for this `conn`.
+    /// the outcome with [`Endpoint::handle_connected`], or with
+    /// [`Endpoint::handle_connect_failed`] (or
+    /// [`Endpoint::handle_disconnected`]) for this `conn`.
     Connect {
         /// Id the state machine uses for this connection from now on.
         conn: ConnId,
@@ -65,6 +122,13 @@ pub trait Endpoint {
     fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant);
     /// `conn` closed, failed, or could not be opened.
     fn handle_disconnected(&mut self, conn: ConnId, now: Instant);
+    /// `conn` could not be opened, for the reason given; the state machine
+    /// keeps the cause for what ends because of it. By default this is
+    /// [`handle_disconnected`](Endpoint::handle_disconnected).
+    fn handle_connect_failed(&mut self, conn: ConnId, error: ConnectError, now: Instant) {
+        let _ = error;
+        self.handle_disconnected(conn, now);
+    }
     /// Time has reached `now`; harmless when called early or twice.
     fn handle_timeout(&mut self, now: Instant);
     /// The next connection to open or close.

@@ -257,9 +257,9 @@ mod tests {
             (
                 ClientEvent::JobError {
                     job,
-                    error: ClientError::NoServer,
+                    error: ClientError::NoServer { cause: None },
                 },
-                JobStep::End(Err(ClientError::NoServer)),
+                JobStep::End(Err(ClientError::NoServer { cause: None })),
             ),
         ];
         for (event, expected) in cases {

@@ -168,7 +168,7 @@ pub mod worker;
 
 pub use codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE, Decoder, Frame};
 pub use command::{Command, Field, Magic, Priority};
-pub use conn::{ConnAction, ConnId, Endpoint, Transmit};
+pub use conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
 pub use error::{BuildError, DecodeError};
 pub use packet::{HEADER_LEN, MAX_FIELDS, Packet, encode_fields, encoded_len_of};
 pub use packet_ref::PacketRef;

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use gearman_proto::client::{
     Client, ClientConfig, ClientError, ClientEvent, JobHandle, JobId, JobRequest, ServerId,
 };
-use gearman_proto::{Command, ConnAction, ConnId, Decoder, Endpoint, Packet};
+use gearman_proto::{Command, ConnAction, ConnId, ConnectError, Decoder, Endpoint, Packet};
 
 /// A client wired to scripted servers: the test says which packets each
 /// server must have received and which it sends back.
@@ -271,6 +271,117 @@ fn request_timeout_ends_the_submit_and_closes_the_stuck_connection() {
     net.advance(Duration::ZERO);
     assert_eq!(net.events(), []);
     net.expect_no_action();
+}
+
+/// With the exceptions option (the default), OPTION_REQ goes out ahead of
+/// the first submit under the same deadline, so it is the oldest pending
+/// request when the server never answers. The submit behind it is the one
+/// that timed out: it ends with `Timeout`, as it would without the option,
+/// and is not moved to another server (the caller's wait is over); a later
+/// submit on the stuck connection moves as on a disconnect.
+#[test]
+fn a_request_timeout_behind_the_exceptions_option_ends_the_submit_with_timeout() {
+    let timeout = Duration::from_secs(3);
+    let mut net = Net::new(
+        ClientConfig::new([A])
+            .with_request_timeout(Some(timeout))
+            .with_seed(1),
+    );
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.connect(A);
+    net.expect_sent(
+        a,
+        &[
+            pkt(Command::OptionReq, &[b"exceptions"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"x"]),
+        ],
+    );
+    net.advance(timeout);
+    net.expect_close(a);
+    let timed_out = ClientError::Timeout {
+        acknowledged: false,
+    };
+    assert_eq!(net.events(), [job_error(job, timed_out.clone())]);
+
+    let mut net = Net::new(
+        ClientConfig::new([A, B])
+            .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+            .with_request_timeout(Some(timeout))
+            .with_seed(1),
+    );
+    let first = net.submit(JobRequest::new("f", "1"));
+    let a = net.connect(A);
+    let second = net.submit(JobRequest::new("f", "2"));
+    net.drain_transmits();
+    net.advance(timeout);
+    net.expect_close(a);
+    assert_eq!(net.events(), [job_error(first, timed_out)]);
+    let b = net.connect(B);
+    net.expect_sent(
+        b,
+        &[
+            pkt(Command::OptionReq, &[b"exceptions"]),
+            pkt(Command::SubmitJob, &[b"f", b"", b"2"]),
+        ],
+    );
+    net.reply(b, Command::OptionRes, &[b"exceptions"]);
+    net.reply(b, Command::JobCreated, &[b"H:b:1"]);
+    assert_eq!(net.events(), [created(second, 1, b"H:b:1")]);
+}
+
+/// A connection the driver could not open ends what waited on it with
+/// `NoServer` carrying the address and the socket error (its `source()`),
+/// and so do the requests made while the server backs off.
+#[test]
+fn a_failed_connect_names_the_server_and_the_socket_error() {
+    use std::error::Error as _;
+    let mut net = Net::new(one_server());
+    let job = net.submit(JobRequest::new("f", "x"));
+    let a = net.expect_connect(A);
+    let refused = ConnectError::new(
+        A,
+        std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+    );
+    net.client
+        .handle_connect_failed(a, refused.clone(), net.now);
+    net.expect_no_action();
+    let no_server = ClientError::NoServer {
+        cause: Some(refused),
+    };
+    assert_eq!(net.events(), [job_error(job, no_server.clone())]);
+    let later = net.submit(JobRequest::new("f", "y"));
+    let status = net
+        .client
+        .get_status(&handle(0, b"H:a:1"), net.now)
+        .unwrap();
+    assert_eq!(
+        net.events(),
+        [
+            job_error(later, no_server.clone()),
+            ClientEvent::RequestError {
+                request: status,
+                error: no_server.clone()
+            }
+        ]
+    );
+    let cause = no_server.source().expect("the connect failure");
+    assert_eq!(cause.to_string(), "connection to a:4730 failed");
+    let io = cause.source().expect("the socket error");
+    assert_eq!(
+        io.to_string(),
+        std::io::Error::from(std::io::ErrorKind::ConnectionRefused).to_string()
+    );
+    // A connection that opens clears it.
+    net.advance(Duration::from_secs(60));
+    let a2 = net.reconnect(A);
+    net.client.handle_disconnected(a2, net.now);
+    net.advance(Duration::from_secs(60));
+    net.expect_connect(A);
+    let last = net.submit(JobRequest::new("f", "z"));
+    assert_eq!(
+        net.events(),
+        [job_error(last, ClientError::NoServer { cause: None })]
+    );
 }
 
 fn created(job: JobId, server: usize, h: &'static [u8]) -> ClientEvent {
@@ -611,9 +722,9 @@ fn requests_end_on_disconnect_and_fail_fast_on_a_down_server() {
         [
             ClientEvent::RequestError {
                 request: echo,
-                error: ClientError::NoServer
+                error: ClientError::NoServer { cause: None }
             },
-            job_error(job, ClientError::NoServer),
+            job_error(job, ClientError::NoServer { cause: None }),
         ]
     );
 }
@@ -986,7 +1097,10 @@ fn backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets_on_connect()
         delays.push(delay);
         // Meanwhile requests fail fast instead of waiting.
         let probe = net.submit(JobRequest::new("f", "x"));
-        assert_eq!(net.events(), [job_error(probe, ClientError::NoServer)]);
+        assert_eq!(
+            net.events(),
+            [job_error(probe, ClientError::NoServer { cause: None })]
+        );
         net.advance(delay - Duration::from_millis(1));
         net.expect_no_action();
         net.advance(Duration::from_millis(1));
@@ -1505,12 +1619,18 @@ fn a_submit_never_waits_on_the_reconnect_of_a_failed_server() {
     assert_eq!(net.events(), [job_error(job, DISCONNECTED)]);
     net.now = net.client.poll_timeout().expect("a reconnect is due");
     let late = net.submit(JobRequest::new("f", "y"));
-    assert_eq!(net.events(), [job_error(late, ClientError::NoServer)]);
+    assert_eq!(
+        net.events(),
+        [job_error(late, ClientError::NoServer { cause: None })]
+    );
     net.expect_no_action();
     net.client.handle_timeout(net.now);
     let hanging = net.expect_connect(A);
     let during = net.submit(JobRequest::new("f", "z"));
-    assert_eq!(net.events(), [job_error(during, ClientError::NoServer)]);
+    assert_eq!(
+        net.events(),
+        [job_error(during, ClientError::NoServer { cause: None })]
+    );
     net.advance(Duration::from_secs(5));
     net.expect_close(hanging);
     assert_eq!(net.events(), []);

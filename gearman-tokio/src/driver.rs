@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use gearman_proto::conn::{Transport, drain_outputs};
 use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
-use gearman_proto::{ConnId, Endpoint};
+use gearman_proto::{ConnId, ConnectError, Endpoint};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -45,6 +45,8 @@ pub(crate) enum IoEvent {
     Input(ConnId, Bytes),
     /// Closed by the peer, failed, or could not be opened.
     Lost(ConnId),
+    /// Could not be opened.
+    ConnectFailed(ConnId, ConnectError),
     /// Writing failed, or the peer took nothing for the stall timeout: the
     /// connection is dropped without waiting for the peer.
     WriteFailed(ConnId),
@@ -183,6 +185,12 @@ impl Io {
                     core.handle_disconnected(conn, now);
                 }
             }
+            IoEvent::ConnectFailed(conn, err) => {
+                if self.conns.contains_key(&conn) {
+                    self.close(conn, now);
+                    core.handle_connect_failed(conn, err, now);
+                }
+            }
             IoEvent::WriteFailed(conn) => {
                 if self.conns.contains_key(&conn) {
                     self.abort(conn);
@@ -213,7 +221,7 @@ impl Transport for Io {
                 }
                 Err(err) => {
                     tracing::warn!(%conn, %addr, %err, "connect failed");
-                    IoEvent::Lost(conn)
+                    IoEvent::ConnectFailed(conn, ConnectError::new(addr, err))
                 }
             };
             let _ = events.send(event).await;

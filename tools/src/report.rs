@@ -3,7 +3,8 @@
 //! differ only in how they wait.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::fmt::Display;
+use std::error::Error;
+use std::fmt::{self, Display};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use crate::cli::{AdminArgs, PriorityArg, exit};
 /// gearadmin options, as [`gearadmin::print`](crate::gearadmin::print) does;
 /// exit code 0, or 1 when a reply is `ERR`. A failure to connect or read is
 /// reported with the server's address, exit code 3.
-pub fn admin_reply<E: Display>(
+pub fn admin_reply<E: Error + 'static>(
     args: &AdminArgs,
     replies: Result<Vec<AdminResponse>, E>,
 ) -> ExitCode {
@@ -40,7 +41,7 @@ pub fn admin_reply<E: Display>(
             ExitCode::from(u8::from(replies.iter().any(AdminResponse::is_error)))
         }
         Err(err) => {
-            eprintln!("admin: {server}: {err}");
+            eprintln!("admin: {server}: {}", Chain(&err));
             ExitCode::from(exit::ERROR as u8)
         }
     }
@@ -115,7 +116,7 @@ pub fn client_update(update: &JobUpdate) {
 /// `client`: prints how a foreground job ended and gives the exit code
 /// (0 complete, 1 fail, 2 exception with its text on standard error, 3 any
 /// other error with a message).
-pub fn client_outcome<E: Display>(outcome: Result<JobOutcome, E>) -> ExitCode {
+pub fn client_outcome<E: Error + 'static>(outcome: Result<JobOutcome, E>) -> ExitCode {
     match outcome {
         Ok(JobOutcome::Complete(result)) => {
             let mut stdout = std::io::stdout().lock();
@@ -134,7 +135,7 @@ pub fn client_outcome<E: Display>(outcome: Result<JobOutcome, E>) -> ExitCode {
             ExitCode::from(exit::EXCEPTION as u8)
         }
         Ok(other) => client_error(format!("unexpected outcome {other:?}")),
-        Err(err) => client_error(err),
+        Err(err) => client_failure(&err),
     }
 }
 
@@ -164,7 +165,7 @@ impl<E> Default for StatusSearch<E> {
     }
 }
 
-impl<E: Display> StatusSearch<E> {
+impl<E: Error + 'static> StatusSearch<E> {
     /// Takes one server's answer; true once a server knows the job.
     pub fn offer(&mut self, answer: Result<JobStatus, E>) -> bool {
         match answer {
@@ -184,7 +185,7 @@ impl<E: Display> StatusSearch<E> {
     pub fn finish(self) -> ExitCode {
         match (self.answer, self.error) {
             (Some(s), _) => client_status(s.known, s.running, s.numerator, s.denominator),
-            (None, Some(err)) => client_error(err),
+            (None, Some(err)) => client_failure(&err),
             (None, None) => client_error("no server to ask"),
         }
     }
@@ -201,10 +202,36 @@ pub fn handle_on_each_server(handle: &str, servers: usize) -> impl Iterator<Item
 
 /// `client --status-unique`: prints the answer (as [`client_status`]) or
 /// the error.
-pub fn client_unique_status<E: Display>(answer: Result<UniqueStatus, E>) -> ExitCode {
+pub fn client_unique_status<E: Error + 'static>(answer: Result<UniqueStatus, E>) -> ExitCode {
     match answer {
         Ok(s) => client_status(s.known, s.running, s.numerator, s.denominator),
-        Err(err) => client_error(err),
+        Err(err) => client_failure(&err),
+    }
+}
+
+/// `client`: an error with its causes (as [`Chain`]); exit code 3.
+pub fn client_failure(err: &(dyn Error + 'static)) -> ExitCode {
+    client_error(Chain(err))
+}
+
+/// An error followed by its [`source`](Error::source) chain, `error:
+/// cause: cause`, so that a message names what went wrong underneath (the
+/// server's address, the socket error). A cause whose text the message
+/// already ends with is not repeated.
+pub struct Chain<'a>(pub &'a (dyn Error + 'static));
+
+impl Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(err) = cause {
+            let next = err.to_string();
+            if !text.ends_with(&next) {
+                text = format!("{text}: {next}");
+            }
+            cause = err.source();
+        }
+        f.write_str(&text)
     }
 }
 

@@ -256,7 +256,15 @@ fn client_without_server_exits_3(tools: Tools) {
         None,
     );
     assert_eq!(out.status.code(), Some(3));
-    assert!(!out.stderr.is_empty());
+    // The message names the server and the socket error under it.
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "client: no job server could take the job: connection to {server} failed: "
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("refused"), "{stderr}");
     let out = tools.run("client", &["--bogus"], None);
     assert_eq!(out.status.code(), Some(3));
 }

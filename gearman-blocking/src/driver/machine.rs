@@ -9,7 +9,7 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use bytes::Bytes;
-use gearman_proto::{ConnId, Endpoint};
+use gearman_proto::{ConnId, ConnectError, Endpoint};
 
 use super::sockets::{ConnState, Io, Sink};
 
@@ -432,6 +432,15 @@ impl<D: Driven> Sink for Machine<D> {
             if io.is_current(conn, serial) {
                 io.abort(conn);
                 driven.core().handle_disconnected(conn, now);
+            }
+        });
+    }
+
+    fn connect_failed(&self, conn: ConnId, error: ConnectError) {
+        self.drive(|driven, io, now| {
+            if io.is_current(conn, None) {
+                io.abort(conn);
+                driven.core().handle_connect_failed(conn, error, now);
             }
         });
     }

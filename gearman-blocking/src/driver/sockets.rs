@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use gearman_proto::conn::{Transport, drain_outputs};
 use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
-use gearman_proto::{ConnId, Endpoint};
+use gearman_proto::{ConnId, ConnectError, Endpoint};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -55,6 +55,8 @@ pub(super) trait Sink: Send + Sync {
     fn input(&self, conn: ConnId, serial: u64, data: &[u8], mailed: &Arc<AtomicBool>) -> bool;
     /// A connection closed or failed.
     fn lost(&self, conn: ConnId, serial: Option<u64>);
+    /// A connect asked for by the core failed.
+    fn connect_failed(&self, conn: ConnId, error: ConnectError);
 }
 
 pub(super) enum ConnState {
@@ -173,7 +175,7 @@ impl Io {
                     }
                     Err(err) => {
                         tracing::warn!(%conn, %addr, %err, "connect failed");
-                        sink.lost(conn, None);
+                        sink.connect_failed(conn, ConnectError::new(addr, err));
                     }
                 }
             });

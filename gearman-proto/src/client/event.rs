@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::request::{JobHandle, JobId, RequestId};
+use crate::conn::ConnectError;
 use crate::packet::Packet;
 
 /// Something the caller should know, from [`Client::poll_event`](super::Client::poll_event).
@@ -188,9 +189,17 @@ pub enum ClientError {
         /// Error text.
         text: String,
     },
-    /// Every server was down (backing off after a failure).
-    #[error("no job server is up")]
-    NoServer,
+    /// Every server was down (backing off after a failure), or the
+    /// connection the request waited on could not be opened and no other
+    /// server was up. `cause` is the last failure to connect, when the
+    /// driver reported one; it is the error's
+    /// [`source`](std::error::Error::source).
+    #[error("no job server could take the job")]
+    NoServer {
+        /// The last failure to connect to a server, with its address.
+        #[source]
+        cause: Option<ConnectError>,
+    },
     /// The server dropped the request without a reply: it answered a later
     /// request on the same connection first (replies come in order), so
     /// this one will never be answered. Servers do this with requests they

@@ -11,7 +11,7 @@ use super::request::{JobId, RequestId};
 use crate::backoff::Backoff;
 use crate::codec::Decoder;
 use crate::command::Command;
-use crate::conn::ConnId;
+use crate::conn::{ConnId, ConnectError};
 use crate::time::FrameClock;
 
 /// One configured server.
@@ -21,6 +21,8 @@ pub(crate) struct Link {
     pub(crate) addr: String,
     pub(crate) state: LinkState,
     pub(crate) backoff: Backoff,
+    /// Why the last connection attempt failed, until one succeeds.
+    pub(crate) last_failure: Option<ConnectError>,
 }
 
 /// A first connection is opened lazily, when a request is routed to the
@@ -44,6 +46,7 @@ impl Link {
             addr,
             state: LinkState::Idle,
             backoff,
+            last_failure: None,
         }
     }
 

@@ -36,7 +36,7 @@ async fn run() -> ExitCode {
                 async_std::task::spawn(driver);
                 client
             }
-            Err(err) => return report::client_error(err),
+            Err(err) => return report::client_failure(&err),
         };
     match args.action {
         ClientAction::Status(handle) => {
@@ -67,7 +67,7 @@ async fn run() -> ExitCode {
             if background {
                 return match client.submit_background(request).await {
                     Ok(handle) => report::client_queued(&handle),
-                    Err(err) => report::client_error(err),
+                    Err(err) => report::client_failure(&err),
                 };
             }
             let mut job = client.submit(request);

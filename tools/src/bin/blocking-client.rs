@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     let client =
         match Client::with_config(report::client_config(args.servers, args.request_timeout_ms)) {
             Ok(client) => client,
-            Err(err) => return report::client_error(err),
+            Err(err) => return report::client_failure(&err),
         };
     match args.action {
         ClientAction::Status(handle) => {
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
             if background {
                 return match client.submit_background(request) {
                     Ok(handle) => report::client_queued(&handle),
-                    Err(err) => report::client_error(err),
+                    Err(err) => report::client_failure(&err),
                 };
             }
             let mut job = client.submit(request);
