@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_core::Stream;
+use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
     ServerId, UniqueStatus, UsageError, Waiters,
@@ -119,14 +120,27 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (`host:port` each) with default settings:
+    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
+    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
     /// round robin with failover, exceptions enabled, connect timeout 5 s,
     /// request timeout 30 s. Fails only when `servers` is empty. Must be
     /// called inside a Tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+    /// use std::net::SocketAddr;
+    /// use gearman_tokio::{Admin, Client};
+    ///
+    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+    /// let client = Client::new([socket])?;
+    /// let client = Client::new([("localhost", 4730)])?;
+    /// let admin = Admin::connect(socket).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn new<I, S>(servers: I) -> Result<Client, Error>
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: IntoServerAddr,
     {
         Client::with_config(ClientConfig::new(servers))
     }

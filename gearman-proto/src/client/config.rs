@@ -78,14 +78,19 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults for these servers (`host:port` each).
+    /// Defaults for these servers, each in any form of
+    /// [`IntoServerAddr`](crate::IntoServerAddr) (`"host:port"`, a
+    /// `SocketAddr`, `(host, port)`...).
     pub fn new<I, S>(servers: I) -> ClientConfig
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: crate::IntoServerAddr,
     {
         ClientConfig {
-            servers: servers.into_iter().map(Into::into).collect(),
+            servers: servers
+                .into_iter()
+                .map(crate::IntoServerAddr::into_server_addr)
+                .collect(),
             routing: RoutingPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Some(Duration::from_secs(30)),
