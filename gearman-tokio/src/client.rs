@@ -15,7 +15,7 @@ use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
     ServerId, UniqueStatus, UsageError, Waiters,
 };
-pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
 use gearman_proto::dispatch::{JobStep, RequestAnswer};
 use tokio::sync::{mpsc, oneshot};
 

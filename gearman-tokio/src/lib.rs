@@ -82,7 +82,7 @@ mod server;
 mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
-pub use client::{Client, Job, JobOutcome, JobUpdate};
+pub use client::{Client, Job, JobError, JobOutcome, JobUpdate};
 pub use gearman_proto::IntoServerAddr;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
