@@ -469,6 +469,7 @@ impl Client {
 /// Updates that arrive while only the future is polled are dropped.
 /// Dropping the job frees what the client kept for it.
 #[derive(Debug)]
+#[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
     key: u64,
     steps: StepReceiver,

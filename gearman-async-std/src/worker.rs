@@ -99,6 +99,7 @@ impl WorkerJob {
 /// )
 /// # }
 /// ```
+#[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, BoxedHandler>,

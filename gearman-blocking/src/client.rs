@@ -310,7 +310,17 @@ impl Client {
 /// ```
 ///
 /// Updates that arrive while only [`wait`](Job::wait) is called are dropped.
-/// Dropping the job frees what the client kept for it.
+/// Dropping the job frees what the client kept for it; a job left unused
+/// is warned about, since its outcome is lost:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # fn demo(client: gearman_blocking::Client) {
+/// use gearman_blocking::JobRequest;
+/// client.submit(JobRequest::new("reverse", "hello"));
+/// # }
+/// ```
+#[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
     key: u64,
     events: JobReceiver<JobEvent>,

@@ -113,6 +113,7 @@ struct Task {
 /// worker.run() // returns once the running jobs are done
 /// # }
 /// ```
+#[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, Handler>,

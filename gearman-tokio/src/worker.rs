@@ -96,6 +96,7 @@ enum Command {
 ///     .await
 /// # }
 /// ```
+#[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, BoxedHandler>,

@@ -24,6 +24,7 @@ use crate::time::DEFAULT_FRAME_TIMEOUT;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "a configuration does nothing until a client is made with it"]
 pub struct ClientConfig {
     /// Job servers as `host:port`, in order; a server's index is its
     /// [`ServerId`](crate::routing::ServerId).

@@ -96,6 +96,7 @@ pub struct Ability {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "a configuration does nothing until a worker is made with it"]
 pub struct WorkerConfig {
     /// Job servers as `host:port`, in order; a server's index is its
     /// [`ServerId`](crate::routing::ServerId). The worker keeps
