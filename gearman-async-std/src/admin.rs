@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use async_io::{Async, Timer};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use gearman_proto::IntoServerAddr;
 use gearman_proto::admin::{
     AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
     StatusRow, WorkerRow,
@@ -48,8 +49,11 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Connects to `addr` (`host:port`).
-    pub async fn connect(addr: &str) -> Result<Admin, Error> {
+    /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
+    /// any [`IntoServerAddr`]).
+    pub async fn connect(addr: impl IntoServerAddr) -> Result<Admin, Error> {
+        let addr = addr.into_server_addr();
+        let addr = addr.as_str();
         let stream = within(DEFAULT_ADMIN_TIMEOUT, async {
             connect(addr.to_owned()).await.map_err(Error::from)
         })

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_channel::oneshot;
 use futures_core::Stream;
+use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
     ServerId, UniqueStatus, UsageError, Waiters,
@@ -285,14 +286,27 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (`host:port` each) with default settings:
+    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
+    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
     /// round robin with failover, exceptions enabled, connect timeout 5 s,
     /// request timeout 30 s; and the driver to spawn. Fails only when
     /// `servers` is empty.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), gearman_async_std::Error> {
+    /// use std::net::SocketAddr;
+    /// use gearman_async_std::{Admin, Client};
+    ///
+    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+    /// let (client, driver) = Client::new([socket])?;
+    /// let (client, driver) = Client::new([("localhost", 4730)])?;
+    /// let admin = Admin::connect(socket).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn new<I, S>(servers: I) -> Result<(Client, ClientDriver), Error>
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: IntoServerAddr,
     {
         Client::with_config(ClientConfig::new(servers))
     }
@@ -455,6 +469,7 @@ impl Client {
 /// Updates that arrive while only the future is polled are dropped.
 /// Dropping the job frees what the client kept for it.
 #[derive(Debug)]
+#[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
     key: u64,
     steps: StepReceiver,

@@ -130,10 +130,11 @@ mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{Client, ClientDriver, Job};
+pub use gearman_proto::IntoServerAddr;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
-pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
 pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_io::{Async, Timer};
+use gearman_proto::IntoServerAddr;
 use gearman_proto::server::{Server as Core, ServerConfig};
 use gearman_proto::serving::Serving;
 
@@ -118,9 +119,12 @@ impl Driven for Listening {
 }
 
 impl Server {
-    /// Binds a listener on `addr` (`host:port`; port 0 picks a free port)
-    /// with the default configuration.
-    pub async fn bind(addr: &str) -> io::Result<Server> {
+    /// Binds a listener on `addr` (`"host:port"`, a `SocketAddr`, `(host,
+    /// port)`: any [`IntoServerAddr`]; port 0 picks a free port) with the
+    /// default configuration.
+    pub async fn bind(addr: impl IntoServerAddr) -> io::Result<Server> {
+        let addr = addr.into_server_addr();
+        let addr = addr.as_str();
         let mut last_error = None;
         for candidate in resolve(addr).await? {
             match Async::<TcpListener>::bind(candidate) {

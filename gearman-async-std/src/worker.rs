@@ -15,6 +15,7 @@ use futures_core::Stream;
 use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
+use gearman_proto::IntoServerAddr;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
@@ -98,6 +99,7 @@ impl WorkerJob {
 /// )
 /// # }
 /// ```
+#[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, BoxedHandler>,
@@ -245,12 +247,13 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A worker for these servers (`host:port` each), running one job at a
+    /// A worker for these servers (each `"host:port"`, a `SocketAddr`,
+    /// `(host, port)`: any [`IntoServerAddr`]), running one job at a
     /// time until [`concurrency`](Worker::concurrency) says otherwise.
     pub fn new<I, S>(servers: I) -> Worker
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: IntoServerAddr,
     {
         Worker::with_config(WorkerConfig::new(servers))
     }

@@ -5,6 +5,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use gearman_proto::IntoServerAddr;
 use gearman_proto::admin::{
     AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
     StatusRow, WorkerRow,
@@ -38,8 +39,11 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Connects to `addr` (`host:port`).
-    pub fn connect(addr: &str) -> Result<Admin, Error> {
+    /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
+    /// any [`IntoServerAddr`]).
+    pub fn connect(addr: impl IntoServerAddr) -> Result<Admin, Error> {
+        let addr = addr.into_server_addr();
+        let addr = addr.as_str();
         let mut last = None;
         for resolved in addr.to_socket_addrs()? {
             match TcpStream::connect_timeout(&resolved, DEFAULT_ADMIN_TIMEOUT) {

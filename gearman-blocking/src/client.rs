@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
     ServerId, UniqueStatus, UsageError, Waiters,
@@ -162,14 +163,27 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (`host:port` each) with default settings:
+    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
+    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
     /// round robin with failover, exceptions enabled, connect timeout 5 s,
     /// request timeout 30 s. Fails only when `servers` is empty (or no
     /// thread can be started).
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), gearman_blocking::Error> {
+    /// use std::net::SocketAddr;
+    /// use gearman_blocking::{Admin, Client};
+    ///
+    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+    /// let client = Client::new([socket])?;
+    /// let client = Client::new([("localhost", 4730)])?;
+    /// let admin = Admin::connect(socket)?;
+    /// # Ok(()) }
+    /// ```
     pub fn new<I, S>(servers: I) -> Result<Client, Error>
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: IntoServerAddr,
     {
         Client::with_config(ClientConfig::new(servers))
     }
@@ -296,7 +310,17 @@ impl Client {
 /// ```
 ///
 /// Updates that arrive while only [`wait`](Job::wait) is called are dropped.
-/// Dropping the job frees what the client kept for it.
+/// Dropping the job frees what the client kept for it; a job left unused
+/// is warned about, since its outcome is lost:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # fn demo(client: gearman_blocking::Client) {
+/// use gearman_blocking::JobRequest;
+/// client.submit(JobRequest::new("reverse", "hello"));
+/// # }
+/// ```
+#[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
     key: u64,
     events: JobReceiver<JobEvent>,

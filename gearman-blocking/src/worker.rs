@@ -10,6 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gearman_proto::IntoServerAddr;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
@@ -112,6 +113,7 @@ struct Task {
 /// worker.run() // returns once the running jobs are done
 /// # }
 /// ```
+#[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, Handler>,
@@ -332,12 +334,13 @@ fn run_task(task: Task, gate: Option<&Mutex<()>>) {
 }
 
 impl Worker {
-    /// A worker for these servers (`host:port` each), running one job at a
+    /// A worker for these servers (each `"host:port"`, a `SocketAddr`,
+    /// `(host, port)`: any [`IntoServerAddr`]), running one job at a
     /// time until [`concurrency`](Worker::concurrency) says otherwise.
     pub fn new<I, S>(servers: I) -> Worker
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: IntoServerAddr,
     {
         Worker::with_config(WorkerConfig::new(servers))
     }

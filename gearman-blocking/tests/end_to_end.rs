@@ -407,3 +407,47 @@ fn a_peer_that_keeps_sending_after_being_closed_is_dropped_after_the_linger() {
     assert!(refused, "the server kept reading a closed connection");
     server.stop().unwrap();
 }
+
+#[test]
+fn handler_errors_raised_with_question_mark_reach_the_client_as_exceptions() {
+    use anyhow::Context;
+
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = server.local_addr();
+    let worker = Worker::new([addr])
+        .function("utf8", |job: &WorkerJob| {
+            let text = std::str::from_utf8(job.payload())?;
+            Ok(text.to_uppercase())
+        })
+        .function("anyhow", |job: &WorkerJob| {
+            let parsed: anyhow::Result<u32> = std::str::from_utf8(job.payload())
+                .context("payload is not text")
+                .and_then(|text| text.parse::<u32>().context("payload is not a number"));
+            Ok(parsed?.to_string())
+        })
+        .spawn()
+        .unwrap();
+    let client = Client::new([addr]).unwrap();
+    let run = |function: &'static str, payload: &'static [u8]| {
+        client
+            .submit(JobRequest::new(function, payload))
+            .wait_timeout(PATIENCE)
+            .unwrap()
+    };
+
+    assert_eq!(run("utf8", b"abc"), JobOutcome::Complete("ABC".into()));
+    let JobOutcome::Exception(text) = run("utf8", b"\xff") else {
+        panic!("invalid UTF-8 raises an exception");
+    };
+    assert!(text.starts_with(b"invalid utf-8"), "{text:?}");
+    // The context and its cause, both.
+    assert_eq!(
+        run("anyhow", b"x"),
+        JobOutcome::Exception("payload is not a number: invalid digit found in string".into())
+    );
+    assert_eq!(run("anyhow", b"7").into_result(), Ok("7".into()));
+
+    worker.shutdown();
+    worker.join().unwrap();
+    server.stop().unwrap();
+}

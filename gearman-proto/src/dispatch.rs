@@ -46,6 +46,48 @@ pub enum JobOutcome {
     Queued(JobHandle),
 }
 
+impl JobOutcome {
+    /// The result of a completed job, or why there is none as an error, so
+    /// that a caller can `?` a job's outcome instead of matching it: a
+    /// failure and an exception become [`JobError::Failed`] and
+    /// [`JobError::Exception`], and a background job's [`JobOutcome::Queued`]
+    /// becomes [`JobError::Queued`] (it has no result to give).
+    ///
+    /// ```
+    /// use gearman_proto::dispatch::{JobError, JobOutcome};
+    ///
+    /// assert_eq!(JobOutcome::Complete("olleh".into()).into_result(), Ok("olleh".into()));
+    /// let failed = JobOutcome::Exception("no such file".into()).into_result().unwrap_err();
+    /// assert_eq!(failed, JobError::Exception("no such file".into()));
+    /// assert_eq!(failed.to_string(), "the job raised an exception: no such file");
+    /// ```
+    pub fn into_result(self) -> Result<Bytes, JobError> {
+        match self {
+            JobOutcome::Complete(result) => Ok(result),
+            JobOutcome::Fail => Err(JobError::Failed),
+            JobOutcome::Exception(text) => Err(JobError::Exception(text)),
+            JobOutcome::Queued(handle) => Err(JobError::Queued(handle)),
+        }
+    }
+}
+
+/// Why a job's outcome holds no result; see [`JobOutcome::into_result`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The worker sent WORK_FAIL (or an exception, to a client that did not
+    /// ask for exceptions).
+    #[error("the job failed")]
+    Failed,
+    /// The worker sent WORK_EXCEPTION with this text.
+    #[error("the job raised an exception: {}", String::from_utf8_lossy(.0))]
+    Exception(Bytes),
+    /// The job was submitted in the background: the server queued it, and
+    /// its result never comes back to the client.
+    #[error("the job was queued in the background and has no result")]
+    Queued(JobHandle),
+}
+
 /// Something a running job sent before its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -21,6 +21,34 @@ use bytes::Bytes;
 use crate::worker::{JobId, Worker, WorkerError};
 
 /// Why a handler did not complete its job.
+///
+/// Any error converts into one, so a handler can use `?` on whatever it
+/// calls: the error becomes [`WorkError::Exception`] carrying its text (its
+/// `Display`, then each `source()`'s, joined by `": "`). A client that did
+/// not ask for exceptions sees such a job as failed, as it sees
+/// [`WorkError::Fail`]. An exception is chosen over a bare failure because
+/// it keeps the reason for the clients that can read it.
+///
+/// `WorkError` is not itself a [`std::error::Error`]: that is what lets it
+/// convert from every error (an `anyhow::Error` included, and `String` or
+/// `&str` messages) without clashing with the identity conversion.
+///
+/// ```
+/// use gearman_proto::work_report::WorkError;
+///
+/// fn handler(payload: &[u8]) -> Result<String, WorkError> {
+///     let text = std::str::from_utf8(payload)?;
+///     let number: u32 = text.parse()?;
+///     Ok((number * 2).to_string())
+/// }
+///
+/// assert_eq!(handler(b"21").unwrap(), "42");
+/// assert_eq!(
+///     handler(b"x").unwrap_err(),
+///     WorkError::Exception("invalid digit found in string".into())
+/// );
+/// assert!(matches!(handler(b"\xff"), Err(WorkError::Exception(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WorkError {
@@ -29,6 +57,36 @@ pub enum WorkError {
     /// Send WORK_EXCEPTION with this text (clients that did not ask for
     /// exceptions see a failure).
     Exception(Bytes),
+}
+
+impl<E> From<E> for WorkError
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    fn from(error: E) -> WorkError {
+        let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        WorkError::Exception(Bytes::from(text))
+    }
+}
+
+impl std::fmt::Display for WorkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkError::Fail => f.write_str("the job failed"),
+            WorkError::Exception(text) => write!(
+                f,
+                "the job raised an exception: {}",
+                String::from_utf8_lossy(text)
+            ),
+        }
+    }
 }
 
 /// Something a running handler sends back before its end.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use gearman_proto::IntoServerAddr;
 use gearman_proto::admin::{
     AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
     StatusRow, WorkerRow,
@@ -38,8 +39,9 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Connects to `addr` (`host:port`) over plain TCP.
-    pub async fn connect(addr: &str) -> Result<Admin, Error> {
+    /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
+    /// any [`IntoServerAddr`]) over plain TCP.
+    pub async fn connect(addr: impl IntoServerAddr) -> Result<Admin, Error> {
         Admin::connect_with(addr, &TcpConnector).await
     }
 
@@ -48,7 +50,12 @@ impl Admin {
     /// address, say); the handshake counts against the connect timeout. A
     /// failed TLS handshake is [`Error::Io`] carrying a
     /// `gearman_tls::HandshakeError`.
-    pub async fn connect_with(addr: &str, connector: &dyn Connector) -> Result<Admin, Error> {
+    pub async fn connect_with(
+        addr: impl IntoServerAddr,
+        connector: &dyn Connector,
+    ) -> Result<Admin, Error> {
+        let addr = addr.into_server_addr();
+        let addr = addr.as_str();
         let stream = tokio::time::timeout(DEFAULT_ADMIN_TIMEOUT, connector.connect(addr))
             .await
             .map_err(|_| Error::Timeout)??;

@@ -10,11 +10,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_core::Stream;
+use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
     ServerId, UniqueStatus, UsageError, Waiters,
 };
-pub use gearman_proto::dispatch::{JobOutcome, JobUpdate};
+pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
 use gearman_proto::dispatch::{JobStep, RequestAnswer};
 use tokio::sync::{mpsc, oneshot};
 
@@ -120,14 +121,27 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (`host:port` each) with default settings:
+    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
+    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
     /// round robin with failover, exceptions enabled, connect timeout 5 s,
     /// request timeout 30 s. Fails only when `servers` is empty. Must be
     /// called inside a Tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+    /// use std::net::SocketAddr;
+    /// use gearman_tokio::{Admin, Client};
+    ///
+    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+    /// let client = Client::new([socket])?;
+    /// let client = Client::new([("localhost", 4730)])?;
+    /// let admin = Admin::connect(socket).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn new<I, S>(servers: I) -> Result<Client, Error>
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: IntoServerAddr,
     {
         Client::with_config(ClientConfig::new(servers))
     }
@@ -285,6 +299,7 @@ impl Client {
 /// Updates that arrive while only the future is polled are dropped.
 /// Dropping the job frees what the client kept for it.
 #[derive(Debug)]
+#[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
     key: u64,
     steps: JobReceiver<Result<JobStep, Error>>,

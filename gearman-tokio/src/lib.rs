@@ -14,15 +14,17 @@
 //! # Client
 //!
 //! ```no_run
-//! use gearman_tokio::{Client, JobOutcome, JobRequest};
+//! use gearman_tokio::{Client, JobRequest};
 //!
 //! #[tokio::main]
-//! async fn main() -> Result<(), gearman_tokio::Error> {
-//!     let client = Client::new(["127.0.0.1:4730"])?;
-//!     match client.submit(JobRequest::new("reverse", "hello")).await? {
-//!         JobOutcome::Complete(result) => println!("{}", String::from_utf8_lossy(&result)),
-//!         other => println!("job did not complete: {other:?}"),
-//!     }
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // A server is "host:port", a SocketAddr or a (host, port) pair, for the
+//!     // client, the worker and the admin connection alike.
+//!     let client = Client::new([("127.0.0.1", 4730)])?;
+//!     // `into_result` turns a failed job or an exception into a `JobError`;
+//!     // match the `JobOutcome` itself to tell them apart.
+//!     let result = client.submit(JobRequest::new("reverse", "hello")).await?.into_result()?;
+//!     println!("{}", String::from_utf8_lossy(&result));
 //!     Ok(())
 //! }
 //! ```
@@ -30,15 +32,18 @@
 //! # Worker
 //!
 //! ```no_run
-//! use gearman_tokio::{WorkError, Worker, WorkerJob};
+//! use gearman_tokio::{Worker, WorkerJob};
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), gearman_tokio::Error> {
 //!     Worker::new(["127.0.0.1:4730"])
 //!         .concurrency(4)
-//!         .function("reverse", |job: WorkerJob| async move {
-//!             let reversed: Vec<u8> = job.payload().iter().rev().copied().collect();
-//!             Ok::<_, WorkError>(reversed)
+//!         .function("shout", |job: WorkerJob| async move {
+//!             // `?` works on any error (an `anyhow::Error` too): the job ends
+//!             // with WORK_EXCEPTION carrying the error's text and causes, which
+//!             // a client that did not ask for exceptions sees as a failure.
+//!             let text = std::str::from_utf8(job.payload())?;
+//!             Ok(text.to_uppercase())
 //!         })
 //!         .run() // until Ctrl-C, then finishes running jobs
 //!         .await
@@ -92,7 +97,8 @@ pub mod transport;
 mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
-pub use client::{Client, Job, JobOutcome, JobUpdate};
+pub use client::{Client, Job, JobError, JobOutcome, JobUpdate};
+pub use gearman_proto::IntoServerAddr;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };

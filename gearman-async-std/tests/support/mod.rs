@@ -60,7 +60,10 @@ impl Runtime {
     }
 
     /// A client of `servers` whose driver runs on this runtime.
-    pub fn client<S: Into<String>>(self, servers: impl IntoIterator<Item = S>) -> Client {
+    pub fn client<S: gearman_async_std::IntoServerAddr>(
+        self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Client {
         let (client, driver) = Client::new(servers).expect("servers are configured");
         self.spawn(driver);
         client

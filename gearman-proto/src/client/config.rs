@@ -24,6 +24,7 @@ use crate::time::DEFAULT_FRAME_TIMEOUT;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "a configuration does nothing until a client is made with it"]
 pub struct ClientConfig {
     /// Job servers as `host:port`, in order; a server's index is its
     /// [`ServerId`](crate::routing::ServerId).
@@ -78,14 +79,19 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults for these servers (`host:port` each).
+    /// Defaults for these servers, each in any form of
+    /// [`IntoServerAddr`](crate::IntoServerAddr) (`"host:port"`, a
+    /// `SocketAddr`, `(host, port)`...).
     pub fn new<I, S>(servers: I) -> ClientConfig
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: crate::IntoServerAddr,
     {
         ClientConfig {
-            servers: servers.into_iter().map(Into::into).collect(),
+            servers: servers
+                .into_iter()
+                .map(crate::IntoServerAddr::into_server_addr)
+                .collect(),
             routing: RoutingPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Some(Duration::from_secs(30)),

@@ -99,8 +99,19 @@ pub struct CronSchedule {
 /// let later = JobRequest::new("report", "").at_epoch(1_767_225_600);
 /// assert!(later.background);
 /// ```
+///
+/// Each builder method returns the changed request, so one left unused is
+/// warned about:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # fn demo(request: gearman_proto::client::JobRequest) {
+/// request.with_unique("u");
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "a request does nothing until it is submitted"]
 pub struct JobRequest {
     /// Function name.
     pub function: Bytes,

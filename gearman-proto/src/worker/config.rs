@@ -96,6 +96,7 @@ pub struct Ability {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "a configuration does nothing until a worker is made with it"]
 pub struct WorkerConfig {
     /// Job servers as `host:port`, in order; a server's index is its
     /// [`ServerId`](crate::routing::ServerId). The worker keeps
@@ -165,14 +166,19 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Defaults for these servers (`host:port` each).
+    /// Defaults for these servers, each in any form of
+    /// [`IntoServerAddr`](crate::IntoServerAddr) (`"host:port"`, a
+    /// `SocketAddr`, `(host, port)`...).
     pub fn new<I, S>(servers: I) -> WorkerConfig
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: crate::IntoServerAddr,
     {
         WorkerConfig {
-            servers: servers.into_iter().map(Into::into).collect(),
+            servers: servers
+                .into_iter()
+                .map(crate::IntoServerAddr::into_server_addr)
+                .collect(),
             connections_per_server: 1,
             client_id: None,
             abilities: Vec::new(),
