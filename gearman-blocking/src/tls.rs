@@ -349,3 +349,76 @@ impl Stream for TlsStream {
         self.socket.shutdown(how)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use conformance::tls::Pki;
+
+    use super::*;
+
+    /// A client and a server stream over loopback, handshake done.
+    fn pair(pki: &Pki) -> (Connection, Connection) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("tls://{}", listener.local_addr().unwrap());
+        let acceptor = TlsAcceptor::from_pem(
+            pki.path("server.pem"),
+            pki.path("server.key"),
+            None::<&Path>,
+        )
+        .unwrap();
+        let server = thread::spawn(move || {
+            let (socket, peer) = listener.accept().unwrap();
+            acceptor
+                .accept(socket, peer, Duration::from_secs(10))
+                .unwrap()
+        });
+        let connector = TlsConnector::from_pem(pki.ca(), None::<(&str, &str)>).unwrap();
+        let client = connector.connect(&addr, Duration::from_secs(10)).unwrap();
+        (client, server.join().unwrap())
+    }
+
+    // A write that times out with its records half on the socket reports
+    // nothing; offering the same bytes again must neither drop nor repeat
+    // them, as the socket threads do with a slow peer.
+    #[test]
+    fn writes_retried_after_timeouts_reach_the_peer_once_and_in_order() {
+        let pki = Pki::generate();
+        let (client, server) = pair(&pki);
+        let sent: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+        server
+            .0
+            .set_write_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let (fell_behind, behind) = std::sync::mpsc::channel();
+        let reader = thread::spawn(move || {
+            // Not before a write timed out with the socket full.
+            behind.recv().unwrap();
+            let mut received = Vec::new();
+            let mut buf = vec![0; 8192];
+            loop {
+                match client.0.read(&mut buf) {
+                    Ok(0) => return received,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                    Err(err) => panic!("read failed after {} bytes: {err}", received.len()),
+                }
+            }
+        });
+        let mut rest = &sent[..];
+        while !rest.is_empty() {
+            match server.0.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(err) if err.kind() == ErrorKind::TimedOut => {
+                    let _ = fell_behind.send(());
+                }
+                Err(err) => panic!("write failed: {err}"),
+            }
+        }
+        server.0.shutdown(Shutdown::Write).unwrap();
+        let received = reader.join().unwrap();
+        assert_eq!(received.len(), sent.len());
+        assert!(received == sent, "the bytes differ");
+    }
+}
