@@ -1,7 +1,6 @@
-//! The admin text protocol over one blocking TCP connection.
+//! The admin text protocol over one blocking connection.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::ErrorKind;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -13,6 +12,7 @@ use gearman_proto::admin::{
 use gearman_proto::admin_call::{self as calls, AdminCall};
 
 use crate::Error;
+use crate::transport::{Connection, Connector, Stream, TcpConnector};
 
 /// Default time allowed for connecting and for each reply.
 pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,43 +33,43 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug)]
 pub struct Admin {
-    stream: TcpStream,
+    stream: Connection,
     read_buf: BytesMut,
     decoder: AdminResponseDecoder,
 }
 
 impl Admin {
     /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
-    /// any [`IntoServerAddr`]).
+    /// any [`IntoServerAddr`]) over plain TCP.
     pub fn connect(addr: impl IntoServerAddr) -> Result<Admin, Error> {
+        Admin::connect_with(addr, &TcpConnector)
+    }
+
+    /// Connects to `addr` with `connector` (a
+    /// [`TlsConnector`](crate::transport::TlsConnector) for a `tls://`
+    /// address, say); the handshake counts against the connect timeout
+    /// ([`DEFAULT_ADMIN_TIMEOUT`]). A failed TLS handshake is
+    /// [`Error::Io`] carrying a `gearman_tls::HandshakeError`.
+    pub fn connect_with(
+        addr: impl IntoServerAddr,
+        connector: &dyn Connector,
+    ) -> Result<Admin, Error> {
         let addr = addr.into_server_addr();
         let addr = addr.as_str();
-        let mut last = None;
-        for resolved in addr.to_socket_addrs()? {
-            match TcpStream::connect_timeout(&resolved, DEFAULT_ADMIN_TIMEOUT) {
-                Ok(stream) => {
-                    stream.set_nodelay(true)?;
-                    stream.set_read_timeout(Some(DEFAULT_ADMIN_TIMEOUT))?;
-                    stream.set_write_timeout(Some(DEFAULT_ADMIN_TIMEOUT))?;
-                    tracing::debug!(%addr, "admin connection open");
-                    return Ok(Admin {
-                        stream,
-                        read_buf: BytesMut::with_capacity(4096),
-                        decoder: AdminResponseDecoder::new(),
-                    });
-                }
-                Err(err) => last = Some(err),
-            }
+        let stream = connector.connect(addr, DEFAULT_ADMIN_TIMEOUT)?;
+        tracing::debug!(%addr, "admin connection open");
+        Admin {
+            stream,
+            read_buf: BytesMut::with_capacity(4096),
+            decoder: AdminResponseDecoder::new(),
         }
-        Err(last
-            .unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address resolved"))
-            .into())
+        .with_timeout(DEFAULT_ADMIN_TIMEOUT)
     }
 
     /// Sets the time allowed for each reply.
     pub fn with_timeout(self, timeout: Duration) -> Result<Admin, Error> {
-        self.stream.set_read_timeout(Some(timeout))?;
-        self.stream.set_write_timeout(Some(timeout))?;
+        self.stream.0.set_read_timeout(Some(timeout))?;
+        self.stream.0.set_write_timeout(Some(timeout))?;
         Ok(self)
     }
 
@@ -78,7 +78,7 @@ impl Admin {
     pub fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, Error> {
         let mut out = Vec::new();
         request.encode(&mut out);
-        self.stream.write_all(&out).map_err(timeout_or_io)?;
+        write_all(&*self.stream.0, &out).map_err(timeout_or_io)?;
         let mut chunk = [0u8; 4096];
         loop {
             match self.decoder.decode(request, &mut self.read_buf) {
@@ -86,7 +86,7 @@ impl Admin {
                 Ok(None) => {}
                 Err(err) => return Err(Error::Protocol(err.to_string())),
             }
-            match self.stream.read(&mut chunk) {
+            match self.stream.0.read(&mut chunk) {
                 Ok(0) => return Err(Error::Closed),
                 Ok(n) => self.read_buf.extend_from_slice(&chunk[..n]),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
@@ -183,6 +183,18 @@ impl Admin {
         let name = name.into();
         self.call(calls::DropFunction { name })
     }
+}
+
+fn write_all(stream: &dyn Stream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 fn timeout_or_io(err: std::io::Error) -> Error {

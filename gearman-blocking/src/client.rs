@@ -17,7 +17,8 @@ use gearman_proto::client::{
 use gearman_proto::dispatch::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
 
 use crate::Error;
-use crate::driver::{Deferred, Driven, Handle, Io, Machine};
+use crate::driver::{Deferred, Dialer, Driven, Handle, Io, Machine};
+use crate::transport::{Connector, TcpConnector};
 
 mod job_channel;
 
@@ -191,8 +192,19 @@ impl Client {
     /// A client with a full core configuration (routing policy, timeouts,
     /// backoff...). A seed of 0 is replaced by one from the operating system.
     pub fn with_config(config: ClientConfig) -> Result<Client, Error> {
+        Client::with_connector(config, TcpConnector)
+    }
+
+    /// Like [`with_config`](Client::with_config), opening connections with
+    /// `connector` (TLS, or a transport of the caller's; see
+    /// [`transport`](crate::transport)) within the connect timeout.
+    pub fn with_connector(
+        config: ClientConfig,
+        connector: impl Connector,
+    ) -> Result<Client, Error> {
+        let dialer = Dialer::new(Arc::new(connector), config.connect_timeout);
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
-        let machine = Machine::new(|_| Driving {
+        let machine = Machine::new(dialer, |_| Driving {
             core,
             waiters: Waiters::new(),
             handoff: Handoff::default(),

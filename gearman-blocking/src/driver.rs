@@ -25,4 +25,4 @@ mod sockets;
 
 pub(crate) use handle::{Handle, Remote};
 pub(crate) use machine::{Deferred, Driven, Machine};
-pub(crate) use sockets::Io;
+pub(crate) use sockets::{Dialer, Io};

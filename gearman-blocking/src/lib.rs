@@ -99,6 +99,17 @@
 //! `max_pending_output`, `write_stall_timeout` and (server)
 //! `max_total_pending_output` settings of each configuration.
 //!
+//! # TLS
+//!
+//! With the `tls` feature (rustls with its `ring` provider),
+//! [`TlsConnector`](transport::TlsConnector) opens `tls://host:port`
+//! addresses over TLS and plain ones over TCP, so one server list may mix
+//! both; [`Server::with_acceptor`] with a
+//! [`TlsAcceptor`](transport::TlsAcceptor) serves TLS. The handshake runs
+//! on the connect thread within the connect timeout (on the server, on the
+//! connection's own thread within the handshake timeout). Any other
+//! transport plugs in the same way ([`transport`]).
+//!
 //! # Logging
 //!
 //! Connects, reconnects and errors are reported through `tracing`; the
@@ -111,6 +122,9 @@ mod admin;
 mod client;
 mod driver;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
+pub mod transport;
 mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
@@ -122,7 +136,7 @@ pub use gearman_proto::client::{
 pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
 pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
-pub use server::{RunningServer, Server, StopHandle};
+pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, RunningServer, Server, StopHandle};
 pub use worker::{RunningWorker, ShutdownHandle, WorkError, Worker, WorkerJob};
 
 /// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the

@@ -12,7 +12,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use gearman_proto::server::{Server as Core, ServerConfig};
 use gearman_proto::serving;
 
-use crate::driver::{Driven, Io, Machine, Remote};
+use crate::driver::{Dialer, Driven, Io, Machine, Remote};
+use crate::transport::{Acceptor, Connection};
+
+/// Default time an accepted peer has to finish what the acceptor asks (a
+/// TLS handshake) before it is dropped.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
 /// (binary and admin text) so that any client, worker or `gearadmin` works
@@ -28,6 +33,8 @@ use crate::driver::{Driven, Io, Machine, Remote};
 pub struct Server {
     listener: TcpListener,
     config: ServerConfig,
+    acceptor: Option<Arc<dyn Acceptor>>,
+    handshake_timeout: Duration,
     remote: Remote<Serving>,
 }
 
@@ -36,12 +43,13 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("listener", &self.listener)
             .field("config", &self.config)
+            .field("handshake_timeout", &self.handshake_timeout)
             .finish_non_exhaustive()
     }
 }
 
 pub(crate) enum Command {
-    Accepted(TcpStream, SocketAddr),
+    Accepted(Connection, SocketAddr),
     Stop,
 }
 
@@ -60,12 +68,12 @@ impl Driven for Serving {
 
     fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
         match command {
-            Command::Accepted(stream, peer) => {
+            Command::Accepted(connection, peer) => {
                 if !self.state.accepting() {
                     return;
                 }
                 let conn = self.core.accept(peer.to_string(), now);
-                io.attach(conn, stream);
+                io.attach(conn, connection);
             }
             Command::Stop => {
                 tracing::info!("server stopped");
@@ -161,8 +169,27 @@ impl Server {
         Server {
             listener,
             config,
+            acceptor: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             remote: Remote::new(),
         }
+    }
+
+    /// Prepares every accepted socket with `acceptor` (a
+    /// [`TlsAcceptor`](crate::transport::TlsAcceptor), say) on the
+    /// connection's own thread before serving it. A peer that fails it is
+    /// dropped and logged; the others are served.
+    pub fn with_acceptor(mut self, acceptor: impl Acceptor) -> Server {
+        self.acceptor = Some(Arc::new(acceptor));
+        self
+    }
+
+    /// Sets how long an accepted peer has to get through the acceptor
+    /// (default [`DEFAULT_HANDSHAKE_TIMEOUT`]); one that stalls holds only
+    /// its socket, a thread and the acceptor's buffer until then.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Server {
+        self.handshake_timeout = timeout;
+        self
     }
 
     /// Replaces the configuration (limits, handle prefix, job retries...).
@@ -191,9 +218,15 @@ impl Server {
         let Server {
             listener,
             config,
+            acceptor,
+            handshake_timeout,
             remote,
         } = self;
-        serve(listener, config, remote)
+        let acceptor = acceptor.map(|acceptor| Handshakes {
+            acceptor,
+            timeout: handshake_timeout,
+        });
+        serve(listener, config, acceptor, remote)
     }
 
     /// Serves on threads of its own; the returned [`RunningServer`] stops it.
@@ -212,13 +245,18 @@ impl Server {
 }
 
 /// The timer thread of [`Server::serve`], with an accept thread beside it.
-fn serve(listener: TcpListener, config: ServerConfig, remote: Remote<Serving>) -> io::Result<()> {
+fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    handshakes: Option<Handshakes>,
+    remote: Remote<Serving>,
+) -> io::Result<()> {
     let addr = listener.local_addr()?;
     let mut core = Core::new(config);
     if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
         core.set_wall_clock(unix, Instant::now());
     }
-    let machine = Machine::new(|_| Serving {
+    let machine = Machine::new(Dialer::tcp(), |_| Serving {
         core,
         state: serving::Serving::default(),
     });
@@ -229,7 +267,7 @@ fn serve(listener: TcpListener, config: ServerConfig, remote: Remote<Serving>) -
         let stopping = stopping.clone();
         thread::Builder::new()
             .name("gearman-accept".into())
-            .spawn(move || accept_loop(listener, &machine, stopping))?
+            .spawn(move || accept_loop(listener, &machine, handshakes, stopping))?
     };
     machine.run();
     // Wake the acceptor so that it sees the flag and closes the listener.
@@ -246,7 +284,18 @@ fn serve(listener: TcpListener, config: ServerConfig, remote: Remote<Serving>) -
     Ok(())
 }
 
-fn accept_loop(listener: TcpListener, machine: &Machine<Serving>, stopping: Arc<AtomicBool>) {
+/// An acceptor and how long each peer has to get through it.
+struct Handshakes {
+    acceptor: Arc<dyn Acceptor>,
+    timeout: Duration,
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    machine: &Arc<Machine<Serving>>,
+    handshakes: Option<Handshakes>,
+    stopping: Arc<AtomicBool>,
+) {
     let mut spare = reserve_descriptor();
     loop {
         let accepted = listener.accept();
@@ -256,8 +305,16 @@ fn accept_loop(listener: TcpListener, machine: &Machine<Serving>, stopping: Arc<
         match accepted {
             Ok((stream, peer)) => {
                 tracing::debug!(%peer, "accepted");
-                if !machine.command(Command::Accepted(stream, peer)) {
-                    return;
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, %err, "could not set TCP_NODELAY");
+                }
+                match &handshakes {
+                    Some(handshakes) => handshakes.start(stream, peer, machine),
+                    None => {
+                        if !machine.command(Command::Accepted(Connection::from(stream), peer)) {
+                            return;
+                        }
+                    }
                 }
             }
             Err(err) if out_of_descriptors(&err) && spare.is_some() => {
@@ -280,6 +337,39 @@ fn accept_loop(listener: TcpListener, machine: &Machine<Serving>, stopping: Arc<
                     spare = reserve_descriptor();
                 }
             }
+        }
+    }
+}
+
+impl Handshakes {
+    /// Runs the acceptor on a thread of the connection's own, so that a
+    /// peer slow to finish holds up no other; it is dropped when the
+    /// timeout passes.
+    fn start(&self, stream: TcpStream, peer: SocketAddr, machine: &Arc<Machine<Serving>>) {
+        let acceptor = self.acceptor.clone();
+        let timeout = self.timeout;
+        let machine = machine.clone();
+        let spawned = thread::Builder::new()
+            .name("gearman-handshake".into())
+            .spawn(move || {
+                // Bounds an acceptor that does not watch the time itself.
+                let bounded = stream
+                    .set_read_timeout(Some(timeout))
+                    .and_then(|()| stream.set_write_timeout(Some(timeout)));
+                let accepted = bounded.and_then(|()| acceptor.accept(stream, peer, timeout));
+                match accepted.and_then(|connection| {
+                    // The reader thread reads without a timeout.
+                    connection.0.set_read_timeout(None)?;
+                    Ok(connection)
+                }) {
+                    Ok(connection) => {
+                        machine.command(Command::Accepted(connection, peer));
+                    }
+                    Err(err) => tracing::warn!(%peer, %err, "handshake failed"),
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(%peer, %err, "could not start a handshake thread");
         }
     }
 }

@@ -16,7 +16,8 @@ use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
-use crate::driver::{Deferred, Driven, Io, Machine, Remote};
+use crate::driver::{Deferred, Dialer, Driven, Io, Machine, Remote};
+use crate::transport::{Connector, TcpConnector};
 
 type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>;
 
@@ -117,6 +118,7 @@ struct Task {
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, Handler>,
+    connector: Arc<dyn Connector>,
     remote: Remote<Driving>,
 }
 
@@ -350,8 +352,16 @@ impl Worker {
         Worker {
             config,
             handlers: HashMap::new(),
+            connector: Arc::new(TcpConnector),
             remote: Remote::new(),
         }
+    }
+
+    /// Opens connections with `connector` (TLS, or a transport of the
+    /// caller's; see [`transport`](crate::transport)) instead of plain TCP.
+    pub fn connector(mut self, connector: impl Connector) -> Worker {
+        self.connector = Arc::new(connector);
+        self
     }
 
     /// Sets how many jobs run at once, across all servers (at least 1): the
@@ -433,8 +443,10 @@ impl Worker {
         let Worker {
             config,
             handlers,
+            connector,
             remote,
         } = self;
+        let dialer = Dialer::new(connector, config.connect_timeout);
         let threads = config.concurrency.max(1);
         let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (tasks, tasks_rx) = mpsc::channel();
@@ -447,7 +459,7 @@ impl Worker {
                 .name(format!("gearman-job-{index}"))
                 .spawn(move || pool_thread(tasks_rx, gate))?;
         }
-        let machine = Machine::new(|machine| Driving {
+        let machine = Machine::new(dialer, |machine| Driving {
             core,
             handlers,
             machine: machine.clone(),

@@ -2,7 +2,6 @@
 //! thread has something for it; a mailbox for the threads that find it
 //! busy, and a timer thread that sleeps until the core's next deadline.
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::thread::{self, Thread};
@@ -11,7 +10,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 
-use super::sockets::{ConnState, Io, Sink};
+use super::sockets::{ConnState, Dialer, Io, Sink};
+use crate::transport::Connection;
 
 /// A state machine together with the glue between it and its users.
 pub(crate) trait Driven: Send + 'static {
@@ -100,7 +100,11 @@ pub(crate) struct Machine<D: Driven> {
 impl<D: Driven> Machine<D> {
     /// A machine around what `make` builds; `make` gets a weak reference to
     /// the machine, for what the driven state hands out (worker jobs, say).
-    pub(crate) fn new(make: impl FnOnce(&Weak<Machine<D>>) -> D) -> Arc<Machine<D>> {
+    /// `dialer` opens the connections the core asks for.
+    pub(crate) fn new(
+        dialer: Dialer,
+        make: impl FnOnce(&Weak<Machine<D>>) -> D,
+    ) -> Arc<Machine<D>> {
         Arc::new_cyclic(|weak: &Weak<Machine<D>>| {
             let sink: Weak<dyn Sink> = weak.clone();
             let mut driven = make(weak);
@@ -108,7 +112,7 @@ impl<D: Driven> Machine<D> {
             Machine {
                 state: Mutex::new(State {
                     driven: Some(driven),
-                    io: Io::new(sink, limits),
+                    io: Io::new(sink, limits, dialer),
                     timer: TimerSleep::Awake,
                     timer_thread: None,
                 }),
@@ -376,10 +380,10 @@ impl<D: Driven> Drop for EndOnPanic<'_, D> {
 }
 
 impl<D: Driven> Sink for Machine<D> {
-    fn connected(&self, conn: ConnId, stream: TcpStream) {
+    fn connected(&self, conn: ConnId, connection: Connection) {
         self.drive(|driven, io, now| {
             if matches!(io.conns.get(&conn), Some(ConnState::Connecting { .. })) {
-                io.attach(conn, stream);
+                io.attach(conn, connection);
                 driven.core().handle_connected(conn, now);
             }
         });
@@ -526,7 +530,7 @@ mod tests {
 
     fn machine() -> (Arc<Machine<Recorder>>, Receiver<usize>) {
         let (rang, rings) = mpsc::channel();
-        let machine = Machine::new(|_| Recorder {
+        let machine = Machine::new(Dialer::tcp(), |_| Recorder {
             core: Clock::default(),
             notes: Vec::new(),
             rang,

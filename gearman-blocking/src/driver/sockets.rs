@@ -1,7 +1,8 @@
 //! The sockets of one state machine: a thread per connect, and per
 //! connection a reader thread and a writer thread that move bytes between
 //! the socket and the machine. Both threads and the machine share the one
-//! socket (one file descriptor per connection).
+//! stream (for TCP, one file descriptor per connection; see
+//! [`Stream`](crate::transport::Stream)).
 //!
 //! Writes go directly to the socket while the peer keeps up and to the
 //! socket's writer thread when it does not, so output per connection keeps
@@ -10,8 +11,8 @@
 //! by TCP rather than filling memory.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::io::ErrorKind;
+use std::net::Shutdown;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
@@ -22,6 +23,8 @@ use bytes::{Bytes, BytesMut};
 use gearman_proto::conn::{Transport, drain_outputs};
 use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
+
+use crate::transport::{Connection, Connector, Stream, TcpConnector};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -38,16 +41,36 @@ const LINGER: Duration = Duration::from_secs(2);
 /// thread when the kernel buffer is full, so a peer that does not read holds
 /// the machine at most this long per message.
 const WRITE_WAIT: Duration = Duration::from_millis(20);
-/// Longest a connect attempt blocks its thread; the core has its own
-/// (usually shorter) connect timeout and forgets the attempt when it passes.
+/// Longest a connect attempt blocks its thread: the core's connect timeout
+/// (it forgets the attempt when that passes), but no longer than this.
 const CONNECT_LIMIT: Duration = Duration::from_secs(60);
+
+/// How the sockets of one machine open connections: with which connector,
+/// and how long a connect (a TLS handshake included) may take.
+#[derive(Clone)]
+pub(crate) struct Dialer {
+    pub(crate) connector: Arc<dyn Connector>,
+    pub(crate) timeout: Duration,
+}
+
+impl Dialer {
+    pub(crate) fn new(connector: Arc<dyn Connector>, timeout: Duration) -> Dialer {
+        let timeout = timeout.clamp(Duration::from_millis(1), CONNECT_LIMIT);
+        Dialer { connector, timeout }
+    }
+
+    /// Plain TCP, for a machine that only accepts (the server).
+    pub(crate) fn tcp() -> Dialer {
+        Dialer::new(Arc::new(TcpConnector), CONNECT_LIMIT)
+    }
+}
 
 /// What socket threads report to the machine that owns their connection.
 /// `serial` tells an attachment of a connection id from any earlier one
 /// whose threads may still be lingering.
 pub(super) trait Sink: Send + Sync {
     /// A connect asked for by the core succeeded.
-    fn connected(&self, conn: ConnId, stream: TcpStream);
+    fn connected(&self, conn: ConnId, connection: Connection);
     /// Bytes read from a connection. `mailed` is the reader's own flag:
     /// set while bytes it left in the mailbox wait to be fed. Returns false
     /// when the machine has closed the connection (true while it cannot
@@ -63,8 +86,8 @@ pub(super) enum ConnState {
     /// A thread is connecting; bytes for it wait here.
     Connecting { queued: Vec<Bytes> },
     Open {
-        /// The socket, shared with its reader and writer threads.
-        stream: Arc<TcpStream>,
+        /// The stream, shared with its reader and writer threads.
+        stream: Arc<dyn Stream>,
         output: Sender<Bytes>,
         /// Output handed to the writer thread and not yet written.
         backlog: Arc<Backlog>,
@@ -75,6 +98,7 @@ pub(super) enum ConnState {
 /// The sockets of one state machine, keyed by the core's connection ids.
 pub(crate) struct Io {
     sink: Weak<dyn Sink>,
+    dialer: Dialer,
     pub(super) conns: HashMap<ConnId, ConnState>,
     /// Connections that failed on the driving thread (no thread could be
     /// started for them), to report to the core at the next pump.
@@ -85,9 +109,10 @@ pub(crate) struct Io {
 }
 
 impl Io {
-    pub(super) fn new(sink: Weak<dyn Sink>, limits: OutputLimits) -> Io {
+    pub(super) fn new(sink: Weak<dyn Sink>, limits: OutputLimits, dialer: Dialer) -> Io {
         Io {
             sink,
+            dialer,
             conns: HashMap::new(),
             failed: Vec::new(),
             next_serial: 0,
@@ -106,16 +131,13 @@ impl Io {
         }
     }
 
-    /// Starts moving bytes on an established socket for `conn`.
-    pub(crate) fn attach(&mut self, conn: ConnId, stream: TcpStream) {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
-        }
+    /// Starts moving bytes on an established connection for `conn`.
+    pub(crate) fn attach(&mut self, conn: ConnId, connection: Connection) {
+        // Shared rather than cloned: a clone would cost a descriptor each.
+        let stream: Arc<dyn Stream> = Arc::from(connection.0);
         if let Err(err) = stream.set_write_timeout(Some(WRITE_WAIT)) {
             tracing::debug!(%conn, %err, "could not set a write timeout");
         }
-        // Shared rather than cloned: a clone would cost a descriptor each.
-        let stream = Arc::new(stream);
         self.next_serial += 1;
         let serial = self.next_serial;
         let (output, output_rx) = mpsc::channel();
@@ -124,14 +146,14 @@ impl Io {
         let reader = stream.clone();
         let spawned = thread::Builder::new()
             .name(format!("gearman-read-{}", conn.0))
-            .spawn(move || read_loop(conn, serial, &reader, sink))
+            .spawn(move || read_loop(conn, serial, &*reader, sink))
             .and_then(|_| {
                 let sink = self.sink.clone();
                 let backlog = backlog.clone();
                 let writer = stream.clone();
                 thread::Builder::new()
                     .name(format!("gearman-write-{}", conn.0))
-                    .spawn(move || write_loop(conn, serial, &writer, output_rx, &backlog, sink))
+                    .spawn(move || write_loop(conn, serial, &*writer, output_rx, &backlog, sink))
             });
         if let Err(err) = spawned {
             tracing::warn!(%conn, %err, "could not start socket threads");
@@ -163,15 +185,16 @@ impl Io {
 
     fn connect(&mut self, conn: ConnId, addr: String) {
         let sink = self.sink.clone();
+        let Dialer { connector, timeout } = self.dialer.clone();
         let spawned = thread::Builder::new()
             .name(format!("gearman-connect-{}", conn.0))
             .spawn(move || {
-                let result = connect(&addr);
+                let result = connector.connect(&addr, timeout);
                 let Some(sink) = sink.upgrade() else { return };
                 match result {
-                    Ok(stream) => {
+                    Ok(connection) => {
                         tracing::debug!(%conn, %addr, "connected");
-                        sink.connected(conn, stream);
+                        sink.connected(conn, connection);
                     }
                     Err(err) => {
                         tracing::warn!(%conn, %addr, %err, "connect failed");
@@ -204,7 +227,7 @@ impl Io {
                 // Nothing queued means the writer thread is idle: writing
                 // here keeps the order and saves waking it.
                 if backlog.queued() == 0 {
-                    match write_some(stream, &data) {
+                    match write_some(&**stream, &data) {
                         Ok(written) if written == data.len() => return true,
                         Ok(written) => data = data.slice(written..),
                         Err(err) => {
@@ -311,21 +334,9 @@ impl Transport for Io {
     }
 }
 
-/// Connects to the first address `addr` resolves to that accepts.
-fn connect(addr: &str) -> std::io::Result<TcpStream> {
-    let mut last = None;
-    for resolved in addr.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&resolved, CONNECT_LIMIT) {
-            Ok(stream) => return Ok(stream),
-            Err(err) => last = Some(err),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address resolved")))
-}
-
 /// Writes as much of `data` as the peer takes before [`WRITE_WAIT`] passes
 /// without progress; returns how much that was.
-fn write_some(mut socket: &TcpStream, data: &[u8]) -> std::io::Result<usize> {
+fn write_some(socket: &dyn Stream, data: &[u8]) -> std::io::Result<usize> {
     let mut written = 0;
     while written < data.len() {
         match socket.write(&data[written..]) {
@@ -342,7 +353,7 @@ fn write_some(mut socket: &TcpStream, data: &[u8]) -> std::io::Result<usize> {
 /// Writes all of `data`, counting progress in `backlog`; fails when the
 /// peer takes nothing until the backlog's stall deadline (or the socket is
 /// shut down).
-fn write_fully(socket: &TcpStream, mut data: &[u8], backlog: &Backlog) -> std::io::Result<()> {
+fn write_fully(socket: &dyn Stream, mut data: &[u8], backlog: &Backlog) -> std::io::Result<()> {
     while !data.is_empty() {
         let written = write_some(socket, data)?;
         let now = Instant::now();
@@ -364,7 +375,7 @@ fn write_fully(socket: &TcpStream, mut data: &[u8], backlog: &Backlog) -> std::i
 /// connection the reads go on (and are discarded) until the linger ends:
 /// a read that waits [`LINGER`], or reads for [`LINGER`] after the first
 /// discarded chunk (a peer that keeps sending does not keep the thread).
-fn read_loop(conn: ConnId, serial: u64, mut socket: &TcpStream, sink: Weak<dyn Sink>) {
+fn read_loop(conn: ConnId, serial: u64, socket: &dyn Stream, sink: Weak<dyn Sink>) {
     let mut buf = vec![0u8; READ_CHUNK];
     let mailed = Arc::new(AtomicBool::new(false));
     let mut discarding_since: Option<Instant> = None;
@@ -407,7 +418,7 @@ fn read_loop(conn: ConnId, serial: u64, mut socket: &TcpStream, sink: Weak<dyn S
 fn write_loop(
     conn: ConnId,
     serial: u64,
-    socket: &TcpStream,
+    socket: &dyn Stream,
     output: Receiver<Bytes>,
     backlog: &Backlog,
     sink: Weak<dyn Sink>,
