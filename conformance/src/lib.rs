@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             many_servers_one_down,
             server_restart,
             concurrency_limit,
+            jobs_in_flight_cap,
             graceful_shutdown,
             timeouts,
             admin_commands,

@@ -251,6 +251,9 @@ impl Client {
         if config.servers.is_empty() {
             return Err(ConfigError::NoServers);
         }
+        if config.max_jobs_in_flight == Some(0) {
+            return Err(ConfigError::NoJobsInFlight);
+        }
         let router = Router::new(config.routing, &config.servers);
         let links = config
             .servers
