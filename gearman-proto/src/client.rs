@@ -91,6 +91,7 @@ use bytes::{Bytes, BytesMut};
 use crate::backoff::{Backoff, SeededRng};
 use crate::command::{Command, Field};
 use crate::conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
+use crate::observe::{ConnectionState, ServerState};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::Router;
 use crate::time::after;
@@ -303,6 +304,33 @@ impl Client {
     /// server that failed is down until then, however long ago it failed.)
     pub fn is_up(&self, server: ServerId, _now: Instant) -> bool {
         self.links.get(server.0).is_some_and(Link::is_up)
+    }
+
+    /// Each configured server's connection state, jobs in flight and
+    /// requests awaiting a reply, in configured order (for health checks
+    /// and metrics).
+    pub fn servers(&self) -> impl Iterator<Item = ServerState> + '_ {
+        self.links.iter().enumerate().map(|(index, link)| {
+            let server = ServerId(index);
+            let state = match &link.state {
+                LinkState::Idle => ConnectionState::Idle,
+                LinkState::Down { until } => ConnectionState::BackingOff { until: *until },
+                LinkState::Open(conn) if conn.verified => ConnectionState::Connected,
+                LinkState::Open(_) => ConnectionState::Connecting,
+            };
+            let on_server = |job: &&Job| match job.state {
+                JobState::Queued { server: at } | JobState::Acknowledged { server: at, .. } => {
+                    at == server
+                }
+            };
+            ServerState {
+                server,
+                addr: link.addr.clone(),
+                state,
+                jobs_in_flight: self.jobs.values().filter(on_server).count(),
+                requests_pending: link.conn().map_or(0, |conn| conn.fifo.len()),
+            }
+        })
     }
 
     /// Whether `job` has not ended yet.
