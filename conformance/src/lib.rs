@@ -21,6 +21,7 @@ pub mod gearmand;
 pub mod harness;
 pub mod scenarios;
 pub mod slow_peers;
+pub mod spans;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -61,6 +62,7 @@ macro_rules! conformance_tests {
             server_restart,
             concurrency_limit,
             jobs_in_flight_cap,
+            job_span,
             graceful_shutdown,
             timeouts,
             admin_commands,

@@ -584,6 +584,36 @@ pub fn jobs_in_flight_cap<H: Harness>(env: &Env<H>) {
     stop(worker);
 }
 
+/// A handler's own log happens inside the job's span, which names the
+/// function, the job handle and the server's address.
+pub fn job_span<H: Harness>(env: &Env<H>) {
+    crate::spans::recorded_events();
+    let f = name("traced");
+    let marker = f.clone();
+    let traced = handler(move |job| {
+        tracing::info!(marker = marker.as_str(), "handler ran");
+        Ok(job.payload())
+    });
+    let worker = env.worker(functions([(&f, traced)]));
+    let client = env.client();
+    let job = client.submit(JobRequest::new(f.clone(), "x"));
+    assert_eq!(job.outcome(), complete("x"));
+    stop(worker);
+    let events = crate::spans::recorded_events();
+    let ran = events
+        .iter()
+        .find(|event| event.fields.get("marker") == Some(&f))
+        .expect("the handler's event was recorded");
+    let span = ran.spans.first().expect("the handler ran inside a span");
+    assert_eq!(span.name, gearman_proto::observe::JOB_SPAN);
+    assert_eq!(span.fields.get("function"), Some(&f));
+    assert_eq!(span.fields.get("server"), Some(&env.addr()));
+    assert!(
+        span.fields.get("handle").is_some_and(|h| !h.is_empty()),
+        "{span:?}"
+    );
+}
+
 /// A graceful shutdown lets the running job finish and deliver its result,
 /// then unregisters the worker; a worker with nothing running stops at once.
 pub fn graceful_shutdown<H: Harness>(env: &Env<H>) {

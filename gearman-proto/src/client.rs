@@ -1116,7 +1116,7 @@ impl Endpoint for Client {
     fn handle_timeout(&mut self, now: Instant) {
         for index in 0..self.links.len() {
             if matches!(self.links[index].state, LinkState::Down { until } if until <= now) {
-                tracing::debug!(server = index, "reconnecting after backoff");
+                tracing::debug!(server = %self.links[index].addr, "reconnecting after backoff");
                 self.open_as(ServerId(index), now, true);
                 continue;
             }
@@ -1124,7 +1124,7 @@ impl Endpoint for Client {
                 continue;
             };
             if !conn.verified && after(conn.opened_at, self.config.connect_timeout) <= now {
-                tracing::debug!(server = index, "connect timeout");
+                tracing::debug!(server = %self.links[index].addr, "connect timeout");
                 let link = &mut self.links[index];
                 link.last_failure = Some(ConnectError::new(
                     link.addr.clone(),
@@ -1140,7 +1140,7 @@ impl Endpoint for Client {
                 .and_then(|p| p.deadline)
                 .is_some_and(|at| at <= now)
             {
-                tracing::warn!(server = index, "request timeout; closing the connection");
+                tracing::warn!(server = %self.links[index].addr, "request timeout; closing the connection");
                 self.close(ServerId(index), now, CloseCause::RequestTimeout);
             } else if conn
                 .frame
@@ -1148,7 +1148,7 @@ impl Endpoint for Client {
                 .is_some_and(|at| at <= now)
             {
                 tracing::warn!(
-                    server = index,
+                    server = %self.links[index].addr,
                     "job server stalled mid-packet; closing the connection"
                 );
                 self.close(ServerId(index), now, CloseCause::FrameTimeout);
