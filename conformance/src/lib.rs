@@ -21,6 +21,7 @@ pub mod gearmand;
 pub mod harness;
 pub mod scenarios;
 pub mod slow_peers;
+pub mod spans;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -60,6 +61,8 @@ macro_rules! conformance_tests {
             many_servers_one_down,
             server_restart,
             concurrency_limit,
+            jobs_in_flight_cap,
+            job_span,
             graceful_shutdown,
             timeouts,
             admin_commands,

@@ -546,6 +546,74 @@ pub fn concurrency_limit<H: Harness>(env: &Env<H>) {
     stop(worker);
 }
 
+/// A client capped at two jobs in flight sends a third submit only once
+/// one of the first two has ended, though the worker could run more.
+pub fn jobs_in_flight_cap<H: Harness>(env: &Env<H>) {
+    const CAP: usize = 2;
+    let f = name("capped");
+    let gate = Arc::new(Gate::new());
+    let worker = env.harness.worker(
+        env.worker_config().with_concurrency(CAP + 2),
+        functions([(&f, held(&gate))]),
+    );
+    let client = env
+        .harness
+        .client(env.client_config().with_max_jobs_in_flight(Some(CAP)));
+    let jobs: Vec<_> = (0..=CAP)
+        .map(|i| client.submit(JobRequest::new(f.clone(), format!("{i}"))))
+        .collect();
+    gate.wait_for("the cap is reached", |s| s.inside == CAP);
+    // The server answers in order on a connection: once the echo is back,
+    // it has seen every submit sent before it.
+    client.echo(b"sync").expect("echo");
+    let mut admin = env.admin();
+    let row = status_row(&mut admin, &f).expect("the function is known");
+    assert_eq!(
+        row.total, CAP as u64,
+        "a submit past the cap reached the server"
+    );
+
+    gate.release(1);
+    gate.wait_for("the held submit went out and runs", |s| {
+        s.entered == CAP + 1 && s.left == 1
+    });
+    gate.open();
+    for (i, job) in jobs.into_iter().enumerate() {
+        assert_eq!(job.outcome(), complete(&i.to_string()));
+    }
+    stop(worker);
+}
+
+/// A handler's own log happens inside the job's span, which names the
+/// function, the job handle and the server's address.
+pub fn job_span<H: Harness>(env: &Env<H>) {
+    crate::spans::recorded_events();
+    let f = name("traced");
+    let marker = f.clone();
+    let traced = handler(move |job| {
+        tracing::info!(marker = marker.as_str(), "handler ran");
+        Ok(job.payload())
+    });
+    let worker = env.worker(functions([(&f, traced)]));
+    let client = env.client();
+    let job = client.submit(JobRequest::new(f.clone(), "x"));
+    assert_eq!(job.outcome(), complete("x"));
+    stop(worker);
+    let events = crate::spans::recorded_events();
+    let ran = events
+        .iter()
+        .find(|event| event.fields.get("marker") == Some(&f))
+        .expect("the handler's event was recorded");
+    let span = ran.spans.first().expect("the handler ran inside a span");
+    assert_eq!(span.name, gearman_proto::observe::JOB_SPAN);
+    assert_eq!(span.fields.get("function"), Some(&f));
+    assert_eq!(span.fields.get("server"), Some(&env.addr()));
+    assert!(
+        span.fields.get("handle").is_some_and(|h| !h.is_empty()),
+        "{span:?}"
+    );
+}
+
 /// A graceful shutdown lets the running job finish and deliver its result,
 /// then unregisters the worker; a worker with nothing running stops at once.
 pub fn graceful_shutdown<H: Harness>(env: &Env<H>) {

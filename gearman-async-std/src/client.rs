@@ -276,8 +276,8 @@ impl Driven for Driving {
         progressed
     }
 
-    fn deliver(&mut self, _now: Instant) {
-        self.waiters.deliver(&mut self.core, &mut Handoff);
+    fn deliver(&mut self, now: Instant) {
+        self.waiters.deliver(&mut self.core, now, &mut Handoff);
     }
 
     fn finished(&self) -> bool {

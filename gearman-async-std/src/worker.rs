@@ -8,6 +8,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use bytes::Bytes;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
@@ -138,8 +139,9 @@ impl Driving {
             self.finish(key, Err(WorkError::Fail));
             return;
         };
+        let span = self.core.job_span(&job.assignment);
         // The handler may panic while making its future, or while it runs.
-        let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(job)));
+        let started = span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| handler(job))));
         let guarded = async move {
             let result = match started {
                 Ok(running) => AssertUnwindSafe(running).catch_unwind().await,
@@ -152,7 +154,8 @@ impl Driving {
                 );
                 Err(WorkError::Fail)
             })
-        };
+        }
+        .instrument(span);
         let (guarded, abort) = abortable(guarded);
         self.aborts.insert(key, abort);
         self.running
@@ -230,10 +233,16 @@ impl Driven for Driving {
                     }
                 }
                 WorkerEvent::Connected { server } => {
-                    tracing::info!(server = server.0, "worker connected and registered");
+                    tracing::info!(
+                        server = self.core.server_addr(server),
+                        "worker connected and registered"
+                    );
                 }
                 WorkerEvent::Disconnected { server } => {
-                    tracing::warn!(server = server.0, "worker connection lost; reconnecting");
+                    tracing::warn!(
+                        server = self.core.server_addr(server),
+                        "worker connection lost; reconnecting"
+                    );
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
                 other => tracing::debug!(?other, "worker event"),

@@ -122,10 +122,13 @@ impl<E: Executor> Harness for Adapter<E> {
         for (function, handler) in functions {
             let run = move |job: WorkerJob| {
                 let handler = handler.clone();
-                // The suite's handlers block: run them on the blocking pool.
+                // The suite's handlers block: run them on the blocking pool,
+                // inside the job's span.
                 // A panic there resumes here, as the worker expects.
                 async move {
-                    match blocking::unblock(move || handler(&Context(&job))).await {
+                    let span = tracing::Span::current();
+                    match blocking::unblock(move || span.in_scope(|| handler(&Context(&job)))).await
+                    {
                         Ok(result) => Ok(result),
                         Err(Refusal::Fail) => Err(WorkError::Fail),
                         Err(Refusal::Exception(text)) => Err(WorkError::Exception(text)),

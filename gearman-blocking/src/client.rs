@@ -140,9 +140,9 @@ impl Driven for Driving {
         self.handles_dropped = true;
     }
 
-    fn deliver(&mut self, _now: Instant, may_defer: bool) {
+    fn deliver(&mut self, now: Instant, may_defer: bool) {
         self.handoff.may_defer = may_defer;
-        self.waiters.deliver(&mut self.core, &mut self.handoff);
+        self.waiters.deliver(&mut self.core, now, &mut self.handoff);
     }
 
     fn take_deferred(&mut self) -> Option<Deferred> {

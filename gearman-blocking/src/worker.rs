@@ -86,6 +86,8 @@ pub(crate) enum Command {
 struct Task {
     job: WorkerJob,
     handler: Handler,
+    /// The job's span, entered on the thread that runs the handler.
+    span: tracing::Span,
 }
 
 /// A Gearman worker: handlers registered by function name, run on a pool of
@@ -217,7 +219,8 @@ impl Driving {
             return;
         };
         let key = job.assignment.id;
-        let task = Task { job, handler };
+        let span = self.core.job_span(&job.assignment);
+        let task = Task { job, handler, span };
         if may_defer {
             self.for_reader.push(task);
             return;
@@ -259,10 +262,16 @@ impl Driven for Driving {
                     tracing::debug!(%id, "job lost with its connection; the server requeues it");
                 }
                 WorkerEvent::Connected { server } => {
-                    tracing::info!(server = server.0, "worker connected and registered");
+                    tracing::info!(
+                        server = self.core.server_addr(server),
+                        "worker connected and registered"
+                    );
                 }
                 WorkerEvent::Disconnected { server } => {
-                    tracing::warn!(server = server.0, "worker connection lost; reconnecting");
+                    tracing::warn!(
+                        server = self.core.server_addr(server),
+                        "worker connection lost; reconnecting"
+                    );
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
                 other => tracing::debug!(?other, "worker event"),
@@ -317,7 +326,8 @@ fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>, gate: Option<Arc<Mutex<()>>>) 
 /// Runs one handler, unlocked (holding `gate` if any), and reports its
 /// result.
 fn run_task(task: Task, gate: Option<&Mutex<()>>) {
-    let Task { job, handler } = task;
+    let Task { job, handler, span } = task;
+    let _in_span = span.enter();
     // Panics are caught below, so the gate is never poisoned.
     let held = gate.map(|gate| gate.lock().unwrap_or_else(PoisonError::into_inner));
     let result = match catch_unwind(AssertUnwindSafe(|| handler(&job))) {

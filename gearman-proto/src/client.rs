@@ -91,6 +91,7 @@ use bytes::{Bytes, BytesMut};
 use crate::backoff::{Backoff, SeededRng};
 use crate::command::{Command, Field};
 use crate::conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
+use crate::observe::{ConnectionState, ServerState};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::Router;
 use crate::time::after;
@@ -251,6 +252,9 @@ impl Client {
         if config.servers.is_empty() {
             return Err(ConfigError::NoServers);
         }
+        if config.max_jobs_in_flight == Some(0) {
+            return Err(ConfigError::NoJobsInFlight);
+        }
         let router = Router::new(config.routing, &config.servers);
         let links = config
             .servers
@@ -300,6 +304,33 @@ impl Client {
     /// server that failed is down until then, however long ago it failed.)
     pub fn is_up(&self, server: ServerId, _now: Instant) -> bool {
         self.links.get(server.0).is_some_and(Link::is_up)
+    }
+
+    /// Each configured server's connection state, jobs in flight and
+    /// requests awaiting a reply, in configured order (for health checks
+    /// and metrics).
+    pub fn servers(&self) -> impl Iterator<Item = ServerState> + '_ {
+        self.links.iter().enumerate().map(|(index, link)| {
+            let server = ServerId(index);
+            let state = match &link.state {
+                LinkState::Idle => ConnectionState::Idle,
+                LinkState::Down { until } => ConnectionState::BackingOff { until: *until },
+                LinkState::Open(conn) if conn.verified => ConnectionState::Connected,
+                LinkState::Open(_) => ConnectionState::Connecting,
+            };
+            let on_server = |job: &&Job| match job.state {
+                JobState::Queued { server: at } | JobState::Acknowledged { server: at, .. } => {
+                    at == server
+                }
+            };
+            ServerState {
+                server,
+                addr: link.addr.clone(),
+                state,
+                jobs_in_flight: self.jobs.values().filter(on_server).count(),
+                requests_pending: link.conn().map_or(0, |conn| conn.fifo.len()),
+            }
+        })
     }
 
     /// Whether `job` has not ended yet.
@@ -1085,7 +1116,7 @@ impl Endpoint for Client {
     fn handle_timeout(&mut self, now: Instant) {
         for index in 0..self.links.len() {
             if matches!(self.links[index].state, LinkState::Down { until } if until <= now) {
-                tracing::debug!(server = index, "reconnecting after backoff");
+                tracing::debug!(server = %self.links[index].addr, "reconnecting after backoff");
                 self.open_as(ServerId(index), now, true);
                 continue;
             }
@@ -1093,7 +1124,7 @@ impl Endpoint for Client {
                 continue;
             };
             if !conn.verified && after(conn.opened_at, self.config.connect_timeout) <= now {
-                tracing::debug!(server = index, "connect timeout");
+                tracing::debug!(server = %self.links[index].addr, "connect timeout");
                 let link = &mut self.links[index];
                 link.last_failure = Some(ConnectError::new(
                     link.addr.clone(),
@@ -1109,7 +1140,7 @@ impl Endpoint for Client {
                 .and_then(|p| p.deadline)
                 .is_some_and(|at| at <= now)
             {
-                tracing::warn!(server = index, "request timeout; closing the connection");
+                tracing::warn!(server = %self.links[index].addr, "request timeout; closing the connection");
                 self.close(ServerId(index), now, CloseCause::RequestTimeout);
             } else if conn
                 .frame
@@ -1117,7 +1148,7 @@ impl Endpoint for Client {
                 .is_some_and(|at| at <= now)
             {
                 tracing::warn!(
-                    server = index,
+                    server = %self.links[index].addr,
                     "job server stalled mid-packet; closing the connection"
                 );
                 self.close(ServerId(index), now, CloseCause::FrameTimeout);

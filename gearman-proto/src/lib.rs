@@ -156,6 +156,7 @@ pub mod driver_error;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod invariants;
+pub mod observe;
 pub mod outbound;
 pub mod packet;
 pub mod packet_ref;

@@ -95,6 +95,7 @@ use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 use crate::backoff::Backoff;
 use crate::command::{Command, Field, Magic};
 use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::observe::{ConnectionState, ServerState, job_span};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::ServerId;
 use crate::time::after;
@@ -304,6 +305,49 @@ impl Worker {
     /// The address of a configured server.
     pub fn server_addr(&self, server: ServerId) -> Option<&str> {
         self.config.servers.get(server.0).map(String::as_str)
+    }
+
+    /// Each configured server's connection state (the best of its
+    /// connections), jobs running and grabs awaiting a reply, in configured
+    /// order (for health checks and metrics).
+    pub fn servers(&self) -> impl Iterator<Item = ServerState> + '_ {
+        self.config.servers.iter().enumerate().map(|(index, addr)| {
+            let links = || self.links.iter().filter(move |link| link.server == index);
+            let backoff = links()
+                .filter_map(|link| match link.state {
+                    LinkState::Down { retry_at } => retry_at,
+                    _ => None,
+                })
+                .min();
+            let state = if links().any(|link| link.up().is_some()) {
+                ConnectionState::Connected
+            } else if links().any(|link| matches!(link.state, LinkState::Connecting { .. })) {
+                ConnectionState::Connecting
+            } else if let Some(until) = backoff {
+                ConnectionState::BackingOff { until }
+            } else {
+                ConnectionState::Stopped
+            };
+            ServerState {
+                server: ServerId(index),
+                addr: addr.clone(),
+                state,
+                jobs_in_flight: self.jobs.values().filter(|job| job.server == index).count(),
+                requests_pending: links()
+                    .filter_map(Link::up)
+                    .filter(|c| c.grab_state == GrabState::AwaitingGrabReply)
+                    .count(),
+            }
+        })
+    }
+
+    /// The span `assignment`'s handler runs in ([`job_span`]), with its
+    /// server's address.
+    pub fn job_span(&self, assignment: &Assignment) -> tracing::Span {
+        job_span(
+            assignment,
+            self.server_addr(assignment.server).unwrap_or(""),
+        )
     }
 
     /// Whether `server` has at least one established connection.

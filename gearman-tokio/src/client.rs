@@ -17,6 +17,7 @@ use gearman_proto::client::{
 };
 pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
 use gearman_proto::dispatch::{JobStep, RequestAnswer};
+use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
@@ -107,8 +108,8 @@ impl Driven for Driving {
         self.commands_closed = true;
     }
 
-    fn deliver(&mut self, _now: Instant) {
-        self.waiters.deliver(&mut self.core, &mut Handoff);
+    fn deliver(&mut self, now: Instant) {
+        self.waiters.deliver(&mut self.core, now, &mut Handoff);
     }
 
     fn finished(&self) -> bool {
@@ -188,6 +189,16 @@ impl Client {
             Ok(()) => true,
             Err(command) => self.commands.send(command).is_ok(),
         }
+    }
+
+    /// Each configured server's connection state, jobs in flight and
+    /// requests awaiting a reply, read from the run loop's state (for
+    /// health checks and metrics); empty once the loop is gone.
+    pub fn servers(&self) -> Vec<ServerState> {
+        let servers = self
+            .driver
+            .inspect(|driving| driving.core.servers().collect());
+        servers.unwrap_or_default()
     }
 
     /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
@@ -395,6 +406,7 @@ mod tests {
     use std::time::Duration;
 
     use gearman_proto::client::ClientError;
+    use gearman_proto::observe::ConnectionState;
 
     use super::*;
     use crate::{Server, WorkError, Worker};
@@ -563,5 +575,23 @@ mod tests {
             "{unanswered:?}"
         );
         assert!(start.elapsed() >= timeout);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn servers_show_each_connection_state() {
+        let addr = answers_one_echo().await;
+        let client = Client::new([addr.clone()]).unwrap();
+        let idle = client.servers();
+        assert_eq!(idle.len(), 1);
+        assert_eq!(idle[0].addr, addr);
+        assert_eq!(idle[0].state, ConnectionState::Idle);
+
+        assert_eq!(client.echo("warm").await.unwrap(), "warm");
+        let connected = &client.servers()[0];
+        assert_eq!(connected.state, ConnectionState::Connected);
+        assert_eq!(
+            (connected.jobs_in_flight, connected.requests_pending),
+            (0, 0)
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -140,20 +141,24 @@ impl Driving {
         let function = job.function().clone();
         // One task per job. The handler is called inside it, so a panic in
         // the handler (even before its first await) fails only this job.
-        let running = tokio::spawn(async move {
-            let run = AssertUnwindSafe(async move { handler(job).await });
-            let result = match run.catch_unwind().await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::error!(
-                        function = %String::from_utf8_lossy(&function),
-                        "handler panicked; failing the job"
-                    );
-                    Err(WorkError::Fail)
-                }
-            };
-            let _ = commands.send(Command::Done(key, result));
-        });
+        let span = self.core.job_span(&job.assignment);
+        let running = tokio::spawn(
+            async move {
+                let run = AssertUnwindSafe(async move { handler(job).await });
+                let result = match run.catch_unwind().await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::error!(
+                            function = %String::from_utf8_lossy(&function),
+                            "handler panicked; failing the job"
+                        );
+                        Err(WorkError::Fail)
+                    }
+                };
+                let _ = commands.send(Command::Done(key, result));
+            }
+            .instrument(span),
+        );
         // Kept so a job the server takes back can be stopped; dropping the
         // JoinHandle detaches the task.
         self.running.insert(key, running.abort_handle());
@@ -196,10 +201,16 @@ impl Driven for Driving {
                     }
                 }
                 WorkerEvent::Connected { server } => {
-                    tracing::info!(server = server.0, "worker connected and registered")
+                    tracing::info!(
+                        server = self.core.server_addr(server),
+                        "worker connected and registered"
+                    )
                 }
                 WorkerEvent::Disconnected { server } => {
-                    tracing::warn!(server = server.0, "worker connection lost; reconnecting")
+                    tracing::warn!(
+                        server = self.core.server_addr(server),
+                        "worker connection lost; reconnecting"
+                    )
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
                 other => tracing::debug!(?other, "worker event"),

@@ -75,8 +75,13 @@ impl Harness for Tokio {
             let run = move |job: WorkerJob| {
                 let handler = handler.clone();
                 async move {
-                    // The suite's handlers block; keep them off the runtime's threads.
-                    let ran = tokio::task::spawn_blocking(move || handler(&Context(&job))).await;
+                    // The suite's handlers block; keep them off the runtime's
+                    // threads, inside the job's span.
+                    let span = tracing::Span::current();
+                    let ran = tokio::task::spawn_blocking(move || {
+                        span.in_scope(|| handler(&Context(&job)))
+                    })
+                    .await;
                     match ran {
                         Ok(Ok(result)) => Ok(result),
                         Ok(Err(Refusal::Fail)) => Err(WorkError::Fail),

@@ -76,6 +76,14 @@ pub struct ClientConfig {
     /// begun is never closed for it. `None`: no limit. Default:
     /// [`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT) (30 s).
     pub frame_timeout: Option<Duration>,
+    /// How many jobs may be in flight (submitted and not ended) at once.
+    /// A submit past the cap waits in [`Waiters`](super::Waiters), unsent,
+    /// until a job ends, so every adapter's `submit` waits rather than
+    /// queueing without bound on the servers. The cap is kept by the
+    /// waiters' table: [`Client::submit`](super::Client::submit) itself
+    /// sends at once. `Some(0)` is refused by
+    /// [`Client::new`](super::Client::new). `None`: no cap. Default: `None`.
+    pub max_jobs_in_flight: Option<usize>,
 }
 
 impl ClientConfig {
@@ -103,6 +111,7 @@ impl ClientConfig {
             exceptions: true,
             submit_retries: 2,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
+            max_jobs_in_flight: None,
         }
     }
 
@@ -191,6 +200,12 @@ impl ClientConfig {
         self
     }
 
+    /// Sets [`max_jobs_in_flight`](ClientConfig::max_jobs_in_flight).
+    pub fn with_max_jobs_in_flight(mut self, max: Option<usize>) -> ClientConfig {
+        self.max_jobs_in_flight = max;
+        self
+    }
+
     /// Sets [`submit_retries`](ClientConfig::submit_retries).
     pub fn with_submit_retries(mut self, retries: u32) -> ClientConfig {
         self.submit_retries = retries;
@@ -205,4 +220,7 @@ pub enum ConfigError {
     /// No server is configured.
     #[error("no job server configured")]
     NoServers,
+    /// [`ClientConfig::max_jobs_in_flight`] is `Some(0)`: no job could ever start.
+    #[error("max_jobs_in_flight is 0: no job could ever start")]
+    NoJobsInFlight,
 }

@@ -17,8 +17,11 @@
 //!   keeps nothing for a job nobody waits for.
 //! - A request's one answer goes to its waiter, which is then removed.
 //! - A call the client refuses as invalid goes back to its waiter at once.
+//! - With [`ClientConfig::max_jobs_in_flight`](super::ClientConfig::max_jobs_in_flight),
+//!   a submit that finds the client at the cap is held here, unsent, and
+//!   goes out (oldest first) once a job ends; forgetting it drops it unsent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -118,6 +121,8 @@ pub struct Waiters<J, R> {
     jobs: HashMap<JobId, (u64, J)>,
     keys: HashMap<u64, JobId>,
     requests: HashMap<RequestId, R>,
+    /// Submits past the cap on jobs in flight, oldest first: key, job, waiter.
+    held: VecDeque<(u64, JobRequest, J)>,
 }
 
 impl<J, R> Default for Waiters<J, R> {
@@ -126,6 +131,7 @@ impl<J, R> Default for Waiters<J, R> {
             jobs: HashMap::new(),
             keys: HashMap::new(),
             requests: HashMap::new(),
+            held: VecDeque::new(),
         }
     }
 }
@@ -146,9 +152,56 @@ impl<J, R> Waiters<J, R> {
         self.requests.len()
     }
 
+    /// Submits held back, unsent, by the cap on jobs in flight.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
     /// Nothing is waited for.
     pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty() && self.requests.is_empty()
+        self.jobs.is_empty() && self.requests.is_empty() && self.held.is_empty()
+    }
+
+    /// Whether the client has as many jobs in flight as its configuration allows.
+    fn at_cap(client: &Client) -> bool {
+        let cap = client.config().max_jobs_in_flight;
+        cap.is_some_and(|cap| client.active_jobs() >= cap)
+    }
+
+    fn submit<D>(
+        &mut self,
+        client: &mut Client,
+        key: u64,
+        request: JobRequest,
+        waiter: J,
+        now: Instant,
+        deliver: &mut D,
+    ) where
+        D: Deliver<Job = J, Request = R>,
+    {
+        match client.submit(request, now) {
+            Ok(job) => {
+                self.jobs.insert(job, (key, waiter));
+                self.keys.insert(key, job);
+            }
+            Err(error) => deliver.refuse_job(waiter, error),
+        }
+    }
+
+    /// Sends held submits while the client is below its cap; whether any went.
+    fn release<D>(&mut self, client: &mut Client, now: Instant, deliver: &mut D) -> bool
+    where
+        D: Deliver<Job = J, Request = R>,
+    {
+        let mut released = false;
+        while !Self::at_cap(client) {
+            let Some((key, request, waiter)) = self.held.pop_front() else {
+                break;
+            };
+            self.submit(client, key, request, waiter, now, deliver);
+            released = true;
+        }
+        released
     }
 
     /// Applies `call` to `client`, keeping its waiter for what comes back
@@ -163,12 +216,11 @@ impl<J, R> Waiters<J, R> {
                 request,
                 waiter,
             } => {
-                match client.submit(request, now) {
-                    Ok(job) => {
-                        self.jobs.insert(job, (key, waiter));
-                        self.keys.insert(key, job);
-                    }
-                    Err(error) => deliver.refuse_job(waiter, error),
+                // Behind held submits too, so they go out in order.
+                if !self.held.is_empty() || Self::at_cap(client) {
+                    self.held.push_back((key, request, waiter));
+                } else {
+                    self.submit(client, key, request, waiter, now, deliver);
                 }
                 return;
             }
@@ -176,6 +228,9 @@ impl<J, R> Waiters<J, R> {
                 if let Some(job) = self.keys.remove(&key) {
                     self.jobs.remove(&job);
                     client.forget(job);
+                    self.release(client, now, deliver);
+                } else {
+                    self.held.retain(|(held, ..)| *held != key);
                 }
                 return;
             }
@@ -197,8 +252,23 @@ impl<J, R> Waiters<J, R> {
         }
     }
 
-    /// Routes every event `client` has to its waiter.
-    pub fn deliver<D>(&mut self, client: &mut Client, deliver: &mut D)
+    /// Routes every event `client` has to its waiter, and sends the
+    /// submits held by the cap on jobs in flight that the jobs which ended
+    /// made room for.
+    pub fn deliver<D>(&mut self, client: &mut Client, now: Instant, deliver: &mut D)
+    where
+        D: Deliver<Job = J, Request = R>,
+    {
+        // A released submit may end at once (no server up): deliver again.
+        loop {
+            self.route_events(client, deliver);
+            if !self.release(client, now, deliver) {
+                break;
+            }
+        }
+    }
+
+    fn route_events<D>(&mut self, client: &mut Client, deliver: &mut D)
     where
         D: Deliver<Job = J, Request = R>,
     {
@@ -301,7 +371,10 @@ mod tests {
 
     impl Setup {
         fn new() -> Setup {
-            let config = ClientConfig::new(["test:4730"]).with_seed(1);
+            Setup::with_config(ClientConfig::new(["test:4730"]).with_seed(1))
+        }
+
+        fn with_config(config: ClientConfig) -> Setup {
             Setup {
                 client: Client::new(config).unwrap(),
                 waiters: Waiters::new(),
@@ -339,7 +412,8 @@ mod tests {
             encode_fields(&mut bytes, command, fields).unwrap();
             let conn = self.conn.expect("connected");
             self.client.handle_input(conn, &bytes, self.now);
-            self.waiters.deliver(&mut self.client, &mut self.record);
+            self.waiters
+                .deliver(&mut self.client, self.now, &mut self.record);
         }
     }
 
@@ -448,5 +522,42 @@ mod tests {
         let echoed = Ok(RequestAnswer::Echo(Bytes::from_static(b"ping")));
         assert_eq!(setup.record.answers, [("echo", echoed)]);
         assert_eq!(setup.waiters.requests(), 0);
+    }
+
+    #[test]
+    fn submits_past_the_cap_wait_unsent_until_a_job_ends() {
+        let config = ClientConfig::new(["test:4730"])
+            .with_seed(1)
+            .with_max_jobs_in_flight(Some(2));
+        let mut setup = Setup::with_config(config);
+        setup.submit(10, "first");
+        setup.submit(11, "second");
+        setup.submit(12, "third");
+        setup.submit(13, "fourth");
+        assert_eq!(setup.client.active_jobs(), 2);
+        assert_eq!(setup.waiters.held(), 2);
+        setup.reply(Command::JobCreated, &[b"H:1"]);
+        setup.reply(Command::JobCreated, &[b"H:2"]);
+
+        // Forgetting a held submit drops it unsent.
+        setup.call(Call::Forget { key: 13 });
+        assert_eq!(setup.waiters.held(), 1);
+
+        setup.reply(Command::WorkCompleteRes, &[b"H:1", b"done"]);
+        assert_eq!(setup.waiters.held(), 0);
+        assert_eq!(setup.client.active_jobs(), 2, "the third went out");
+        setup.reply(Command::JobCreated, &[b"H:3"]);
+        setup.reply(Command::WorkCompleteRes, &[b"H:3", b"done"]);
+        let ended: Vec<_> = setup.record.ended.clone();
+        assert_eq!(ended, ["first", "third"]);
+        assert_eq!(setup.client.active_jobs(), 1);
+        assert!(setup.record.refused.is_empty());
+    }
+
+    #[test]
+    fn a_cap_of_zero_is_refused() {
+        let config = ClientConfig::new(["test:4730"]).with_max_jobs_in_flight(Some(0));
+        let refused = Client::new(config).unwrap_err();
+        assert_eq!(refused, crate::client::ConfigError::NoJobsInFlight);
     }
 }

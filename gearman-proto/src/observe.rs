@@ -1,0 +1,65 @@
+//! What a client or worker shows of itself for health checks, metrics and
+//! traces: each server's connection state and load ([`ServerState`]), and
+//! the `tracing` span a worker's job runs in ([`job_span`]).
+
+use std::time::Instant;
+
+use crate::routing::ServerId;
+use crate::worker::Assignment;
+
+/// Name of the span each job a worker runs executes in.
+pub const JOB_SPAN: &str = "gearman.job";
+
+/// Name of the span a client's submit is applied in.
+pub const SUBMIT_SPAN: &str = "gearman.submit";
+
+/// Where a server's connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// No connection, and none asked for yet: a client connects lazily,
+    /// when a request is routed to the server.
+    Idle,
+    /// A connection is being opened (for a client's reconnection, until it
+    /// has answered its probe).
+    Connecting,
+    /// Established (for a worker: at least one of its connections).
+    Connected,
+    /// The last connection failed or dropped; the next attempt is due at `until`.
+    BackingOff {
+        /// When the next connection attempt is due.
+        until: Instant,
+    },
+    /// No connection and none planned (a worker shutting down).
+    Stopped,
+}
+
+/// One configured server as a client or worker sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerState {
+    /// The server's index in the configured list.
+    pub server: ServerId,
+    /// The address as configured.
+    pub addr: String,
+    /// Its connection.
+    pub state: ConnectionState,
+    /// Jobs on it not yet ended: for a client, submitted and not ended
+    /// (acknowledged or not); for a worker, assigned and not yet reported.
+    pub jobs_in_flight: usize,
+    /// Requests sent that await a reply: for a client, submits, status
+    /// queries, echoes and options; for a worker, grabs.
+    pub requests_pending: usize,
+}
+
+/// The span a worker's job runs in: [`JOB_SPAN`] at info level, with the
+/// job's `function`, `handle` and the `server` address. Adapters run each
+/// handler inside it, so whatever the handler logs carries them.
+pub fn job_span(assignment: &Assignment, addr: &str) -> tracing::Span {
+    tracing::info_span!(
+        JOB_SPAN,
+        function = %String::from_utf8_lossy(&assignment.function),
+        handle = %String::from_utf8_lossy(&assignment.handle),
+        server = addr,
+    )
+}
