@@ -79,6 +79,35 @@ async fn client_and_worker_run_a_job_over_tls_through_our_server() {
     );
 }
 
+/// Far more than rustls buffers and than one read takes: the driver's
+/// stream path writes in pieces, flushes what TLS holds back, and reads
+/// across rounds, on the client, the server and the worker alike.
+#[async_std::test]
+async fn a_payload_larger_than_the_tls_buffers_goes_both_ways() {
+    let pki = Pki::generate();
+    let addr = tls_server(&pki, true).await;
+    let worker = Worker::new([addr.clone()])
+        .connector(connector(&pki))
+        .function("reverse", |job: WorkerJob| async move {
+            Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+        });
+    task::spawn(worker.run_until(std::future::pending::<()>()));
+    let (client, driver) =
+        Client::with_connector(ClientConfig::new([addr]), connector(&pki)).unwrap();
+    task::spawn(driver);
+    let payload: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let expected: Vec<u8> = payload.iter().rev().copied().collect();
+    let submitted = client.submit(JobRequest::new("reverse", payload));
+    let outcome = async_std::future::timeout(conformance::PATIENCE, submitted)
+        .await
+        .expect("the job ends")
+        .unwrap();
+    assert!(
+        matches!(outcome, JobOutcome::Complete(ref r) if *r == expected),
+        "the result differs"
+    );
+}
+
 #[async_std::test]
 async fn one_server_list_mixes_tls_and_plain_servers() {
     let pki = Pki::generate();
