@@ -112,11 +112,11 @@
 //! # TLS
 //!
 //! With the `tls` feature (rustls with its `ring` provider),
-//! [`TlsConnector`](transport::TlsConnector) opens `tls://host:port`
+//! `transport::TlsConnector` opens `tls://host:port`
 //! addresses over TLS and plain ones over TCP, so one server list may mix
 //! both ([`Client::with_connector`], [`Worker::connector`],
 //! [`Admin::connect_with`]); [`Server::with_acceptor`] with a
-//! [`TlsAcceptor`](transport::TlsAcceptor) serves TLS. Any other transport
+//! `transport::TlsAcceptor` serves TLS. Any other transport
 //! plugs in the same way ([`transport`]).
 //!
 //! # Logging
