@@ -56,19 +56,26 @@ async fn assert_serves(pki: &Pki, addr: &str) {
     assert_eq!(admin.getpid().await.unwrap(), std::process::id());
 }
 
-#[async_std::test]
-async fn client_and_worker_run_a_job_over_tls_through_our_server() {
-    let pki = Pki::generate();
-    let addr = tls_server(&pki, true).await;
+/// A worker serving `reverse` at `addr` and a client of it, both over
+/// mutual TLS.
+fn reverse_over_tls(pki: &Pki, addr: String) -> Client {
     let worker = Worker::new([addr.clone()])
-        .connector(connector(&pki))
+        .connector(connector(pki))
         .function("reverse", |job: WorkerJob| async move {
             Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
         });
     task::spawn(worker.run_until(std::future::pending::<()>()));
     let (client, driver) =
-        Client::with_connector(ClientConfig::new([addr]), connector(&pki)).unwrap();
+        Client::with_connector(ClientConfig::new([addr]), connector(pki)).unwrap();
     task::spawn(driver);
+    client
+}
+
+#[async_std::test]
+async fn client_and_worker_run_a_job_over_tls_through_our_server() {
+    let pki = Pki::generate();
+    let addr = tls_server(&pki, true).await;
+    let client = reverse_over_tls(&pki, addr);
     let outcome = client
         .submit(JobRequest::new("reverse", "hello"))
         .await
@@ -86,15 +93,7 @@ async fn client_and_worker_run_a_job_over_tls_through_our_server() {
 async fn a_payload_larger_than_the_tls_buffers_goes_both_ways() {
     let pki = Pki::generate();
     let addr = tls_server(&pki, true).await;
-    let worker = Worker::new([addr.clone()])
-        .connector(connector(&pki))
-        .function("reverse", |job: WorkerJob| async move {
-            Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
-        });
-    task::spawn(worker.run_until(std::future::pending::<()>()));
-    let (client, driver) =
-        Client::with_connector(ClientConfig::new([addr]), connector(&pki)).unwrap();
-    task::spawn(driver);
+    let client = reverse_over_tls(&pki, addr);
     let payload: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let expected: Vec<u8> = payload.iter().rev().copied().collect();
     let submitted = client.submit(JobRequest::new("reverse", payload));
