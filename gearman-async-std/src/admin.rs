@@ -1,10 +1,8 @@
-//! The admin text protocol over one TCP connection.
+//! The admin text protocol over one connection.
 
 use std::time::Duration;
 
-use std::net::TcpStream;
-
-use async_io::{Async, Timer};
+use async_io::Timer;
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use gearman_proto::IntoServerAddr;
@@ -16,7 +14,7 @@ use gearman_proto::admin::{
 use gearman_proto::admin_call::{self as calls, AdminCall};
 
 use crate::Error;
-use crate::driver::connect;
+use crate::transport::{Connection, Connector, TcpConnector};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 4096;
@@ -42,7 +40,7 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug)]
 pub struct Admin {
-    stream: Async<TcpStream>,
+    stream: Connection,
     read_buf: BytesMut,
     decoder: AdminResponseDecoder,
     timeout: Duration,
@@ -50,15 +48,26 @@ pub struct Admin {
 
 impl Admin {
     /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
-    /// any [`IntoServerAddr`]).
+    /// any [`IntoServerAddr`]) over plain TCP.
     pub async fn connect(addr: impl IntoServerAddr) -> Result<Admin, Error> {
+        Admin::connect_with(addr, &TcpConnector).await
+    }
+
+    /// Connects to `addr` with `connector` (a
+    /// `transport::TlsConnector`, feature `tls`, for a `tls://`
+    /// address, say); the handshake counts against the connect timeout. A
+    /// failed TLS handshake is [`Error::Io`] carrying a
+    /// `gearman_tls::HandshakeError`.
+    pub async fn connect_with(
+        addr: impl IntoServerAddr,
+        connector: &dyn Connector,
+    ) -> Result<Admin, Error> {
         let addr = addr.into_server_addr();
         let addr = addr.as_str();
         let stream = within(DEFAULT_ADMIN_TIMEOUT, async {
-            connect(addr.to_owned()).await.map_err(Error::from)
+            connector.connect(addr).await.map_err(Error::from)
         })
         .await?;
-        stream.get_ref().set_nodelay(true)?;
         tracing::debug!(%addr, "admin connection open");
         Ok(Admin {
             stream,
@@ -80,6 +89,8 @@ impl Admin {
         let mut out = Vec::new();
         request.encode(&mut out);
         self.stream.write_all(&out).await?;
+        // A TLS stream may hold records back until flushed.
+        self.stream.flush().await?;
         let read = async {
             loop {
                 match self.decoder.decode(request, &mut self.read_buf) {

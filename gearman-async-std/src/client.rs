@@ -22,6 +22,7 @@ use gearman_proto::dispatch::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
 use crate::job_steps::{Step, StepReceiver, StepSender, job_steps};
+use crate::transport::{Connector, TcpConnector};
 
 /// A Gearman client: cheap to clone, usable from many tasks at once. All
 /// clones share one connection per server, with any number of jobs in flight
@@ -315,6 +316,16 @@ impl Client {
     /// backoff...), and the driver to spawn. A seed of 0 is replaced by one
     /// from the operating system.
     pub fn with_config(config: ClientConfig) -> Result<(Client, ClientDriver), Error> {
+        Client::with_connector(config, TcpConnector)
+    }
+
+    /// Like [`with_config`](Client::with_config), opening connections with
+    /// `connector` (TLS, or a transport of the caller's; see
+    /// [`transport`](crate::transport)).
+    pub fn with_connector(
+        config: ClientConfig,
+        connector: impl Connector,
+    ) -> Result<(Client, ClientDriver), Error> {
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
@@ -323,7 +334,8 @@ impl Client {
             commands_closed: false,
             waiters: Waiters::new(),
         };
-        let driver: SharedDriver = Arc::new(Mutex::new(Some(Driver::new(driving))));
+        let driver: SharedDriver =
+            Arc::new(Mutex::new(Some(Driver::new(driving, Arc::new(connector)))));
         let client = Client {
             commands,
             next_key: Arc::new(AtomicU64::new(0)),

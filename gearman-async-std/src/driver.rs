@@ -24,6 +24,8 @@ use gearman_proto::conn::{Transport, drain_outputs};
 use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 
+use crate::transport::{Connection, Connector, Inner, Stream};
+
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
 /// Reads per connection in one round, so one busy peer cannot starve the others.
@@ -39,12 +41,69 @@ const LINGER: Duration = Duration::from_secs(2);
 /// written what the peers' windows took in that time.
 const FINAL_LINGER: Duration = Duration::from_millis(200);
 
-/// A connect in progress: address resolution, then each address in turn.
-type Connecting = Pin<Box<dyn Future<Output = Result<Async<TcpStream>, ConnectError>> + Send>>;
+/// A connect in progress, through the driver's [`Connector`].
+type Connecting = Pin<Box<dyn Future<Output = Result<Connection, ConnectError>> + Send>>;
 
 enum Socket {
     Connecting(Connecting),
-    Open(Async<TcpStream>),
+    /// Plain TCP: read when the reactor says so, written from a client's
+    /// task too.
+    Tcp(Async<TcpStream>),
+    /// Any other stream (TLS, a user's transport), through futures-io.
+    Other(Box<dyn Stream>),
+}
+
+impl From<Connection> for Socket {
+    fn from(connection: Connection) -> Socket {
+        match connection.0 {
+            Inner::Tcp(socket) => Socket::Tcp(socket),
+            Inner::Other(stream) => Socket::Other(stream),
+        }
+    }
+}
+
+impl Socket {
+    /// Writes queued output until it is all written or the stream would
+    /// block; a stream other than TCP is flushed too (TLS may hold records
+    /// back until then). Returns whether anything was written.
+    fn write(
+        &mut self,
+        cx: &mut Context<'_>,
+        output: &mut BytesMut,
+        backlog: &Backlog,
+        now: Instant,
+    ) -> io::Result<bool> {
+        match self {
+            Socket::Connecting(_) => Ok(false),
+            Socket::Tcp(socket) => flush(cx, socket, output, backlog, now),
+            Socket::Other(stream) => {
+                let wrote = flush(cx, stream, output, backlog, now)?;
+                if let Poll::Ready(Err(err)) = Pin::new(stream).poll_flush(cx) {
+                    return Err(err);
+                }
+                Ok(wrote)
+            }
+        }
+    }
+
+    /// Ends our side of the stream once everything is written, so the peer
+    /// sees the end (a FIN, or TLS's close_notify then a FIN).
+    fn poll_shut_down(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Socket::Connecting(_) => Poll::Ready(Ok(())),
+            // The stream's `poll_close` only flushes.
+            Socket::Tcp(socket) => Poll::Ready(socket.get_ref().shutdown(Shutdown::Write)),
+            Socket::Other(stream) => Pin::new(stream).poll_close(cx),
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Socket::Connecting(_) => Poll::Pending,
+            Socket::Tcp(socket) => Pin::new(socket).poll_read(cx, buf),
+            Socket::Other(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
 }
 
 /// A connection being closed: flush, shut down our side, then drain input
@@ -131,10 +190,12 @@ pub(crate) struct Sockets {
     writing: HashSet<ConnId>,
     budget: OutputBudget,
     read_buf: Box<[u8]>,
+    /// Opens the connections the core asks for.
+    connector: Arc<dyn Connector>,
 }
 
 impl Sockets {
-    fn new(limits: OutputLimits) -> Sockets {
+    fn new(limits: OutputLimits, connector: Arc<dyn Connector>) -> Sockets {
         Sockets {
             conns: HashMap::new(),
             readiness: Arc::new(Readiness::default()),
@@ -143,6 +204,7 @@ impl Sockets {
             writing: HashSet::new(),
             budget: OutputBudget::new(limits),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            connector,
         }
     }
 
@@ -175,20 +237,19 @@ impl Sockets {
         self.writing.remove(&conn);
     }
 
-    /// Starts moving bytes on an accepted socket for `conn`.
-    pub(crate) fn attach(&mut self, conn: ConnId, socket: Async<TcpStream>) {
-        if let Err(err) = socket.get_ref().set_nodelay(true) {
-            tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
+    /// Starts moving bytes on an accepted connection for `conn`.
+    pub(crate) fn attach(&mut self, conn: ConnId, connection: Connection) {
+        if let Inner::Tcp(socket) = &connection.0 {
+            if let Err(err) = socket.get_ref().set_nodelay(true) {
+                tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
+            }
         }
-        self.insert(conn, Socket::Open(socket));
+        self.insert(conn, Socket::from(connection));
     }
 
     fn connect(&mut self, conn: ConnId, addr: String) {
-        let connecting = async move {
-            connect(addr.clone())
-                .await
-                .map_err(|err| ConnectError::new(addr, err))
-        };
+        let opening = self.connector.connect(&addr);
+        let connecting = async move { opening.await.map_err(|err| ConnectError::new(addr, err)) };
         self.insert(conn, Socket::Connecting(Box::pin(connecting)));
     }
 
@@ -220,10 +281,10 @@ impl Sockets {
         };
         match (&c.socket, &mut c.closing) {
             (Socket::Connecting(_), _) => self.remove(conn),
-            (Socket::Open(_), Some(closing)) => {
+            (_, Some(closing)) => {
                 closing.deadline = closing.deadline.min(now + linger);
             }
-            (Socket::Open(_), None) => {
+            (_, None) => {
                 c.closing = Some(Closing {
                     deadline: now + linger,
                     shut_down: false,
@@ -256,7 +317,7 @@ impl Sockets {
             .iter()
             .filter_map(|conn| self.conns.get(conn))
             // A connect in progress has its own timeout in the core.
-            .filter(|c| matches!(c.socket, Socket::Open(_)))
+            .filter(|c| !matches!(c.socket, Socket::Connecting(_)))
             .filter_map(|c| c.backlog.stall_deadline());
         lingering.chain(stalling).min()
     }
@@ -326,7 +387,9 @@ impl Sockets {
             let Some(c) = self.conns.get_mut(conn) else {
                 continue;
             };
-            let (Socket::Open(socket), None) = (&c.socket, &c.closing) else {
+            // Another stream is left to the driver: it may need flushing,
+            // which needs the driver's waker.
+            let (Socket::Tcp(socket), None) = (&c.socket, &c.closing) else {
                 done = false;
                 continue;
             };
@@ -388,12 +451,9 @@ fn poll_open<E: Endpoint>(
     if let Socket::Connecting(connecting) = &mut c.socket {
         match connecting.as_mut().poll(cx) {
             Poll::Pending => return outcome,
-            Poll::Ready(Ok(socket)) => {
+            Poll::Ready(Ok(connection)) => {
                 tracing::debug!(%conn, "connected");
-                if let Err(err) = socket.get_ref().set_nodelay(true) {
-                    tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
-                }
-                c.socket = Socket::Open(socket);
+                c.socket = Socket::from(connection);
                 core.handle_connected(conn, now);
                 outcome.progressed = true;
                 // Registration bytes are pumped in before the next round
@@ -409,15 +469,12 @@ fn poll_open<E: Endpoint>(
             }
         }
     }
-    let Socket::Open(socket) = &mut c.socket else {
-        return outcome;
-    };
     if c.backlog.stalled(now) {
         tracing::warn!(%conn, "the peer took no output for the write stall timeout; dropping the connection");
         outcome.lost = true;
         return outcome;
     }
-    match flush(cx, socket, &mut c.output, &c.backlog, now) {
+    match c.socket.write(cx, &mut c.output, &c.backlog, now) {
         Ok(wrote) => outcome.progressed |= wrote,
         Err(err) => {
             tracing::warn!(%conn, %err, "write failed");
@@ -425,9 +482,13 @@ fn poll_open<E: Endpoint>(
             return outcome;
         }
     }
-    match read_available(cx, socket, &mut c.maybe_readable, read_buf, |input| {
-        core.handle_input(conn, input, now);
-    }) {
+    let input = |input: &[u8]| core.handle_input(conn, input, now);
+    let read = match &mut c.socket {
+        Socket::Connecting(_) => return outcome,
+        Socket::Tcp(socket) => read_available(cx, socket, &mut c.maybe_readable, read_buf, input),
+        Socket::Other(stream) => read_stream(cx, stream, read_buf, input),
+    };
+    match read {
         Ok(read) => {
             outcome.progressed |= read.progressed;
             outcome.more = read.more;
@@ -504,6 +565,35 @@ fn read_available(
     }
 }
 
+/// Reads what a stream other than TCP holds, at most [`READS_PER_ROUND`]
+/// times, handing each chunk to `input`. Such a stream (TLS) may hold input
+/// the socket no longer shows, so it is read until it would block.
+fn read_stream(
+    cx: &mut Context<'_>,
+    stream: &mut Box<dyn Stream>,
+    read_buf: &mut [u8],
+    mut input: impl FnMut(&[u8]),
+) -> io::Result<ReadPass> {
+    let mut read = ReadPass::default();
+    for _ in 0..READS_PER_ROUND {
+        match Pin::new(&mut *stream).poll_read(cx, read_buf) {
+            Poll::Pending => return Ok(read),
+            Poll::Ready(Ok(0)) => {
+                read.closed = true;
+                return Ok(read);
+            }
+            Poll::Ready(Ok(n)) => {
+                read.progressed = true;
+                input(&read_buf[..n]);
+            }
+            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(err)) => return Err(err),
+        }
+    }
+    read.more = true;
+    Ok(read)
+}
+
 /// One round on a connection being closed; the bool says it is done with.
 fn poll_closing(
     cx: &mut Context<'_>,
@@ -513,14 +603,17 @@ fn poll_closing(
     now: Instant,
 ) -> (Outcome, bool) {
     let mut outcome = Outcome::default();
-    let (Socket::Open(socket), Some(closing)) = (&mut c.socket, &mut c.closing) else {
+    let (socket, Some(closing)) = (&mut c.socket, &mut c.closing) else {
         return (outcome, true);
     };
+    if matches!(socket, Socket::Connecting(_)) {
+        return (outcome, true);
+    }
     if now >= closing.deadline || c.backlog.stalled(now) {
         tracing::debug!(%conn, "peer did not close in time; dropping the connection");
         return (outcome, true);
     }
-    match flush(cx, socket, &mut c.output, &c.backlog, now) {
+    match socket.write(cx, &mut c.output, &c.backlog, now) {
         Ok(wrote) => outcome.progressed |= wrote,
         Err(_) => return (outcome, true),
     }
@@ -528,17 +621,18 @@ fn poll_closing(
         return (outcome, false);
     }
     if !closing.shut_down {
-        // Everything is written: send FIN so the peer sees the end. (The
-        // stream's `poll_close` only flushes.)
-        if socket.get_ref().shutdown(Shutdown::Write).is_err() {
-            return (outcome, true);
+        // Everything is written: end our side so the peer sees the end.
+        match socket.poll_shut_down(cx) {
+            Poll::Pending => return (outcome, false),
+            Poll::Ready(Err(_)) => return (outcome, true),
+            Poll::Ready(Ok(())) => {}
         }
         closing.shut_down = true;
         outcome.progressed = true;
     }
     // Discard input until the peer closes its side too.
     for _ in 0..READS_PER_ROUND {
-        match Pin::new(&mut *socket).poll_read(cx, read_buf) {
+        match socket.poll_read(cx, read_buf) {
             Poll::Pending => return (outcome, false),
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return (outcome, true),
             Poll::Ready(Ok(_)) => outcome.progressed = true,
@@ -551,7 +645,7 @@ fn poll_closing(
 /// Writes queued output until it is all written or the socket would block.
 fn flush(
     cx: &mut Context<'_>,
-    socket: &mut Async<TcpStream>,
+    socket: &mut (impl AsyncWrite + Unpin),
     output: &mut BytesMut,
     backlog: &Backlog,
     now: Instant,
@@ -629,11 +723,12 @@ pub(crate) struct Driver<D> {
 }
 
 impl<D: Driven> Driver<D> {
-    pub(crate) fn new(mut driven: D) -> Driver<D> {
+    /// Drives `driven`, opening the connections it asks for with `connector`.
+    pub(crate) fn new(mut driven: D, connector: Arc<dyn Connector>) -> Driver<D> {
         let limits = driven.core().output_limits();
         Driver {
             driven,
-            sockets: Sockets::new(limits),
+            sockets: Sockets::new(limits, connector),
             timer: Timer::never(),
             timer_at: None,
             closing_since: None,

@@ -109,6 +109,16 @@
 //! }
 //! ```
 //!
+//! # TLS
+//!
+//! With the `tls` feature (rustls with its `ring` provider),
+//! `transport::TlsConnector` opens `tls://host:port`
+//! addresses over TLS and plain ones over TCP, so one server list may mix
+//! both ([`Client::with_connector`], [`Worker::connector`],
+//! [`Admin::connect_with`]); [`Server::with_acceptor`] with a
+//! `transport::TlsAcceptor` serves TLS. Any other transport
+//! plugs in the same way ([`transport`]).
+//!
 //! # Logging
 //!
 //! Connects, reconnects and errors are reported through `tracing`; the
@@ -126,6 +136,7 @@ mod job_steps;
 mod run_with;
 mod server;
 mod signal;
+pub mod transport;
 mod worker;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
@@ -139,7 +150,7 @@ pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
-pub use server::Server;
+pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, Server};
 pub use signal::ctrl_c;
 pub use worker::{WorkError, Worker, WorkerJob};
 

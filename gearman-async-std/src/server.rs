@@ -5,15 +5,23 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_io::{Async, Timer};
+use futures_core::Stream;
+use futures_util::stream::FuturesUnordered;
 use gearman_proto::IntoServerAddr;
 use gearman_proto::server::{Server as Core, ServerConfig};
 use gearman_proto::serving::Serving;
 
 use crate::driver::{Driven, Driver, Sockets, resolve};
+use crate::transport::{Acceptor, Connection, TcpConnector};
+
+/// Default time an accepted peer has to finish what the acceptor asks (a
+/// TLS handshake) before it is dropped.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections accepted in one round, so a flood of connects cannot starve
 /// the connections already open.
@@ -35,20 +43,89 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// })
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Server {
     listener: Async<TcpListener>,
     config: ServerConfig,
+    acceptor: Option<Arc<dyn Acceptor>>,
+    handshake_timeout: Duration,
 }
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .field("acceptor", &self.acceptor.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish()
+    }
+}
+
+/// An accepted peer going through the acceptor, bounded by the handshake
+/// timeout.
+type Handshake = Pin<Box<dyn Future<Output = (SocketAddr, io::Result<Connection>)> + Send>>;
 
 struct Listening {
     core: Core,
     listener: Async<TcpListener>,
     accept_pause: Option<Timer>,
     serving: Serving,
+    acceptor: Option<Arc<dyn Acceptor>>,
+    handshake_timeout: Duration,
+    handshakes: FuturesUnordered<Handshake>,
 }
 
 impl Listening {
+    /// Hands an accepted socket to the core, through the acceptor if any.
+    fn admit(
+        &mut self,
+        stream: Async<std::net::TcpStream>,
+        peer: SocketAddr,
+        now: Instant,
+        sockets: &mut Sockets,
+    ) {
+        let Some(acceptor) = &self.acceptor else {
+            let conn = self.core.accept(peer.to_string(), now);
+            sockets.attach(conn, Connection::from(stream));
+            return;
+        };
+        let accepting = acceptor.accept(stream, peer);
+        let timeout = self.handshake_timeout;
+        self.handshakes.push(Box::pin(async move {
+            let timed_out = async {
+                Timer::after(timeout).await;
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "handshake not finished in time",
+                ))
+            };
+            (peer, futures_lite::future::or(accepting, timed_out).await)
+        }));
+    }
+
+    /// Serves the peers whose handshakes finished; drops those that failed.
+    fn poll_handshakes(
+        &mut self,
+        cx: &mut Context<'_>,
+        now: Instant,
+        sockets: &mut Sockets,
+    ) -> bool {
+        let mut progressed = false;
+        while let Poll::Ready(Some((peer, result))) = Pin::new(&mut self.handshakes).poll_next(cx) {
+            progressed = true;
+            match result {
+                Ok(connection) if self.serving.accepting() => {
+                    tracing::debug!(%peer, "handshake done");
+                    let conn = self.core.accept(peer.to_string(), now);
+                    sockets.attach(conn, connection);
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%peer, %err, "handshake failed; peer dropped"),
+            }
+        }
+        progressed
+    }
+
     fn accept(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool {
         if let Some(pause) = &mut self.accept_pause {
             if Pin::new(pause).poll(cx).is_pending() {
@@ -67,8 +144,7 @@ impl Listening {
                     match Async::new(stream) {
                         Ok(stream) => {
                             tracing::debug!(%peer, "accepted");
-                            let conn = self.core.accept(peer.to_string(), now);
-                            sockets.attach(conn, stream);
+                            self.admit(stream, peer, now, sockets);
                         }
                         Err(err) => tracing::warn!(%peer, %err, "accepted socket unusable"),
                     }
@@ -106,7 +182,8 @@ impl Driven for Listening {
     }
 
     fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool {
-        self.accept(cx, now, sockets)
+        let accepted = self.accept(cx, now, sockets);
+        self.poll_handshakes(cx, now, sockets) || accepted
     }
 
     fn deliver(&mut self, _now: Instant) {
@@ -145,7 +222,28 @@ impl Server {
     pub fn from_listener(listener: Async<TcpListener>) -> Server {
         let mut config = ServerConfig::new(&hostname());
         config.pid = std::process::id();
-        Server { listener, config }
+        Server {
+            listener,
+            config,
+            acceptor: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// Prepares every accepted socket with `acceptor` (a
+    /// `transport::TlsAcceptor`, feature `tls`, say) before serving
+    /// it. A peer that fails it is dropped and logged; the others are served.
+    pub fn with_acceptor(mut self, acceptor: impl Acceptor) -> Server {
+        self.acceptor = Some(Arc::new(acceptor));
+        self
+    }
+
+    /// Sets how long an accepted peer has to get through the acceptor
+    /// (default [`DEFAULT_HANDSHAKE_TIMEOUT`]); one that stalls holds only
+    /// its socket and the acceptor's buffer until then.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Server {
+        self.handshake_timeout = timeout;
+        self
     }
 
     /// Replaces the configuration (limits, handle prefix, job retries...).
@@ -170,18 +268,28 @@ impl Server {
     /// completes (a signal, a channel closing...). Open connections are
     /// flushed and closed.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let Server { listener, config } = self;
+        let Server {
+            listener,
+            config,
+            acceptor,
+            handshake_timeout,
+        } = self;
         let mut core = Core::new(config);
         let now = Instant::now();
         if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
             core.set_wall_clock(unix, now);
         }
-        let mut driver = Driver::new(Listening {
+        let listening = Listening {
             core,
             listener,
             accept_pause: None,
             serving: Serving::default(),
-        });
+            acceptor,
+            handshake_timeout,
+            handshakes: FuturesUnordered::new(),
+        };
+        // The server connects nowhere; its connector is never asked.
+        let mut driver = Driver::new(listening, Arc::new(TcpConnector));
         let mut shutdown = pin!(shutdown);
         let mut stopping = false;
         std::future::poll_fn(|cx| {

@@ -23,6 +23,7 @@ use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, Wor
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
+use crate::transport::{Connector, TcpConnector};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>;
 type BoxedHandler = Arc<dyn Fn(WorkerJob) -> HandlerFuture + Send + Sync>;
@@ -104,6 +105,7 @@ impl WorkerJob {
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, BoxedHandler>,
+    connector: Arc<dyn Connector>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -272,7 +274,15 @@ impl Worker {
         Worker {
             config,
             handlers: HashMap::new(),
+            connector: Arc::new(TcpConnector),
         }
+    }
+
+    /// Opens connections with `connector` (TLS, or a transport of the
+    /// caller's; see [`transport`](crate::transport)) instead of plain TCP.
+    pub fn connector(mut self, connector: impl Connector) -> Worker {
+        self.connector = Arc::new(connector);
+        self
     }
 
     /// Sets how many jobs run at once, across all servers (at least 1).
@@ -356,7 +366,7 @@ impl Worker {
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
         let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
-        let mut driver = Driver::new(Driving {
+        let driving = Driving {
             core,
             handlers: self.handlers,
             updates,
@@ -364,7 +374,8 @@ impl Worker {
             running: FuturesUnordered::new(),
             aborts: HashMap::new(),
             finished: false,
-        });
+        };
+        let mut driver = Driver::new(driving, self.connector);
         let mut shutdown = pin!(shutdown);
         let mut shutting_down = false;
         std::future::poll_fn(|cx| {

@@ -74,10 +74,10 @@
 //! # TLS
 //!
 //! With the `tls` feature (rustls with its `ring` provider),
-//! [`TlsConnector`](transport::TlsConnector) opens `tls://host:port`
+//! `transport::TlsConnector` opens `tls://host:port`
 //! addresses over TLS and plain ones over TCP, so one server list may mix
 //! both; [`Server::with_acceptor`] with a
-//! [`TlsAcceptor`](transport::TlsAcceptor) serves TLS. Any other transport
+//! `transport::TlsAcceptor` serves TLS. Any other transport
 //! plugs in the same way ([`transport`]).
 //!
 //! # Logging
@@ -106,7 +106,7 @@ pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, routing::RoutingPolicy};
-pub use server::Server;
+pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, Server};
 pub use worker::{WorkError, Worker, WorkerJob};
 
 /// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the

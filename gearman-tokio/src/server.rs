@@ -108,7 +108,7 @@ impl Server {
     }
 
     /// Prepares every accepted socket with `acceptor` (a
-    /// [`TlsAcceptor`](crate::transport::TlsAcceptor), say) before serving
+    /// `transport::TlsAcceptor`, feature `tls`, say) before serving
     /// it. A peer that fails it is dropped and logged; the others are served.
     pub fn with_acceptor(mut self, acceptor: impl Acceptor) -> Server {
         self.acceptor = Some(Arc::new(acceptor));

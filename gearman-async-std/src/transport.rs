@@ -1,0 +1,276 @@
+//! The transport seam: how a client, worker or admin opens its connections
+//! ([`Connector`]) and how the server turns an accepted socket into one
+//! ([`Acceptor`]). Plain TCP keeps the driver's own readiness-first path;
+//! TLS (feature `tls`) and any stream the user brings (a Unix socket, an
+//! SSH tunnel, their own TLS) are read and written through futures-io.
+//!
+//! A connector that is not TCP, over a Unix socket:
+//!
+//! ```no_run
+//! use std::os::unix::net::UnixStream;
+//!
+//! use async_io::Async;
+//! use gearman_async_std::transport::{Connecting, Connection};
+//! use gearman_async_std::{Client, ClientConfig};
+//!
+//! # fn demo() -> Result<(), gearman_async_std::Error> {
+//! // Every server address is a socket path here.
+//! let unix = |addr: &str| -> Connecting {
+//!     let path = addr.to_owned();
+//!     Box::pin(async move { Ok(Connection::new(Async::<UnixStream>::connect(path).await?)) })
+//! };
+//! let (client, driver) =
+//!     Client::with_connector(ClientConfig::new(["/run/gearmand.sock"]), unix)?;
+//! # let _ = (client, driver); Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_io::Async;
+use futures_io::{AsyncRead, AsyncWrite};
+
+/// Any byte stream the driver can read and write.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// An open connection: a TCP socket, or any [`Stream`].
+pub struct Connection(pub(crate) Inner);
+
+pub(crate) enum Inner {
+    /// Kept apart so that plain TCP keeps the driver's readiness-first reads
+    /// and the writes made straight from a client's task.
+    Tcp(Async<TcpStream>),
+    Other(Box<dyn Stream>),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Inner::Tcp(stream) => f.debug_tuple("Connection").field(stream).finish(),
+            Inner::Other(_) => f.write_str("Connection(..)"),
+        }
+    }
+}
+
+impl Connection {
+    /// Wraps any stream.
+    pub fn new(stream: impl Stream) -> Connection {
+        Connection(Inner::Other(Box::new(stream)))
+    }
+}
+
+impl From<Async<TcpStream>> for Connection {
+    fn from(stream: Async<TcpStream>) -> Connection {
+        Connection(Inner::Tcp(stream))
+    }
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().0 {
+            Inner::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
+            Inner::Other(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().0 {
+            Inner::Tcp(stream) => Pin::new(stream).poll_write(cx, data),
+            Inner::Other(stream) => Pin::new(stream).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().0 {
+            Inner::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            Inner::Other(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().0 {
+            Inner::Tcp(stream) => Pin::new(stream).poll_close(cx),
+            Inner::Other(stream) => Pin::new(stream).poll_close(cx),
+        }
+    }
+}
+
+/// A connection being opened.
+pub type Connecting = Pin<Box<dyn Future<Output = io::Result<Connection>> + Send>>;
+
+/// Opens a connection to a server address, as the client, worker and
+/// admin ask. Everything it does (a TLS handshake, say) counts against the
+/// connect timeout. Any `Fn(&str) -> Connecting` is a connector.
+pub trait Connector: Send + Sync + 'static {
+    /// Opens a connection to `addr`.
+    fn connect(&self, addr: &str) -> Connecting;
+}
+
+impl<F: Fn(&str) -> Connecting + Send + Sync + 'static> Connector for F {
+    fn connect(&self, addr: &str) -> Connecting {
+        self(addr)
+    }
+}
+
+/// The default connector: plain TCP to `host:port`, with `TCP_NODELAY`. A
+/// `tls://` address is refused (it needs a TLS connector, feature `tls`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    fn connect(&self, addr: &str) -> Connecting {
+        let addr = addr.to_owned();
+        Box::pin(async move { Ok(Connection::from(tcp(&addr).await?)) })
+    }
+}
+
+async fn tcp(addr: &str) -> io::Result<Async<TcpStream>> {
+    if addr.starts_with(TLS_SCHEME) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} asks for TLS, which needs a TLS connector"),
+        ));
+    }
+    let stream = crate::driver::connect(addr.to_owned()).await?;
+    if let Err(err) = stream.get_ref().set_nodelay(true) {
+        tracing::debug!(%addr, %err, "could not set TCP_NODELAY");
+    }
+    Ok(stream)
+}
+
+/// The scheme of TLS addresses (`gearman_tls::TLS_SCHEME`), known without
+/// the `tls` feature so that such an address fails clearly.
+const TLS_SCHEME: &str = "tls://";
+
+/// Turns a socket the server accepted into a connection (a TLS handshake,
+/// say). The server bounds how long it may take.
+pub trait Acceptor: Send + Sync + 'static {
+    /// Prepares `stream`, accepted from `peer`.
+    fn accept(&self, stream: Async<TcpStream>, peer: SocketAddr) -> Connecting;
+}
+
+#[cfg(feature = "tls")]
+pub use self::tls::{TlsAcceptor, TlsConnector};
+
+#[cfg(feature = "tls")]
+mod tls {
+    use std::net::{SocketAddr, TcpStream};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use async_io::Async;
+    use gearman_tls::{ConfigError, HandshakeError, rustls, tls_target};
+
+    use super::{Acceptor, Connecting, Connection, Connector, tcp};
+
+    /// Opens `tls://host:port` addresses over TLS (verifying that the
+    /// server's certificate is valid for `host`) and plain ones over TCP, so
+    /// one server list may mix both. A failed handshake is an `io::Error`
+    /// carrying a [`HandshakeError`].
+    #[derive(Clone)]
+    pub struct TlsConnector {
+        tls: futures_rustls::TlsConnector,
+    }
+
+    impl TlsConnector {
+        /// Uses a rustls configuration the caller built.
+        pub fn new(config: Arc<rustls::ClientConfig>) -> TlsConnector {
+            TlsConnector { tls: config.into() }
+        }
+
+        /// Trusts the CAs in the PEM file `ca`; presents the certificate
+        /// and key of `identity` (PEM files) for mutual TLS when given.
+        pub fn from_pem(
+            ca: impl AsRef<Path>,
+            identity: Option<(impl AsRef<Path>, impl AsRef<Path>)>,
+        ) -> Result<TlsConnector, ConfigError> {
+            Ok(TlsConnector::new(gearman_tls::client_config(ca, identity)?))
+        }
+    }
+
+    impl std::fmt::Debug for TlsConnector {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("TlsConnector").finish_non_exhaustive()
+        }
+    }
+
+    impl Connector for TlsConnector {
+        fn connect(&self, addr: &str) -> Connecting {
+            let tls = self.tls.clone();
+            let addr = addr.to_owned();
+            Box::pin(async move {
+                let Some(target) = tls_target(&addr) else {
+                    return Ok(Connection::from(tcp(&addr).await?));
+                };
+                let (dial, name) = target.map_err(std::io::Error::other)?;
+                let stream = tcp(dial).await?;
+                let stream = tls
+                    .connect(name, stream)
+                    .await
+                    .map_err(|err| HandshakeError::wrap(&addr, err))?;
+                Ok(Connection::new(stream))
+            })
+        }
+    }
+
+    /// Accepts TLS with a rustls server configuration; a failed handshake
+    /// is an `io::Error` carrying a [`HandshakeError`].
+    #[derive(Clone)]
+    pub struct TlsAcceptor {
+        tls: futures_rustls::TlsAcceptor,
+    }
+
+    impl TlsAcceptor {
+        /// Uses a rustls configuration the caller built.
+        pub fn new(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
+            TlsAcceptor { tls: config.into() }
+        }
+
+        /// Presents the certificate chain and key in PEM files `cert` and
+        /// `key`; with `client_ca`, requires client certificates from it.
+        pub fn from_pem(
+            cert: impl AsRef<Path>,
+            key: impl AsRef<Path>,
+            client_ca: Option<impl AsRef<Path>>,
+        ) -> Result<TlsAcceptor, ConfigError> {
+            Ok(TlsAcceptor::new(gearman_tls::server_config(
+                cert, key, client_ca,
+            )?))
+        }
+    }
+
+    impl std::fmt::Debug for TlsAcceptor {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("TlsAcceptor").finish_non_exhaustive()
+        }
+    }
+
+    impl Acceptor for TlsAcceptor {
+        fn accept(&self, stream: Async<TcpStream>, peer: SocketAddr) -> Connecting {
+            let tls = self.tls.clone();
+            Box::pin(async move {
+                let _ = stream.get_ref().set_nodelay(true);
+                let stream = tls
+                    .accept(stream)
+                    .await
+                    .map_err(|err| HandshakeError::wrap(&peer.to_string(), err))?;
+                Ok(Connection::new(stream))
+            })
+        }
+    }
+}
