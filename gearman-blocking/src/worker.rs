@@ -10,15 +10,18 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gearman_proto::IntoServerAddr;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::{ConnectError, IntoServerAddr};
 
 use crate::Error;
 use crate::driver::{Deferred, Driven, Io, Machine, Remote};
 
 type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>;
+
+/// What [`Worker::on_connect_failed`] calls.
+type ConnectFailedHook = Arc<dyn Fn(&ConnectError) + Send + Sync>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
@@ -117,6 +120,7 @@ struct Task {
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, Handler>,
+    on_connect_failed: Option<ConnectFailedHook>,
     remote: Remote<Driving>,
 }
 
@@ -184,6 +188,7 @@ impl RunningWorker {
 struct Driving {
     core: Core,
     handlers: HashMap<Bytes, Handler>,
+    on_connect_failed: Option<ConnectFailedHook>,
     machine: Weak<Machine<Driving>>,
     tasks: mpsc::Sender<Task>,
     /// With one job at a time, a job runs on the reader thread that received
@@ -261,6 +266,12 @@ impl Driven for Driving {
                 }
                 WorkerEvent::Disconnected { server } => {
                     tracing::warn!(server = server.0, "worker connection lost; reconnecting");
+                }
+                WorkerEvent::ConnectFailed { server, error } => {
+                    tracing::warn!(server = server.0, addr = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
+                    if let Some(hook) = &self.on_connect_failed {
+                        hook(&error);
+                    }
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
                 other => tracing::debug!(?other, "worker event"),
@@ -350,6 +361,7 @@ impl Worker {
         Worker {
             config,
             handlers: HashMap::new(),
+            on_connect_failed: None,
             remote: Remote::new(),
         }
     }
@@ -374,6 +386,20 @@ impl Worker {
     /// command).
     pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
         self.config = self.config.with_client_id(id.into());
+        self
+    }
+
+    /// Calls `hook` each time a connection to a server cannot be opened
+    /// (refused, a name that does not resolve, no answer within the
+    /// connect timeout), with the address and the socket error; the worker
+    /// retries after its backoff either way. Without a hook the failure is
+    /// only logged (`tracing`, at warn), which a program with no subscriber
+    /// does not show.
+    pub fn on_connect_failed(
+        mut self,
+        hook: impl Fn(&ConnectError) + Send + Sync + 'static,
+    ) -> Worker {
+        self.on_connect_failed = Some(Arc::new(hook));
         self
     }
 
@@ -433,6 +459,7 @@ impl Worker {
         let Worker {
             config,
             handlers,
+            on_connect_failed,
             remote,
         } = self;
         let threads = config.concurrency.max(1);
@@ -450,6 +477,7 @@ impl Worker {
         let machine = Machine::new(|machine| Driving {
             core,
             handlers,
+            on_connect_failed,
             machine: machine.clone(),
             tasks,
             one_at_a_time,

@@ -209,6 +209,12 @@ pub fn client_unique_status<E: Error + 'static>(answer: Result<UniqueStatus, E>)
     }
 }
 
+/// `worker`: a server that could not be reached, with the cause, as
+/// libgearman's worker reports it each time it tries.
+pub fn worker_connect_failed(err: &gearman_proto::ConnectError) {
+    eprintln!("worker: {}", Chain(err));
+}
+
 /// `client`: an error with its causes (as [`Chain`]); exit code 3.
 pub fn client_failure(err: &(dyn Error + 'static)) -> ExitCode {
     client_error(Chain(err))
