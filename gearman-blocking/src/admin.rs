@@ -36,6 +36,9 @@ pub struct Admin {
     stream: TcpStream,
     read_buf: BytesMut,
     decoder: AdminResponseDecoder,
+    /// The socket's read and write timeout, as set (the socket may report
+    /// it rounded).
+    timeout: Duration,
 }
 
 impl Admin {
@@ -56,6 +59,7 @@ impl Admin {
                         stream,
                         read_buf: BytesMut::with_capacity(4096),
                         decoder: AdminResponseDecoder::new(),
+                        timeout: DEFAULT_ADMIN_TIMEOUT,
                     });
                 }
                 Err(err) => last = Some(err),
@@ -66,10 +70,21 @@ impl Admin {
             .into())
     }
 
+    /// A socket timeout as [`Error::timed_out`] (a read timeout shows as
+    /// `WouldBlock` on some platforms), any other failure as [`Error::Io`].
+    fn timeout_or_io(&self, err: std::io::Error) -> Error {
+        if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+            Error::timed_out(self.timeout)
+        } else {
+            Error::Io(err)
+        }
+    }
+
     /// Sets the time allowed for each reply.
-    pub fn with_timeout(self, timeout: Duration) -> Result<Admin, Error> {
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Admin, Error> {
         self.stream.set_read_timeout(Some(timeout))?;
         self.stream.set_write_timeout(Some(timeout))?;
+        self.timeout = timeout;
         Ok(self)
     }
 
@@ -78,7 +93,9 @@ impl Admin {
     pub fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, Error> {
         let mut out = Vec::new();
         request.encode(&mut out);
-        self.stream.write_all(&out).map_err(timeout_or_io)?;
+        self.stream
+            .write_all(&out)
+            .map_err(|err| self.timeout_or_io(err))?;
         let mut chunk = [0u8; 4096];
         loop {
             match self.decoder.decode(request, &mut self.read_buf) {
@@ -90,7 +107,7 @@ impl Admin {
                 Ok(0) => return Err(Error::Closed),
                 Ok(n) => self.read_buf.extend_from_slice(&chunk[..n]),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) => return Err(timeout_or_io(err)),
+                Err(err) => return Err(self.timeout_or_io(err)),
             }
         }
     }
@@ -182,13 +199,5 @@ impl Admin {
     pub fn drop_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
         let name = name.into();
         self.call(calls::DropFunction { name })
-    }
-}
-
-fn timeout_or_io(err: std::io::Error) -> Error {
-    if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-        Error::Timeout
-    } else {
-        Error::Io(err)
     }
 }

@@ -376,7 +376,11 @@ impl Job {
                     self.outcome = Some(Err(err));
                     return Ok(None);
                 }
-                Err(RecvError::Timeout) => return Err(Error::Timeout),
+                Err(RecvError::Timeout) => {
+                    return Err(Error::Client(ClientError::Timeout {
+                        acknowledged: self.handle.is_some(),
+                    }));
+                }
                 Err(RecvError::Disconnected) => {
                     self.outcome = Some(Err(Error::Shutdown));
                     return Ok(None);
@@ -391,7 +395,7 @@ impl Job {
     }
 
     /// Like [`next_update`](Job::next_update), giving up with
-    /// [`Error::Timeout`] after `timeout` (the job goes on).
+    /// [`ClientError::Timeout`] after `timeout` (the job goes on).
     pub fn next_update_timeout(&mut self, timeout: Duration) -> Result<Option<JobUpdate>, Error> {
         self.read(Patience::Until(Instant::now() + timeout))
     }
@@ -402,8 +406,9 @@ impl Job {
         self.finish(Patience::Forever)
     }
 
-    /// Like [`wait`](Job::wait), giving up with [`Error::Timeout`] after
-    /// `timeout`; the job can be waited on again then.
+    /// Like [`wait`](Job::wait), giving up with [`ClientError::Timeout`]
+    /// after `timeout` (acknowledged when the server had created the job);
+    /// the job goes on and can be waited on again.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<JobOutcome, Error> {
         self.finish(Patience::Until(Instant::now() + timeout))
     }

@@ -58,7 +58,7 @@ impl Admin {
         let addr = addr.as_str();
         let stream = tokio::time::timeout(DEFAULT_ADMIN_TIMEOUT, connector.connect(addr))
             .await
-            .map_err(|_| Error::Timeout)??;
+            .map_err(|_| Error::timed_out(DEFAULT_ADMIN_TIMEOUT))??;
         tracing::debug!(%addr, "admin connection open");
         Ok(Admin {
             stream,
@@ -95,7 +95,7 @@ impl Admin {
         };
         tokio::time::timeout(self.timeout, read)
             .await
-            .map_err(|_| Error::Timeout)?
+            .map_err(|_| Error::timed_out(self.timeout))?
     }
 
     /// Sends any line (without line ending) and returns the reply, read as
