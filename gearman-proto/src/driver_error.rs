@@ -63,6 +63,11 @@ pub enum Error {
     /// runtime stopped, or a panic left its state unsound).
     #[error("shut down")]
     Shutdown,
+    /// Called outside the async runtime the adapter runs on (a
+    /// `gearman_tokio` client made, or worker run, outside a Tokio
+    /// runtime); nothing was started.
+    #[error("not inside the async runtime this adapter needs")]
+    NoRuntime,
     /// The call was invalid (for example, an admin argument holding a space,
     /// or a job request the protocol cannot carry).
     #[error("invalid request: {0}")]

@@ -49,11 +49,13 @@ impl Admin {
     /// [`TlsConnector`](crate::transport::TlsConnector) for a `tls://`
     /// address, say); the handshake counts against the connect timeout. A
     /// failed TLS handshake is [`Error::Io`] carrying a
-    /// `gearman_tls::HandshakeError`.
+    /// `gearman_tls::HandshakeError`; outside a Tokio runtime it is
+    /// [`Error::NoRuntime`].
     pub async fn connect_with(
         addr: impl IntoServerAddr,
         connector: &dyn Connector,
     ) -> Result<Admin, Error> {
+        crate::runtime()?;
         let addr = addr.into_server_addr();
         let addr = addr.as_str();
         let stream = tokio::time::timeout(DEFAULT_ADMIN_TIMEOUT, connector.connect(addr))

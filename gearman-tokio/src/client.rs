@@ -124,8 +124,8 @@ impl Client {
     /// A client of these servers (each `"host:port"`, a `SocketAddr`,
     /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
     /// round robin with failover, exceptions enabled, connect timeout 5 s,
-    /// request timeout 30 s. Fails only when `servers` is empty. Must be
-    /// called inside a Tokio runtime.
+    /// request timeout 30 s. Fails when `servers` is empty, and with
+    /// [`Error::NoRuntime`] outside a Tokio runtime.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), gearman_tokio::Error> {
@@ -148,7 +148,7 @@ impl Client {
 
     /// A client with a full core configuration (routing policy, timeouts,
     /// backoff...). A seed of 0 is replaced by one from the operating system.
-    /// Must be called inside a Tokio runtime.
+    /// Fails with [`Error::NoRuntime`] outside a Tokio runtime.
     pub fn with_config(config: ClientConfig) -> Result<Client, Error> {
         Client::with_connector(config, TcpConnector)
     }
@@ -160,6 +160,7 @@ impl Client {
         config: ClientConfig,
         connector: impl Connector,
     ) -> Result<Client, Error> {
+        let runtime = crate::runtime()?;
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
@@ -168,7 +169,7 @@ impl Client {
             commands_closed: false,
         };
         let (driver, runner) = driver::runner(driving, commands_rx, Arc::new(connector));
-        tokio::spawn(runner.run());
+        runtime.spawn(runner.run());
         Ok(Client {
             commands,
             next_key: Arc::new(AtomicU64::new(0)),

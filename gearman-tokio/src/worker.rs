@@ -342,7 +342,9 @@ impl Worker {
 
     /// Runs until `shutdown` completes (a signal, a cancellation token...),
     /// then stops taking jobs, lets the running ones finish, and returns.
+    /// Fails with [`Error::NoRuntime`] when polled outside a Tokio runtime.
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
+        crate::runtime()?;
         let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
