@@ -48,9 +48,12 @@ pub struct Client {
     next_key: Arc<AtomicU64>,
 }
 
+/// Its servers and the number of jobs in flight.
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").finish_non_exhaustive()
+        self.handle
+            .drive(|driving, _, _| driving.core.fmt_overview("Client", f))
+            .unwrap_or_else(|| f.write_str("Client { shut down }"))
     }
 }
 

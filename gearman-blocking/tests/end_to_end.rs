@@ -246,6 +246,19 @@ fn an_admin_reply_that_does_not_come_is_an_io_timeout() {
     assert_eq!(err.to_string(), "I/O error: no answer within 50ms");
 }
 
+#[test]
+fn debug_shows_the_servers_and_the_jobs_in_flight() {
+    // Connections queue in the backlog; nothing ever answers them, so a
+    // job stays in flight.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let client = Client::new([addr.clone()]).unwrap();
+    let shown = |jobs| format!("Client {{ servers: [{addr:?}], jobs_in_flight: {jobs} }}");
+    assert_eq!(format!("{client:?}"), shown(0));
+    let _job = client.submit(JobRequest::new("f", "x"));
+    eventually("the job is in flight", || format!("{client:?}") == shown(1));
+}
+
 trait WaitOwned {
     fn wait_timeout_owned(self) -> JobOutcome;
 }

@@ -43,13 +43,22 @@ use crate::transport::{Connector, TcpConnector};
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     next_key: Arc<AtomicU64>,
     /// The run loop's state, for applying a request in the caller's task
     /// while nothing is in flight (see [`Client::send`]).
     driver: Arc<driver::Shared<Driving>>,
+}
+
+/// Its servers and the number of jobs in flight.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.driver
+            .inspect(|driving| driving.core.fmt_overview("Client", f))
+            .unwrap_or_else(|| f.write_str("Client { shut down }"))
+    }
 }
 
 /// A caller's call, for the run loop.
@@ -406,6 +415,18 @@ mod tests {
             .driver
             .inspect(|driving| driving.waiters.jobs())
             .unwrap()
+    }
+
+    // One thread: the run loop cannot run while the test does not await,
+    // so the submit is applied at once and the job waits in the state.
+    #[tokio::test(flavor = "current_thread")]
+    async fn debug_shows_the_servers_and_the_jobs_in_flight() {
+        let client = Client::new(["127.0.0.1:9"]).unwrap();
+        let shown =
+            |jobs| format!("Client {{ servers: [\"127.0.0.1:9\"], jobs_in_flight: {jobs} }}");
+        assert_eq!(format!("{client:?}"), shown(0));
+        let _job = client.submit(JobRequest::new("f", "x"));
+        assert_eq!(format!("{client:?}"), shown(1));
     }
 
     // One thread: the run loop cannot run while the test does not await.

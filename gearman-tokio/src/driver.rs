@@ -570,7 +570,6 @@ impl<D: Driven> Shared<D> {
     }
 
     /// Looks at the state machine (`None` once the loop is done).
-    #[cfg(test)]
     pub(crate) fn inspect<R>(&self, look: impl FnOnce(&D) -> R) -> Option<R> {
         let _wake = WakeLoopOnPanic(&self.rearm);
         self.lock().as_ref().map(|state| look(&state.driven))
