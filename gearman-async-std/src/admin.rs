@@ -202,14 +202,14 @@ impl Admin {
     }
 }
 
-/// Runs `work`, or gives up with [`Error::Timeout`] after `limit`.
+/// Runs `work`, or gives up with [`Error::timed_out`] after `limit`.
 async fn within<T>(
     limit: Duration,
     work: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
     future::or(work, async {
         Timer::after(limit).await;
-        Err(Error::Timeout)
+        Err(Error::timed_out(limit))
     })
     .await
 }

@@ -85,9 +85,13 @@ pub struct Client {
     driver: SharedDriver,
 }
 
+/// Its servers and the number of jobs in flight.
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").finish_non_exhaustive()
+        match &*lock(&self.driver) {
+            Some(driver) => driver.driven().core.fmt_overview("Client", f),
+            None => f.write_str("Client { shut down }"),
+        }
     }
 }
 
@@ -591,6 +595,17 @@ mod tests {
             None
         };
         future::block_on(future::or(async { Some(work.await) }, late))
+    }
+
+    #[test]
+    fn debug_shows_the_servers_and_the_jobs_in_flight() {
+        // Never polled, the driver never connects: the job waits in the state.
+        let (client, _driver) = Client::new(["127.0.0.1:9"]).unwrap();
+        let shown =
+            |jobs| format!("Client {{ servers: [\"127.0.0.1:9\"], jobs_in_flight: {jobs} }}");
+        assert_eq!(format!("{client:?}"), shown(0));
+        let _job = client.submit(JobRequest::new("f", "x"));
+        assert_eq!(format!("{client:?}"), shown(1));
     }
 
     // A panic while the state machine was held may have left it

@@ -427,10 +427,10 @@ impl Transport for Sockets {
         sent
     }
 
-    fn connect(&mut self, conn: ConnId, addr: String) -> bool {
+    fn connect(&mut self, conn: ConnId, addr: String) -> Result<(), ConnectError> {
         // A failure shows when the connecting socket is polled.
         Sockets::connect(self, conn, addr);
-        true
+        Ok(())
     }
 
     fn close(&mut self, conn: ConnId, now: Instant) {

@@ -16,10 +16,10 @@ use futures_core::Stream;
 use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
-use gearman_proto::IntoServerAddr;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::{ConnectError, IntoServerAddr};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
@@ -30,6 +30,9 @@ type BoxedHandler = Arc<dyn Fn(WorkerJob) -> HandlerFuture + Send + Sync>;
 /// A running handler: its job, and its result unless it was stopped.
 type Running =
     Pin<Box<dyn Future<Output = (JobId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
+
+/// What [`Worker::on_connect_failed`] calls.
+type ConnectFailedHook = Arc<dyn Fn(&ConnectError) + Send + Sync>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
@@ -106,6 +109,7 @@ pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, BoxedHandler>,
     connector: Arc<dyn Connector>,
+    on_connect_failed: Option<ConnectFailedHook>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -120,6 +124,7 @@ impl std::fmt::Debug for Worker {
 struct Driving {
     core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
+    on_connect_failed: Option<ConnectFailedHook>,
     updates: Sender<(JobId, WorkUpdate)>,
     updates_rx: Receiver<(JobId, WorkUpdate)>,
     running: FuturesUnordered<Running>,
@@ -246,6 +251,12 @@ impl Driven for Driving {
                         "worker connection lost; reconnecting"
                     );
                 }
+                WorkerEvent::ConnectFailed { error, .. } => {
+                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
+                    if let Some(hook) = &self.on_connect_failed {
+                        hook(&error);
+                    }
+                }
                 WorkerEvent::ShutdownComplete => self.finished = true,
                 other => tracing::debug!(?other, "worker event"),
             }
@@ -275,6 +286,7 @@ impl Worker {
             config,
             handlers: HashMap::new(),
             connector: Arc::new(TcpConnector),
+            on_connect_failed: None,
         }
     }
 
@@ -304,6 +316,20 @@ impl Worker {
     /// command).
     pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
         self.config = self.config.with_client_id(id.into());
+        self
+    }
+
+    /// Calls `hook` each time a connection to a server cannot be opened
+    /// (refused, a name that does not resolve, no answer within the
+    /// connect timeout), with the address and the socket error; the worker
+    /// retries after its backoff either way. Without a hook the failure is
+    /// only logged (`tracing`, at warn), which a program with no subscriber
+    /// does not show.
+    pub fn on_connect_failed(
+        mut self,
+        hook: impl Fn(&ConnectError) + Send + Sync + 'static,
+    ) -> Worker {
+        self.on_connect_failed = Some(Arc::new(hook));
         self
     }
 
@@ -369,6 +395,7 @@ impl Worker {
         let driving = Driving {
             core,
             handlers: self.handlers,
+            on_connect_failed: self.on_connect_failed,
             updates,
             updates_rx,
             running: FuturesUnordered::new(),

@@ -36,6 +36,9 @@ pub struct Admin {
     stream: Connection,
     read_buf: BytesMut,
     decoder: AdminResponseDecoder,
+    /// The socket's read and write timeout, as set (the socket may report
+    /// it rounded).
+    timeout: Duration,
 }
 
 impl Admin {
@@ -62,14 +65,26 @@ impl Admin {
             stream,
             read_buf: BytesMut::with_capacity(4096),
             decoder: AdminResponseDecoder::new(),
+            timeout: DEFAULT_ADMIN_TIMEOUT,
         }
         .with_timeout(DEFAULT_ADMIN_TIMEOUT)
     }
 
+    /// A socket timeout as [`Error::timed_out`] (a read timeout shows as
+    /// `WouldBlock` on some platforms), any other failure as [`Error::Io`].
+    fn timeout_or_io(&self, err: std::io::Error) -> Error {
+        if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+            Error::timed_out(self.timeout)
+        } else {
+            Error::Io(err)
+        }
+    }
+
     /// Sets the time allowed for each reply.
-    pub fn with_timeout(self, timeout: Duration) -> Result<Admin, Error> {
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Admin, Error> {
         self.stream.0.set_read_timeout(Some(timeout))?;
         self.stream.0.set_write_timeout(Some(timeout))?;
+        self.timeout = timeout;
         Ok(self)
     }
 
@@ -78,7 +93,7 @@ impl Admin {
     pub fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, Error> {
         let mut out = Vec::new();
         request.encode(&mut out);
-        write_all(&*self.stream.0, &out).map_err(timeout_or_io)?;
+        write_all(&*self.stream.0, &out).map_err(|err| self.timeout_or_io(err))?;
         let mut chunk = [0u8; 4096];
         loop {
             match self.decoder.decode(request, &mut self.read_buf) {
@@ -90,7 +105,7 @@ impl Admin {
                 Ok(0) => return Err(Error::Closed),
                 Ok(n) => self.read_buf.extend_from_slice(&chunk[..n]),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) => return Err(timeout_or_io(err)),
+                Err(err) => return Err(self.timeout_or_io(err)),
             }
         }
     }
@@ -195,12 +210,4 @@ fn write_all(stream: &dyn Stream, mut data: &[u8]) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn timeout_or_io(err: std::io::Error) -> Error {
-    if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-        Error::Timeout
-    } else {
-        Error::Io(err)
-    }
 }

@@ -49,9 +49,12 @@ pub struct Client {
     next_key: Arc<AtomicU64>,
 }
 
+/// Its servers and the number of jobs in flight.
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").finish_non_exhaustive()
+        self.handle
+            .drive(|driving, _, _| driving.core.fmt_overview("Client", f))
+            .unwrap_or_else(|| f.write_str("Client { shut down }"))
     }
 }
 
@@ -388,7 +391,11 @@ impl Job {
                     self.outcome = Some(Err(err));
                     return Ok(None);
                 }
-                Err(RecvError::Timeout) => return Err(Error::Timeout),
+                Err(RecvError::Timeout) => {
+                    return Err(Error::Client(ClientError::Timeout {
+                        acknowledged: self.handle.is_some(),
+                    }));
+                }
                 Err(RecvError::Disconnected) => {
                     self.outcome = Some(Err(Error::Shutdown));
                     return Ok(None);
@@ -403,7 +410,7 @@ impl Job {
     }
 
     /// Like [`next_update`](Job::next_update), giving up with
-    /// [`Error::Timeout`] after `timeout` (the job goes on).
+    /// [`ClientError::Timeout`] after `timeout` (the job goes on).
     pub fn next_update_timeout(&mut self, timeout: Duration) -> Result<Option<JobUpdate>, Error> {
         self.read(Patience::Until(Instant::now() + timeout))
     }
@@ -414,8 +421,9 @@ impl Job {
         self.finish(Patience::Forever)
     }
 
-    /// Like [`wait`](Job::wait), giving up with [`Error::Timeout`] after
-    /// `timeout`; the job can be waited on again then.
+    /// Like [`wait`](Job::wait), giving up with [`ClientError::Timeout`]
+    /// after `timeout` (acknowledged when the server had created the job);
+    /// the job goes on and can be waited on again.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<JobOutcome, Error> {
         self.finish(Patience::Until(Instant::now() + timeout))
     }

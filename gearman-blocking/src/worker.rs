@@ -10,16 +10,19 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gearman_proto::IntoServerAddr;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::{ConnectError, IntoServerAddr};
 
 use crate::Error;
 use crate::driver::{Deferred, Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Connector, TcpConnector};
 
 type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>;
+
+/// What [`Worker::on_connect_failed`] calls.
+type ConnectFailedHook = Arc<dyn Fn(&ConnectError) + Send + Sync>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
@@ -121,6 +124,7 @@ pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, Handler>,
     connector: Arc<dyn Connector>,
+    on_connect_failed: Option<ConnectFailedHook>,
     remote: Remote<Driving>,
 }
 
@@ -188,6 +192,7 @@ impl RunningWorker {
 struct Driving {
     core: Core,
     handlers: HashMap<Bytes, Handler>,
+    on_connect_failed: Option<ConnectFailedHook>,
     machine: Weak<Machine<Driving>>,
     tasks: mpsc::Sender<Task>,
     /// With one job at a time, a job runs on the reader thread that received
@@ -272,6 +277,12 @@ impl Driven for Driving {
                         server = self.core.server_addr(server),
                         "worker connection lost; reconnecting"
                     );
+                }
+                WorkerEvent::ConnectFailed { error, .. } => {
+                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
+                    if let Some(hook) = &self.on_connect_failed {
+                        hook(&error);
+                    }
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
                 other => tracing::debug!(?other, "worker event"),
@@ -363,6 +374,7 @@ impl Worker {
             config,
             handlers: HashMap::new(),
             connector: Arc::new(TcpConnector),
+            on_connect_failed: None,
             remote: Remote::new(),
         }
     }
@@ -394,6 +406,20 @@ impl Worker {
     /// command).
     pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
         self.config = self.config.with_client_id(id.into());
+        self
+    }
+
+    /// Calls `hook` each time a connection to a server cannot be opened
+    /// (refused, a name that does not resolve, no answer within the
+    /// connect timeout), with the address and the socket error; the worker
+    /// retries after its backoff either way. Without a hook the failure is
+    /// only logged (`tracing`, at warn), which a program with no subscriber
+    /// does not show.
+    pub fn on_connect_failed(
+        mut self,
+        hook: impl Fn(&ConnectError) + Send + Sync + 'static,
+    ) -> Worker {
+        self.on_connect_failed = Some(Arc::new(hook));
         self
     }
 
@@ -454,6 +480,7 @@ impl Worker {
             config,
             handlers,
             connector,
+            on_connect_failed,
             remote,
         } = self;
         let dialer = Dialer::new(connector, config.connect_timeout);
@@ -472,6 +499,7 @@ impl Worker {
         let machine = Machine::new(dialer, |machine| Driving {
             core,
             handlers,
+            on_connect_failed,
             machine: machine.clone(),
             tasks,
             one_at_a_time,

@@ -2,7 +2,7 @@
 //! client and embedded server.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conformance::{
@@ -12,8 +12,9 @@ use conformance::{
 use gearman_blocking::proto::admin::{AdminResponse, JobRow, MaxQueueLimits, StatusRow, WorkerRow};
 use gearman_blocking::proto::worker::WorkerConfig;
 use gearman_blocking::{
-    Admin, Client, ClientConfig, Error, Job, JobHandle, JobOutcome, JobRequest, JobStatus,
-    JobUpdate, RunningServer, RunningWorker, Server, UniqueStatus, WorkError, Worker, WorkerJob,
+    Admin, Client, ClientConfig, ClientError, Error, Job, JobHandle, JobOutcome, JobRequest,
+    JobStatus, JobUpdate, RunningServer, RunningWorker, Server, UniqueStatus, WorkError, Worker,
+    WorkerJob,
 };
 
 struct Blocking;
@@ -149,8 +150,12 @@ impl TestJob for JobUnderTest {
     }
 
     fn outcome(mut self) -> Result<Outcome, Failure> {
+        let start = Instant::now();
         match self.0.wait_timeout(PATIENCE) {
-            Err(Error::Timeout) => panic!("the job did not end within {PATIENCE:?}"),
+            // A timeout the scenario provoked ends the job long before.
+            Err(Error::Client(ClientError::Timeout { .. })) if start.elapsed() >= PATIENCE => {
+                panic!("the job did not end within {PATIENCE:?}")
+            }
             result => result.map(outcome).map_err(failure),
         }
     }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearman_blocking::{
-    Admin, Client, JobOutcome, JobRequest, JobUpdate, Server, WorkError, Worker, WorkerJob,
+    Admin, Client, ClientError, Error, JobOutcome, JobRequest, JobUpdate, Server, WorkError,
+    Worker, WorkerJob,
 };
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -200,6 +201,62 @@ fn worker_without_servers_refuses_to_run() {
         Client::new(Vec::<String>::new()),
         Err(gearman_blocking::Error::Config(_))
     ));
+}
+
+/// A wait that runs out is said the one way a timeout is said to a
+/// client, and the job goes on: it completes once a worker comes.
+#[test]
+fn a_wait_past_its_limit_is_a_client_timeout_and_the_job_goes_on() {
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = server.local_addr().to_string();
+    let client = Client::new([addr.clone()]).unwrap();
+    let mut job = client.submit(JobRequest::new("late", "x"));
+    assert!(matches!(
+        job.wait_timeout(Duration::from_millis(50)),
+        Err(Error::Client(ClientError::Timeout { .. }))
+    ));
+    let worker = Worker::new([addr])
+        .function("late", |_job: &WorkerJob| Ok::<_, WorkError>("done"))
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        job.wait_timeout_owned(),
+        JobOutcome::Complete("done".into())
+    );
+    worker.shutdown();
+    worker.join().unwrap();
+    server.stop().unwrap();
+}
+
+/// An admin reply that does not come is a socket timeout, saying how long
+/// it waited.
+#[test]
+fn an_admin_reply_that_does_not_come_is_an_io_timeout() {
+    // Connections queue in the backlog; nothing ever answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut admin = Admin::connect(silent.local_addr().unwrap())
+        .unwrap()
+        .with_timeout(Duration::from_millis(50))
+        .unwrap();
+    let err = admin.status().unwrap_err();
+    let Error::Io(io) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(err.to_string(), "I/O error: no answer within 50ms");
+}
+
+#[test]
+fn debug_shows_the_servers_and_the_jobs_in_flight() {
+    // Connections queue in the backlog; nothing ever answers them, so a
+    // job stays in flight.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let client = Client::new([addr.clone()]).unwrap();
+    let shown = |jobs| format!("Client {{ servers: [{addr:?}], jobs_in_flight: {jobs} }}");
+    assert_eq!(format!("{client:?}"), shown(0));
+    let _job = client.submit(JobRequest::new("f", "x"));
+    eventually("the job is in flight", || format!("{client:?}") == shown(1));
 }
 
 trait WaitOwned {

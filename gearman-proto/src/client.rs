@@ -343,6 +343,15 @@ impl Client {
         self.jobs.len()
     }
 
+    /// Writes `name { servers: [..], jobs_in_flight: n }`: what a user
+    /// needs to see of a client (an adapter's `Debug`), not its internals.
+    pub fn fmt_overview(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("servers", &self.config.servers)
+            .field("jobs_in_flight", &self.jobs.len())
+            .finish()
+    }
+
     /// Submits a job; its events follow from [`poll_event`](Client::poll_event).
     ///
     /// The job goes to the server the routing policy picks (by its unique id

@@ -154,10 +154,11 @@ pub trait Transport {
     /// then told the connection is gone.
     fn send(&mut self, conn: ConnId, data: Bytes) -> bool;
     /// Starts opening `conn` to `addr` (see [`ConnAction::Connect`]).
-    /// Returns false when that failed at once (an address that does not
-    /// parse, say); the state machine is then told the connection is gone.
-    /// A failure found later is reported with [`Endpoint::handle_disconnected`].
-    fn connect(&mut self, conn: ConnId, addr: String) -> bool;
+    /// Returns the cause when that failed at once (an address that does not
+    /// parse, say); the state machine is then told with
+    /// [`Endpoint::handle_connect_failed`]. A failure found later is
+    /// reported the same way by the driver.
+    fn connect(&mut self, conn: ConnId, addr: String) -> Result<(), ConnectError>;
     /// Flushes what was queued for `conn`, then closes it (see [`ConnAction::Close`]).
     fn close(&mut self, conn: ConnId, now: Instant);
 }
@@ -166,13 +167,13 @@ pub trait Transport {
 /// `transport`, until the state machine has nothing more; returns whether
 /// there was anything. This is step 2 of [the run loop](crate#the-run-loop)
 /// but for the events, in its order: transmits first each round, then actions.
-/// A send or connect the transport refuses is reported to `core` as a
-/// disconnect.
+/// A send the transport refuses is reported to `core` as a disconnect, a
+/// connect it refuses as a failed connect with its cause.
 ///
 /// ```
 /// use std::time::Instant;
 /// use gearman_proto::bytes::Bytes;
-/// use gearman_proto::conn::{ConnId, Transport, drain_outputs};
+/// use gearman_proto::conn::{ConnId, ConnectError, Transport, drain_outputs};
 /// use gearman_proto::server::{Server, ServerConfig};
 ///
 /// #[derive(Default)]
@@ -182,8 +183,8 @@ pub trait Transport {
 ///         self.0.push((conn, data));
 ///         true
 ///     }
-///     fn connect(&mut self, _: ConnId, _: String) -> bool {
-///         true
+///     fn connect(&mut self, _: ConnId, _: String) -> Result<(), ConnectError> {
+///         Ok(())
 ///     }
 ///     fn close(&mut self, _: ConnId, _: Instant) {}
 /// }
@@ -215,8 +216,8 @@ pub fn drain_outputs<E: Endpoint + ?Sized, S: Transport + ?Sized>(
             progressed = true;
             match action {
                 ConnAction::Connect { conn, addr } => {
-                    if !transport.connect(conn, addr) {
-                        core.handle_disconnected(conn, now);
+                    if let Err(error) = transport.connect(conn, addr) {
+                        core.handle_connect_failed(conn, error, now);
                     }
                 }
                 ConnAction::Close { conn } => transport.close(conn, now),

@@ -6,6 +6,7 @@
 //! the core itself performs no I/O.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -15,15 +16,19 @@ use crate::client::{ClientError, ConfigError};
 use crate::worker::WorkerError;
 
 /// What went wrong talking to a Gearman server.
+///
+/// A timeout has one form per thing that waited: a job or request that
+/// waited too long (a request timeout, a connect timeout while submitting,
+/// a blocking wait's limit) is [`Error::Client`] with
+/// [`ClientError::Timeout`]; a socket that got no answer in time (an admin
+/// connection or reply) is [`Error::Io`] of kind
+/// [`io::ErrorKind::TimedOut`], as [`Error::timed_out`] makes it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A socket operation failed (connect, read, write, bind).
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
-    /// No reply came within the allowed time.
-    #[error("timed out")]
-    Timeout,
     /// A job or request ended without a result: disconnect, timeout, server
     /// error, no server up. [`ClientError::acknowledged`] says whether the
     /// server had accepted the job.
@@ -58,10 +63,26 @@ pub enum Error {
     /// runtime stopped, or a panic left its state unsound).
     #[error("shut down")]
     Shutdown,
+    /// Called outside the async runtime the adapter runs on (a
+    /// `gearman_tokio` client made, or worker run, outside a Tokio
+    /// runtime); nothing was started.
+    #[error("not inside the async runtime this adapter needs")]
+    NoRuntime,
     /// The call was invalid (for example, an admin argument holding a space,
     /// or a job request the protocol cannot carry).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+}
+
+impl Error {
+    /// No answer came on a socket within `limit`: [`Error::Io`] of kind
+    /// [`io::ErrorKind::TimedOut`], saying how long it waited.
+    pub fn timed_out(limit: Duration) -> Error {
+        Error::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer within {limit:?}"),
+        ))
+    }
 }
 
 /// A typed admin command's failure, as the error kinds the untyped calls use.

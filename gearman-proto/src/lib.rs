@@ -45,7 +45,7 @@
 //! use gearman_proto::conn::{Transport, drain_outputs};
 //! use gearman_proto::server::{Server, ServerConfig};
 //! use gearman_proto::worker::{Worker, WorkerConfig, WorkerEvent};
-//! use gearman_proto::{ConnId, Endpoint};
+//! use gearman_proto::{ConnId, ConnectError, Endpoint};
 //!
 //! /// One machine's sockets: what it asked for since the last turn, and
 //! /// which server-side connection each of its connections is piped to.
@@ -63,9 +63,9 @@
 //!         self.written.push((conn, data));
 //!         true
 //!     }
-//!     fn connect(&mut self, conn: ConnId, _addr: String) -> bool {
+//!     fn connect(&mut self, conn: ConnId, _addr: String) -> Result<(), ConnectError> {
 //!         self.opening.push(conn);
-//!         true
+//!         Ok(())
 //!     }
 //!     fn close(&mut self, conn: ConnId, _now: Instant) {
 //!         self.closing.push(conn);

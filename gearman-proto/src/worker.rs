@@ -94,7 +94,7 @@ use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 
 use crate::backoff::Backoff;
 use crate::command::{Command, Field, Magic};
-use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
 use crate::observe::{ConnectionState, ServerState, job_span};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::ServerId;
@@ -708,6 +708,18 @@ impl Worker {
         self.observe(now);
     }
 
+    /// `conn` could not be opened, for the reason given: reported as
+    /// [`WorkerEvent::ConnectFailed`], then as
+    /// [`handle_disconnected`](Worker::handle_disconnected).
+    pub fn handle_connect_failed(&mut self, conn: ConnId, error: ConnectError, now: Instant) {
+        let Some(index) = self.link_of(conn) else {
+            return;
+        };
+        self.connect_failed(index, error, now);
+        self.pump();
+        self.observe(now);
+    }
+
     /// Time has reached `now`: reconnects that are due start, connects that
     /// took too long are abandoned, overdue grabs fall back, an expired
     /// shutdown is forced. Harmless when called early or twice.
@@ -751,7 +763,14 @@ impl Worker {
                 LinkState::Connecting { deadline, .. } if deadline <= now => {
                     tracing::debug!(server = %self.links[index].addr, "connect timed out");
                     self.close(index);
-                    self.connection_gone(index, now);
+                    let error = ConnectError::new(
+                        self.links[index].addr.clone(),
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "not ready within the connect timeout",
+                        ),
+                    );
+                    self.connect_failed(index, error, now);
                 }
                 LinkState::Up(ref conn)
                     if conn
@@ -965,6 +984,18 @@ impl Worker {
         self.actions.push_back(ConnAction::Close { conn });
     }
 
+    /// `index`'s connect failed: the caller is told why, and a reconnect is
+    /// scheduled as for any lost connection.
+    fn connect_failed(&mut self, index: usize, error: ConnectError, now: Instant) {
+        if matches!(self.links[index].state, LinkState::Connecting { .. }) {
+            self.events.push_back(WorkerEvent::ConnectFailed {
+                server: ServerId(self.links[index].server),
+                error,
+            });
+        }
+        self.connection_gone(index, now);
+    }
+
     /// `index`'s connection is gone (whoever closed it): its jobs are lost,
     /// its grab is void, and a reconnect is scheduled unless shutting down.
     fn connection_gone(&mut self, index: usize, now: Instant) {
@@ -1062,6 +1093,10 @@ impl Endpoint for Worker {
 
     fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
         Worker::handle_disconnected(self, conn, now);
+    }
+
+    fn handle_connect_failed(&mut self, conn: ConnId, error: ConnectError, now: Instant) {
+        Worker::handle_connect_failed(self, conn, error, now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -6,15 +6,16 @@
 //! that says it may. Nothing may be lost in any of those orders.
 
 use std::collections::HashMap;
+use std::io;
 use std::time::Instant;
 
 use gearman_proto::bytes::Bytes;
 use gearman_proto::bytes::BytesMut;
-use gearman_proto::client::{Client, ClientConfig, ClientEvent, JobRequest};
+use gearman_proto::client::{Client, ClientConfig, ClientError, ClientEvent, JobRequest};
 use gearman_proto::conn::{Transport, drain_outputs};
 use gearman_proto::server::{Server, ServerConfig, ServerEvent};
 use gearman_proto::worker::{Worker, WorkerConfig, WorkerEvent};
-use gearman_proto::{Command, ConnAction, ConnId, Decoder, Endpoint, Packet};
+use gearman_proto::{Command, ConnAction, ConnId, ConnectError, Decoder, Endpoint, Packet};
 
 /// A state machine with its event queue, so one drain serves every role.
 trait Core: Endpoint {
@@ -303,19 +304,20 @@ fn client_hands_out_nothing_for_a_connection_after_its_close() {
     }
 }
 
-/// A transport that cannot even start a connect says so, and
-/// `drain_outputs` reports it as a disconnect: the client's submit ends
-/// instead of waiting for a connection that will never come.
+/// A transport that cannot even start a connect says why, and
+/// `drain_outputs` reports it as a failed connect: the client's submit ends
+/// at once, with the cause, instead of waiting for a connection that will
+/// never come.
 #[test]
-fn a_connect_the_transport_refuses_is_reported_as_a_disconnect() {
+fn a_connect_the_transport_refuses_is_reported_with_its_cause() {
     struct Refusing(Vec<ConnId>);
     impl Transport for Refusing {
         fn send(&mut self, _: ConnId, _: Bytes) -> bool {
             panic!("nothing is sent on a connection that never opened")
         }
-        fn connect(&mut self, conn: ConnId, _: String) -> bool {
+        fn connect(&mut self, conn: ConnId, addr: String) -> Result<(), ConnectError> {
             self.0.push(conn);
-            false
+            Err(ConnectError::new(addr, io::Error::other("no route")))
         }
         fn close(&mut self, _: ConnId, _: Instant) {}
     }
@@ -326,8 +328,14 @@ fn a_connect_the_transport_refuses_is_reported_as_a_disconnect() {
     drain_outputs(&mut client, &mut transport, now);
     assert_eq!(transport.0.len(), 1, "one connect tried");
     assert!(!client.is_active(job));
-    assert!(matches!(
-        client.poll_event(),
-        Some(ClientEvent::JobError { job: ended, .. }) if ended == job
-    ));
+    let event = client.poll_event();
+    let Some(ClientEvent::JobError {
+        job: ended,
+        error: ClientError::NoServer { cause: Some(cause) },
+    }) = event
+    else {
+        panic!("{event:?}");
+    };
+    assert_eq!(ended, job);
+    assert_eq!(cause.addr(), "a:4730");
 }

@@ -3,12 +3,13 @@
 
 mod worker_support;
 
+use std::io;
 use std::time::Duration;
 
 use gearman_proto::Command::*;
 use gearman_proto::worker::WorkerEvent;
 use gearman_proto::worker::{GrabMode, GrabState, JobId, Worker, WorkerConfig, WorkerError};
-use gearman_proto::{Command, ConnAction, Packet};
+use gearman_proto::{Command, ConnAction, ConnectError, Packet};
 use worker_support::{Peer, servers, sid};
 
 fn one(function: &str) -> WorkerConfig {
@@ -490,10 +491,46 @@ fn connect_timeout_closes_and_retries() {
     let at = peer.worker.poll_timeout().unwrap();
     peer.advance_to(at);
     assert!(peer.pending_connects[&0] != conn, "a new connection id");
+    peer.take_events();
     // A late success for the abandoned attempt is ignored.
     peer.worker.handle_connected(conn, peer.now);
     peer.drain();
     assert!(peer.take_events().is_empty());
+}
+
+#[test]
+fn a_failed_connect_is_reported_with_its_cause_each_time_and_retried() {
+    let mut peer = Peer::new(one("f"));
+    for _ in 0..2 {
+        let conn = peer.pending_connects.remove(&0).expect("connect pending");
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        peer.worker
+            .handle_connect_failed(conn, ConnectError::new("gm0:4730", refused), peer.now);
+        peer.drain();
+        let events = peer.take_events();
+        let [WorkerEvent::ConnectFailed { server, error }] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(*server, sid(0));
+        assert_eq!(error.addr(), "gm0:4730");
+        assert_eq!(error.io_error().kind(), io::ErrorKind::ConnectionRefused);
+        let at = peer.worker.poll_timeout().expect("retry scheduled");
+        peer.advance_to(at);
+    }
+    assert!(peer.pending_connects.contains_key(&0));
+}
+
+#[test]
+fn a_connect_timeout_is_reported_as_a_failed_connect() {
+    let mut peer = Peer::new(one("f").with_connect_timeout(Duration::from_secs(2)));
+    peer.advance(Duration::from_secs(2));
+    let events = peer.take_events();
+    let [WorkerEvent::ConnectFailed { server, error }] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(*server, sid(0));
+    assert_eq!(error.addr(), "gm0:4730");
+    assert_eq!(error.io_error().kind(), io::ErrorKind::TimedOut);
 }
 
 #[test]

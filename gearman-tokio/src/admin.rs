@@ -49,16 +49,18 @@ impl Admin {
     /// `transport::TlsConnector`, feature `tls`, for a `tls://`
     /// address, say); the handshake counts against the connect timeout. A
     /// failed TLS handshake is [`Error::Io`] carrying a
-    /// `gearman_tls::HandshakeError`.
+    /// `gearman_tls::HandshakeError`; outside a Tokio runtime it is
+    /// [`Error::NoRuntime`].
     pub async fn connect_with(
         addr: impl IntoServerAddr,
         connector: &dyn Connector,
     ) -> Result<Admin, Error> {
+        crate::runtime()?;
         let addr = addr.into_server_addr();
         let addr = addr.as_str();
         let stream = tokio::time::timeout(DEFAULT_ADMIN_TIMEOUT, connector.connect(addr))
             .await
-            .map_err(|_| Error::Timeout)??;
+            .map_err(|_| Error::timed_out(DEFAULT_ADMIN_TIMEOUT))??;
         tracing::debug!(%addr, "admin connection open");
         Ok(Admin {
             stream,
@@ -95,7 +97,7 @@ impl Admin {
         };
         tokio::time::timeout(self.timeout, read)
             .await
-            .map_err(|_| Error::Timeout)?
+            .map_err(|_| Error::timed_out(self.timeout))?
     }
 
     /// Sends any line (without line ending) and returns the reply, read as

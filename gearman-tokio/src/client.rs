@@ -44,13 +44,22 @@ use crate::transport::{Connector, TcpConnector};
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     next_key: Arc<AtomicU64>,
     /// The run loop's state, for applying a request in the caller's task
     /// while nothing is in flight (see [`Client::send`]).
     driver: Arc<driver::Shared<Driving>>,
+}
+
+/// Its servers and the number of jobs in flight.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.driver
+            .inspect(|driving| driving.core.fmt_overview("Client", f))
+            .unwrap_or_else(|| f.write_str("Client { shut down }"))
+    }
 }
 
 /// A caller's call, for the run loop.
@@ -125,8 +134,8 @@ impl Client {
     /// A client of these servers (each `"host:port"`, a `SocketAddr`,
     /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
     /// round robin with failover, exceptions enabled, connect timeout 5 s,
-    /// request timeout 30 s. Fails only when `servers` is empty. Must be
-    /// called inside a Tokio runtime.
+    /// request timeout 30 s. Fails when `servers` is empty, and with
+    /// [`Error::NoRuntime`] outside a Tokio runtime.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), gearman_tokio::Error> {
@@ -149,7 +158,7 @@ impl Client {
 
     /// A client with a full core configuration (routing policy, timeouts,
     /// backoff...). A seed of 0 is replaced by one from the operating system.
-    /// Must be called inside a Tokio runtime.
+    /// Fails with [`Error::NoRuntime`] outside a Tokio runtime.
     pub fn with_config(config: ClientConfig) -> Result<Client, Error> {
         Client::with_connector(config, TcpConnector)
     }
@@ -161,6 +170,7 @@ impl Client {
         config: ClientConfig,
         connector: impl Connector,
     ) -> Result<Client, Error> {
+        let runtime = crate::runtime()?;
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
@@ -169,7 +179,7 @@ impl Client {
             commands_closed: false,
         };
         let (driver, runner) = driver::runner(driving, commands_rx, Arc::new(connector));
-        tokio::spawn(runner.run());
+        runtime.spawn(runner.run());
         Ok(Client {
             commands,
             next_key: Arc::new(AtomicU64::new(0)),
@@ -417,6 +427,18 @@ mod tests {
             .driver
             .inspect(|driving| driving.waiters.jobs())
             .unwrap()
+    }
+
+    // One thread: the run loop cannot run while the test does not await,
+    // so the submit is applied at once and the job waits in the state.
+    #[tokio::test(flavor = "current_thread")]
+    async fn debug_shows_the_servers_and_the_jobs_in_flight() {
+        let client = Client::new(["127.0.0.1:9"]).unwrap();
+        let shown =
+            |jobs| format!("Client {{ servers: [\"127.0.0.1:9\"], jobs_in_flight: {jobs} }}");
+        assert_eq!(format!("{client:?}"), shown(0));
+        let _job = client.submit(JobRequest::new("f", "x"));
+        assert_eq!(format!("{client:?}"), shown(1));
     }
 
     // One thread: the run loop cannot run while the test does not await.

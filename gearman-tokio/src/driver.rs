@@ -210,7 +210,7 @@ impl Io {
 
 impl Transport for Io {
     /// Connects in a task, which reports a failure as a lost connection.
-    fn connect(&mut self, conn: ConnId, addr: String) -> bool {
+    fn connect(&mut self, conn: ConnId, addr: String) -> Result<(), ConnectError> {
         let events = self.events_tx.clone();
         let connecting = self.connector.connect(&addr);
         let task = self.runtime.spawn(async move {
@@ -233,7 +233,7 @@ impl Transport for Io {
                 queued: Vec::new(),
             },
         );
-        true
+        Ok(())
     }
 
     /// Queues bytes for `conn`; drops the connection and returns false when

@@ -109,6 +109,12 @@ pub use gearman_proto::{Priority, routing::RoutingPolicy};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, Server};
 pub use worker::{WorkError, Worker, WorkerJob};
 
+/// The Tokio runtime the caller is in, or [`Error::NoRuntime`] (where
+/// Tokio itself would panic).
+pub(crate) fn runtime() -> Result<tokio::runtime::Handle, Error> {
+    tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)
+}
+
 /// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the
 /// standard hasher's keys, random per process and per instance. The core
 /// reads no randomness and the adapters share no crate but the core, so

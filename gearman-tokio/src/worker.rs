@@ -11,10 +11,10 @@ use tracing::Instrument;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use gearman_proto::IntoServerAddr;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::{ConnectError, IntoServerAddr};
 use tokio::sync::mpsc;
 
 use crate::Error;
@@ -26,6 +26,9 @@ type BoxedHandler = Arc<
         + Send
         + Sync,
 >;
+
+/// What [`Worker::on_connect_failed`] calls.
+type ConnectFailedHook = Arc<dyn Fn(&ConnectError) + Send + Sync>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
@@ -102,6 +105,7 @@ enum Command {
 pub struct Worker {
     config: WorkerConfig,
     handlers: HashMap<Bytes, BoxedHandler>,
+    on_connect_failed: Option<ConnectFailedHook>,
     connector: Arc<dyn Connector>,
 }
 
@@ -117,6 +121,7 @@ impl std::fmt::Debug for Worker {
 struct Driving {
     core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
+    on_connect_failed: Option<ConnectFailedHook>,
     commands: mpsc::UnboundedSender<Command>,
     /// Handler tasks by job, so a job the server took back can be stopped.
     running: HashMap<JobId, tokio::task::AbortHandle>,
@@ -212,6 +217,12 @@ impl Driven for Driving {
                         "worker connection lost; reconnecting"
                     )
                 }
+                WorkerEvent::ConnectFailed { error, .. } => {
+                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
+                    if let Some(hook) = &self.on_connect_failed {
+                        hook(&error);
+                    }
+                }
                 WorkerEvent::ShutdownComplete => self.finished = true,
                 other => tracing::debug!(?other, "worker event"),
             }
@@ -240,6 +251,7 @@ impl Worker {
         Worker {
             config,
             handlers: HashMap::new(),
+            on_connect_failed: None,
             connector: Arc::new(TcpConnector),
         }
     }
@@ -270,6 +282,20 @@ impl Worker {
     /// command).
     pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
         self.config = self.config.with_client_id(id.into());
+        self
+    }
+
+    /// Calls `hook` each time a connection to a server cannot be opened
+    /// (refused, a name that does not resolve, no answer within the
+    /// connect timeout), with the address and the socket error; the worker
+    /// retries after its backoff either way. Without a hook the failure is
+    /// only logged (`tracing`, at warn), which a program with no subscriber
+    /// does not show.
+    pub fn on_connect_failed(
+        mut self,
+        hook: impl Fn(&ConnectError) + Send + Sync + 'static,
+    ) -> Worker {
+        self.on_connect_failed = Some(Arc::new(hook));
         self
     }
 
@@ -327,12 +353,15 @@ impl Worker {
 
     /// Runs until `shutdown` completes (a signal, a cancellation token...),
     /// then stops taking jobs, lets the running ones finish, and returns.
+    /// Fails with [`Error::NoRuntime`] when polled outside a Tokio runtime.
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
+        crate::runtime()?;
         let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
             core,
             handlers: self.handlers,
+            on_connect_failed: self.on_connect_failed,
             commands: commands.clone(),
             running: HashMap::new(),
             finished: false,

@@ -209,6 +209,12 @@ pub fn client_unique_status<E: Error + 'static>(answer: Result<UniqueStatus, E>)
     }
 }
 
+/// `worker`: a server that could not be reached, with the cause, as
+/// libgearman's worker reports it each time it tries.
+pub fn worker_connect_failed(err: &gearman_proto::ConnectError) {
+    eprintln!("worker: {}", Chain(err));
+}
+
 /// `client`: an error with its causes (as [`Chain`]); exit code 3.
 pub fn client_failure(err: &(dyn Error + 'static)) -> ExitCode {
     client_error(Chain(err))
@@ -345,8 +351,9 @@ pub mod tour {
         *outcome == JobOutcome::Exception(Bytes::from_static(EXCEPTION.1.as_bytes()))
     }
 
-    /// The last line; the exit code.
-    pub fn end<E: Display>(result: Result<bool, E>) -> ExitCode {
+    /// The last line (an error with its causes, as [`Chain`](super::Chain));
+    /// the exit code.
+    pub fn end(result: Result<bool, Stopped>) -> ExitCode {
         match result {
             Ok(true) => {
                 println!("all done");
@@ -356,10 +363,29 @@ pub mod tour {
                 println!("something did not behave as expected");
                 ExitCode::FAILURE
             }
-            Err(err) => {
-                eprintln!("quickstart: {err}");
+            Err(Stopped::GaveUp) => {
+                eprintln!("quickstart: {GAVE_UP}");
                 ExitCode::FAILURE
             }
+            Err(Stopped::Failed(err)) => {
+                eprintln!("quickstart: {}", super::Chain(&*err));
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// Why the tour did not finish.
+    #[derive(Debug)]
+    pub enum Stopped {
+        /// A step took longer than the tour's patience.
+        GaveUp,
+        /// A step failed.
+        Failed(Box<dyn std::error::Error>),
+    }
+
+    impl<E: std::error::Error + 'static> From<E> for Stopped {
+        fn from(err: E) -> Stopped {
+            Stopped::Failed(Box::new(err))
         }
     }
 }

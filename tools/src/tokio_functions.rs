@@ -42,7 +42,8 @@ pub fn with_example_functions(worker: Worker) -> Worker {
 /// The worker `args` ask for: their configuration, serving the command's
 /// functions or else the example functions.
 pub fn worker_for(args: WorkerArgs) -> Worker {
-    let worker = Worker::with_config(args.config());
+    let worker =
+        Worker::with_config(args.config()).on_connect_failed(crate::report::worker_connect_failed);
     let Some(command) = args.command else {
         return with_example_functions(worker);
     };

@@ -269,6 +269,38 @@ fn client_without_server_exits_3(tools: Tools) {
     assert_eq!(out.status.code(), Some(3));
 }
 
+/// libgearman's worker says "Connection to ... failed" each time it tries
+/// a server that is down, and keeps trying; so does ours, with the cause.
+fn worker_without_server_says_so_and_retries(tools: Tools) {
+    let server = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(tools.path("worker"))
+        .args(["--server", &server, "-f", "x", "--", "cat"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _worker = KillOnDrop(child);
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let expected = format!("worker: connection to {server} failed: ");
+    for attempt in 0..2 {
+        let line = lines
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("no report of attempt {attempt}"));
+        assert!(line.starts_with(&expected), "{line}");
+        assert!(line.contains("refused"), "{line}");
+    }
+}
+
 fn worker_finishes_its_job_on_sigint(tools: Tools) {
     let Some(gearmand) = Gearmand::start() else {
         return;
@@ -643,6 +675,11 @@ macro_rules! tests_for_each_adapter {
             #[test]
             fn admin_prints_what_gearadmin_prints() {
                 super::admin_prints_what_gearadmin_prints(TOOLS);
+            }
+
+            #[test]
+            fn worker_without_server_says_so_and_retries() {
+                super::worker_without_server_says_so_and_retries(TOOLS);
             }
 
             #[test]

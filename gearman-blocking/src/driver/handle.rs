@@ -16,6 +16,15 @@ impl<D: Driven> Handle<D> {
         Arc::new(Handle { machine })
     }
 
+    /// Runs `change` on the driven state (see [`Machine::drive`]); `None`
+    /// when the machine has ended.
+    pub(crate) fn drive<R>(
+        &self,
+        change: impl FnOnce(&mut D, &mut super::Io, std::time::Instant) -> R,
+    ) -> Option<R> {
+        self.machine.drive(change)
+    }
+
     /// Applies a command; false when the machine has ended.
     pub(crate) fn send(&self, command: D::Command) -> bool {
         self.machine.command(command)

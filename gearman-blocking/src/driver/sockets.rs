@@ -323,10 +323,10 @@ impl Transport for Io {
         sent
     }
 
-    fn connect(&mut self, conn: ConnId, addr: String) -> bool {
+    fn connect(&mut self, conn: ConnId, addr: String) -> Result<(), ConnectError> {
         // A failure comes back through the `failed` list of `pump`.
         Io::connect(self, conn, addr);
-        true
+        Ok(())
     }
 
     fn close(&mut self, conn: ConnId, _now: Instant) {

@@ -4,6 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::conn::ConnectError;
 use crate::packet::Packet;
 use crate::routing::ServerId;
 
@@ -107,6 +108,18 @@ pub enum WorkerEvent {
     Disconnected {
         /// The server.
         server: ServerId,
+    },
+    /// A connection to `server` could not be opened (refused, the name did
+    /// not resolve, or it was not ready within
+    /// [`WorkerConfig::connect_timeout`](super::WorkerConfig::connect_timeout)):
+    /// `error` names the address and the socket error. A reconnect is
+    /// scheduled after the usual backoff unless the worker is shutting down,
+    /// so this repeats for as long as the server stays down.
+    ConnectFailed {
+        /// The server.
+        server: ServerId,
+        /// The address and the cause.
+        error: ConnectError,
     },
     /// A packet the worker does not consume itself (ECHO_RES, OPTION_RES,
     /// or one meant for clients), for callers that speak raw packets with

@@ -16,7 +16,7 @@ use async_io::Timer;
 use cli::QuickstartArgs;
 use futures_util::StreamExt;
 use gearman_async_std::{Client, Error, JobRequest, Server, Worker};
-use report::tour;
+use report::tour::{self, Stopped};
 
 /// The longest the whole tour may take before it gives up.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -106,15 +106,13 @@ async fn run() -> ExitCode {
 
     let (client, driver) = Client::new([server]).expect("one server is configured");
     async_std::task::spawn(driver);
-    let result = futures_lite::future::or(run_tour(&client), async {
+    let tour = async { run_tour(&client).await.map_err(Stopped::from) };
+    let result = futures_lite::future::or(tour, async {
         Timer::after(PATIENCE).await;
-        Err(Error::Timeout)
+        Err(Stopped::GaveUp)
     })
     .await;
     let _ = stop_worker.send(());
     let _ = worker.await;
-    tour::end(result.map_err(|err| match err {
-        Error::Timeout => tour::GAVE_UP.to_owned(),
-        other => other.to_string(),
-    }))
+    tour::end(result)
 }

@@ -13,8 +13,8 @@ use tools::cli;
 use tools::report;
 
 use cli::QuickstartArgs;
-use gearman_blocking::{Client, Error, JobRequest, Server, Worker};
-use report::tour;
+use gearman_blocking::{Client, ClientError, Error, JobRequest, Server, Worker};
+use report::tour::{self, Stopped};
 
 /// The longest any one step may take before the tour gives up.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -110,7 +110,8 @@ fn main() -> ExitCode {
     let _ = worker.join();
     drop(embedded);
     tour::end(result.map_err(|err| match err {
-        Error::Timeout => tour::GAVE_UP.to_owned(),
-        other => other.to_string(),
+        // Only the tour's own waits have a limit.
+        Error::Client(ClientError::Timeout { .. }) => Stopped::GaveUp,
+        other => other.into(),
     }))
 }

@@ -15,7 +15,7 @@ use tools::tokio_functions as functions;
 use cli::QuickstartArgs;
 use futures_util::StreamExt;
 use gearman_tokio::{Client, Error, JobRequest, Server, Worker};
-use report::tour;
+use report::tour::{self, Stopped};
 
 /// The longest the whole tour may take before it gives up.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -104,7 +104,7 @@ async fn main() -> ExitCode {
     let _ = stop_worker.send(());
     let _ = worker.await;
     tour::end(match result {
-        Ok(result) => result.map_err(|err| err.to_string()),
-        Err(_) => Err(tour::GAVE_UP.to_owned()),
+        Ok(result) => result.map_err(Stopped::from),
+        Err(_) => Err(Stopped::GaveUp),
     })
 }
