@@ -95,7 +95,7 @@
 //!
 //! Output a peer has not taken is bounded per connection, and a peer that
 //! takes none of it for a while is dropped; a server also bounds the total
-//! over its connections: see [`gearman_proto::outbound`] and the
+//! over its connections: see [`gearman_proto::endpoint`] and the
 //! `max_pending_output`, `write_stall_timeout` and (server)
 //! `max_total_pending_output` settings of each configuration.
 //!

@@ -90,7 +90,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::backoff::{Backoff, SeededRng};
 use crate::command::{Command, Field};
-use crate::conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
+use crate::endpoint::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::Router;
 use crate::time::after;
@@ -1014,7 +1014,7 @@ impl Client {
 }
 
 impl Endpoint for Client {
-    fn output_limits(&self) -> crate::outbound::OutputLimits {
+    fn output_limits(&self) -> crate::endpoint::OutputLimits {
         self.config.output_limits()
     }
 

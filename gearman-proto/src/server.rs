@@ -142,7 +142,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::codec::Decoder;
 use crate::command::{Command, Field, Magic};
-use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::endpoint::{ConnAction, ConnId, Endpoint, Transmit};
 use crate::packet::{HEADER_LEN, Packet};
 use crate::time::after;
 
@@ -1487,7 +1487,7 @@ impl Server {
 }
 
 impl Endpoint for Server {
-    fn output_limits(&self) -> crate::outbound::OutputLimits {
+    fn output_limits(&self) -> crate::endpoint::OutputLimits {
         self.config.output_limits()
     }
 

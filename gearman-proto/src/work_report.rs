@@ -139,7 +139,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::conn::ConnAction;
+    use crate::endpoint::ConnAction;
     use crate::packet::Packet;
     use crate::worker::{WorkerConfig, WorkerEvent};
     use crate::{Command, Decoder};

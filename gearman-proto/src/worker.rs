@@ -94,7 +94,7 @@ use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 
 use crate::backoff::Backoff;
 use crate::command::{Command, Field, Magic};
-use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::endpoint::{ConnAction, ConnId, Endpoint, Transmit};
 use crate::packet::{Packet, encode_fields};
 use crate::routing::ServerId;
 use crate::time::after;
@@ -1004,7 +1004,7 @@ impl Worker {
 }
 
 impl Endpoint for Worker {
-    fn output_limits(&self) -> crate::outbound::OutputLimits {
+    fn output_limits(&self) -> crate::endpoint::OutputLimits {
         self.config.output_limits()
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::backoff::BackoffConfig;
 use crate::codec::DEFAULT_MAX_PACKET_SIZE;
-use crate::outbound::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
+use crate::endpoint::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
 use crate::routing::RoutingPolicy;
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 

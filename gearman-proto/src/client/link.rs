@@ -11,7 +11,7 @@ use super::request::{JobId, RequestId};
 use crate::backoff::Backoff;
 use crate::codec::Decoder;
 use crate::command::Command;
-use crate::conn::{ConnId, ConnectError};
+use crate::endpoint::{ConnId, ConnectError};
 use crate::time::FrameClock;
 
 /// One configured server.

@@ -10,7 +10,7 @@ use crate::admin::{
     encode_list_end,
 };
 use crate::command::Command;
-use crate::conn::ConnId;
+use crate::endpoint::ConnId;
 
 use super::connection::remove_one;
 use super::function::FunctionId;

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::command::Priority;
-use crate::conn::ConnId;
+use crate::endpoint::ConnId;
 
 use super::hash::FastMap;
 use super::job::{Coalesce, JobKey};

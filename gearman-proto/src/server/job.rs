@@ -5,7 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::command::Priority;
-use crate::conn::ConnId;
+use crate::endpoint::ConnId;
 
 use super::function::FunctionId;
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::backoff::BackoffConfig;
 use crate::codec::DEFAULT_MAX_PACKET_SIZE;
 use crate::command::Command;
-use crate::outbound::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
+use crate::endpoint::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Which grab request a worker sends.
