@@ -119,9 +119,9 @@ pub use gearman_proto::IntoServerAddr;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
-pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
+pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
 pub use gearman_proto::driver_error::Error;
-pub use gearman_proto::{Priority, routing::RoutingPolicy};
+pub use gearman_proto::{Priority, client::RoutingPolicy};
 pub use server::{RunningServer, Server, StopHandle};
 pub use worker::{RunningWorker, ShutdownHandle, WorkError, Worker, WorkerJob};
 

@@ -94,9 +94,9 @@ use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 
 use crate::backoff::Backoff;
 use crate::command::{Command, Field, Magic};
+pub use crate::endpoint::ServerId;
 use crate::endpoint::{ConnAction, ConnId, Endpoint, Transmit};
 use crate::packet::{Packet, encode_fields};
-use crate::routing::ServerId;
 use crate::time::after;
 
 /// How many lost jobs are remembered so that their late results are dropped

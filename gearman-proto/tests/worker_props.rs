@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use gearman_proto::routing::ServerId;
+use gearman_proto::worker::ServerId;
 use gearman_proto::worker::{GrabMode, GrabState, JobId, Worker, WorkerConfig, WorkerEvent};
 use gearman_proto::{Command, ConnAction, ConnId, Decoder, Packet};
 use proptest::prelude::*;

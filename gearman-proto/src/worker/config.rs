@@ -99,7 +99,7 @@ pub struct Ability {
 #[must_use = "a configuration does nothing until a worker is made with it"]
 pub struct WorkerConfig {
     /// Job servers as `host:port`, in order; a server's index is its
-    /// [`ServerId`](crate::routing::ServerId). The worker keeps
+    /// [`ServerId`](crate::endpoint::ServerId). The worker keeps
     /// [`connections_per_server`](WorkerConfig::connections_per_server)
     /// connections to each.
     pub servers: Vec<String>,

@@ -4,8 +4,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::endpoint::ServerId;
 use crate::packet::Packet;
-use crate::routing::ServerId;
 
 /// A job's id inside one [`Worker`](super::Worker): never reused, so a late
 /// call for a job that already ended is recognised as such.
