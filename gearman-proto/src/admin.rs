@@ -31,11 +31,13 @@
 //! assert!(wire.is_empty());
 //! ```
 
+pub mod call;
 mod decimal;
 mod reply_decoder;
 mod request;
 mod response;
 
+pub use call::{AdminCall, AdminCallError};
 pub use reply_decoder::{
     AdminDecodeError, AdminResponseDecoder, DEFAULT_MAX_REPLY_LEN, DEFAULT_MAX_REPLY_LINE_LEN,
 };

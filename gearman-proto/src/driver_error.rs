@@ -10,7 +10,7 @@ use std::io;
 use bytes::Bytes;
 
 use crate::admin::AdminLineError;
-use crate::admin_call::AdminCallError;
+use crate::admin::call::AdminCallError;
 use crate::client::{ClientError, ConfigError};
 use crate::worker::WorkerError;
 

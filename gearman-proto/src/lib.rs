@@ -145,7 +145,6 @@
 pub use bytes;
 
 pub mod admin;
-pub mod admin_call;
 pub mod backoff;
 pub mod client;
 pub mod codec;

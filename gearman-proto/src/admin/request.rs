@@ -43,7 +43,7 @@ pub enum MaxQueueLimits {
 /// Arguments are raw bytes: tokens never contain a space, and a value given
 /// to [`encode`](AdminRequest::encode) that holds a space, `\r` or `\n` would
 /// change the line's meaning, so callers must not pass one (the typed calls
-/// of [`admin_call`](crate::admin_call) check their arguments, and a
+/// of [`admin_call`](crate::admin::call) check their arguments, and a
 /// [`Raw`](AdminRequest::Raw) line is checked when built).
 ///
 /// ```
