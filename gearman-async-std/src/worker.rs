@@ -16,8 +16,8 @@ use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
 use gearman_proto::IntoServerAddr;
-pub use gearman_proto::work_report::WorkError;
-use gearman_proto::work_report::WorkUpdate;
+pub use gearman_proto::worker::WorkError;
+use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;

@@ -159,7 +159,6 @@ pub mod packet_ref;
 pub mod server;
 pub mod serving;
 mod time;
-pub mod work_report;
 pub mod worker;
 
 pub use codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE, Decoder, Frame};

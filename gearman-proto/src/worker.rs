@@ -82,6 +82,7 @@
 mod config;
 mod event;
 mod link;
+mod report;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -91,6 +92,7 @@ use bytes::Bytes;
 pub use config::{Ability, GrabMode, WorkerConfig};
 pub use event::{Assignment, GrabState, JobId, WorkerError, WorkerEvent};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
+pub use report::{WorkError, WorkUpdate};
 
 use crate::backoff::Backoff;
 use crate::command::{Command, Field, Magic};

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use gearman_proto::IntoServerAddr;
-pub use gearman_proto::work_report::WorkError;
-use gearman_proto::work_report::WorkUpdate;
+pub use gearman_proto::worker::WorkError;
+use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
 use tokio::sync::mpsc;
 

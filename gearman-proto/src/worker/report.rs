@@ -5,7 +5,7 @@
 //! ```
 //! use std::time::Instant;
 //! use bytes::Bytes;
-//! use gearman_proto::work_report::{WorkError, WorkUpdate};
+//! use gearman_proto::worker::{WorkError, WorkUpdate};
 //! use gearman_proto::worker::{JobId, Worker, WorkerConfig, WorkerError};
 //!
 //! let mut worker = Worker::new(WorkerConfig::new(["127.0.0.1:4730"]), Instant::now()).unwrap();
@@ -34,7 +34,7 @@ use crate::worker::{JobId, Worker, WorkerError};
 /// `&str` messages) without clashing with the identity conversion.
 ///
 /// ```
-/// use gearman_proto::work_report::WorkError;
+/// use gearman_proto::worker::WorkError;
 ///
 /// fn handler(payload: &[u8]) -> Result<String, WorkError> {
 ///     let text = std::str::from_utf8(payload)?;
