@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_io::{Async, Timer};
 use gearman_proto::IntoServerAddr;
+use gearman_proto::server::Serving;
 use gearman_proto::server::{Server as Core, ServerConfig};
-use gearman_proto::serving::Serving;
 
 use crate::driver::{Driven, Driver, Sockets, resolve};
 

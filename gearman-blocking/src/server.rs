@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use gearman_proto::server;
 use gearman_proto::server::{Server as Core, ServerConfig};
-use gearman_proto::serving;
 
 use crate::driver::{Driven, Io, Machine, Remote};
 
@@ -47,7 +47,7 @@ pub(crate) enum Command {
 
 struct Serving {
     core: Core,
-    state: serving::Serving,
+    state: server::Serving,
 }
 
 impl Driven for Serving {
@@ -220,7 +220,7 @@ fn serve(listener: TcpListener, config: ServerConfig, remote: Remote<Serving>) -
     }
     let machine = Machine::new(|_| Serving {
         core,
-        state: serving::Serving::default(),
+        state: server::Serving::default(),
     });
     remote.start(&machine);
     let stopping = Arc::new(AtomicBool::new(false));

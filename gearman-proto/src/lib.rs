@@ -157,7 +157,6 @@ pub mod invariants;
 pub mod packet;
 pub mod packet_ref;
 pub mod server;
-pub mod serving;
 mod time;
 pub mod worker;
 

@@ -132,6 +132,7 @@ mod function;
 mod hash;
 mod job;
 mod queue;
+mod serving;
 mod wire;
 
 use std::cmp::Reverse;
@@ -147,6 +148,7 @@ use crate::packet::{HEADER_LEN, Packet};
 use crate::time::after;
 
 pub use config::{ServerConfig, VerboseLevel};
+pub use serving::Serving;
 
 use connection::{Ability, Connection, remove_one};
 use function::{FunctionId, Functions, PRIORITIES, priority_index};
