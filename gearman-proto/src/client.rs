@@ -91,8 +91,8 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::backoff::{Backoff, SeededRng};
-use crate::command::{Command, Field};
 use crate::endpoint::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
+use crate::packet::{Command, Field};
 use crate::packet::{Packet, encode_fields};
 use crate::time::after;
 
@@ -584,7 +584,7 @@ impl Client {
         server: ServerId,
         kind: PendingKind,
         now: Instant,
-        encode: impl FnOnce(&mut BytesMut) -> Result<(), crate::error::BuildError>,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), crate::packet::BuildError>,
     ) {
         if !self.links[server.0].is_up() {
             if let Some(request) = kind.request() {

@@ -32,8 +32,8 @@ use std::mem::{Discriminant, discriminant};
 use bytes::{Bytes, BytesMut};
 
 use crate::admin::{AdminRequest, AdminResponse, AdminResponseDecoder, ReplyShape};
-use crate::codec::{Decoder, Frame, declared_size};
-use crate::error::DecodeError;
+use crate::packet::DecodeError;
+use crate::packet::{Decoder, Frame, declared_size};
 use crate::packet::{HEADER_LEN, Packet};
 
 /// Largest payload the checks accept: big enough for every fuzz input, small

@@ -147,23 +147,19 @@ pub use bytes;
 pub mod admin;
 pub mod backoff;
 pub mod client;
-pub mod codec;
-pub mod command;
 pub mod driver_error;
 pub mod endpoint;
-pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod invariants;
 pub mod packet;
-pub mod packet_ref;
 pub mod server;
 mod time;
 pub mod worker;
 
-pub use codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE, Decoder, Frame};
-pub use command::{Command, Field, Magic, Priority};
 pub use endpoint::{ConnAction, ConnId, ConnectError, Endpoint, IntoServerAddr, Transmit};
-pub use error::{BuildError, DecodeError};
-pub use packet::{HEADER_LEN, MAX_FIELDS, Packet, encode_fields, encoded_len_of};
-pub use packet_ref::PacketRef;
+pub use packet::{
+    BuildError, Command, DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE, DecodeError, Decoder,
+    Field, Frame, HEADER_LEN, MAX_FIELDS, Magic, Packet, PacketRef, Priority, encode_fields,
+    encoded_len_of,
+};
 pub use time::{DEFAULT_FRAME_TIMEOUT, MIN_FRAME_RATE};

@@ -141,9 +141,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::Decoder;
-use crate::command::{Command, Field, Magic};
 use crate::endpoint::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::packet::Decoder;
+use crate::packet::{Command, Field, Magic};
 use crate::packet::{HEADER_LEN, Packet};
 use crate::time::after;
 
@@ -507,8 +507,8 @@ impl Server {
             };
             self.stats.frames_received += 1;
             match frame {
-                crate::codec::Frame::Packet(packet) => self.handle_packet(conn, packet, now),
-                crate::codec::Frame::Text(line) => self.handle_admin_line(conn, &line, now),
+                crate::packet::Frame::Packet(packet) => self.handle_packet(conn, packet, now),
+                crate::packet::Frame::Text(line) => self.handle_admin_line(conn, &line, now),
             }
             // A peer that pipelines requests without reading the replies
             // stops here rather than growing its output without bound.

@@ -95,9 +95,9 @@ use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 pub use report::{WorkError, WorkUpdate};
 
 use crate::backoff::Backoff;
-use crate::command::{Command, Field, Magic};
 pub use crate::endpoint::ServerId;
 use crate::endpoint::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::packet::{Command, Field, Magic};
 use crate::packet::{Packet, encode_fields};
 use crate::time::after;
 

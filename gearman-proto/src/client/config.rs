@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use crate::backoff::BackoffConfig;
 use crate::client::RoutingPolicy;
-use crate::codec::DEFAULT_MAX_PACKET_SIZE;
 use crate::endpoint::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
+use crate::packet::DEFAULT_MAX_PACKET_SIZE;
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Configuration of a [`Client`](super::Client).

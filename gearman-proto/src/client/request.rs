@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes};
 
 use crate::client::ServerId;
-use crate::command::{Command, Field, Priority};
 use crate::packet::encode_fields;
+use crate::packet::{Command, Field, Priority};
 
 /// Longest unique id sent: gearmand accepts 64 bytes but stores 63, and a
 /// 64-byte unique breaks coalescing.

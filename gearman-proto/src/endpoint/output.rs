@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::codec::DEFAULT_MAX_PACKET_SIZE;
+use crate::packet::DEFAULT_MAX_PACKET_SIZE;
 
 /// Default of [`OutputLimits::max_pending_output`]: room for two packets of
 /// the largest default size and some more, so that one large reply never

@@ -9,8 +9,8 @@ use crate::admin::{
     AdminRequest, AdminResponse, JobRow, MaxQueueLimits, PriorityStatusRow, StatusRow, WorkerRow,
     encode_list_end,
 };
-use crate::command::Command;
 use crate::endpoint::ConnId;
+use crate::packet::Command;
 
 use super::connection::remove_one;
 use super::function::FunctionId;

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::command::Priority;
 use crate::endpoint::ConnId;
+use crate::packet::Priority;
 
 use super::function::FunctionId;
 

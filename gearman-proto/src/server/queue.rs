@@ -5,7 +5,7 @@
 //! replay unfinished jobs. This server keeps jobs in memory only; the
 //! [`JobStore`] trait marks the seam where a durable store would plug in.
 
-use crate::command::Priority;
+use crate::packet::Priority;
 
 /// A background job as a store sees it.
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,7 @@
 
 use bytes::BufMut;
 
-use crate::command::Command;
+use crate::packet::Command;
 use crate::packet::encode_fields;
 
 /// Appends one packet; the server only writes fields that cannot break the

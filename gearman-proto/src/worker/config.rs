@@ -5,9 +5,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::backoff::BackoffConfig;
-use crate::codec::DEFAULT_MAX_PACKET_SIZE;
-use crate::command::Command;
 use crate::endpoint::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
+use crate::packet::Command;
+use crate::packet::DEFAULT_MAX_PACKET_SIZE;
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Which grab request a worker sends.

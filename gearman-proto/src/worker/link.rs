@@ -9,9 +9,9 @@ use super::config::GrabMode;
 use super::event::GrabState;
 use super::send;
 use crate::backoff::Backoff;
-use crate::codec::Decoder;
-use crate::command::Command;
 use crate::endpoint::ConnId;
+use crate::packet::Command;
+use crate::packet::Decoder;
 use crate::time::FrameClock;
 
 /// One connection slot to a configured server and whatever connection it
