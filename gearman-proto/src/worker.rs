@@ -458,7 +458,7 @@ impl Worker {
     /// [`WorkerEvent::Packet`]. A grab, an ability or a WORK_* sent this way
     /// is invisible to the worker's bookkeeping, and an ERROR answering a
     /// raw request while a grab is outstanding is taken as the grab's reply.
-    pub fn send_packet(&mut self, server: ServerId, packet: &Packet) -> Result<(), WorkerError> {
+    pub fn send_raw(&mut self, server: ServerId, packet: &Packet) -> Result<(), WorkerError> {
         let conn = self
             .links
             .iter_mut()

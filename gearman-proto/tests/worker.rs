@@ -823,7 +823,7 @@ fn input_split_byte_by_byte_gives_the_same_job() {
 fn other_packets_are_handed_to_the_caller() {
     let mut peer = Peer::connected(one("f"));
     let echo = Packet::build(EchoReq, &[b"ping"]).unwrap();
-    peer.worker.send_packet(sid(0), &echo).unwrap();
+    peer.worker.send_raw(sid(0), &echo).unwrap();
     peer.drain();
     peer.expect(0, &[(EchoReq, &[b"ping"])]);
     peer.send(0, EchoRes, &[b"ping"]);
@@ -839,7 +839,7 @@ fn other_packets_are_handed_to_the_caller() {
         Some(GrabState::AwaitingGrabReply)
     );
     assert_eq!(
-        peer.worker.send_packet(sid(5), &echo),
+        peer.worker.send_raw(sid(5), &echo),
         Err(WorkerError::NotConnected(sid(5)))
     );
 }

@@ -110,7 +110,7 @@ pub enum WorkerEvent {
     },
     /// A packet the worker does not consume itself (ECHO_RES, OPTION_RES,
     /// or one meant for clients), for callers that speak raw packets with
-    /// [`send_packet`](super::Worker::send_packet).
+    /// [`send_raw`](super::Worker::send_raw).
     Packet {
         /// The server that sent it.
         server: ServerId,
