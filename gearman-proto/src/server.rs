@@ -131,7 +131,6 @@ mod connection;
 mod function;
 mod hash;
 mod job;
-mod queue;
 mod serving;
 mod wire;
 
@@ -154,7 +153,6 @@ use connection::{Ability, Connection, remove_one};
 use function::{FunctionId, Functions, PRIORITIES, priority_index};
 use hash::FastMap;
 use job::{Coalesce, Job, JobBytes, JobKey, JobSlab, JobState, Listeners};
-use queue::{JobStore, MemoryOnly, StoredJob};
 use wire::{Decimal, atoi_u32, c_str, put, put_error, put_fail_with_nul, strtoll};
 
 /// Payloads up to this size are copied into the job's own allocation (with
@@ -279,7 +277,6 @@ pub struct Server {
     final_transmits: VecDeque<Transmit>,
     closes: VecDeque<ConnId>,
     events: VecDeque<ServerEvent>,
-    store: Box<dyn JobStore>,
     stats: ServerStats,
     wall_clock: Option<(Instant, Duration)>,
 }
@@ -306,7 +303,6 @@ impl Server {
             final_transmits: VecDeque::new(),
             closes: VecDeque::new(),
             events: VecDeque::new(),
-            store: Box::new(MemoryOnly),
             stats: ServerStats::default(),
             wall_clock: None,
         }
@@ -651,16 +647,6 @@ impl Server {
                 } else if !job.background {
                     // Someone now wants the job whether or not its foreground
                     // clients stay (gearmand would still drop it with them).
-                    let stored = StoredJob {
-                        function,
-                        unique,
-                        data: job.bytes.data(),
-                        priority: job.priority,
-                        epoch: None,
-                    };
-                    if let Err(err) = self.store.add(stored) {
-                        return self.reply_error(conn, "QUEUE_ERROR", err.reason);
-                    }
                     job.background = true;
                     job.persisted = true;
                 }
@@ -679,19 +665,6 @@ impl Server {
         if limit > 0 && f.total() >= limit {
             return self.reply_error(conn, "QUEUE_ERROR", "Job queue is full");
         }
-        if background {
-            let stored = StoredJob {
-                function,
-                unique,
-                data: p.payload(),
-                priority,
-                epoch: p.field(Field::Epoch).and_then(strtoll).map(|e| e as u64),
-            };
-            if let Err(err) = self.store.add(stored) {
-                return self.reply_error(conn, "QUEUE_ERROR", err.reason);
-            }
-        }
-
         let number = self.next_handle;
         self.next_handle += 1;
         self.scratch.clear();
@@ -1222,10 +1195,6 @@ impl Server {
         };
         self.by_handle.remove(&job.number);
         Self::unindex_coalescing(&mut self.functions, key, &job);
-        if job.persisted {
-            let f = self.functions.get(job.function);
-            self.store.done(&f.name, job.bytes.unique());
-        }
     }
 
     /// Frees the job's (function, unique) or (function, workload) so a new

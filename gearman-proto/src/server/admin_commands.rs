@@ -251,10 +251,7 @@ impl Server {
         job.ignored = true;
         Self::unindex_coalescing(&mut self.functions, key, job);
         job.coalesce = Coalesce::Never;
-        if std::mem::take(&mut job.persisted) {
-            let name = &self.functions.get(job.function).name;
-            self.store.done(name, job.bytes.unique());
-        }
+        job.persisted = false;
         self.stats.jobs_discarded += 1;
         true
     }
