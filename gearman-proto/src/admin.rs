@@ -32,7 +32,6 @@
 //! ```
 
 pub mod call;
-mod decimal;
 mod reply_decoder;
 mod request;
 mod response;

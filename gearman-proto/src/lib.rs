@@ -147,6 +147,7 @@ pub use bytes;
 pub mod admin;
 pub mod backoff;
 pub mod client;
+mod decimal;
 pub mod driver_error;
 pub mod endpoint;
 #[cfg(feature = "fuzzing")]

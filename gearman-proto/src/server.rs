@@ -149,11 +149,12 @@ use crate::time::after;
 pub use config::{ServerConfig, VerboseLevel};
 pub use serving::Serving;
 
+use crate::decimal::Decimal;
 use connection::{Ability, Connection, remove_one};
 use function::{FunctionId, Functions, PRIORITIES, priority_index};
 use hash::FastMap;
 use job::{Coalesce, Job, JobBytes, JobKey, JobSlab, JobState, Listeners};
-use wire::{Decimal, atoi_u32, c_str, put, put_error, put_fail_with_nul, strtoll};
+use wire::{atoi_u32, c_str, put, put_error, put_fail_with_nul, strtoll};
 
 /// Payloads up to this size are copied into the job's own allocation (with
 /// its handle: one allocation per job), so a small queued job never pins a

@@ -95,6 +95,7 @@ use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 pub use report::{WorkError, WorkUpdate};
 
 use crate::backoff::Backoff;
+use crate::decimal::Decimal;
 pub use crate::endpoint::ServerId;
 use crate::endpoint::{ConnAction, ConnId, Endpoint, Transmit};
 use crate::packet::{Command, Field, Magic};
@@ -531,10 +532,12 @@ impl Worker {
             Report::Data(data) => send(conn, Command::WorkDataReq, &[handle, data]),
             Report::Warning(data) => send(conn, Command::WorkWarningReq, &[handle, data]),
             Report::Status(num, den) => {
-                let (mut n, mut d) = ([0u8; 20], [0u8; 20]);
-                let num = decimal(u64::from(num), &mut n);
-                let den = decimal(u64::from(den), &mut d);
-                send(conn, Command::WorkStatusReq, &[handle, num, den]);
+                let (num, den) = (Decimal::new(num.into()), Decimal::new(den.into()));
+                send(
+                    conn,
+                    Command::WorkStatusReq,
+                    &[handle, num.as_bytes(), den.as_bytes()],
+                );
             }
             Report::Complete(data) => send(conn, Command::WorkCompleteReq, &[handle, data]),
             Report::Fail => send(conn, Command::WorkFailReq, &[handle]),
@@ -1052,10 +1055,8 @@ fn send_ability(conn: &mut Connection, function: &[u8], timeout: Option<Duration
     match timeout {
         None => send(conn, Command::CanDo, &[function]),
         Some(timeout) => {
-            let mut digits = [0u8; 20];
-            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-            let millis = decimal(millis, &mut digits);
-            send(conn, Command::CanDoTimeout, &[function, millis]);
+            let millis = Decimal::new(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+            send(conn, Command::CanDoTimeout, &[function, millis.as_bytes()]);
         }
     }
 }
@@ -1066,17 +1067,4 @@ fn send(conn: &mut Connection, command: Command, fields: &[&[u8]]) {
         "worker packets have the command's field count, and only their last field \
          can hold caller bytes; handles and function names come NUL-free",
     );
-}
-
-/// Formats `n` in decimal into `buf` without allocating.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
 }

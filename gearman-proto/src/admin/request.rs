@@ -2,8 +2,8 @@
 
 use bytes::{BufMut, Bytes};
 
-use super::decimal::{atoi, put_i64};
 use super::response::AdminResponse;
+use crate::decimal::{atoi, put_i64};
 
 /// Most tokens an admin line may have; gearmand closes the connection on a sixth.
 pub const MAX_ADMIN_TOKENS: usize = 5;
