@@ -18,7 +18,7 @@ use futures_util::stream::FuturesUnordered;
 use gearman_proto::IntoServerAddr;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
-use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{Assignment, AssignmentId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
@@ -27,14 +27,14 @@ type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Sen
 type BoxedHandler = Arc<dyn Fn(WorkerJob) -> HandlerFuture + Send + Sync>;
 /// A running handler: its job, and its result unless it was stopped.
 type Running =
-    Pin<Box<dyn Future<Output = (JobId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
+    Pin<Box<dyn Future<Output = (AssignmentId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
 #[derive(Debug, Clone)]
 pub struct WorkerJob {
     assignment: Assignment,
-    updates: Sender<(JobId, WorkUpdate)>,
+    updates: Sender<(AssignmentId, WorkUpdate)>,
 }
 
 /// The assignment's accessors ([`payload`](Assignment::payload),
@@ -117,11 +117,11 @@ impl std::fmt::Debug for Worker {
 struct Driving {
     core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
-    updates: Sender<(JobId, WorkUpdate)>,
-    updates_rx: Receiver<(JobId, WorkUpdate)>,
+    updates: Sender<(AssignmentId, WorkUpdate)>,
+    updates_rx: Receiver<(AssignmentId, WorkUpdate)>,
     running: FuturesUnordered<Running>,
     /// Handlers by job, so a job the server took back can be stopped.
-    aborts: HashMap<JobId, AbortHandle>,
+    aborts: HashMap<AssignmentId, AbortHandle>,
     finished: bool,
 }
 
@@ -159,13 +159,13 @@ impl Driving {
             .push(Box::pin(guarded.map(move |result| (key, result))));
     }
 
-    fn update(&mut self, key: JobId, update: WorkUpdate) {
+    fn update(&mut self, key: AssignmentId, update: WorkUpdate) {
         if let Err(err) = self.core.report_update(key, &update) {
             tracing::debug!(%err, "job update not sent");
         }
     }
 
-    fn finish(&mut self, key: JobId, result: Result<Bytes, WorkError>) {
+    fn finish(&mut self, key: AssignmentId, result: Result<Bytes, WorkError>) {
         if let Err(err) = self.core.report_end(key, &result) {
             tracing::debug!(%err, "job result not sent");
         }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use gearman_proto::IntoServerAddr;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
-use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{Assignment, AssignmentId, Worker as Core, WorkerConfig, WorkerEvent};
 
 use crate::Error;
 use crate::driver::{Deferred, Driven, Io, Machine, Remote};
@@ -76,8 +76,8 @@ impl WorkerJob {
 /// What the handler threads and shutdown handles ask of the worker.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Update(JobId, WorkUpdate),
-    Done(JobId, Result<Bytes, WorkError>),
+    Update(AssignmentId, WorkUpdate),
+    Done(AssignmentId, Result<Bytes, WorkError>),
     Shutdown,
 }
 

@@ -90,7 +90,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::{Ability, GrabMode, WorkerConfig};
-pub use event::{Assignment, GrabState, JobId, WorkerError, WorkerEvent};
+pub use event::{Assignment, AssignmentId, GrabState, WorkerError, WorkerEvent};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 pub use report::{WorkError, WorkUpdate};
 
@@ -174,7 +174,7 @@ pub struct Worker {
     /// so registration bytes are deterministic.
     abilities: BTreeMap<Bytes, Option<Duration>>,
     client_id: Option<Bytes>,
-    jobs: HashMap<JobId, RunningJob>,
+    jobs: HashMap<AssignmentId, RunningJob>,
     lost: LostJobs,
     next_job: u64,
     next_conn: u64,
@@ -209,12 +209,12 @@ enum Shutdown {
 /// reported yet, oldest forgotten first.
 #[derive(Debug, Default)]
 struct LostJobs {
-    ids: HashSet<JobId>,
-    order: VecDeque<JobId>,
+    ids: HashSet<AssignmentId>,
+    order: VecDeque<AssignmentId>,
 }
 
 impl LostJobs {
-    fn insert(&mut self, id: JobId) {
+    fn insert(&mut self, id: AssignmentId) {
         if self.order.len() >= LOST_JOBS_REMEMBERED
             && let Some(oldest) = self.order.pop_front()
         {
@@ -471,12 +471,12 @@ impl Worker {
     }
 
     /// Sends WORK_DATA: a chunk of partial result for the client.
-    pub fn work_data(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+    pub fn work_data(&mut self, id: AssignmentId, data: &[u8]) -> Result<(), WorkerError> {
         self.report(id, Report::Data(data))
     }
 
     /// Sends WORK_WARNING.
-    pub fn work_warning(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+    pub fn work_warning(&mut self, id: AssignmentId, data: &[u8]) -> Result<(), WorkerError> {
         self.report(id, Report::Warning(data))
     }
 
@@ -485,7 +485,7 @@ impl Worker {
     /// denominator text exceeds 11 characters).
     pub fn work_status(
         &mut self,
-        id: JobId,
+        id: AssignmentId,
         numerator: u32,
         denominator: u32,
     ) -> Result<(), WorkerError> {
@@ -493,22 +493,22 @@ impl Worker {
     }
 
     /// Sends WORK_COMPLETE with the result; ends the job and frees its slot.
-    pub fn work_complete(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+    pub fn work_complete(&mut self, id: AssignmentId, data: &[u8]) -> Result<(), WorkerError> {
         self.report(id, Report::Complete(data))
     }
 
     /// Sends WORK_FAIL; ends the job and frees its slot.
-    pub fn work_fail(&mut self, id: JobId) -> Result<(), WorkerError> {
+    pub fn work_fail(&mut self, id: AssignmentId) -> Result<(), WorkerError> {
         self.report(id, Report::Fail)
     }
 
     /// Sends WORK_EXCEPTION with the exception text; ends the job and frees
     /// its slot. Clients that did not ask for exceptions see a failure.
-    pub fn work_exception(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+    pub fn work_exception(&mut self, id: AssignmentId, data: &[u8]) -> Result<(), WorkerError> {
         self.report(id, Report::Exception(data))
     }
 
-    fn report(&mut self, id: JobId, report: Report<'_>) -> Result<(), WorkerError> {
+    fn report(&mut self, id: AssignmentId, report: Report<'_>) -> Result<(), WorkerError> {
         let Some(job) = self.jobs.get(&id) else {
             if self.lost.ids.contains(&id) {
                 // The server took the job back; the result has nowhere to go.
@@ -860,7 +860,7 @@ impl Worker {
             send(conn, Command::WorkFailReq, &[&handle]);
             return;
         }
-        let id = JobId(self.next_job);
+        let id = AssignmentId(self.next_job);
         self.next_job += 1;
         let job = Assignment {
             id,
@@ -950,7 +950,7 @@ impl Worker {
             self.events.push_back(WorkerEvent::Disconnected {
                 server: ServerId(self.links[index].server),
             });
-            let mut lost: Vec<JobId> = self
+            let mut lost: Vec<AssignmentId> = self
                 .jobs
                 .iter()
                 .filter(|(_, job)| job.server == index)

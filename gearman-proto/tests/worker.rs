@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gearman_proto::Command::*;
 use gearman_proto::worker::WorkerEvent;
-use gearman_proto::worker::{GrabMode, GrabState, JobId, Worker, WorkerConfig, WorkerError};
+use gearman_proto::worker::{AssignmentId, GrabMode, GrabState, Worker, WorkerConfig, WorkerError};
 use gearman_proto::{Command, ConnAction, Packet};
 use worker_support::{Peer, servers, sid};
 
@@ -670,8 +670,8 @@ fn a_second_end_and_unknown_ids_are_usage_errors() {
         Err(WorkerError::JobEnded(job.id))
     );
     assert_eq!(
-        peer.worker.work_fail(JobId(99)),
-        Err(WorkerError::UnknownJob(JobId(99)))
+        peer.worker.work_fail(AssignmentId(99)),
+        Err(WorkerError::UnknownJob(AssignmentId(99)))
     );
     peer.drain();
     peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), (GrabJobUniq, &[])]);
@@ -702,7 +702,7 @@ fn lost_connection_reports_its_jobs_frees_their_slots_and_drops_late_results() {
     );
     peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
     peer.send(0, JobAssign, &[b"H:2", b"f", b""]);
-    let jobs: Vec<JobId> = peer
+    let jobs: Vec<AssignmentId> = peer
         .take_events()
         .into_iter()
         .map(|e| match e {

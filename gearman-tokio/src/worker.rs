@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use gearman_proto::IntoServerAddr;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
-use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{Assignment, AssignmentId, Worker as Core, WorkerConfig, WorkerEvent};
 use tokio::sync::mpsc;
 
 use crate::Error;
@@ -74,8 +74,8 @@ impl WorkerJob {
 
 #[derive(Debug)]
 enum Command {
-    Update(JobId, WorkUpdate),
-    Done(JobId, Result<Bytes, WorkError>),
+    Update(AssignmentId, WorkUpdate),
+    Done(AssignmentId, Result<Bytes, WorkError>),
     Shutdown,
 }
 
@@ -118,7 +118,7 @@ struct Driving {
     handlers: HashMap<Bytes, BoxedHandler>,
     commands: mpsc::UnboundedSender<Command>,
     /// Handler tasks by job, so a job the server took back can be stopped.
-    running: HashMap<JobId, tokio::task::AbortHandle>,
+    running: HashMap<AssignmentId, tokio::task::AbortHandle>,
     finished: bool,
 }
 
