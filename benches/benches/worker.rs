@@ -71,7 +71,7 @@ impl Session {
 
     /// Runs `concurrency` jobs: assign each (the worker grabs again while a
     /// slot is free), then complete them all.
-    fn run_batch(&mut self, ids: &mut Vec<gearman_proto::worker::JobId>) {
+    fn run_batch(&mut self, ids: &mut Vec<gearman_proto::worker::AssignmentId>) {
         ids.clear();
         for _ in 0..self.concurrency {
             self.worker.handle_input(self.conn, &self.assign, self.now);

@@ -11,7 +11,7 @@ use gearman_proto::admin::{
     StatusRow, WorkerRow,
 };
 
-use gearman_proto::admin_call::{self as calls, AdminCall};
+use gearman_proto::admin::call::{self as calls, AdminCall};
 
 use crate::Error;
 use crate::transport::{Connection, Connector, TcpConnector};
@@ -119,7 +119,7 @@ impl Admin {
         self.request(&AdminRequest::raw(line)?).await
     }
 
-    /// Sends a typed command ([`gearman_proto::admin_call`]) and reads its
+    /// Sends a typed command ([`gearman_proto::admin::call`]) and reads its
     /// result; an `ERR` reply is [`Error::Server`].
     pub async fn call<C: AdminCall>(&mut self, call: C) -> Result<C::Output, Error> {
         let request = call.into_request()?;

@@ -20,8 +20,8 @@ use async_io::{Async, Timer};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::task::AtomicWaker;
-use gearman_proto::conn::{Transport, drain_outputs};
-use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
+use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
+use gearman_proto::endpoint::{Transport, drain_outputs};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 
 use crate::transport::{Connection, Connector, Inner, Stream};

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use gearman_proto::client::JobHandle;
-use gearman_proto::dispatch::{JobOutcome, JobStep, JobUpdate};
+use gearman_proto::client::{JobOutcome, JobStep, JobUpdate};
 
 use crate::Error;
 

@@ -145,11 +145,11 @@ pub use gearman_proto::IntoServerAddr;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
-pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
+pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
 pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
-pub use gearman_proto::{Priority, routing::RoutingPolicy};
+pub use gearman_proto::{Priority, client::RoutingPolicy};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, Server};
 pub use signal::ctrl_c;
 pub use worker::{WorkError, Worker, WorkerJob};

@@ -13,8 +13,8 @@ use async_io::{Async, Timer};
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 use gearman_proto::IntoServerAddr;
+use gearman_proto::server::Serving;
 use gearman_proto::server::{Server as Core, ServerConfig};
-use gearman_proto::serving::Serving;
 
 use crate::driver::{Driven, Driver, Sockets, resolve};
 use crate::transport::{Acceptor, Connection, TcpConnector};

@@ -16,9 +16,9 @@ use futures_core::Stream;
 use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
-pub use gearman_proto::work_report::WorkError;
-use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+pub use gearman_proto::worker::WorkError;
+use gearman_proto::worker::WorkUpdate;
+use gearman_proto::worker::{Assignment, AssignmentId, Worker as Core, WorkerConfig, WorkerEvent};
 use gearman_proto::{ConnectError, IntoServerAddr};
 
 use crate::Error;
@@ -29,7 +29,7 @@ type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Sen
 type BoxedHandler = Arc<dyn Fn(WorkerJob) -> HandlerFuture + Send + Sync>;
 /// A running handler: its job, and its result unless it was stopped.
 type Running =
-    Pin<Box<dyn Future<Output = (JobId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
+    Pin<Box<dyn Future<Output = (AssignmentId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
 
 /// What [`Worker::on_connect_failed`] calls.
 type ConnectFailedHook = Arc<dyn Fn(&ConnectError) + Send + Sync>;
@@ -39,7 +39,7 @@ type ConnectFailedHook = Arc<dyn Fn(&ConnectError) + Send + Sync>;
 #[derive(Debug, Clone)]
 pub struct WorkerJob {
     assignment: Assignment,
-    updates: Sender<(JobId, WorkUpdate)>,
+    updates: Sender<(AssignmentId, WorkUpdate)>,
 }
 
 /// The assignment's accessors ([`payload`](Assignment::payload),
@@ -125,11 +125,11 @@ struct Driving {
     core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
     on_connect_failed: Option<ConnectFailedHook>,
-    updates: Sender<(JobId, WorkUpdate)>,
-    updates_rx: Receiver<(JobId, WorkUpdate)>,
+    updates: Sender<(AssignmentId, WorkUpdate)>,
+    updates_rx: Receiver<(AssignmentId, WorkUpdate)>,
     running: FuturesUnordered<Running>,
     /// Handlers by job, so a job the server took back can be stopped.
-    aborts: HashMap<JobId, AbortHandle>,
+    aborts: HashMap<AssignmentId, AbortHandle>,
     finished: bool,
 }
 
@@ -169,13 +169,13 @@ impl Driving {
             .push(Box::pin(guarded.map(move |result| (key, result))));
     }
 
-    fn update(&mut self, key: JobId, update: WorkUpdate) {
+    fn update(&mut self, key: AssignmentId, update: WorkUpdate) {
         if let Err(err) = self.core.report_update(key, &update) {
             tracing::debug!(%err, "job update not sent");
         }
     }
 
-    fn finish(&mut self, key: JobId, result: Result<Bytes, WorkError>) {
+    fn finish(&mut self, key: AssignmentId, result: Result<Bytes, WorkError>) {
         if let Err(err) = self.core.report_end(key, &result) {
             tracing::debug!(%err, "job result not sent");
         }

@@ -117,7 +117,7 @@ async fn one_server_list_mixes_tls_and_plain_servers() {
     task::spawn(driver);
     for server in 0..2 {
         let echoed = client
-            .echo_on(gearman_async_std::proto::routing::ServerId(server), "ping")
+            .echo_on(gearman_async_std::proto::endpoint::ServerId(server), "ping")
             .await
             .unwrap();
         assert_eq!(echoed, "ping", "server {server}");

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gearman_proto::IntoServerAddr;
+use gearman_proto::admin::call::{self as calls, AdminCall};
 use gearman_proto::admin::{
     AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
     StatusRow, WorkerRow,
 };
-use gearman_proto::admin_call::{self as calls, AdminCall};
 
 use crate::Error;
 use crate::transport::{Connection, Connector, Stream, TcpConnector};

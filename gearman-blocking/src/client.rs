@@ -14,7 +14,7 @@ use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
     ServerId, UniqueStatus, UsageError, Waiters,
 };
-use gearman_proto::dispatch::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
+use gearman_proto::client::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
 
 use crate::Error;
 use crate::driver::{Deferred, Dialer, Driven, Handle, Io, Machine};

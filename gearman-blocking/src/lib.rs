@@ -95,7 +95,7 @@
 //!
 //! Output a peer has not taken is bounded per connection, and a peer that
 //! takes none of it for a while is dropped; a server also bounds the total
-//! over its connections: see [`gearman_proto::outbound`] and the
+//! over its connections: see [`gearman_proto::endpoint`] and the
 //! `max_pending_output`, `write_stall_timeout` and (server)
 //! `max_total_pending_output` settings of each configuration.
 //!
@@ -133,9 +133,9 @@ pub use gearman_proto::IntoServerAddr;
 pub use gearman_proto::client::{
     ClientConfig, ClientError, JobHandle, JobRequest, JobStatus, UniqueStatus,
 };
-pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
+pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
 pub use gearman_proto::driver_error::Error;
-pub use gearman_proto::{Priority, routing::RoutingPolicy};
+pub use gearman_proto::{Priority, client::RoutingPolicy};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, RunningServer, Server, StopHandle};
 pub use worker::{RunningWorker, ShutdownHandle, WorkError, Worker, WorkerJob};
 

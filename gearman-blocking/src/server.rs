@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use gearman_proto::server;
 use gearman_proto::server::{Server as Core, ServerConfig};
-use gearman_proto::serving;
 
 use crate::driver::{Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Acceptor, Connection};
@@ -55,7 +55,7 @@ pub(crate) enum Command {
 
 struct Serving {
     core: Core,
-    state: serving::Serving,
+    state: server::Serving,
 }
 
 impl Driven for Serving {
@@ -258,7 +258,7 @@ fn serve(
     }
     let machine = Machine::new(Dialer::tcp(), |_| Serving {
         core,
-        state: serving::Serving::default(),
+        state: server::Serving::default(),
     });
     remote.start(&machine);
     let stopping = Arc::new(AtomicBool::new(false));

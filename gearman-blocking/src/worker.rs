@@ -10,9 +10,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-pub use gearman_proto::work_report::WorkError;
-use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+pub use gearman_proto::worker::WorkError;
+use gearman_proto::worker::WorkUpdate;
+use gearman_proto::worker::{Assignment, AssignmentId, Worker as Core, WorkerConfig, WorkerEvent};
 use gearman_proto::{ConnectError, IntoServerAddr};
 
 use crate::Error;
@@ -80,8 +80,8 @@ impl WorkerJob {
 /// What the handler threads and shutdown handles ask of the worker.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Update(JobId, WorkUpdate),
-    Done(JobId, Result<Bytes, WorkError>),
+    Update(AssignmentId, WorkUpdate),
+    Done(AssignmentId, Result<Bytes, WorkError>),
     Shutdown,
 }
 

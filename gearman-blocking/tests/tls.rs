@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use conformance::tls::Pki;
-use gearman_blocking::proto::routing::ServerId;
+use gearman_blocking::proto::endpoint::ServerId;
 use gearman_blocking::transport::{TlsAcceptor, TlsConnector};
 use gearman_blocking::{
     Admin, Client, ClientConfig, Error, JobOutcome, JobRequest, RunningServer, Server, WorkError,

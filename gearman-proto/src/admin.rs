@@ -31,11 +31,12 @@
 //! assert!(wire.is_empty());
 //! ```
 
-mod decimal;
+pub mod call;
 mod reply_decoder;
 mod request;
 mod response;
 
+pub use call::{AdminCall, AdminCallError};
 pub use reply_decoder::{
     AdminDecodeError, AdminResponseDecoder, DEFAULT_MAX_REPLY_LEN, DEFAULT_MAX_REPLY_LINE_LEN,
 };

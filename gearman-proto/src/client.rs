@@ -19,7 +19,7 @@
 //!   an ECHO_REQ probe (a stopped server still completes TCP handshakes).
 //!   The probe must come back within the connect timeout, or the server
 //!   backs off again for longer. Meanwhile requests go to the next server
-//!   that is up ([`crate::routing`]); when none is, they end at once with
+//!   that is up ([`crate::client`]); when none is, they end at once with
 //!   [`ClientError::NoServer`]. Nothing ever waits on a down server. A
 //!   connection the driver reports it could not open
 //!   ([`Endpoint::handle_connect_failed`]) ends what waited on it the same
@@ -76,10 +76,12 @@
 //!   packets of ended jobs) are dropped.
 
 mod config;
+mod dispatch;
 mod event;
 mod link;
 mod listeners;
 mod request;
+mod routing;
 mod waiters;
 
 use std::cmp::Reverse;
@@ -89,20 +91,21 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::backoff::{Backoff, SeededRng};
-use crate::command::{Command, Field};
-use crate::conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
+use crate::endpoint::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
 use crate::observe::{ConnectionState, ServerState};
+use crate::packet::{Command, Field};
 use crate::packet::{Packet, encode_fields};
-use crate::routing::Router;
 use crate::time::after;
 
-pub use crate::routing::{RoutingPolicy, ServerId};
+pub use crate::endpoint::ServerId;
 pub use config::{ClientConfig, ConfigError};
+pub use dispatch::{Dispatch, JobError, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 pub use event::{ClientError, ClientEvent, JobStatus, UniqueStatus};
 pub use request::{
     CronSchedule, JobHandle, JobId, JobRequest, MAX_HANDLE_LEN, MAX_UNIQUE_LEN, RequestId,
     Schedule, UsageError,
 };
+pub use routing::{DEFAULT_VIRTUAL_NODES, Router, RoutingPolicy};
 pub use waiters::{Call, Deliver, Waiters};
 
 use event::lenient_number;
@@ -621,7 +624,7 @@ impl Client {
         server: ServerId,
         kind: PendingKind,
         now: Instant,
-        encode: impl FnOnce(&mut BytesMut) -> Result<(), crate::error::BuildError>,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), crate::packet::BuildError>,
     ) {
         if !self.links[server.0].is_up() {
             if let Some(request) = kind.request() {
@@ -1054,7 +1057,7 @@ impl Client {
 }
 
 impl Endpoint for Client {
-    fn output_limits(&self) -> crate::outbound::OutputLimits {
+    fn output_limits(&self) -> crate::endpoint::OutputLimits {
         self.config.output_limits()
     }
 

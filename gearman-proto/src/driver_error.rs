@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::admin::AdminLineError;
-use crate::admin_call::AdminCallError;
+use crate::admin::call::AdminCallError;
 use crate::client::{ClientError, ConfigError};
 use crate::worker::WorkerError;
 

@@ -32,8 +32,8 @@ use std::mem::{Discriminant, discriminant};
 use bytes::{Bytes, BytesMut};
 
 use crate::admin::{AdminRequest, AdminResponse, AdminResponseDecoder, ReplyShape};
-use crate::codec::{Decoder, Frame, declared_size};
-use crate::error::DecodeError;
+use crate::packet::DecodeError;
+use crate::packet::{Decoder, Frame, declared_size};
 use crate::packet::{HEADER_LEN, Packet};
 
 /// Largest payload the checks accept: big enough for every fuzz input, small
@@ -770,7 +770,7 @@ pub fn check_client_input(data: &[u8]) {
 /// );
 /// ```
 pub fn check_worker_input(data: &[u8]) {
-    use crate::worker::{JobId, Worker, WorkerConfig, WorkerEvent};
+    use crate::worker::{AssignmentId, Worker, WorkerConfig, WorkerEvent};
     use crate::{Command, ConnAction, ConnId};
     use std::collections::{HashMap, HashSet};
     use std::time::{Duration, Instant};
@@ -801,8 +801,8 @@ pub fn check_worker_input(data: &[u8]) {
     let mut worker = Worker::new(config, now).expect("a valid configuration");
     let mut open: Vec<ConnId> = Vec::new();
     let mut links: HashMap<ConnId, Link> = HashMap::new();
-    let mut live: Vec<JobId> = Vec::new();
-    let mut ever: HashSet<JobId> = HashSet::new();
+    let mut live: Vec<AssignmentId> = Vec::new();
+    let mut ever: HashSet<AssignmentId> = HashSet::new();
     let mut total_input = 0usize;
     let mut steps = Steps::new(data);
     let mut step: Option<Step<'_>> = None;

@@ -15,8 +15,8 @@
 //! 2. **Drain** in this order, and again from the top until nothing comes
 //!    out: `poll_transmit()` (write the bytes, in order), `poll_action()`
 //!    (open or close a connection), then `poll_event()` (what the caller
-//!    should know). [`conn::drain_outputs`] does the first two over a
-//!    [`conn::Transport`], the sockets side an embedder writes once.
+//!    should know). [`endpoint::drain_outputs`] does the first two over a
+//!    [`endpoint::Transport`], the sockets side an embedder writes once.
 //! 3. **Wait** for a socket, a caller's command, or the instant from
 //!    `poll_timeout()`, whichever comes first.
 //!
@@ -42,7 +42,7 @@
 //!
 //! use gearman_proto::bytes::Bytes;
 //! use gearman_proto::client::{Client, ClientConfig, ClientEvent, JobRequest};
-//! use gearman_proto::conn::{Transport, drain_outputs};
+//! use gearman_proto::endpoint::{Transport, drain_outputs};
 //! use gearman_proto::server::{Server, ServerConfig};
 //! use gearman_proto::worker::{Worker, WorkerConfig, WorkerEvent};
 //! use gearman_proto::{ConnId, ConnectError, Endpoint};
@@ -141,38 +141,27 @@
 #![forbid(unsafe_code)]
 
 /// The `bytes` crate this one is built on, whose [`Bytes`](bytes::Bytes) the
-/// API hands out and [`conn::Transport::send`] takes.
+/// API hands out and [`endpoint::Transport::send`] takes.
 pub use bytes;
 
 pub mod admin;
-pub mod admin_call;
 pub mod backoff;
 pub mod client;
-pub mod codec;
-pub mod command;
-pub mod conn;
-pub mod dispatch;
+mod decimal;
 pub mod driver_error;
-pub mod error;
+pub mod endpoint;
 #[cfg(feature = "fuzzing")]
 pub mod invariants;
 pub mod observe;
-pub mod outbound;
 pub mod packet;
-pub mod packet_ref;
-pub mod routing;
 pub mod server;
-pub mod server_addr;
-pub mod serving;
 mod time;
-pub mod work_report;
 pub mod worker;
 
-pub use codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE, Decoder, Frame};
-pub use command::{Command, Field, Magic, Priority};
-pub use conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
-pub use error::{BuildError, DecodeError};
-pub use packet::{HEADER_LEN, MAX_FIELDS, Packet, encode_fields, encoded_len_of};
-pub use packet_ref::PacketRef;
-pub use server_addr::IntoServerAddr;
+pub use endpoint::{ConnAction, ConnId, ConnectError, Endpoint, IntoServerAddr, Transmit};
+pub use packet::{
+    BuildError, Command, DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE, DecodeError, Decoder,
+    Field, Frame, HEADER_LEN, MAX_FIELDS, Magic, Packet, PacketRef, Priority, encode_fields,
+    encoded_len_of,
+};
 pub use time::{DEFAULT_FRAME_TIMEOUT, MIN_FRAME_RATE};

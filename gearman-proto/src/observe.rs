@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::routing::ServerId;
+use crate::endpoint::ServerId;
 use crate::worker::Assignment;
 
 /// Name of the span each job a worker runs executes in.

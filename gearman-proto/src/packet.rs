@@ -1,10 +1,22 @@
-//! A binary packet backed by [`Bytes`], with zero-copy field access.
+//! The binary protocol: the command table ([`Command`], [`Magic`],
+//! [`Field`], [`Priority`]), packets owned ([`Packet`], backed by [`Bytes`]
+//! with zero-copy field access) and borrowed ([`PacketRef`]), the streaming
+//! [`Decoder`] of packets and admin text lines that share a port, and the
+//! errors of building ([`BuildError`]) and decoding ([`DecodeError`]).
+//! The most used of these are also at the crate root.
+
+mod codec;
+mod command;
+mod error;
+mod packet_ref;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::command::{Command, Field, Magic};
-use crate::error::BuildError;
-use crate::packet_ref::{PacketRef, STORED_SEPARATORS};
+pub use codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE, Decoder, Frame, declared_size};
+pub use command::{Command, Field, Magic, Priority, UNUSED_NUMBERS};
+pub use error::{BuildError, DecodeError};
+pub use packet_ref::PacketRef;
+use packet_ref::STORED_SEPARATORS;
 
 /// Length of the fixed binary header: magic, type, payload size.
 pub const HEADER_LEN: usize = 12;

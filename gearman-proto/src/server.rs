@@ -131,7 +131,7 @@ mod connection;
 mod function;
 mod hash;
 mod job;
-mod queue;
+mod serving;
 mod wire;
 
 use std::cmp::Reverse;
@@ -140,20 +140,21 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::Decoder;
-use crate::command::{Command, Field, Magic};
-use crate::conn::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::endpoint::{ConnAction, ConnId, Endpoint, Transmit};
+use crate::packet::Decoder;
+use crate::packet::{Command, Field, Magic};
 use crate::packet::{HEADER_LEN, Packet};
 use crate::time::after;
 
 pub use config::{ServerConfig, VerboseLevel};
+pub use serving::Serving;
 
+use crate::decimal::Decimal;
 use connection::{Ability, Connection, remove_one};
 use function::{FunctionId, Functions, PRIORITIES, priority_index};
 use hash::FastMap;
 use job::{Coalesce, Job, JobBytes, JobKey, JobSlab, JobState, Listeners};
-use queue::{JobStore, MemoryOnly, StoredJob};
-use wire::{Decimal, atoi_u32, c_str, put, put_error, put_fail_with_nul, strtoll};
+use wire::{atoi_u32, c_str, put, put_error, put_fail_with_nul, strtoll};
 
 /// Payloads up to this size are copied into the job's own allocation (with
 /// its handle: one allocation per job), so a small queued job never pins a
@@ -277,7 +278,6 @@ pub struct Server {
     final_transmits: VecDeque<Transmit>,
     closes: VecDeque<ConnId>,
     events: VecDeque<ServerEvent>,
-    store: Box<dyn JobStore>,
     stats: ServerStats,
     wall_clock: Option<(Instant, Duration)>,
 }
@@ -304,7 +304,6 @@ impl Server {
             final_transmits: VecDeque::new(),
             closes: VecDeque::new(),
             events: VecDeque::new(),
-            store: Box::new(MemoryOnly),
             stats: ServerStats::default(),
             wall_clock: None,
         }
@@ -505,8 +504,8 @@ impl Server {
             };
             self.stats.frames_received += 1;
             match frame {
-                crate::codec::Frame::Packet(packet) => self.handle_packet(conn, packet, now),
-                crate::codec::Frame::Text(line) => self.handle_admin_line(conn, &line, now),
+                crate::packet::Frame::Packet(packet) => self.handle_packet(conn, packet, now),
+                crate::packet::Frame::Text(line) => self.handle_admin_line(conn, &line, now),
             }
             // A peer that pipelines requests without reading the replies
             // stops here rather than growing its output without bound.
@@ -649,16 +648,6 @@ impl Server {
                 } else if !job.background {
                     // Someone now wants the job whether or not its foreground
                     // clients stay (gearmand would still drop it with them).
-                    let stored = StoredJob {
-                        function,
-                        unique,
-                        data: job.bytes.data(),
-                        priority: job.priority,
-                        epoch: None,
-                    };
-                    if let Err(err) = self.store.add(stored) {
-                        return self.reply_error(conn, "QUEUE_ERROR", err.reason);
-                    }
                     job.background = true;
                     job.persisted = true;
                 }
@@ -677,19 +666,6 @@ impl Server {
         if limit > 0 && f.total() >= limit {
             return self.reply_error(conn, "QUEUE_ERROR", "Job queue is full");
         }
-        if background {
-            let stored = StoredJob {
-                function,
-                unique,
-                data: p.payload(),
-                priority,
-                epoch: p.field(Field::Epoch).and_then(strtoll).map(|e| e as u64),
-            };
-            if let Err(err) = self.store.add(stored) {
-                return self.reply_error(conn, "QUEUE_ERROR", err.reason);
-            }
-        }
-
         let number = self.next_handle;
         self.next_handle += 1;
         self.scratch.clear();
@@ -1220,10 +1196,6 @@ impl Server {
         };
         self.by_handle.remove(&job.number);
         Self::unindex_coalescing(&mut self.functions, key, &job);
-        if job.persisted {
-            let f = self.functions.get(job.function);
-            self.store.done(&f.name, job.bytes.unique());
-        }
     }
 
     /// Frees the job's (function, unique) or (function, workload) so a new
@@ -1487,7 +1459,7 @@ impl Server {
 }
 
 impl Endpoint for Server {
-    fn output_limits(&self) -> crate::outbound::OutputLimits {
+    fn output_limits(&self) -> crate::endpoint::OutputLimits {
         self.config.output_limits()
     }
 

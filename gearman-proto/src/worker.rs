@@ -82,6 +82,7 @@
 mod config;
 mod event;
 mod link;
+mod report;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -89,15 +90,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::{Ability, GrabMode, WorkerConfig};
-pub use event::{Assignment, GrabState, JobId, WorkerError, WorkerEvent};
+pub use event::{Assignment, AssignmentId, GrabState, WorkerError, WorkerEvent};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
+pub use report::{WorkError, WorkUpdate};
 
 use crate::backoff::Backoff;
-use crate::command::{Command, Field, Magic};
-use crate::conn::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
+use crate::decimal::Decimal;
+pub use crate::endpoint::ServerId;
+use crate::endpoint::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
 use crate::observe::{ConnectionState, ServerState, job_span};
+use crate::packet::{Command, Field, Magic};
 use crate::packet::{Packet, encode_fields};
-use crate::routing::ServerId;
 use crate::time::after;
 
 /// How many lost jobs are remembered so that their late results are dropped
@@ -172,7 +175,7 @@ pub struct Worker {
     /// so registration bytes are deterministic.
     abilities: BTreeMap<Bytes, Option<Duration>>,
     client_id: Option<Bytes>,
-    jobs: HashMap<JobId, RunningJob>,
+    jobs: HashMap<AssignmentId, RunningJob>,
     lost: LostJobs,
     next_job: u64,
     next_conn: u64,
@@ -207,12 +210,12 @@ enum Shutdown {
 /// reported yet, oldest forgotten first.
 #[derive(Debug, Default)]
 struct LostJobs {
-    ids: HashSet<JobId>,
-    order: VecDeque<JobId>,
+    ids: HashSet<AssignmentId>,
+    order: VecDeque<AssignmentId>,
 }
 
 impl LostJobs {
-    fn insert(&mut self, id: JobId) {
+    fn insert(&mut self, id: AssignmentId) {
         if self.order.len() >= LOST_JOBS_REMEMBERED
             && let Some(oldest) = self.order.pop_front()
         {
@@ -500,7 +503,7 @@ impl Worker {
     /// [`WorkerEvent::Packet`]. A grab, an ability or a WORK_* sent this way
     /// is invisible to the worker's bookkeeping, and an ERROR answering a
     /// raw request while a grab is outstanding is taken as the grab's reply.
-    pub fn send_packet(&mut self, server: ServerId, packet: &Packet) -> Result<(), WorkerError> {
+    pub fn send_raw(&mut self, server: ServerId, packet: &Packet) -> Result<(), WorkerError> {
         let conn = self
             .links
             .iter_mut()
@@ -512,12 +515,12 @@ impl Worker {
     }
 
     /// Sends WORK_DATA: a chunk of partial result for the client.
-    pub fn work_data(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+    pub fn work_data(&mut self, id: AssignmentId, data: &[u8]) -> Result<(), WorkerError> {
         self.report(id, Report::Data(data))
     }
 
     /// Sends WORK_WARNING.
-    pub fn work_warning(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+    pub fn work_warning(&mut self, id: AssignmentId, data: &[u8]) -> Result<(), WorkerError> {
         self.report(id, Report::Warning(data))
     }
 
@@ -526,7 +529,7 @@ impl Worker {
     /// denominator text exceeds 11 characters).
     pub fn work_status(
         &mut self,
-        id: JobId,
+        id: AssignmentId,
         numerator: u32,
         denominator: u32,
     ) -> Result<(), WorkerError> {
@@ -534,22 +537,22 @@ impl Worker {
     }
 
     /// Sends WORK_COMPLETE with the result; ends the job and frees its slot.
-    pub fn work_complete(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+    pub fn work_complete(&mut self, id: AssignmentId, data: &[u8]) -> Result<(), WorkerError> {
         self.report(id, Report::Complete(data))
     }
 
     /// Sends WORK_FAIL; ends the job and frees its slot.
-    pub fn work_fail(&mut self, id: JobId) -> Result<(), WorkerError> {
+    pub fn work_fail(&mut self, id: AssignmentId) -> Result<(), WorkerError> {
         self.report(id, Report::Fail)
     }
 
     /// Sends WORK_EXCEPTION with the exception text; ends the job and frees
     /// its slot. Clients that did not ask for exceptions see a failure.
-    pub fn work_exception(&mut self, id: JobId, data: &[u8]) -> Result<(), WorkerError> {
+    pub fn work_exception(&mut self, id: AssignmentId, data: &[u8]) -> Result<(), WorkerError> {
         self.report(id, Report::Exception(data))
     }
 
-    fn report(&mut self, id: JobId, report: Report<'_>) -> Result<(), WorkerError> {
+    fn report(&mut self, id: AssignmentId, report: Report<'_>) -> Result<(), WorkerError> {
         let Some(job) = self.jobs.get(&id) else {
             if self.lost.ids.contains(&id) {
                 // The server took the job back; the result has nowhere to go.
@@ -573,10 +576,12 @@ impl Worker {
             Report::Data(data) => send(conn, Command::WorkDataReq, &[handle, data]),
             Report::Warning(data) => send(conn, Command::WorkWarningReq, &[handle, data]),
             Report::Status(num, den) => {
-                let (mut n, mut d) = ([0u8; 20], [0u8; 20]);
-                let num = decimal(u64::from(num), &mut n);
-                let den = decimal(u64::from(den), &mut d);
-                send(conn, Command::WorkStatusReq, &[handle, num, den]);
+                let (num, den) = (Decimal::new(num.into()), Decimal::new(den.into()));
+                send(
+                    conn,
+                    Command::WorkStatusReq,
+                    &[handle, num.as_bytes(), den.as_bytes()],
+                );
             }
             Report::Complete(data) => send(conn, Command::WorkCompleteReq, &[handle, data]),
             Report::Fail => send(conn, Command::WorkFailReq, &[handle]),
@@ -918,7 +923,7 @@ impl Worker {
             send(conn, Command::WorkFailReq, &[&handle]);
             return;
         }
-        let id = JobId(self.next_job);
+        let id = AssignmentId(self.next_job);
         self.next_job += 1;
         let job = Assignment {
             id,
@@ -1020,7 +1025,7 @@ impl Worker {
             self.events.push_back(WorkerEvent::Disconnected {
                 server: ServerId(self.links[index].server),
             });
-            let mut lost: Vec<JobId> = self
+            let mut lost: Vec<AssignmentId> = self
                 .jobs
                 .iter()
                 .filter(|(_, job)| job.server == index)
@@ -1079,7 +1084,7 @@ impl Worker {
 }
 
 impl Endpoint for Worker {
-    fn output_limits(&self) -> crate::outbound::OutputLimits {
+    fn output_limits(&self) -> crate::endpoint::OutputLimits {
         self.config.output_limits()
     }
 
@@ -1129,10 +1134,8 @@ fn send_ability(conn: &mut Connection, function: &[u8], timeout: Option<Duration
     match timeout {
         None => send(conn, Command::CanDo, &[function]),
         Some(timeout) => {
-            let mut digits = [0u8; 20];
-            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-            let millis = decimal(millis, &mut digits);
-            send(conn, Command::CanDoTimeout, &[function, millis]);
+            let millis = Decimal::new(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+            send(conn, Command::CanDoTimeout, &[function, millis.as_bytes()]);
         }
     }
 }
@@ -1143,17 +1146,4 @@ fn send(conn: &mut Connection, command: Command, fields: &[&[u8]]) {
         "worker packets have the command's field count, and only their last field \
          can hold caller bytes; handles and function names come NUL-free",
     );
-}
-
-/// Formats `n` in decimal into `buf` without allocating.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
 }

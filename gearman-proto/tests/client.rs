@@ -305,7 +305,7 @@ fn a_request_timeout_behind_the_exceptions_option_ends_the_submit_with_timeout()
 
     let mut net = Net::new(
         ClientConfig::new([A, B])
-            .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+            .with_routing(gearman_proto::client::RoutingPolicy::Single)
             .with_request_timeout(Some(timeout))
             .with_seed(1),
     );
@@ -768,7 +768,7 @@ fn invalid_requests_are_refused_up_front() {
 #[test]
 fn failover_when_a_server_is_down_and_back_after_backoff() {
     let config = without_exceptions([A, B])
-        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_routing(gearman_proto::client::RoutingPolicy::Single)
         .with_backoff(Duration::from_secs(1), Duration::from_secs(8))
         .with_seed(3);
     let mut net = Net::new(config);
@@ -813,7 +813,7 @@ fn failover_when_a_server_is_down_and_back_after_backoff() {
 #[test]
 fn unacknowledged_submits_are_retried_elsewhere_acknowledged_are_not() {
     let config = without_exceptions([A, B])
-        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_routing(gearman_proto::client::RoutingPolicy::Single)
         .with_seed(3);
     let mut net = Net::new(config);
     let acked = net.submit(JobRequest::new("f", "1"));
@@ -854,7 +854,7 @@ fn unacknowledged_submits_are_retried_elsewhere_acknowledged_are_not() {
 #[test]
 fn retries_are_bounded_by_the_configuration() {
     let config = without_exceptions([A, B])
-        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_routing(gearman_proto::client::RoutingPolicy::Single)
         .with_submit_retries(1)
         .with_backoff(Duration::from_millis(10), Duration::from_millis(10))
         .with_seed(3);
@@ -896,7 +896,7 @@ fn submit_with_every_server_down_ends_with_the_drop_reason() {
 
 #[test]
 fn consistent_hashing_keeps_a_unique_on_one_server_and_moves_only_the_down_servers_share() {
-    use gearman_proto::routing::{Router, RoutingPolicy};
+    use gearman_proto::client::{Router, RoutingPolicy};
     let servers = ["s0:4730", "s1:4730", "s2:4730"];
     let config = without_exceptions(servers)
         .with_routing(RoutingPolicy::consistent_hash())
@@ -1130,7 +1130,7 @@ fn backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets_on_connect()
 #[test]
 fn connect_timeout_closes_the_attempt_and_fails_over() {
     let config = without_exceptions([A, B])
-        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_routing(gearman_proto::client::RoutingPolicy::Single)
         .with_connect_timeout(Duration::from_secs(2))
         .with_seed(1);
     let mut net = Net::new(config);
@@ -1637,7 +1637,7 @@ fn a_submit_never_waits_on_the_reconnect_of_a_failed_server() {
 
     // Two servers: B is up, A failed.
     let config = without_exceptions([A, B])
-        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_routing(gearman_proto::client::RoutingPolicy::Single)
         .with_backoff(backoff.0, backoff.1)
         .with_seed(2);
     let mut net = Net::new(config);
@@ -1690,7 +1690,7 @@ fn a_submit_never_waits_on_a_first_connect_while_another_server_is_up() {
 #[test]
 fn after_a_request_timeout_submits_go_elsewhere_until_the_server_answers_again() {
     let config = without_exceptions([A, B])
-        .with_routing(gearman_proto::routing::RoutingPolicy::Single)
+        .with_routing(gearman_proto::client::RoutingPolicy::Single)
         .with_request_timeout(Some(Duration::from_secs(2)))
         .with_connect_timeout(Duration::from_secs(3))
         .with_backoff(Duration::from_secs(1), Duration::from_secs(1))

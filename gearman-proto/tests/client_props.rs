@@ -6,10 +6,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use gearman_proto::client::RoutingPolicy;
 use gearman_proto::client::{
     Client, ClientConfig, JobHandle, JobId, JobRequest, RequestId, ServerId,
 };
-use gearman_proto::routing::RoutingPolicy;
 use gearman_proto::{Command, ConnAction, ConnId, Endpoint, Packet};
 use proptest::prelude::*;
 

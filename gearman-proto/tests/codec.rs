@@ -3,7 +3,7 @@
 //! gearmand's wire bytes, malformed input, and property tests.
 
 use bytes::{Bytes, BytesMut};
-use gearman_proto::command::UNUSED_NUMBERS;
+use gearman_proto::packet::UNUSED_NUMBERS;
 use gearman_proto::{
     Command, DecodeError, Decoder, Field, Frame, HEADER_LEN, Magic, Packet, encode_fields,
     encoded_len_of,
@@ -473,7 +473,7 @@ proptest! {
         let mut buf = BytesMut::from(&data[..]);
         loop {
             let before = buf.len();
-            let declared = gearman_proto::codec::declared_size(&buf);
+            let declared = gearman_proto::packet::declared_size(&buf);
             match decoder.decode_packet(&mut buf) {
                 Ok(Some(packet)) => {
                     let consumed = before - buf.len();

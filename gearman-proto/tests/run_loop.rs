@@ -12,7 +12,7 @@ use std::time::Instant;
 use gearman_proto::bytes::Bytes;
 use gearman_proto::bytes::BytesMut;
 use gearman_proto::client::{Client, ClientConfig, ClientError, ClientEvent, JobRequest};
-use gearman_proto::conn::{Transport, drain_outputs};
+use gearman_proto::endpoint::{Transport, drain_outputs};
 use gearman_proto::server::{Server, ServerConfig, ServerEvent};
 use gearman_proto::worker::{Worker, WorkerConfig, WorkerEvent};
 use gearman_proto::{Command, ConnAction, ConnId, ConnectError, Decoder, Endpoint, Packet};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gearman_proto::Command::*;
 use gearman_proto::worker::WorkerEvent;
-use gearman_proto::worker::{GrabMode, GrabState, JobId, Worker, WorkerConfig, WorkerError};
+use gearman_proto::worker::{AssignmentId, GrabMode, GrabState, Worker, WorkerConfig, WorkerError};
 use gearman_proto::{Command, ConnAction, ConnectError, Packet};
 use worker_support::{Peer, servers, sid};
 
@@ -707,8 +707,8 @@ fn a_second_end_and_unknown_ids_are_usage_errors() {
         Err(WorkerError::JobEnded(job.id))
     );
     assert_eq!(
-        peer.worker.work_fail(JobId(99)),
-        Err(WorkerError::UnknownJob(JobId(99)))
+        peer.worker.work_fail(AssignmentId(99)),
+        Err(WorkerError::UnknownJob(AssignmentId(99)))
     );
     peer.drain();
     peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), (GrabJobUniq, &[])]);
@@ -739,7 +739,7 @@ fn lost_connection_reports_its_jobs_frees_their_slots_and_drops_late_results() {
     );
     peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
     peer.send(0, JobAssign, &[b"H:2", b"f", b""]);
-    let jobs: Vec<JobId> = peer
+    let jobs: Vec<AssignmentId> = peer
         .take_events()
         .into_iter()
         .map(|e| match e {
@@ -860,7 +860,7 @@ fn input_split_byte_by_byte_gives_the_same_job() {
 fn other_packets_are_handed_to_the_caller() {
     let mut peer = Peer::connected(one("f"));
     let echo = Packet::build(EchoReq, &[b"ping"]).unwrap();
-    peer.worker.send_packet(sid(0), &echo).unwrap();
+    peer.worker.send_raw(sid(0), &echo).unwrap();
     peer.drain();
     peer.expect(0, &[(EchoReq, &[b"ping"])]);
     peer.send(0, EchoRes, &[b"ping"]);
@@ -876,7 +876,7 @@ fn other_packets_are_handed_to_the_caller() {
         Some(GrabState::AwaitingGrabReply)
     );
     assert_eq!(
-        peer.worker.send_packet(sid(5), &echo),
+        peer.worker.send_raw(sid(5), &echo),
         Err(WorkerError::NotConnected(sid(5)))
     );
 }

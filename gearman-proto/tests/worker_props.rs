@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use gearman_proto::routing::ServerId;
-use gearman_proto::worker::{GrabMode, GrabState, JobId, Worker, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::ServerId;
+use gearman_proto::worker::{AssignmentId, GrabMode, GrabState, Worker, WorkerConfig, WorkerEvent};
 use gearman_proto::{Command, ConnAction, ConnId, Decoder, Packet};
 use proptest::prelude::*;
 
@@ -98,8 +98,8 @@ struct Model {
     sent: HashMap<ConnId, (BytesMut, Decoder)>,
     /// Handles assigned on each connection and not yet ended by a packet.
     handles: HashMap<ConnId, HashSet<Vec<u8>>>,
-    live: Vec<JobId>,
-    ever: HashSet<JobId>,
+    live: Vec<AssignmentId>,
+    ever: HashSet<AssignmentId>,
     next_handle: u64,
     shutdown_complete: bool,
     /// Whether the step being drained moved the clock: a grab then may

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gearman_proto::IntoServerAddr;
+use gearman_proto::admin::call::{self as calls, AdminCall};
 use gearman_proto::admin::{
     AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
     StatusRow, WorkerRow,
 };
-use gearman_proto::admin_call::{self as calls, AdminCall};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Error;

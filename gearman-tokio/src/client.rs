@@ -15,8 +15,8 @@ use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
     ServerId, UniqueStatus, UsageError, Waiters,
 };
-pub use gearman_proto::dispatch::{JobError, JobOutcome, JobUpdate};
-use gearman_proto::dispatch::{JobStep, RequestAnswer};
+pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
+use gearman_proto::client::{JobStep, RequestAnswer};
 use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
-use gearman_proto::conn::{Transport, drain_outputs};
-use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
+use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
+use gearman_proto::endpoint::{Transport, drain_outputs};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Handle;

@@ -105,7 +105,7 @@ pub use gearman_proto::client::{
 pub use gearman_proto::driver_error::Error;
 pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
-pub use gearman_proto::{Priority, routing::RoutingPolicy};
+pub use gearman_proto::{Priority, client::RoutingPolicy};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, Server};
 pub use worker::{WorkError, Worker, WorkerJob};
 

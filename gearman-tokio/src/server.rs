@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use gearman_proto::server;
 use gearman_proto::server::{Server as Core, ServerConfig};
-use gearman_proto::serving;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -55,7 +55,7 @@ enum Command {
 
 struct Serving {
     core: Core,
-    state: serving::Serving,
+    state: server::Serving,
 }
 
 impl Driven for Serving {
@@ -159,7 +159,7 @@ impl Server {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let serving = Serving {
             core,
-            state: serving::Serving::default(),
+            state: server::Serving::default(),
         };
         let accept = async move {
             // Handshakes in progress; they end with the server.

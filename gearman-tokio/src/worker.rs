@@ -11,9 +11,9 @@ use tracing::Instrument;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-pub use gearman_proto::work_report::WorkError;
-use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+pub use gearman_proto::worker::WorkError;
+use gearman_proto::worker::WorkUpdate;
+use gearman_proto::worker::{Assignment, AssignmentId, Worker as Core, WorkerConfig, WorkerEvent};
 use gearman_proto::{ConnectError, IntoServerAddr};
 use tokio::sync::mpsc;
 
@@ -78,8 +78,8 @@ impl WorkerJob {
 
 #[derive(Debug)]
 enum Command {
-    Update(JobId, WorkUpdate),
-    Done(JobId, Result<Bytes, WorkError>),
+    Update(AssignmentId, WorkUpdate),
+    Done(AssignmentId, Result<Bytes, WorkError>),
     Shutdown,
 }
 
@@ -124,7 +124,7 @@ struct Driving {
     on_connect_failed: Option<ConnectFailedHook>,
     commands: mpsc::UnboundedSender<Command>,
     /// Handler tasks by job, so a job the server took back can be stopped.
-    running: HashMap<JobId, tokio::task::AbortHandle>,
+    running: HashMap<AssignmentId, tokio::task::AbortHandle>,
     finished: bool,
 }
 

@@ -84,7 +84,7 @@ async fn one_server_list_mixes_tls_and_plain_servers() {
     let client = Client::with_connector(ClientConfig::new([tls, plain]), connector(&pki)).unwrap();
     for server in 0..2 {
         let echoed = client
-            .echo_on(gearman_tokio::proto::routing::ServerId(server), "ping")
+            .echo_on(gearman_tokio::proto::client::ServerId(server), "ping")
             .await
             .unwrap();
         assert_eq!(echoed, "ping", "server {server}");

@@ -8,7 +8,7 @@ use std::fmt::Display;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use gearman_proto::work_report::WorkError;
+use gearman_proto::worker::WorkError;
 
 use crate::cli::UsageError;
 

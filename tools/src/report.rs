@@ -12,9 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use gearman_proto::Priority;
 use gearman_proto::admin::AdminResponse;
+use gearman_proto::client::ServerId;
 use gearman_proto::client::{ClientConfig, JobHandle, JobRequest, JobStatus, UniqueStatus};
-use gearman_proto::dispatch::{JobOutcome, JobUpdate};
-use gearman_proto::routing::ServerId;
+use gearman_proto::client::{JobOutcome, JobUpdate};
 
 use crate::cli::{AdminArgs, PriorityArg, exit};
 

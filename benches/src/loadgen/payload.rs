@@ -2,7 +2,7 @@
 //! caught, and the check of each echo result.
 
 use bytes::Bytes;
-use gearman_proto::dispatch::JobOutcome;
+use gearman_proto::client::JobOutcome;
 
 use crate::args::Args;
 
@@ -61,7 +61,7 @@ mod tests {
         let background = Args::parse(["--background".to_owned()]).unwrap();
         let echo = JobOutcome::Complete(payload(3, foreground.payload));
         let queued = JobOutcome::Queued(gearman_proto::client::JobHandle {
-            server: gearman_proto::routing::ServerId(0),
+            server: gearman_proto::client::ServerId(0),
             handle: Bytes::from_static(b"H:x:1"),
         });
         assert!(ended_correctly(&echo, 3, &foreground));

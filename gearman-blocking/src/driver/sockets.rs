@@ -20,8 +20,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use gearman_proto::conn::{Transport, drain_outputs};
-use gearman_proto::outbound::{Backlog, OutputBudget, OutputLimits};
+use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
+use gearman_proto::endpoint::{Transport, drain_outputs};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 
 use crate::transport::{Connection, Connector, Stream, TcpConnector};

@@ -2,8 +2,8 @@
 
 use bytes::{BufMut, Bytes};
 
-use super::decimal::{atoi, put_i64};
 use super::response::AdminResponse;
+use crate::decimal::{atoi, put_i64};
 
 /// Most tokens an admin line may have; gearmand closes the connection on a sixth.
 pub const MAX_ADMIN_TOKENS: usize = 5;
@@ -43,7 +43,7 @@ pub enum MaxQueueLimits {
 /// Arguments are raw bytes: tokens never contain a space, and a value given
 /// to [`encode`](AdminRequest::encode) that holds a space, `\r` or `\n` would
 /// change the line's meaning, so callers must not pass one (the typed calls
-/// of [`admin_call`](crate::admin_call) check their arguments, and a
+/// of [`admin_call`](crate::admin::call) check their arguments, and a
 /// [`Raw`](AdminRequest::Raw) line is checked when built).
 ///
 /// ```

@@ -2,8 +2,8 @@
 
 use bytes::{BufMut, Bytes};
 
-use super::decimal::{parse_i64, parse_u64, put_i64, put_u64};
 use super::request::AdminRequest;
+use crate::decimal::{parse_i64, parse_u64, put_i64, put_u64};
 
 /// One `status` line: `NAME\tTOTAL\tRUNNING\tWORKERS`.
 ///

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::backoff::BackoffConfig;
-use crate::codec::DEFAULT_MAX_PACKET_SIZE;
-use crate::outbound::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
-use crate::routing::RoutingPolicy;
+use crate::client::RoutingPolicy;
+use crate::endpoint::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
+use crate::packet::DEFAULT_MAX_PACKET_SIZE;
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Configuration of a [`Client`](super::Client).
@@ -13,7 +13,7 @@ use crate::time::DEFAULT_FRAME_TIMEOUT;
 /// ```
 /// use std::time::Duration;
 /// use gearman_proto::client::ClientConfig;
-/// use gearman_proto::routing::RoutingPolicy;
+/// use gearman_proto::client::RoutingPolicy;
 ///
 /// let config = ClientConfig::new(["gm1:4730", "gm2:4730"])
 ///     .with_routing(RoutingPolicy::consistent_hash())
@@ -27,7 +27,7 @@ use crate::time::DEFAULT_FRAME_TIMEOUT;
 #[must_use = "a configuration does nothing until a client is made with it"]
 pub struct ClientConfig {
     /// Job servers as `host:port`, in order; a server's index is its
-    /// [`ServerId`](crate::routing::ServerId).
+    /// [`ServerId`](crate::client::ServerId).
     pub servers: Vec<String>,
     /// How a request picks its server. Default: round robin.
     pub routing: RoutingPolicy,

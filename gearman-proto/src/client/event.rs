@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::request::{JobHandle, JobId, RequestId};
-use crate::conn::ConnectError;
+use crate::endpoint::ConnectError;
 use crate::packet::Packet;
 
 /// Something the caller should know, from [`Client::poll_event`](super::Client::poll_event).

@@ -9,9 +9,9 @@ use bytes::{Bytes, BytesMut};
 use super::listeners::Listeners;
 use super::request::{JobId, RequestId};
 use crate::backoff::Backoff;
-use crate::codec::Decoder;
-use crate::command::Command;
-use crate::conn::{ConnId, ConnectError};
+use crate::endpoint::{ConnId, ConnectError};
+use crate::packet::Command;
+use crate::packet::Decoder;
 use crate::time::FrameClock;
 
 /// One configured server.

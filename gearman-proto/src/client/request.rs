@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
 
-use crate::command::{Command, Field, Priority};
+use crate::client::ServerId;
+use crate::decimal::Decimal;
 use crate::packet::encode_fields;
-use crate::routing::ServerId;
+use crate::packet::{Command, Field, Priority};
 
 /// Longest unique id sent: gearmand accepts 64 bytes but stores 63, and a
 /// 64-byte unique breaks coalescing.
@@ -323,45 +324,9 @@ pub enum UsageError {
     },
 }
 
-/// A number as decimal text, without allocating.
-pub(crate) struct Decimal {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    pub(crate) fn new(mut n: u64) -> Decimal {
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        Decimal { digits, start }
-    }
-
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.digits[self.start..]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimal_text() {
-        assert_eq!(Decimal::new(0).as_bytes(), b"0");
-        assert_eq!(Decimal::new(1_767_225_600).as_bytes(), b"1767225600");
-        assert_eq!(
-            Decimal::new(u64::MAX).as_bytes(),
-            u64::MAX.to_string().as_bytes()
-        );
-    }
 
     #[test]
     fn command_per_form() {

@@ -27,7 +27,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Client, ClientError, JobHandle, JobId, JobRequest, RequestId, ServerId, UsageError};
-use crate::dispatch::{Dispatch, JobStep, RequestAnswer, dispatch};
+use crate::client::{Dispatch, JobStep, RequestAnswer, dispatch};
 
 /// What a caller asks of a [`Client`] through [`Waiters::call`], with the
 /// waiter that takes the result: `J` for a job, `R` for a request.
@@ -317,7 +317,7 @@ mod tests {
 
     use super::*;
     use crate::client::ClientConfig;
-    use crate::dispatch::{JobOutcome, JobUpdate};
+    use crate::client::{JobOutcome, JobUpdate};
     use crate::{Command, ConnAction, ConnId, Endpoint, encode_fields};
 
     /// Waiters are labels; what each was handed is recorded.

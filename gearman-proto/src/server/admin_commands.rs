@@ -9,8 +9,8 @@ use crate::admin::{
     AdminRequest, AdminResponse, JobRow, MaxQueueLimits, PriorityStatusRow, StatusRow, WorkerRow,
     encode_list_end,
 };
-use crate::command::Command;
-use crate::conn::ConnId;
+use crate::endpoint::ConnId;
+use crate::packet::Command;
 
 use super::connection::remove_one;
 use super::function::FunctionId;
@@ -251,10 +251,7 @@ impl Server {
         job.ignored = true;
         Self::unindex_coalescing(&mut self.functions, key, job);
         job.coalesce = Coalesce::Never;
-        if std::mem::take(&mut job.persisted) {
-            let name = &self.functions.get(job.function).name;
-            self.store.done(name, job.bytes.unique());
-        }
+        job.persisted = false;
         self.stats.jobs_discarded += 1;
         true
     }

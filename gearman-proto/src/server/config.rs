@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use crate::codec::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE};
-use crate::outbound::{
+use crate::endpoint::{
     DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_TOTAL_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT,
     OutputLimits,
 };
+use crate::packet::{DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_PACKET_SIZE};
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Log level reported by the admin `verbose` command (gearmand's names).

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::Decoder;
+use crate::packet::Decoder;
 use crate::time::FrameClock;
 
 use super::function::FunctionId;

@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::command::Priority;
-use crate::conn::ConnId;
+use crate::endpoint::ConnId;
+use crate::packet::Priority;
 
 use super::hash::FastMap;
 use super::job::{Coalesce, JobKey};

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::command::Priority;
-use crate::conn::ConnId;
+use crate::endpoint::ConnId;
+use crate::packet::Priority;
 
 use super::function::FunctionId;
 
@@ -212,7 +212,8 @@ pub(crate) struct Job {
     pub(crate) ignored: bool,
     /// Cancelled by the admin `cancel job` command.
     pub(crate) cancelled: bool,
-    /// Handed to the persistent queue and not yet done there.
+    /// A background job: `show jobs` reports it as persisted, as gearmand
+    /// does for jobs its queue holds (this server keeps jobs in memory only).
     pub(crate) persisted: bool,
     pub(crate) numerator: u32,
     pub(crate) denominator: u32,

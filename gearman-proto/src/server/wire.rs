@@ -2,7 +2,7 @@
 
 use bytes::BufMut;
 
-use crate::command::Command;
+use crate::packet::Command;
 use crate::packet::encode_fields;
 
 /// Appends one packet; the server only writes fields that cannot break the
@@ -28,32 +28,6 @@ pub(crate) fn put_fail_with_nul<B: BufMut>(buf: &mut B, handle: &[u8]) {
     buf.put_u32(handle.len() as u32 + 1);
     buf.put_slice(handle);
     buf.put_u8(0);
-}
-
-/// A number as decimal text, on the stack.
-pub(crate) struct Decimal {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    pub(crate) fn new(mut n: u64) -> Decimal {
-        let mut buf = [0u8; 20];
-        let mut start = buf.len();
-        loop {
-            start -= 1;
-            buf[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        Decimal { buf, start }
-    }
-
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
 }
 
 /// C's `strtoll(text, NULL, 10)`: leading spaces, an optional sign, then
@@ -109,9 +83,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decimal_and_c_parsing() {
-        assert_eq!(Decimal::new(0).as_bytes(), b"0");
-        assert_eq!(Decimal::new(u64::MAX).as_bytes(), b"18446744073709551615");
+    fn c_parsing() {
         assert_eq!(strtoll(b"  42x"), Some(42));
         assert_eq!(strtoll(b"-7"), Some(-7));
         assert_eq!(strtoll(b"abc"), Some(0));

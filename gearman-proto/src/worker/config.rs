@@ -5,9 +5,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::backoff::BackoffConfig;
-use crate::codec::DEFAULT_MAX_PACKET_SIZE;
-use crate::command::Command;
-use crate::outbound::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
+use crate::endpoint::{DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_WRITE_STALL_TIMEOUT, OutputLimits};
+use crate::packet::Command;
+use crate::packet::DEFAULT_MAX_PACKET_SIZE;
 use crate::time::DEFAULT_FRAME_TIMEOUT;
 
 /// Which grab request a worker sends.
@@ -99,7 +99,7 @@ pub struct Ability {
 #[must_use = "a configuration does nothing until a worker is made with it"]
 pub struct WorkerConfig {
     /// Job servers as `host:port`, in order; a server's index is its
-    /// [`ServerId`](crate::routing::ServerId). The worker keeps
+    /// [`ServerId`](crate::endpoint::ServerId). The worker keeps
     /// [`connections_per_server`](WorkerConfig::connections_per_server)
     /// connections to each.
     pub servers: Vec<String>,

@@ -4,19 +4,20 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::conn::ConnectError;
+use crate::endpoint::{ConnectError, ServerId};
 use crate::packet::Packet;
-use crate::routing::ServerId;
 
-/// A job's id inside one [`Worker`](super::Worker): never reused, so a late
-/// call for a job that already ended is recognised as such.
+/// The id a [`Worker`](super::Worker) gives each job assigned to it: never
+/// reused, so a late call for a job that already ended is recognised as
+/// such. (A client's id for a job it submitted is
+/// [`client::JobId`](crate::client::JobId), a different number.)
 ///
 /// A job handle is only unique on the server that issued it; the id stands
 /// for the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JobId(pub u64);
+pub struct AssignmentId(pub u64);
 
-impl fmt::Display for JobId {
+impl fmt::Display for AssignmentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "job#{}", self.0)
     }
@@ -29,7 +30,7 @@ impl fmt::Display for JobId {
 #[non_exhaustive]
 pub struct Assignment {
     /// The id to report results with.
-    pub id: JobId,
+    pub id: AssignmentId,
     /// The server that assigned it (the handle is only unique there).
     pub server: ServerId,
     /// The job handle, as the server sent it.
@@ -96,7 +97,7 @@ pub enum WorkerEvent {
     /// on are dropped without error. Its concurrency slot is free again.
     JobLost {
         /// The job.
-        id: JobId,
+        id: AssignmentId,
     },
     /// A connection to `server` is established and registered.
     Connected {
@@ -123,7 +124,7 @@ pub enum WorkerEvent {
     },
     /// A packet the worker does not consume itself (ECHO_RES, OPTION_RES,
     /// or one meant for clients), for callers that speak raw packets with
-    /// [`send_packet`](super::Worker::send_packet).
+    /// [`send_raw`](super::Worker::send_raw).
     Packet {
         /// The server that sent it.
         server: ServerId,
@@ -178,10 +179,10 @@ pub enum WorkerError {
     InvalidFunction(Bytes),
     /// This worker never assigned a job with this id.
     #[error("{0} was never assigned by this worker")]
-    UnknownJob(JobId),
+    UnknownJob(AssignmentId),
     /// The job already ended with WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION.
     #[error("{0} already ended")]
-    JobEnded(JobId),
+    JobEnded(AssignmentId),
     /// The server is not configured or not connected right now.
     #[error("{0} is not connected")]
     NotConnected(ServerId),

@@ -9,9 +9,9 @@ use super::config::GrabMode;
 use super::event::GrabState;
 use super::send;
 use crate::backoff::Backoff;
-use crate::codec::Decoder;
-use crate::command::Command;
-use crate::conn::ConnId;
+use crate::endpoint::ConnId;
+use crate::packet::Command;
+use crate::packet::Decoder;
 use crate::time::FrameClock;
 
 /// One connection slot to a configured server and whatever connection it
@@ -30,7 +30,7 @@ pub(super) struct Link {
 pub(super) enum LinkState {
     /// No connection. `retry_at: None` means none is planned (shutting down).
     Down { retry_at: Option<Instant> },
-    /// A [`ConnAction::Connect`](crate::conn::ConnAction::Connect) is out.
+    /// A [`ConnAction::Connect`](crate::endpoint::ConnAction::Connect) is out.
     Connecting { conn: ConnId, deadline: Instant },
     /// Established and registered.
     Up(Box<Connection>),
@@ -92,7 +92,7 @@ impl Link {
         }
     }
 
-    /// The next instant this link needs [`handle_timeout`](crate::conn::Endpoint::handle_timeout).
+    /// The next instant this link needs [`handle_timeout`](crate::endpoint::Endpoint::handle_timeout).
     pub(super) fn deadline(&self) -> Option<Instant> {
         match &self.state {
             LinkState::Down { retry_at } => *retry_at,

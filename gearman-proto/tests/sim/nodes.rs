@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gearman_proto::client::{Client, ClientConfig, ClientEvent, JobId as ClientJobId};
-use gearman_proto::worker::{JobId as WorkerJobId, Worker, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{AssignmentId, Worker, WorkerConfig, WorkerEvent};
 use gearman_proto::{ConnAction, ConnId, Endpoint, Transmit};
 
 /// A [`Client`] and everything it reported.
@@ -82,12 +82,12 @@ pub struct SimWorker {
     pub worker: Worker,
     pub work_time: Duration,
     pub slow_time: Duration,
-    running: BTreeMap<(Instant, u64), (WorkerJobId, Bytes)>,
+    running: BTreeMap<(Instant, u64), (AssignmentId, Bytes)>,
     /// Handles of the jobs this worker was given, in order.
     pub assigned: Vec<Bytes>,
     /// Payloads of jobs it reported a result for.
     pub finished: Vec<Bytes>,
-    pub lost: Vec<WorkerJobId>,
+    pub lost: Vec<AssignmentId>,
     pub events: Vec<WorkerEvent>,
     seq: u64,
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use gearman_proto::routing::ServerId;
+use gearman_proto::client::ServerId;
 use gearman_proto::worker::{Worker, WorkerConfig, WorkerEvent};
 use gearman_proto::{Command, ConnAction, ConnId, Decoder, Packet};
 

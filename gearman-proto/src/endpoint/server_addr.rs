@@ -1,28 +1,28 @@
-//! The forms in which a server's address is accepted: `"host:port"` as
-//! `&str` or `String`, a [`SocketAddr`], or a `(host, port)` pair.
-//!
-//! Every constructor that takes servers (client and worker configurations,
-//! and each adapter's `Client`, `Worker` and `Admin`) takes them through
-//! [`IntoServerAddr`], so these all name the same server:
-//!
-//! ```
-//! use std::net::{Ipv4Addr, SocketAddr};
-//! use gearman_proto::IntoServerAddr;
-//!
-//! let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
-//! assert_eq!("127.0.0.1:4730".into_server_addr(), "127.0.0.1:4730");
-//! assert_eq!(String::from("127.0.0.1:4730").into_server_addr(), "127.0.0.1:4730");
-//! assert_eq!(socket.into_server_addr(), "127.0.0.1:4730");
-//! assert_eq!(("127.0.0.1", 4730).into_server_addr(), "127.0.0.1:4730");
-//! assert_eq!((Ipv4Addr::LOCALHOST, 4730).into_server_addr(), "127.0.0.1:4730");
-//! // An IPv6 host gets the brackets that keep its colons apart from the port's.
-//! assert_eq!(("::1", 4730).into_server_addr(), "[::1]:4730");
-//! ```
+//! The forms in which a server's address is accepted.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// A value that names one server; turned into the `host:port` text the
-/// connections resolve.
+/// connections resolve: `"host:port"` as `&str` or `String`, a
+/// [`SocketAddr`], or a `(host, port)` pair.
+///
+/// Every constructor that takes servers (client and worker configurations,
+/// and each adapter's `Client`, `Worker` and `Admin`) takes them through
+/// [`IntoServerAddr`], so these all name the same server:
+///
+/// ```
+/// use std::net::{Ipv4Addr, SocketAddr};
+/// use gearman_proto::IntoServerAddr;
+///
+/// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+/// assert_eq!("127.0.0.1:4730".into_server_addr(), "127.0.0.1:4730");
+/// assert_eq!(String::from("127.0.0.1:4730").into_server_addr(), "127.0.0.1:4730");
+/// assert_eq!(socket.into_server_addr(), "127.0.0.1:4730");
+/// assert_eq!(("127.0.0.1", 4730).into_server_addr(), "127.0.0.1:4730");
+/// assert_eq!((Ipv4Addr::LOCALHOST, 4730).into_server_addr(), "127.0.0.1:4730");
+/// // An IPv6 host gets the brackets that keep its colons apart from the port's.
+/// assert_eq!(("::1", 4730).into_server_addr(), "[::1]:4730");
+/// ```
 pub trait IntoServerAddr {
     /// The server's address as `host:port` (`[v6]:port` for an IPv6 host).
     fn into_server_addr(self) -> String;

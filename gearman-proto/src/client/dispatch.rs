@@ -1,28 +1,4 @@
-//! What a waiting caller sees of a [`Client`](crate::client::Client)'s
-//! events: a job's steps (acknowledged, updates, one end) and a request's
-//! one answer, in the shape every adapter hands out.
-//!
-//! [`dispatch`] turns one [`ClientEvent`] into a [`Dispatch`] addressed to a
-//! job or to a request, so that adapters only look up who waits for that id
-//! and pass the step on; the mapping itself (which event ends a job, what a
-//! background job's end is, which answer goes with which request) is the
-//! same in every adapter.
-//!
-//! ```
-//! use bytes::Bytes;
-//! use gearman_proto::client::{ClientEvent, JobId};
-//! use gearman_proto::dispatch::{Dispatch, JobOutcome, JobStep, dispatch};
-//!
-//! let event = ClientEvent::Complete { job: JobId(7), data: Bytes::from_static(b"olleh") };
-//! match dispatch(event) {
-//!     Some(Dispatch::Job { job, step }) => {
-//!         assert_eq!(job, JobId(7));
-//!         assert!(step.is_end());
-//!         assert_eq!(step, JobStep::End(Ok(JobOutcome::Complete(Bytes::from_static(b"olleh")))));
-//!     }
-//!     other => unreachable!("{other:?}"),
-//! }
-//! ```
+//! What a waiting caller sees of a client's events; see [`dispatch`].
 
 use bytes::Bytes;
 
@@ -54,7 +30,7 @@ impl JobOutcome {
     /// becomes [`JobError::Queued`] (it has no result to give).
     ///
     /// ```
-    /// use gearman_proto::dispatch::{JobError, JobOutcome};
+    /// use gearman_proto::client::{JobError, JobOutcome};
     ///
     /// assert_eq!(JobOutcome::Complete("olleh".into()).into_result(), Ok("olleh".into()));
     /// let failed = JobOutcome::Exception("no such file".into()).into_result().unwrap_err();
@@ -158,6 +134,32 @@ pub enum Dispatch {
 
 /// Addresses `event` to its job or request; `None` for events no caller
 /// waits on.
+///
+/// What a waiting caller sees of a [`Client`](crate::client::Client)'s
+/// events: a job's steps (acknowledged, updates, one end) and a request's
+/// one answer, in the shape every adapter hands out.
+///
+/// It turns one [`ClientEvent`] into a [`Dispatch`] addressed to a
+/// job or to a request, so that adapters only look up who waits for that id
+/// and pass the step on; the mapping itself (which event ends a job, what a
+/// background job's end is, which answer goes with which request) is the
+/// same in every adapter.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gearman_proto::client::{ClientEvent, JobId};
+/// use gearman_proto::client::{Dispatch, JobOutcome, JobStep, dispatch};
+///
+/// let event = ClientEvent::Complete { job: JobId(7), data: Bytes::from_static(b"olleh") };
+/// match dispatch(event) {
+///     Some(Dispatch::Job { job, step }) => {
+///         assert_eq!(job, JobId(7));
+///         assert!(step.is_end());
+///         assert_eq!(step, JobStep::End(Ok(JobOutcome::Complete(Bytes::from_static(b"olleh")))));
+///     }
+///     other => unreachable!("{other:?}"),
+/// }
+/// ```
 pub fn dispatch(event: ClientEvent) -> Option<Dispatch> {
     let job = |job, step| Some(Dispatch::Job { job, step });
     let request = |request, answer| Some(Dispatch::Request { request, answer });
@@ -212,7 +214,7 @@ pub fn dispatch(event: ClientEvent) -> Option<Dispatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::ServerId;
+    use crate::client::ServerId;
 
     fn handle() -> JobHandle {
         JobHandle {

@@ -5,20 +5,20 @@
 //! ```
 //! use std::time::Instant;
 //! use bytes::Bytes;
-//! use gearman_proto::work_report::{WorkError, WorkUpdate};
-//! use gearman_proto::worker::{JobId, Worker, WorkerConfig, WorkerError};
+//! use gearman_proto::worker::{WorkError, WorkUpdate};
+//! use gearman_proto::worker::{AssignmentId, Worker, WorkerConfig, WorkerError};
 //!
 //! let mut worker = Worker::new(WorkerConfig::new(["127.0.0.1:4730"]), Instant::now()).unwrap();
 //! // A job this worker never assigned is refused, whatever the report.
 //! let update = WorkUpdate::Status { numerator: 1, denominator: 2 };
-//! assert_eq!(worker.report_update(JobId(9), &update), Err(WorkerError::UnknownJob(JobId(9))));
+//! assert_eq!(worker.report_update(AssignmentId(9), &update), Err(WorkerError::UnknownJob(AssignmentId(9))));
 //! let end: Result<Bytes, WorkError> = Err(WorkError::Exception("boom".into()));
-//! assert_eq!(worker.report_end(JobId(9), &end), Err(WorkerError::UnknownJob(JobId(9))));
+//! assert_eq!(worker.report_end(AssignmentId(9), &end), Err(WorkerError::UnknownJob(AssignmentId(9))));
 //! ```
 
 use bytes::Bytes;
 
-use crate::worker::{JobId, Worker, WorkerError};
+use crate::worker::{AssignmentId, Worker, WorkerError};
 
 /// Why a handler did not complete its job.
 ///
@@ -34,7 +34,7 @@ use crate::worker::{JobId, Worker, WorkerError};
 /// `&str` messages) without clashing with the identity conversion.
 ///
 /// ```
-/// use gearman_proto::work_report::WorkError;
+/// use gearman_proto::worker::WorkError;
 ///
 /// fn handler(payload: &[u8]) -> Result<String, WorkError> {
 ///     let text = std::str::from_utf8(payload)?;
@@ -108,7 +108,11 @@ pub enum WorkUpdate {
 
 impl Worker {
     /// Sends one update of job `id`: WORK_DATA, WORK_WARNING or WORK_STATUS.
-    pub fn report_update(&mut self, id: JobId, update: &WorkUpdate) -> Result<(), WorkerError> {
+    pub fn report_update(
+        &mut self,
+        id: AssignmentId,
+        update: &WorkUpdate,
+    ) -> Result<(), WorkerError> {
         match update {
             WorkUpdate::Data(data) => self.work_data(id, data),
             WorkUpdate::Warning(data) => self.work_warning(id, data),
@@ -123,7 +127,7 @@ impl Worker {
     /// WORK_FAIL, or WORK_EXCEPTION with the text.
     pub fn report_end(
         &mut self,
-        id: JobId,
+        id: AssignmentId,
         end: &Result<Bytes, WorkError>,
     ) -> Result<(), WorkerError> {
         match end {
@@ -139,13 +143,13 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::conn::ConnAction;
+    use crate::endpoint::ConnAction;
     use crate::packet::Packet;
     use crate::worker::{WorkerConfig, WorkerEvent};
     use crate::{Command, Decoder};
 
     /// A worker connected to one server with one job assigned.
-    fn worker_with_job() -> (Worker, JobId, crate::ConnId) {
+    fn worker_with_job() -> (Worker, AssignmentId, crate::ConnId) {
         let now = Instant::now();
         let config = WorkerConfig::new(["s:1"]).with_function("f").with_seed(1);
         let mut worker = Worker::new(config, now).unwrap();

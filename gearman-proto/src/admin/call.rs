@@ -6,7 +6,7 @@
 //! ```
 //! use bytes::Bytes;
 //! use gearman_proto::admin::{AdminRequest, AdminResponse, StatusRow};
-//! use gearman_proto::admin_call::{AdminCall, AdminCallError, CancelJob, Status};
+//! use gearman_proto::admin::call::{AdminCall, AdminCallError, CancelJob, Status};
 //!
 //! // What an adapter sends, and what it gets back from the reply.
 //! assert_eq!(Status.into_request(), Ok(AdminRequest::Status));

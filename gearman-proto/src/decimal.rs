@@ -1,21 +1,38 @@
-//! Decimal numbers in admin lines, written without allocating.
+//! Decimal numbers in packets and admin lines, written without allocating:
+//! the one formatter every role uses, and the parsers of the admin protocol.
 
 use bytes::BufMut;
 
-/// Appends `n` in decimal.
-pub(crate) fn put_u64<B: BufMut>(buf: &mut B, mut n: u64) {
+/// A number as decimal text, on the stack.
+pub(crate) struct Decimal {
     // u64::MAX has 20 digits.
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) fn new(mut n: u64) -> Decimal {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
         }
+        Decimal { digits, start }
     }
-    buf.put_slice(&digits[at..]);
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn put_u64<B: BufMut>(buf: &mut B, n: u64) {
+    buf.put_slice(Decimal::new(n).as_bytes());
 }
 
 /// Appends `n` in decimal, with a `-` when negative.
@@ -79,6 +96,16 @@ pub(crate) fn atoi(text: &[u8]) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_text() {
+        assert_eq!(Decimal::new(0).as_bytes(), b"0");
+        assert_eq!(Decimal::new(1_767_225_600).as_bytes(), b"1767225600");
+        assert_eq!(
+            Decimal::new(u64::MAX).as_bytes(),
+            u64::MAX.to_string().as_bytes()
+        );
+    }
 
     #[test]
     fn writes_and_reads_extremes() {

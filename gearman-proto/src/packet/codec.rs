@@ -2,10 +2,10 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::command::{Command, Magic};
-use crate::error::{BuildError, DecodeError};
+use crate::packet::PacketRef;
+use crate::packet::{BuildError, DecodeError};
+use crate::packet::{Command, Magic};
 use crate::packet::{HEADER_LEN, Packet};
-use crate::packet_ref::PacketRef;
 
 /// Default largest payload a [`Decoder`] accepts: 64 MiB.
 pub const DEFAULT_MAX_PACKET_SIZE: u32 = 64 * 1024 * 1024;

@@ -1,6 +1,6 @@
 //! Error types of the packet layer.
 
-use crate::command::{Command, Magic};
+use crate::packet::{Command, Magic};
 
 /// The caller asked for a packet that cannot exist on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,34 @@
-//! What every state machine shares with the code that drives it: connection
-//! ids, bytes to send, connection actions, and the [`Endpoint`] run-loop
-//! contract that adapters are written against.
+//! What every state machine shares with the code that drives it: the
+//! [`Endpoint`] run-loop contract that adapters are written against,
+//! connection and server ids, bytes to send, connection actions, the
+//! [`Transport`] an embedder implements over its sockets, the limits on
+//! output held for slow peers, and the forms a server address comes in.
+//!
+//! # Output limits
+//!
+//! How much output a driver may hold for peers that do not take it, and the
+//! accounting every adapter's socket writer keeps to enforce it.
+//!
+//! The limits are part of each role's configuration
+//! ([`ServerConfig`](crate::server::ServerConfig),
+//! [`ClientConfig`](crate::client::ClientConfig),
+//! [`WorkerConfig`](crate::worker::WorkerConfig)) and reach the driver
+//! through [`Endpoint::output_limits`]. A
+//! driver keeps one [`OutputBudget`] and one [`Backlog`] per connection, and
+//! drops the connection (its queued bytes freed, its socket shut down without
+//! waiting for the peer) when:
+//!
+//! * [`Backlog::queue`] refuses more bytes: the connection's own output
+//!   would exceed [`OutputLimits::max_pending_output`], or the output of all
+//!   connections together would exceed
+//!   [`OutputLimits::max_total_pending_output`]; in the second case the
+//!   connection whose output would cross the limit is the one dropped, the
+//!   others keep theirs;
+//! * [`Backlog::stall_deadline`] passes: output was waiting and the peer took
+//!   none of it for [`OutputLimits::write_stall_timeout`].
+//!
+//! Nothing here does I/O or reads a clock; the counts are atomic so that a
+//! writer thread or task can report progress while the driver queues more.
 
 use std::fmt;
 use std::io;
@@ -9,7 +37,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::outbound::OutputLimits;
+mod output;
+mod server_addr;
+
+pub use output::{
+    Backlog, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_TOTAL_PENDING_OUTPUT,
+    DEFAULT_WRITE_STALL_TIMEOUT, OutputBudget, OutputLimits, Overflow,
+};
+pub use server_addr::IntoServerAddr;
 
 /// A small id the state machine gives each connection. Ids are never reused
 /// by one state machine, so a late event for a closed connection is harmless.
@@ -21,6 +56,19 @@ pub struct ConnId(pub u64);
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "conn#{}", self.0)
+    }
+}
+
+/// Index of a server in the configured list (`ClientConfig::servers`).
+///
+/// A job handle is only unique on the server that issued it, so handles are
+/// always kept together with the `ServerId` they came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerId(pub usize);
+
+impl fmt::Display for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "server#{}", self.0)
     }
 }
 
@@ -138,7 +186,7 @@ pub trait Endpoint {
     /// The earliest instant at which [`handle_timeout`](Endpoint::handle_timeout) must be called.
     fn poll_timeout(&self) -> Option<Instant>;
     /// How much output the driver may hold for this state machine's peers
-    /// (see [`outbound`](crate::outbound)), from its configuration.
+    /// (see [output limits](crate::endpoint#output-limits)), from its configuration.
     fn output_limits(&self) -> OutputLimits {
         OutputLimits::default()
     }
@@ -173,7 +221,7 @@ pub trait Transport {
 /// ```
 /// use std::time::Instant;
 /// use gearman_proto::bytes::Bytes;
-/// use gearman_proto::conn::{ConnId, ConnectError, Transport, drain_outputs};
+/// use gearman_proto::endpoint::{ConnId, ConnectError, Transport, drain_outputs};
 /// use gearman_proto::server::{Server, ServerConfig};
 ///
 /// #[derive(Default)]

@@ -6,20 +6,7 @@
 //! business (the client treats a server as down while it backs off after a
 //! failed connection); the router only asks.
 
-use std::fmt;
-
-/// Index of a server in the configured list (`ClientConfig::servers`).
-///
-/// A job handle is only unique on the server that issued it, so handles are
-/// always kept together with the `ServerId` they came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServerId(pub usize);
-
-impl fmt::Display for ServerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "server#{}", self.0)
-    }
-}
+use crate::endpoint::ServerId;
 
 /// Default number of points each server gets on the consistent-hash ring.
 pub const DEFAULT_VIRTUAL_NODES: u32 = 160;
@@ -61,7 +48,7 @@ impl RoutingPolicy {
 /// Picks servers according to a [`RoutingPolicy`].
 ///
 /// ```
-/// use gearman_proto::routing::{Router, RoutingPolicy, ServerId};
+/// use gearman_proto::client::{Router, RoutingPolicy};
 ///
 /// let servers = ["10.0.0.1:4730", "10.0.0.2:4730", "10.0.0.3:4730"];
 /// let mut router = Router::new(RoutingPolicy::consistent_hash(), &servers);

@@ -1,32 +1,10 @@
-//! How much output a driver may hold for peers that do not take it, and the
-//! accounting every adapter's socket writer keeps to enforce it.
-//!
-//! The limits are part of each role's configuration
-//! ([`ServerConfig`](crate::server::ServerConfig),
-//! [`ClientConfig`](crate::client::ClientConfig),
-//! [`WorkerConfig`](crate::worker::WorkerConfig)) and reach the driver
-//! through [`Endpoint::output_limits`](crate::Endpoint::output_limits). A
-//! driver keeps one [`OutputBudget`] and one [`Backlog`] per connection, and
-//! drops the connection (its queued bytes freed, its socket shut down without
-//! waiting for the peer) when:
-//!
-//! * [`Backlog::queue`] refuses more bytes: the connection's own output
-//!   would exceed [`OutputLimits::max_pending_output`], or the output of all
-//!   connections together would exceed
-//!   [`OutputLimits::max_total_pending_output`]; in the second case the
-//!   connection whose output would cross the limit is the one dropped, the
-//!   others keep theirs;
-//! * [`Backlog::stall_deadline`] passes: output was waiting and the peer took
-//!   none of it for [`OutputLimits::write_stall_timeout`].
-//!
-//! Nothing here does I/O or reads a clock; the counts are atomic so that a
-//! writer thread or task can report progress while the driver queues more.
+//! Output limits and the per-connection accounting that enforces them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::codec::DEFAULT_MAX_PACKET_SIZE;
+use crate::packet::DEFAULT_MAX_PACKET_SIZE;
 
 /// Default of [`OutputLimits::max_pending_output`]: room for two packets of
 /// the largest default size and some more, so that one large reply never
@@ -40,7 +18,7 @@ pub const DEFAULT_MAX_TOTAL_PENDING_OUTPUT: usize = 1024 * 1024 * 1024;
 /// Bounds on the output a driver holds for its peers.
 ///
 /// ```
-/// use gearman_proto::outbound::{OutputLimits, DEFAULT_MAX_PENDING_OUTPUT};
+/// use gearman_proto::endpoint::{OutputLimits, DEFAULT_MAX_PENDING_OUTPUT};
 /// let limits = OutputLimits::default();
 /// assert_eq!(limits.max_pending_output, DEFAULT_MAX_PENDING_OUTPUT);
 /// assert_eq!(limits.max_total_pending_output, usize::MAX);
@@ -160,7 +138,7 @@ impl Backlog {
     ///
     /// ```
     /// use std::time::Instant;
-    /// use gearman_proto::outbound::{OutputBudget, OutputLimits, Overflow};
+    /// use gearman_proto::endpoint::{OutputBudget, OutputLimits, Overflow};
     /// let mut limits = OutputLimits::default();
     /// limits.max_pending_output = 10;
     /// let backlog = OutputBudget::new(limits).backlog();
@@ -214,7 +192,7 @@ impl Backlog {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// use gearman_proto::outbound::{OutputBudget, OutputLimits};
+    /// use gearman_proto::endpoint::{OutputBudget, OutputLimits};
     /// let mut limits = OutputLimits::default();
     /// limits.write_stall_timeout = Some(Duration::from_secs(5));
     /// let backlog = OutputBudget::new(limits).backlog();

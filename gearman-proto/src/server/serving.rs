@@ -1,28 +1,29 @@
-//! Whether a served job server goes on: what an adapter's accept loop and
-//! run loop need to know about the admin `shutdown` commands, decided once
-//! for every adapter as gearmand before 1.1.15 did (`shutdown` stops at
-//! once; `shutdown graceful` stops accepting and stops once no job is left).
-//!
-//! ```
-//! use std::time::Instant;
-//! use gearman_proto::server::{Server, ServerConfig};
-//! use gearman_proto::serving::Serving;
-//!
-//! let mut server = Server::new(ServerConfig::new("host"));
-//! let mut serving = Serving::default();
-//! let admin = server.accept("127.0.0.1:5000", Instant::now());
-//! server.handle_input(admin, b"shutdown graceful\n", Instant::now());
-//! // Events come after the outputs queued before them (the admin's `OK`).
-//! while server.poll_transmit().is_some() {}
-//! serving.observe(&mut server);
-//! // No job is left, so a graceful shutdown is complete at once.
-//! assert!(!serving.accepting());
-//! assert!(serving.stopped());
-//! ```
+//! Whether a served job server goes on; see [`Serving`].
 
 use crate::server::{Server, ServerEvent};
 
 /// The serving state of one job server, fed from its events.
+///
+/// Whether a served job server goes on: what an adapter's accept loop and
+/// run loop need to know about the admin `shutdown` commands, decided once
+/// for every adapter as gearmand before 1.1.15 did (`shutdown` stops at
+/// once; `shutdown graceful` stops accepting and stops once no job is left).
+///
+/// ```
+/// use std::time::Instant;
+/// use gearman_proto::server::{Server, ServerConfig, Serving};
+///
+/// let mut server = Server::new(ServerConfig::new("host"));
+/// let mut serving = Serving::default();
+/// let admin = server.accept("127.0.0.1:5000", Instant::now());
+/// server.handle_input(admin, b"shutdown graceful\n", Instant::now());
+/// // Events come after the outputs queued before them (the admin's `OK`).
+/// while server.poll_transmit().is_some() {}
+/// serving.observe(&mut server);
+/// // No job is left, so a graceful shutdown is complete at once.
+/// assert!(!serving.accepting());
+/// assert!(serving.stopped());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Serving {
     /// `shutdown graceful` was asked: accept no more, stop when no job is left.

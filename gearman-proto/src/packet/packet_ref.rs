@@ -3,8 +3,8 @@
 
 use bytes::{BufMut, Bytes};
 
-use crate::command::{Command, Field, Magic};
-use crate::error::BuildError;
+use crate::packet::BuildError;
+use crate::packet::{Command, Field, Magic};
 use crate::packet::{HEADER_LEN, Packet, put_header};
 
 /// Separators kept in a packet; covers every command of up to three fields.
