@@ -351,7 +351,7 @@ pub mod tour {
         *outcome == JobOutcome::Exception(Bytes::from_static(EXCEPTION.1.as_bytes()))
     }
 
-    /// The last line (an error with its causes, as [`Chain`](super::Chain));
+    /// The last line (an error with its causes, as [`Chain`]);
     /// the exit code.
     pub fn end(result: Result<bool, Stopped>) -> ExitCode {
         match result {
