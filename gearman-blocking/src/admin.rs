@@ -49,7 +49,7 @@ impl Admin {
     }
 
     /// Connects to `addr` with `connector` (a
-    /// [`TlsConnector`](crate::transport::TlsConnector) for a `tls://`
+    /// `transport::TlsConnector` (feature `tls`) for a `tls://`
     /// address, say); the handshake counts against the connect timeout
     /// ([`DEFAULT_ADMIN_TIMEOUT`]). A failed TLS handshake is
     /// [`Error::Io`] carrying a `gearman_tls::HandshakeError`.

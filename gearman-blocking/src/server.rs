@@ -176,7 +176,7 @@ impl Server {
     }
 
     /// Prepares every accepted socket with `acceptor` (a
-    /// [`TlsAcceptor`](crate::transport::TlsAcceptor), say) on the
+    /// `transport::TlsAcceptor` (feature `tls`), say) on the
     /// connection's own thread before serving it. A peer that fails it is
     /// dropped and logged; the others are served.
     pub fn with_acceptor(mut self, acceptor: impl Acceptor) -> Server {
