@@ -102,10 +102,10 @@
 //! # TLS
 //!
 //! With the `tls` feature (rustls with its `ring` provider),
-//! `transport::TlsConnector` (feature `tls`) opens `tls://host:port`
+//! `transport::TlsConnector` opens `tls://host:port`
 //! addresses over TLS and plain ones over TCP, so one server list may mix
 //! both; [`Server::with_acceptor`] with a
-//! `transport::TlsAcceptor` (feature `tls`) serves TLS. The handshake runs
+//! `transport::TlsAcceptor` serves TLS. The handshake runs
 //! on the connect thread within the connect timeout (on the server, on the
 //! connection's own thread within the handshake timeout). Any other
 //! transport plugs in the same way ([`transport`]).
