@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use gearman_tls::rustls;
+use gearman_tls::{HandshakeError, TlsCause, rustls};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 
@@ -86,6 +86,11 @@ impl Drop for Pki {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Why the TLS handshake under `err` failed, when a handshake did.
+pub fn handshake_cause(err: &(dyn std::error::Error + 'static)) -> Option<TlsCause> {
+    HandshakeError::find(err).map(|found| found.cause.clone())
 }
 
 fn authority(name: &str) -> (rcgen::Certificate, KeyPair) {
