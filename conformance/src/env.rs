@@ -20,6 +20,11 @@ pub enum ServerKind {
     Embedded,
     /// `/usr/sbin/gearmand`, started on a free loopback port.
     Gearmand,
+    /// The embedded server serving TLS only (mutual TLS, certificates from
+    /// [`Pki`](crate::tls::Pki)), its address `tls://127.0.0.1:PORT`.
+    /// gearmand here is built without TLS, so only ours serves it.
+    #[cfg(feature = "tls")]
+    EmbeddedTls,
 }
 
 /// The job server of one test.
@@ -37,15 +42,34 @@ pub struct Env<H: Harness> {
     backend: Mutex<Backend<H>>,
     kind: ServerKind,
     addr: SocketAddr,
+    /// The certificates of a TLS run, kept until the run ends.
+    #[cfg(feature = "tls")]
+    _pki: Option<crate::tls::Pki>,
 }
 
 impl<H: Harness> Env<H> {
     /// Starts the server; `None` when it cannot run here (gearmand missing
     /// outside CI).
     pub fn start(kind: ServerKind) -> Option<Env<H>> {
-        let harness = H::new();
+        #[allow(unused_mut, reason = "only a TLS run changes the harness")]
+        let mut harness = H::new();
+        #[cfg(feature = "tls")]
+        let pki = (kind == ServerKind::EmbeddedTls).then(|| {
+            let pki = crate::tls::Pki::generate();
+            harness.use_tls(&pki);
+            pki
+        });
         let backend = match kind {
-            ServerKind::Embedded => {
+            ServerKind::Gearmand => {
+                let gearmand = Gearmand::start()?;
+                Backend {
+                    kind,
+                    addr: gearmand.addr,
+                    embedded: None,
+                    gearmand: Some(gearmand),
+                }
+            }
+            _ => {
                 let server = harness
                     .server("127.0.0.1:0")
                     .expect("start the embedded server");
@@ -56,15 +80,6 @@ impl<H: Harness> Env<H> {
                     gearmand: None,
                 }
             }
-            ServerKind::Gearmand => {
-                let gearmand = Gearmand::start()?;
-                Backend {
-                    kind,
-                    addr: gearmand.addr,
-                    embedded: None,
-                    gearmand: Some(gearmand),
-                }
-            }
         };
         let addr = backend.addr;
         Some(Env {
@@ -72,6 +87,8 @@ impl<H: Harness> Env<H> {
             backend: Mutex::new(backend),
             kind,
             addr,
+            #[cfg(feature = "tls")]
+            _pki: pki,
         })
     }
 
@@ -80,8 +97,12 @@ impl<H: Harness> Env<H> {
         self.kind
     }
 
-    /// The server's `127.0.0.1:PORT`.
+    /// The server's `127.0.0.1:PORT` (`tls://127.0.0.1:PORT` over TLS).
     pub fn addr(&self) -> String {
+        #[cfg(feature = "tls")]
+        if self.kind == ServerKind::EmbeddedTls {
+            return format!("tls://{}", self.addr);
+        }
         self.addr.to_string()
     }
 
@@ -89,8 +110,8 @@ impl<H: Harness> Env<H> {
     pub fn server_pid(&self) -> Option<u32> {
         let backend = self.backend.lock().unwrap();
         match backend.kind {
-            ServerKind::Embedded => Some(std::process::id()),
             ServerKind::Gearmand => backend.gearmand.as_ref().and_then(Gearmand::pid),
+            _ => Some(std::process::id()),
         }
     }
 
@@ -109,7 +130,12 @@ impl<H: Harness> Env<H> {
     pub fn restart_server(&self) {
         let mut backend = self.backend.lock().unwrap();
         match backend.kind {
-            ServerKind::Embedded => {
+            ServerKind::Gearmand => backend
+                .gearmand
+                .as_mut()
+                .expect("gearmand backend")
+                .restart(),
+            _ => {
                 if let Some(server) = backend.embedded.take() {
                     server.stop();
                 }
@@ -128,11 +154,6 @@ impl<H: Harness> Env<H> {
                 };
                 backend.embedded = Some(server);
             }
-            ServerKind::Gearmand => backend
-                .gearmand
-                .as_mut()
-                .expect("gearmand backend")
-                .restart(),
         }
     }
 

@@ -108,6 +108,12 @@ pub trait Harness: Sized + 'static {
     fn server(&self, listen: &str) -> std::io::Result<Self::Server>;
     /// Opens an admin connection.
     fn admin(&self, addr: &str) -> Result<Self::Admin, Failure>;
+    /// From now on, servers this harness starts serve TLS only and require
+    /// client certificates ([`Pki::server_config`](crate::tls::Pki::server_config)),
+    /// and its clients, workers and admins open `tls://` addresses with
+    /// [`Pki::client_config`](crate::tls::Pki::client_config).
+    #[cfg(feature = "tls")]
+    fn use_tls(&mut self, pki: &crate::tls::Pki);
 }
 
 /// The client side. Every blocking call gives up after the suite's

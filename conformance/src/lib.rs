@@ -4,8 +4,9 @@
 //! [`Harness`] traits; each adapter implements them (an async adapter by
 //! blocking on its runtime) and expands [`conformance_tests!`] in one of its
 //! test files, which gives one `#[test]` per scenario and job server: the
-//! adapter's own embedded server, and a real gearmand started on a free
-//! loopback port ([`gearmand`]). Under `CI=true` a missing gearmand fails
+//! adapter's own embedded server, a real gearmand started on a free
+//! loopback port ([`gearmand`]), and the embedded server again over mutual
+//! TLS (gearmand here has no TLS). Under `CI=true` a missing gearmand fails
 //! the gearmand tests; elsewhere they print a note and pass.
 //!
 //! ```text
@@ -47,7 +48,9 @@ pub fn run<H: Harness>(kind: ServerKind, scenario: fn(&Env<H>)) {
 }
 
 /// Expands to one `#[test]` per scenario and server for the adapter whose
-/// [`Harness`] is `$harness`, in modules `embedded` and `gearmand`.
+/// [`Harness`] is `$harness`, in modules `embedded`, `gearmand` and
+/// `embedded_tls` (the embedded server over mutual TLS; it needs
+/// conformance's `tls` feature and `Harness::use_tls`).
 #[macro_export]
 macro_rules! conformance_tests {
     ($harness:ty) => {
@@ -78,29 +81,26 @@ macro_rules! conformance_tests {
         }
     };
     (@servers $harness:ty; $($scenario:ident),* $(,)?) => {
-        /// The suite against the adapter's embedded server.
-        mod embedded {
+        $crate::conformance_tests!(@suite embedded, Embedded,
+            "The suite against the adapter's embedded server.";
+            $harness; $($scenario),*);
+        $crate::conformance_tests!(@suite gearmand, Gearmand,
+            "The suite against a real gearmand.";
+            $harness; $($scenario),*);
+        $crate::conformance_tests!(@suite embedded_tls, EmbeddedTls,
+            "The suite over mutual TLS against the adapter's embedded server.";
+            $harness; $($scenario),*);
+    };
+    (@suite $module:ident, $kind:ident, $doc:literal; $harness:ty; $($scenario:ident),*) => {
+        #[doc = $doc]
+        mod $module {
             #[allow(unused_imports)]
             use super::*;
             $(
                 #[test]
                 fn $scenario() {
                     $crate::run::<$harness>(
-                        $crate::ServerKind::Embedded,
-                        $crate::scenarios::$scenario::<$harness>,
-                    );
-                }
-            )*
-        }
-        /// The suite against a real gearmand.
-        mod gearmand {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[test]
-                fn $scenario() {
-                    $crate::run::<$harness>(
-                        $crate::ServerKind::Gearmand,
+                        $crate::ServerKind::$kind,
                         $crate::scenarios::$scenario::<$harness>,
                     );
                 }

@@ -3,7 +3,10 @@
 //! CA that signed none of them. Nothing secret is kept in the repository.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use gearman_tls::{HandshakeError, TlsCause, rustls};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 
@@ -62,12 +65,32 @@ impl Pki {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// A client configuration trusting the CA and presenting the client
+    /// certificate (mutual TLS).
+    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        let identity = (self.path("client.pem"), self.path("client.key"));
+        gearman_tls::client_config(self.ca(), Some(identity)).expect("client TLS configuration")
+    }
+
+    /// A server configuration presenting the server certificate; with
+    /// `require_client_cert`, clients must present one from the CA.
+    pub fn server_config(&self, require_client_cert: bool) -> Arc<rustls::ServerConfig> {
+        let (cert, key) = (self.path("server.pem"), self.path("server.key"));
+        let client_ca = require_client_cert.then(|| self.ca());
+        gearman_tls::server_config(cert, key, client_ca).expect("server TLS configuration")
+    }
 }
 
 impl Drop for Pki {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Why the TLS handshake under `err` failed, when a handshake did.
+pub fn handshake_cause(err: &(dyn std::error::Error + 'static)) -> Option<TlsCause> {
+    HandshakeError::find(err).map(|found| found.cause.clone())
 }
 
 fn authority(name: &str) -> (rcgen::Certificate, KeyPair) {

@@ -20,6 +20,9 @@ use gearman_async_std::proto::admin::{
     AdminResponse, JobRow, MaxQueueLimits, StatusRow, WorkerRow,
 };
 use gearman_async_std::proto::worker::WorkerConfig;
+use gearman_async_std::transport::{
+    Connecting, Connector, TcpConnector, TlsAcceptor, TlsConnector,
+};
 use gearman_async_std::{
     Admin, Client, ClientConfig, Error, Job, JobHandle, JobOutcome, JobRequest, JobStatus,
     JobUpdate, Server, UniqueStatus, WorkError, Worker, WorkerJob,
@@ -94,8 +97,24 @@ fn failure(err: Error) -> Failure {
     }
 }
 
-/// The adapter on executor `E`.
-struct Adapter<E>(PhantomData<E>);
+/// The adapter on executor `E`; over TLS after `use_tls`.
+struct Adapter<E> {
+    tls: Option<(TlsConnector, TlsAcceptor)>,
+    executor: PhantomData<E>,
+}
+
+impl<E> Adapter<E> {
+    /// TLS after `use_tls`, plain TCP before.
+    fn connector(&self) -> impl Connector + use<E> {
+        let tls = self.tls.as_ref().map(|(connector, _)| connector.clone());
+        move |addr: &str| -> Connecting {
+            match &tls {
+                Some(tls) => tls.connect(addr),
+                None => TcpConnector.connect(addr),
+            }
+        }
+    }
+}
 
 impl<E: Executor> Harness for Adapter<E> {
     type Client = ClientUnderTest<E>;
@@ -104,11 +123,15 @@ impl<E: Executor> Harness for Adapter<E> {
     type Admin = AdminUnderTest<E>;
 
     fn new() -> Adapter<E> {
-        Adapter(PhantomData)
+        Adapter {
+            tls: None,
+            executor: PhantomData,
+        }
     }
 
     fn client(&self, config: ClientConfig) -> ClientUnderTest<E> {
-        let (client, driver) = Client::with_config(config).expect("a valid client configuration");
+        let (client, driver) =
+            Client::with_connector(config, self.connector()).expect("a valid client configuration");
         E::spawn(driver);
         ClientUnderTest {
             client,
@@ -118,7 +141,7 @@ impl<E: Executor> Harness for Adapter<E> {
 
     fn worker(&self, config: WorkerConfig, functions: Functions) -> WorkerUnderTest<E> {
         let timeouts = config.abilities.clone();
-        let mut worker = Worker::with_config(config);
+        let mut worker = Worker::with_config(config).connector(self.connector());
         for (function, handler) in functions {
             let run = move |job: WorkerJob| {
                 let handler = handler.clone();
@@ -156,7 +179,10 @@ impl<E: Executor> Harness for Adapter<E> {
     }
 
     fn server(&self, listen: &str) -> std::io::Result<ServerUnderTest<E>> {
-        let server = block_on::<E, _>(Server::bind(listen))?;
+        let mut server = block_on::<E, _>(Server::bind(listen))?;
+        if let Some((_, acceptor)) = &self.tls {
+            server = server.with_acceptor(acceptor.clone());
+        }
         let addr = server.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let done = spawn::<E, _>(server.serve_until(async {
@@ -171,11 +197,17 @@ impl<E: Executor> Harness for Adapter<E> {
     }
 
     fn admin(&self, addr: &str) -> Result<AdminUnderTest<E>, Failure> {
-        let admin = block_on::<E, _>(Admin::connect(addr)).map_err(failure)?;
+        let admin =
+            block_on::<E, _>(Admin::connect_with(addr, &self.connector())).map_err(failure)?;
         Ok(AdminUnderTest {
             admin,
             executor: PhantomData,
         })
+    }
+
+    fn use_tls(&mut self, pki: &conformance::tls::Pki) {
+        let connector = TlsConnector::new(pki.client_config());
+        self.tls = Some((connector, TlsAcceptor::new(pki.server_config(true))));
     }
 }
 

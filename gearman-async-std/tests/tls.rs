@@ -7,20 +7,18 @@ use std::time::{Duration, Instant};
 
 use async_std::io::ReadExt;
 use async_std::task;
-use conformance::tls::Pki;
+use conformance::tls::{Pki, handshake_cause};
 use gearman_async_std::transport::{TlsAcceptor, TlsConnector};
 use gearman_async_std::{
     Admin, Client, ClientConfig, Error, JobOutcome, JobRequest, Server, WorkError, Worker,
     WorkerJob,
 };
-use gearman_tls::{HandshakeError, TlsCause};
+use gearman_tls::TlsCause;
 
 /// A TLS server on a free loopback port, optionally requiring client
 /// certificates; returns its `tls://` address.
 async fn tls_server(pki: &Pki, require_client_cert: bool) -> String {
-    let client_ca = require_client_cert.then(|| pki.ca());
-    let acceptor =
-        TlsAcceptor::from_pem(pki.path("server.pem"), pki.path("server.key"), client_ca).unwrap();
+    let acceptor = TlsAcceptor::new(pki.server_config(require_client_cert));
     let server = Server::bind("127.0.0.1:0")
         .await
         .unwrap()
@@ -38,16 +36,9 @@ async fn plain_server() -> String {
     addr.to_string()
 }
 
+/// Trusts the CA and presents the client certificate.
 fn connector(pki: &Pki) -> TlsConnector {
-    TlsConnector::from_pem(
-        pki.ca(),
-        Some((pki.path("client.pem"), pki.path("client.key"))),
-    )
-    .unwrap()
-}
-
-fn handshake_cause(err: &Error) -> Option<TlsCause> {
-    HandshakeError::find(err).map(|found| found.cause.clone())
+    TlsConnector::new(pki.client_config())
 }
 
 /// The admin still answers over TLS: the server survived what came before.

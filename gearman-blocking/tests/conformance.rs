@@ -11,13 +11,30 @@ use conformance::{
 };
 use gearman_blocking::proto::admin::{AdminResponse, JobRow, MaxQueueLimits, StatusRow, WorkerRow};
 use gearman_blocking::proto::worker::WorkerConfig;
+use gearman_blocking::transport::{Connection, Connector, TcpConnector, TlsAcceptor, TlsConnector};
 use gearman_blocking::{
     Admin, Client, ClientConfig, ClientError, Error, Job, JobHandle, JobOutcome, JobRequest,
     JobStatus, JobUpdate, RunningServer, RunningWorker, Server, UniqueStatus, WorkError, Worker,
     WorkerJob,
 };
 
-struct Blocking;
+/// The adapter; over TLS after `use_tls`.
+struct Blocking {
+    tls: Option<(TlsConnector, TlsAcceptor)>,
+}
+
+impl Blocking {
+    /// TLS after `use_tls`, plain TCP before.
+    fn connector(&self) -> impl Connector + use<> {
+        let tls = self.tls.as_ref().map(|(connector, _)| connector.clone());
+        move |addr: &str, timeout: Duration| -> std::io::Result<Connection> {
+            match &tls {
+                Some(tls) => tls.connect(addr, timeout),
+                None => TcpConnector.connect(addr, timeout),
+            }
+        }
+    }
+}
 
 fn failure(err: Error) -> Failure {
     match err {
@@ -44,16 +61,18 @@ impl Harness for Blocking {
     type Admin = AdminUnderTest;
 
     fn new() -> Blocking {
-        Blocking
+        Blocking { tls: None }
     }
 
     fn client(&self, config: ClientConfig) -> ClientUnderTest {
-        ClientUnderTest(Client::with_config(config).expect("a valid client configuration"))
+        ClientUnderTest(
+            Client::with_connector(config, self.connector()).expect("a valid client configuration"),
+        )
     }
 
     fn worker(&self, config: WorkerConfig, functions: Functions) -> WorkerUnderTest {
         let timeouts = config.abilities.clone();
-        let mut worker = Worker::with_config(config);
+        let mut worker = Worker::with_config(config).connector(self.connector());
         for (function, handler) in functions {
             let run = move |job: &WorkerJob| {
                 handler(&Context(job)).map_err(|refusal| match refusal {
@@ -74,11 +93,22 @@ impl Harness for Blocking {
     }
 
     fn server(&self, listen: &str) -> std::io::Result<ServerUnderTest> {
-        Ok(ServerUnderTest(Server::bind(listen)?.spawn()?))
+        let mut server = Server::bind(listen)?;
+        if let Some((_, acceptor)) = &self.tls {
+            server = server.with_acceptor(acceptor.clone());
+        }
+        Ok(ServerUnderTest(server.spawn()?))
     }
 
     fn admin(&self, addr: &str) -> Result<AdminUnderTest, Failure> {
-        Admin::connect(addr).map(AdminUnderTest).map_err(failure)
+        Admin::connect_with(addr, &self.connector())
+            .map(AdminUnderTest)
+            .map_err(failure)
+    }
+
+    fn use_tls(&mut self, pki: &conformance::tls::Pki) {
+        let connector = TlsConnector::new(pki.client_config());
+        self.tls = Some((connector, TlsAcceptor::new(pki.server_config(true))));
     }
 }
 

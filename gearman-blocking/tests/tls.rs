@@ -8,21 +8,19 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use conformance::tls::Pki;
+use conformance::tls::{Pki, handshake_cause};
 use gearman_blocking::proto::endpoint::ServerId;
 use gearman_blocking::transport::{TlsAcceptor, TlsConnector};
 use gearman_blocking::{
     Admin, Client, ClientConfig, Error, JobOutcome, JobRequest, RunningServer, Server, WorkError,
     Worker, WorkerJob,
 };
-use gearman_tls::{HandshakeError, TlsCause};
+use gearman_tls::TlsCause;
 
 /// A TLS server on a free loopback port, optionally requiring client
 /// certificates; returns its `tls://` address.
 fn tls_server(pki: &Pki, require_client_cert: bool) -> (String, RunningServer) {
-    let client_ca = require_client_cert.then(|| pki.ca());
-    let acceptor =
-        TlsAcceptor::from_pem(pki.path("server.pem"), pki.path("server.key"), client_ca).unwrap();
+    let acceptor = TlsAcceptor::new(pki.server_config(require_client_cert));
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
         .with_acceptor(acceptor)
@@ -37,16 +35,9 @@ fn plain_server() -> (String, RunningServer) {
     (server.local_addr().to_string(), server)
 }
 
+/// Trusts the CA and presents the client certificate.
 fn connector(pki: &Pki) -> TlsConnector {
-    TlsConnector::from_pem(
-        pki.ca(),
-        Some((pki.path("client.pem"), pki.path("client.key"))),
-    )
-    .unwrap()
-}
-
-fn handshake_cause(err: &Error) -> Option<TlsCause> {
-    HandshakeError::find(err).map(|found| found.cause.clone())
+    TlsConnector::new(pki.client_config())
 }
 
 /// The admin still answers over TLS: the server survived what came before.

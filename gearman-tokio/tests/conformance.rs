@@ -13,6 +13,7 @@ use conformance::{
 use futures_util::StreamExt;
 use gearman_tokio::proto::admin::{AdminResponse, JobRow, MaxQueueLimits, StatusRow, WorkerRow};
 use gearman_tokio::proto::worker::WorkerConfig;
+use gearman_tokio::transport::{Connecting, Connector, TcpConnector, TlsAcceptor, TlsConnector};
 use gearman_tokio::{
     Admin, Client, ClientConfig, Error, Job, JobHandle, JobOutcome, JobRequest, JobStatus,
     JobUpdate, Server, UniqueStatus, WorkError, Worker, WorkerJob,
@@ -22,9 +23,24 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The adapter on a two-thread runtime of its own per test.
+/// The adapter on a two-thread runtime of its own per test; over TLS
+/// after `use_tls`.
 struct Tokio {
     runtime: Arc<Runtime>,
+    tls: Option<(TlsConnector, TlsAcceptor)>,
+}
+
+impl Tokio {
+    /// TLS after `use_tls`, plain TCP before.
+    fn connector(&self) -> impl Connector + use<> {
+        let tls = self.tls.as_ref().map(|(connector, _)| connector.clone());
+        move |addr: &str| -> Connecting {
+            match &tls {
+                Some(tls) => tls.connect(addr),
+                None => TcpConnector.connect(addr),
+            }
+        }
+    }
 }
 
 /// Runs `future` to completion on `runtime`, with the suite's patience.
@@ -57,20 +73,22 @@ impl Harness for Tokio {
             .expect("a Tokio runtime");
         Tokio {
             runtime: Arc::new(runtime),
+            tls: None,
         }
     }
 
     fn client(&self, config: ClientConfig) -> ClientUnderTest {
         let _inside = self.runtime.enter();
         ClientUnderTest {
-            client: Client::with_config(config).expect("a valid client configuration"),
+            client: Client::with_connector(config, self.connector())
+                .expect("a valid client configuration"),
             runtime: self.runtime.clone(),
         }
     }
 
     fn worker(&self, config: WorkerConfig, functions: Functions) -> WorkerUnderTest {
         let timeouts = config.abilities.clone();
-        let mut worker = Worker::with_config(config);
+        let mut worker = Worker::with_config(config).connector(self.connector());
         for (function, handler) in functions {
             let run = move |job: WorkerJob| {
                 let handler = handler.clone();
@@ -112,7 +130,10 @@ impl Harness for Tokio {
     }
 
     fn server(&self, listen: &str) -> std::io::Result<ServerUnderTest> {
-        let server = block_on(&self.runtime, Server::bind(listen.to_owned()))?;
+        let mut server = block_on(&self.runtime, Server::bind(listen.to_owned()))?;
+        if let Some((_, acceptor)) = &self.tls {
+            server = server.with_acceptor(acceptor.clone());
+        }
         let addr = server.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = self.runtime.spawn(server.serve_until(async {
@@ -127,11 +148,18 @@ impl Harness for Tokio {
     }
 
     fn admin(&self, addr: &str) -> Result<AdminUnderTest, Failure> {
-        let admin = block_on(&self.runtime, Admin::connect(addr)).map_err(failure)?;
+        let connector = self.connector();
+        let admin =
+            block_on(&self.runtime, Admin::connect_with(addr, &connector)).map_err(failure)?;
         Ok(AdminUnderTest {
             admin,
             runtime: self.runtime.clone(),
         })
+    }
+
+    fn use_tls(&mut self, pki: &conformance::tls::Pki) {
+        let connector = TlsConnector::new(pki.client_config());
+        self.tls = Some((connector, TlsAcceptor::new(pki.server_config(true))));
     }
 }
 

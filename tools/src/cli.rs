@@ -5,8 +5,12 @@ use std::fmt;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use gearman_proto::admin::AdminRequest;
 use gearman_proto::worker::WorkerConfig;
+use gearman_tls::{ConfigError, rustls};
 
 pub use crate::job_command::JobCommand;
 
@@ -137,6 +141,94 @@ impl HostAndPort {
     }
 }
 
+/// The PEM files a client, worker or admin trusts and presents over TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// The CA certificates the servers' certificates must chain to (`--ca`).
+    pub ca: PathBuf,
+    /// The certificate chain and key presented for mutual TLS (`--cert`,
+    /// `--key`), when given.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl ClientTls {
+    /// The rustls configuration these files make.
+    pub fn config(&self) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+        gearman_tls::client_config(
+            &self.ca,
+            self.identity.as_ref().map(|(cert, key)| (cert, key)),
+        )
+    }
+}
+
+/// The usage lines of [`TlsFlags`], shared by client, worker and admin.
+macro_rules! client_tls_usage {
+    () => {
+        "TLS (a tls://HOST:PORT server is TLS even without --tls):
+  --tls                    TLS to every server; needs --ca
+  --ca FILE                trust the CA certificates in this PEM file; a
+                           server's certificate must name the host dialled
+  --cert FILE, --key FILE  present this certificate chain and key (PEM) to
+                           servers that require client certificates"
+    };
+}
+
+/// `--tls`, `--ca`, `--cert` and `--key` as a command line gives them.
+#[derive(Default)]
+struct TlsFlags {
+    tls: bool,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+impl TlsFlags {
+    /// Takes `flag` (and its value) when it is one of these; false otherwise.
+    fn take(
+        &mut self,
+        flag: &str,
+        args: &mut impl Iterator<Item = String>,
+    ) -> Result<bool, UsageError> {
+        match flag {
+            "--tls" => self.tls = true,
+            "--ca" => self.ca = Some(value(args, flag)?.into()),
+            "--cert" => self.cert = Some(value(args, flag)?.into()),
+            "--key" => self.key = Some(value(args, flag)?.into()),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// With `--tls`, makes every server in `servers` a `tls://` one; the
+    /// files to use, when a CA was given. TLS servers without `--ca` and a
+    /// certificate without its key (or the other way round) are mistakes.
+    fn finish(self, servers: &mut [String]) -> Result<Option<ClientTls>, UsageError> {
+        if self.tls {
+            for server in servers.iter_mut() {
+                if !server.starts_with(gearman_tls::TLS_SCHEME) {
+                    server.insert_str(0, gearman_tls::TLS_SCHEME);
+                }
+            }
+        }
+        let identity = match (self.cert, self.key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(UsageError::new("--cert and --key go together")),
+        };
+        let Some(ca) = self.ca else {
+            if identity.is_some()
+                || servers
+                    .iter()
+                    .any(|s| s.starts_with(gearman_tls::TLS_SCHEME))
+            {
+                return Err(UsageError::new("TLS needs --ca FILE"));
+            }
+            return Ok(None);
+        };
+        Ok(Some(ClientTls { ca, identity }))
+    }
+}
+
 /// `worker [OPTIONS]`, or `worker [OPTIONS] -f NAME... [--] COMMAND [ARGS...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerArgs {
@@ -153,11 +245,14 @@ pub struct WorkerArgs {
     pub functions: Vec<String>,
     /// The command run for each job; `None` serves the example functions.
     pub command: Option<JobCommand>,
+    /// TLS files, when `--ca` was given.
+    pub tls: Option<ClientTls>,
 }
 
 impl WorkerArgs {
     /// What the tool prints for `--help` and after a command-line mistake.
-    pub const USAGE: &str = "\
+    pub const USAGE: &str = concat!(
+        "\
 usage: worker [OPTIONS]
        worker [OPTIONS] -f NAME... [--] COMMAND [ARGS...]
 Without COMMAND the worker serves the example functions reverse, echo, fail,
@@ -173,7 +268,10 @@ start) fails the job; its standard error is the worker's.
   -t, --request-timeout MS   how long a server may take to answer a grab before
                              the worker counts it as stuck (default: 30000)
   -w                         accepted and ignored (gearman's worker mode)
-  -H, --help                 print this and exit";
+  -H, --help                 print this and exit
+",
+        client_tls_usage!()
+    );
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<WorkerArgs, UsageError> {
@@ -184,10 +282,15 @@ start) fails the job; its standard error is the worker's.
             request_timeout_ms: None,
             functions: Vec::new(),
             command: None,
+            tls: None,
         };
         let mut host_and_port = HostAndPort::default();
+        let mut tls = TlsFlags::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            if tls.take(&arg, &mut args)? {
+                continue;
+            }
             match arg.as_str() {
                 "--help" | "-H" => return Err(UsageError::Help),
                 "--server" => parsed.servers.push(value(&mut args, &arg)?),
@@ -225,6 +328,7 @@ start) fails the job; its standard error is the worker's.
         if parsed.servers.is_empty() {
             parsed.servers.push(DEFAULT_SERVER.into());
         }
+        parsed.tls = tls.finish(&mut parsed.servers)?;
         Ok(parsed)
     }
 
@@ -289,11 +393,14 @@ pub struct ClientArgs {
     pub request_timeout_ms: Option<u64>,
     /// What to do.
     pub action: ClientAction,
+    /// TLS files, when `--ca` was given.
+    pub tls: Option<ClientTls>,
 }
 
 impl ClientArgs {
     /// What the tool prints for `--help` and after a command-line mistake.
-    pub const USAGE: &str = "\
+    pub const USAGE: &str = concat!(
+        "\
 usage: client -f NAME [OPTIONS] [PAYLOAD]
        client [OPTIONS] --status HANDLE
        client [OPTIONS] --status-unique UNIQUE
@@ -313,7 +420,10 @@ none (a PAYLOAD that starts with - goes after --).
                               server (default: 30000)
   --status HANDLE             ask each server in turn about a job
   --status-unique UNIQUE      ask about a job by its unique id
-  -H, --help                  print this and exit";
+  -H, --help                  print this and exit
+",
+        client_tls_usage!()
+    );
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ClientArgs, UsageError> {
@@ -329,8 +439,12 @@ none (a PAYLOAD that starts with - goes after --).
         let mut no_payload = false;
         let mut status = None;
         let mut status_unique = None;
+        let mut tls = TlsFlags::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            if tls.take(&arg, &mut args)? {
+                continue;
+            }
             match arg.as_str() {
                 "--help" | "-H" => return Err(UsageError::Help),
                 "-f" | "--function" => function = Some(value(&mut args, &arg)?),
@@ -381,6 +495,7 @@ none (a PAYLOAD that starts with - goes after --).
         if servers.is_empty() {
             servers.push(DEFAULT_SERVER.into());
         }
+        let tls = tls.finish(&mut servers)?;
         let action = match (status, status_unique, function) {
             (Some(handle), None, None) => ClientAction::Status(handle),
             (None, Some(unique), None) => ClientAction::StatusUnique(unique),
@@ -407,6 +522,7 @@ none (a PAYLOAD that starts with - goes after --).
             servers,
             request_timeout_ms,
             action,
+            tls,
         })
     }
 }
@@ -422,11 +538,14 @@ pub struct AdminArgs {
     /// Whether the replies are printed as gearadmin prints them (gearadmin
     /// options), or as the server sent them (a raw COMMAND).
     pub as_gearadmin: bool,
+    /// TLS files, when `--ca` was given.
+    pub tls: Option<ClientTls>,
 }
 
 impl AdminArgs {
     /// What the tool prints for `--help` and after a command-line mistake.
-    pub const USAGE: &str = "\
+    pub const USAGE: &str = concat!(
+        "\
 usage: admin [--server HOST:PORT | -h HOST -p PORT] COMMAND...
        admin [--server HOST:PORT | -h HOST -p PORT] GEARADMIN-OPTION...
 COMMAND... is sent as one line (words joined by spaces) and the reply printed
@@ -441,8 +560,12 @@ prints; several are sent in gearadmin's order:
   --workers                 the connected workers and their functions
   --status                  queued, running and workers per function
   --help                    print this and exit
+",
+        client_tls_usage!(),
+        "
 Exit code 0, or 1 when a reply is ERR (printed as `Error: ...` on standard
-error for GEARADMIN-OPTIONs; gearadmin exits 0), 3 when no reply came.";
+error for GEARADMIN-OPTIONs; gearadmin exits 0), 3 when no reply came."
+    );
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AdminArgs, UsageError> {
@@ -451,10 +574,14 @@ error for GEARADMIN-OPTIONs; gearadmin exits 0), 3 when no reply came.";
         // (place in gearadmin's order, request)
         let mut options: Vec<(u8, AdminRequest)> = Vec::new();
         let mut words = Vec::new();
+        let mut tls = TlsFlags::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             if !words.is_empty() {
                 words.push(arg);
+                continue;
+            }
+            if tls.take(&arg, &mut args)? {
                 continue;
             }
             let option = match arg.as_str() {
@@ -494,13 +621,14 @@ error for GEARADMIN-OPTIONs; gearadmin exits 0), 3 when no reply came.";
             };
             options.push(option);
         }
-        let server = match (server, host_and_port.server()) {
+        let mut server = match (server, host_and_port.server()) {
             (Some(_), Some(_)) => {
                 return Err(UsageError::new("--server and -h/-p exclude each other"));
             }
             (Some(server), None) | (None, Some(server)) => server,
             (None, None) => DEFAULT_SERVER.to_string(),
         };
+        let tls = tls.finish(std::slice::from_mut(&mut server))?;
         let as_gearadmin = words.is_empty();
         let requests = if as_gearadmin {
             if options.is_empty() {
@@ -522,36 +650,80 @@ error for GEARADMIN-OPTIONs; gearadmin exits 0), 3 when no reply came.";
             server,
             requests,
             as_gearadmin,
+            tls,
         })
     }
 }
 
-/// `server [--listen ADDR]`
+/// The PEM files a TLS server presents and trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// The certificate chain presented (`--cert`).
+    pub cert: PathBuf,
+    /// Its private key (`--key`).
+    pub key: PathBuf,
+    /// The CAs client certificates must chain to (`--client-ca`); `None`
+    /// asks clients for no certificate.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl ServerTls {
+    /// The rustls configuration these files make.
+    pub fn config(&self) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+        gearman_tls::server_config(&self.cert, &self.key, self.client_ca.as_ref())
+    }
+}
+
+/// `server [--listen ADDR] [--cert FILE --key FILE [--client-ca FILE]]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerArgs {
     /// Address to listen on.
     pub listen: String,
+    /// TLS files, when `--cert` and `--key` were given: then every
+    /// connection is TLS.
+    pub tls: Option<ServerTls>,
 }
 
 impl ServerArgs {
     /// What the tool prints for `--help` and after a command-line mistake.
-    pub const USAGE: &str = "usage: server [--listen ADDR]
-  --listen ADDR   the address to listen on; port 0 picks a free one
-                  (default: 127.0.0.1:4730)
-  --help          print this and exit";
+    pub const USAGE: &str =
+        "usage: server [--listen ADDR] [--cert FILE --key FILE [--client-ca FILE]]
+  --listen ADDR      the address to listen on; port 0 picks a free one
+                     (default: 127.0.0.1:4730)
+  --cert FILE        serve TLS only, presenting this certificate chain (PEM)
+  --key FILE         the certificate's private key (PEM)
+  --client-ca FILE   require client certificates from the CAs in this PEM
+                     file (default: ask for none)
+  --help             print this and exit";
 
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServerArgs, UsageError> {
         let mut listen = DEFAULT_SERVER.to_string();
+        let (mut cert, mut key, mut client_ca) = (None, None, None);
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--help" => return Err(UsageError::Help),
                 "--listen" => listen = value(&mut args, &arg)?,
+                "--cert" => cert = Some(value(&mut args, &arg)?.into()),
+                "--key" => key = Some(value(&mut args, &arg)?.into()),
+                "--client-ca" => client_ca = Some(value(&mut args, &arg)?.into()),
                 other => return Err(UsageError::new(format!("unexpected argument: {other}"))),
             }
         }
-        Ok(ServerArgs { listen })
+        let tls = match (cert, key, client_ca) {
+            (Some(cert), Some(key), client_ca) => Some(ServerTls {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None, None) => None,
+            (None, None, Some(_)) => {
+                return Err(UsageError::new("--client-ca needs --cert and --key"));
+            }
+            _ => return Err(UsageError::new("--cert and --key go together")),
+        };
+        Ok(ServerArgs { listen, tls })
     }
 }
 

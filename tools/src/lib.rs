@@ -10,4 +10,5 @@ pub mod ctrl_c;
 pub mod gearadmin;
 pub mod job_command;
 pub mod report;
+pub mod tls;
 pub mod tokio_functions;

@@ -40,15 +40,16 @@ pub fn with_example_functions(worker: Worker) -> Worker {
 }
 
 /// The worker `args` ask for: their configuration, serving the command's
-/// functions or else the example functions.
-pub fn worker_for(args: WorkerArgs) -> Worker {
-    let worker =
-        Worker::with_config(args.config()).on_connect_failed(crate::report::worker_connect_failed);
+/// functions or else the example functions, over TLS when they say so.
+pub fn worker_for(args: WorkerArgs) -> Result<Worker, gearman_tls::ConfigError> {
+    let worker = Worker::with_config(args.config())
+        .connector(crate::tls::tokio::connector(args.tls.as_ref())?)
+        .on_connect_failed(crate::report::worker_connect_failed);
     let Some(command) = args.command else {
-        return with_example_functions(worker);
+        return Ok(with_example_functions(worker));
     };
     let command = Arc::new(command);
-    args.functions.into_iter().fold(worker, |worker, function| {
+    Ok(args.functions.into_iter().fold(worker, |worker, function| {
         let command = command.clone();
         worker.function(function, move |job: WorkerJob| {
             let command = command.clone();
@@ -60,5 +61,5 @@ pub fn worker_for(args: WorkerArgs) -> Worker {
                     .map_err(|_| WorkError::Fail)?
             }
         })
-    })
+    }))
 }

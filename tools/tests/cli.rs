@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use conformance::PATIENCE;
 use conformance::gearmand::{GEARADMIN, Gearmand, free_port, have};
+use conformance::tls::Pki;
 use gearman_proto::admin::AdminRequest;
 use tools::cli;
 
@@ -75,11 +76,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Waits until the admin `status` of `server` shows `workers` workers for `function`.
+/// Waits until the admin `status` of `server` shows one worker for `function`.
 fn wait_for_worker(tools: Tools, server: &str, function: &str) {
+    wait_for_worker_through(tools, &["--server", server], function);
+}
+
+/// [`wait_for_worker`] with the admin's server options `to_server`.
+fn wait_for_worker_through(tools: Tools, to_server: &[&str], function: &str) {
     let start = Instant::now();
+    let args: Vec<&str> = to_server.iter().copied().chain(["status"]).collect();
     loop {
-        let out = tools.run("admin", &["--server", server, "status"], None);
+        let out = tools.run("admin", &args, None);
         let wanted = format!("{function}\t");
         if text(&out.stdout)
             .lines()
@@ -369,7 +376,17 @@ fn help_prints_the_usage_and_exits_0(tools: Tools) {
 
 /// Starts the tools' `server` on a free port; its address.
 fn start_our_server(tools: Tools) -> (KillOnDrop, String) {
-    let mut server = KillOnDrop(tools.spawn("server", &["--listen", "127.0.0.1:0"]));
+    start_our_server_with(tools, &[])
+}
+
+/// [`start_our_server`] with more options.
+fn start_our_server_with(tools: Tools, options: &[&str]) -> (KillOnDrop, String) {
+    let args: Vec<&str> = ["--listen", "127.0.0.1:0"]
+        .iter()
+        .chain(options)
+        .copied()
+        .collect();
+    let mut server = KillOnDrop(tools.spawn("server", &args));
     let mut first_line = String::new();
     BufReader::new(server.0.stdout.take().unwrap())
         .read_line(&mut first_line)
@@ -380,6 +397,58 @@ fn start_our_server(tools: Tools) -> (KillOnDrop, String) {
         .trim_end()
         .to_owned();
     (server, addr)
+}
+
+/// `server --cert --key --client-ca`, then `worker`, `admin` and `client`
+/// with `--tls --ca --cert --key` run a job over mutual TLS; a client
+/// trusting another CA fails naming the server and why.
+fn tools_speak_tls(tools: Tools) {
+    let pki = Pki::generate();
+    let file = |name: &str| pki.path(name).to_str().unwrap().to_owned();
+    let (cert, key, ca) = (file("server.pem"), file("server.key"), file("ca.pem"));
+    let (_server, addr) =
+        start_our_server_with(tools, &["--cert", &cert, "--key", &key, "--client-ca", &ca]);
+    let (client_cert, client_key) = (file("client.pem"), file("client.key"));
+    let tls = [
+        "--server",
+        &addr,
+        "--tls",
+        "--ca",
+        &ca,
+        "--cert",
+        &client_cert,
+        "--key",
+        &client_key,
+    ];
+    let _worker = KillOnDrop(tools.spawn("worker", &tls));
+    wait_for_worker_through(tools, &tls, "reverse");
+    let client = |tls: &[&str]| {
+        let args: Vec<&str> = tls
+            .iter()
+            .copied()
+            .chain(["-f", "reverse", "hello"])
+            .collect();
+        tools.run("client", &args, None)
+    };
+    let out = client(&tls);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "olleh".into()),
+        "{out:?}"
+    );
+
+    let other_ca = file("other-ca.pem");
+    let out = client(&["--server", &addr, "--tls", "--ca", &other_ca]);
+    assert_eq!(out.status.code(), Some(cli::exit::ERROR), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("tls://{addr}")), "{stderr}");
+    assert!(
+        stderr.contains("certificate not signed by a trusted CA"),
+        "{stderr}"
+    );
+    // A plain client gets no Gearman reply from a TLS-only server.
+    let out = client(&["--server", &addr, "-t", "300"]);
+    assert_eq!(out.status.code(), Some(cli::exit::ERROR), "{out:?}");
 }
 
 /// `worker -f NAME -- COMMAND` and `client` with libgearman's short options,
@@ -628,6 +697,40 @@ fn command_lines_parse_as_documented() {
         cli::ServerArgs::parse(args("")).unwrap().listen,
         "127.0.0.1:4730"
     );
+
+    // --tls makes every server TLS; a tls:// server is TLS without it.
+    let c = cli::ClientArgs::parse(args("--tls --ca ca.pem --server a:1 -p 7 -f f")).unwrap();
+    assert_eq!(c.servers, ["tls://a:1", "tls://127.0.0.1:7"]);
+    assert_eq!(
+        c.tls,
+        Some(cli::ClientTls {
+            ca: "ca.pem".into(),
+            identity: None
+        })
+    );
+    let w = cli::WorkerArgs::parse(args("--server tls://a:1 --server b:2 --ca ca.pem")).unwrap();
+    assert_eq!(w.servers, ["tls://a:1", "b:2"]);
+    let a = cli::AdminArgs::parse(args("--tls --ca c --cert k.pem --key k.key status")).unwrap();
+    assert_eq!(a.server, "tls://127.0.0.1:4730");
+    assert_eq!(
+        a.tls.unwrap().identity,
+        Some(("k.pem".into(), "k.key".into()))
+    );
+    assert!(cli::ClientArgs::parse(args("--tls -f f")).is_err());
+    assert!(cli::WorkerArgs::parse(args("--server tls://a:1")).is_err());
+    assert!(cli::AdminArgs::parse(args("--ca c --cert k.pem status")).is_err());
+    assert_eq!(cli::WorkerArgs::parse(args("")).unwrap().tls, None);
+    let server = cli::ServerArgs::parse(args("--cert s.pem --key s.key --client-ca ca.pem"));
+    assert_eq!(
+        server.unwrap().tls,
+        Some(cli::ServerTls {
+            cert: "s.pem".into(),
+            key: "s.key".into(),
+            client_ca: Some("ca.pem".into())
+        })
+    );
+    assert!(cli::ServerArgs::parse(args("--cert s.pem")).is_err());
+    assert!(cli::ServerArgs::parse(args("--client-ca ca.pem")).is_err());
     assert_eq!(
         cli::status_line(true, false, 3, 4),
         "known=1 running=0 numerator=3 denominator=4"
@@ -680,6 +783,11 @@ macro_rules! tests_for_each_adapter {
             #[test]
             fn worker_without_server_says_so_and_retries() {
                 super::worker_without_server_says_so_and_retries(TOOLS);
+            }
+
+            #[test]
+            fn tools_speak_tls() {
+                super::tools_speak_tls(TOOLS);
             }
 
             #[test]

@@ -5,7 +5,7 @@
 //! loadgen [--server HOST:PORT] [--adapter tokio|async-std|blocking] [--jobs N]
 //!         [--concurrency C] [--payload BYTES] [--background] [--function NAME]
 //!         [--worker-concurrency N] [--workers N] [--connections N] [--threads N]
-//!         [--memory] [--time-limit SECONDS]
+//!         [--memory] [--time-limit SECONDS] [--tls]
 //! ```
 //!
 //! Submits N echo jobs keeping C in flight, checks every result, shows a
@@ -14,7 +14,9 @@
 //! embedded job server in-process; unless `--worker-concurrency 0`, it also
 //! runs our worker for the function in-process. `--memory` instead keeps C
 //! jobs in flight that no worker takes and prints the client's resident
-//! memory per job in flight.
+//! memory per job in flight. `--tls` runs the load over TLS through the
+//! embedded server (gearmand here is built without TLS), with certificates
+//! made for the run.
 //!
 //! `loadgen --adapters` lists the adapters this build can drive;
 //! `loadgen --help` prints the usage.
@@ -41,6 +43,8 @@ mod payload;
 mod progress;
 #[path = "../loadgen/stats.rs"]
 mod stats;
+#[path = "../loadgen/tls.rs"]
+mod tls;
 #[path = "../loadgen/tokio_run.rs"]
 mod tokio_run;
 

@@ -61,6 +61,8 @@ pub struct Args {
     /// Connections our worker keeps to the server: it grabs on each, so
     /// more connections take more grab round trips at once.
     pub connections: usize,
+    /// Everything over TLS through the embedded server.
+    pub tls: bool,
 }
 
 /// Why a command line gave no run.
@@ -85,7 +87,7 @@ impl fmt::Display for UsageError {
 pub const USAGE: &str = "usage: loadgen [--server HOST:PORT] [--adapter tokio|async-std|blocking] \
 [--jobs N] [--concurrency C] [--payload BYTES] [--background] [--function NAME] \
 [--worker-concurrency N] [--workers N] [--connections N] [--threads N] [--memory] \
-[--time-limit SECONDS]\n       loadgen --adapters\n       loadgen --help";
+[--time-limit SECONDS] [--tls]\n       loadgen --adapters\n       loadgen --help";
 
 fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, UsageError> {
     text.parse()
@@ -109,6 +111,7 @@ impl Args {
             time_limit: 300,
             threads: 0,
             connections: 1,
+            tls: false,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -120,6 +123,10 @@ impl Args {
                 }
                 "--memory" => {
                     parsed.memory = true;
+                    continue;
+                }
+                "--tls" => {
+                    parsed.tls = true;
                     continue;
                 }
                 _ => {}
@@ -158,6 +165,11 @@ impl Args {
         {
             return Err(UsageError::Mistake(
                 "--jobs, --concurrency, --workers and --connections must be at least 1".into(),
+            ));
+        }
+        if parsed.tls && parsed.server.is_some() {
+            return Err(UsageError::Mistake(
+                "--tls runs through the embedded server only (gearmand here has no TLS)".into(),
             ));
         }
         if parsed.worker_concurrency == usize::MAX {
@@ -214,7 +226,13 @@ mod tests {
         );
         assert_eq!(args.function, "echo");
         assert_eq!(args.worker_concurrency, 64);
-        assert!(!args.background && !args.memory);
+        assert!(!args.background && !args.memory && !args.tls);
+    }
+
+    #[test]
+    fn tls_runs_go_through_the_embedded_server() {
+        assert!(parse("--tls --adapter blocking").unwrap().tls);
+        assert!(parse("--tls --server 127.0.0.1:4730").is_err());
     }
 
     #[test]

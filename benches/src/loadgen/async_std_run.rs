@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use async_std::channel;
 use bytes::Bytes;
 use futures_util::future;
-use gearman_async_std::{Admin, Client, Server, WorkError, Worker, WorkerJob};
+use gearman_async_std::transport::Connector;
+use gearman_async_std::{Admin, Client, ClientConfig, Server, WorkError, Worker, WorkerJob};
 
 use crate::args::Args;
 use crate::drive::{self, Finished};
 use crate::payload::{ended_correctly, payload};
+use crate::tls::{self, Tls};
 
 /// How long the server and workers get to stop once the load is done.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -39,12 +41,18 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
         let _ = stopped.recv().await;
     };
     let mut background: Vec<Background<'_>> = Vec::new();
+    let tls = Tls::for_run(args.tls);
+    let tls = tls.as_ref();
+    let connector =
+        || tools::tls::async_std::connector(tls::client(tls)).map_err(|e| e.to_string());
     let (addr, label) = match &args.server {
         Some(addr) => (addr.clone(), "async-std".to_owned()),
         None => {
             let server = Server::bind("127.0.0.1:0")
                 .await
                 .map_err(|err| format!("cannot start the embedded server: {err}"))?;
+            let server = tools::tls::async_std::server(server, tls::server(tls))
+                .map_err(|err| err.to_string())?;
             let addr = server
                 .local_addr()
                 .map_err(|err| format!("no address: {err}"))?;
@@ -52,7 +60,7 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
             background.push(Box::pin(async move {
                 let _ = serve.await;
             }));
-            (addr.to_string(), "async-std/embedded".to_owned())
+            tls::address(tls, addr, "async-std")
         }
     };
     let function = args.function_to_call();
@@ -60,6 +68,7 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
     if args.worker_concurrency > 0 {
         for _ in 0..args.workers {
             let worker = Worker::new([addr.clone()])
+                .connector(connector()?)
                 .connections_per_server(args.connections)
                 .concurrency(args.worker_concurrency)
                 .client_id("loadgen")
@@ -76,9 +85,11 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
     let load = async {
         if args.worker_concurrency > 0 {
             let expected = (args.workers * args.connections) as u64;
-            wait_for_workers(&addr, &function, expected).await?;
+            wait_for_workers(&addr, &connector()?, &function, expected).await?;
         }
-        let (client, mut driver) = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
+        let (client, mut driver) =
+            Client::with_connector(ClientConfig::new([addr.clone()]), connector()?)
+                .map_err(|err| err.to_string())?;
         let result = driver
             .run_with(submit_all(args, &client, &addr, &function, &label))
             .await;
@@ -152,9 +163,14 @@ async fn hold(
 }
 
 /// Waits until the server lists `count` worker connections for `function`.
-async fn wait_for_workers(addr: &str, function: &str, count: u64) -> Result<(), String> {
+async fn wait_for_workers(
+    addr: &str,
+    connector: &dyn Connector,
+    function: &str,
+    count: u64,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut admin = Admin::connect(addr)
+    let mut admin = Admin::connect_with(addr, connector)
         .await
         .map_err(|err| format!("admin connection to {addr}: {err}"))?;
     loop {

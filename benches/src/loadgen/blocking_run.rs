@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gearman_blocking::{Admin, Client, Server, WorkError, Worker, WorkerJob};
+use gearman_blocking::transport::Connector;
+use gearman_blocking::{Admin, Client, ClientConfig, Server, WorkError, Worker, WorkerJob};
 
 use crate::args::Args;
 use crate::cpu;
@@ -15,17 +16,24 @@ use crate::drive::{self, Finished};
 use crate::payload::{ended_correctly, payload};
 use crate::progress::Progress;
 use crate::stats::Recorder;
+use crate::tls::{self, Tls};
 
 /// Runs the whole load on threads.
 pub fn run(args: &Args) -> Result<Finished, String> {
+    let tls = Tls::for_run(args.tls);
+    let tls = tls.as_ref();
+    let connector = || tools::tls::blocking::connector(tls::client(tls)).map_err(|e| e.to_string());
     let (server, addr, label) = match &args.server {
         Some(addr) => (None, addr.clone(), "blocking".to_owned()),
         None => {
             let server = Server::bind("127.0.0.1:0")
-                .and_then(Server::spawn)
                 .map_err(|err| format!("cannot start the embedded server: {err}"))?;
-            let addr = server.local_addr().to_string();
-            (Some(server), addr, "blocking/embedded".to_owned())
+            let server = tools::tls::blocking::server(server, tls::server(tls))
+                .map_err(|err| err.to_string())?
+                .spawn()
+                .map_err(|err| format!("cannot start the embedded server: {err}"))?;
+            let (addr, label) = tls::address(tls, server.local_addr(), "blocking");
+            (Some(server), addr, label)
         }
     };
     let function = args.function_to_call();
@@ -34,6 +42,7 @@ pub fn run(args: &Args) -> Result<Finished, String> {
     if args.worker_concurrency > 0 {
         for _ in 0..args.workers {
             let worker = Worker::new([addr.clone()])
+                .connector(connector()?)
                 .connections_per_server(args.connections)
                 .concurrency(args.worker_concurrency)
                 .client_id("loadgen")
@@ -45,12 +54,17 @@ pub fn run(args: &Args) -> Result<Finished, String> {
             workers.push(worker);
         }
         let expected = (args.workers * args.connections) as u64;
-        wait_until(&addr, &function, Duration::from_secs(10), |row| {
-            row.workers >= expected
-        })?;
+        wait_until(
+            &addr,
+            &connector()?,
+            &function,
+            Duration::from_secs(10),
+            |row| row.workers >= expected,
+        )?;
     }
 
-    let client = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
+    let client = Client::with_connector(ClientConfig::new([addr.clone()]), connector()?)
+        .map_err(|err| err.to_string())?;
     let result = if args.memory {
         hold(args, &client, &addr, &function, &label)
     } else {
@@ -153,13 +167,14 @@ fn hold(
 /// Asks the server until its status row for `function` satisfies `done`.
 fn wait_until(
     addr: &str,
+    connector: &dyn Connector,
     function: &str,
     patience: Duration,
     done: impl Fn(&gearman_blocking::proto::admin::StatusRow) -> bool,
 ) -> Result<(), String> {
     let deadline = Instant::now() + patience;
-    let mut admin =
-        Admin::connect(addr).map_err(|err| format!("admin connection to {addr}: {err}"))?;
+    let mut admin = Admin::connect_with(addr, connector)
+        .map_err(|err| format!("admin connection to {addr}: {err}"))?;
     loop {
         let rows = admin.status().map_err(|err| err.to_string())?;
         if drive::status_row(&rows, function).is_some_and(&done) {

@@ -4,12 +4,14 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gearman_tokio::{Admin, Client, Server, WorkError, Worker, WorkerJob};
+use gearman_tokio::transport::Connector;
+use gearman_tokio::{Admin, Client, ClientConfig, Server, WorkError, Worker, WorkerJob};
 use tokio::sync::watch;
 
 use crate::args::Args;
 use crate::drive::{self, Finished};
 use crate::payload::{ended_correctly, payload};
+use crate::tls::{self, Tls};
 
 /// Runs the whole load on a fresh runtime (`--threads` decides which).
 pub fn run(args: &Args) -> Result<Finished, String> {
@@ -41,17 +43,22 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    let tls = Tls::for_run(args.tls);
+    let tls = tls.as_ref();
+    let connector = || tools::tls::tokio::connector(tls::client(tls)).map_err(|e| e.to_string());
     let (addr, label) = match &args.server {
         Some(addr) => (addr.clone(), "tokio".to_owned()),
         None => {
             let server = Server::bind("127.0.0.1:0")
                 .await
                 .map_err(|err| format!("cannot start the embedded server: {err}"))?;
+            let server = tools::tls::tokio::server(server, tls::server(tls))
+                .map_err(|err| err.to_string())?;
             let addr = server
                 .local_addr()
                 .map_err(|err| format!("no address: {err}"))?;
             tokio::spawn(server.serve_until(until_stopped(stopped.clone())));
-            (addr.to_string(), "tokio/embedded".to_owned())
+            tls::address(tls, addr, "tokio")
         }
     };
     let function = args.function_to_call();
@@ -60,6 +67,7 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
     if args.worker_concurrency > 0 {
         for _ in 0..args.workers {
             let worker = Worker::new([addr.clone()])
+                .connector(connector()?)
                 .connections_per_server(args.connections)
                 .concurrency(args.worker_concurrency)
                 .client_id("loadgen")
@@ -71,10 +79,11 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
             ));
         }
         let expected = (args.workers * args.connections) as u64;
-        wait_for_workers(&addr, &function, expected).await?;
+        wait_for_workers(&addr, &connector()?, &function, expected).await?;
     }
 
-    let client = Client::new([addr.clone()]).map_err(|err| err.to_string())?;
+    let client = Client::with_connector(ClientConfig::new([addr.clone()]), connector()?)
+        .map_err(|err| err.to_string())?;
     let limit = Duration::from_secs(args.time_limit);
     let result = if args.memory {
         hold(args, &client, &addr, &function, &label).await
@@ -124,9 +133,14 @@ async fn hold(
 }
 
 /// Waits until the server lists `count` worker connections for `function`.
-async fn wait_for_workers(addr: &str, function: &str, count: u64) -> Result<(), String> {
+async fn wait_for_workers(
+    addr: &str,
+    connector: &dyn Connector,
+    function: &str,
+    count: u64,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut admin = Admin::connect(addr)
+    let mut admin = Admin::connect_with(addr, connector)
         .await
         .map_err(|err| format!("admin connection to {addr}: {err}"))?;
     loop {

@@ -4,6 +4,9 @@
 //!
 //! Exit code: 0 when the server replied, 1 when it replied with `ERR`,
 //! 3 when there was no reply (no server, bad arguments).
+//!
+//! `--tls --ca FILE` (and `--cert FILE --key FILE` for mutual TLS) speak
+//! TLS to the servers; see `--help`.
 #![allow(clippy::print_stderr)]
 
 use std::process::ExitCode;
@@ -15,8 +18,12 @@ use gearman_async_std::Admin;
 
 fn main() -> ExitCode {
     let args = cli::parse_or_exit("admin", AdminArgs::USAGE, AdminArgs::parse);
+    let connector = match tools::tls::async_std::connector(args.tls.as_ref()) {
+        Ok(connector) => connector,
+        Err(err) => return tools::tls::failure("admin", &err),
+    };
     let replies = async_std::task::block_on(async {
-        let mut admin = Admin::connect(&args.server).await?;
+        let mut admin = Admin::connect_with(&args.server, &connector).await?;
         let mut replies = Vec::new();
         for request in &args.requests {
             replies.push(admin.request(request).await?);

@@ -13,6 +13,9 @@
 //!
 //! Runs on async-std: the client's driver is spawned with
 //! `async_std::task::spawn` (with smol: `smol::spawn(driver).detach()`).
+//!
+//! `--tls --ca FILE` (and `--cert FILE --key FILE` for mutual TLS) speak
+//! TLS to the servers; see `--help`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
@@ -30,14 +33,18 @@ fn main() -> ExitCode {
 async fn run() -> ExitCode {
     let args = cli::parse_or_exit("client", ClientArgs::USAGE, ClientArgs::parse);
     let server_count = args.servers.len();
-    let client =
-        match Client::with_config(report::client_config(args.servers, args.request_timeout_ms)) {
-            Ok((client, driver)) => {
-                async_std::task::spawn(driver);
-                client
-            }
-            Err(err) => return report::client_failure(&err),
-        };
+    let connector = match tools::tls::async_std::connector(args.tls.as_ref()) {
+        Ok(connector) => connector,
+        Err(err) => return tools::tls::failure("client", &err),
+    };
+    let config = report::client_config(args.servers, args.request_timeout_ms);
+    let client = match Client::with_connector(config, connector) {
+        Ok((client, driver)) => {
+            async_std::task::spawn(driver);
+            client
+        }
+        Err(err) => return report::client_failure(&err),
+    };
     match args.action {
         ClientAction::Status(handle) => {
             let mut search = report::StatusSearch::default();

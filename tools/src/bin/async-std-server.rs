@@ -1,5 +1,6 @@
-//! `server [--listen ADDR]`: the embedded job server (default
-//! 127.0.0.1:4730; port 0 picks a free one). Prints `listening on ADDR` once
+//! `server [--listen ADDR] [--cert FILE --key FILE [--client-ca FILE]]`:
+//! the embedded job server (default 127.0.0.1:4730; port 0 picks a free
+//! one), serving TLS only when given a certificate and key. Prints `listening on ADDR` once
 //! it accepts connections; stops on Ctrl-C or an admin `shutdown`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -20,6 +21,10 @@ fn main() -> ExitCode {
                     format_args!("cannot listen on {}: {err}", args.listen),
                 );
             }
+        };
+        let server = match tools::tls::async_std::server(server, args.tls.as_ref()) {
+            Ok(server) => server,
+            Err(err) => return tools::tls::failure("server", &err),
         };
         let ctrl_c = match ctrl_c() {
             Ok(ctrl_c) => ctrl_c,

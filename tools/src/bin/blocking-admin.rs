@@ -4,6 +4,9 @@
 //!
 //! Exit code: 0 when the server replied, 1 when it replied with `ERR`,
 //! 3 when there was no reply (no server, bad arguments).
+//!
+//! `--tls --ca FILE` (and `--cert FILE --key FILE` for mutual TLS) speak
+//! TLS to the servers; see `--help`.
 #![allow(clippy::print_stderr)]
 
 use std::process::ExitCode;
@@ -15,7 +18,11 @@ use gearman_blocking::Admin;
 
 fn main() -> ExitCode {
     let args = cli::parse_or_exit("admin", AdminArgs::USAGE, AdminArgs::parse);
-    let replies = Admin::connect(&args.server).and_then(|mut admin| {
+    let connector = match tools::tls::blocking::connector(args.tls.as_ref()) {
+        Ok(connector) => connector,
+        Err(err) => return tools::tls::failure("admin", &err),
+    };
+    let replies = Admin::connect_with(&args.server, &connector).and_then(|mut admin| {
         let requests = args.requests.iter();
         requests.map(|request| admin.request(request)).collect()
     });

@@ -10,6 +10,9 @@
 //! any other error. Background: prints the job handle and a newline.
 //! `--status` asks each server given, in order, and prints the first answer
 //! that knows the job (`known=0 ...` when none does).
+//!
+//! `--tls --ca FILE` (and `--cert FILE --key FILE` for mutual TLS) speak
+//! TLS to the servers; see `--help`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
@@ -22,11 +25,15 @@ use gearman_blocking::Client;
 fn main() -> ExitCode {
     let args = cli::parse_or_exit("client", ClientArgs::USAGE, ClientArgs::parse);
     let server_count = args.servers.len();
-    let client =
-        match Client::with_config(report::client_config(args.servers, args.request_timeout_ms)) {
-            Ok(client) => client,
-            Err(err) => return report::client_failure(&err),
-        };
+    let connector = match tools::tls::blocking::connector(args.tls.as_ref()) {
+        Ok(connector) => connector,
+        Err(err) => return tools::tls::failure("client", &err),
+    };
+    let config = report::client_config(args.servers, args.request_timeout_ms);
+    let client = match Client::with_connector(config, connector) {
+        Ok(client) => client,
+        Err(err) => return report::client_failure(&err),
+    };
     match args.action {
         ClientAction::Status(handle) => {
             let mut search = report::StatusSearch::default();
