@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::Instrument;
 
 use bytes::Bytes;
@@ -16,17 +16,17 @@ use futures_core::Stream;
 use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
-use gearman_proto::IntoServerAddr;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{
+    Assignment, AsyncHandler, JobId, Registry, Worker as Core, WorkerConfig, WorkerEvent,
+};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
 use crate::transport::{Connector, TcpConnector};
 
-type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>;
-type BoxedHandler = Arc<dyn Fn(WorkerJob) -> HandlerFuture + Send + Sync>;
+type BoxedHandler = AsyncHandler<WorkerJob>;
 /// A running handler: its job, and its result unless it was stopped.
 type Running =
     Pin<Box<dyn Future<Output = (JobId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
@@ -103,19 +103,11 @@ impl WorkerJob {
 /// ```
 #[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
-    config: WorkerConfig,
-    handlers: HashMap<Bytes, BoxedHandler>,
+    registry: Registry<BoxedHandler>,
     connector: Arc<dyn Connector>,
 }
 
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
-            .field("config", &self.config)
-            .field("functions", &self.handlers.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
+gearman_proto::worker_builder!(Worker, WorkerJob, async);
 
 struct Driving {
     core: Core,
@@ -258,105 +250,12 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A worker for these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]), running one job at a
-    /// time until [`concurrency`](Worker::concurrency) says otherwise.
-    pub fn new<I, S>(servers: I) -> Worker
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Worker::with_config(WorkerConfig::new(servers))
-    }
-
     /// A worker with a full core configuration (backoff, grab form...).
     pub fn with_config(config: WorkerConfig) -> Worker {
         Worker {
-            config,
-            handlers: HashMap::new(),
+            registry: Registry::new(config),
             connector: Arc::new(TcpConnector),
         }
-    }
-
-    /// Opens connections with `connector` (TLS, or a transport of the
-    /// caller's; see [`transport`](crate::transport)) instead of plain TCP.
-    pub fn connector(mut self, connector: impl Connector) -> Worker {
-        self.connector = Arc::new(connector);
-        self
-    }
-
-    /// Sets how many jobs run at once, across all servers (at least 1).
-    pub fn concurrency(mut self, jobs: usize) -> Worker {
-        self.config = self.config.with_concurrency(jobs.max(1));
-        self
-    }
-
-    /// Sets how many connections the worker keeps to each server (at least
-    /// 1). Each connection has at most one grab outstanding, so several
-    /// raise the rate at which jobs arrive from a busy server; the
-    /// concurrency limit still holds across all of them.
-    pub fn connections_per_server(mut self, connections: usize) -> Worker {
-        self.config = self.config.with_connections_per_server(connections.max(1));
-        self
-    }
-
-    /// Sets the id sent with SET_CLIENT_ID (shown by the admin `workers`
-    /// command).
-    pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
-        self.config = self.config.with_client_id(id.into());
-        self
-    }
-
-    /// Registers `handler` for `function`. The handler's `Ok` completes the
-    /// job with its bytes; [`WorkError`] fails it or raises an exception.
-    pub fn function<F, Fut, R>(self, function: impl Into<Bytes>, handler: F) -> Worker
-    where
-        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
-        R: Into<Bytes>,
-    {
-        self.register(function.into(), None, handler)
-    }
-
-    /// Registers `handler` for `function` with CAN_DO_TIMEOUT: a server
-    /// that supports it takes a job back from this worker once it has run
-    /// longer than `timeout` (the handler is then stopped) and may give it
-    /// to another worker.
-    pub fn function_with_timeout<F, Fut, R>(
-        self,
-        function: impl Into<Bytes>,
-        timeout: Duration,
-        handler: F,
-    ) -> Worker
-    where
-        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
-        R: Into<Bytes>,
-    {
-        self.register(function.into(), Some(timeout), handler)
-    }
-
-    fn register<F, Fut, R>(
-        mut self,
-        function: Bytes,
-        timeout: Option<Duration>,
-        handler: F,
-    ) -> Worker
-    where
-        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
-        R: Into<Bytes>,
-    {
-        let boxed: BoxedHandler = Arc::new(move |job| {
-            let running = handler(job);
-            Box::pin(async move { running.await.map(Into::into) })
-        });
-        self.config = match timeout {
-            Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
-            None => self.config.with_function(function.clone()),
-        };
-        self.handlers.insert(function, boxed);
-        self
     }
 
     /// Runs until `shutdown` completes (a signal, a channel closing...),
@@ -364,11 +263,12 @@ impl Worker {
     /// Fails at once if the configuration cannot work (no server, a bad
     /// function name).
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (config, handlers) = self.registry.into_parts();
+        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
             core,
-            handlers: self.handlers,
+            handlers,
             updates,
             updates_rx,
             running: FuturesUnordered::new(),

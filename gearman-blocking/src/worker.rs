@@ -7,19 +7,20 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use gearman_proto::IntoServerAddr;
 pub use gearman_proto::work_report::WorkError;
 use gearman_proto::work_report::WorkUpdate;
-use gearman_proto::worker::{Assignment, JobId, Worker as Core, WorkerConfig, WorkerEvent};
+use gearman_proto::worker::{
+    Assignment, BlockingHandler, JobId, Registry, Worker as Core, WorkerConfig, WorkerEvent,
+};
 
 use crate::Error;
 use crate::driver::{Deferred, Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Connector, TcpConnector};
 
-type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>;
+type Handler = BlockingHandler<WorkerJob>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
@@ -118,20 +119,12 @@ struct Task {
 /// ```
 #[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
-    config: WorkerConfig,
-    handlers: HashMap<Bytes, Handler>,
+    registry: Registry<Handler>,
     connector: Arc<dyn Connector>,
     remote: Remote<Driving>,
 }
 
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
-            .field("config", &self.config)
-            .field("functions", &self.handlers.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
+gearman_proto::worker_builder!(Worker, WorkerJob, blocking);
 
 /// Asks a [`Worker`] to shut down gracefully: stop taking jobs, finish the
 /// running ones, close its connections. Cheap to clone; usable from any
@@ -346,98 +339,13 @@ fn run_task(task: Task, gate: Option<&Mutex<()>>) {
 }
 
 impl Worker {
-    /// A worker for these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]), running one job at a
-    /// time until [`concurrency`](Worker::concurrency) says otherwise.
-    pub fn new<I, S>(servers: I) -> Worker
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Worker::with_config(WorkerConfig::new(servers))
-    }
-
     /// A worker with a full core configuration (backoff, grab form...).
     pub fn with_config(config: WorkerConfig) -> Worker {
         Worker {
-            config,
-            handlers: HashMap::new(),
+            registry: Registry::new(config),
             connector: Arc::new(TcpConnector),
             remote: Remote::new(),
         }
-    }
-
-    /// Opens connections with `connector` (TLS, or a transport of the
-    /// caller's; see [`transport`](crate::transport)) instead of plain TCP.
-    pub fn connector(mut self, connector: impl Connector) -> Worker {
-        self.connector = Arc::new(connector);
-        self
-    }
-
-    /// Sets how many jobs run at once, across all servers (at least 1): the
-    /// size of the handler thread pool.
-    pub fn concurrency(mut self, jobs: usize) -> Worker {
-        self.config = self.config.with_concurrency(jobs.max(1));
-        self
-    }
-
-    /// Sets how many connections the worker keeps to each server (at least
-    /// 1). Each connection has at most one grab outstanding, so several
-    /// raise the rate at which jobs arrive from a busy server; the
-    /// concurrency limit still holds across all of them.
-    pub fn connections_per_server(mut self, connections: usize) -> Worker {
-        self.config = self.config.with_connections_per_server(connections.max(1));
-        self
-    }
-
-    /// Sets the id sent with SET_CLIENT_ID (shown by the admin `workers`
-    /// command).
-    pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
-        self.config = self.config.with_client_id(id.into());
-        self
-    }
-
-    /// Registers `handler` for `function` (CAN_DO). The handler runs on a
-    /// pool thread (at concurrency 1, usually on the thread that read the
-    /// job from its socket); its `Ok` completes the job with its bytes, and
-    /// [`WorkError`] fails it or raises an exception. Registering a name
-    /// again replaces its handler.
-    pub fn function<F, R>(self, function: impl Into<Bytes>, handler: F) -> Worker
-    where
-        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
-        R: Into<Bytes>,
-    {
-        self.register(function.into(), None, handler)
-    }
-
-    /// Like [`function`](Worker::function), registered with CAN_DO_TIMEOUT:
-    /// the server takes a job back (and may give it to another worker) when
-    /// it runs longer than `timeout`.
-    pub fn function_with_timeout<F, R>(
-        self,
-        function: impl Into<Bytes>,
-        timeout: Duration,
-        handler: F,
-    ) -> Worker
-    where
-        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
-        R: Into<Bytes>,
-    {
-        self.register(function.into(), Some(timeout), handler)
-    }
-
-    fn register<F, R>(mut self, function: Bytes, timeout: Option<Duration>, handler: F) -> Worker
-    where
-        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
-        R: Into<Bytes>,
-    {
-        let boxed: Handler = Arc::new(move |job| handler(job).map(Into::into));
-        self.config = match timeout {
-            Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
-            None => self.config.with_function(function.clone()),
-        };
-        self.handlers.insert(function, boxed);
-        self
     }
 
     /// A handle that asks this worker, once running, to shut down gracefully.
@@ -451,11 +359,11 @@ impl Worker {
     /// then stops taking jobs, lets the running ones finish, and returns.
     pub fn run(self) -> Result<(), Error> {
         let Worker {
-            config,
-            handlers,
+            registry,
             connector,
             remote,
         } = self;
+        let (config, handlers) = registry.into_parts();
         let dialer = Dialer::new(connector, config.connect_timeout);
         let threads = config.concurrency.max(1);
         let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;

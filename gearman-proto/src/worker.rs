@@ -82,6 +82,7 @@
 mod config;
 mod event;
 mod link;
+mod registry;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -91,6 +92,9 @@ use bytes::Bytes;
 pub use config::{Ability, GrabMode, WorkerConfig};
 pub use event::{Assignment, GrabState, JobId, WorkerError, WorkerEvent};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
+pub use registry::{
+    AsyncHandler, BlockingHandler, HandlerFuture, Registry, async_handler, blocking_handler,
+};
 
 use crate::backoff::Backoff;
 use crate::command::{Command, Field, Magic};
