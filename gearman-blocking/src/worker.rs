@@ -38,36 +38,7 @@ impl std::fmt::Debug for WorkerJob {
     }
 }
 
-/// The assignment's accessors ([`payload`](Assignment::payload),
-/// [`function`](Assignment::function), [`unique`](Assignment::unique),
-/// [`reducer`](Assignment::reducer), ...) are the core's, read through this.
-impl std::ops::Deref for WorkerJob {
-    type Target = Assignment;
-
-    fn deref(&self) -> &Assignment {
-        &self.assignment
-    }
-}
-
 impl WorkerJob {
-    /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
-    pub fn send_data(&self, data: impl Into<Bytes>) {
-        self.send(WorkUpdate::Data(data.into()));
-    }
-
-    /// Sends WORK_WARNING.
-    pub fn send_warning(&self, data: impl Into<Bytes>) {
-        self.send(WorkUpdate::Warning(data.into()));
-    }
-
-    /// Sends WORK_STATUS: progress as numerator / denominator.
-    pub fn send_status(&self, numerator: u32, denominator: u32) {
-        self.send(WorkUpdate::Status {
-            numerator,
-            denominator,
-        });
-    }
-
     fn send(&self, update: WorkUpdate) {
         // The worker is gone only after a forced shutdown; nothing to tell then.
         self.machine
@@ -254,20 +225,8 @@ impl Driven for Driving {
                     // A thread cannot be stopped from outside; its result will be dropped.
                     tracing::debug!(%id, "job lost with its connection; the server requeues it");
                 }
-                WorkerEvent::Connected { server } => {
-                    tracing::info!(
-                        server = self.core.server_addr(server),
-                        "worker connected and registered"
-                    );
-                }
-                WorkerEvent::Disconnected { server } => {
-                    tracing::warn!(
-                        server = self.core.server_addr(server),
-                        "worker connection lost; reconnecting"
-                    );
-                }
                 WorkerEvent::ShutdownComplete => self.finished = true,
-                other => tracing::debug!(?other, "worker event"),
+                other => self.core.log_event(&other),
             }
         }
     }

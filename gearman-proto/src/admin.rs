@@ -35,6 +35,7 @@ mod decimal;
 mod reply_decoder;
 mod request;
 mod response;
+mod typed_methods;
 
 pub use reply_decoder::{
     AdminDecodeError, AdminResponseDecoder, DEFAULT_MAX_REPLY_LEN, DEFAULT_MAX_REPLY_LINE_LEN,

@@ -311,6 +311,26 @@ impl Worker {
         self.config.servers.get(server.0).map(String::as_str)
     }
 
+    /// Logs an event its adapter does not act on: a connection registered
+    /// (info) or lost (warn), anything else at debug level.
+    pub fn log_event(&self, event: &WorkerEvent) {
+        match event {
+            WorkerEvent::Connected { server } => {
+                tracing::info!(
+                    server = self.server_addr(*server),
+                    "worker connected and registered"
+                );
+            }
+            WorkerEvent::Disconnected { server } => {
+                tracing::warn!(
+                    server = self.server_addr(*server),
+                    "worker connection lost; reconnecting"
+                );
+            }
+            other => tracing::debug!(?other, "worker event"),
+        }
+    }
+
     /// Each configured server's connection state (the best of its
     /// connections), jobs running and grabs awaiting a reply, in configured
     /// order (for health checks and metrics).

@@ -125,7 +125,10 @@ impl<H> std::fmt::Debug for Registry<H> {
 
 /// The builder methods every adapter's `Worker` shares, written once:
 /// `new`, `connector`, `concurrency`, `connections_per_server`,
-/// `client_id`, `function`, `function_with_timeout` and `Debug`. The
+/// `client_id`, `function`, `function_with_timeout` and `Debug`, and the
+/// job's `send_data`, `send_warning`, `send_status` and `Deref` to its
+/// [`Assignment`](super::Assignment). The job type must have an
+/// `assignment` field and a `send(&self, WorkUpdate)` method; the
 /// worker type must have a `registry: Registry<_>` field, a
 /// `connector: Arc<dyn Connector>` field, a `with_config` constructor, and
 /// `Connector` in scope; `async` or `blocking` picks the handler form.
@@ -134,6 +137,7 @@ impl<H> std::fmt::Debug for Registry<H> {
 macro_rules! worker_builder {
     ($worker:ident, $job:ty, async) => {
         $crate::worker_builder!(@common $worker);
+        $crate::worker_builder!(@job $job);
         impl $worker {
             /// Registers `handler` for `function` (CAN_DO). The handler's
             /// `Ok` completes the job with its bytes; `WorkError` fails it
@@ -179,6 +183,7 @@ macro_rules! worker_builder {
     };
     ($worker:ident, $job:ty, blocking) => {
         $crate::worker_builder!(@common $worker);
+        $crate::worker_builder!(@job $job);
         impl $worker {
             /// Registers `handler` for `function` (CAN_DO). The handler runs
             /// on a pool thread (at concurrency 1, usually on the thread
@@ -213,6 +218,35 @@ macro_rules! worker_builder {
             {
                 let handler = $crate::worker::blocking_handler(handler);
                 $worker { registry: self.registry.register(function, Some(timeout), handler), ..self }
+            }
+        }
+    };
+    (@job $job:ty) => {
+        /// The assignment's accessors (`payload`, `function`, `unique`,
+        /// `reducer`, ...) are the core's, read through this.
+        impl ::std::ops::Deref for $job {
+            type Target = $crate::worker::Assignment;
+
+            fn deref(&self) -> &$crate::worker::Assignment {
+                &self.assignment
+            }
+        }
+
+        impl $job {
+            /// Sends WORK_DATA: a chunk of partial result, forwarded to the
+            /// client.
+            pub fn send_data(&self, data: impl ::std::convert::Into<$crate::bytes::Bytes>) {
+                self.send($crate::work_report::WorkUpdate::Data(data.into()));
+            }
+
+            /// Sends WORK_WARNING.
+            pub fn send_warning(&self, data: impl ::std::convert::Into<$crate::bytes::Bytes>) {
+                self.send($crate::work_report::WorkUpdate::Warning(data.into()));
+            }
+
+            /// Sends WORK_STATUS: progress as numerator / denominator.
+            pub fn send_status(&self, numerator: u32, denominator: u32) {
+                self.send($crate::work_report::WorkUpdate::Status { numerator, denominator });
             }
         }
     };
