@@ -8,14 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_channel::oneshot;
 use futures_core::Stream;
 use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
-    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
-    ServerId, UniqueStatus, UsageError, Waiters,
+    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
+    Waiters,
 };
 use gearman_proto::client::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
 
@@ -400,15 +399,6 @@ impl Client {
         }
     }
 
-    /// Submits a background job and returns its server and handle once the
-    /// server has queued it.
-    pub async fn submit_background(&self, request: JobRequest) -> Result<JobHandle, Error> {
-        match self.submit(request.in_background()).await? {
-            JobOutcome::Queued(handle) => Ok(handle),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
     async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
         let (reply, reply_rx) = oneshot::channel();
         if !self.send(command(reply)) {
@@ -417,51 +407,7 @@ impl Client {
         reply_rx.await.map_err(|_| Error::Shutdown)?
     }
 
-    /// GET_STATUS: asks the server that issued `handle` about the job.
-    pub async fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
-        let handle = handle.clone();
-        match self
-            .ask(|waiter| Command::Status { handle, waiter })
-            .await?
-        {
-            RequestAnswer::Status(status) => Ok(status),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
-    /// GET_STATUS_UNIQUE: asks about the job with this unique id (on the
-    /// server the routing policy picks for it).
-    pub async fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
-        let unique = unique.into();
-        match self
-            .ask(|waiter| Command::StatusUnique { unique, waiter })
-            .await?
-        {
-            RequestAnswer::StatusUnique(status) => Ok(status),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
-    /// ECHO_REQ to the first server: it sends `data` back.
-    pub async fn echo(&self, data: impl Into<Bytes>) -> Result<Bytes, Error> {
-        self.echo_on(ServerId(0), data).await
-    }
-
-    /// ECHO_REQ to one of the configured servers (by index).
-    pub async fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
-        let data = data.into();
-        match self
-            .ask(|waiter| Command::Echo {
-                server,
-                data,
-                waiter,
-            })
-            .await?
-        {
-            RequestAnswer::Echo(data) => Ok(data),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
+    gearman_proto::client_requests!(async);
 }
 
 /// A submitted job: `.await` it for the [`JobOutcome`], or read its

@@ -170,11 +170,10 @@ pub use self::tls::{TlsAcceptor, TlsConnector};
 #[cfg(feature = "tls")]
 mod tls {
     use std::net::{SocketAddr, TcpStream};
-    use std::path::Path;
     use std::sync::Arc;
 
     use async_io::Async;
-    use gearman_tls::{ConfigError, HandshakeError, rustls, tls_target};
+    use gearman_tls::{HandshakeError, rustls, tls_target};
 
     use super::{Acceptor, Connecting, Connection, Connector, tcp};
 
@@ -192,22 +191,9 @@ mod tls {
         pub fn new(config: Arc<rustls::ClientConfig>) -> TlsConnector {
             TlsConnector { tls: config.into() }
         }
-
-        /// Trusts the CAs in the PEM file `ca`; presents the certificate
-        /// and key of `identity` (PEM files) for mutual TLS when given.
-        pub fn from_pem(
-            ca: impl AsRef<Path>,
-            identity: Option<(impl AsRef<Path>, impl AsRef<Path>)>,
-        ) -> Result<TlsConnector, ConfigError> {
-            Ok(TlsConnector::new(gearman_tls::client_config(ca, identity)?))
-        }
     }
 
-    impl std::fmt::Debug for TlsConnector {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("TlsConnector").finish_non_exhaustive()
-        }
-    }
+    gearman_tls::pem_constructors!();
 
     impl Connector for TlsConnector {
         fn connect(&self, addr: &str) -> Connecting {
@@ -239,24 +225,6 @@ mod tls {
         /// Uses a rustls configuration the caller built.
         pub fn new(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
             TlsAcceptor { tls: config.into() }
-        }
-
-        /// Presents the certificate chain and key in PEM files `cert` and
-        /// `key`; with `client_ca`, requires client certificates from it.
-        pub fn from_pem(
-            cert: impl AsRef<Path>,
-            key: impl AsRef<Path>,
-            client_ca: Option<impl AsRef<Path>>,
-        ) -> Result<TlsAcceptor, ConfigError> {
-            Ok(TlsAcceptor::new(gearman_tls::server_config(
-                cert, key, client_ca,
-            )?))
-        }
-    }
-
-    impl std::fmt::Debug for TlsAcceptor {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("TlsAcceptor").finish_non_exhaustive()
         }
     }
 

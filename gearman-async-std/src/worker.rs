@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::Instrument;
 
 use bytes::Bytes;
@@ -18,21 +18,19 @@ use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
-use gearman_proto::worker::{Assignment, AssignmentId, Worker as Core, WorkerConfig, WorkerEvent};
-use gearman_proto::{ConnectError, IntoServerAddr};
+use gearman_proto::worker::{
+    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, Registry, Worker as Core,
+    WorkerConfig, WorkerEvent,
+};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
 use crate::transport::{Connector, TcpConnector};
 
-type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>;
-type BoxedHandler = Arc<dyn Fn(WorkerJob) -> HandlerFuture + Send + Sync>;
+type BoxedHandler = AsyncHandler<WorkerJob>;
 /// A running handler: its job, and its result unless it was stopped.
 type Running =
     Pin<Box<dyn Future<Output = (AssignmentId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
-
-/// What [`Worker::on_connect_failed`] calls.
-type ConnectFailedHook = Arc<dyn Fn(&ConnectError) + Send + Sync>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
@@ -42,36 +40,7 @@ pub struct WorkerJob {
     updates: Sender<(AssignmentId, WorkUpdate)>,
 }
 
-/// The assignment's accessors ([`payload`](Assignment::payload),
-/// [`function`](Assignment::function), [`unique`](Assignment::unique),
-/// [`reducer`](Assignment::reducer), ...) are the core's, read through this.
-impl std::ops::Deref for WorkerJob {
-    type Target = Assignment;
-
-    fn deref(&self) -> &Assignment {
-        &self.assignment
-    }
-}
-
 impl WorkerJob {
-    /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
-    pub fn send_data(&self, data: impl Into<Bytes>) {
-        self.send(WorkUpdate::Data(data.into()));
-    }
-
-    /// Sends WORK_WARNING.
-    pub fn send_warning(&self, data: impl Into<Bytes>) {
-        self.send(WorkUpdate::Warning(data.into()));
-    }
-
-    /// Sends WORK_STATUS: progress as numerator / denominator.
-    pub fn send_status(&self, numerator: u32, denominator: u32) {
-        self.send(WorkUpdate::Status {
-            numerator,
-            denominator,
-        });
-    }
-
     fn send(&self, update: WorkUpdate) {
         // The worker is gone only when its run future was dropped.
         let _ = self.updates.unbounded_send((self.assignment.id, update));
@@ -106,20 +75,12 @@ impl WorkerJob {
 /// ```
 #[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
-    config: WorkerConfig,
-    handlers: HashMap<Bytes, BoxedHandler>,
+    registry: Registry<BoxedHandler>,
     connector: Arc<dyn Connector>,
     on_connect_failed: Option<ConnectFailedHook>,
 }
 
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
-            .field("config", &self.config)
-            .field("functions", &self.handlers.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
+gearman_proto::worker_builder!(Worker, WorkerJob, async);
 
 struct Driving {
     core: Core,
@@ -239,18 +200,6 @@ impl Driven for Driving {
                         abort.abort();
                     }
                 }
-                WorkerEvent::Connected { server } => {
-                    tracing::info!(
-                        server = self.core.server_addr(server),
-                        "worker connected and registered"
-                    );
-                }
-                WorkerEvent::Disconnected { server } => {
-                    tracing::warn!(
-                        server = self.core.server_addr(server),
-                        "worker connection lost; reconnecting"
-                    );
-                }
                 WorkerEvent::ConnectFailed { error, .. } => {
                     tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
                     if let Some(hook) = &self.on_connect_failed {
@@ -258,7 +207,7 @@ impl Driven for Driving {
                     }
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
-                other => tracing::debug!(?other, "worker event"),
+                other => self.core.log_event(&other),
             }
         }
     }
@@ -269,120 +218,13 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A worker for these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]), running one job at a
-    /// time until [`concurrency`](Worker::concurrency) says otherwise.
-    pub fn new<I, S>(servers: I) -> Worker
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Worker::with_config(WorkerConfig::new(servers))
-    }
-
     /// A worker with a full core configuration (backoff, grab form...).
     pub fn with_config(config: WorkerConfig) -> Worker {
         Worker {
-            config,
-            handlers: HashMap::new(),
+            registry: Registry::new(config),
             connector: Arc::new(TcpConnector),
             on_connect_failed: None,
         }
-    }
-
-    /// Opens connections with `connector` (TLS, or a transport of the
-    /// caller's; see [`transport`](crate::transport)) instead of plain TCP.
-    pub fn connector(mut self, connector: impl Connector) -> Worker {
-        self.connector = Arc::new(connector);
-        self
-    }
-
-    /// Sets how many jobs run at once, across all servers (at least 1).
-    pub fn concurrency(mut self, jobs: usize) -> Worker {
-        self.config = self.config.with_concurrency(jobs.max(1));
-        self
-    }
-
-    /// Sets how many connections the worker keeps to each server (at least
-    /// 1). Each connection has at most one grab outstanding, so several
-    /// raise the rate at which jobs arrive from a busy server; the
-    /// concurrency limit still holds across all of them.
-    pub fn connections_per_server(mut self, connections: usize) -> Worker {
-        self.config = self.config.with_connections_per_server(connections.max(1));
-        self
-    }
-
-    /// Sets the id sent with SET_CLIENT_ID (shown by the admin `workers`
-    /// command).
-    pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
-        self.config = self.config.with_client_id(id.into());
-        self
-    }
-
-    /// Calls `hook` each time a connection to a server cannot be opened
-    /// (refused, a name that does not resolve, no answer within the
-    /// connect timeout), with the address and the socket error; the worker
-    /// retries after its backoff either way. Without a hook the failure is
-    /// only logged (`tracing`, at warn), which a program with no subscriber
-    /// does not show.
-    pub fn on_connect_failed(
-        mut self,
-        hook: impl Fn(&ConnectError) + Send + Sync + 'static,
-    ) -> Worker {
-        self.on_connect_failed = Some(Arc::new(hook));
-        self
-    }
-
-    /// Registers `handler` for `function`. The handler's `Ok` completes the
-    /// job with its bytes; [`WorkError`] fails it or raises an exception.
-    pub fn function<F, Fut, R>(self, function: impl Into<Bytes>, handler: F) -> Worker
-    where
-        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
-        R: Into<Bytes>,
-    {
-        self.register(function.into(), None, handler)
-    }
-
-    /// Registers `handler` for `function` with CAN_DO_TIMEOUT: a server
-    /// that supports it takes a job back from this worker once it has run
-    /// longer than `timeout` (the handler is then stopped) and may give it
-    /// to another worker.
-    pub fn function_with_timeout<F, Fut, R>(
-        self,
-        function: impl Into<Bytes>,
-        timeout: Duration,
-        handler: F,
-    ) -> Worker
-    where
-        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
-        R: Into<Bytes>,
-    {
-        self.register(function.into(), Some(timeout), handler)
-    }
-
-    fn register<F, Fut, R>(
-        mut self,
-        function: Bytes,
-        timeout: Option<Duration>,
-        handler: F,
-    ) -> Worker
-    where
-        F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, WorkError>> + Send + 'static,
-        R: Into<Bytes>,
-    {
-        let boxed: BoxedHandler = Arc::new(move |job| {
-            let running = handler(job);
-            Box::pin(async move { running.await.map(Into::into) })
-        });
-        self.config = match timeout {
-            Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
-            None => self.config.with_function(function.clone()),
-        };
-        self.handlers.insert(function, boxed);
-        self
     }
 
     /// Runs until `shutdown` completes (a signal, a channel closing...),
@@ -390,11 +232,12 @@ impl Worker {
     /// Fails at once if the configuration cannot work (no server, a bad
     /// function name).
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let core = Core::new(self.config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (config, handlers) = self.registry.into_parts();
+        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
             core,
-            handlers: self.handlers,
+            handlers,
             on_connect_failed: self.on_connect_failed,
             updates,
             updates_rx,

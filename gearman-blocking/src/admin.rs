@@ -5,11 +5,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gearman_proto::IntoServerAddr;
-use gearman_proto::admin::call::{self as calls, AdminCall};
-use gearman_proto::admin::{
-    AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
-    StatusRow, WorkerRow,
-};
+use gearman_proto::admin::call::AdminCall;
+use gearman_proto::admin::{AdminRequest, AdminResponse, AdminResponseDecoder};
 
 use crate::Error;
 use crate::transport::{Connection, Connector, Stream, TcpConnector};
@@ -125,79 +122,7 @@ impl Admin {
         Ok(C::read_reply(reply)?)
     }
 
-    /// `status`: queued, running and worker counts per function.
-    pub fn status(&mut self) -> Result<Vec<StatusRow>, Error> {
-        self.call(calls::Status)
-    }
-
-    /// `workers`: one row per connection with its functions.
-    pub fn workers(&mut self) -> Result<Vec<WorkerRow>, Error> {
-        self.call(calls::Workers)
-    }
-
-    /// `version`: the server's version text.
-    pub fn version(&mut self) -> Result<Bytes, Error> {
-        self.call(calls::Version)
-    }
-
-    /// `getpid`: the server's process id.
-    pub fn getpid(&mut self) -> Result<u32, Error> {
-        self.call(calls::GetPid)
-    }
-
-    /// `maxqueue FUNC [...]`: sets a function's queue limits.
-    pub fn maxqueue(
-        &mut self,
-        function: impl Into<Bytes>,
-        limits: MaxQueueLimits,
-    ) -> Result<(), Error> {
-        let function = function.into();
-        self.call(calls::MaxQueue { function, limits })
-    }
-
-    /// `shutdown` or `shutdown graceful` (gearmand 1.1.15 and later answer
-    /// with an error).
-    pub fn shutdown(&mut self, graceful: bool) -> Result<(), Error> {
-        self.call(calls::Shutdown { graceful })
-    }
-
-    /// `verbose`: the server's log level.
-    pub fn verbose(&mut self) -> Result<Bytes, Error> {
-        self.call(calls::Verbose)
-    }
-
-    /// `show jobs`: every live job.
-    pub fn show_jobs(&mut self) -> Result<Vec<JobRow>, Error> {
-        self.call(calls::ShowJobs)
-    }
-
-    /// `show unique jobs`: the unique id of every live job.
-    pub fn show_unique_jobs(&mut self) -> Result<Vec<Bytes>, Error> {
-        self.call(calls::ShowUniqueJobs)
-    }
-
-    /// `cancel job HANDLE`: removes a queued job.
-    pub fn cancel_job(&mut self, handle: impl Into<Bytes>) -> Result<(), Error> {
-        let handle = handle.into();
-        self.call(calls::CancelJob { handle })
-    }
-
-    /// `prioritystatus`: queued jobs per function and priority.
-    pub fn priority_status(&mut self) -> Result<Vec<PriorityStatusRow>, Error> {
-        self.call(calls::PriorityStatus)
-    }
-
-    /// `create function NAME`.
-    pub fn create_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
-        let name = name.into();
-        self.call(calls::CreateFunction { name })
-    }
-
-    /// `drop function NAME`.
-    pub fn drop_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
-        let name = name.into();
-        self.call(calls::DropFunction { name })
-    }
+    gearman_proto::admin_calls!(blocking);
 }
 
 fn write_all(stream: &dyn Stream, mut data: &[u8]) -> std::io::Result<()> {

@@ -8,11 +8,10 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
-    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
-    ServerId, UniqueStatus, UsageError, Waiters,
+    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
+    Waiters,
 };
 use gearman_proto::client::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
 
@@ -248,15 +247,6 @@ impl Client {
         }
     }
 
-    /// Submits a background job and returns its server and handle once the
-    /// server has queued it.
-    pub fn submit_background(&self, request: JobRequest) -> Result<JobHandle, Error> {
-        match self.submit(request.in_background()).wait()? {
-            JobOutcome::Queued(handle) => Ok(handle),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
     fn ask<T>(
         &self,
         command: impl FnOnce(Sender<Result<T, Error>>) -> Command,
@@ -269,42 +259,7 @@ impl Client {
         reply_rx.recv().map_err(|_| Error::Shutdown)?
     }
 
-    /// GET_STATUS: asks the server that issued `handle` about the job.
-    pub fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
-        let handle = handle.clone();
-        match self.ask(|waiter| Command::Status { handle, waiter })? {
-            RequestAnswer::Status(status) => Ok(status),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
-    /// GET_STATUS_UNIQUE: asks about the job with this unique id (on the
-    /// server the routing policy picks for it).
-    pub fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
-        let unique = unique.into();
-        match self.ask(|waiter| Command::StatusUnique { unique, waiter })? {
-            RequestAnswer::StatusUnique(status) => Ok(status),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
-    /// ECHO_REQ to the first server: it sends `data` back.
-    pub fn echo(&self, data: impl Into<Bytes>) -> Result<Bytes, Error> {
-        self.echo_on(ServerId(0), data)
-    }
-
-    /// ECHO_REQ to one of the configured servers (by index).
-    pub fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
-        let data = data.into();
-        match self.ask(|waiter| Command::Echo {
-            server,
-            data,
-            waiter,
-        })? {
-            RequestAnswer::Echo(data) => Ok(data),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
+    gearman_proto::client_requests!(blocking);
 }
 
 /// A submitted job: [`wait`](Job::wait) for its [`JobOutcome`], or iterate

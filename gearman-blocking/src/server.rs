@@ -38,15 +38,7 @@ pub struct Server {
     remote: Remote<Serving>,
 }
 
-impl std::fmt::Debug for Server {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("listener", &self.listener)
-            .field("config", &self.config)
-            .field("handshake_timeout", &self.handshake_timeout)
-            .finish_non_exhaustive()
-    }
-}
+gearman_proto::server_builder!(Server, TcpListener, remote: Remote::new());
 
 pub(crate) enum Command {
     Accepted(Connection, SocketAddr),
@@ -159,43 +151,6 @@ impl Server {
     /// default configuration.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
         Ok(Server::from_listener(TcpListener::bind(addr)?))
-    }
-
-    /// Serves on an existing listener with the default configuration
-    /// (handles `H:<hostname>:<n>`, this process's id for `getpid`).
-    pub fn from_listener(listener: TcpListener) -> Server {
-        let mut config = ServerConfig::new(&hostname());
-        config.pid = std::process::id();
-        Server {
-            listener,
-            config,
-            acceptor: None,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            remote: Remote::new(),
-        }
-    }
-
-    /// Prepares every accepted socket with `acceptor` (a
-    /// `transport::TlsAcceptor` (feature `tls`), say) on the
-    /// connection's own thread before serving it. A peer that fails it is
-    /// dropped and logged; the others are served.
-    pub fn with_acceptor(mut self, acceptor: impl Acceptor) -> Server {
-        self.acceptor = Some(Arc::new(acceptor));
-        self
-    }
-
-    /// Sets how long an accepted peer has to get through the acceptor
-    /// (default [`DEFAULT_HANDSHAKE_TIMEOUT`]); one that stalls holds only
-    /// its socket, a thread and the acceptor's buffer until then.
-    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Server {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// Replaces the configuration (limits, handle prefix, job retries...).
-    pub fn with_config(mut self, config: ServerConfig) -> Server {
-        self.config = config;
-        self
     }
 
     /// The address the listener is bound to.

@@ -6,11 +6,10 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use gearman_tls::{ConfigError, HandshakeError, rustls, tls_target};
+use gearman_tls::{HandshakeError, rustls, tls_target};
 
 use crate::transport::{Acceptor, Connection, Connector, Stream, tcp};
 
@@ -33,22 +32,9 @@ impl TlsConnector {
     pub fn new(config: Arc<rustls::ClientConfig>) -> TlsConnector {
         TlsConnector { config }
     }
-
-    /// Trusts the CAs in the PEM file `ca`; presents the certificate and
-    /// key of `identity` (PEM files) for mutual TLS when given.
-    pub fn from_pem(
-        ca: impl AsRef<Path>,
-        identity: Option<(impl AsRef<Path>, impl AsRef<Path>)>,
-    ) -> Result<TlsConnector, ConfigError> {
-        Ok(TlsConnector::new(gearman_tls::client_config(ca, identity)?))
-    }
 }
 
-impl std::fmt::Debug for TlsConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConnector").finish_non_exhaustive()
-    }
-}
+gearman_tls::pem_constructors!();
 
 impl Connector for TlsConnector {
     fn connect(&self, addr: &str, timeout: Duration) -> io::Result<Connection> {
@@ -78,24 +64,6 @@ impl TlsAcceptor {
     /// Uses a rustls configuration the caller built.
     pub fn new(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
         TlsAcceptor { config }
-    }
-
-    /// Presents the certificate chain and key in PEM files `cert` and
-    /// `key`; with `client_ca`, requires client certificates from it.
-    pub fn from_pem(
-        cert: impl AsRef<Path>,
-        key: impl AsRef<Path>,
-        client_ca: Option<impl AsRef<Path>>,
-    ) -> Result<TlsAcceptor, ConfigError> {
-        Ok(TlsAcceptor::new(gearman_tls::server_config(
-            cert, key, client_ca,
-        )?))
-    }
-}
-
-impl std::fmt::Debug for TlsAcceptor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsAcceptor").finish_non_exhaustive()
     }
 }
 
@@ -353,6 +321,7 @@ impl Stream for TlsStream {
 #[cfg(test)]
 mod tests {
     use std::net::TcpListener;
+    use std::path::Path;
     use std::thread;
 
     use conformance::tls::Pki;

@@ -7,22 +7,21 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
-use gearman_proto::worker::{Assignment, AssignmentId, Worker as Core, WorkerConfig, WorkerEvent};
-use gearman_proto::{ConnectError, IntoServerAddr};
+use gearman_proto::worker::{
+    Assignment, AssignmentId, BlockingHandler, ConnectFailedHook, Registry, Worker as Core,
+    WorkerConfig, WorkerEvent,
+};
 
 use crate::Error;
 use crate::driver::{Deferred, Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Connector, TcpConnector};
 
-type Handler = Arc<dyn Fn(&WorkerJob) -> Result<Bytes, WorkError> + Send + Sync>;
-
-/// What [`Worker::on_connect_failed`] calls.
-type ConnectFailedHook = Arc<dyn Fn(&ConnectError) + Send + Sync>;
+type Handler = BlockingHandler<WorkerJob>;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
@@ -40,36 +39,7 @@ impl std::fmt::Debug for WorkerJob {
     }
 }
 
-/// The assignment's accessors ([`payload`](Assignment::payload),
-/// [`function`](Assignment::function), [`unique`](Assignment::unique),
-/// [`reducer`](Assignment::reducer), ...) are the core's, read through this.
-impl std::ops::Deref for WorkerJob {
-    type Target = Assignment;
-
-    fn deref(&self) -> &Assignment {
-        &self.assignment
-    }
-}
-
 impl WorkerJob {
-    /// Sends WORK_DATA: a chunk of partial result, forwarded to the client.
-    pub fn send_data(&self, data: impl Into<Bytes>) {
-        self.send(WorkUpdate::Data(data.into()));
-    }
-
-    /// Sends WORK_WARNING.
-    pub fn send_warning(&self, data: impl Into<Bytes>) {
-        self.send(WorkUpdate::Warning(data.into()));
-    }
-
-    /// Sends WORK_STATUS: progress as numerator / denominator.
-    pub fn send_status(&self, numerator: u32, denominator: u32) {
-        self.send(WorkUpdate::Status {
-            numerator,
-            denominator,
-        });
-    }
-
     fn send(&self, update: WorkUpdate) {
         // The worker is gone only after a forced shutdown; nothing to tell then.
         self.machine
@@ -121,21 +91,13 @@ struct Task {
 /// ```
 #[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
-    config: WorkerConfig,
-    handlers: HashMap<Bytes, Handler>,
+    registry: Registry<Handler>,
     connector: Arc<dyn Connector>,
     on_connect_failed: Option<ConnectFailedHook>,
     remote: Remote<Driving>,
 }
 
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
-            .field("config", &self.config)
-            .field("functions", &self.handlers.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
+gearman_proto::worker_builder!(Worker, WorkerJob, blocking);
 
 /// Asks a [`Worker`] to shut down gracefully: stop taking jobs, finish the
 /// running ones, close its connections. Cheap to clone; usable from any
@@ -266,18 +228,6 @@ impl Driven for Driving {
                     // A thread cannot be stopped from outside; its result will be dropped.
                     tracing::debug!(%id, "job lost with its connection; the server requeues it");
                 }
-                WorkerEvent::Connected { server } => {
-                    tracing::info!(
-                        server = self.core.server_addr(server),
-                        "worker connected and registered"
-                    );
-                }
-                WorkerEvent::Disconnected { server } => {
-                    tracing::warn!(
-                        server = self.core.server_addr(server),
-                        "worker connection lost; reconnecting"
-                    );
-                }
                 WorkerEvent::ConnectFailed { error, .. } => {
                     tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
                     if let Some(hook) = &self.on_connect_failed {
@@ -285,7 +235,7 @@ impl Driven for Driving {
                     }
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
-                other => tracing::debug!(?other, "worker event"),
+                other => self.core.log_event(&other),
             }
         }
     }
@@ -357,113 +307,14 @@ fn run_task(task: Task, gate: Option<&Mutex<()>>) {
 }
 
 impl Worker {
-    /// A worker for these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]), running one job at a
-    /// time until [`concurrency`](Worker::concurrency) says otherwise.
-    pub fn new<I, S>(servers: I) -> Worker
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Worker::with_config(WorkerConfig::new(servers))
-    }
-
     /// A worker with a full core configuration (backoff, grab form...).
     pub fn with_config(config: WorkerConfig) -> Worker {
         Worker {
-            config,
-            handlers: HashMap::new(),
+            registry: Registry::new(config),
             connector: Arc::new(TcpConnector),
             on_connect_failed: None,
             remote: Remote::new(),
         }
-    }
-
-    /// Opens connections with `connector` (TLS, or a transport of the
-    /// caller's; see [`transport`](crate::transport)) instead of plain TCP.
-    pub fn connector(mut self, connector: impl Connector) -> Worker {
-        self.connector = Arc::new(connector);
-        self
-    }
-
-    /// Sets how many jobs run at once, across all servers (at least 1): the
-    /// size of the handler thread pool.
-    pub fn concurrency(mut self, jobs: usize) -> Worker {
-        self.config = self.config.with_concurrency(jobs.max(1));
-        self
-    }
-
-    /// Sets how many connections the worker keeps to each server (at least
-    /// 1). Each connection has at most one grab outstanding, so several
-    /// raise the rate at which jobs arrive from a busy server; the
-    /// concurrency limit still holds across all of them.
-    pub fn connections_per_server(mut self, connections: usize) -> Worker {
-        self.config = self.config.with_connections_per_server(connections.max(1));
-        self
-    }
-
-    /// Sets the id sent with SET_CLIENT_ID (shown by the admin `workers`
-    /// command).
-    pub fn client_id(mut self, id: impl Into<Bytes>) -> Worker {
-        self.config = self.config.with_client_id(id.into());
-        self
-    }
-
-    /// Calls `hook` each time a connection to a server cannot be opened
-    /// (refused, a name that does not resolve, no answer within the
-    /// connect timeout), with the address and the socket error; the worker
-    /// retries after its backoff either way. Without a hook the failure is
-    /// only logged (`tracing`, at warn), which a program with no subscriber
-    /// does not show.
-    pub fn on_connect_failed(
-        mut self,
-        hook: impl Fn(&ConnectError) + Send + Sync + 'static,
-    ) -> Worker {
-        self.on_connect_failed = Some(Arc::new(hook));
-        self
-    }
-
-    /// Registers `handler` for `function` (CAN_DO). The handler runs on a
-    /// pool thread (at concurrency 1, usually on the thread that read the
-    /// job from its socket); its `Ok` completes the job with its bytes, and
-    /// [`WorkError`] fails it or raises an exception. Registering a name
-    /// again replaces its handler.
-    pub fn function<F, R>(self, function: impl Into<Bytes>, handler: F) -> Worker
-    where
-        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
-        R: Into<Bytes>,
-    {
-        self.register(function.into(), None, handler)
-    }
-
-    /// Like [`function`](Worker::function), registered with CAN_DO_TIMEOUT:
-    /// the server takes a job back (and may give it to another worker) when
-    /// it runs longer than `timeout`.
-    pub fn function_with_timeout<F, R>(
-        self,
-        function: impl Into<Bytes>,
-        timeout: Duration,
-        handler: F,
-    ) -> Worker
-    where
-        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
-        R: Into<Bytes>,
-    {
-        self.register(function.into(), Some(timeout), handler)
-    }
-
-    fn register<F, R>(mut self, function: Bytes, timeout: Option<Duration>, handler: F) -> Worker
-    where
-        F: Fn(&WorkerJob) -> Result<R, WorkError> + Send + Sync + 'static,
-        R: Into<Bytes>,
-    {
-        let boxed: Handler = Arc::new(move |job| handler(job).map(Into::into));
-        self.config = match timeout {
-            Some(timeout) => self.config.with_function_timeout(function.clone(), timeout),
-            None => self.config.with_function(function.clone()),
-        };
-        self.handlers.insert(function, boxed);
-        self
     }
 
     /// A handle that asks this worker, once running, to shut down gracefully.
@@ -477,12 +328,12 @@ impl Worker {
     /// then stops taking jobs, lets the running ones finish, and returns.
     pub fn run(self) -> Result<(), Error> {
         let Worker {
-            config,
-            handlers,
+            registry,
             connector,
             on_connect_failed,
             remote,
         } = self;
+        let (config, handlers) = registry.into_parts();
         let dialer = Dialer::new(connector, config.connect_timeout);
         let threads = config.concurrency.max(1);
         let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;

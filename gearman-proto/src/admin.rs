@@ -35,6 +35,7 @@ pub mod call;
 mod reply_decoder;
 mod request;
 mod response;
+mod typed_methods;
 
 pub use call::{AdminCall, AdminCallError};
 pub use reply_decoder::{

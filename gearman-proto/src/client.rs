@@ -75,6 +75,7 @@
 //!   what was on it as on a disconnect. Updates for unknown handles (late
 //!   packets of ended jobs) are dropped.
 
+mod answers;
 mod config;
 mod dispatch;
 mod event;

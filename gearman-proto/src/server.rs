@@ -126,6 +126,7 @@
 //! ```
 
 mod admin_commands;
+mod builder;
 mod config;
 mod connection;
 mod function;

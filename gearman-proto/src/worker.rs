@@ -82,6 +82,7 @@
 mod config;
 mod event;
 mod link;
+mod registry;
 mod report;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -92,6 +93,10 @@ use bytes::Bytes;
 pub use config::{Ability, GrabMode, WorkerConfig};
 pub use event::{Assignment, AssignmentId, GrabState, WorkerError, WorkerEvent};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
+pub use registry::{
+    AsyncHandler, BlockingHandler, ConnectFailedHook, HandlerFuture, Registry, async_handler,
+    blocking_handler,
+};
 pub use report::{WorkError, WorkUpdate};
 
 use crate::backoff::Backoff;
@@ -308,6 +313,26 @@ impl Worker {
     /// The address of a configured server.
     pub fn server_addr(&self, server: ServerId) -> Option<&str> {
         self.config.servers.get(server.0).map(String::as_str)
+    }
+
+    /// Logs an event its adapter does not act on: a connection registered
+    /// (info) or lost (warn), anything else at debug level.
+    pub fn log_event(&self, event: &WorkerEvent) {
+        match event {
+            WorkerEvent::Connected { server } => {
+                tracing::info!(
+                    server = self.server_addr(*server),
+                    "worker connected and registered"
+                );
+            }
+            WorkerEvent::Disconnected { server } => {
+                tracing::warn!(
+                    server = self.server_addr(*server),
+                    "worker connection lost; reconnecting"
+                );
+            }
+            other => tracing::debug!(?other, "worker event"),
+        }
     }
 
     /// Each configured server's connection state (the best of its

@@ -285,6 +285,59 @@ impl HandshakeError {
     }
 }
 
+/// Writes what every adapter's `TlsConnector` and `TlsAcceptor` share:
+/// `from_pem` over [`client_config`] and [`server_config`], and a `Debug`
+/// that shows no key material. Each type must have
+/// `new(Arc<rustls::ClientConfig>)` (or `ServerConfig`), where the adapter
+/// wraps its runtime's stream type.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! pem_constructors {
+    () => {
+        impl TlsConnector {
+            /// Trusts the CAs in the PEM file `ca`; presents the
+            /// certificate and key of `identity` (PEM files) for mutual TLS
+            /// when given.
+            pub fn from_pem(
+                ca: impl ::std::convert::AsRef<::std::path::Path>,
+                identity: ::std::option::Option<(
+                    impl ::std::convert::AsRef<::std::path::Path>,
+                    impl ::std::convert::AsRef<::std::path::Path>,
+                )>,
+            ) -> ::std::result::Result<TlsConnector, $crate::ConfigError> {
+                Ok(TlsConnector::new($crate::client_config(ca, identity)?))
+            }
+        }
+
+        impl TlsAcceptor {
+            /// Presents the certificate chain and key in PEM files `cert`
+            /// and `key`; with `client_ca`, requires client certificates
+            /// from it.
+            pub fn from_pem(
+                cert: impl ::std::convert::AsRef<::std::path::Path>,
+                key: impl ::std::convert::AsRef<::std::path::Path>,
+                client_ca: ::std::option::Option<impl ::std::convert::AsRef<::std::path::Path>>,
+            ) -> ::std::result::Result<TlsAcceptor, $crate::ConfigError> {
+                Ok(TlsAcceptor::new($crate::server_config(
+                    cert, key, client_ca,
+                )?))
+            }
+        }
+
+        impl ::std::fmt::Debug for TlsConnector {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("TlsConnector").finish_non_exhaustive()
+            }
+        }
+
+        impl ::std::fmt::Debug for TlsAcceptor {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("TlsAcceptor").finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,11 +4,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gearman_proto::IntoServerAddr;
-use gearman_proto::admin::call::{self as calls, AdminCall};
-use gearman_proto::admin::{
-    AdminRequest, AdminResponse, AdminResponseDecoder, JobRow, MaxQueueLimits, PriorityStatusRow,
-    StatusRow, WorkerRow,
-};
+use gearman_proto::admin::call::AdminCall;
+use gearman_proto::admin::{AdminRequest, AdminResponse, AdminResponseDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Error;
@@ -115,77 +112,5 @@ impl Admin {
         Ok(C::read_reply(reply)?)
     }
 
-    /// `status`: queued, running and worker counts per function.
-    pub async fn status(&mut self) -> Result<Vec<StatusRow>, Error> {
-        self.call(calls::Status).await
-    }
-
-    /// `workers`: one row per connection with its functions.
-    pub async fn workers(&mut self) -> Result<Vec<WorkerRow>, Error> {
-        self.call(calls::Workers).await
-    }
-
-    /// `version`: the server's version text.
-    pub async fn version(&mut self) -> Result<Bytes, Error> {
-        self.call(calls::Version).await
-    }
-
-    /// `getpid`: the server's process id.
-    pub async fn getpid(&mut self) -> Result<u32, Error> {
-        self.call(calls::GetPid).await
-    }
-
-    /// `maxqueue FUNC [...]`: sets a function's queue limits.
-    pub async fn maxqueue(
-        &mut self,
-        function: impl Into<Bytes>,
-        limits: MaxQueueLimits,
-    ) -> Result<(), Error> {
-        let function = function.into();
-        self.call(calls::MaxQueue { function, limits }).await
-    }
-
-    /// `shutdown` or `shutdown graceful` (gearmand 1.1.15 and later answer
-    /// with an error).
-    pub async fn shutdown(&mut self, graceful: bool) -> Result<(), Error> {
-        self.call(calls::Shutdown { graceful }).await
-    }
-
-    /// `verbose`: the server's log level.
-    pub async fn verbose(&mut self) -> Result<Bytes, Error> {
-        self.call(calls::Verbose).await
-    }
-
-    /// `show jobs`: every live job.
-    pub async fn show_jobs(&mut self) -> Result<Vec<JobRow>, Error> {
-        self.call(calls::ShowJobs).await
-    }
-
-    /// `show unique jobs`: the unique id of every live job.
-    pub async fn show_unique_jobs(&mut self) -> Result<Vec<Bytes>, Error> {
-        self.call(calls::ShowUniqueJobs).await
-    }
-
-    /// `cancel job HANDLE`: removes a queued job.
-    pub async fn cancel_job(&mut self, handle: impl Into<Bytes>) -> Result<(), Error> {
-        let handle = handle.into();
-        self.call(calls::CancelJob { handle }).await
-    }
-
-    /// `prioritystatus`: queued jobs per function and priority.
-    pub async fn priority_status(&mut self) -> Result<Vec<PriorityStatusRow>, Error> {
-        self.call(calls::PriorityStatus).await
-    }
-
-    /// `create function NAME`.
-    pub async fn create_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
-        let name = name.into();
-        self.call(calls::CreateFunction { name }).await
-    }
-
-    /// `drop function NAME`.
-    pub async fn drop_function(&mut self, name: impl Into<Bytes>) -> Result<(), Error> {
-        let name = name.into();
-        self.call(calls::DropFunction { name }).await
-    }
+    gearman_proto::admin_calls!(async);
 }

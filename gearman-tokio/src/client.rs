@@ -8,12 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
 use futures_core::Stream;
 use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
-    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, JobStatus,
-    ServerId, UniqueStatus, UsageError, Waiters,
+    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
+    Waiters,
 };
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
 use gearman_proto::client::{JobStep, RequestAnswer};
@@ -235,15 +234,6 @@ impl Client {
         }
     }
 
-    /// Submits a background job and returns its server and handle once the
-    /// server has queued it.
-    pub async fn submit_background(&self, request: JobRequest) -> Result<JobHandle, Error> {
-        match self.submit(request.in_background()).await? {
-            JobOutcome::Queued(handle) => Ok(handle),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
     async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
         let (reply, reply_rx) = oneshot::channel();
         if !self.send(command(reply)) {
@@ -252,51 +242,7 @@ impl Client {
         reply_rx.await.map_err(|_| Error::Shutdown)?
     }
 
-    /// GET_STATUS: asks the server that issued `handle` about the job.
-    pub async fn status(&self, handle: &JobHandle) -> Result<JobStatus, Error> {
-        let handle = handle.clone();
-        match self
-            .ask(|waiter| Command::Status { handle, waiter })
-            .await?
-        {
-            RequestAnswer::Status(status) => Ok(status),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
-    /// GET_STATUS_UNIQUE: asks about the job with this unique id (on the
-    /// server the routing policy picks for it).
-    pub async fn status_unique(&self, unique: impl Into<Bytes>) -> Result<UniqueStatus, Error> {
-        let unique = unique.into();
-        match self
-            .ask(|waiter| Command::StatusUnique { unique, waiter })
-            .await?
-        {
-            RequestAnswer::StatusUnique(status) => Ok(status),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
-
-    /// ECHO_REQ to the first server: it sends `data` back.
-    pub async fn echo(&self, data: impl Into<Bytes>) -> Result<Bytes, Error> {
-        self.echo_on(ServerId(0), data).await
-    }
-
-    /// ECHO_REQ to one of the configured servers (by index).
-    pub async fn echo_on(&self, server: ServerId, data: impl Into<Bytes>) -> Result<Bytes, Error> {
-        let data = data.into();
-        let answer = self
-            .ask(|waiter| Command::Echo {
-                server,
-                data,
-                waiter,
-            })
-            .await?;
-        match answer {
-            RequestAnswer::Echo(data) => Ok(data),
-            other => Err(Error::UnexpectedReply(format!("{other:?}"))),
-        }
-    }
+    gearman_proto::client_requests!(async);
 }
 
 /// A submitted job: `.await` it for the [`JobOutcome`], or read its
@@ -415,6 +361,7 @@ impl Drop for Job {
 mod tests {
     use std::time::Duration;
 
+    use bytes::Bytes;
     use gearman_proto::client::ClientError;
     use gearman_proto::observe::ConnectionState;
 

@@ -1,0 +1,102 @@
+//! The typed admin methods every adapter's `Admin` shares, written once.
+
+/// Writes `status`, `workers`, `version`, `getpid`, `maxqueue`, `shutdown`,
+/// `verbose`, `show_jobs`, `show_unique_jobs`, `cancel_job`,
+/// `priority_status`, `create_function` and `drop_function`, blocking or
+/// `async`, each one call of the adapter's `call` (which sends an
+/// [`AdminCall`](crate::admin::call::AdminCall)'s request and reads its
+/// typed reply).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! admin_calls {
+    (async) => {
+        $crate::admin_calls!(@methods (async) (.await));
+    };
+    (blocking) => {
+        $crate::admin_calls!(@methods () ());
+    };
+    (@methods ($($kw:tt)*) ($($wait:tt)*)) => {
+        /// `status`: queued, running and worker counts per function.
+        pub $($kw)* fn status(&mut self) -> ::std::result::Result<::std::vec::Vec<$crate::admin::StatusRow>, $crate::driver_error::Error> {
+            self.call($crate::admin::call::Status)$($wait)*
+        }
+
+        /// `workers`: one row per connection with its functions.
+        pub $($kw)* fn workers(&mut self) -> ::std::result::Result<::std::vec::Vec<$crate::admin::WorkerRow>, $crate::driver_error::Error> {
+            self.call($crate::admin::call::Workers)$($wait)*
+        }
+
+        /// `version`: the server's version text.
+        pub $($kw)* fn version(&mut self) -> ::std::result::Result<$crate::bytes::Bytes, $crate::driver_error::Error> {
+            self.call($crate::admin::call::Version)$($wait)*
+        }
+
+        /// `getpid`: the server's process id.
+        pub $($kw)* fn getpid(&mut self) -> ::std::result::Result<u32, $crate::driver_error::Error> {
+            self.call($crate::admin::call::GetPid)$($wait)*
+        }
+
+        /// `maxqueue FUNC [...]`: sets a function's queue limits.
+        pub $($kw)* fn maxqueue(
+            &mut self,
+            function: impl ::std::convert::Into<$crate::bytes::Bytes>,
+            limits: $crate::admin::MaxQueueLimits,
+        ) -> ::std::result::Result<(), $crate::driver_error::Error> {
+            let function = function.into();
+            self.call($crate::admin::call::MaxQueue { function, limits })$($wait)*
+        }
+
+        /// `shutdown` or `shutdown graceful` (gearmand 1.1.15 and later
+        /// answer with an error).
+        pub $($kw)* fn shutdown(&mut self, graceful: bool) -> ::std::result::Result<(), $crate::driver_error::Error> {
+            self.call($crate::admin::call::Shutdown { graceful })$($wait)*
+        }
+
+        /// `verbose`: the server's log level.
+        pub $($kw)* fn verbose(&mut self) -> ::std::result::Result<$crate::bytes::Bytes, $crate::driver_error::Error> {
+            self.call($crate::admin::call::Verbose)$($wait)*
+        }
+
+        /// `show jobs`: every live job.
+        pub $($kw)* fn show_jobs(&mut self) -> ::std::result::Result<::std::vec::Vec<$crate::admin::JobRow>, $crate::driver_error::Error> {
+            self.call($crate::admin::call::ShowJobs)$($wait)*
+        }
+
+        /// `show unique jobs`: the unique id of every live job.
+        pub $($kw)* fn show_unique_jobs(&mut self) -> ::std::result::Result<::std::vec::Vec<$crate::bytes::Bytes>, $crate::driver_error::Error> {
+            self.call($crate::admin::call::ShowUniqueJobs)$($wait)*
+        }
+
+        /// `cancel job HANDLE`: removes a queued job.
+        pub $($kw)* fn cancel_job(
+            &mut self,
+            handle: impl ::std::convert::Into<$crate::bytes::Bytes>,
+        ) -> ::std::result::Result<(), $crate::driver_error::Error> {
+            let handle = handle.into();
+            self.call($crate::admin::call::CancelJob { handle })$($wait)*
+        }
+
+        /// `prioritystatus`: queued jobs per function and priority.
+        pub $($kw)* fn priority_status(&mut self) -> ::std::result::Result<::std::vec::Vec<$crate::admin::PriorityStatusRow>, $crate::driver_error::Error> {
+            self.call($crate::admin::call::PriorityStatus)$($wait)*
+        }
+
+        /// `create function NAME`.
+        pub $($kw)* fn create_function(
+            &mut self,
+            name: impl ::std::convert::Into<$crate::bytes::Bytes>,
+        ) -> ::std::result::Result<(), $crate::driver_error::Error> {
+            let name = name.into();
+            self.call($crate::admin::call::CreateFunction { name })$($wait)*
+        }
+
+        /// `drop function NAME`.
+        pub $($kw)* fn drop_function(
+            &mut self,
+            name: impl ::std::convert::Into<$crate::bytes::Bytes>,
+        ) -> ::std::result::Result<(), $crate::driver_error::Error> {
+            let name = name.into();
+            self.call($crate::admin::call::DropFunction { name })$($wait)*
+        }
+    };
+}

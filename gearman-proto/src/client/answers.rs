@@ -1,0 +1,134 @@
+//! A request's answer as the type the caller asked for, and the typed
+//! request methods every adapter's `Client` shares.
+
+use crate::client::{JobHandle, JobStatus, UniqueStatus};
+use crate::client::{JobOutcome, RequestAnswer};
+use crate::driver_error::Error;
+
+impl RequestAnswer {
+    /// The STATUS_RES a GET_STATUS asked for, or [`Error::UnexpectedReply`].
+    pub fn into_status(self) -> Result<JobStatus, Error> {
+        match self {
+            RequestAnswer::Status(status) => Ok(status),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The STATUS_RES_UNIQUE a GET_STATUS_UNIQUE asked for, or
+    /// [`Error::UnexpectedReply`].
+    pub fn into_status_unique(self) -> Result<UniqueStatus, Error> {
+        match self {
+            RequestAnswer::StatusUnique(status) => Ok(status),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The data an ECHO_REQ got back, or [`Error::UnexpectedReply`].
+    pub fn into_echo(self) -> Result<bytes::Bytes, Error> {
+        match self {
+            RequestAnswer::Echo(data) => Ok(data),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+impl JobOutcome {
+    /// The handle of a background job the server queued, or
+    /// [`Error::UnexpectedReply`] for any other outcome.
+    pub fn into_queued(self) -> Result<JobHandle, Error> {
+        match self {
+            JobOutcome::Queued(handle) => Ok(handle),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+fn unexpected(reply: &impl std::fmt::Debug) -> Error {
+    Error::UnexpectedReply(format!("{reply:?}"))
+}
+
+/// The typed requests every adapter's `Client` shares, written once:
+/// `submit_background`, `status`, `status_unique`, `echo` and `echo_on`,
+/// blocking or `async`. The client must have `submit(JobRequest)` (whose
+/// job is awaited, or waited on with `wait()`) and `ask`, which hands a
+/// [`Call`](crate::client::Call) built around the reply channel to the run
+/// loop and returns the [`RequestAnswer`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! client_requests {
+    (async) => {
+        $crate::client_requests!(@methods (async) (.await) (.await));
+    };
+    (blocking) => {
+        $crate::client_requests!(@methods () () (.wait()));
+    };
+    (@methods ($($kw:tt)*) ($($ask:tt)*) ($($wait:tt)*)) => {
+        /// Submits a background job and returns its server and handle once
+        /// the server has queued it.
+        pub $($kw)* fn submit_background(
+            &self,
+            request: $crate::client::JobRequest,
+        ) -> ::std::result::Result<$crate::client::JobHandle, $crate::driver_error::Error> {
+            self.submit(request.in_background())$($wait)*?.into_queued()
+        }
+
+        /// GET_STATUS: asks the server that issued `handle` about the job.
+        pub $($kw)* fn status(
+            &self,
+            handle: &$crate::client::JobHandle,
+        ) -> ::std::result::Result<$crate::client::JobStatus, $crate::driver_error::Error> {
+            let handle = handle.clone();
+            self.ask(|waiter| $crate::client::Call::Status { handle, waiter })$($ask)*?.into_status()
+        }
+
+        /// GET_STATUS_UNIQUE: asks about the job with this unique id (on
+        /// the server the routing policy picks for it).
+        pub $($kw)* fn status_unique(
+            &self,
+            unique: impl ::std::convert::Into<$crate::bytes::Bytes>,
+        ) -> ::std::result::Result<$crate::client::UniqueStatus, $crate::driver_error::Error> {
+            let unique = unique.into();
+            self.ask(|waiter| $crate::client::Call::StatusUnique { unique, waiter })$($ask)*?
+                .into_status_unique()
+        }
+
+        /// ECHO_REQ to the first server: it sends `data` back.
+        pub $($kw)* fn echo(
+            &self,
+            data: impl ::std::convert::Into<$crate::bytes::Bytes>,
+        ) -> ::std::result::Result<$crate::bytes::Bytes, $crate::driver_error::Error> {
+            self.echo_on($crate::client::ServerId(0), data)$($ask)*
+        }
+
+        /// ECHO_REQ to one of the configured servers (by index).
+        pub $($kw)* fn echo_on(
+            &self,
+            server: $crate::client::ServerId,
+            data: impl ::std::convert::Into<$crate::bytes::Bytes>,
+        ) -> ::std::result::Result<$crate::bytes::Bytes, $crate::driver_error::Error> {
+            let data = data.into();
+            self.ask(|waiter| $crate::client::Call::Echo { server, data, waiter })$($ask)*?.into_echo()
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_of_another_kind_is_an_unexpected_reply() {
+        let echo = RequestAnswer::Echo("hi".into());
+        assert_eq!(echo.clone().into_echo().unwrap(), "hi");
+        assert!(matches!(
+            echo.clone().into_status(),
+            Err(Error::UnexpectedReply(_))
+        ));
+        assert!(matches!(
+            echo.into_status_unique(),
+            Err(Error::UnexpectedReply(_))
+        ));
+        let failed = JobOutcome::Fail.into_queued().unwrap_err();
+        assert!(matches!(failed, Error::UnexpectedReply(text) if text == "Fail"));
+    }
+}
