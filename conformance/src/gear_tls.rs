@@ -41,7 +41,7 @@ import time
 host, port, key, cert, ca, function, payload = sys.argv[1:8]
 client = gear.Client('gear-tls-client')
 client.addServer(host, int(port), key, cert, ca)
-client.waitForServer()
+client.waitForServer(timeout=30)
 job = gear.Job(function.encode(), payload.encode())
 client.submitJob(job)
 while not job.complete:
