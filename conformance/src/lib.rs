@@ -18,6 +18,8 @@
 
 pub mod env;
 pub mod fake;
+#[cfg(feature = "tls")]
+pub mod gear_tls;
 pub mod gearmand;
 pub mod harness;
 pub mod scenarios;
