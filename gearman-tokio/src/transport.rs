@@ -4,6 +4,33 @@
 //! brings (a Unix socket, an SSH tunnel, their own TLS) all take the same
 //! path through the run loop.
 //!
+//! A TLS client and worker (feature `tls`), as in the README:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # mod tls {
+//! use gearman_tokio::transport::TlsConnector;
+//! use gearman_tokio::{Client, ClientConfig, JobRequest, WorkError, Worker, WorkerJob};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Trust ca.pem; present client.pem and client.key for mutual TLS.
+//!     let tls = || TlsConnector::from_pem("ca.pem", Some(("client.pem", "client.key")));
+//!     let worker = Worker::new(["tls://jobs.example.net:4730"])
+//!         .connector(tls()?)
+//!         .function("reverse", |job: WorkerJob| async move {
+//!             Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+//!         });
+//!     tokio::spawn(worker.run());
+//!     let client = Client::with_connector(ClientConfig::new(["tls://jobs.example.net:4730"]), tls()?)?;
+//!     let reversed = client.submit(JobRequest::new("reverse", "hello")).await?.into_result()?;
+//!     assert_eq!(&reversed[..], b"olleh");
+//!     Ok(())
+//! }
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! A connector that is not TCP, over a Unix socket:
 //!
 //! ```no_run
