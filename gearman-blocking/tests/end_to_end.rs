@@ -8,6 +8,8 @@ use gearman_blocking::{
     Admin, Client, ClientError, Error, JobOutcome, JobRequest, JobUpdate, Server, WorkError,
     Worker, WorkerJob,
 };
+use gearman_proto::client::ServerId;
+use gearman_proto::observe::ConnectionState;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -507,4 +509,35 @@ fn handler_errors_raised_with_question_mark_reach_the_client_as_exceptions() {
     worker.shutdown();
     worker.join().unwrap();
     server.stop().unwrap();
+}
+
+#[test]
+fn servers_show_a_connected_server_and_a_down_one() {
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let up = server.local_addr().to_string();
+    // A port just freed: connecting to it is refused.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let client = Client::new([up.clone(), down.clone()]).unwrap();
+
+    assert_eq!(client.echo("warm").unwrap(), "warm");
+    assert!(client.echo_on(ServerId(1), "lost").is_err());
+
+    let servers = client.servers();
+    assert_eq!(servers.len(), 2);
+    assert_eq!(servers[0].addr, up);
+    assert_eq!(servers[0].state, ConnectionState::Connected);
+    assert_eq!(
+        (servers[0].jobs_in_flight, servers[0].requests_pending),
+        (0, 0)
+    );
+    assert_eq!(servers[1].addr, down);
+    assert!(
+        matches!(servers[1].state, ConnectionState::BackingOff { .. }),
+        "{:?}",
+        servers[1].state
+    );
 }
