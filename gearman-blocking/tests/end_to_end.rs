@@ -541,3 +541,37 @@ fn servers_show_a_connected_server_and_a_down_one() {
         servers[1].state
     );
 }
+
+#[test]
+fn worker_servers_show_a_connected_server_and_a_down_one() {
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let up = server.local_addr().to_string();
+    // A port just freed: connecting to it is refused.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let worker = Worker::new([up.clone(), down.clone()])
+        .function("f", |_job: &WorkerJob| Ok::<_, WorkError>("done"))
+        .spawn()
+        .unwrap();
+
+    eventually("the first server connected, the second backing off", || {
+        let servers = worker.servers();
+        servers.len() == 2
+            && servers[0].state == ConnectionState::Connected
+            && matches!(servers[1].state, ConnectionState::BackingOff { .. })
+    });
+    let servers = worker.servers();
+    assert_eq!(
+        (servers[0].addr.as_str(), servers[1].addr.as_str()),
+        (&up[..], &down[..])
+    );
+    assert_eq!(servers[0].jobs_in_flight, 0);
+
+    worker.shutdown();
+    eventually("the worker stopped", || worker.is_finished());
+    assert!(worker.servers().is_empty());
+    worker.join().unwrap();
+}
