@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearman_blocking::{
-    Admin, Client, ClientError, Error, JobOutcome, JobRequest, JobUpdate, Server, WorkError,
-    Worker, WorkerJob,
+    Admin, Client, ClientError, Error, JobOutcome, JobRequest, JobUpdate, RunningServer, Server,
+    WorkError, Worker, WorkerJob,
 };
 use gearman_proto::client::ServerId;
 use gearman_proto::observe::ConnectionState;
@@ -511,16 +511,22 @@ fn handler_errors_raised_with_question_mark_reach_the_client_as_exceptions() {
     server.stop().unwrap();
 }
 
-#[test]
-fn servers_show_a_connected_server_and_a_down_one() {
+/// An embedded server (kept running while held) with its address, and the
+/// address of a port just freed, where connecting is refused.
+fn a_server_up_and_one_down() -> (RunningServer, String, String) {
     let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
     let up = server.local_addr().to_string();
-    // A port just freed: connecting to it is refused.
     let down = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .to_string();
+    (server, up, down)
+}
+
+#[test]
+fn servers_show_a_connected_server_and_a_down_one() {
+    let (_server, up, down) = a_server_up_and_one_down();
     let client = Client::new([up.clone(), down.clone()]).unwrap();
 
     assert_eq!(client.echo("warm").unwrap(), "warm");
@@ -544,14 +550,7 @@ fn servers_show_a_connected_server_and_a_down_one() {
 
 #[test]
 fn worker_servers_show_a_connected_server_and_a_down_one() {
-    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
-    let up = server.local_addr().to_string();
-    // A port just freed: connecting to it is refused.
-    let down = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
+    let (_server, up, down) = a_server_up_and_one_down();
     let worker = Worker::new([up.clone(), down.clone()])
         .function("f", |_job: &WorkerJob| Ok::<_, WorkError>("done"))
         .spawn()
