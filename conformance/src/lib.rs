@@ -68,6 +68,7 @@ macro_rules! conformance_tests {
             concurrency_limit,
             jobs_in_flight_cap,
             job_span,
+            submit_span,
             graceful_shutdown,
             timeouts,
             admin_commands,

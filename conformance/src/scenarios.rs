@@ -614,6 +614,35 @@ pub fn job_span<H: Harness>(env: &Env<H>) {
     );
 }
 
+/// A client's submit is followed in its span, which names the function,
+/// the unique id, and once the server accepts the job its address and the
+/// handle.
+pub fn submit_span<H: Harness>(env: &Env<H>) {
+    crate::spans::recorded_events();
+    let f = name("followed");
+    let unique = name("u");
+    let worker = env.worker(functions([(&f, reverse())]));
+    let client = env.client();
+    let job = client.submit(JobRequest::new(f.clone(), "x").with_unique(unique.clone()));
+    assert_eq!(job.outcome(), complete("x"));
+    stop(worker);
+    let events = crate::spans::recorded_events();
+    let span = events
+        .iter()
+        .flat_map(|event| &event.spans)
+        .find(|span| {
+            span.name == gearman_proto::observe::SUBMIT_SPAN
+                && span.fields.get("function") == Some(&f)
+        })
+        .expect("an event was recorded inside the submit's span");
+    assert_eq!(span.fields.get("unique"), Some(&unique), "{span:?}");
+    assert_eq!(span.fields.get("server"), Some(&env.addr()), "{span:?}");
+    assert!(
+        span.fields.get("handle").is_some_and(|h| !h.is_empty()),
+        "{span:?}"
+    );
+}
+
 /// A graceful shutdown lets the running job finish and deliver its result,
 /// then unregisters the worker; a worker with nothing running stops at once.
 pub fn graceful_shutdown<H: Harness>(env: &Env<H>) {

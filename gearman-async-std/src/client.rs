@@ -22,6 +22,7 @@ use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
 use crate::job_steps::{Step, StepReceiver, StepSender, job_steps};
 use crate::transport::{Connector, TcpConnector};
+use gearman_proto::observe::ServerState;
 
 /// A Gearman client: cheap to clone, usable from many tasks at once. All
 /// clones share one connection per server, with any number of jobs in flight
@@ -375,6 +376,16 @@ impl Client {
         self.commands.unbounded_send(command).is_ok()
     }
 
+    /// Each configured server's connection state, jobs in flight and
+    /// requests awaiting a reply, read from the driver's state (for health
+    /// checks and metrics); empty once the driver is dropped.
+    pub fn servers(&self) -> Vec<ServerState> {
+        match &*lock(&self.driver) {
+            Some(driver) => driver.driven().core.servers().collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
     /// `Stream` of its updates; dropping it stops waiting (the job itself
     /// goes on at the server).
@@ -520,7 +531,8 @@ mod tests {
 
     use async_io::Timer;
     use futures_lite::future;
-    use gearman_proto::client::ClientError;
+    use gearman_proto::client::{ClientError, ServerId};
+    use gearman_proto::observe::ConnectionState;
 
     use super::*;
 
@@ -617,5 +629,40 @@ mod tests {
         drop(client);
         drop(driver);
         server.join().unwrap();
+    }
+
+    #[test]
+    fn servers_show_a_connected_server_and_a_down_one() {
+        let server = future::block_on(crate::Server::bind("127.0.0.1:0")).unwrap();
+        let up = server.local_addr().unwrap().to_string();
+        std::thread::spawn(move || future::block_on(server.serve()));
+        // A port just freed: connecting to it is refused.
+        let down = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let (client, mut driver) = Client::new([up.clone(), down.clone()]).unwrap();
+
+        assert_eq!(run(&mut driver, client.echo("warm")).unwrap(), "warm");
+        let lost = run(&mut driver, client.echo_on(ServerId(1), "lost"));
+        assert!(lost.is_err(), "{lost:?}");
+
+        let servers = client.servers();
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].addr, up);
+        assert_eq!(servers[0].state, ConnectionState::Connected);
+        assert_eq!(
+            (servers[0].jobs_in_flight, servers[0].requests_pending),
+            (0, 0)
+        );
+        assert_eq!(servers[1].addr, down);
+        assert!(
+            matches!(servers[1].state, ConnectionState::BackingOff { .. }),
+            "{:?}",
+            servers[1].state
+        );
+        drop(driver);
+        assert!(client.servers().is_empty());
     }
 }

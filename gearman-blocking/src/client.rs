@@ -18,6 +18,7 @@ use gearman_proto::client::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
 use crate::Error;
 use crate::driver::{Deferred, Dialer, Driven, Handle, Io, Machine};
 use crate::transport::{Connector, TcpConnector};
+use gearman_proto::observe::ServerState;
 
 mod job_channel;
 
@@ -245,6 +246,16 @@ impl Client {
             outcome: (!sent).then_some(Err(Error::Shutdown)),
             ended: false,
         }
+    }
+
+    /// Each configured server's connection state, jobs in flight and
+    /// requests awaiting a reply, read under the client's lock (for health
+    /// checks and metrics); empty once the client is shut down.
+    pub fn servers(&self) -> Vec<ServerState> {
+        let servers = self
+            .handle
+            .drive(|driving, _, _| driving.core.servers().collect());
+        servers.unwrap_or_default()
     }
 
     fn ask<T>(

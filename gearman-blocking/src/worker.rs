@@ -17,6 +17,8 @@ use gearman_proto::worker::{
     WorkerConfig, WorkerEvent,
 };
 
+use gearman_proto::observe::ServerState;
+
 use crate::Error;
 use crate::driver::{Deferred, Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Connector, TcpConnector};
@@ -137,6 +139,18 @@ impl RunningWorker {
     /// Requests a graceful shutdown and returns at once.
     pub fn shutdown(&self) {
         self.stop.shutdown();
+    }
+
+    /// Each configured server's connection state, jobs running and grabs
+    /// awaiting a reply, read under the worker's lock (for health checks and
+    /// metrics); empty before the worker's thread has started it and once
+    /// it has stopped.
+    pub fn servers(&self) -> Vec<ServerState> {
+        let servers = self
+            .stop
+            .remote
+            .drive(|driving, _, _| driving.core.servers().collect());
+        servers.unwrap_or_default()
     }
 
     /// Whether the worker has stopped.

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearman_blocking::{
-    Admin, Client, ClientError, Error, JobOutcome, JobRequest, JobUpdate, Server, WorkError,
-    Worker, WorkerJob,
+    Admin, Client, ClientError, Error, JobOutcome, JobRequest, JobUpdate, RunningServer, Server,
+    WorkError, Worker, WorkerJob,
 };
+use gearman_proto::client::ServerId;
+use gearman_proto::observe::ConnectionState;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -507,4 +509,68 @@ fn handler_errors_raised_with_question_mark_reach_the_client_as_exceptions() {
     worker.shutdown();
     worker.join().unwrap();
     server.stop().unwrap();
+}
+
+/// An embedded server (kept running while held) with its address, and the
+/// address of a port just freed, where connecting is refused.
+fn a_server_up_and_one_down() -> (RunningServer, String, String) {
+    let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let up = server.local_addr().to_string();
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    (server, up, down)
+}
+
+#[test]
+fn servers_show_a_connected_server_and_a_down_one() {
+    let (_server, up, down) = a_server_up_and_one_down();
+    let client = Client::new([up.clone(), down.clone()]).unwrap();
+
+    assert_eq!(client.echo("warm").unwrap(), "warm");
+    assert!(client.echo_on(ServerId(1), "lost").is_err());
+
+    let servers = client.servers();
+    assert_eq!(servers.len(), 2);
+    assert_eq!(servers[0].addr, up);
+    assert_eq!(servers[0].state, ConnectionState::Connected);
+    assert_eq!(
+        (servers[0].jobs_in_flight, servers[0].requests_pending),
+        (0, 0)
+    );
+    assert_eq!(servers[1].addr, down);
+    assert!(
+        matches!(servers[1].state, ConnectionState::BackingOff { .. }),
+        "{:?}",
+        servers[1].state
+    );
+}
+
+#[test]
+fn worker_servers_show_a_connected_server_and_a_down_one() {
+    let (_server, up, down) = a_server_up_and_one_down();
+    let worker = Worker::new([up.clone(), down.clone()])
+        .function("f", |_job: &WorkerJob| Ok::<_, WorkError>("done"))
+        .spawn()
+        .unwrap();
+
+    eventually("the first server connected, the second backing off", || {
+        let servers = worker.servers();
+        servers.len() == 2
+            && servers[0].state == ConnectionState::Connected
+            && matches!(servers[1].state, ConnectionState::BackingOff { .. })
+    });
+    let servers = worker.servers();
+    assert_eq!(
+        (servers[0].addr.as_str(), servers[1].addr.as_str()),
+        (&up[..], &down[..])
+    );
+    assert_eq!(servers[0].jobs_in_flight, 0);
+
+    worker.shutdown();
+    eventually("the worker stopped", || worker.is_finished());
+    assert!(worker.servers().is_empty());
+    worker.join().unwrap();
 }

@@ -1,16 +1,19 @@
 //! What a client or worker shows of itself for health checks, metrics and
 //! traces: each server's connection state and load ([`ServerState`]), and
-//! the `tracing` span a worker's job runs in ([`job_span`]).
+//! the `tracing` spans a worker's job runs in ([`job_span`]) and a client's
+//! submit is followed in ([`submit_span`]).
 
 use std::time::Instant;
 
+use crate::client::JobRequest;
 use crate::endpoint::ServerId;
 use crate::worker::Assignment;
 
 /// Name of the span each job a worker runs executes in.
 pub const JOB_SPAN: &str = "gearman.job";
 
-/// Name of the span a client's submit is applied in.
+/// Name of the span a client's submit is followed in, from the submit to
+/// its end.
 pub const SUBMIT_SPAN: &str = "gearman.submit";
 
 /// Where a server's connection stands.
@@ -61,5 +64,22 @@ pub fn job_span(assignment: &Assignment, addr: &str) -> tracing::Span {
         function = %String::from_utf8_lossy(&assignment.function),
         handle = %String::from_utf8_lossy(&assignment.handle),
         server = addr,
+    )
+}
+
+/// The span a client's submit is followed in: [`SUBMIT_SPAN`] at info level,
+/// with the job's `function` and `unique` (empty when none was given), and
+/// the `server` address and `handle` once the server has acknowledged it.
+/// The client's table of waiters ([`Waiters`](crate::client::Waiters))
+/// opens it at the submit, enters it while applying the submit and
+/// delivering each of the job's steps, and closes it at the job's end.
+pub fn submit_span(request: &JobRequest) -> tracing::Span {
+    let unique = request.unique.as_deref().unwrap_or_default();
+    tracing::info_span!(
+        SUBMIT_SPAN,
+        function = %String::from_utf8_lossy(&request.function),
+        unique = %String::from_utf8_lossy(unique),
+        server = tracing::field::Empty,
+        handle = tracing::field::Empty,
     )
 }

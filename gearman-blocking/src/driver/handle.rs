@@ -86,6 +86,20 @@ impl<D: Driven> Remote<D> {
         }
     }
 
+    /// Runs `change` on the driven state (see [`Machine::drive`]); `None`
+    /// before the machine starts and once it has ended.
+    pub(crate) fn drive<R>(
+        &self,
+        change: impl FnOnce(&mut D, &mut super::Io, std::time::Instant) -> R,
+    ) -> Option<R> {
+        let machine = match &*self.slot() {
+            Slot::Waiting(_) => return None,
+            Slot::Started(machine) => machine.clone(),
+        };
+        // Driven unlocked: the machine's lock is never taken under the slot's.
+        machine.upgrade()?.drive(change)
+    }
+
     /// Connects the handle to its machine and applies what was sent early.
     pub(crate) fn start(&self, machine: &Arc<Machine<D>>) {
         let early =

@@ -11,6 +11,9 @@
 //!   [`JobId`] exists only once the submit is applied (perhaps later, on
 //!   another task); the table maps one to the other.
 //! - A job's steps go to its waiter in order; its end removes the waiter.
+//! - Each submit is followed in a [`submit_span`]: entered while the submit
+//!   is applied and while each of its steps is delivered, given the server
+//!   and handle at JOB_CREATED, and closed when the job ends or is dropped.
 //! - A waiter that is gone (its caller dropped the job's handle) is
 //!   removed at the next step for it, and the client
 //!   [forgets](Client::forget) the job, as on [`Call::Forget`]: the client
@@ -27,7 +30,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Client, ClientError, JobHandle, JobId, JobRequest, RequestId, ServerId, UsageError};
-use crate::client::{Dispatch, JobStep, RequestAnswer, dispatch};
+use crate::client::{Dispatch, JobOutcome, JobStep, RequestAnswer, dispatch};
+use crate::observe::submit_span;
 
 /// What a caller asks of a [`Client`] through [`Waiters::call`], with the
 /// waiter that takes the result: `J` for a job, `R` for a request.
@@ -117,12 +121,21 @@ pub trait Deliver {
 /// The jobs and requests callers wait for, by key and by the client's ids.
 #[derive(Debug)]
 pub struct Waiters<J, R> {
-    /// Each job's caller key and waiter.
-    jobs: HashMap<JobId, (u64, J)>,
+    /// Each job's caller key, waiter and span.
+    jobs: HashMap<JobId, (u64, J, tracing::Span)>,
     keys: HashMap<u64, JobId>,
     requests: HashMap<RequestId, R>,
-    /// Submits past the cap on jobs in flight, oldest first: key, job, waiter.
-    held: VecDeque<(u64, JobRequest, J)>,
+    /// Submits past the cap on jobs in flight, oldest first.
+    held: VecDeque<Submission<J>>,
+}
+
+/// A caller's submit not yet applied to the client.
+#[derive(Debug)]
+struct Submission<J> {
+    key: u64,
+    request: JobRequest,
+    waiter: J,
+    span: tracing::Span,
 }
 
 impl<J, R> Default for Waiters<J, R> {
@@ -171,17 +184,22 @@ impl<J, R> Waiters<J, R> {
     fn submit<D>(
         &mut self,
         client: &mut Client,
-        key: u64,
-        request: JobRequest,
-        waiter: J,
+        submission: Submission<J>,
         now: Instant,
         deliver: &mut D,
     ) where
         D: Deliver<Job = J, Request = R>,
     {
-        match client.submit(request, now) {
+        let Submission {
+            key,
+            request,
+            waiter,
+            span,
+        } = submission;
+        let submitted = span.in_scope(|| client.submit(request, now));
+        match submitted {
             Ok(job) => {
-                self.jobs.insert(job, (key, waiter));
+                self.jobs.insert(job, (key, waiter, span));
                 self.keys.insert(key, job);
             }
             Err(error) => deliver.refuse_job(waiter, error),
@@ -195,10 +213,10 @@ impl<J, R> Waiters<J, R> {
     {
         let mut released = false;
         while !Self::at_cap(client) {
-            let Some((key, request, waiter)) = self.held.pop_front() else {
+            let Some(submission) = self.held.pop_front() else {
                 break;
             };
-            self.submit(client, key, request, waiter, now, deliver);
+            self.submit(client, submission, now, deliver);
             released = true;
         }
         released
@@ -216,11 +234,17 @@ impl<J, R> Waiters<J, R> {
                 request,
                 waiter,
             } => {
+                let submission = Submission {
+                    key,
+                    span: submit_span(&request),
+                    request,
+                    waiter,
+                };
                 // Behind held submits too, so they go out in order.
                 if !self.held.is_empty() || Self::at_cap(client) {
-                    self.held.push_back((key, request, waiter));
+                    self.held.push_back(submission);
                 } else {
-                    self.submit(client, key, request, waiter, now, deliver);
+                    self.submit(client, submission, now, deliver);
                 }
                 return;
             }
@@ -230,7 +254,7 @@ impl<J, R> Waiters<J, R> {
                     client.forget(job);
                     self.release(client, now, deliver);
                 } else {
-                    self.held.retain(|(held, ..)| *held != key);
+                    self.held.retain(|held| held.key != key);
                 }
                 return;
             }
@@ -291,14 +315,23 @@ impl<J, R> Waiters<J, R> {
         D: Deliver<Job = J, Request = R>,
     {
         let ends = step.is_end();
-        let Some((_, waiter)) = self.jobs.get_mut(&job) else {
+        let Some((_, waiter, span)) = self.jobs.get_mut(&job) else {
             return;
         };
+        let entered = span.enter();
+        if let JobStep::Created(handle) | JobStep::End(Ok(JobOutcome::Queued(handle))) = &step {
+            if let Some(addr) = client.server_addr(handle.server) {
+                span.record("server", addr);
+            }
+            span.record("handle", String::from_utf8_lossy(&handle.handle).as_ref());
+            tracing::debug!("the server accepted the job");
+        }
         let delivered = deliver.step(waiter, step);
         if delivered && !ends {
             return;
         }
-        if let Some((key, waiter)) = self.jobs.remove(&job) {
+        drop(entered);
+        if let Some((key, waiter, _)) = self.jobs.remove(&job) {
             self.keys.remove(&key);
             if delivered {
                 deliver.ended(waiter);
