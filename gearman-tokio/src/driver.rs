@@ -1,17 +1,20 @@
 //! The one run loop every type in this crate is built on: a task that owns a
 //! core state machine ([`Endpoint`]), opens and closes the sockets it asks
-//! for, moves bytes both ways, sleeps until its next deadline, and takes user
-//! commands from a channel. No protocol knowledge lives here.
+//! for, sleeps until its next deadline, and takes user commands from a
+//! channel. No protocol knowledge lives here.
 //!
-//! The state sits behind a mutex that the loop holds only between its
-//! waits, so a user's task may also apply a command itself when the loop is
-//! idle (see [`Shared::command_directly`]).
+//! The state sits behind a mutex that no one holds across an await, so
+//! whichever task has something for the state machine applies it there and
+//! then: a socket's reader feeds its input (see [`Shared::handle_event`]),
+//! a user's task may apply a command when the loop is idle (see
+//! [`Shared::command_directly`]). The loop's task is woken only for queued
+//! commands, its timer and its end, so a message crosses no extra task.
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -29,9 +32,6 @@ use crate::transport::{Connection, Connector, Inner};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
-/// Reads waiting for the run loop; when full, readers stop reading, so a fast
-/// peer is slowed by TCP instead of filling memory.
-const INPUT_QUEUE: usize = 256;
 /// Largest batch the writer assembles from queued transmits before writing.
 const WRITE_BATCH: usize = 64 * 1024;
 /// How long a closed connection keeps reading (and discarding) while the
@@ -39,7 +39,7 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// input would send a reset, which can make the peer drop what we wrote last.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// What the socket tasks tell the run loop.
+/// What the socket tasks tell the state machine.
 pub(crate) enum IoEvent {
     Connected(ConnId, Connection),
     Input(ConnId, Bytes),
@@ -69,9 +69,13 @@ enum ConnState {
     },
 }
 
+/// Where socket tasks hand their events: it feeds the event to the state
+/// machine in the calling task, and is false once the state is gone.
+type EventSink = Arc<dyn Fn(IoEvent) -> bool + Send + Sync>;
+
 /// The sockets of one state machine, keyed by the core's connection ids.
 pub(crate) struct Io {
-    events_tx: mpsc::Sender<IoEvent>,
+    events: EventSink,
     conns: HashMap<ConnId, ConnState>,
     /// What the writers may hold for the peers, per connection and in all.
     budget: OutputBudget,
@@ -85,19 +89,16 @@ pub(crate) struct Io {
 }
 
 impl Io {
-    /// Must be called inside a Tokio runtime; returns the receiving end of
-    /// the socket tasks' events, for the loop.
-    fn new(limits: OutputLimits, connector: Arc<dyn Connector>) -> (Io, mpsc::Receiver<IoEvent>) {
-        let (events_tx, events_rx) = mpsc::channel(INPUT_QUEUE);
-        let io = Io {
-            events_tx,
+    /// Must be called inside a Tokio runtime.
+    fn new(limits: OutputLimits, connector: Arc<dyn Connector>, events: EventSink) -> Io {
+        Io {
+            events,
             conns: HashMap::new(),
             budget: OutputBudget::new(limits),
             sockets: JoinSet::new(),
             runtime: Handle::current(),
             connector,
-        };
-        (io, events_rx)
+        }
     }
 
     /// Starts moving bytes on an established socket for `conn`.
@@ -129,7 +130,7 @@ impl Io {
         // Reap finished socket tasks so a long-lived server does not collect them.
         while self.sockets.try_join_next().is_some() {}
         let reader = self.sockets.spawn_on(
-            read_loop(conn, read_half, self.events_tx.clone(), closing_rx),
+            read_loop(conn, read_half, self.events.clone(), closing_rx),
             &self.runtime,
         );
         let writer = self.sockets.spawn_on(
@@ -138,7 +139,7 @@ impl Io {
                 write_half,
                 output_rx,
                 backlog.clone(),
-                self.events_tx.clone(),
+                self.events.clone(),
             ),
             &self.runtime,
         );
@@ -211,7 +212,7 @@ impl Io {
 impl Transport for Io {
     /// Connects in a task, which reports a failure as a lost connection.
     fn connect(&mut self, conn: ConnId, addr: String) -> Result<(), ConnectError> {
-        let events = self.events_tx.clone();
+        let events = self.events.clone();
         let connecting = self.connector.connect(&addr);
         let task = self.runtime.spawn(async move {
             let event = match connecting.await {
@@ -224,7 +225,7 @@ impl Transport for Io {
                     IoEvent::ConnectFailed(conn, ConnectError::new(addr, err))
                 }
             };
-            let _ = events.send(event).await;
+            events(event);
         });
         self.conns.insert(
             conn,
@@ -299,10 +300,14 @@ impl Drop for Io {
     }
 }
 
+/// Reads `conn` and feeds what arrives to the state machine in this task,
+/// so input reaches the core without a hand-off to another task. The next
+/// read waits until the core has taken this one, so a fast peer is slowed
+/// by TCP instead of filling memory.
 async fn read_loop(
     conn: ConnId,
     mut socket: impl AsyncRead + Unpin,
-    events: mpsc::Sender<IoEvent>,
+    events: EventSink,
     mut closing: oneshot::Receiver<()>,
 ) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -315,21 +320,17 @@ async fn read_loop(
         match read {
             Ok(0) => {
                 tracing::debug!(%conn, "closed by peer");
-                let _ = events.send(IoEvent::Lost(conn)).await;
+                events(IoEvent::Lost(conn));
                 return;
             }
             Ok(_) => {
-                if events
-                    .send(IoEvent::Input(conn, buf.split().freeze()))
-                    .await
-                    .is_err()
-                {
+                if !events(IoEvent::Input(conn, buf.split().freeze())) {
                     break;
                 }
             }
             Err(err) => {
                 tracing::warn!(%conn, %err, "read failed");
-                let _ = events.send(IoEvent::Lost(conn)).await;
+                events(IoEvent::Lost(conn));
                 return;
             }
         }
@@ -351,7 +352,7 @@ async fn write_loop(
     mut socket: impl AsyncWrite + Unpin,
     mut output: mpsc::UnboundedReceiver<Bytes>,
     backlog: Arc<Backlog>,
-    events: mpsc::Sender<IoEvent>,
+    events: EventSink,
 ) {
     let mut batch = BytesMut::new();
     while let Some(first) = output.recv().await {
@@ -376,7 +377,7 @@ async fn write_loop(
             // Freed now, not when the run loop gets to the loss.
             drop(output);
             backlog.discard();
-            let _ = events.send(IoEvent::WriteFailed(conn)).await;
+            events(IoEvent::WriteFailed(conn));
             return;
         }
     }
@@ -569,6 +570,27 @@ impl<D: Driven> Shared<D> {
         Ok(())
     }
 
+    /// Feeds a socket task's event to the state machine in the calling task
+    /// and hands out what follows, as the loop would after a wake-up; wakes
+    /// the loop only when it must re-arm its timer or end. False once the
+    /// state is gone.
+    fn handle_event(&self, event: IoEvent) -> bool {
+        let _wake = WakeLoopOnPanic(&self.rearm);
+        let mut guard = self.lock();
+        let Some(state) = guard.as_mut() else {
+            return false;
+        };
+        let now = Instant::now();
+        state.io.handle(state.driven.core(), event, now);
+        state.flush(now);
+        let wake_loop = state.timer_late() || state.driven.finished();
+        drop(guard);
+        if wake_loop {
+            self.rearm.notify_one();
+        }
+        true
+    }
+
     /// Looks at the state machine (`None` once the loop is done).
     pub(crate) fn inspect<R>(&self, look: impl FnOnce(&D) -> R) -> Option<R> {
         let _wake = WakeLoopOnPanic(&self.rearm);
@@ -615,7 +637,6 @@ impl Drop for WakeLoopOnPanic<'_> {
 /// A run loop that is ready to run, and the state it shares.
 pub(crate) struct Runner<D: Driven> {
     shared: Arc<Shared<D>>,
-    events: mpsc::Receiver<IoEvent>,
 }
 
 impl<D: Driven> Drop for Runner<D> {
@@ -637,20 +658,27 @@ pub(crate) fn runner<D: Driven>(
     commands: mpsc::UnboundedReceiver<D::Command>,
     connector: Arc<dyn Connector>,
 ) -> (Arc<Shared<D>>, Runner<D>) {
-    let (io, events) = Io::new(driven.core().output_limits(), connector);
-    let shared = Arc::new(Shared {
-        state: Mutex::new(Some(LoopState {
-            driven,
-            io,
-            commands,
-            commands_open: true,
-            armed: None,
-        })),
-        rearm: Notify::new(),
+    let limits = driven.core().output_limits();
+    let shared = Arc::new_cyclic(|shared: &Weak<Shared<D>>| {
+        let shared = shared.clone();
+        let events: EventSink = Arc::new(move |event| {
+            shared
+                .upgrade()
+                .is_some_and(|shared| shared.handle_event(event))
+        });
+        Shared {
+            state: Mutex::new(Some(LoopState {
+                driven,
+                io: Io::new(limits, connector, events),
+                commands,
+                commands_open: true,
+                armed: None,
+            })),
+            rearm: Notify::new(),
+        }
     });
     let runner = Runner {
         shared: shared.clone(),
-        events,
     };
     (shared, runner)
 }
@@ -667,9 +695,8 @@ pub(crate) async fn run<D: Driven>(
 impl<D: Driven> Runner<D> {
     /// Runs the loop until the state machine is finished, then closes its
     /// sockets.
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(self) {
         let shared = &*self.shared;
-        let events = &mut self.events;
         let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
         let mut state = loop {
             let (commands_open, timer_armed) = {
@@ -702,12 +729,6 @@ impl<D: Driven> Runner<D> {
             };
             tokio::select! {
                 () = poll_fn(|cx| shared.poll_commands(cx)), if commands_open => {}
-                event = events.recv() => {
-                    // The state holds a sender itself, so the channel never closes.
-                    if let Some(event) = event {
-                        handle_events(shared, events, event);
-                    }
-                }
                 () = &mut timer, if timer_armed => {
                     if let Some(state) = shared.lock().as_mut() {
                         state.armed = None;
@@ -728,25 +749,5 @@ impl<D: Driven> Runner<D> {
             while sockets.join_next().await.is_some() {}
         })
         .await;
-    }
-}
-
-/// Feeds `event` and the ones queued behind it (up to a budget) to the core.
-fn handle_events<D: Driven>(
-    shared: &Shared<D>,
-    events: &mut mpsc::Receiver<IoEvent>,
-    event: IoEvent,
-) {
-    let mut guard = shared.lock();
-    let Some(state) = guard.as_mut() else {
-        return;
-    };
-    let now = Instant::now();
-    state.io.handle(state.driven.core(), event, now);
-    for _ in 0..INPUT_QUEUE {
-        match events.try_recv() {
-            Ok(event) => state.io.handle(state.driven.core(), event, now),
-            Err(_) => break,
-        }
     }
 }
