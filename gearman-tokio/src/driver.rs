@@ -28,6 +28,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
+use crate::shared_tcp::SharedTcp;
 use crate::transport::{Connection, Connector, Inner};
 
 /// Bytes asked for per read.
@@ -59,6 +60,9 @@ enum ConnState {
     },
     Open {
         output: mpsc::UnboundedSender<Bytes>,
+        /// The socket itself, written without the writer task while the
+        /// writer has nothing queued (plain TCP only).
+        direct: Option<SharedTcp>,
         backlog: Arc<Backlog>,
         /// Tells the reader to stop forwarding and only drain until the peer closes.
         closing: oneshot::Sender<()>,
@@ -108,12 +112,12 @@ impl Io {
                 if let Err(err) = stream.set_nodelay(true) {
                     tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
                 }
-                let (read_half, write_half) = stream.into_split();
-                self.attach_halves(conn, read_half, write_half);
+                let socket = SharedTcp::new(stream);
+                self.attach_halves(conn, socket.clone(), socket.clone(), Some(socket));
             }
             Inner::Other(stream) => {
                 let (read_half, write_half) = tokio::io::split(stream);
-                self.attach_halves(conn, read_half, write_half);
+                self.attach_halves(conn, read_half, write_half, None);
             }
         }
     }
@@ -123,6 +127,7 @@ impl Io {
         conn: ConnId,
         read_half: impl AsyncRead + Unpin + Send + 'static,
         write_half: impl AsyncWrite + Unpin + Send + 'static,
+        direct: Option<SharedTcp>,
     ) {
         let (output, output_rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(self.budget.backlog());
@@ -147,6 +152,7 @@ impl Io {
             conn,
             ConnState::Open {
                 output,
+                direct,
                 backlog,
                 closing,
                 reader,
@@ -237,13 +243,30 @@ impl Transport for Io {
         Ok(())
     }
 
-    /// Queues bytes for `conn`; drops the connection and returns false when
-    /// its peer does not read.
-    fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
+    /// Writes bytes for `conn` at once when nothing is queued before them
+    /// and the socket takes them, and queues them (or the rest) for its
+    /// writer otherwise; drops the connection and returns false when its
+    /// peer does not read.
+    fn send(&mut self, conn: ConnId, mut data: Bytes) -> bool {
         match self.conns.get_mut(&conn) {
             Some(ConnState::Open {
-                output, backlog, ..
+                output,
+                direct,
+                backlog,
+                ..
             }) => {
+                // Nothing queued means the writer has written everything
+                // and holds nothing, so these bytes cannot overtake any.
+                if let Some(socket) = direct
+                    && backlog.queued() == 0
+                {
+                    match socket.write_now(&data) {
+                        Ok(written) if written == data.len() => return true,
+                        Ok(written) => data = data.slice(written..),
+                        // The writer meets the error too and reports it.
+                        Err(_) => {}
+                    }
+                }
                 if let Err(overflow) = backlog.queue(data.len(), Instant::now()) {
                     tracing::warn!(%conn, %overflow, "dropping the connection");
                     self.abort(conn);
