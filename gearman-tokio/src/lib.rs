@@ -115,6 +115,12 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Handle, Error> {
     tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)
 }
 
+/// [`runtime`] for the entry points that return `io::Result`: the
+/// `io::Error` wraps [`Error::NoRuntime`] (its `get_ref`).
+pub(crate) fn runtime_io() -> std::io::Result<tokio::runtime::Handle> {
+    runtime().map_err(std::io::Error::other)
+}
+
 /// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the
 /// standard hasher's keys, random per process and per instance. The core
 /// reads no randomness and the adapters share no crate but the core, so
