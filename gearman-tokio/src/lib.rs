@@ -107,7 +107,7 @@ pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, client::RoutingPolicy};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, Server};
-pub use worker::{WorkError, Worker, WorkerJob};
+pub use worker::{WorkError, Worker, WorkerJob, WorkerMonitor};
 
 /// The Tokio runtime the caller is in, or [`Error::NoRuntime`] (where
 /// Tokio itself would panic).
