@@ -667,10 +667,16 @@ pub fn submit_span<H: Harness>(env: &Env<H>) {
         .iter()
         .rposition(|trace| on_caller(trace) == -1)
         .expect("the caller left the span");
-    let closed = traces
+    // The core lets its copy go just after handing over the end, perhaps on
+    // another thread: wait for the close.
+    let is_closed = |trace: &SpanTrace| matches!(trace, SpanTrace::Closed { id: at } if *at == id);
+    eventually("the span closes", || {
+        crate::spans::span_traces().iter().any(is_closed)
+    });
+    let closed = crate::spans::span_traces()
         .iter()
-        .position(|trace| matches!(trace, SpanTrace::Closed { id: at } if *at == id))
-        .expect("the span closed once the job ended and was dropped");
+        .position(is_closed)
+        .expect("closed");
     assert!(
         closed > left,
         "closed at {closed}, before the caller left it at {left}"
