@@ -95,3 +95,25 @@ fn a_tcp_connect_outside_a_runtime_is_an_error() {
         "{polled:?}"
     );
 }
+
+#[test]
+fn an_admin_request_outside_a_runtime_is_an_error() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The kernel completes the connect; nobody needs to answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut admin = runtime
+        .block_on(Admin::connect(listener.local_addr().unwrap()))
+        .expect("connected");
+    // Polled on this thread, outside the runtime it was made in.
+    let mut request = pin!(admin.raw("version"));
+    let polled = request
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()));
+    assert!(
+        matches!(polled, Poll::Ready(Err(Error::NoRuntime))),
+        "{polled:?}"
+    );
+}
