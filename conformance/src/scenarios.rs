@@ -616,8 +616,13 @@ pub fn job_span<H: Harness>(env: &Env<H>) {
 
 /// A client's submit is followed in its span, which names the function,
 /// the unique id, and once the server accepts the job its address and the
-/// handle.
+/// handle. The caller's own wait for the job runs in it too: the span is
+/// entered on the caller's thread after the server accepted the job (the
+/// adapter's wait, not only the core's delivery elsewhere), and closes only
+/// after that wait.
 pub fn submit_span<H: Harness>(env: &Env<H>) {
+    use crate::spans::SpanTrace;
+
     crate::spans::recorded_events();
     let f = name("followed");
     let unique = name("u");
@@ -625,7 +630,57 @@ pub fn submit_span<H: Harness>(env: &Env<H>) {
     let client = env.client();
     let job = client.submit(JobRequest::new(f.clone(), "x").with_unique(unique.clone()));
     assert_eq!(job.outcome(), complete("x"));
+    let caller = std::thread::current().id();
     stop(worker);
+    let traces = crate::spans::span_traces();
+    let id = traces
+        .iter()
+        .find_map(|trace| match trace {
+            SpanTrace::Opened { id, span }
+                if span.name == gearman_proto::observe::SUBMIT_SPAN
+                    && span.fields.get("function") == Some(&f) =>
+            {
+                Some(*id)
+            }
+            _ => None,
+        })
+        .expect("the submit's span was opened");
+    let accepted = traces
+        .iter()
+        .position(|trace| matches!(trace, SpanTrace::Recorded { id: at, fields } if *at == id && fields.contains_key("handle")))
+        .expect("the span was given the job's handle");
+    // On the caller's thread: inside the span at some point after the
+    // server accepted the job (entered for a whole blocking wait, or at the
+    // poll that returns the outcome).
+    let on_caller = |trace: &SpanTrace| match trace {
+        SpanTrace::Entered { id: at, thread } if *at == id && *thread == caller => 1,
+        SpanTrace::Exited { id: at, thread } if *at == id && *thread == caller => -1,
+        _ => 0,
+    };
+    let inside_at_acceptance = traces[..accepted].iter().map(on_caller).sum::<i32>() > 0;
+    let entered_later = traces[accepted..].iter().any(|trace| on_caller(trace) == 1);
+    assert!(
+        inside_at_acceptance || entered_later,
+        "the caller's wait was not in the span after the job was accepted"
+    );
+    let left = traces
+        .iter()
+        .rposition(|trace| on_caller(trace) == -1)
+        .expect("the caller left the span");
+    // The core lets its copy go just after handing over the end, perhaps on
+    // another thread: wait for the close.
+    let is_closed = |trace: &SpanTrace| matches!(trace, SpanTrace::Closed { id: at } if *at == id);
+    eventually("the span closes", || {
+        crate::spans::span_traces().iter().any(is_closed)
+    });
+    let closed = crate::spans::span_traces()
+        .iter()
+        .position(is_closed)
+        .expect("closed");
+    assert!(
+        closed > left,
+        "closed at {closed}, before the caller left it at {left}"
+    );
     let events = crate::spans::recorded_events();
     let span = events
         .iter()

@@ -233,13 +233,11 @@ impl Client {
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (events, events_rx) = job_channel();
-        let sent = self.handle.send(Command::Submit {
-            key,
-            request,
-            waiter: events,
-        });
+        let (submit, span) = Command::submit(key, request, events);
+        let sent = self.handle.send(submit);
         Job {
             key,
+            span,
             events: events_rx,
             client: self.handle.clone(),
             handle: None,
@@ -291,6 +289,8 @@ impl Client {
 /// ```
 ///
 /// Updates that arrive while only [`wait`](Job::wait) is called are dropped.
+/// Waiting and iterating run in the job's `gearman.submit` span
+/// ([`submit_span`](gearman_proto::observe::submit_span)).
 /// Dropping the job frees what the client kept for it; a job left unused
 /// is warned about, since its outcome is lost:
 ///
@@ -309,6 +309,8 @@ pub struct Job {
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,
     ended: bool,
+    /// The job's `gearman.submit` span, entered while the caller waits.
+    span: tracing::Span,
 }
 
 impl std::fmt::Debug for Job {
@@ -337,6 +339,8 @@ impl Job {
     /// Reads events up to the next update (`Ok(Some)`), the end (`Ok(None)`)
     /// or the deadline (`Err(Timeout)`).
     fn read(&mut self, patience: Patience) -> Result<Option<JobUpdate>, Error> {
+        // The caller's wait is the job's: inside its span.
+        let _in_span = self.span.clone().entered();
         if self.outcome.is_some() || self.ended {
             return Ok(None);
         }

@@ -74,8 +74,11 @@ impl Admin {
     }
 
     /// Sends one request and reads its reply, whatever it is (an `ERR` reply
-    /// is returned as [`AdminResponse::Error`], not as an error).
+    /// is returned as [`AdminResponse::Error`], not as an error). Polled
+    /// outside a Tokio runtime it fails with [`Error::NoRuntime`].
     pub async fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, Error> {
+        // The reply's timer needs the runtime.
+        crate::runtime()?;
         let mut out = Vec::new();
         request.encode(&mut out);
         self.stream.write_all(&out).await?;

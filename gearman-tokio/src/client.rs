@@ -219,13 +219,11 @@ impl Client {
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (steps, steps_rx) = job_channel();
-        let sent = self.send(Command::Submit {
-            key,
-            request,
-            waiter: steps,
-        });
+        let (submit, span) = Command::submit(key, request, steps);
+        let sent = self.send(submit);
         Job {
             key,
+            span,
             steps: steps_rx,
             commands: self.commands.clone(),
             handle: None,
@@ -264,7 +262,9 @@ impl Client {
 /// ```
 ///
 /// Updates that arrive while only the future is polled are dropped.
-/// Dropping the job frees what the client kept for it.
+/// Dropping the job frees what the client kept for it. Each poll runs in
+/// the job's `gearman.submit` span
+/// ([`submit_span`](gearman_proto::observe::submit_span)).
 #[derive(Debug)]
 #[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
@@ -274,6 +274,8 @@ pub struct Job {
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,
     ended: bool,
+    /// The job's `gearman.submit` span, entered while the caller waits.
+    span: tracing::Span,
 }
 
 impl Job {
@@ -318,6 +320,8 @@ impl Future for Job {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // The caller's wait is the job's: inside its span.
+        let _in_span = this.span.clone().entered();
         loop {
             if let Some(outcome) = this.outcome.take() {
                 this.ended = true;
@@ -342,6 +346,7 @@ impl Stream for Job {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
         let this = self.get_mut();
+        let _in_span = this.span.clone().entered();
         if this.ended {
             return Poll::Ready(None);
         }

@@ -80,8 +80,10 @@ impl Driven for Serving {
 
 impl Server {
     /// Binds a listener on `addr` (port 0 picks a free port) with the
-    /// default configuration.
+    /// default configuration. Outside a Tokio runtime it fails with an
+    /// `io::Error` wrapping [`Error::NoRuntime`](crate::Error::NoRuntime).
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
+        crate::runtime_io()?;
         Ok(Server::from_listener(TcpListener::bind(addr).await?))
     }
 
@@ -92,7 +94,8 @@ impl Server {
 
     /// Serves until an admin `shutdown` (or, after `shutdown graceful`, until
     /// no job is left). Errors accepting a connection are logged and
-    /// retried, so this only returns `Ok`.
+    /// retried, so this returns `Ok`, or outside a Tokio runtime an
+    /// `io::Error` wrapping [`Error::NoRuntime`](crate::Error::NoRuntime).
     pub async fn serve(self) -> io::Result<()> {
         self.serve_until(std::future::pending::<()>()).await
     }
@@ -101,6 +104,7 @@ impl Server {
     /// completes (a signal, a cancellation token, a oneshot...). Open
     /// connections are closed.
     pub async fn serve_until(self, shutdown: impl Future) -> io::Result<()> {
+        crate::runtime_io()?;
         let Server {
             listener,
             config,

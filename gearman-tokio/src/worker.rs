@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tracing::Instrument;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use gearman_proto::observe::ServerState;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
@@ -71,6 +72,57 @@ pub struct Worker {
     registry: Registry<BoxedHandler>,
     on_connect_failed: Option<ConnectFailedHook>,
     connector: Arc<dyn Connector>,
+    monitor: WorkerMonitor,
+}
+
+/// A view of a [`Worker`]'s connections while it runs, for health checks
+/// and metrics: taken with [`Worker::monitor`] before the worker is handed
+/// to [`run`](Worker::run) or [`run_until`](Worker::run_until). Cheap to
+/// clone; usable from any task, a handler of the same worker included.
+///
+/// ```no_run
+/// use gearman_proto::observe::ConnectionState;
+/// use gearman_tokio::{WorkError, Worker, WorkerJob};
+///
+/// # async fn demo() -> Result<(), gearman_tokio::Error> {
+/// let worker = Worker::new(["127.0.0.1:4730", "127.0.0.1:4731"])
+///     .function("reverse", |job: WorkerJob| async move {
+///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+///     });
+/// let monitor = worker.monitor();
+/// tokio::spawn(worker.run());
+/// // Later, in a health check:
+/// let healthy = monitor
+///     .servers()
+///     .iter()
+///     .any(|server| server.state == ConnectionState::Connected);
+/// # let _ = healthy; Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct WorkerMonitor {
+    /// The run loop's state, set once the worker starts running.
+    running: Arc<OnceLock<Arc<driver::Shared<Driving>>>>,
+}
+
+impl std::fmt::Debug for WorkerMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerMonitor")
+            .field("servers", &self.servers())
+            .finish()
+    }
+}
+
+impl WorkerMonitor {
+    /// Each configured server's connection state (connected, backing off
+    /// until when...), jobs running and grabs awaiting a reply, read under
+    /// the run loop's lock. Empty before the worker has started running and
+    /// once it has stopped.
+    pub fn servers(&self) -> Vec<ServerState> {
+        self.running
+            .get()
+            .and_then(|shared| shared.inspect(|driving| driving.core.servers().collect()))
+            .unwrap_or_default()
+    }
 }
 
 gearman_proto::worker_builder!(Worker, WorkerJob, async);
@@ -186,7 +238,14 @@ impl Worker {
             registry: Registry::new(config),
             on_connect_failed: None,
             connector: Arc::new(TcpConnector),
+            monitor: WorkerMonitor::default(),
         }
+    }
+
+    /// A [`WorkerMonitor`] of this worker, to see its connections once it
+    /// runs.
+    pub fn monitor(&self) -> WorkerMonitor {
+        self.monitor.clone()
     }
 
     /// Runs until `shutdown` completes (a signal, a cancellation token...),
@@ -205,7 +264,10 @@ impl Worker {
             running: HashMap::new(),
             finished: false,
         };
-        let run = driver::run(driving, commands_rx, self.connector);
+        let (shared, runner) = driver::runner(driving, commands_rx, self.connector);
+        // A worker runs once: the monitor's cell is still empty.
+        let _ = self.monitor.running.set(shared);
+        let run = runner.run();
         tokio::pin!(run);
         tokio::select! {
             () = &mut run => return Ok(()),
