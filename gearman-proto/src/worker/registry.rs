@@ -358,13 +358,15 @@ mod tests {
     }
 
     #[test]
-    fn concurrency_and_connections_are_at_least_one() {
+    fn concurrency_connections_and_grabs_are_at_least_one() {
         let registry = Registry::<()>::new(WorkerConfig::new(["gm:4730"]))
             .concurrency(0)
             .connections_per_server(0)
+            .grabs_per_connection(0)
             .client_id("me");
         assert_eq!(registry.config().concurrency, 1);
         assert_eq!(registry.config().connections_per_server, 1);
+        assert_eq!(registry.config().grabs_per_connection, 1);
         assert_eq!(registry.config().client_id.as_deref(), Some(&b"me"[..]));
     }
 }
