@@ -21,12 +21,13 @@
 //!   [`set_client_id`](Worker::set_client_id) go to every connected server
 //!   at once and are remembered for later connections.
 //! - **Grab cycle.** Each connection is [`GrabState::Idle`],
-//!   [`GrabState::AwaitingGrabReply`] or [`GrabState::Asleep`]. Once its
-//!   server has answered the grab form it uses, a connection keeps up to
-//!   [`WorkerConfig::grabs_per_connection`] grabs outstanding (default: as
-//!   many as free slots), so a connection with several free slots does not
-//!   pay one round trip per job; the server answers each grab with one
-//!   reply, in order. Once a grab comes back NO_JOB no more are added, and
+//!   [`GrabState::AwaitingGrabReply`] or [`GrabState::Asleep`]. A
+//!   connection keeps several grabs outstanding while it has free slots,
+//!   so it does not pay one round trip per job: one at first, one more for
+//!   each job assigned, halved each time it sleeps, up to
+//!   [`WorkerConfig::grabs_per_connection`] (default: as many as free
+//!   slots); the server answers each grab with one reply, in order. Once a
+//!   grab comes back NO_JOB no more are added, and
 //!   when the last one outstanding is answered the connection sends
 //!   PRE_SLEEP and sleeps until a NOOP. Only a grab reply, or a NOOP while
 //!   asleep, changes the state; a stray NO_JOB is ignored, so no packet
@@ -57,8 +58,8 @@
 //! - **Grab fallback.** An ERROR while a grab is outstanding answers the
 //!   oldest grab (unless its code is `JOB_NOT_FOUND`, which answers a
 //!   WORK_* packet for a job the server no longer gives us). Grabs are only
-//!   sent several at a time in a form the server has answered, so a refusal
-//!   of a new form finds one grab outstanding: the connection then uses the
+//!   sent several at a time in a form the server has answered with a job,
+//!   so a refusal of a new form finds one grab outstanding: the connection then uses the
 //!   next plainer grab ([`GrabMode::plainer`]) and sends it. If even
 //!   GRAB_JOB is refused, the connection sleeps as after NO_JOB. An ERROR
 //!   among several grabs outstanding counts as a NO_JOB.

@@ -22,30 +22,39 @@ fn busy(peer: &Peer) -> usize {
 }
 
 #[test]
-fn free_slots_are_grabbed_back_to_back_once_the_form_is_answered() {
-    let mut peer = Peer::connected(limit(4));
-    // One grab until the server shows it answers this form.
+fn grabs_outstanding_double_every_round_trip_until_the_slots_are_full() {
+    let mut peer = Peer::connected(limit(8));
+    // One grab until the server shows it has work for this form.
     peer.expect_silence(0);
     assert_eq!(peer.worker.grabs_outstanding(), 1);
-    peer.send(0, JobAssignUniq, &[b"H:1", b"f", b"u1", b""]);
+    peer.send(0, JobAssignUniq, &[b"H:0", b"f", b"u", b""]);
     let first = peer.take_job();
-    peer.expect(0, &[UNIQ, UNIQ, UNIQ]);
-    assert_eq!(peer.worker.grabs_outstanding(), 3);
+    peer.expect(0, &[UNIQ, UNIQ]);
     assert_eq!(
         peer.worker.grab_state(sid(0)),
         Some(GrabState::AwaitingGrabReply)
     );
-    // Replies come in order, one per grab; at the limit nothing more goes out.
-    for handle in [&b"H:2"[..], b"H:3", b"H:4"] {
-        peer.send(0, JobAssignUniq, &[handle, b"f", b"", b""]);
-        assert_eq!(&peer.take_job().handle[..], handle);
-        peer.expect_silence(0);
-        assert_eq!(busy(&peer), 4);
+    // Replies come in order, one per grab; each job brings at most two
+    // grabs (its own slot's and one more), and never past the limit.
+    let mut handles = 0;
+    while peer.worker.grabs_outstanding() > 0 {
+        handles += 1;
+        let handle = format!("H:{handles}");
+        peer.send(0, JobAssign, &[handle.as_bytes(), b"f", b""]);
+        assert_eq!(peer.take_job().handle, handle.as_bytes());
+        let grabs = peer.take_sent(0);
+        assert!(
+            grabs.iter().all(|p| p.command() == GrabJobUniq),
+            "{grabs:?}"
+        );
+        assert!(grabs.len() <= 2, "{} grabs for one job", grabs.len());
+        assert!(busy(&peer) <= 8);
     }
+    assert_eq!(peer.worker.running_jobs(), 8);
     assert_eq!(peer.worker.grab_state(sid(0)), Some(GrabState::Idle));
     peer.worker.work_complete(first.id, b"").unwrap();
     peer.drain();
-    peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), UNIQ]);
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:0", b""]), UNIQ]);
 }
 
 #[test]
@@ -62,31 +71,40 @@ fn one_grab_per_connection_when_configured() {
 
 #[test]
 fn no_job_among_several_grabs_sleeps_after_the_last_reply_and_adds_no_grab() {
-    let mut peer = Peer::connected(limit(4));
-    peer.send(0, NoJob, &[]);
-    peer.expect(0, &[(PreSleep, &[])]);
-    // Woken: every free slot grabs at once.
-    peer.send(0, Noop, &[]);
-    peer.expect(0, &[UNIQ, UNIQ, UNIQ, UNIQ]);
+    let mut peer = Peer::connected(limit(6));
     peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    peer.expect(0, &[UNIQ, UNIQ]);
     peer.send(0, NoJob, &[]);
-    // A slot is free, but the queue was empty: no grab joins the last one,
-    // and no PRE_SLEEP while a grab is unanswered.
-    peer.send(0, JobAssign, &[b"H:2", b"f", b""]);
+    // Slots are free, but the queue was empty: no grab joins the one left,
+    // and no PRE_SLEEP while it is unanswered.
     peer.expect_silence(0);
     assert_eq!(peer.worker.grabs_outstanding(), 1);
     assert_eq!(
         peer.worker.grab_state(sid(0)),
         Some(GrabState::AwaitingGrabReply)
     );
-    peer.send(0, JobAssign, &[b"H:3", b"f", b""]);
+    peer.send(0, JobAssign, &[b"H:2", b"f", b""]);
     peer.expect(0, &[(PreSleep, &[])]);
     assert_eq!(peer.worker.grab_state(sid(0)), Some(GrabState::Asleep));
-    assert_eq!(peer.worker.running_jobs(), 3);
-    // The one free slot grabs once woken.
+    assert_eq!(peer.worker.running_jobs(), 2);
+    // Woken, it may send half as many grabs as before it slept (3 / 2).
     peer.send(0, Noop, &[]);
     peer.expect(0, &[UNIQ]);
-    assert_eq!(busy(&peer), 4);
+}
+
+#[test]
+fn a_worker_woken_for_one_job_sends_three_grabs_whatever_its_free_slots() {
+    let mut peer = Peer::connected(limit(64));
+    peer.send(0, NoJob, &[]);
+    peer.expect(0, &[(PreSleep, &[])]);
+    peer.send(0, Noop, &[]);
+    peer.expect(0, &[UNIQ]);
+    peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    peer.expect(0, &[UNIQ, UNIQ]);
+    peer.send(0, NoJob, &[]);
+    peer.send(0, NoJob, &[]);
+    peer.expect(0, &[(PreSleep, &[])]);
+    assert_eq!(busy(&peer), 1);
 }
 
 #[test]
@@ -134,10 +152,13 @@ fn a_disconnect_with_grabs_outstanding_frees_their_slots() {
     );
     assert_eq!(peer.worker.grabs_outstanding(), 1);
     assert_eq!(peer.worker.running_jobs(), 0);
-    // Server 1's first answer lets it take every slot server 0 held.
+    // Server 1's jobs let it take the slots server 0 held.
     peer.send(1, JobAssign, &[b"H:a", b"f", b""]);
     peer.take_job();
-    peer.expect(1, &[UNIQ, UNIQ, UNIQ]);
+    peer.expect(1, &[UNIQ, UNIQ]);
+    peer.send(1, JobAssign, &[b"H:b", b"f", b""]);
+    peer.take_job();
+    peer.expect(1, &[UNIQ]);
     assert_eq!(busy(&peer), 4);
     // Server 0 comes back with one grab until its form is answered again.
     let at = peer.worker.poll_timeout().unwrap();
@@ -164,32 +185,28 @@ fn an_error_among_several_grabs_counts_as_no_job() {
 #[test]
 fn several_grabs_unanswered_past_the_timeout_close_the_connection() {
     let timeout = Duration::from_secs(5);
-    let mut peer = Peer::connected(limit(3).with_grab_reply_timeout(Some(timeout)));
+    let mut peer = Peer::connected(limit(4).with_grab_reply_timeout(Some(timeout)));
     let conn = peer.conn(0);
     peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
-    let job = peer.take_job();
+    let first = peer.take_job();
     peer.expect(0, &[UNIQ, UNIQ]);
-    // Each reply gives the next grab a full timeout.
     peer.advance(timeout - Duration::from_millis(1));
-    peer.send(0, NoJob, &[]);
-    peer.advance(timeout - Duration::from_millis(1));
-    assert!(peer.closed.is_empty());
     peer.send(0, JobAssign, &[b"H:2", b"f", b""]);
     let second = peer.take_job();
-    peer.expect(0, &[(PreSleep, &[])]);
-    peer.send(0, Noop, &[]);
     peer.expect(0, &[UNIQ]);
-    peer.worker.work_complete(second.id, b"").unwrap();
-    peer.drain();
-    peer.expect(0, &[(WorkCompleteReq, &[b"H:2", b""]), UNIQ]);
+    // A reply gives the next grab a full timeout; a grab joining the
+    // others does not extend it.
+    peer.advance(timeout - Duration::from_millis(1));
+    assert!(peer.closed.is_empty());
     assert_eq!(peer.worker.grabs_outstanding(), 2);
-    peer.advance(timeout);
+    peer.advance(Duration::from_millis(1));
     assert_eq!(peer.closed, [conn]);
     assert_eq!(
         peer.take_events(),
         [
             WorkerEvent::Disconnected { server: sid(0) },
-            WorkerEvent::JobLost { id: job.id },
+            WorkerEvent::JobLost { id: first.id },
+            WorkerEvent::JobLost { id: second.id },
         ]
     );
     assert_eq!(busy(&peer), 0);
@@ -213,4 +230,25 @@ fn shutdown_takes_the_jobs_several_grabs_bring_and_then_stops() {
     peer.worker.work_complete(second.id, b"").unwrap();
     peer.drain();
     assert_eq!(peer.take_events(), [WorkerEvent::ShutdownComplete]);
+}
+
+#[test]
+fn a_connection_wakes_with_half_the_grabs_it_had_before_sleeping() {
+    let mut peer = Peer::connected(limit(8));
+    peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    peer.expect(0, &[UNIQ, UNIQ]);
+    // Each job answers one grab and lets two more go out.
+    peer.send(0, JobAssign, &[b"H:2", b"f", b""]);
+    peer.expect(0, &[UNIQ, UNIQ]);
+    peer.send(0, JobAssign, &[b"H:3", b"f", b""]);
+    peer.expect(0, &[UNIQ, UNIQ]);
+    assert_eq!(peer.worker.grabs_outstanding(), 4);
+    for _ in 0..3 {
+        peer.send(0, NoJob, &[]);
+    }
+    peer.expect_silence(0);
+    peer.send(0, NoJob, &[]);
+    peer.expect(0, &[(PreSleep, &[])]);
+    peer.send(0, Noop, &[]);
+    peer.expect(0, &[UNIQ, UNIQ]);
 }

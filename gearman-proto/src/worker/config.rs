@@ -128,10 +128,15 @@ pub struct WorkerConfig {
     /// Every server in use answers each grab with exactly one reply, in
     /// order, and holds several jobs per connection (gearmand, the Perl and
     /// Python servers, the embedded one), so the default lets the free
-    /// slots decide. A connection pipelines only once the server has
-    /// answered its grab form, and stops adding grabs once one comes back
-    /// NO_JOB. `1` gives one grab round trip per job; `0` is taken as `1`.
-    /// Default: `usize::MAX` (as many as free slots).
+    /// slots decide. A connection starts with one grab and may add one more
+    /// for each job assigned, so the grabs in flight double every round
+    /// trip while the server has work; each time it goes to sleep the
+    /// number it may send halves. So a form the server refuses costs one
+    /// grab, and a worker woken now and then for one job sends a few grabs,
+    /// not one per free slot. Once a grab comes back NO_JOB no more are
+    /// added. `1` gives one grab round trip per
+    /// job; `0` is taken as `1`. Default: `usize::MAX` (as many as free
+    /// slots).
     pub grabs_per_connection: usize,
     /// The grab form tried first on each connection. Default: [`GrabMode::Uniq`].
     pub grab: GrabMode,

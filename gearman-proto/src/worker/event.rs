@@ -140,8 +140,10 @@ pub enum WorkerEvent {
 ///
 /// ```text
 /// Idle              -- slot free, grab sent --------------> AwaitingGrabReply
-/// AwaitingGrabReply -- slot free, form answered before,
-///                      no NO_JOB yet, another grab sent ---> AwaitingGrabReply
+/// AwaitingGrabReply -- slot free, fewer grabs out than the
+///                      connection's window (one more per job,
+///                      halved at each sleep), no NO_JOB yet,
+///                      another grab sent ------------------> AwaitingGrabReply
 /// AwaitingGrabReply -- JOB_ASSIGN / _UNIQ / _ALL or NO_JOB,
 ///                      more grabs outstanding -------------> AwaitingGrabReply
 /// AwaitingGrabReply -- last reply, all JOB_ASSIGN* --------> Idle

@@ -47,10 +47,13 @@ pub(super) struct Connection {
     /// Most grabs this connection keeps outstanding
     /// ([`WorkerConfig::grabs_per_connection`](super::WorkerConfig::grabs_per_connection)).
     max_grabs: usize,
-    /// The server answered a grab of the current form with an assignment
-    /// or NO_JOB, so further grabs of it are sent without waiting: until
-    /// then a refused or ignored form costs one grab, not several.
-    form_answered: bool,
+    /// Grabs this connection may have outstanding now, at most
+    /// `max_grabs`: one after connecting or falling back, one more for each
+    /// assignment (so it doubles every round trip while the server has
+    /// work), halved each time the connection goes to sleep. A refused or
+    /// ignored form thus costs one grab, and a worker woken now and then
+    /// for one job sends a few grabs, not one per free slot.
+    window: usize,
     /// A grab of the outstanding ones came back NO_JOB (or refused): the
     /// queue was empty, so no more grabs join them, and the connection
     /// sleeps once they are all answered.
@@ -82,7 +85,7 @@ impl Connection {
             grab_state: GrabState::Idle,
             grabs: 0,
             max_grabs: max_grabs.max(1),
-            form_answered: false,
+            window: 1,
             queue_empty: false,
             grab_deadline: None,
             grab_mode,
@@ -179,10 +182,7 @@ impl Link {
                 conn.grab_deadline = None;
             }
             (AwaitingGrabReply, GrabEvent::SlotFree)
-                if !draining
-                    && conn.form_answered
-                    && !conn.queue_empty
-                    && conn.grabs < conn.max_grabs =>
+                if !draining && !conn.queue_empty && conn.grabs < conn.window =>
             {
                 // Joins the grabs outstanding; the deadline stays the
                 // oldest one's.
@@ -190,11 +190,10 @@ impl Link {
             }
             (Asleep, GrabEvent::Noop) => conn.grab_state = Idle,
             (AwaitingGrabReply, GrabEvent::Assigned) => {
-                conn.form_answered = true;
+                conn.window = (conn.window + 1).min(conn.max_grabs);
                 conn.answered(draining);
             }
             (AwaitingGrabReply, GrabEvent::NoJob) => {
-                conn.form_answered = true;
                 conn.queue_empty = true;
                 conn.answered(draining);
             }
@@ -274,6 +273,7 @@ impl Connection {
         }
         self.grab_state = if self.queue_empty && !draining {
             send(self, Command::PreSleep, &[]);
+            self.window = (self.window / 2).max(1);
             GrabState::Asleep
         } else {
             GrabState::Idle
@@ -291,7 +291,7 @@ impl Connection {
     /// Replaces the one grab outstanding with a plainer form.
     fn fall_back(&mut self, plainer: GrabMode) {
         self.grab_mode = plainer;
-        self.form_answered = false;
+        self.window = 1;
         send(self, plainer.command(), &[]);
         self.grab_deadline = None;
     }
