@@ -546,6 +546,60 @@ pub fn concurrency_limit<H: Harness>(env: &Env<H>) {
     stop(worker);
 }
 
+/// A worker with room for several jobs on one connection takes jobs queued
+/// before it came several grabs at a time: it never holds more than its
+/// concurrency (by its handlers and by the server's count), each job runs
+/// exactly once, and every submitter gets its own result.
+pub fn pipelined_grabs<H: Harness>(env: &Env<H>) {
+    const LIMIT: usize = 4;
+    const JOBS: usize = 24;
+    let f = name("pipelined");
+    let gate = Arc::new(Gate::new());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let counted = {
+        let (gate, seen) = (gate.clone(), seen.clone());
+        handler(move |job| {
+            seen.lock().unwrap().push(job.payload());
+            gate.pass();
+            Ok(job.payload())
+        })
+    };
+    let client = env.client();
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|i| client.submit(JobRequest::new(f.clone(), format!("{i}"))))
+        .collect();
+    // Replies come in order: once the echo is back every job is queued.
+    client.echo(b"sync").expect("echo");
+    let worker = env.harness.worker(
+        env.worker_config().with_concurrency(LIMIT),
+        functions([(&f, counted)]),
+    );
+    gate.wait_for("the limit is reached", |s| s.inside == LIMIT);
+    let mut admin = env.admin();
+    let row = status_row(&mut admin, &f).expect("the function is known");
+    assert_eq!((row.total, row.running), (JOBS as u64, LIMIT as u64));
+    // Two at a time, so that slots free together and grabs go out together.
+    for done in (2..=JOBS).step_by(2) {
+        gate.release(2);
+        let state = gate.wait_for("two jobs left and the next ones came", |s| {
+            s.left == done && s.inside == LIMIT.min(JOBS - done)
+        });
+        assert!(state.peak <= LIMIT, "{state:?}");
+    }
+    for (i, job) in jobs.into_iter().enumerate() {
+        assert_eq!(job.outcome(), complete(&i.to_string()));
+    }
+    let mut seen: Vec<usize> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|payload| std::str::from_utf8(payload).unwrap().parse().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..JOBS).collect::<Vec<_>>(), "each job ran once");
+    stop(worker);
+}
+
 /// A client capped at two jobs in flight sends a third submit only once
 /// one of the first two has ended, though the worker could run more.
 pub fn jobs_in_flight_cap<H: Harness>(env: &Env<H>) {

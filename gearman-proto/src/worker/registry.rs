@@ -79,6 +79,12 @@ impl<H> Registry<H> {
         self
     }
 
+    /// Sets how many grabs one connection keeps outstanding (at least 1).
+    pub fn grabs_per_connection(mut self, grabs: usize) -> Registry<H> {
+        self.config = self.config.with_grabs_per_connection(grabs.max(1));
+        self
+    }
+
     /// Sets the id sent with SET_CLIENT_ID.
     pub fn client_id(mut self, id: impl Into<Bytes>) -> Registry<H> {
         self.config = self.config.with_client_id(id);
@@ -282,12 +288,20 @@ macro_rules! worker_builder {
             }
 
             /// Sets how many connections the worker keeps to each server
-            /// (at least 1). Each connection has at most one grab
-            /// outstanding, so several raise the rate at which jobs arrive
-            /// from a busy server; the concurrency limit still holds across
-            /// all of them.
+            /// (at least 1; default 1). Each has its own grabs outstanding,
+            /// so several spread the work over more of a server's threads;
+            /// the concurrency limit still holds across all of them.
             pub fn connections_per_server(self, connections: usize) -> $worker {
                 $worker { registry: self.registry.connections_per_server(connections), ..self }
+            }
+
+            /// Sets how many grabs one connection keeps outstanding within
+            /// the free concurrency slots (at least 1; default: as many as
+            /// free slots). `1` waits for each grab's reply before the
+            /// next, for a server that cannot hold several jobs per
+            /// connection.
+            pub fn grabs_per_connection(self, grabs: usize) -> $worker {
+                $worker { registry: self.registry.grabs_per_connection(grabs), ..self }
             }
 
             /// Sets the id sent with SET_CLIENT_ID (shown by the admin
@@ -344,13 +358,15 @@ mod tests {
     }
 
     #[test]
-    fn concurrency_and_connections_are_at_least_one() {
+    fn concurrency_connections_and_grabs_are_at_least_one() {
         let registry = Registry::<()>::new(WorkerConfig::new(["gm:4730"]))
             .concurrency(0)
             .connections_per_server(0)
+            .grabs_per_connection(0)
             .client_id("me");
         assert_eq!(registry.config().concurrency, 1);
         assert_eq!(registry.config().connections_per_server, 1);
+        assert_eq!(registry.config().grabs_per_connection, 1);
         assert_eq!(registry.config().client_id.as_deref(), Some(&b"me"[..]));
     }
 }
