@@ -57,7 +57,6 @@ gearman_proto::server_builder!(Server, Async<TcpListener>);
 type Handshake = Pin<Box<dyn Future<Output = (SocketAddr, io::Result<Connection>)> + Send>>;
 
 struct Listening {
-    core: Core,
     listener: Async<TcpListener>,
     accept_pause: Option<Timer>,
     serving: Serving,
@@ -70,13 +69,14 @@ impl Listening {
     /// Hands an accepted socket to the core, through the acceptor if any.
     fn admit(
         &mut self,
+        core: &mut Core,
         stream: Async<std::net::TcpStream>,
         peer: SocketAddr,
         now: Instant,
         sockets: &mut Sockets,
     ) {
         let Some(acceptor) = &self.acceptor else {
-            let conn = self.core.accept(peer.to_string(), now);
+            let conn = core.accept(peer.to_string(), now);
             sockets.attach(conn, Connection::from(stream));
             return;
         };
@@ -97,6 +97,7 @@ impl Listening {
     /// Serves the peers whose handshakes finished; drops those that failed.
     fn poll_handshakes(
         &mut self,
+        core: &mut Core,
         cx: &mut Context<'_>,
         now: Instant,
         sockets: &mut Sockets,
@@ -107,7 +108,7 @@ impl Listening {
             match result {
                 Ok(connection) if self.serving.accepting() => {
                     tracing::debug!(%peer, "handshake done");
-                    let conn = self.core.accept(peer.to_string(), now);
+                    let conn = core.accept(peer.to_string(), now);
                     sockets.attach(conn, connection);
                 }
                 Ok(_) => {}
@@ -117,7 +118,13 @@ impl Listening {
         progressed
     }
 
-    fn accept(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool {
+    fn accept(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Context<'_>,
+        now: Instant,
+        sockets: &mut Sockets,
+    ) -> bool {
         if let Some(pause) = &mut self.accept_pause {
             if Pin::new(pause).poll(cx).is_pending() {
                 return false;
@@ -135,7 +142,7 @@ impl Listening {
                     match Async::new(stream) {
                         Ok(stream) => {
                             tracing::debug!(%peer, "accepted");
-                            self.admit(stream, peer, now, sockets);
+                            self.admit(core, stream, peer, now, sockets);
                         }
                         Err(err) => tracing::warn!(%peer, %err, "accepted socket unusable"),
                     }
@@ -168,17 +175,19 @@ impl Listening {
 impl Driven for Listening {
     type Core = Core;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
+    fn poll_input(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Context<'_>,
+        now: Instant,
+        sockets: &mut Sockets,
+    ) -> bool {
+        let accepted = self.accept(core, cx, now, sockets);
+        self.poll_handshakes(core, cx, now, sockets) || accepted
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool {
-        let accepted = self.accept(cx, now, sockets);
-        self.poll_handshakes(cx, now, sockets) || accepted
-    }
-
-    fn deliver(&mut self, _now: Instant) {
-        self.serving.observe(&mut self.core);
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        self.serving.observe(core);
     }
 
     fn finished(&self) -> bool {
@@ -236,7 +245,6 @@ impl Server {
             core.set_wall_clock(unix, now);
         }
         let listening = Listening {
-            core,
             listener,
             accept_pause: None,
             serving: Serving::default(),
@@ -245,14 +253,14 @@ impl Server {
             handshakes: FuturesUnordered::new(),
         };
         // The server connects nowhere; its connector is never asked.
-        let mut driver = Driver::new(listening, Arc::new(TcpConnector));
+        let mut driver = Driver::new(core, listening, Arc::new(TcpConnector));
         let mut shutdown = pin!(shutdown);
         let mut stopping = false;
         std::future::poll_fn(|cx| {
             if !stopping && shutdown.as_mut().poll(cx).is_ready() {
                 stopping = true;
                 tracing::info!("server stopping");
-                driver.driven_mut().serving.stop();
+                driver.parts_mut().1.serving.stop();
             }
             Pin::new(&mut driver).poll(cx)
         })

@@ -83,7 +83,6 @@ pub struct Worker {
 gearman_proto::worker_builder!(Worker, WorkerJob, async);
 
 struct Driving {
-    core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
     on_connect_failed: Option<ConnectFailedHook>,
     updates: Sender<(AssignmentId, WorkUpdate)>,
@@ -95,7 +94,7 @@ struct Driving {
 }
 
 impl Driving {
-    fn start(&mut self, assignment: Assignment) {
+    fn start(&mut self, core: &mut Core, assignment: Assignment) {
         let key = assignment.id;
         let function = assignment.function.clone();
         let job = WorkerJob {
@@ -104,10 +103,10 @@ impl Driving {
         };
         let Some(handler) = self.handlers.get(&function).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
-            self.finish(key, Err(WorkError::Fail));
+            finish(core, key, Err(WorkError::Fail));
             return;
         };
-        let span = self.core.job_span(&job.assignment);
+        let span = core.job_span(&job.assignment);
         // The handler may panic while making its future, or while it runs.
         let started = span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| handler(job))));
         let guarded = async move {
@@ -130,47 +129,45 @@ impl Driving {
             .push(Box::pin(guarded.map(move |result| (key, result))));
     }
 
-    fn update(&mut self, key: AssignmentId, update: WorkUpdate) {
-        if let Err(err) = self.core.report_update(key, &update) {
-            tracing::debug!(%err, "job update not sent");
-        }
-    }
-
-    fn finish(&mut self, key: AssignmentId, result: Result<Bytes, WorkError>) {
-        if let Err(err) = self.core.report_end(key, &result) {
-            tracing::debug!(%err, "job result not sent");
-        }
-    }
-
-    fn drain_updates(&mut self, cx: &mut Context<'_>) -> bool {
+    fn drain_updates(&mut self, core: &mut Core, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
         // The channel never closes: this driver holds a sender.
         while let Poll::Ready(Some((key, update))) = Pin::new(&mut self.updates_rx).poll_next(cx) {
             progressed = true;
-            self.update(key, update);
+            if let Err(err) = core.report_update(key, &update) {
+                tracing::debug!(%err, "job update not sent");
+            }
         }
         progressed
     }
 
     /// Stops taking jobs, lets the running ones finish.
-    fn shut_down(&mut self, now: Instant) {
+    fn shut_down(&mut self, core: &mut Core, now: Instant) {
         tracing::info!(
             running = self.aborts.len(),
             "worker shutting down; finishing running jobs"
         );
-        self.core.shutdown(now);
+        core.shutdown(now);
+    }
+}
+
+fn finish(core: &mut Core, key: AssignmentId, result: Result<Bytes, WorkError>) {
+    if let Err(err) = core.report_end(key, &result) {
+        tracing::debug!(%err, "job result not sent");
     }
 }
 
 impl Driven for Driving {
     type Core = Core;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn poll_input(&mut self, cx: &mut Context<'_>, _now: Instant, _sockets: &mut Sockets) -> bool {
-        let mut progressed = self.drain_updates(cx);
+    fn poll_input(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Context<'_>,
+        _now: Instant,
+        _sockets: &mut Sockets,
+    ) -> bool {
+        let mut progressed = self.drain_updates(core, cx);
         let mut done = Vec::new();
         while let Poll::Ready(Some((key, result))) = Pin::new(&mut self.running).poll_next(cx) {
             progressed = true;
@@ -183,18 +180,18 @@ impl Driven for Driving {
         }
         if !done.is_empty() {
             // A handler's updates, sent before it returned, go out before its end.
-            self.drain_updates(cx);
+            self.drain_updates(core, cx);
             for (key, result) in done {
-                self.finish(key, result);
+                finish(core, key, result);
             }
         }
         progressed
     }
 
-    fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        while let Some(event) = core.poll_event() {
             match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
+                WorkerEvent::JobAssigned(assignment) => self.start(core, assignment),
                 WorkerEvent::JobLost { id } => {
                     if let Some(abort) = self.aborts.remove(&id) {
                         abort.abort();
@@ -207,7 +204,7 @@ impl Driven for Driving {
                     }
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
-                other => self.core.log_event(&other),
+                other => core.log_event(&other),
             }
         }
     }
@@ -236,7 +233,6 @@ impl Worker {
         let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
-            core,
             handlers,
             on_connect_failed: self.on_connect_failed,
             updates,
@@ -245,13 +241,14 @@ impl Worker {
             aborts: HashMap::new(),
             finished: false,
         };
-        let mut driver = Driver::new(driving, self.connector);
+        let mut driver = Driver::new(core, driving, self.connector);
         let mut shutdown = pin!(shutdown);
         let mut shutting_down = false;
         std::future::poll_fn(|cx| {
             if !shutting_down && shutdown.as_mut().poll(cx).is_ready() {
                 shutting_down = true;
-                driver.driven_mut().shut_down(Instant::now());
+                let (core, driving) = driver.parts_mut();
+                driving.shut_down(core, Instant::now());
             }
             Pin::new(&mut driver).poll(cx)
         })

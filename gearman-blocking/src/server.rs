@@ -46,7 +46,6 @@ pub(crate) enum Command {
 }
 
 struct Serving {
-    core: Core,
     state: server::Serving,
 }
 
@@ -54,17 +53,13 @@ impl Driven for Serving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, io: &mut Io) {
         match command {
             Command::Accepted(connection, peer) => {
                 if !self.state.accepting() {
                     return;
                 }
-                let conn = self.core.accept(peer.to_string(), now);
+                let conn = core.accept(peer.to_string(), now);
                 io.attach(conn, connection);
             }
             Command::Stop => {
@@ -74,8 +69,8 @@ impl Driven for Serving {
         }
     }
 
-    fn deliver(&mut self, _now: Instant, _may_defer: bool) {
-        self.state.observe(&mut self.core);
+    fn deliver(&mut self, core: &mut Core, _now: Instant, _may_defer: bool) {
+        self.state.observe(core);
     }
 
     fn finished(&self) -> bool {
@@ -211,8 +206,7 @@ fn serve(
     if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
         core.set_wall_clock(unix, Instant::now());
     }
-    let machine = Machine::new(Dialer::tcp(), |_| Serving {
-        core,
+    let machine = Machine::new(Dialer::tcp(), core, |_| Serving {
         state: server::Serving::default(),
     });
     remote.start(&machine);

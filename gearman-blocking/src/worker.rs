@@ -149,7 +149,7 @@ impl RunningWorker {
         let servers = self
             .stop
             .remote
-            .drive(|driving, _, _| driving.core.servers().collect());
+            .drive(|core, _, _, _| core.servers().collect());
         servers.unwrap_or_default()
     }
 
@@ -166,7 +166,6 @@ impl RunningWorker {
 }
 
 struct Driving {
-    core: Core,
     handlers: HashMap<Bytes, Handler>,
     on_connect_failed: Option<ConnectFailedHook>,
     machine: Weak<Machine<Driving>>,
@@ -185,7 +184,7 @@ struct Driving {
 }
 
 impl Driving {
-    fn start(&mut self, assignment: Assignment, may_defer: bool) {
+    fn start(&mut self, core: &mut Core, assignment: Assignment, may_defer: bool) {
         let Some(machine) = self.machine.upgrade() else {
             // The machine is going away; nobody would take the result.
             return;
@@ -196,18 +195,18 @@ impl Driving {
         };
         let Some(handler) = self.handlers.get(job.function()).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
-            let _ = self.core.work_fail(job.assignment.id);
+            let _ = core.work_fail(job.assignment.id);
             return;
         };
         let key = job.assignment.id;
-        let span = self.core.job_span(&job.assignment);
+        let span = core.job_span(&job.assignment);
         let task = Task { job, handler, span };
         if may_defer {
             self.for_reader.push(task);
             return;
         }
         if self.tasks.send(task).is_err() {
-            let _ = self.core.work_fail(key);
+            let _ = core.work_fail(key);
         }
     }
 }
@@ -216,16 +215,12 @@ impl Driven for Driving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
         let result = match command {
-            Command::Update(key, update) => self.core.report_update(key, &update),
-            Command::Done(key, result) => self.core.report_end(key, &result),
+            Command::Update(key, update) => core.report_update(key, &update),
+            Command::Done(key, result) => core.report_end(key, &result),
             Command::Shutdown => {
-                self.core.shutdown(now);
+                core.shutdown(now);
                 Ok(())
             }
         };
@@ -234,10 +229,10 @@ impl Driven for Driving {
         }
     }
 
-    fn deliver(&mut self, _now: Instant, may_defer: bool) {
-        while let Some(event) = self.core.poll_event() {
+    fn deliver(&mut self, core: &mut Core, _now: Instant, may_defer: bool) {
+        while let Some(event) = core.poll_event() {
             match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(assignment, may_defer),
+                WorkerEvent::JobAssigned(assignment) => self.start(core, assignment, may_defer),
                 WorkerEvent::JobLost { id } => {
                     // A thread cannot be stopped from outside; its result will be dropped.
                     tracing::debug!(%id, "job lost with its connection; the server requeues it");
@@ -249,7 +244,7 @@ impl Driven for Driving {
                     }
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
-                other => self.core.log_event(&other),
+                other => core.log_event(&other),
             }
         }
     }
@@ -361,8 +356,7 @@ impl Worker {
                 .name(format!("gearman-job-{index}"))
                 .spawn(move || pool_thread(tasks_rx, gate))?;
         }
-        let machine = Machine::new(dialer, |machine| Driving {
-            core,
+        let machine = Machine::new(dialer, core, |machine| Driving {
             handlers,
             on_connect_failed,
             machine: machine.clone(),

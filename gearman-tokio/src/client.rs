@@ -56,7 +56,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.driver
-            .inspect(|driving| driving.core.fmt_overview("Client", f))
+            .inspect(|core, _| core.fmt_overview("Client", f))
             .unwrap_or_else(|| f.write_str("Client { shut down }"))
     }
 }
@@ -70,7 +70,6 @@ type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 type Steps = JobSender<Result<JobStep, Error>>;
 
 struct Driving {
-    core: Core,
     waiters: Waiters<Steps, Reply>,
     commands_closed: bool,
 }
@@ -103,21 +102,16 @@ impl Driven for Driving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
-        self.waiters
-            .call(&mut self.core, command, now, &mut Handoff);
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
+        self.waiters.call(core, command, now, &mut Handoff);
     }
 
     fn commands_closed(&mut self, _now: Instant) {
         self.commands_closed = true;
     }
 
-    fn deliver(&mut self, now: Instant) {
-        self.waiters.deliver(&mut self.core, now, &mut Handoff);
+    fn deliver(&mut self, core: &mut Core, now: Instant) {
+        self.waiters.deliver(core, now, &mut Handoff);
     }
 
     fn finished(&self) -> bool {
@@ -173,11 +167,10 @@ impl Client {
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
-            core,
             waiters: Waiters::new(),
             commands_closed: false,
         };
-        let (driver, runner) = driver::runner(driving, commands_rx, Arc::new(connector));
+        let (driver, runner) = driver::runner(core, driving, commands_rx, Arc::new(connector));
         runtime.spawn(runner.run());
         Ok(Client {
             commands,
@@ -204,9 +197,7 @@ impl Client {
     /// requests awaiting a reply, read from the run loop's state (for
     /// health checks and metrics); empty once the loop is gone.
     pub fn servers(&self) -> Vec<ServerState> {
-        let servers = self
-            .driver
-            .inspect(|driving| driving.core.servers().collect());
+        let servers = self.driver.inspect(|core, _| core.servers().collect());
         servers.unwrap_or_default()
     }
 
@@ -372,7 +363,7 @@ mod tests {
     fn jobs_applied(client: &Client) -> usize {
         client
             .driver
-            .inspect(|driving| driving.waiters.jobs())
+            .inspect(|_, driving| driving.waiters.jobs())
             .unwrap()
     }
 
@@ -444,7 +435,7 @@ mod tests {
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             client
                 .driver
-                .inspect(|_| panic!("a bug while holding the state"))
+                .inspect(|_, _| panic!("a bug while holding the state"))
         }));
         assert!(panicked.is_err());
 
@@ -533,7 +524,10 @@ mod tests {
         // Past the first request's deadline: the loop's timer has fired and
         // nothing else is due, so only a re-arm can wake the loop now.
         tokio::time::sleep(timeout * 2).await;
-        assert_eq!(client.driver.inspect(Driving::idle), Some(true));
+        assert_eq!(
+            client.driver.inspect(|_, driving| driving.idle()),
+            Some(true)
+        );
 
         let start = std::time::Instant::now();
         let unanswered = tokio::time::timeout(Duration::from_secs(10), client.echo("lost"))

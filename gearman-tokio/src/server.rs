@@ -45,7 +45,6 @@ enum Command {
 }
 
 struct Serving {
-    core: Core,
     state: server::Serving,
 }
 
@@ -53,24 +52,20 @@ impl Driven for Serving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, io: &mut Io) {
         match command {
             Command::Accepted(stream, peer) => {
                 if !self.state.accepting() {
                     return;
                 }
-                let conn = self.core.accept(peer.to_string(), now);
+                let conn = core.accept(peer.to_string(), now);
                 io.attach(conn, stream);
             }
         }
     }
 
-    fn deliver(&mut self, _now: Instant) {
-        self.state.observe(&mut self.core);
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        self.state.observe(core);
     }
 
     fn finished(&self) -> bool {
@@ -114,7 +109,6 @@ impl Server {
         }
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let serving = Serving {
-            core,
             state: server::Serving::default(),
         };
         let accept = async move {
@@ -155,7 +149,7 @@ impl Server {
             }
         };
         tokio::select! {
-            () = driver::run(serving, commands_rx, Arc::new(TcpConnector)) => {}
+            () = driver::run(core, serving, commands_rx, Arc::new(TcpConnector)) => {}
             () = accept => {}
             _ = shutdown => tracing::info!("server stopped"),
         }

@@ -76,7 +76,6 @@ pub struct Worker {
 gearman_proto::worker_builder!(Worker, WorkerJob, async);
 
 struct Driving {
-    core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
     on_connect_failed: Option<ConnectFailedHook>,
     commands: mpsc::UnboundedSender<Command>,
@@ -86,7 +85,7 @@ struct Driving {
 }
 
 impl Driving {
-    fn start(&mut self, assignment: Assignment) {
+    fn start(&mut self, core: &Core, assignment: Assignment) {
         let job = WorkerJob {
             assignment,
             commands: self.commands.clone(),
@@ -103,7 +102,7 @@ impl Driving {
         let function = job.function().clone();
         // One task per job. The handler is called inside it, so a panic in
         // the handler (even before its first await) fails only this job.
-        let span = self.core.job_span(&job.assignment);
+        let span = core.job_span(&job.assignment);
         let running = tokio::spawn(
             async move {
                 let run = AssertUnwindSafe(async move { handler(job).await });
@@ -131,19 +130,15 @@ impl Driven for Driving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
         let result = match command {
-            Command::Update(key, update) => self.core.report_update(key, &update),
+            Command::Update(key, update) => core.report_update(key, &update),
             Command::Done(key, result) => {
                 self.running.remove(&key);
-                self.core.report_end(key, &result)
+                core.report_end(key, &result)
             }
             Command::Shutdown => {
-                self.core.shutdown(now);
+                core.shutdown(now);
                 Ok(())
             }
         };
@@ -153,10 +148,10 @@ impl Driven for Driving {
         }
     }
 
-    fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        while let Some(event) = core.poll_event() {
             match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
+                WorkerEvent::JobAssigned(assignment) => self.start(core, assignment),
                 WorkerEvent::JobLost { id } => {
                     if let Some(task) = self.running.remove(&id) {
                         task.abort();
@@ -169,7 +164,7 @@ impl Driven for Driving {
                     }
                 }
                 WorkerEvent::ShutdownComplete => self.finished = true,
-                other => self.core.log_event(&other),
+                other => core.log_event(&other),
             }
         }
     }
@@ -198,14 +193,13 @@ impl Worker {
         let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
-            core,
             handlers,
             on_connect_failed: self.on_connect_failed,
             commands: commands.clone(),
             running: HashMap::new(),
             finished: false,
         };
-        let run = driver::run(driving, commands_rx, self.connector);
+        let run = driver::run(core, driving, commands_rx, self.connector);
         tokio::pin!(run);
         tokio::select! {
             () = &mut run => return Ok(()),
