@@ -19,8 +19,8 @@ use futures_util::stream::FuturesUnordered;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, Registry, Worker as Core,
-    WorkerConfig, WorkerEvent,
+    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, JobRunner, Registry, Worker as Core,
+    WorkerConfig,
 };
 
 use crate::Error;
@@ -84,7 +84,6 @@ gearman_proto::worker_builder!(Worker, WorkerJob, async);
 
 struct Driving {
     handlers: HashMap<Bytes, BoxedHandler>,
-    on_connect_failed: Option<ConnectFailedHook>,
     updates: Sender<(AssignmentId, WorkUpdate)>,
     updates_rx: Receiver<(AssignmentId, WorkUpdate)>,
     running: FuturesUnordered<Running>,
@@ -93,7 +92,7 @@ struct Driving {
     finished: bool,
 }
 
-impl Driving {
+impl JobRunner for Driving {
     fn start(&mut self, core: &mut Core, assignment: Assignment) {
         let key = assignment.id;
         let function = assignment.function.clone();
@@ -129,6 +128,14 @@ impl Driving {
             .push(Box::pin(guarded.map(move |result| (key, result))));
     }
 
+    fn lost(&mut self, id: AssignmentId) {
+        if let Some(abort) = self.aborts.remove(&id) {
+            abort.abort();
+        }
+    }
+}
+
+impl Driving {
     fn drain_updates(&mut self, core: &mut Core, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
         // The channel never closes: this driver holds a sender.
@@ -189,24 +196,7 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, core: &mut Core, _now: Instant) {
-        while let Some(event) = core.poll_event() {
-            match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(core, assignment),
-                WorkerEvent::JobLost { id } => {
-                    if let Some(abort) = self.aborts.remove(&id) {
-                        abort.abort();
-                    }
-                }
-                WorkerEvent::ConnectFailed { error, .. } => {
-                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
-                    if let Some(hook) = &self.on_connect_failed {
-                        hook(&error);
-                    }
-                }
-                WorkerEvent::ShutdownComplete => self.finished = true,
-                other => core.log_event(&other),
-            }
-        }
+        self.finished |= core.run_jobs(self);
     }
 
     fn finished(&self) -> bool {
@@ -229,12 +219,12 @@ impl Worker {
     /// Fails at once if the configuration cannot work (no server, a bad
     /// function name).
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let (config, handlers) = self.registry.into_parts();
-        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (core, handlers) =
+            self.registry
+                .into_worker(crate::os_entropy, self.on_connect_failed, Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
             handlers,
-            on_connect_failed: self.on_connect_failed,
             updates,
             updates_rx,
             running: FuturesUnordered::new(),

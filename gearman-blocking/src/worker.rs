@@ -13,8 +13,8 @@ use bytes::Bytes;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, BlockingHandler, ConnectFailedHook, Registry, Worker as Core,
-    WorkerConfig, WorkerEvent,
+    Assignment, AssignmentId, BlockingHandler, ConnectFailedHook, JobRunner, Registry,
+    Worker as Core, WorkerConfig,
 };
 
 use gearman_proto::observe::ServerState;
@@ -167,7 +167,6 @@ impl RunningWorker {
 
 struct Driving {
     handlers: HashMap<Bytes, Handler>,
-    on_connect_failed: Option<ConnectFailedHook>,
     machine: Weak<Machine<Driving>>,
     tasks: mpsc::Sender<Task>,
     /// With one job at a time, a job runs on the reader thread that received
@@ -180,11 +179,16 @@ struct Driving {
     /// hand to the pool (or run) once it has unlocked the machine, so that a
     /// pool thread does not wake only to wait for the lock.
     for_reader: Vec<Task>,
+    /// Whether the thread delivering is a reader that runs
+    /// [`take_deferred`](Driven::take_deferred) next.
+    may_defer: bool,
     finished: bool,
 }
 
-impl Driving {
-    fn start(&mut self, core: &mut Core, assignment: Assignment, may_defer: bool) {
+/// A lost job runs on (a thread cannot be stopped from outside); its result
+/// is dropped.
+impl JobRunner for Driving {
+    fn start(&mut self, core: &mut Core, assignment: Assignment) {
         let Some(machine) = self.machine.upgrade() else {
             // The machine is going away; nobody would take the result.
             return;
@@ -201,7 +205,7 @@ impl Driving {
         let key = job.assignment.id;
         let span = core.job_span(&job.assignment);
         let task = Task { job, handler, span };
-        if may_defer {
+        if self.may_defer {
             self.for_reader.push(task);
             return;
         }
@@ -230,23 +234,8 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, core: &mut Core, _now: Instant, may_defer: bool) {
-        while let Some(event) = core.poll_event() {
-            match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(core, assignment, may_defer),
-                WorkerEvent::JobLost { id } => {
-                    // A thread cannot be stopped from outside; its result will be dropped.
-                    tracing::debug!(%id, "job lost with its connection; the server requeues it");
-                }
-                WorkerEvent::ConnectFailed { error, .. } => {
-                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
-                    if let Some(hook) = &self.on_connect_failed {
-                        hook(&error);
-                    }
-                }
-                WorkerEvent::ShutdownComplete => self.finished = true,
-                other => core.log_event(&other),
-            }
-        }
+        self.may_defer = may_defer;
+        self.finished |= core.run_jobs(self);
     }
 
     fn take_deferred(&mut self) -> Option<Deferred> {
@@ -342,10 +331,10 @@ impl Worker {
             on_connect_failed,
             remote,
         } = self;
-        let (config, handlers) = registry.into_parts();
-        let dialer = Dialer::new(connector, config.connect_timeout);
-        let threads = config.concurrency.max(1);
-        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (core, handlers) =
+            registry.into_worker(crate::os_entropy, on_connect_failed, Instant::now())?;
+        let dialer = Dialer::new(connector, core.config().connect_timeout);
+        let threads = core.config().concurrency.max(1);
         let (tasks, tasks_rx) = mpsc::channel();
         let tasks_rx = Arc::new(Mutex::new(tasks_rx));
         let one_at_a_time = (threads == 1).then(|| Arc::new(Mutex::new(())));
@@ -358,11 +347,11 @@ impl Worker {
         }
         let machine = Machine::new(dialer, core, |machine| Driving {
             handlers,
-            on_connect_failed,
             machine: machine.clone(),
             tasks,
             one_at_a_time,
             for_reader: Vec::new(),
+            may_defer: false,
             finished: false,
         });
         remote.start(&machine);

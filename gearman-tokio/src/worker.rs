@@ -13,8 +13,8 @@ use futures_util::FutureExt;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, Registry, Worker as Core,
-    WorkerConfig, WorkerEvent,
+    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, JobRunner, Registry, Worker as Core,
+    WorkerConfig,
 };
 use tokio::sync::mpsc;
 
@@ -77,15 +77,14 @@ gearman_proto::worker_builder!(Worker, WorkerJob, async);
 
 struct Driving {
     handlers: HashMap<Bytes, BoxedHandler>,
-    on_connect_failed: Option<ConnectFailedHook>,
     commands: mpsc::UnboundedSender<Command>,
     /// Handler tasks by job, so a job the server took back can be stopped.
     running: HashMap<AssignmentId, tokio::task::AbortHandle>,
     finished: bool,
 }
 
-impl Driving {
-    fn start(&mut self, core: &Core, assignment: Assignment) {
+impl JobRunner for Driving {
+    fn start(&mut self, core: &mut Core, assignment: Assignment) {
         let job = WorkerJob {
             assignment,
             commands: self.commands.clone(),
@@ -124,6 +123,12 @@ impl Driving {
         // JoinHandle detaches the task.
         self.running.insert(key, running.abort_handle());
     }
+
+    fn lost(&mut self, id: AssignmentId) {
+        if let Some(task) = self.running.remove(&id) {
+            task.abort();
+        }
+    }
 }
 
 impl Driven for Driving {
@@ -149,24 +154,7 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, core: &mut Core, _now: Instant) {
-        while let Some(event) = core.poll_event() {
-            match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(core, assignment),
-                WorkerEvent::JobLost { id } => {
-                    if let Some(task) = self.running.remove(&id) {
-                        task.abort();
-                    }
-                }
-                WorkerEvent::ConnectFailed { error, .. } => {
-                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
-                    if let Some(hook) = &self.on_connect_failed {
-                        hook(&error);
-                    }
-                }
-                WorkerEvent::ShutdownComplete => self.finished = true,
-                other => core.log_event(&other),
-            }
-        }
+        self.finished |= core.run_jobs(self);
     }
 
     fn finished(&self) -> bool {
@@ -189,12 +177,12 @@ impl Worker {
     /// Fails with [`Error::NoRuntime`] when polled outside a Tokio runtime.
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
         crate::runtime()?;
-        let (config, handlers) = self.registry.into_parts();
-        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (core, handlers) =
+            self.registry
+                .into_worker(crate::os_entropy, self.on_connect_failed, Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
             handlers,
-            on_connect_failed: self.on_connect_failed,
             commands: commands.clone(),
             running: HashMap::new(),
             finished: false,

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::WorkerConfig;
+use super::{Worker, WorkerConfig, WorkerError};
 use crate::worker::WorkError;
 
 /// The future an async handler returns once boxed: the job's result.
@@ -115,6 +115,21 @@ impl<H> Registry<H> {
     /// The configuration and the handler table, for running.
     pub fn into_parts(self) -> (WorkerConfig, HashMap<Bytes, H>) {
         (self.config, self.handlers)
+    }
+
+    /// The worker state machine for this configuration and the handler
+    /// table, for running: a seed of 0 is replaced by `entropy()`, and
+    /// [`Worker::run_jobs`] calls `on_connect_failed`. Fails as
+    /// [`Worker::new`] does.
+    pub fn into_worker(
+        self,
+        entropy: impl FnOnce() -> u64,
+        on_connect_failed: Option<ConnectFailedHook>,
+        now: Instant,
+    ) -> Result<(Worker, HashMap<Bytes, H>), WorkerError> {
+        let mut worker = Worker::new(self.config.with_seed_or(entropy), now)?;
+        worker.on_connect_failed(on_connect_failed);
+        Ok((worker, self.handlers))
     }
 }
 
