@@ -19,7 +19,7 @@ use futures_util::stream::FuturesUnordered;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, JobRunner, Registry, Worker as Core,
+    Assignment, AssignmentId, AsyncHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
     WorkerConfig,
 };
 
@@ -77,7 +77,6 @@ impl WorkerJob {
 pub struct Worker {
     registry: Registry<BoxedHandler>,
     connector: Arc<dyn Connector>,
-    on_connect_failed: Option<ConnectFailedHook>,
 }
 
 gearman_proto::worker_builder!(Worker, WorkerJob, async);
@@ -102,7 +101,7 @@ impl JobRunner for Driving {
         };
         let Some(handler) = self.handlers.get(&function).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
-            finish(core, key, Err(WorkError::Fail));
+            let _ = core.work_fail(key);
             return;
         };
         let span = core.job_span(&job.assignment);
@@ -136,14 +135,12 @@ impl JobRunner for Driving {
 }
 
 impl Driving {
-    fn drain_updates(&mut self, core: &mut Core, cx: &mut Context<'_>) -> bool {
+    fn drain_updates(&mut self, core: &mut Core, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progressed = false;
         // The channel never closes: this driver holds a sender.
         while let Poll::Ready(Some((key, update))) = Pin::new(&mut self.updates_rx).poll_next(cx) {
             progressed = true;
-            if let Err(err) = core.report_update(key, &update) {
-                tracing::debug!(%err, "job update not sent");
-            }
+            core.apply(WorkerCommand::Update(key, update), now);
         }
         progressed
     }
@@ -158,12 +155,6 @@ impl Driving {
     }
 }
 
-fn finish(core: &mut Core, key: AssignmentId, result: Result<Bytes, WorkError>) {
-    if let Err(err) = core.report_end(key, &result) {
-        tracing::debug!(%err, "job result not sent");
-    }
-}
-
 impl Driven for Driving {
     type Core = Core;
 
@@ -171,10 +162,10 @@ impl Driven for Driving {
         &mut self,
         core: &mut Core,
         cx: &mut Context<'_>,
-        _now: Instant,
+        now: Instant,
         _sockets: &mut Sockets,
     ) -> bool {
-        let mut progressed = self.drain_updates(core, cx);
+        let mut progressed = self.drain_updates(core, cx, now);
         let mut done = Vec::new();
         while let Poll::Ready(Some((key, result))) = Pin::new(&mut self.running).poll_next(cx) {
             progressed = true;
@@ -187,9 +178,9 @@ impl Driven for Driving {
         }
         if !done.is_empty() {
             // A handler's updates, sent before it returned, go out before its end.
-            self.drain_updates(core, cx);
+            self.drain_updates(core, cx, now);
             for (key, result) in done {
-                finish(core, key, result);
+                core.apply(WorkerCommand::Done(key, result), now);
             }
         }
         progressed
@@ -210,7 +201,6 @@ impl Worker {
         Worker {
             registry: Registry::new(config),
             connector: Arc::new(TcpConnector),
-            on_connect_failed: None,
         }
     }
 
@@ -219,9 +209,9 @@ impl Worker {
     /// Fails at once if the configuration cannot work (no server, a bad
     /// function name).
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let (core, handlers) =
-            self.registry
-                .into_worker(crate::os_entropy, self.on_connect_failed, Instant::now())?;
+        let (core, handlers) = self
+            .registry
+            .into_worker(crate::os_entropy, Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
             handlers,

@@ -13,8 +13,7 @@ use bytes::Bytes;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, BlockingHandler, ConnectFailedHook, JobRunner, Registry,
-    Worker as Core, WorkerConfig,
+    Assignment, BlockingHandler, JobRunner, Registry, Worker as Core, WorkerCommand, WorkerConfig,
 };
 
 use gearman_proto::observe::ServerState;
@@ -45,16 +44,8 @@ impl WorkerJob {
     fn send(&self, update: WorkUpdate) {
         // The worker is gone only after a forced shutdown; nothing to tell then.
         self.machine
-            .command(Command::Update(self.assignment.id, update));
+            .command(WorkerCommand::Update(self.assignment.id, update));
     }
-}
-
-/// What the handler threads and shutdown handles ask of the worker.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Update(AssignmentId, WorkUpdate),
-    Done(AssignmentId, Result<Bytes, WorkError>),
-    Shutdown,
 }
 
 /// A job for the pool, with the handler to run it.
@@ -95,7 +86,6 @@ struct Task {
 pub struct Worker {
     registry: Registry<Handler>,
     connector: Arc<dyn Connector>,
-    on_connect_failed: Option<ConnectFailedHook>,
     remote: Remote<Driving>,
 }
 
@@ -119,7 +109,7 @@ impl ShutdownHandle {
     /// Requests the shutdown and returns at once; calling it again, or after
     /// the worker stopped, does nothing.
     pub fn shutdown(&self) {
-        self.remote.send(Command::Shutdown);
+        self.remote.send(WorkerCommand::Shutdown);
     }
 }
 
@@ -217,20 +207,10 @@ impl JobRunner for Driving {
 
 impl Driven for Driving {
     type Core = Core;
-    type Command = Command;
+    type Command = WorkerCommand;
 
-    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
-        let result = match command {
-            Command::Update(key, update) => core.report_update(key, &update),
-            Command::Done(key, result) => core.report_end(key, &result),
-            Command::Shutdown => {
-                core.shutdown(now);
-                Ok(())
-            }
-        };
-        if let Err(err) = result {
-            tracing::debug!(%err, "job result not sent");
-        }
+    fn command(&mut self, core: &mut Core, command: WorkerCommand, now: Instant, _io: &mut Io) {
+        core.apply(command, now);
     }
 
     fn deliver(&mut self, core: &mut Core, _now: Instant, may_defer: bool) {
@@ -252,9 +232,10 @@ impl Driven for Driving {
             for task in tasks {
                 if let Err(mpsc::SendError(task)) = pool.send(task) {
                     // No pool thread is left to run it.
-                    task.job
-                        .machine
-                        .command(Command::Done(task.job.assignment.id, Err(WorkError::Fail)));
+                    task.job.machine.command(WorkerCommand::Done(
+                        task.job.assignment.id,
+                        Err(WorkError::Fail),
+                    ));
                 }
             }
             if let Some((task, gate)) = inline {
@@ -301,7 +282,7 @@ fn run_task(task: Task, gate: Option<&Mutex<()>>) {
     };
     drop(held);
     job.machine
-        .command(Command::Done(job.assignment.id, result));
+        .command(WorkerCommand::Done(job.assignment.id, result));
 }
 
 impl Worker {
@@ -310,7 +291,6 @@ impl Worker {
         Worker {
             registry: Registry::new(config),
             connector: Arc::new(TcpConnector),
-            on_connect_failed: None,
             remote: Remote::new(),
         }
     }
@@ -328,11 +308,9 @@ impl Worker {
         let Worker {
             registry,
             connector,
-            on_connect_failed,
             remote,
         } = self;
-        let (core, handlers) =
-            registry.into_worker(crate::os_entropy, on_connect_failed, Instant::now())?;
+        let (core, handlers) = registry.into_worker(crate::os_entropy, Instant::now())?;
         let dialer = Dialer::new(connector, core.config().connect_timeout);
         let threads = core.config().concurrency.max(1);
         let (tasks, tasks_rx) = mpsc::channel();

@@ -97,7 +97,7 @@ pub use registry::{
     AsyncHandler, BlockingHandler, ConnectFailedHook, HandlerFuture, Registry, async_handler,
     blocking_handler,
 };
-pub use report::{WorkError, WorkUpdate};
+pub use report::{WorkError, WorkUpdate, WorkerCommand};
 
 use crate::backoff::Backoff;
 use crate::decimal::Decimal;

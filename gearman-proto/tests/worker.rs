@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearman_proto::Command::*;
-use gearman_proto::worker::WorkerEvent;
 use gearman_proto::worker::{
     Assignment, AssignmentId, ConnectFailedHook, GrabMode, GrabState, JobRunner, Worker,
     WorkerConfig, WorkerError,
 };
+use gearman_proto::worker::{WorkError, WorkUpdate, WorkerCommand, WorkerEvent};
 use gearman_proto::{Command, ConnAction, ConnectError, Packet};
 use worker_support::{Peer, servers, sid};
 
@@ -1252,4 +1252,32 @@ fn run_jobs_hands_a_failed_connect_to_the_hook_and_jobs_to_the_runner() {
     while peer.worker.poll_action().is_some() {}
     assert!(peer.worker.run_jobs(&mut runner), "shutdown complete");
     assert_eq!(failed.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn apply_sends_updates_and_ends_and_only_logs_a_refused_report() {
+    let mut peer = Peer::connected(one("f"));
+    peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    let job = peer.take_job();
+    let now = peer.now;
+    let part = WorkUpdate::Data(Bytes::from_static(b"part"));
+    peer.worker.apply(WorkerCommand::Update(job.id, part), now);
+    let done = Ok(Bytes::from_static(b"done"));
+    peer.worker.apply(WorkerCommand::Done(job.id, done), now);
+    // A second end is refused by the core: logged, not sent.
+    peer.worker
+        .apply(WorkerCommand::Done(job.id, Err(WorkError::Fail)), now);
+    peer.drain();
+    peer.expect(
+        0,
+        &[
+            (WorkDataReq, &[b"H:1", b"part"]),
+            (WorkCompleteReq, &[b"H:1", b"done"]),
+            (GrabJobUniq, &[]),
+        ],
+    );
+    // Shutting down, the worker waits for its grab's reply.
+    peer.worker.apply(WorkerCommand::Shutdown, now);
+    peer.send(0, NoJob, &[]);
+    assert_eq!(peer.take_events(), [WorkerEvent::ShutdownComplete]);
 }

@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, JobRunner, Registry, Worker as Core,
+    Assignment, AssignmentId, AsyncHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
     WorkerConfig,
 };
 use tokio::sync::mpsc;
@@ -29,7 +29,7 @@ type BoxedHandler = AsyncHandler<WorkerJob>;
 #[derive(Debug, Clone)]
 pub struct WorkerJob {
     assignment: Assignment,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<WorkerCommand>,
 }
 
 impl WorkerJob {
@@ -37,15 +37,8 @@ impl WorkerJob {
         // The worker is gone only when its run future was dropped.
         let _ = self
             .commands
-            .send(Command::Update(self.assignment.id, update));
+            .send(WorkerCommand::Update(self.assignment.id, update));
     }
-}
-
-#[derive(Debug)]
-enum Command {
-    Update(AssignmentId, WorkUpdate),
-    Done(AssignmentId, Result<Bytes, WorkError>),
-    Shutdown,
 }
 
 /// A Gearman worker: handlers registered by function name, run as Tokio
@@ -69,7 +62,6 @@ enum Command {
 #[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
     registry: Registry<BoxedHandler>,
-    on_connect_failed: Option<ConnectFailedHook>,
     connector: Arc<dyn Connector>,
 }
 
@@ -77,7 +69,7 @@ gearman_proto::worker_builder!(Worker, WorkerJob, async);
 
 struct Driving {
     handlers: HashMap<Bytes, BoxedHandler>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<WorkerCommand>,
     /// Handler tasks by job, so a job the server took back can be stopped.
     running: HashMap<AssignmentId, tokio::task::AbortHandle>,
     finished: bool,
@@ -93,7 +85,7 @@ impl JobRunner for Driving {
             // The core only assigns registered functions; fail rather than hang.
             let _ = self
                 .commands
-                .send(Command::Done(job.assignment.id, Err(WorkError::Fail)));
+                .send(WorkerCommand::Done(job.assignment.id, Err(WorkError::Fail)));
             return;
         };
         let commands = self.commands.clone();
@@ -115,7 +107,7 @@ impl JobRunner for Driving {
                         Err(WorkError::Fail)
                     }
                 };
-                let _ = commands.send(Command::Done(key, result));
+                let _ = commands.send(WorkerCommand::Done(key, result));
             }
             .instrument(span),
         );
@@ -133,24 +125,13 @@ impl JobRunner for Driving {
 
 impl Driven for Driving {
     type Core = Core;
-    type Command = Command;
+    type Command = WorkerCommand;
 
-    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
-        let result = match command {
-            Command::Update(key, update) => core.report_update(key, &update),
-            Command::Done(key, result) => {
-                self.running.remove(&key);
-                core.report_end(key, &result)
-            }
-            Command::Shutdown => {
-                core.shutdown(now);
-                Ok(())
-            }
-        };
-        if let Err(err) = result {
-            // The job's connection dropped: the server requeues it.
-            tracing::debug!(%err, "job result not sent");
+    fn command(&mut self, core: &mut Core, command: WorkerCommand, now: Instant, _io: &mut Io) {
+        if let WorkerCommand::Done(key, _) = &command {
+            self.running.remove(key);
         }
+        core.apply(command, now);
     }
 
     fn deliver(&mut self, core: &mut Core, _now: Instant) {
@@ -167,7 +148,6 @@ impl Worker {
     pub fn with_config(config: WorkerConfig) -> Worker {
         Worker {
             registry: Registry::new(config),
-            on_connect_failed: None,
             connector: Arc::new(TcpConnector),
         }
     }
@@ -177,9 +157,9 @@ impl Worker {
     /// Fails with [`Error::NoRuntime`] when polled outside a Tokio runtime.
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
         crate::runtime()?;
-        let (core, handlers) =
-            self.registry
-                .into_worker(crate::os_entropy, self.on_connect_failed, Instant::now())?;
+        let (core, handlers) = self
+            .registry
+            .into_worker(crate::os_entropy, Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
             handlers,
@@ -193,7 +173,7 @@ impl Worker {
             () = &mut run => return Ok(()),
             _ = shutdown => {
                 tracing::info!("worker shutting down; finishing running jobs");
-                let _ = commands.send(Command::Shutdown);
+                let _ = commands.send(WorkerCommand::Shutdown);
             }
         }
         drop(commands);

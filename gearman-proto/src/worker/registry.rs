@@ -55,6 +55,7 @@ where
 pub struct Registry<H> {
     config: WorkerConfig,
     handlers: HashMap<Bytes, H>,
+    on_connect_failed: Option<ConnectFailedHook>,
 }
 
 impl<H> Registry<H> {
@@ -64,7 +65,15 @@ impl<H> Registry<H> {
         Registry {
             config,
             handlers: HashMap::new(),
+            on_connect_failed: None,
         }
+    }
+
+    /// Sets the hook the worker calls for each connection that cannot be
+    /// opened (see [`Worker::on_connect_failed`]).
+    pub fn on_connect_failed(mut self, hook: ConnectFailedHook) -> Registry<H> {
+        self.on_connect_failed = Some(hook);
+        self
     }
 
     /// Sets how many jobs run at once across all servers (at least 1).
@@ -118,17 +127,16 @@ impl<H> Registry<H> {
     }
 
     /// The worker state machine for this configuration and the handler
-    /// table, for running: a seed of 0 is replaced by `entropy()`, and
-    /// [`Worker::run_jobs`] calls `on_connect_failed`. Fails as
-    /// [`Worker::new`] does.
+    /// table, for running, with the hook set by
+    /// [`on_connect_failed`](Registry::on_connect_failed); a seed of 0 is
+    /// replaced by `entropy()`. Fails as [`Worker::new`] does.
     pub fn into_worker(
         self,
         entropy: impl FnOnce() -> u64,
-        on_connect_failed: Option<ConnectFailedHook>,
         now: Instant,
     ) -> Result<(Worker, HashMap<Bytes, H>), WorkerError> {
         let mut worker = Worker::new(self.config.with_seed_or(entropy), now)?;
-        worker.on_connect_failed(on_connect_failed);
+        worker.on_connect_failed(self.on_connect_failed);
         Ok((worker, self.handlers))
     }
 }
@@ -321,7 +329,7 @@ macro_rules! worker_builder {
                 self,
                 hook: impl Fn(&$crate::ConnectError) + Send + Sync + 'static,
             ) -> $worker {
-                $worker { on_connect_failed: Some(::std::sync::Arc::new(hook)), ..self }
+                $worker { registry: self.registry.on_connect_failed(::std::sync::Arc::new(hook)), ..self }
             }
         }
 
