@@ -13,7 +13,7 @@ use bytes::Bytes;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, BlockingHandler, JobRunner, Registry, Worker as Core, WorkerCommand, WorkerConfig,
+    Assignment, BlockingHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
 };
 
 use gearman_proto::observe::ServerState;
@@ -89,7 +89,7 @@ pub struct Worker {
     remote: Remote<Driving>,
 }
 
-gearman_proto::worker_builder!(Worker, WorkerJob, blocking);
+gearman_proto::worker_builder!(Worker, WorkerJob, blocking, remote: Remote::new());
 
 /// Asks a [`Worker`] to shut down gracefully: stop taking jobs, finish the
 /// running ones, close its connections. Cheap to clone; usable from any
@@ -286,15 +286,6 @@ fn run_task(task: Task, gate: Option<&Mutex<()>>) {
 }
 
 impl Worker {
-    /// A worker with a full core configuration (backoff, grab form...).
-    pub fn with_config(config: WorkerConfig) -> Worker {
-        Worker {
-            registry: Registry::new(config),
-            connector: Arc::new(TcpConnector),
-            remote: Remote::new(),
-        }
-    }
-
     /// A handle that asks this worker, once running, to shut down gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {

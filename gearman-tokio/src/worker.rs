@@ -14,7 +14,6 @@ pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
     Assignment, AssignmentId, AsyncHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
-    WorkerConfig,
 };
 use tokio::sync::mpsc;
 
@@ -144,14 +143,6 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A worker with a full core configuration (backoff, grab form...).
-    pub fn with_config(config: WorkerConfig) -> Worker {
-        Worker {
-            registry: Registry::new(config),
-            connector: Arc::new(TcpConnector),
-        }
-    }
-
     /// Runs until `shutdown` completes (a signal, a cancellation token...),
     /// then stops taking jobs, lets the running ones finish, and returns.
     /// Fails with [`Error::NoRuntime`] when polled outside a Tokio runtime.

@@ -157,13 +157,14 @@ impl<H> std::fmt::Debug for Registry<H> {
 /// [`Assignment`](super::Assignment). The job type must have an
 /// `assignment` field and a `send(&self, WorkUpdate)` method; the
 /// worker type must have a `registry: Registry<_>` field, a
-/// `connector: Arc<dyn Connector>` field, a `with_config` constructor, and
-/// `Connector` in scope; `async` or `blocking` picks the handler form.
+/// `connector: Arc<dyn Connector>` field and any others given as
+/// `field: value` after the handler form (`async` or `blocking`), and
+/// `Connector` and `TcpConnector` in scope. `with_config` is written too.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! worker_builder {
-    ($worker:ident, $job:ty, async) => {
-        $crate::worker_builder!(@common $worker);
+    ($worker:ident, $job:ty, async $(, $field:ident: $value:expr)*) => {
+        $crate::worker_builder!(@common $worker $(, $field: $value)*);
         $crate::worker_builder!(@job $job);
         impl $worker {
             /// Registers `handler` for `function` (CAN_DO). The handler's
@@ -208,8 +209,8 @@ macro_rules! worker_builder {
             }
         }
     };
-    ($worker:ident, $job:ty, blocking) => {
-        $crate::worker_builder!(@common $worker);
+    ($worker:ident, $job:ty, blocking $(, $field:ident: $value:expr)*) => {
+        $crate::worker_builder!(@common $worker $(, $field: $value)*);
         $crate::worker_builder!(@job $job);
         impl $worker {
             /// Registers `handler` for `function` (CAN_DO). The handler runs
@@ -277,8 +278,18 @@ macro_rules! worker_builder {
             }
         }
     };
-    (@common $worker:ident) => {
+    (@common $worker:ident $(, $field:ident: $value:expr)*) => {
         impl $worker {
+            /// A worker with a full core configuration (backoff, grab
+            /// form...).
+            pub fn with_config(config: $crate::worker::WorkerConfig) -> $worker {
+                $worker {
+                    registry: $crate::worker::Registry::new(config),
+                    connector: ::std::sync::Arc::new(TcpConnector),
+                    $($field: $value,)*
+                }
+            }
+
             /// A worker for these servers (each `"host:port"`, a
             /// `SocketAddr`, `(host, port)`: any `IntoServerAddr`), running
             /// one job at a time until [`concurrency`](Self::concurrency)
