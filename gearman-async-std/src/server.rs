@@ -19,9 +19,7 @@ use gearman_proto::server::{Server as Core, ServerConfig};
 use crate::driver::{Driven, Driver, Sockets, resolve};
 use crate::transport::{Acceptor, Connection, TcpConnector};
 
-/// Default time an accepted peer has to finish what the acceptor asks (a
-/// TLS handshake) before it is dropped.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use gearman_proto::server::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// Connections accepted in one round, so a flood of connects cannot starve
 /// the connections already open.
@@ -269,12 +267,9 @@ impl Server {
     }
 }
 
-/// The machine's name for job handles, without reaching for libc.
-fn hostname() -> String {
+/// The machine's name as the system gives it, without reaching for libc.
+fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty() && !name.contains(':'))
-        .unwrap_or_else(|| "localhost".to_owned())
 }

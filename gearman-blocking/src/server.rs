@@ -15,9 +15,7 @@ use gearman_proto::server::{Server as Core, ServerConfig};
 use crate::driver::{Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Acceptor, Connection};
 
-/// Default time an accepted peer has to finish what the acceptor asks (a
-/// TLS handshake) before it is dropped.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use gearman_proto::server::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
 /// (binary and admin text) so that any client, worker or `gearadmin` works
@@ -335,12 +333,9 @@ fn out_of_descriptors(err: &io::Error) -> bool {
     cfg!(unix) && matches!(err.raw_os_error(), Some(23 | 24))
 }
 
-/// The machine's name for job handles, without reaching for libc.
-fn hostname() -> String {
+/// The machine's name as the system gives it, without reaching for libc.
+fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty() && !name.contains(':'))
-        .unwrap_or_else(|| "localhost".to_owned())
 }

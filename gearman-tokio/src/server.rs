@@ -16,9 +16,7 @@ use tokio::task::JoinSet;
 use crate::driver::{self, Driven, Io};
 use crate::transport::{Acceptor, Connection, TcpConnector};
 
-/// Default time an accepted peer has to finish what the acceptor asks (a
-/// TLS handshake) before it is dropped.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use gearman_proto::server::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
 /// (binary and admin text) so that any client, worker or `gearadmin` works
@@ -157,12 +155,9 @@ impl Server {
     }
 }
 
-/// The machine's name for job handles, without reaching for libc.
-fn hostname() -> String {
+/// The machine's name as the system gives it, without reaching for libc.
+fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty() && !name.contains(':'))
-        .unwrap_or_else(|| "localhost".to_owned())
 }
