@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
-use gearman_proto::endpoint::{Transport, drain_outputs};
+use gearman_proto::endpoint::{Transport, coalesce, drain_outputs};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Handle;
@@ -32,8 +32,6 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Reads waiting for the run loop; when full, readers stop reading, so a fast
 /// peer is slowed by TCP instead of filling memory.
 const INPUT_QUEUE: usize = 256;
-/// Largest batch the writer assembles from queued transmits before writing.
-const WRITE_BATCH: usize = 64 * 1024;
 /// How long a closed connection keeps reading (and discarding) while the
 /// peer takes in our last bytes and closes its side. Closing with unread
 /// input would send a reset, which can make the peer drop what we wrote last.
@@ -356,21 +354,8 @@ async fn write_loop(
     let mut batch = BytesMut::new();
     while let Some(first) = output.recv().await {
         // Everything already queued goes out in one write.
-        let result = match output.try_recv() {
-            Err(_) => write_bounded(&mut socket, &first, &backlog).await,
-            Ok(second) => {
-                batch.clear();
-                batch.extend_from_slice(&first);
-                batch.extend_from_slice(&second);
-                while batch.len() < WRITE_BATCH {
-                    match output.try_recv() {
-                        Ok(more) => batch.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                write_bounded(&mut socket, &batch, &backlog).await
-            }
-        };
+        let data = coalesce(&first, || output.try_recv().ok(), &mut batch);
+        let result = write_bounded(&mut socket, data, &backlog).await;
         if let Err(err) = result {
             tracing::warn!(%conn, %err, "write failed; dropping the connection");
             // Freed now, not when the run loop gets to the loss.
