@@ -16,7 +16,7 @@ use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
     Waiters,
 };
-use gearman_proto::client::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
+use gearman_proto::client::{JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
@@ -404,9 +404,7 @@ impl Client {
             key,
             steps: steps_rx,
             commands: self.commands.clone(),
-            handle: None,
-            outcome: (!sent).then_some(Err(Error::Shutdown)),
-            ended: false,
+            progress: JobProgress::new(sent),
         }
     }
 
@@ -447,9 +445,7 @@ pub struct Job {
     key: u64,
     steps: StepReceiver,
     commands: Sender<Command>,
-    handle: Option<JobHandle>,
-    outcome: Option<Result<JobOutcome, Error>>,
-    ended: bool,
+    progress: JobProgress,
 }
 
 impl Job {
@@ -458,23 +454,20 @@ impl Job {
     /// not wake the job's task (it completes nothing); the handle is taken
     /// in at the job's next poll, whatever woke it.
     pub fn handle(&self) -> Option<&JobHandle> {
-        self.handle.as_ref()
+        self.progress.handle()
     }
 
     /// Reads steps up to the next update (`Some`) or the end (`None`).
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        if self.outcome.is_some() {
+        if self.progress.is_over() {
             return Poll::Ready(None);
         }
-        let end = match self.steps.poll_step(cx, &mut self.handle) {
+        let end = match self.steps.poll_step(cx, &mut self.progress) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Step::Update(update)) => return Poll::Ready(Some(update)),
             Poll::Ready(Step::End(end)) => end,
         };
-        if let Ok(JobOutcome::Queued(handle)) = &end {
-            self.handle = Some(handle.clone());
-        }
-        self.outcome = Some(end);
+        self.progress.end(end);
         Poll::Ready(None)
     }
 }
@@ -484,14 +477,8 @@ impl Future for Job {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            if let Some(outcome) = this.outcome.take() {
-                this.ended = true;
+            if let Some(outcome) = this.progress.take_outcome() {
                 return Poll::Ready(outcome);
-            }
-            if this.ended {
-                return Poll::Ready(Err(Error::InvalidRequest(
-                    "job polled after its outcome was taken".into(),
-                )));
             }
             // Updates nobody streams are dropped.
             if this.poll_step(cx).is_pending() {
@@ -505,17 +492,13 @@ impl Stream for Job {
     type Item = JobUpdate;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        let this = self.get_mut();
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        this.poll_step(cx)
+        self.get_mut().poll_step(cx)
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if !self.ended && self.outcome.is_none() {
+        if self.progress.awaited() {
             let _ = self
                 .commands
                 .unbounded_send(Command::Forget { key: self.key });

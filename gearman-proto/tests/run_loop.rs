@@ -349,6 +349,9 @@ fn a_writer_batches_queued_chunks_up_to_the_limit_and_leaves_the_rest() {
     let mut queued: Vec<Bytes> = (0..8).map(|_| chunk.clone()).collect();
     let mut batch = BytesMut::new();
     let written = coalesce(&chunk, || queued.pop(), &mut batch).len();
-    assert_eq!(written, WRITE_BATCH, "the first chunk and three queued ones");
+    assert_eq!(
+        written, WRITE_BATCH,
+        "the first chunk and three queued ones"
+    );
     assert_eq!(queued.len(), 5, "the rest waits for the next write");
 }

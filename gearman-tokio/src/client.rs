@@ -15,7 +15,7 @@ use gearman_proto::client::{
     Waiters,
 };
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
-use gearman_proto::client::{JobStep, RequestAnswer};
+use gearman_proto::client::{JobProgress, JobStep, RequestAnswer};
 use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
@@ -219,9 +219,7 @@ impl Client {
             key,
             steps: steps_rx,
             commands: self.commands.clone(),
-            handle: None,
-            outcome: (!sent).then_some(Err(Error::Shutdown)),
-            ended: false,
+            progress: JobProgress::new(sent),
         }
     }
 
@@ -262,44 +260,38 @@ pub struct Job {
     key: u64,
     steps: JobReceiver<Result<JobStep, Error>>,
     commands: mpsc::UnboundedSender<Command>,
-    handle: Option<JobHandle>,
-    outcome: Option<Result<JobOutcome, Error>>,
-    ended: bool,
+    progress: JobProgress,
 }
 
 impl Job {
     /// The job's server and handle, once the server has acknowledged it
     /// (seen while polling the job).
     pub fn handle(&self) -> Option<&JobHandle> {
-        self.handle.as_ref()
+        self.progress.handle()
     }
 
     /// Reads events up to the next update (`Some`) or the end (`None`).
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        if self.outcome.is_some() {
+        if self.progress.is_over() {
             return Poll::Ready(None);
         }
         loop {
-            match self.steps.poll_recv(cx) {
+            let end = match self.steps.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(JobStep::Created(handle)))) => self.handle = Some(handle),
+                Poll::Ready(Some(Ok(JobStep::Created(handle)))) => {
+                    self.progress.created(handle);
+                    continue;
+                }
                 Poll::Ready(Some(Ok(JobStep::Update(update)))) => {
                     return Poll::Ready(Some(update));
                 }
-                Poll::Ready(Some(Ok(JobStep::End(end)))) => {
-                    self.outcome = Some(end.map_err(Error::from));
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(Ok(_))) => {}
-                Poll::Ready(Some(Err(refused))) => {
-                    self.outcome = Some(Err(refused));
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(None) => {
-                    self.outcome = Some(Err(Error::Shutdown));
-                    return Poll::Ready(None);
-                }
-            }
+                Poll::Ready(Some(Ok(JobStep::End(end)))) => end.map_err(Error::from),
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(refused))) => Err(refused),
+                Poll::Ready(None) => Err(Error::Shutdown),
+            };
+            self.progress.end(end);
+            return Poll::Ready(None);
         }
     }
 }
@@ -310,19 +302,12 @@ impl Future for Job {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            if let Some(outcome) = this.outcome.take() {
-                this.ended = true;
+            if let Some(outcome) = this.progress.take_outcome() {
                 return Poll::Ready(outcome);
             }
-            if this.ended {
-                return Poll::Ready(Err(Error::InvalidRequest(
-                    "job polled after its outcome was taken".into(),
-                )));
-            }
-            match this.poll_event(cx) {
-                Poll::Pending => return Poll::Pending,
-                // Updates nobody streams are dropped.
-                Poll::Ready(_) => {}
+            // Updates nobody streams are dropped.
+            if this.poll_event(cx).is_pending() {
+                return Poll::Pending;
             }
         }
     }
@@ -332,17 +317,13 @@ impl Stream for Job {
     type Item = JobUpdate;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        let this = self.get_mut();
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        this.poll_event(cx)
+        self.get_mut().poll_event(cx)
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if !self.ended && self.outcome.is_none() {
+        if self.progress.awaited() {
             let _ = self.commands.send(Command::Forget { key: self.key });
         }
     }
