@@ -20,8 +20,7 @@ use gearman_proto::observe::ServerState;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, Registry, Worker as Core,
-    WorkerConfig, WorkerEvent,
+    Assignment, AssignmentId, AsyncHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
 };
 
 use crate::Error;
@@ -84,7 +83,6 @@ impl WorkerJob {
 pub struct Worker {
     registry: Registry<BoxedHandler>,
     connector: Arc<dyn Connector>,
-    on_connect_failed: Option<ConnectFailedHook>,
     monitor: WorkerMonitor,
 }
 
@@ -134,7 +132,7 @@ impl WorkerMonitor {
     /// once it has stopped.
     pub fn servers(&self) -> Vec<ServerState> {
         match &*self.lock() {
-            Some(driver) => driver.driven().core.servers().collect(),
+            Some(driver) => driver.parts().0.servers().collect(),
             None => Vec::new(),
         }
     }
@@ -158,12 +156,10 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-gearman_proto::worker_builder!(Worker, WorkerJob, async);
+gearman_proto::worker_builder!(Worker, WorkerJob, async, monitor: WorkerMonitor::default());
 
 struct Driving {
-    core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
-    on_connect_failed: Option<ConnectFailedHook>,
     updates: Sender<(AssignmentId, WorkUpdate)>,
     updates_rx: Receiver<(AssignmentId, WorkUpdate)>,
     /// Handlers started since the run future last took them, for it to
@@ -174,8 +170,8 @@ struct Driving {
     finished: bool,
 }
 
-impl Driving {
-    fn start(&mut self, assignment: Assignment) {
+impl JobRunner for Driving {
+    fn start(&mut self, core: &mut Core, assignment: Assignment) {
         let key = assignment.id;
         let function = assignment.function.clone();
         let job = WorkerJob {
@@ -184,10 +180,10 @@ impl Driving {
         };
         let Some(handler) = self.handlers.get(&function).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
-            self.finish(key, Err(WorkError::Fail));
+            let _ = core.work_fail(key);
             return;
         };
-        let span = self.core.job_span(&job.assignment);
+        let span = core.job_span(&job.assignment);
         // The handler is called at the first poll, outside the worker's
         // lock; it may panic while making its future, or while it runs.
         let guarded = async move {
@@ -211,85 +207,66 @@ impl Driving {
             .push(Box::pin(guarded.map(move |result| (key, result))));
     }
 
+    fn lost(&mut self, id: AssignmentId) {
+        if let Some(abort) = self.aborts.remove(&id) {
+            abort.abort();
+        }
+    }
+}
+
+impl Driving {
     /// Reports the handlers that ended; their updates, sent before they
     /// returned, go out before their ends.
-    fn end(&mut self, cx: &mut Context<'_>, ended: Vec<Ended>) {
+    fn end(&mut self, core: &mut Core, cx: &mut Context<'_>, ended: Vec<Ended>, now: Instant) {
         if ended.is_empty() {
             return;
         }
-        self.drain_updates(cx);
+        self.drain_updates(core, cx, now);
         for (key, result) in ended {
             self.aborts.remove(&key);
             match result {
-                Ok(result) => self.finish(key, result),
+                Ok(result) => core.apply(WorkerCommand::Done(key, result), now),
                 // Stopped because the server took the job back.
                 Err(Aborted) => tracing::debug!(%key, "handler stopped: job lost"),
             }
         }
     }
 
-    fn update(&mut self, key: AssignmentId, update: WorkUpdate) {
-        if let Err(err) = self.core.report_update(key, &update) {
-            tracing::debug!(%err, "job update not sent");
-        }
-    }
-
-    fn finish(&mut self, key: AssignmentId, result: Result<Bytes, WorkError>) {
-        if let Err(err) = self.core.report_end(key, &result) {
-            tracing::debug!(%err, "job result not sent");
-        }
-    }
-
-    fn drain_updates(&mut self, cx: &mut Context<'_>) -> bool {
+    fn drain_updates(&mut self, core: &mut Core, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progressed = false;
         // The channel never closes: this driver holds a sender.
         while let Poll::Ready(Some((key, update))) = Pin::new(&mut self.updates_rx).poll_next(cx) {
             progressed = true;
-            self.update(key, update);
+            core.apply(WorkerCommand::Update(key, update), now);
         }
         progressed
     }
 
     /// Stops taking jobs, lets the running ones finish.
-    fn shut_down(&mut self, now: Instant) {
+    fn shut_down(&mut self, core: &mut Core, now: Instant) {
         tracing::info!(
             running = self.aborts.len(),
             "worker shutting down; finishing running jobs"
         );
-        self.core.shutdown(now);
+        core.shutdown(now);
     }
 }
 
 impl Driven for Driving {
     type Core = Core;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
+    fn poll_input(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Context<'_>,
+        now: Instant,
+        _sockets: &mut Sockets,
+    ) -> bool {
+        self.drain_updates(core, cx, now)
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, _now: Instant, _sockets: &mut Sockets) -> bool {
-        self.drain_updates(cx)
-    }
-
-    fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
-            match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
-                WorkerEvent::JobLost { id } => {
-                    if let Some(abort) = self.aborts.remove(&id) {
-                        abort.abort();
-                    }
-                }
-                WorkerEvent::ConnectFailed { error, .. } => {
-                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
-                    if let Some(hook) = &self.on_connect_failed {
-                        hook(&error);
-                    }
-                }
-                WorkerEvent::ShutdownComplete => self.finished = true,
-                other => self.core.log_event(&other),
-            }
-        }
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        self.finished |= core.run_jobs(self);
     }
 
     fn finished(&self) -> bool {
@@ -298,16 +275,6 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A worker with a full core configuration (backoff, grab form...).
-    pub fn with_config(config: WorkerConfig) -> Worker {
-        Worker {
-            registry: Registry::new(config),
-            connector: Arc::new(TcpConnector),
-            on_connect_failed: None,
-            monitor: WorkerMonitor::default(),
-        }
-    }
-
     /// A [`WorkerMonitor`] of this worker, to see its connections once it
     /// runs.
     pub fn monitor(&self) -> WorkerMonitor {
@@ -319,13 +286,12 @@ impl Worker {
     /// Fails at once if the configuration cannot work (no server, a bad
     /// function name).
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let (config, handlers) = self.registry.into_parts();
-        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (core, handlers) = self
+            .registry
+            .into_worker(crate::os_entropy, Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
-            core,
             handlers,
-            on_connect_failed: self.on_connect_failed,
             updates,
             updates_rx,
             started: Vec::new(),
@@ -333,7 +299,7 @@ impl Worker {
             finished: false,
         };
         let monitor = self.monitor;
-        *monitor.lock() = Some(Driver::new(driving, self.connector));
+        *monitor.lock() = Some(Driver::new(core, driving, self.connector));
         let _stop = StopOnDrop(&monitor);
         // Polled here, outside the lock, so that handlers may read the monitor.
         let mut running = FuturesUnordered::<Running>::new();
@@ -352,15 +318,17 @@ impl Worker {
                 let Some(driver) = guard.as_mut() else {
                     return Poll::Ready(());
                 };
+                let (core, driving) = driver.parts_mut();
+                let now = Instant::now();
                 if stop_now && !shutting_down {
                     shutting_down = true;
-                    driver.driven_mut().shut_down(Instant::now());
+                    driving.shut_down(core, now);
                 }
-                driver.driven_mut().end(cx, ended);
+                driving.end(core, cx, ended, now);
                 if Pin::new(&mut *driver).poll(cx).is_ready() {
                     return Poll::Ready(());
                 }
-                let started = std::mem::take(&mut driver.driven_mut().started);
+                let started = std::mem::take(&mut driver.parts_mut().1.started);
                 drop(guard);
                 if started.is_empty() {
                     return Poll::Pending;

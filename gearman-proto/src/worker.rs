@@ -103,13 +103,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::{Ability, GrabMode, WorkerConfig};
-pub use event::{Assignment, AssignmentId, GrabState, WorkerError, WorkerEvent};
+pub use event::{Assignment, AssignmentId, GrabState, JobRunner, WorkerError, WorkerEvent};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 pub use registry::{
     AsyncHandler, BlockingHandler, ConnectFailedHook, HandlerFuture, Registry, async_handler,
     blocking_handler,
 };
-pub use report::{WorkError, WorkUpdate};
+pub use report::{WorkError, WorkUpdate, WorkerCommand};
 
 use crate::backoff::Backoff;
 use crate::decimal::Decimal;
@@ -207,6 +207,17 @@ pub struct Worker {
     /// matching [`ConnAction::Close`] takes effect.
     final_transmits: VecDeque<Transmit>,
     events: VecDeque<WorkerEvent>,
+    on_connect_failed: ConnectFailed,
+}
+
+/// The hook [`Worker::run_jobs`] calls for a failed connect.
+#[derive(Default)]
+struct ConnectFailed(Option<ConnectFailedHook>);
+
+impl std::fmt::Debug for ConnectFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "hook" } else { "none" })
+    }
 }
 
 #[derive(Debug)]
@@ -312,6 +323,7 @@ impl Worker {
             actions: VecDeque::new(),
             final_transmits: VecDeque::new(),
             events: VecDeque::new(),
+            on_connect_failed: ConnectFailed::default(),
         };
         worker.handle_timeout(now);
         Ok(worker)
@@ -345,6 +357,37 @@ impl Worker {
             }
             other => tracing::debug!(?other, "worker event"),
         }
+    }
+
+    /// Sets the hook [`run_jobs`](Worker::run_jobs) calls for each
+    /// connection that cannot be opened (by default, with `None`, a failed
+    /// connect is only logged).
+    pub fn on_connect_failed(&mut self, hook: Option<ConnectFailedHook>) {
+        self.on_connect_failed = ConnectFailed(hook);
+    }
+
+    /// Drains the events as a run loop does: jobs assigned and lost go to
+    /// `runner`, a failed connect is logged as a warning and handed to the
+    /// [`on_connect_failed`](Worker::on_connect_failed) hook, anything else
+    /// goes to [`log_event`](Worker::log_event). Returns true once the
+    /// graceful shutdown is over ([`WorkerEvent::ShutdownComplete`]).
+    pub fn run_jobs(&mut self, runner: &mut impl JobRunner) -> bool {
+        let mut shut_down = false;
+        while let Some(event) = self.poll_event() {
+            match event {
+                WorkerEvent::JobAssigned(assignment) => runner.start(self, assignment),
+                WorkerEvent::JobLost { id } => runner.lost(id),
+                WorkerEvent::ShutdownComplete => shut_down = true,
+                WorkerEvent::ConnectFailed { error, .. } => {
+                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
+                    if let Some(hook) = &self.on_connect_failed.0 {
+                        hook(&error);
+                    }
+                }
+                other => self.log_event(&other),
+            }
+        }
+        shut_down
     }
 
     /// Each configured server's connection state (the best of its

@@ -16,9 +16,7 @@ use tokio::task::JoinSet;
 use crate::driver::{self, Driven, Io};
 use crate::transport::{Acceptor, Connection, TcpConnector};
 
-/// Default time an accepted peer has to finish what the acceptor asks (a
-/// TLS handshake) before it is dropped.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use gearman_proto::server::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
 /// (binary and admin text) so that any client, worker or `gearadmin` works
@@ -45,7 +43,6 @@ enum Command {
 }
 
 struct Serving {
-    core: Core,
     state: server::Serving,
 }
 
@@ -53,24 +50,20 @@ impl Driven for Serving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, io: &mut Io) {
         match command {
             Command::Accepted(stream, peer) => {
                 if !self.state.accepting() {
                     return;
                 }
-                let conn = self.core.accept(peer.to_string(), now);
+                let conn = core.accept(peer.to_string(), now);
                 io.attach(conn, stream);
             }
         }
     }
 
-    fn deliver(&mut self, _now: Instant) {
-        self.state.observe(&mut self.core);
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        self.state.observe(core);
     }
 
     fn finished(&self) -> bool {
@@ -118,7 +111,6 @@ impl Server {
         }
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let serving = Serving {
-            core,
             state: server::Serving::default(),
         };
         let accept = async move {
@@ -159,7 +151,7 @@ impl Server {
             }
         };
         tokio::select! {
-            () = driver::run(serving, commands_rx, Arc::new(TcpConnector)) => {}
+            () = driver::run(core, serving, commands_rx, Arc::new(TcpConnector)) => {}
             () = accept => {}
             _ = shutdown => tracing::info!("server stopped"),
         }
@@ -167,12 +159,9 @@ impl Server {
     }
 }
 
-/// The machine's name for job handles, without reaching for libc.
-fn hostname() -> String {
+/// The machine's name as the system gives it, without reaching for libc.
+fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty() && !name.contains(':'))
-        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -82,6 +82,21 @@ impl Assignment {
     }
 }
 
+/// How a run loop starts and stops the jobs that
+/// [`Worker::run_jobs`](super::Worker::run_jobs) hands it.
+pub trait JobRunner {
+    /// Starts `assignment` (on a task, a thread...); `worker` is lent back
+    /// for the job's span, or to fail a job that cannot start.
+    fn start(&mut self, worker: &mut super::Worker, assignment: Assignment);
+
+    /// The connection that assigned job `id` dropped, as
+    /// [`WorkerEvent::JobLost`]: stop it if you can. By default it is only
+    /// logged, and runs on; its result is dropped.
+    fn lost(&mut self, id: AssignmentId) {
+        tracing::debug!(%id, "job lost with its connection; the server requeues it");
+    }
+}
+
 /// Something the caller should know, from [`Worker::poll_event`](super::Worker::poll_event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
