@@ -8,7 +8,7 @@
 #   - ours: the load generator's client and worker (one process) for each
 #     adapter this build has; the worker on one connection, and at 64 in
 #     flight also on WORKER_CONNECTIONS connections (it grabs on each, so
-#     more grab round trips run at once),
+#     more of gearmand's threads serve it),
 #   - ours, embedded: the same client and worker against our embedded server
 #     (in the same process), for the same load,
 # then prints a table of jobs/s (median of REPEAT runs) and the ratios to
@@ -17,7 +17,8 @@
 # Environment: JOBS (jobs per run at 64 in flight, 20000), JOBS_SERIAL (at 1
 # in flight, 5000), REPEAT (3), PAYLOAD (100), MEMORY_JOBS (100000, 0 to
 # skip), WORKER_CONNECTIONS (8), GEARMAND (/usr/sbin/gearmand),
-# GEARMAND_THREADS (gearmand's default).
+# GEARMAND_THREADS (gearmand's default), LOADGEN (a load generator binary to
+# measure instead of building this tree's, e.g. an older build to compare).
 # Skips (exit 0) when gearmand or libgearman's headers are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,9 +54,13 @@ trap 'exit 130' INT TERM
 echo "building the C client and worker and the load generator..." >&2
 cc -O2 -o "$work/c-client" benches/c/client.c -lgearman
 cc -O2 -o "$work/c-worker" benches/c/worker.c -lgearman
-cargo build --release --quiet -p benches --bin loadgen
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-loadgen="$target_dir/release/loadgen"
+if [ -n "${LOADGEN:-}" ]; then
+  loadgen=$LOADGEN
+else
+  cargo build --release --quiet -p benches --bin loadgen
+  target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+  loadgen="$target_dir/release/loadgen"
+fi
 read -r -a adapters <<<"$("$loadgen" --adapters)"
 
 port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

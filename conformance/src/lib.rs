@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             many_servers_one_down,
             server_restart,
             concurrency_limit,
+            pipelined_grabs,
             jobs_in_flight_cap,
             job_span,
             submit_span,

@@ -546,6 +546,60 @@ pub fn concurrency_limit<H: Harness>(env: &Env<H>) {
     stop(worker);
 }
 
+/// A worker with room for several jobs on one connection takes jobs queued
+/// before it came several grabs at a time: it never holds more than its
+/// concurrency (by its handlers and by the server's count), each job runs
+/// exactly once, and every submitter gets its own result.
+pub fn pipelined_grabs<H: Harness>(env: &Env<H>) {
+    const LIMIT: usize = 4;
+    const JOBS: usize = 24;
+    let f = name("pipelined");
+    let gate = Arc::new(Gate::new());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let counted = {
+        let (gate, seen) = (gate.clone(), seen.clone());
+        handler(move |job| {
+            seen.lock().unwrap().push(job.payload());
+            gate.pass();
+            Ok(job.payload())
+        })
+    };
+    let client = env.client();
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|i| client.submit(JobRequest::new(f.clone(), format!("{i}"))))
+        .collect();
+    // Replies come in order: once the echo is back every job is queued.
+    client.echo(b"sync").expect("echo");
+    let worker = env.harness.worker(
+        env.worker_config().with_concurrency(LIMIT),
+        functions([(&f, counted)]),
+    );
+    gate.wait_for("the limit is reached", |s| s.inside == LIMIT);
+    let mut admin = env.admin();
+    let row = status_row(&mut admin, &f).expect("the function is known");
+    assert_eq!((row.total, row.running), (JOBS as u64, LIMIT as u64));
+    // Two at a time, so that slots free together and grabs go out together.
+    for done in (2..=JOBS).step_by(2) {
+        gate.release(2);
+        let state = gate.wait_for("two jobs left and the next ones came", |s| {
+            s.left == done && s.inside == LIMIT.min(JOBS - done)
+        });
+        assert!(state.peak <= LIMIT, "{state:?}");
+    }
+    for (i, job) in jobs.into_iter().enumerate() {
+        assert_eq!(job.outcome(), complete(&i.to_string()));
+    }
+    let mut seen: Vec<usize> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|payload| std::str::from_utf8(payload).unwrap().parse().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..JOBS).collect::<Vec<_>>(), "each job ran once");
+    stop(worker);
+}
+
 /// A client capped at two jobs in flight sends a third submit only once
 /// one of the first two has ended, though the worker could run more.
 pub fn jobs_in_flight_cap<H: Harness>(env: &Env<H>) {
@@ -616,8 +670,13 @@ pub fn job_span<H: Harness>(env: &Env<H>) {
 
 /// A client's submit is followed in its span, which names the function,
 /// the unique id, and once the server accepts the job its address and the
-/// handle.
+/// handle. The caller's own wait for the job runs in it too: the span is
+/// entered on the caller's thread after the server accepted the job (the
+/// adapter's wait, not only the core's delivery elsewhere), and closes only
+/// after that wait.
 pub fn submit_span<H: Harness>(env: &Env<H>) {
+    use crate::spans::SpanTrace;
+
     crate::spans::recorded_events();
     let f = name("followed");
     let unique = name("u");
@@ -625,7 +684,57 @@ pub fn submit_span<H: Harness>(env: &Env<H>) {
     let client = env.client();
     let job = client.submit(JobRequest::new(f.clone(), "x").with_unique(unique.clone()));
     assert_eq!(job.outcome(), complete("x"));
+    let caller = std::thread::current().id();
     stop(worker);
+    let traces = crate::spans::span_traces();
+    let id = traces
+        .iter()
+        .find_map(|trace| match trace {
+            SpanTrace::Opened { id, span }
+                if span.name == gearman_proto::observe::SUBMIT_SPAN
+                    && span.fields.get("function") == Some(&f) =>
+            {
+                Some(*id)
+            }
+            _ => None,
+        })
+        .expect("the submit's span was opened");
+    let accepted = traces
+        .iter()
+        .position(|trace| matches!(trace, SpanTrace::Recorded { id: at, fields } if *at == id && fields.contains_key("handle")))
+        .expect("the span was given the job's handle");
+    // On the caller's thread: inside the span at some point after the
+    // server accepted the job (entered for a whole blocking wait, or at the
+    // poll that returns the outcome).
+    let on_caller = |trace: &SpanTrace| match trace {
+        SpanTrace::Entered { id: at, thread } if *at == id && *thread == caller => 1,
+        SpanTrace::Exited { id: at, thread } if *at == id && *thread == caller => -1,
+        _ => 0,
+    };
+    let inside_at_acceptance = traces[..accepted].iter().map(on_caller).sum::<i32>() > 0;
+    let entered_later = traces[accepted..].iter().any(|trace| on_caller(trace) == 1);
+    assert!(
+        inside_at_acceptance || entered_later,
+        "the caller's wait was not in the span after the job was accepted"
+    );
+    let left = traces
+        .iter()
+        .rposition(|trace| on_caller(trace) == -1)
+        .expect("the caller left the span");
+    // The core lets its copy go just after handing over the end, perhaps on
+    // another thread: wait for the close.
+    let is_closed = |trace: &SpanTrace| matches!(trace, SpanTrace::Closed { id: at } if *at == id);
+    eventually("the span closes", || {
+        crate::spans::span_traces().iter().any(is_closed)
+    });
+    let closed = crate::spans::span_traces()
+        .iter()
+        .position(is_closed)
+        .expect("closed");
+    assert!(
+        closed > left,
+        "closed at {closed}, before the caller left it at {left}"
+    );
     let events = crate::spans::recorded_events();
     let span = events
         .iter()

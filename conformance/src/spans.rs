@@ -1,11 +1,15 @@
 //! A `tracing` subscriber that records each event with the spans it
-//! happened in, so a scenario can check what a handler's own log carries.
+//! happened in, so a scenario can check what a handler's own log carries,
+//! and what happened to each span (opened, given fields, entered and left
+//! on which thread, closed) in order, so it can check where a span was
+//! entered.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::ThreadId;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -28,6 +32,44 @@ pub struct EventRecord {
     pub fields: HashMap<String, String>,
     /// The spans entered on its thread when it happened, innermost first.
     pub spans: Vec<SpanRecord>,
+}
+
+/// What happened to a span, in the order it happened across threads.
+#[derive(Debug, Clone)]
+pub enum SpanTrace {
+    /// Opened, with the fields it had then.
+    Opened {
+        /// The span's id.
+        id: u64,
+        /// Its name and fields.
+        span: SpanRecord,
+    },
+    /// Given more fields.
+    Recorded {
+        /// The span's id.
+        id: u64,
+        /// The fields given.
+        fields: HashMap<String, String>,
+    },
+    /// Entered on a thread.
+    Entered {
+        /// The span's id.
+        id: u64,
+        /// The thread it was entered on.
+        thread: ThreadId,
+    },
+    /// Left on a thread.
+    Exited {
+        /// The span's id.
+        id: u64,
+        /// The thread it was left on.
+        thread: ThreadId,
+    },
+    /// Its last handle was dropped.
+    Closed {
+        /// The span's id.
+        id: u64,
+    },
 }
 
 #[derive(Default)]
@@ -53,7 +95,16 @@ thread_local! {
 struct Recorder {
     next: AtomicU64,
     spans: Mutex<HashMap<u64, (SpanRecord, &'static Metadata<'static>)>>,
+    /// Handles of each open span.
+    handles: Mutex<HashMap<u64, usize>>,
     events: Arc<Mutex<Vec<EventRecord>>>,
+    traces: Arc<Mutex<Vec<SpanTrace>>>,
+}
+
+impl Recorder {
+    fn trace(&self, trace: SpanTrace) {
+        self.traces.lock().unwrap().push(trace);
+    }
 }
 
 impl Subscriber for Recorder {
@@ -70,16 +121,48 @@ impl Subscriber for Recorder {
             fields: fields.0,
         };
         let metadata = span.metadata();
+        self.trace(SpanTrace::Opened {
+            id,
+            span: record.clone(),
+        });
         self.spans.lock().unwrap().insert(id, (record, metadata));
+        self.handles.lock().unwrap().insert(id, 1);
         Id::from_u64(id)
     }
 
     fn record(&self, span: &Id, values: &Record<'_>) {
         let mut fields = Fields::default();
         values.record(&mut fields);
+        self.trace(SpanTrace::Recorded {
+            id: span.into_u64(),
+            fields: fields.0.clone(),
+        });
         if let Some((record, _)) = self.spans.lock().unwrap().get_mut(&span.into_u64()) {
             record.fields.extend(fields.0);
         }
+    }
+
+    fn clone_span(&self, span: &Id) -> Id {
+        if let Some(handles) = self.handles.lock().unwrap().get_mut(&span.into_u64()) {
+            *handles += 1;
+        }
+        span.clone()
+    }
+
+    fn try_close(&self, span: Id) -> bool {
+        let id = span.into_u64();
+        let mut handles = self.handles.lock().unwrap();
+        let Some(left) = handles.get_mut(&id) else {
+            return false;
+        };
+        *left -= 1;
+        if *left > 0 {
+            return false;
+        }
+        handles.remove(&id);
+        drop(handles);
+        self.trace(SpanTrace::Closed { id });
+        true
     }
 
     fn record_follows_from(&self, _: &Id, _: &Id) {}
@@ -115,9 +198,17 @@ impl Subscriber for Recorder {
 
     fn enter(&self, span: &Id) {
         ENTERED.with(|entered| entered.borrow_mut().push(span.into_u64()));
+        self.trace(SpanTrace::Entered {
+            id: span.into_u64(),
+            thread: std::thread::current().id(),
+        });
     }
 
     fn exit(&self, span: &Id) {
+        self.trace(SpanTrace::Exited {
+            id: span.into_u64(),
+            thread: std::thread::current().id(),
+        });
         ENTERED.with(|entered| {
             let mut entered = entered.borrow_mut();
             if let Some(at) = entered.iter().rposition(|id| *id == span.into_u64()) {
@@ -131,12 +222,23 @@ impl Subscriber for Recorder {
 /// the recorder as the global subscriber (a test binary that installs
 /// another one first gets an empty list).
 pub fn recorded_events() -> Vec<EventRecord> {
-    static EVENTS: OnceLock<Arc<Mutex<Vec<EventRecord>>>> = OnceLock::new();
-    let events = EVENTS.get_or_init(|| {
+    recorder().0.lock().unwrap().clone()
+}
+
+/// What happened to every span in this process so far, in order; installs
+/// the recorder as [`recorded_events`] does.
+pub fn span_traces() -> Vec<SpanTrace> {
+    recorder().1.lock().unwrap().clone()
+}
+
+type Recorded = (Arc<Mutex<Vec<EventRecord>>>, Arc<Mutex<Vec<SpanTrace>>>);
+
+fn recorder() -> &'static Recorded {
+    static RECORDED: OnceLock<Recorded> = OnceLock::new();
+    RECORDED.get_or_init(|| {
         let recorder = Recorder::default();
-        let events = recorder.events.clone();
+        let recorded = (recorder.events.clone(), recorder.traces.clone());
         let _ = tracing::subscriber::set_global_default(recorder);
-        events
-    });
-    events.lock().unwrap().clone()
+        recorded
+    })
 }

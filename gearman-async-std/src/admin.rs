@@ -3,21 +3,13 @@
 use std::time::Duration;
 
 use async_io::Timer;
-use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use gearman_proto::IntoServerAddr;
-use gearman_proto::admin::{AdminRequest, AdminResponse, AdminResponseDecoder};
-
-use gearman_proto::admin::call::AdminCall;
+pub use gearman_proto::admin::DEFAULT_ADMIN_TIMEOUT;
+use gearman_proto::admin::{ADMIN_READ_CHUNK, AdminRequest, AdminResponse, AdminSession};
 
 use crate::Error;
 use crate::transport::{Connection, Connector, TcpConnector};
-
-/// Bytes asked for per read.
-const READ_CHUNK: usize = 4096;
-
-/// Default time allowed for connecting and for each reply.
-pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An admin connection to a job server (gearmand, or this crate's
 /// [`Server`](crate::Server)): typed methods for every command, and
@@ -38,18 +30,10 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Admin {
     stream: Connection,
-    read_buf: BytesMut,
-    decoder: AdminResponseDecoder,
-    timeout: Duration,
+    session: AdminSession,
 }
 
 impl Admin {
-    /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
-    /// any [`IntoServerAddr`]) over plain TCP.
-    pub async fn connect(addr: impl IntoServerAddr) -> Result<Admin, Error> {
-        Admin::connect_with(addr, &TcpConnector).await
-    }
-
     /// Connects to `addr` with `connector` (a
     /// `transport::TlsConnector`, feature `tls`, for a `tls://`
     /// address, say); the handshake counts against the connect timeout. A
@@ -68,60 +52,42 @@ impl Admin {
         tracing::debug!(%addr, "admin connection open");
         Ok(Admin {
             stream,
-            read_buf: BytesMut::with_capacity(4096),
-            decoder: AdminResponseDecoder::new(),
-            timeout: DEFAULT_ADMIN_TIMEOUT,
+            session: AdminSession::new(),
         })
     }
 
     /// Sets the time allowed for each reply.
     pub fn with_timeout(mut self, timeout: Duration) -> Admin {
-        self.timeout = timeout;
+        self.session.set_timeout(timeout);
         self
     }
 
     /// Sends one request and reads its reply, whatever it is (an `ERR` reply
     /// is returned as [`AdminResponse::Error`], not as an error).
     pub async fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, Error> {
-        let mut out = Vec::new();
-        request.encode(&mut out);
-        self.stream.write_all(&out).await?;
+        self.stream
+            .write_all(&AdminSession::request_bytes(request))
+            .await?;
         // A TLS stream may hold records back until flushed.
         self.stream.flush().await?;
+        let timeout = self.session.timeout();
         let read = async {
             loop {
-                match self.decoder.decode(request, &mut self.read_buf) {
-                    Ok(Some(reply)) => return Ok(reply),
-                    Ok(None) => {}
-                    Err(err) => return Err(Error::Protocol(err.to_string())),
+                if let Some(reply) = self.session.reply(request)? {
+                    return Ok(reply);
                 }
                 // Read straight into the buffer's tail (no chunk on the stack).
-                let filled = self.read_buf.len();
-                self.read_buf.resize(filled + READ_CHUNK, 0);
-                let read = self.stream.read(&mut self.read_buf[filled..]).await;
-                let n = *read.as_ref().unwrap_or(&0);
-                self.read_buf.truncate(filled + n);
+                let buf = self.session.read_buf();
+                let filled = buf.len();
+                buf.resize(filled + ADMIN_READ_CHUNK, 0);
+                let read = self.stream.read(&mut buf[filled..]).await;
+                buf.truncate(filled + *read.as_ref().unwrap_or(&0));
                 if read? == 0 {
                     return Err(Error::Closed);
                 }
             }
         };
-        within(self.timeout, read).await
-    }
-
-    /// Sends any line (without line ending) and returns the reply, read as
-    /// the reply to the command the line names. A line holding `\r` or
-    /// `\n` is refused with [`Error::InvalidRequest`].
-    pub async fn raw(&mut self, line: impl Into<Bytes>) -> Result<AdminResponse, Error> {
-        self.request(&AdminRequest::raw(line)?).await
-    }
-
-    /// Sends a typed command ([`gearman_proto::admin::call`]) and reads its
-    /// result; an `ERR` reply is [`Error::Server`].
-    pub async fn call<C: AdminCall>(&mut self, call: C) -> Result<C::Output, Error> {
-        let request = call.into_request()?;
-        let reply = self.request(&request).await?;
-        Ok(C::read_reply(reply)?)
+        within(timeout, read).await
     }
 
     gearman_proto::admin_calls!(async);

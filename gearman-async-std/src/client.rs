@@ -16,7 +16,7 @@ use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
     Waiters,
 };
-use gearman_proto::client::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
+use gearman_proto::client::{JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
@@ -89,7 +89,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*lock(&self.driver) {
-            Some(driver) => driver.driven().core.fmt_overview("Client", f),
+            Some(driver) => driver.parts().0.fmt_overview("Client", f),
             None => f.write_str("Client { shut down }"),
         }
     }
@@ -204,7 +204,6 @@ type Command = Call<StepSender, Reply>;
 type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 
 struct Driving {
-    core: Core,
     commands: Receiver<Command>,
     commands_closed: bool,
     waiters: Waiters<StepSender, Reply>,
@@ -218,16 +217,11 @@ impl Driving {
     }
 
     /// Applies `command` after the ones still queued, in the caller's task.
-    fn command_directly(&mut self, command: Command, now: Instant) {
+    fn command_directly(&mut self, core: &mut Core, command: Command, now: Instant) {
         while let Ok(queued) = self.commands.try_recv() {
-            self.command(queued, now);
+            self.waiters.call(core, queued, now, &mut Handoff);
         }
-        self.command(command, now);
-    }
-
-    fn command(&mut self, command: Command, now: Instant) {
-        self.waiters
-            .call(&mut self.core, command, now, &mut Handoff);
+        self.waiters.call(core, command, now, &mut Handoff);
     }
 }
 
@@ -259,18 +253,20 @@ impl Deliver for Handoff {
 impl Driven for Driving {
     type Core = Core;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, _sockets: &mut Sockets) -> bool {
+    fn poll_input(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Context<'_>,
+        now: Instant,
+        _sockets: &mut Sockets,
+    ) -> bool {
         let mut progressed = false;
         while !self.commands_closed {
             match Pin::new(&mut self.commands).poll_next(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Some(command)) => {
                     progressed = true;
-                    self.command(command, now);
+                    self.waiters.call(core, command, now, &mut Handoff);
                 }
                 Poll::Ready(None) => {
                     progressed = true;
@@ -281,8 +277,8 @@ impl Driven for Driving {
         progressed
     }
 
-    fn deliver(&mut self, now: Instant) {
-        self.waiters.deliver(&mut self.core, now, &mut Handoff);
+    fn deliver(&mut self, core: &mut Core, now: Instant) {
+        self.waiters.deliver(core, now, &mut Handoff);
     }
 
     fn finished(&self) -> bool {
@@ -333,13 +329,15 @@ impl Client {
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
-            core,
             commands: commands_rx,
             commands_closed: false,
             waiters: Waiters::new(),
         };
-        let driver: SharedDriver =
-            Arc::new(Mutex::new(Some(Driver::new(driving, Arc::new(connector)))));
+        let driver: SharedDriver = Arc::new(Mutex::new(Some(Driver::new(
+            core,
+            driving,
+            Arc::new(connector),
+        ))));
         let client = Client {
             commands,
             next_key: Arc::new(AtomicU64::new(0)),
@@ -367,8 +365,10 @@ impl Client {
             Err(TryLockError::WouldBlock) => None,
         };
         if let Some(mut guard) = guard {
-            if let Some(driver) = guard.as_mut().filter(|driver| driver.driven().idle()) {
-                driver.act_directly(|driving, now| driving.command_directly(command, now));
+            if let Some(driver) = guard.as_mut().filter(|driver| driver.parts().1.idle()) {
+                driver.act_directly(|core, driving, now| {
+                    driving.command_directly(core, command, now);
+                });
                 return true;
             }
         }
@@ -381,7 +381,7 @@ impl Client {
     /// checks and metrics); empty once the driver is dropped.
     pub fn servers(&self) -> Vec<ServerState> {
         match &*lock(&self.driver) {
-            Some(driver) => driver.driven().core.servers().collect(),
+            Some(driver) => driver.parts().0.servers().collect(),
             None => Vec::new(),
         }
     }
@@ -395,18 +395,14 @@ impl Client {
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (steps, steps_rx) = job_steps();
-        let sent = self.send(Command::Submit {
-            key,
-            request,
-            waiter: steps,
-        });
+        let (submit, span) = Command::submit(key, request, steps);
+        let sent = self.send(submit);
         Job {
             key,
+            span,
             steps: steps_rx,
             commands: self.commands.clone(),
-            handle: None,
-            outcome: (!sent).then_some(Err(Error::Shutdown)),
-            ended: false,
+            progress: JobProgress::new(sent),
         }
     }
 
@@ -440,16 +436,18 @@ impl Client {
 /// ```
 ///
 /// Updates that arrive while only the future is polled are dropped.
-/// Dropping the job frees what the client kept for it.
+/// Dropping the job frees what the client kept for it. Each poll runs in
+/// the job's `gearman.submit` span
+/// ([`submit_span`](gearman_proto::observe::submit_span)).
 #[derive(Debug)]
 #[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
     key: u64,
     steps: StepReceiver,
     commands: Sender<Command>,
-    handle: Option<JobHandle>,
-    outcome: Option<Result<JobOutcome, Error>>,
-    ended: bool,
+    progress: JobProgress,
+    /// The job's `gearman.submit` span, entered while the caller waits.
+    span: tracing::Span,
 }
 
 impl Job {
@@ -458,23 +456,20 @@ impl Job {
     /// not wake the job's task (it completes nothing); the handle is taken
     /// in at the job's next poll, whatever woke it.
     pub fn handle(&self) -> Option<&JobHandle> {
-        self.handle.as_ref()
+        self.progress.handle()
     }
 
     /// Reads steps up to the next update (`Some`) or the end (`None`).
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        if self.outcome.is_some() {
+        if self.progress.is_over() {
             return Poll::Ready(None);
         }
-        let end = match self.steps.poll_step(cx, &mut self.handle) {
+        let end = match self.steps.poll_step(cx, &mut self.progress) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Step::Update(update)) => return Poll::Ready(Some(update)),
             Poll::Ready(Step::End(end)) => end,
         };
-        if let Ok(JobOutcome::Queued(handle)) = &end {
-            self.handle = Some(handle.clone());
-        }
-        self.outcome = Some(end);
+        self.progress.end(end);
         Poll::Ready(None)
     }
 }
@@ -483,15 +478,11 @@ impl Future for Job {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // The caller's wait is the job's: inside its span.
+        let _in_span = this.span.clone().entered();
         loop {
-            if let Some(outcome) = this.outcome.take() {
-                this.ended = true;
+            if let Some(outcome) = this.progress.take_outcome() {
                 return Poll::Ready(outcome);
-            }
-            if this.ended {
-                return Poll::Ready(Err(Error::InvalidRequest(
-                    "job polled after its outcome was taken".into(),
-                )));
             }
             // Updates nobody streams are dropped.
             if this.poll_step(cx).is_pending() {
@@ -506,16 +497,14 @@ impl Stream for Job {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
         let this = self.get_mut();
-        if this.ended {
-            return Poll::Ready(None);
-        }
+        let _in_span = this.span.clone().entered();
         this.poll_step(cx)
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if !self.ended && self.outcome.is_none() {
+        if self.progress.awaited() {
             let _ = self
                 .commands
                 .unbounded_send(Command::Forget { key: self.key });
@@ -573,7 +562,7 @@ mod tests {
         // Never polled, the driver never connects: the job waits in the state.
         let (client, _driver) = Client::new(["127.0.0.1:9"]).unwrap();
         let waiting = client.submit(JobRequest::new("f", "x"));
-        assert!(!lock(&client.driver).as_ref().unwrap().driven().idle());
+        assert!(!lock(&client.driver).as_ref().unwrap().parts().1.idle());
 
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _held = client.driver.lock();
@@ -619,7 +608,7 @@ mod tests {
         // next one is written from this task, and the driver must still be
         // told about its deadline.
         run(&mut driver, Timer::after(Duration::from_millis(200)));
-        assert!(lock(&client.driver).as_ref().unwrap().driven().idle());
+        assert!(lock(&client.driver).as_ref().unwrap().parts().1.idle());
         let second = run(&mut driver, client.echo("direct"));
         assert!(
             matches!(second, Err(Error::Client(ClientError::Timeout { .. }))),

@@ -697,24 +697,30 @@ pub(crate) async fn connect(addr: String) -> io::Result<Async<TcpStream>> {
 /// A state machine together with the glue between it and its users.
 pub(crate) trait Driven {
     /// The core state machine.
-    type Core: Endpoint;
+    type Core: Endpoint + Unpin;
 
-    /// The core, for the loop to feed and drain.
-    fn core(&mut self) -> &mut Self::Core;
     /// Takes what users sent (commands, finished handlers, accepted
-    /// sockets) into the core, registering wakers for more. Returns whether
+    /// sockets) into `core`, registering wakers for more. Returns whether
     /// anything was taken.
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool;
+    fn poll_input(
+        &mut self,
+        core: &mut Self::Core,
+        cx: &mut Context<'_>,
+        now: Instant,
+        sockets: &mut Sockets,
+    ) -> bool;
     /// Hands the core's events to whoever waits for them. Called after
     /// every input, before the loop sleeps.
-    fn deliver(&mut self, now: Instant);
+    fn deliver(&mut self, core: &mut Self::Core, now: Instant);
     /// Whether the loop is done (it still flushes and closes its sockets).
     fn finished(&self) -> bool;
 }
 
 /// Runs a [`Driven`] state machine until it is finished, then flushes and
 /// closes its sockets.
-pub(crate) struct Driver<D> {
+pub(crate) struct Driver<D: Driven> {
+    /// The core state machine, fed and drained by the driver.
+    core: D::Core,
     driven: D,
     sockets: Sockets,
     timer: Timer,
@@ -723,10 +729,12 @@ pub(crate) struct Driver<D> {
 }
 
 impl<D: Driven> Driver<D> {
-    /// Drives `driven`, opening the connections it asks for with `connector`.
-    pub(crate) fn new(mut driven: D, connector: Arc<dyn Connector>) -> Driver<D> {
-        let limits = driven.core().output_limits();
+    /// Drives `core` with its glue `driven`, opening the connections it
+    /// asks for with `connector`.
+    pub(crate) fn new(core: D::Core, driven: D, connector: Arc<dyn Connector>) -> Driver<D> {
+        let limits = core.output_limits();
         Driver {
+            core,
             driven,
             sockets: Sockets::new(limits, connector),
             timer: Timer::never(),
@@ -735,12 +743,14 @@ impl<D: Driven> Driver<D> {
         }
     }
 
-    pub(crate) fn driven_mut(&mut self) -> &mut D {
-        &mut self.driven
+    /// The core and its glue, to change.
+    pub(crate) fn parts_mut(&mut self) -> (&mut D::Core, &mut D) {
+        (&mut self.core, &mut self.driven)
     }
 
-    pub(crate) fn driven(&self) -> &D {
-        &self.driven
+    /// The core and its glue, to look at.
+    pub(crate) fn parts(&self) -> (&D::Core, &D) {
+        (&self.core, &self.driven)
     }
 
     /// Lets a user's task act on the state machine (a client submitting)
@@ -748,14 +758,14 @@ impl<D: Driven> Driver<D> {
     /// takes it: the driver's task is neither woken nor waited for. It is
     /// woken only for what is left to it: a connect, output the socket did
     /// not take, a deadline earlier than its timer.
-    pub(crate) fn act_directly(&mut self, act: impl FnOnce(&mut D, Instant)) {
+    pub(crate) fn act_directly(&mut self, act: impl FnOnce(&mut D::Core, &mut D, Instant)) {
         let now = Instant::now();
-        act(&mut self.driven, now);
-        self.sockets.pump(self.driven.core(), now);
-        self.driven.deliver(now);
-        self.sockets.pump(self.driven.core(), now);
+        act(&mut self.core, &mut self.driven, now);
+        self.sockets.pump(&mut self.core, now);
+        self.driven.deliver(&mut self.core, now);
+        self.sockets.pump(&mut self.core, now);
         let written = self.sockets.write_due_directly();
-        let timer_armed = match (self.driven.core().poll_timeout(), self.timer_at) {
+        let timer_armed = match (self.core.poll_timeout(), self.timer_at) {
             (None, _) => true,
             (Some(at), Some(armed)) => armed <= at,
             (Some(_), None) => false,
@@ -793,22 +803,19 @@ impl<D: Driven> Driver<D> {
         let now = Instant::now();
         let mut progressed = false;
         if self.closing_since.is_none() {
-            progressed |= self.driven.poll_input(cx, now, &mut self.sockets);
+            progressed |= self
+                .driven
+                .poll_input(&mut self.core, cx, now, &mut self.sockets);
         }
-        progressed |= self.sockets.poll_io(cx, self.driven.core(), now);
-        if self
-            .driven
-            .core()
-            .poll_timeout()
-            .is_some_and(|at| at <= now)
-        {
-            self.driven.core().handle_timeout(now);
+        progressed |= self.sockets.poll_io(cx, &mut self.core, now);
+        if self.core.poll_timeout().is_some_and(|at| at <= now) {
+            self.core.handle_timeout(now);
             progressed = true;
         }
-        progressed |= self.sockets.pump(self.driven.core(), now);
-        self.driven.deliver(now);
+        progressed |= self.sockets.pump(&mut self.core, now);
+        self.driven.deliver(&mut self.core, now);
         // Delivering may have queued more output (e.g. a refused result).
-        progressed |= self.sockets.pump(self.driven.core(), now);
+        progressed |= self.sockets.pump(&mut self.core, now);
         progressed
     }
 }
@@ -836,7 +843,7 @@ impl<D: Driven + Unpin> Future for Driver<D> {
             let core_deadline = if this.closing_since.is_some() {
                 None
             } else {
-                this.driven.core().poll_timeout()
+                this.core.poll_timeout()
             };
             let next = match (core_deadline, this.sockets.next_deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use gearman_proto::client::JobHandle;
+use gearman_proto::client::{JobHandle, JobProgress};
 use gearman_proto::client::{JobOutcome, JobStep, JobUpdate};
 
 use crate::Error;
@@ -138,16 +138,16 @@ impl std::fmt::Debug for State {
 }
 
 impl StepReceiver {
-    /// The next update or the end; stores the server's acknowledgement in
-    /// `handle` when it has come.
+    /// The next update or the end; hands the server's acknowledgement to
+    /// `progress` when it has come.
     pub(crate) fn poll_step(
         &mut self,
         cx: &mut Context<'_>,
-        handle: &mut Option<JobHandle>,
+        progress: &mut JobProgress,
     ) -> Poll<Step> {
         let mut state = lock(&self.shared);
         if let Some(acknowledged) = state.handle.take() {
-            *handle = Some(acknowledged);
+            progress.created(acknowledged);
         }
         if let Some(update) = state.updates.pop_front() {
             return Poll::Ready(Step::Update(update));
@@ -188,8 +188,8 @@ mod tests {
         let (counter, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         let (sender, mut receiver) = job_steps();
-        let mut handle = None;
-        assert!(receiver.poll_step(&mut cx, &mut handle).is_pending());
+        let mut progress = JobProgress::new(true);
+        assert!(receiver.poll_step(&mut cx, &mut progress).is_pending());
 
         let acknowledged = JobHandle {
             server: ServerId(0),
@@ -201,11 +201,11 @@ mod tests {
         assert!(sender.send(JobStep::Update(JobUpdate::Data(Bytes::from_static(b"a")))));
         assert_eq!(counter.count(), 1);
         assert!(matches!(
-            receiver.poll_step(&mut cx, &mut handle),
+            receiver.poll_step(&mut cx, &mut progress),
             Poll::Ready(Step::Update(JobUpdate::Data(data))) if data == "a"
         ));
-        assert_eq!(handle, Some(acknowledged));
-        assert!(receiver.poll_step(&mut cx, &mut handle).is_pending());
+        assert_eq!(progress.handle(), Some(&acknowledged));
+        assert!(receiver.poll_step(&mut cx, &mut progress).is_pending());
 
         assert!(
             sender.send(JobStep::End(Ok(JobOutcome::Complete(Bytes::from_static(
@@ -214,7 +214,7 @@ mod tests {
         );
         assert_eq!(counter.count(), 2);
         assert!(matches!(
-            receiver.poll_step(&mut cx, &mut handle),
+            receiver.poll_step(&mut cx, &mut progress),
             Poll::Ready(Step::End(Ok(JobOutcome::Complete(result)))) if result == "r"
         ));
     }
@@ -224,12 +224,12 @@ mod tests {
         let (counter, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         let (sender, mut receiver) = job_steps();
-        let mut handle = None;
-        assert!(receiver.poll_step(&mut cx, &mut handle).is_pending());
+        let mut progress = JobProgress::new(true);
+        assert!(receiver.poll_step(&mut cx, &mut progress).is_pending());
         drop(sender);
         assert_eq!(counter.count(), 1);
         assert!(matches!(
-            receiver.poll_step(&mut cx, &mut handle),
+            receiver.poll_step(&mut cx, &mut progress),
             Poll::Ready(Step::End(Err(Error::Shutdown)))
         ));
 

@@ -152,7 +152,7 @@ pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, client::RoutingPolicy};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, Server};
 pub use signal::ctrl_c;
-pub use worker::{WorkError, Worker, WorkerJob};
+pub use worker::{WorkError, Worker, WorkerJob, WorkerMonitor};
 
 /// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the
 /// standard hasher's keys, random per process and per instance. The core

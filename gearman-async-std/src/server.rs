@@ -19,9 +19,7 @@ use gearman_proto::server::{Server as Core, ServerConfig};
 use crate::driver::{Driven, Driver, Sockets, resolve};
 use crate::transport::{Acceptor, Connection, TcpConnector};
 
-/// Default time an accepted peer has to finish what the acceptor asks (a
-/// TLS handshake) before it is dropped.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use gearman_proto::server::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// Connections accepted in one round, so a flood of connects cannot starve
 /// the connections already open.
@@ -57,7 +55,6 @@ gearman_proto::server_builder!(Server, Async<TcpListener>);
 type Handshake = Pin<Box<dyn Future<Output = (SocketAddr, io::Result<Connection>)> + Send>>;
 
 struct Listening {
-    core: Core,
     listener: Async<TcpListener>,
     accept_pause: Option<Timer>,
     serving: Serving,
@@ -70,13 +67,14 @@ impl Listening {
     /// Hands an accepted socket to the core, through the acceptor if any.
     fn admit(
         &mut self,
+        core: &mut Core,
         stream: Async<std::net::TcpStream>,
         peer: SocketAddr,
         now: Instant,
         sockets: &mut Sockets,
     ) {
         let Some(acceptor) = &self.acceptor else {
-            let conn = self.core.accept(peer.to_string(), now);
+            let conn = core.accept(peer.to_string(), now);
             sockets.attach(conn, Connection::from(stream));
             return;
         };
@@ -97,6 +95,7 @@ impl Listening {
     /// Serves the peers whose handshakes finished; drops those that failed.
     fn poll_handshakes(
         &mut self,
+        core: &mut Core,
         cx: &mut Context<'_>,
         now: Instant,
         sockets: &mut Sockets,
@@ -107,7 +106,7 @@ impl Listening {
             match result {
                 Ok(connection) if self.serving.accepting() => {
                     tracing::debug!(%peer, "handshake done");
-                    let conn = self.core.accept(peer.to_string(), now);
+                    let conn = core.accept(peer.to_string(), now);
                     sockets.attach(conn, connection);
                 }
                 Ok(_) => {}
@@ -117,7 +116,13 @@ impl Listening {
         progressed
     }
 
-    fn accept(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool {
+    fn accept(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Context<'_>,
+        now: Instant,
+        sockets: &mut Sockets,
+    ) -> bool {
         if let Some(pause) = &mut self.accept_pause {
             if Pin::new(pause).poll(cx).is_pending() {
                 return false;
@@ -135,7 +140,7 @@ impl Listening {
                     match Async::new(stream) {
                         Ok(stream) => {
                             tracing::debug!(%peer, "accepted");
-                            self.admit(stream, peer, now, sockets);
+                            self.admit(core, stream, peer, now, sockets);
                         }
                         Err(err) => tracing::warn!(%peer, %err, "accepted socket unusable"),
                     }
@@ -168,17 +173,19 @@ impl Listening {
 impl Driven for Listening {
     type Core = Core;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
+    fn poll_input(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Context<'_>,
+        now: Instant,
+        sockets: &mut Sockets,
+    ) -> bool {
+        let accepted = self.accept(core, cx, now, sockets);
+        self.poll_handshakes(core, cx, now, sockets) || accepted
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, sockets: &mut Sockets) -> bool {
-        let accepted = self.accept(cx, now, sockets);
-        self.poll_handshakes(cx, now, sockets) || accepted
-    }
-
-    fn deliver(&mut self, _now: Instant) {
-        self.serving.observe(&mut self.core);
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        self.serving.observe(core);
     }
 
     fn finished(&self) -> bool {
@@ -236,7 +243,6 @@ impl Server {
             core.set_wall_clock(unix, now);
         }
         let listening = Listening {
-            core,
             listener,
             accept_pause: None,
             serving: Serving::default(),
@@ -245,14 +251,14 @@ impl Server {
             handshakes: FuturesUnordered::new(),
         };
         // The server connects nowhere; its connector is never asked.
-        let mut driver = Driver::new(listening, Arc::new(TcpConnector));
+        let mut driver = Driver::new(core, listening, Arc::new(TcpConnector));
         let mut shutdown = pin!(shutdown);
         let mut stopping = false;
         std::future::poll_fn(|cx| {
             if !stopping && shutdown.as_mut().poll(cx).is_ready() {
                 stopping = true;
                 tracing::info!("server stopping");
-                driver.driven_mut().serving.stop();
+                driver.parts_mut().1.serving.stop();
             }
             Pin::new(&mut driver).poll(cx)
         })
@@ -261,12 +267,9 @@ impl Server {
     }
 }
 
-/// The machine's name for job handles, without reaching for libc.
-fn hostname() -> String {
+/// The machine's name as the system gives it, without reaching for libc.
+fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty() && !name.contains(':'))
-        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::Instrument;
@@ -16,11 +16,11 @@ use futures_core::Stream;
 use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
+use gearman_proto::observe::ServerState;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, Registry, Worker as Core,
-    WorkerConfig, WorkerEvent,
+    Assignment, AssignmentId, AsyncHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
 };
 
 use crate::Error;
@@ -29,8 +29,12 @@ use crate::transport::{Connector, TcpConnector};
 
 type BoxedHandler = AsyncHandler<WorkerJob>;
 /// A running handler: its job, and its result unless it was stopped.
-type Running =
-    Pin<Box<dyn Future<Output = (AssignmentId, Result<Result<Bytes, WorkError>, Aborted>)> + Send>>;
+type Running = Pin<Box<dyn Future<Output = Ended> + Send>>;
+/// A handler's job, and its result unless it was stopped.
+type Ended = (AssignmentId, Result<Result<Bytes, WorkError>, Aborted>);
+/// Rounds of handlers and driver in one poll of the run future before it
+/// yields to the executor (then woken at once).
+const HANDLER_ROUNDS_PER_POLL: usize = 32;
 
 /// A job handed to a handler: what the client sent, and a way to send
 /// data, warnings and progress back while it runs.
@@ -53,7 +57,9 @@ impl WorkerJob {
 /// and the worker goes on.
 ///
 /// Handlers run inside the future returned by [`run_until`](Worker::run_until)
-/// (no task is spawned, so it works the same under async-std and smol): they
+/// (no task is spawned, so it works the same under async-std and smol),
+/// outside the lock on the worker's state (so a handler may read its
+/// [`WorkerMonitor`]): they
 /// run concurrently with each other and with the worker's I/O whenever they
 /// wait. A handler that computes for long without awaiting holds the others
 /// up; move such work off the executor (`blocking::unblock`,
@@ -77,25 +83,95 @@ impl WorkerJob {
 pub struct Worker {
     registry: Registry<BoxedHandler>,
     connector: Arc<dyn Connector>,
-    on_connect_failed: Option<ConnectFailedHook>,
+    monitor: WorkerMonitor,
 }
 
-gearman_proto::worker_builder!(Worker, WorkerJob, async);
+/// A view of a [`Worker`]'s connections while it runs, for health checks
+/// and metrics: taken with [`Worker::monitor`] before the worker is handed
+/// to [`run`](Worker::run) or [`run_until`](Worker::run_until). Cheap to
+/// clone; usable from any task or thread, a handler of the same worker
+/// included.
+///
+/// ```no_run
+/// use gearman_async_std::proto::observe::ConnectionState;
+/// use gearman_async_std::{WorkError, Worker, WorkerJob};
+///
+/// # fn main() {
+/// let worker = Worker::new(["127.0.0.1:4730", "127.0.0.1:4731"])
+///     .function("reverse", |job: WorkerJob| async move {
+///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+///     });
+/// let monitor = worker.monitor();
+/// smol::spawn(worker.run()).detach();
+/// // Later, in a health check:
+/// let healthy = monitor
+///     .servers()
+///     .iter()
+///     .any(|server| server.state == ConnectionState::Connected);
+/// # let _ = healthy; }
+/// ```
+#[derive(Clone, Default)]
+pub struct WorkerMonitor {
+    /// The worker's driver while it runs, as a client's is shared with its
+    /// [`ClientDriver`](crate::ClientDriver); `None` before and after.
+    driver: Arc<Mutex<Option<Driver<Driving>>>>,
+}
+
+impl std::fmt::Debug for WorkerMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerMonitor")
+            .field("servers", &self.servers())
+            .finish()
+    }
+}
+
+impl WorkerMonitor {
+    /// Each configured server's connection state (connected, backing off
+    /// until when...), jobs running and grabs awaiting a reply, read under
+    /// the worker's lock. Empty before the worker has started running and
+    /// once it has stopped.
+    pub fn servers(&self) -> Vec<ServerState> {
+        match &*self.lock() {
+            Some(driver) => driver.parts().0.servers().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The driver; a panic while it was held (a bug) ended the run future,
+    /// whose [`StopOnDrop`] takes the driver away, so what is left can be read.
+    fn lock(&self) -> MutexGuard<'_, Option<Driver<Driving>>> {
+        self.driver.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Ends the worker's driver (its sockets, its state) when the run future
+/// ends or is dropped.
+struct StopOnDrop<'a>(&'a WorkerMonitor);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        // Dropped outside the lock.
+        let driver = self.0.lock().take();
+        drop(driver);
+    }
+}
+
+gearman_proto::worker_builder!(Worker, WorkerJob, async, monitor: WorkerMonitor::default());
 
 struct Driving {
-    core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
-    on_connect_failed: Option<ConnectFailedHook>,
     updates: Sender<(AssignmentId, WorkUpdate)>,
     updates_rx: Receiver<(AssignmentId, WorkUpdate)>,
-    running: FuturesUnordered<Running>,
+    /// Handlers started since the run future last took them, for it to
+    /// poll outside the lock.
+    started: Vec<Running>,
     /// Handlers by job, so a job the server took back can be stopped.
     aborts: HashMap<AssignmentId, AbortHandle>,
     finished: bool,
 }
 
-impl Driving {
-    fn start(&mut self, assignment: Assignment) {
+impl JobRunner for Driving {
+    fn start(&mut self, core: &mut Core, assignment: Assignment) {
         let key = assignment.id;
         let function = assignment.function.clone();
         let job = WorkerJob {
@@ -104,13 +180,14 @@ impl Driving {
         };
         let Some(handler) = self.handlers.get(&function).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
-            self.finish(key, Err(WorkError::Fail));
+            let _ = core.work_fail(key);
             return;
         };
-        let span = self.core.job_span(&job.assignment);
-        // The handler may panic while making its future, or while it runs.
-        let started = span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| handler(job))));
+        let span = core.job_span(&job.assignment);
+        // The handler is called at the first poll, outside the worker's
+        // lock; it may panic while making its future, or while it runs.
         let guarded = async move {
+            let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(job)));
             let result = match started {
                 Ok(running) => AssertUnwindSafe(running).catch_unwind().await,
                 Err(panic) => Err(panic),
@@ -126,90 +203,70 @@ impl Driving {
         .instrument(span);
         let (guarded, abort) = abortable(guarded);
         self.aborts.insert(key, abort);
-        self.running
+        self.started
             .push(Box::pin(guarded.map(move |result| (key, result))));
     }
 
-    fn update(&mut self, key: AssignmentId, update: WorkUpdate) {
-        if let Err(err) = self.core.report_update(key, &update) {
-            tracing::debug!(%err, "job update not sent");
+    fn lost(&mut self, id: AssignmentId) {
+        if let Some(abort) = self.aborts.remove(&id) {
+            abort.abort();
+        }
+    }
+}
+
+impl Driving {
+    /// Reports the handlers that ended; their updates, sent before they
+    /// returned, go out before their ends.
+    fn end(&mut self, core: &mut Core, cx: &mut Context<'_>, ended: Vec<Ended>, now: Instant) {
+        if ended.is_empty() {
+            return;
+        }
+        self.drain_updates(core, cx, now);
+        for (key, result) in ended {
+            self.aborts.remove(&key);
+            match result {
+                Ok(result) => core.apply(WorkerCommand::Done(key, result), now),
+                // Stopped because the server took the job back.
+                Err(Aborted) => tracing::debug!(%key, "handler stopped: job lost"),
+            }
         }
     }
 
-    fn finish(&mut self, key: AssignmentId, result: Result<Bytes, WorkError>) {
-        if let Err(err) = self.core.report_end(key, &result) {
-            tracing::debug!(%err, "job result not sent");
-        }
-    }
-
-    fn drain_updates(&mut self, cx: &mut Context<'_>) -> bool {
+    fn drain_updates(&mut self, core: &mut Core, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progressed = false;
         // The channel never closes: this driver holds a sender.
         while let Poll::Ready(Some((key, update))) = Pin::new(&mut self.updates_rx).poll_next(cx) {
             progressed = true;
-            self.update(key, update);
+            core.apply(WorkerCommand::Update(key, update), now);
         }
         progressed
     }
 
     /// Stops taking jobs, lets the running ones finish.
-    fn shut_down(&mut self, now: Instant) {
+    fn shut_down(&mut self, core: &mut Core, now: Instant) {
         tracing::info!(
             running = self.aborts.len(),
             "worker shutting down; finishing running jobs"
         );
-        self.core.shutdown(now);
+        core.shutdown(now);
     }
 }
 
 impl Driven for Driving {
     type Core = Core;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
+    fn poll_input(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Context<'_>,
+        now: Instant,
+        _sockets: &mut Sockets,
+    ) -> bool {
+        self.drain_updates(core, cx, now)
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, _now: Instant, _sockets: &mut Sockets) -> bool {
-        let mut progressed = self.drain_updates(cx);
-        let mut done = Vec::new();
-        while let Poll::Ready(Some((key, result))) = Pin::new(&mut self.running).poll_next(cx) {
-            progressed = true;
-            self.aborts.remove(&key);
-            match result {
-                Ok(result) => done.push((key, result)),
-                // Stopped because the server took the job back.
-                Err(Aborted) => tracing::debug!(%key, "handler stopped: job lost"),
-            }
-        }
-        if !done.is_empty() {
-            // A handler's updates, sent before it returned, go out before its end.
-            self.drain_updates(cx);
-            for (key, result) in done {
-                self.finish(key, result);
-            }
-        }
-        progressed
-    }
-
-    fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
-            match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
-                WorkerEvent::JobLost { id } => {
-                    if let Some(abort) = self.aborts.remove(&id) {
-                        abort.abort();
-                    }
-                }
-                WorkerEvent::ConnectFailed { error, .. } => {
-                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
-                    if let Some(hook) = &self.on_connect_failed {
-                        hook(&error);
-                    }
-                }
-                WorkerEvent::ShutdownComplete => self.finished = true,
-                other => self.core.log_event(&other),
-            }
-        }
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        self.finished |= core.run_jobs(self);
     }
 
     fn finished(&self) -> bool {
@@ -218,13 +275,10 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A worker with a full core configuration (backoff, grab form...).
-    pub fn with_config(config: WorkerConfig) -> Worker {
-        Worker {
-            registry: Registry::new(config),
-            connector: Arc::new(TcpConnector),
-            on_connect_failed: None,
-        }
+    /// A [`WorkerMonitor`] of this worker, to see its connections once it
+    /// runs.
+    pub fn monitor(&self) -> WorkerMonitor {
+        self.monitor.clone()
     }
 
     /// Runs until `shutdown` completes (a signal, a channel closing...),
@@ -232,28 +286,57 @@ impl Worker {
     /// Fails at once if the configuration cannot work (no server, a bad
     /// function name).
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
-        let (config, handlers) = self.registry.into_parts();
-        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (core, handlers) = self
+            .registry
+            .into_worker(crate::os_entropy, Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
-            core,
             handlers,
-            on_connect_failed: self.on_connect_failed,
             updates,
             updates_rx,
-            running: FuturesUnordered::new(),
+            started: Vec::new(),
             aborts: HashMap::new(),
             finished: false,
         };
-        let mut driver = Driver::new(driving, self.connector);
+        let monitor = self.monitor;
+        *monitor.lock() = Some(Driver::new(core, driving, self.connector));
+        let _stop = StopOnDrop(&monitor);
+        // Polled here, outside the lock, so that handlers may read the monitor.
+        let mut running = FuturesUnordered::<Running>::new();
         let mut shutdown = pin!(shutdown);
         let mut shutting_down = false;
         std::future::poll_fn(|cx| {
-            if !shutting_down && shutdown.as_mut().poll(cx).is_ready() {
-                shutting_down = true;
-                driver.driven_mut().shut_down(Instant::now());
+            let stop_now = !shutting_down && shutdown.as_mut().poll(cx).is_ready();
+            // Handlers that end at once free their slots for the next jobs
+            // in the same poll; bounded, so that a busy worker yields.
+            for _ in 0..HANDLER_ROUNDS_PER_POLL {
+                let mut ended = Vec::new();
+                while let Poll::Ready(Some(one)) = Pin::new(&mut running).poll_next(cx) {
+                    ended.push(one);
+                }
+                let mut guard = monitor.lock();
+                let Some(driver) = guard.as_mut() else {
+                    return Poll::Ready(());
+                };
+                let (core, driving) = driver.parts_mut();
+                let now = Instant::now();
+                if stop_now && !shutting_down {
+                    shutting_down = true;
+                    driving.shut_down(core, now);
+                }
+                driving.end(core, cx, ended, now);
+                if Pin::new(&mut *driver).poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                let started = std::mem::take(&mut driver.parts_mut().1.started);
+                drop(guard);
+                if started.is_empty() {
+                    return Poll::Pending;
+                }
+                running.extend(started);
             }
-            Pin::new(&mut driver).poll(cx)
+            cx.waker().wake_by_ref();
+            Poll::Pending
         })
         .await;
         Ok(())

@@ -48,4 +48,5 @@ under_both_runtimes!(
     admin_extras,
     idle_submit_goes_out_from_the_caller,
     driver_run_with,
+    worker_monitor,
 );

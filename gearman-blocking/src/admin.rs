@@ -3,16 +3,12 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use gearman_proto::IntoServerAddr;
-use gearman_proto::admin::call::AdminCall;
-use gearman_proto::admin::{AdminRequest, AdminResponse, AdminResponseDecoder};
+pub use gearman_proto::admin::DEFAULT_ADMIN_TIMEOUT;
+use gearman_proto::admin::{ADMIN_READ_CHUNK, AdminRequest, AdminResponse, AdminSession};
 
 use crate::Error;
 use crate::transport::{Connection, Connector, Stream, TcpConnector};
-
-/// Default time allowed for connecting and for each reply.
-pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An admin connection to a job server (gearmand, or this crate's
 /// [`Server`](crate::Server)): typed methods for every command, and
@@ -31,20 +27,12 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Admin {
     stream: Connection,
-    read_buf: BytesMut,
-    decoder: AdminResponseDecoder,
-    /// The socket's read and write timeout, as set (the socket may report
-    /// it rounded).
-    timeout: Duration,
+    /// Its timeout is the socket's read and write timeout, as set (the
+    /// socket may report it rounded).
+    session: AdminSession,
 }
 
 impl Admin {
-    /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
-    /// any [`IntoServerAddr`]) over plain TCP.
-    pub fn connect(addr: impl IntoServerAddr) -> Result<Admin, Error> {
-        Admin::connect_with(addr, &TcpConnector)
-    }
-
     /// Connects to `addr` with `connector` (a
     /// `transport::TlsConnector` (feature `tls`) for a `tls://`
     /// address, say); the handshake counts against the connect timeout
@@ -60,9 +48,7 @@ impl Admin {
         tracing::debug!(%addr, "admin connection open");
         Admin {
             stream,
-            read_buf: BytesMut::with_capacity(4096),
-            decoder: AdminResponseDecoder::new(),
-            timeout: DEFAULT_ADMIN_TIMEOUT,
+            session: AdminSession::new(),
         }
         .with_timeout(DEFAULT_ADMIN_TIMEOUT)
     }
@@ -71,7 +57,7 @@ impl Admin {
     /// `WouldBlock` on some platforms), any other failure as [`Error::Io`].
     fn timeout_or_io(&self, err: std::io::Error) -> Error {
         if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-            Error::timed_out(self.timeout)
+            Error::timed_out(self.session.timeout())
         } else {
             Error::Io(err)
         }
@@ -81,45 +67,27 @@ impl Admin {
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Admin, Error> {
         self.stream.0.set_read_timeout(Some(timeout))?;
         self.stream.0.set_write_timeout(Some(timeout))?;
-        self.timeout = timeout;
+        self.session.set_timeout(timeout);
         Ok(self)
     }
 
     /// Sends one request and reads its reply, whatever it is (an `ERR` reply
     /// is returned as [`AdminResponse::Error`], not as an error).
     pub fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, Error> {
-        let mut out = Vec::new();
-        request.encode(&mut out);
-        write_all(&*self.stream.0, &out).map_err(|err| self.timeout_or_io(err))?;
-        let mut chunk = [0u8; 4096];
+        write_all(&*self.stream.0, &AdminSession::request_bytes(request))
+            .map_err(|err| self.timeout_or_io(err))?;
+        let mut chunk = [0u8; ADMIN_READ_CHUNK];
         loop {
-            match self.decoder.decode(request, &mut self.read_buf) {
-                Ok(Some(reply)) => return Ok(reply),
-                Ok(None) => {}
-                Err(err) => return Err(Error::Protocol(err.to_string())),
+            if let Some(reply) = self.session.reply(request)? {
+                return Ok(reply);
             }
             match self.stream.0.read(&mut chunk) {
                 Ok(0) => return Err(Error::Closed),
-                Ok(n) => self.read_buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.session.read_buf().extend_from_slice(&chunk[..n]),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) => return Err(self.timeout_or_io(err)),
             }
         }
-    }
-
-    /// Sends any line (without line ending) and returns the reply, read as
-    /// the reply to the command the line names. A line holding `\r` or
-    /// `\n` is refused with [`Error::InvalidRequest`].
-    pub fn raw(&mut self, line: impl Into<Bytes>) -> Result<AdminResponse, Error> {
-        self.request(&AdminRequest::raw(line)?)
-    }
-
-    /// Sends a typed command and reads its result; an `ERR` reply is
-    /// [`Error::Server`].
-    fn call<C: AdminCall>(&mut self, call: C) -> Result<C::Output, Error> {
-        let request = call.into_request()?;
-        let reply = self.request(&request)?;
-        Ok(C::read_reply(reply)?)
     }
 
     gearman_proto::admin_calls!(blocking);

@@ -53,7 +53,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.handle
-            .drive(|driving, _, _| driving.core.fmt_overview("Client", f))
+            .drive(|core, _, _, _| core.fmt_overview("Client", f))
             .unwrap_or_else(|| f.write_str("Client { shut down }"))
     }
 }
@@ -69,7 +69,6 @@ type Reply = Sender<Result<RequestAnswer, Error>>;
 pub(crate) type Command = Call<JobSender<JobEvent>, Reply>;
 
 struct Driving {
-    core: Core,
     waiters: Waiters<JobSender<JobEvent>, Reply>,
     handoff: Handoff,
     handles_dropped: bool,
@@ -129,23 +128,18 @@ impl Driven for Driving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
         self.handoff.may_defer = false;
-        self.waiters
-            .call(&mut self.core, command, now, &mut self.handoff);
+        self.waiters.call(core, command, now, &mut self.handoff);
     }
 
     fn handles_dropped(&mut self, _now: Instant) {
         self.handles_dropped = true;
     }
 
-    fn deliver(&mut self, now: Instant, may_defer: bool) {
+    fn deliver(&mut self, core: &mut Core, now: Instant, may_defer: bool) {
         self.handoff.may_defer = may_defer;
-        self.waiters.deliver(&mut self.core, now, &mut self.handoff);
+        self.waiters.deliver(core, now, &mut self.handoff);
     }
 
     fn take_deferred(&mut self) -> Option<Deferred> {
@@ -207,8 +201,7 @@ impl Client {
     ) -> Result<Client, Error> {
         let dialer = Dialer::new(Arc::new(connector), config.connect_timeout);
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
-        let machine = Machine::new(dialer, |_| Driving {
-            core,
+        let machine = Machine::new(dialer, core, |_| Driving {
             waiters: Waiters::new(),
             handoff: Handoff::default(),
             handles_dropped: false,
@@ -233,13 +226,11 @@ impl Client {
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (events, events_rx) = job_channel();
-        let sent = self.handle.send(Command::Submit {
-            key,
-            request,
-            waiter: events,
-        });
+        let (submit, span) = Command::submit(key, request, events);
+        let sent = self.handle.send(submit);
         Job {
             key,
+            span,
             events: events_rx,
             client: self.handle.clone(),
             handle: None,
@@ -252,9 +243,7 @@ impl Client {
     /// requests awaiting a reply, read under the client's lock (for health
     /// checks and metrics); empty once the client is shut down.
     pub fn servers(&self) -> Vec<ServerState> {
-        let servers = self
-            .handle
-            .drive(|driving, _, _| driving.core.servers().collect());
+        let servers = self.handle.drive(|core, _, _, _| core.servers().collect());
         servers.unwrap_or_default()
     }
 
@@ -291,6 +280,8 @@ impl Client {
 /// ```
 ///
 /// Updates that arrive while only [`wait`](Job::wait) is called are dropped.
+/// Waiting and iterating run in the job's `gearman.submit` span
+/// ([`submit_span`](gearman_proto::observe::submit_span)).
 /// Dropping the job frees what the client kept for it; a job left unused
 /// is warned about, since its outcome is lost:
 ///
@@ -309,6 +300,8 @@ pub struct Job {
     handle: Option<JobHandle>,
     outcome: Option<Result<JobOutcome, Error>>,
     ended: bool,
+    /// The job's `gearman.submit` span, entered while the caller waits.
+    span: tracing::Span,
 }
 
 impl std::fmt::Debug for Job {
@@ -337,6 +330,8 @@ impl Job {
     /// Reads events up to the next update (`Ok(Some)`), the end (`Ok(None)`)
     /// or the deadline (`Err(Timeout)`).
     fn read(&mut self, patience: Patience) -> Result<Option<JobUpdate>, Error> {
+        // The caller's wait is the job's: inside its span.
+        let _in_span = self.span.clone().entered();
         if self.outcome.is_some() || self.ended {
             return Ok(None);
         }

@@ -15,9 +15,7 @@ use gearman_proto::server::{Server as Core, ServerConfig};
 use crate::driver::{Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Acceptor, Connection};
 
-/// Default time an accepted peer has to finish what the acceptor asks (a
-/// TLS handshake) before it is dropped.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use gearman_proto::server::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
 /// (binary and admin text) so that any client, worker or `gearadmin` works
@@ -46,7 +44,6 @@ pub(crate) enum Command {
 }
 
 struct Serving {
-    core: Core,
     state: server::Serving,
 }
 
@@ -54,17 +51,13 @@ impl Driven for Serving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, io: &mut Io) {
         match command {
             Command::Accepted(connection, peer) => {
                 if !self.state.accepting() {
                     return;
                 }
-                let conn = self.core.accept(peer.to_string(), now);
+                let conn = core.accept(peer.to_string(), now);
                 io.attach(conn, connection);
             }
             Command::Stop => {
@@ -74,8 +67,8 @@ impl Driven for Serving {
         }
     }
 
-    fn deliver(&mut self, _now: Instant, _may_defer: bool) {
-        self.state.observe(&mut self.core);
+    fn deliver(&mut self, core: &mut Core, _now: Instant, _may_defer: bool) {
+        self.state.observe(core);
     }
 
     fn finished(&self) -> bool {
@@ -211,8 +204,7 @@ fn serve(
     if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
         core.set_wall_clock(unix, Instant::now());
     }
-    let machine = Machine::new(Dialer::tcp(), |_| Serving {
-        core,
+    let machine = Machine::new(Dialer::tcp(), core, |_| Serving {
         state: server::Serving::default(),
     });
     remote.start(&machine);
@@ -341,12 +333,9 @@ fn out_of_descriptors(err: &io::Error) -> bool {
     cfg!(unix) && matches!(err.raw_os_error(), Some(23 | 24))
 }
 
-/// The machine's name for job handles, without reaching for libc.
-fn hostname() -> String {
+/// The machine's name as the system gives it, without reaching for libc.
+fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty() && !name.contains(':'))
-        .unwrap_or_else(|| "localhost".to_owned())
 }

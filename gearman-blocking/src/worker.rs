@@ -13,8 +13,7 @@ use bytes::Bytes;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, BlockingHandler, ConnectFailedHook, Registry, Worker as Core,
-    WorkerConfig, WorkerEvent,
+    Assignment, BlockingHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
 };
 
 use gearman_proto::observe::ServerState;
@@ -45,16 +44,8 @@ impl WorkerJob {
     fn send(&self, update: WorkUpdate) {
         // The worker is gone only after a forced shutdown; nothing to tell then.
         self.machine
-            .command(Command::Update(self.assignment.id, update));
+            .command(WorkerCommand::Update(self.assignment.id, update));
     }
-}
-
-/// What the handler threads and shutdown handles ask of the worker.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Update(AssignmentId, WorkUpdate),
-    Done(AssignmentId, Result<Bytes, WorkError>),
-    Shutdown,
 }
 
 /// A job for the pool, with the handler to run it.
@@ -95,11 +86,10 @@ struct Task {
 pub struct Worker {
     registry: Registry<Handler>,
     connector: Arc<dyn Connector>,
-    on_connect_failed: Option<ConnectFailedHook>,
     remote: Remote<Driving>,
 }
 
-gearman_proto::worker_builder!(Worker, WorkerJob, blocking);
+gearman_proto::worker_builder!(Worker, WorkerJob, blocking, remote: Remote::new());
 
 /// Asks a [`Worker`] to shut down gracefully: stop taking jobs, finish the
 /// running ones, close its connections. Cheap to clone; usable from any
@@ -119,7 +109,7 @@ impl ShutdownHandle {
     /// Requests the shutdown and returns at once; calling it again, or after
     /// the worker stopped, does nothing.
     pub fn shutdown(&self) {
-        self.remote.send(Command::Shutdown);
+        self.remote.send(WorkerCommand::Shutdown);
     }
 }
 
@@ -149,7 +139,7 @@ impl RunningWorker {
         let servers = self
             .stop
             .remote
-            .drive(|driving, _, _| driving.core.servers().collect());
+            .drive(|core, _, _, _| core.servers().collect());
         servers.unwrap_or_default()
     }
 
@@ -166,9 +156,7 @@ impl RunningWorker {
 }
 
 struct Driving {
-    core: Core,
     handlers: HashMap<Bytes, Handler>,
-    on_connect_failed: Option<ConnectFailedHook>,
     machine: Weak<Machine<Driving>>,
     tasks: mpsc::Sender<Task>,
     /// With one job at a time, a job runs on the reader thread that received
@@ -181,11 +169,16 @@ struct Driving {
     /// hand to the pool (or run) once it has unlocked the machine, so that a
     /// pool thread does not wake only to wait for the lock.
     for_reader: Vec<Task>,
+    /// Whether the thread delivering is a reader that runs
+    /// [`take_deferred`](Driven::take_deferred) next.
+    may_defer: bool,
     finished: bool,
 }
 
-impl Driving {
-    fn start(&mut self, assignment: Assignment, may_defer: bool) {
+/// A lost job runs on (a thread cannot be stopped from outside); its result
+/// is dropped.
+impl JobRunner for Driving {
+    fn start(&mut self, core: &mut Core, assignment: Assignment) {
         let Some(machine) = self.machine.upgrade() else {
             // The machine is going away; nobody would take the result.
             return;
@@ -196,62 +189,33 @@ impl Driving {
         };
         let Some(handler) = self.handlers.get(job.function()).cloned() else {
             // The core only assigns registered functions; fail rather than hang.
-            let _ = self.core.work_fail(job.assignment.id);
+            let _ = core.work_fail(job.assignment.id);
             return;
         };
         let key = job.assignment.id;
-        let span = self.core.job_span(&job.assignment);
+        let span = core.job_span(&job.assignment);
         let task = Task { job, handler, span };
-        if may_defer {
+        if self.may_defer {
             self.for_reader.push(task);
             return;
         }
         if self.tasks.send(task).is_err() {
-            let _ = self.core.work_fail(key);
+            let _ = core.work_fail(key);
         }
     }
 }
 
 impl Driven for Driving {
     type Core = Core;
-    type Command = Command;
+    type Command = WorkerCommand;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
+    fn command(&mut self, core: &mut Core, command: WorkerCommand, now: Instant, _io: &mut Io) {
+        core.apply(command, now);
     }
 
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
-        let result = match command {
-            Command::Update(key, update) => self.core.report_update(key, &update),
-            Command::Done(key, result) => self.core.report_end(key, &result),
-            Command::Shutdown => {
-                self.core.shutdown(now);
-                Ok(())
-            }
-        };
-        if let Err(err) = result {
-            tracing::debug!(%err, "job result not sent");
-        }
-    }
-
-    fn deliver(&mut self, _now: Instant, may_defer: bool) {
-        while let Some(event) = self.core.poll_event() {
-            match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(assignment, may_defer),
-                WorkerEvent::JobLost { id } => {
-                    // A thread cannot be stopped from outside; its result will be dropped.
-                    tracing::debug!(%id, "job lost with its connection; the server requeues it");
-                }
-                WorkerEvent::ConnectFailed { error, .. } => {
-                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
-                    if let Some(hook) = &self.on_connect_failed {
-                        hook(&error);
-                    }
-                }
-                WorkerEvent::ShutdownComplete => self.finished = true,
-                other => self.core.log_event(&other),
-            }
-        }
+    fn deliver(&mut self, core: &mut Core, _now: Instant, may_defer: bool) {
+        self.may_defer = may_defer;
+        self.finished |= core.run_jobs(self);
     }
 
     fn take_deferred(&mut self) -> Option<Deferred> {
@@ -268,9 +232,10 @@ impl Driven for Driving {
             for task in tasks {
                 if let Err(mpsc::SendError(task)) = pool.send(task) {
                     // No pool thread is left to run it.
-                    task.job
-                        .machine
-                        .command(Command::Done(task.job.assignment.id, Err(WorkError::Fail)));
+                    task.job.machine.command(WorkerCommand::Done(
+                        task.job.assignment.id,
+                        Err(WorkError::Fail),
+                    ));
                 }
             }
             if let Some((task, gate)) = inline {
@@ -317,20 +282,10 @@ fn run_task(task: Task, gate: Option<&Mutex<()>>) {
     };
     drop(held);
     job.machine
-        .command(Command::Done(job.assignment.id, result));
+        .command(WorkerCommand::Done(job.assignment.id, result));
 }
 
 impl Worker {
-    /// A worker with a full core configuration (backoff, grab form...).
-    pub fn with_config(config: WorkerConfig) -> Worker {
-        Worker {
-            registry: Registry::new(config),
-            connector: Arc::new(TcpConnector),
-            on_connect_failed: None,
-            remote: Remote::new(),
-        }
-    }
-
     /// A handle that asks this worker, once running, to shut down gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
@@ -344,13 +299,11 @@ impl Worker {
         let Worker {
             registry,
             connector,
-            on_connect_failed,
             remote,
         } = self;
-        let (config, handlers) = registry.into_parts();
-        let dialer = Dialer::new(connector, config.connect_timeout);
-        let threads = config.concurrency.max(1);
-        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (core, handlers) = registry.into_worker(crate::os_entropy, Instant::now())?;
+        let dialer = Dialer::new(connector, core.config().connect_timeout);
+        let threads = core.config().concurrency.max(1);
         let (tasks, tasks_rx) = mpsc::channel();
         let tasks_rx = Arc::new(Mutex::new(tasks_rx));
         let one_at_a_time = (threads == 1).then(|| Arc::new(Mutex::new(())));
@@ -361,14 +314,13 @@ impl Worker {
                 .name(format!("gearman-job-{index}"))
                 .spawn(move || pool_thread(tasks_rx, gate))?;
         }
-        let machine = Machine::new(dialer, |machine| Driving {
-            core,
+        let machine = Machine::new(dialer, core, |machine| Driving {
             handlers,
-            on_connect_failed,
             machine: machine.clone(),
             tasks,
             one_at_a_time,
             for_reader: Vec::new(),
+            may_defer: false,
             finished: false,
         });
         remote.start(&machine);

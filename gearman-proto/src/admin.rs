@@ -35,6 +35,7 @@ pub mod call;
 mod reply_decoder;
 mod request;
 mod response;
+mod session;
 mod typed_methods;
 
 pub use call::{AdminCall, AdminCallError};
@@ -48,3 +49,4 @@ pub use request::{
 pub use response::{
     AdminResponse, JobRow, PriorityStatusRow, StatusRow, WorkerRow, encode_list_end,
 };
+pub use session::{ADMIN_READ_CHUNK, AdminSession, DEFAULT_ADMIN_TIMEOUT};

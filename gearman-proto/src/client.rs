@@ -79,8 +79,10 @@ mod answers;
 mod config;
 mod dispatch;
 mod event;
+mod job_queue;
 mod link;
 mod listeners;
+mod progress;
 mod request;
 mod routing;
 mod waiters;
@@ -102,6 +104,8 @@ pub use crate::endpoint::ServerId;
 pub use config::{ClientConfig, ConfigError};
 pub use dispatch::{Dispatch, JobError, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 pub use event::{ClientError, ClientEvent, JobStatus, UniqueStatus};
+pub use job_queue::JobQueue;
+pub use progress::JobProgress;
 pub use request::{
     CronSchedule, JobHandle, JobId, JobRequest, MAX_HANDLE_LEN, MAX_UNIQUE_LEN, RequestId,
     Schedule, UsageError,

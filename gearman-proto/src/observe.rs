@@ -70,9 +70,12 @@ pub fn job_span(assignment: &Assignment, addr: &str) -> tracing::Span {
 /// The span a client's submit is followed in: [`SUBMIT_SPAN`] at info level,
 /// with the job's `function` and `unique` (empty when none was given), and
 /// the `server` address and `handle` once the server has acknowledged it.
-/// The client's table of waiters ([`Waiters`](crate::client::Waiters))
-/// opens it at the submit, enters it while applying the submit and
-/// delivering each of the job's steps, and closes it at the job's end.
+/// [`Call::submit`](crate::client::Call::submit) opens it and hands a copy
+/// to the caller; the client's table of waiters
+/// ([`Waiters`](crate::client::Waiters)) enters it while applying the
+/// submit and delivering each of the job's steps, and each adapter's job
+/// handle while its caller waits for the job. It closes once the job has
+/// ended and the caller's handle is dropped.
 pub fn submit_span(request: &JobRequest) -> tracing::Span {
     let unique = request.unique.as_deref().unwrap_or_default();
     tracing::info_span!(

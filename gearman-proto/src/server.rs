@@ -147,7 +147,7 @@ use crate::packet::{Command, Field, Magic};
 use crate::packet::{HEADER_LEN, Packet};
 use crate::time::after;
 
-pub use config::{ServerConfig, VerboseLevel};
+pub use config::{DEFAULT_HANDSHAKE_TIMEOUT, ServerConfig, VerboseLevel};
 pub use serving::Serving;
 
 use crate::decimal::Decimal;

@@ -21,52 +21,64 @@
 //!   [`set_client_id`](Worker::set_client_id) go to every connected server
 //!   at once and are remembered for later connections.
 //! - **Grab cycle.** Each connection is [`GrabState::Idle`],
-//!   [`GrabState::AwaitingGrabReply`] or [`GrabState::Asleep`]. It has at
-//!   most one grab outstanding. NO_JOB is answered with PRE_SLEEP and the
-//!   connection sleeps until a NOOP. Only a grab reply, or a NOOP while
+//!   [`GrabState::AwaitingGrabReply`] or [`GrabState::Asleep`]. A
+//!   connection keeps several grabs outstanding while it has free slots,
+//!   so it does not pay one round trip per job: one at first, one more for
+//!   each job assigned, halved each time it sleeps, up to
+//!   [`WorkerConfig::grabs_per_connection`] (default: as many as free
+//!   slots); the server answers each grab with one reply, in order. Once a
+//!   grab comes back NO_JOB no more are added, and
+//!   when the last one outstanding is answered the connection sends
+//!   PRE_SLEEP and sleeps until a NOOP. Only a grab reply, or a NOOP while
 //!   asleep, changes the state; a stray NO_JOB is ignored, so no packet
 //!   sequence makes the worker grab in a loop on its own.
-//! - **NOOP while not asleep is ignored**, and nothing is lost by it: while a
-//!   grab is outstanding, the server processes that grab after it sent the
-//!   NOOP (one ordered stream per connection), so the grab's reply already
-//!   reflects the work the NOOP announced; if that reply is NO_JOB the
-//!   worker sends PRE_SLEEP, and the server answers PRE_SLEEP with an
+//! - **NOOP while not asleep is ignored**, and nothing is lost by it: while
+//!   grabs are outstanding, the server processes them after it sent the
+//!   NOOP (one ordered stream per connection), so their replies already
+//!   reflect the work the NOOP announced; if one of them is NO_JOB the
+//!   worker sends PRE_SLEEP after the last reply, and the server answers PRE_SLEEP with an
 //!   immediate NOOP whenever work is queued (gearmand and the Perl server
 //!   do). While idle the connection already grabs at the next free slot.
 //!   Servers do not wake a sleeper for a function it has just registered,
 //!   so [`can_do`](Worker::can_do) on a sleeping connection sends PRE_SLEEP
 //!   again, which brings that immediate NOOP when work is waiting.
 //! - **Concurrency.** Grabs outstanding plus jobs running never exceed
-//!   [`WorkerConfig::concurrency`], across all servers. When a slot frees,
+//!   [`WorkerConfig::concurrency`], across all servers, so no server can
+//!   hand the worker more jobs than it runs at once. When a slot frees,
 //!   the next idle connection (round robin over all connections, which
 //!   alternate between servers) grabs: one that
 //!   last got a job, was just connected, or was woken by NOOP while no slot
-//!   was free.
+//!   was free, or one whose grabs outstanding may take another.
 //! - **Assignments.** JOB_ASSIGN, JOB_ASSIGN_UNIQ and JOB_ASSIGN_ALL are all
 //!   accepted whatever grab was sent. A job for a function the worker no
 //!   longer has (a CANT_DO crossed the assignment) is answered with
 //!   WORK_FAIL at once and never reported. An assignment with no grab
 //!   outstanding breaks the protocol and closes the connection (the server
 //!   requeues the job), so the limit holds whatever a server sends.
-//! - **Grab fallback.** An ERROR while a grab is outstanding answers that
-//!   grab (unless its code is `JOB_NOT_FOUND`, which answers a WORK_* packet
-//!   for a job the server no longer gives us); the connection then uses the
+//! - **Grab fallback.** An ERROR while a grab is outstanding answers the
+//!   oldest grab (unless its code is `JOB_NOT_FOUND`, which answers a
+//!   WORK_* packet for a job the server no longer gives us). Grabs are only
+//!   sent several at a time in a form the server has answered with a job,
+//!   so a refusal of a new form finds one grab outstanding: the connection then uses the
 //!   next plainer grab ([`GrabMode::plainer`]) and sends it. If even
-//!   GRAB_JOB is refused, the connection sleeps as after NO_JOB.
+//!   GRAB_JOB is refused, the connection sleeps as after NO_JOB. An ERROR
+//!   among several grabs outstanding counts as a NO_JOB.
 //! - **Silent servers.** A grab with no reply within
-//!   [`WorkerConfig::grab_reply_timeout`] is taken as a form the server
-//!   ignores: the connection falls back to the next plainer grab, and after
-//!   a silent GRAB_JOB it reconnects. A late reply then answers the newer
-//!   grab; an assignment beyond that breaks the protocol and closes the
-//!   connection, so the limits hold.
+//!   [`WorkerConfig::grab_reply_timeout`] (counted from the previous reply
+//!   while several are outstanding) is taken as a form the server ignores:
+//!   the connection falls back to the next plainer grab, and after a silent
+//!   GRAB_JOB it reconnects; so does a connection with several grabs
+//!   unanswered, whose server had answered that form. A late reply then
+//!   answers the newer grab; an assignment beyond that breaks the protocol
+//!   and closes the connection, so the limits hold.
 //! - **Other ERRORs** (after a WORK_* for a job the server took back) are
 //!   logged with `tracing` and change nothing.
 //! - **Lost connections.** Every job running on a connection that drops is
 //!   reported with [`WorkerEvent::JobLost`] and its slot is freed at once;
 //!   the server requeues it, and results reported for it later are dropped.
 //! - **Shutdown.** [`shutdown`](Worker::shutdown) stops grabbing and
-//!   reconnecting, lets running jobs finish (a grab already outstanding may
-//!   still bring one job, which is reported and must be finished too), then
+//!   reconnecting, lets running jobs finish (each grab already outstanding
+//!   may still bring a job, which is reported and must be finished too), then
 //!   closes every connection and reports [`WorkerEvent::ShutdownComplete`].
 //! - **Peer input never panics**: a packet that does not decode closes that
 //!   connection with a `tracing` warning, then it reconnects. So does a
@@ -91,13 +103,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::{Ability, GrabMode, WorkerConfig};
-pub use event::{Assignment, AssignmentId, GrabState, WorkerError, WorkerEvent};
+pub use event::{Assignment, AssignmentId, GrabState, JobRunner, WorkerError, WorkerEvent};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 pub use registry::{
     AsyncHandler, BlockingHandler, ConnectFailedHook, HandlerFuture, Registry, async_handler,
     blocking_handler,
 };
-pub use report::{WorkError, WorkUpdate};
+pub use report::{WorkError, WorkUpdate, WorkerCommand};
 
 use crate::backoff::Backoff;
 use crate::decimal::Decimal;
@@ -195,6 +207,17 @@ pub struct Worker {
     /// matching [`ConnAction::Close`] takes effect.
     final_transmits: VecDeque<Transmit>,
     events: VecDeque<WorkerEvent>,
+    on_connect_failed: ConnectFailed,
+}
+
+/// The hook [`Worker::run_jobs`] calls for a failed connect.
+#[derive(Default)]
+struct ConnectFailed(Option<ConnectFailedHook>);
+
+impl std::fmt::Debug for ConnectFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "hook" } else { "none" })
+    }
 }
 
 #[derive(Debug)]
@@ -300,6 +323,7 @@ impl Worker {
             actions: VecDeque::new(),
             final_transmits: VecDeque::new(),
             events: VecDeque::new(),
+            on_connect_failed: ConnectFailed::default(),
         };
         worker.handle_timeout(now);
         Ok(worker)
@@ -335,6 +359,37 @@ impl Worker {
         }
     }
 
+    /// Sets the hook [`run_jobs`](Worker::run_jobs) calls for each
+    /// connection that cannot be opened (by default, with `None`, a failed
+    /// connect is only logged).
+    pub fn on_connect_failed(&mut self, hook: Option<ConnectFailedHook>) {
+        self.on_connect_failed = ConnectFailed(hook);
+    }
+
+    /// Drains the events as a run loop does: jobs assigned and lost go to
+    /// `runner`, a failed connect is logged as a warning and handed to the
+    /// [`on_connect_failed`](Worker::on_connect_failed) hook, anything else
+    /// goes to [`log_event`](Worker::log_event). Returns true once the
+    /// graceful shutdown is over ([`WorkerEvent::ShutdownComplete`]).
+    pub fn run_jobs(&mut self, runner: &mut impl JobRunner) -> bool {
+        let mut shut_down = false;
+        while let Some(event) = self.poll_event() {
+            match event {
+                WorkerEvent::JobAssigned(assignment) => runner.start(self, assignment),
+                WorkerEvent::JobLost { id } => runner.lost(id),
+                WorkerEvent::ShutdownComplete => shut_down = true,
+                WorkerEvent::ConnectFailed { error, .. } => {
+                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
+                    if let Some(hook) = &self.on_connect_failed.0 {
+                        hook(&error);
+                    }
+                }
+                other => self.log_event(&other),
+            }
+        }
+        shut_down
+    }
+
     /// Each configured server's connection state (the best of its
     /// connections), jobs running and grabs awaiting a reply, in configured
     /// order (for health checks and metrics).
@@ -361,10 +416,7 @@ impl Worker {
                 addr: addr.clone(),
                 state,
                 jobs_in_flight: self.jobs.values().filter(|job| job.server == index).count(),
-                requests_pending: links()
-                    .filter_map(Link::up)
-                    .filter(|c| c.grab_state == GrabState::AwaitingGrabReply)
-                    .count(),
+                requests_pending: links().filter_map(Link::up).map(|c| c.grabs).sum(),
             }
         })
     }
@@ -417,8 +469,8 @@ impl Worker {
         self.links
             .iter()
             .filter_map(Link::up)
-            .filter(|c| c.grab_state == GrabState::AwaitingGrabReply)
-            .count()
+            .map(|c| c.grabs)
+            .sum()
     }
 
     /// Jobs assigned and not yet ended or lost, across all servers.
@@ -674,7 +726,12 @@ impl Worker {
             return;
         }
         link.backoff.reset();
-        let mut connection = Connection::new(conn, self.config.grab, self.config.max_packet_size);
+        let mut connection = Connection::new(
+            conn,
+            self.config.grab,
+            self.config.grabs_per_connection,
+            self.config.max_packet_size,
+        );
         if let Some(id) = &self.client_id {
             send(&mut connection, Command::SetClientId, &[id]);
         }

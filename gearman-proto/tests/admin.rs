@@ -732,3 +732,33 @@ fn a_raw_line_with_a_line_break_is_refused_when_built() {
     AdminRequest::raw("show jobs").unwrap().encode(&mut wire);
     assert_eq!(wire, b"show jobs\r\n");
 }
+
+#[test]
+fn admin_session_reads_a_reply_in_pieces_and_calls_a_bad_one_a_protocol_error() {
+    use gearman_proto::admin::{AdminSession, DEFAULT_ADMIN_TIMEOUT};
+    use gearman_proto::driver_error::Error;
+
+    let mut session = AdminSession::new();
+    assert_eq!(session.timeout(), DEFAULT_ADMIN_TIMEOUT);
+    let request = AdminRequest::Status;
+    assert_eq!(
+        AdminSession::request_bytes(&request),
+        encoded_request(&request)
+    );
+    for &byte in b"f\t1\t0\t2\n." {
+        session.read_buf().extend_from_slice(&[byte]);
+        assert_eq!(session.reply(&request).unwrap(), None);
+    }
+    session.read_buf().extend_from_slice(b"\nOK\n");
+    assert_eq!(
+        session.reply(&request).unwrap(),
+        Some(AdminResponse::Status(vec![StatusRow::new("f", 1, 0, 2)]))
+    );
+    // What follows a reply stays for the next one.
+    assert_eq!(&session.read_buf()[..], b"OK\n");
+
+    let mut session = AdminSession::new();
+    let endless_line = vec![b'f'; gearman_proto::admin::DEFAULT_MAX_REPLY_LINE_LEN + 1];
+    session.read_buf().extend_from_slice(&endless_line);
+    assert!(matches!(session.reply(&request), Err(Error::Protocol(_))));
+}

@@ -1745,3 +1745,19 @@ fn after_a_request_timeout_submits_go_elsewhere_until_the_server_answers_again()
     assert_eq!(net.events().len(), 3, "B's three jobs were created");
     net.expect_no_action();
 }
+
+#[test]
+fn job_progress_keeps_the_acknowledged_handle_and_a_queued_one() {
+    use gearman_proto::client::{JobOutcome, JobProgress};
+
+    let mut job = JobProgress::new(true);
+    assert_eq!(job.handle(), None);
+    assert!(job.take_outcome().is_none(), "no end yet");
+    job.created(handle(0, b"H:1"));
+    assert_eq!(job.handle(), Some(&handle(0, b"H:1")));
+
+    let mut background = JobProgress::new(true);
+    background.end(Ok(JobOutcome::Queued(handle(1, b"H:2"))));
+    assert_eq!(background.handle(), Some(&handle(1, b"H:2")));
+    assert!(background.is_over() && !background.awaited());
+}

@@ -339,3 +339,19 @@ fn a_connect_the_transport_refuses_is_reported_with_its_cause() {
     assert_eq!(ended, job);
     assert_eq!(cause.addr(), "a:4730");
 }
+
+#[test]
+fn a_writer_batches_queued_chunks_up_to_the_limit_and_leaves_the_rest() {
+    use gearman_proto::bytes::BytesMut;
+    use gearman_proto::endpoint::{WRITE_BATCH, coalesce};
+
+    let chunk = Bytes::from(vec![7u8; WRITE_BATCH / 4]);
+    let mut queued: Vec<Bytes> = (0..8).map(|_| chunk.clone()).collect();
+    let mut batch = BytesMut::new();
+    let written = coalesce(&chunk, || queued.pop(), &mut batch).len();
+    assert_eq!(
+        written, WRITE_BATCH,
+        "the first chunk and three queued ones"
+    );
+    assert_eq!(queued.len(), 5, "the rest waits for the next write");
+}

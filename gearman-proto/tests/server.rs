@@ -1031,3 +1031,12 @@ fn output_the_driver_does_not_take_is_bounded() {
     h.req(w, WorkCompleteReq, &[&h1, b""]);
     assert!(h.recv(w).is_empty(), "the job is still the worker's");
 }
+
+#[test]
+fn handles_name_the_trimmed_hostname_or_localhost_when_it_cannot_serve() {
+    let prefix = |name: Option<&str>| ServerConfig::for_hostname(name).job_handle_prefix;
+    assert_eq!(prefix(Some("jobs1\n")), "H:jobs1");
+    assert_eq!(prefix(Some("a:b")), "H:localhost");
+    assert_eq!(prefix(Some(" \n")), "H:localhost");
+    assert_eq!(prefix(None), "H:localhost");
+}

@@ -4,11 +4,16 @@
 mod worker_support;
 
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use gearman_proto::Command::*;
-use gearman_proto::worker::WorkerEvent;
-use gearman_proto::worker::{AssignmentId, GrabMode, GrabState, Worker, WorkerConfig, WorkerError};
+use gearman_proto::worker::{
+    Assignment, AssignmentId, ConnectFailedHook, GrabMode, GrabState, JobRunner, Worker,
+    WorkerConfig, WorkerError,
+};
+use gearman_proto::worker::{WorkError, WorkUpdate, WorkerCommand, WorkerEvent};
 use gearman_proto::{Command, ConnAction, ConnectError, Packet};
 use worker_support::{Peer, servers, sid};
 
@@ -209,16 +214,18 @@ fn stray_no_job_does_nothing() {
 }
 
 #[test]
-fn no_job_storm_keeps_one_grab_per_connection_and_no_busy_loop() {
+fn no_job_storm_keeps_grabs_within_the_limit_and_no_busy_loop() {
     let mut peer = Peer::connected(
         WorkerConfig::new(servers(2))
             .with_function("f")
             .with_concurrency(4),
     );
     let mut grabs = [1usize, 1];
+    let mut no_jobs = 0;
     for round in 0..200 {
         for (s, grabs) in grabs.iter_mut().enumerate() {
             let packet = if round % 3 == 0 { NoJob } else { Noop };
+            no_jobs += usize::from(packet == NoJob);
             peer.send(s, packet, &[]);
             for p in peer.take_sent(s) {
                 match p.command() {
@@ -227,14 +234,17 @@ fn no_job_storm_keeps_one_grab_per_connection_and_no_busy_loop() {
                     other => panic!("unexpected {other:?}"),
                 }
             }
-            assert!(peer.worker.grabs_outstanding() <= 2);
+            assert!(peer.worker.grabs_outstanding() <= 4);
         }
     }
-    // Each grab needs a NO_JOB then a NOOP: at most one grab per two packets.
-    assert!(grabs.iter().all(|&g| g <= 1 + 200 / 3 + 1), "{grabs:?}");
+    // Every grab but those still outstanding was answered by one NO_JOB.
+    assert!(
+        grabs.iter().sum::<usize>() <= no_jobs + 4,
+        "{grabs:?} for {no_jobs} NO_JOBs"
+    );
     // Once asleep, with no input at all, nothing is ever sent.
     for s in 0..2 {
-        if peer.worker.grab_state(sid(s)) == Some(GrabState::AwaitingGrabReply) {
+        while peer.worker.grab_state(sid(s)) == Some(GrabState::AwaitingGrabReply) {
             peer.send(s, NoJob, &[]);
         }
         peer.take_sent(s);
@@ -1192,4 +1202,87 @@ fn several_connections_per_server_each_register_and_share_the_concurrency_limit(
     );
     assert_eq!(worker.connected_count(jobs[1].server), 2);
     assert!(worker.is_connected(jobs[1].server));
+}
+
+/// Records what `run_jobs` hands it.
+#[derive(Default)]
+struct Recorder {
+    started: Vec<Bytes>,
+    lost: Vec<AssignmentId>,
+}
+
+impl JobRunner for Recorder {
+    fn start(&mut self, _worker: &mut Worker, assignment: Assignment) {
+        self.started.push(assignment.payload().clone());
+    }
+
+    fn lost(&mut self, id: AssignmentId) {
+        self.lost.push(id);
+    }
+}
+
+#[test]
+fn run_jobs_hands_a_failed_connect_to_the_hook_and_jobs_to_the_runner() {
+    let mut peer = Peer::new(one("f"));
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let hook: ConnectFailedHook = {
+        let failed = failed.clone();
+        Arc::new(move |error: &ConnectError| failed.lock().unwrap().push(error.addr().to_owned()))
+    };
+    peer.worker.on_connect_failed(Some(hook));
+    let mut runner = Recorder::default();
+    let conn = peer.pending_connects.remove(&0).expect("connect pending");
+    let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+    peer.worker
+        .handle_connect_failed(conn, ConnectError::new("gm0:4730", refused), peer.now);
+    assert!(!peer.worker.run_jobs(&mut runner));
+    assert_eq!(*failed.lock().unwrap(), ["gm0:4730"]);
+
+    let at = peer.worker.poll_timeout().expect("retry scheduled");
+    peer.advance_to(at);
+    let conn = peer.accept(0);
+    let assign = Packet::build(JobAssign, &[b"H:1", b"f", b"data"]).unwrap();
+    let mut bytes = Vec::new();
+    assign.encode(&mut bytes);
+    peer.worker.handle_input(conn, &bytes, peer.now);
+    assert!(!peer.worker.run_jobs(&mut runner));
+    assert_eq!(runner.started, [Bytes::from_static(b"data")]);
+    peer.worker.handle_disconnected(conn, peer.now);
+    assert!(!peer.worker.run_jobs(&mut runner));
+    assert_eq!(runner.lost.len(), 1);
+
+    peer.worker.shutdown(peer.now);
+    // The end waits for the last output to be taken.
+    while peer.worker.poll_transmit().is_some() {}
+    while peer.worker.poll_action().is_some() {}
+    assert!(peer.worker.run_jobs(&mut runner), "shutdown complete");
+    assert_eq!(failed.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn apply_sends_updates_and_ends_and_only_logs_a_refused_report() {
+    let mut peer = Peer::connected(one("f"));
+    peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    let job = peer.take_job();
+    let now = peer.now;
+    let part = WorkUpdate::Data(Bytes::from_static(b"part"));
+    peer.worker.apply(WorkerCommand::Update(job.id, part), now);
+    let done = Ok(Bytes::from_static(b"done"));
+    peer.worker.apply(WorkerCommand::Done(job.id, done), now);
+    // A second end is refused by the core: logged, not sent.
+    peer.worker
+        .apply(WorkerCommand::Done(job.id, Err(WorkError::Fail)), now);
+    peer.drain();
+    peer.expect(
+        0,
+        &[
+            (WorkDataReq, &[b"H:1", b"part"]),
+            (WorkCompleteReq, &[b"H:1", b"done"]),
+            (GrabJobUniq, &[]),
+        ],
+    );
+    // Shutting down, the worker waits for its grab's reply.
+    peer.worker.apply(WorkerCommand::Shutdown, now);
+    peer.send(0, NoJob, &[]);
+    assert_eq!(peer.take_events(), [WorkerEvent::ShutdownComplete]);
 }

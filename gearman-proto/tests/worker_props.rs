@@ -3,8 +3,8 @@
 //!
 //! A model counts grabs from the bytes the worker writes and the replies fed
 //! to it, independently of the worker's own bookkeeping, and checks after
-//! every step: no panic; at most one grab outstanding per connection; grabs
-//! outstanding plus running jobs never above the limit; every job reported
+//! every step: no panic; the worker's count of grabs outstanding matches
+//! the model's; grabs outstanding plus running jobs never above the limit; every job reported
 //! once and ended once (by the caller or by JobLost); results go to the
 //! connection that assigned the job; a free slot never sits next to an idle
 //! connection; shutdown completes once every job ends.
@@ -254,7 +254,7 @@ impl Model {
         let mut total = 0;
         for conn in self.conns.values() {
             let n = self.outstanding.get(conn).copied().unwrap_or(0);
-            assert!(n <= 1, "{n} grabs outstanding on {conn:?}");
+            assert!(n <= self.limit, "{n} grabs outstanding on {conn:?}");
             total += n;
         }
         assert_eq!(total, self.worker.grabs_outstanding(), "grab bookkeeping");
@@ -400,15 +400,16 @@ impl Model {
                 self.live.retain(|j| *j != id);
                 self.drain();
             }
-            let waiting: Vec<usize> = self
+            let waiting: Vec<(usize, usize)> = self
                 .conns
                 .iter()
-                .filter(|(_, c)| self.outstanding.get(c).copied().unwrap_or(0) > 0)
-                .map(|(s, _)| *s)
+                .map(|(s, c)| (*s, self.outstanding.get(c).copied().unwrap_or(0)))
                 .collect();
-            for server in waiting {
-                self.feed(server, &Reply::NoJob, 0, None);
-                self.drain();
+            for (server, grabs) in waiting {
+                for _ in 0..grabs {
+                    self.feed(server, &Reply::NoJob, 0, None);
+                    self.drain();
+                }
             }
         }
         assert!(self.shutdown_complete, "shutdown did not complete");

@@ -15,7 +15,7 @@ use gearman_proto::client::{
     Waiters,
 };
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
-use gearman_proto::client::{JobStep, RequestAnswer};
+use gearman_proto::client::{JobProgress, JobStep, RequestAnswer};
 use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
@@ -56,7 +56,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.driver
-            .inspect(|driving| driving.core.fmt_overview("Client", f))
+            .inspect(|core, _| core.fmt_overview("Client", f))
             .unwrap_or_else(|| f.write_str("Client { shut down }"))
     }
 }
@@ -70,7 +70,6 @@ type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 type Steps = JobSender<Result<JobStep, Error>>;
 
 struct Driving {
-    core: Core,
     waiters: Waiters<Steps, Reply>,
     commands_closed: bool,
 }
@@ -103,21 +102,16 @@ impl Driven for Driving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
-        self.waiters
-            .call(&mut self.core, command, now, &mut Handoff);
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
+        self.waiters.call(core, command, now, &mut Handoff);
     }
 
     fn commands_closed(&mut self, _now: Instant) {
         self.commands_closed = true;
     }
 
-    fn deliver(&mut self, now: Instant) {
-        self.waiters.deliver(&mut self.core, now, &mut Handoff);
+    fn deliver(&mut self, core: &mut Core, now: Instant) {
+        self.waiters.deliver(core, now, &mut Handoff);
     }
 
     fn finished(&self) -> bool {
@@ -173,11 +167,10 @@ impl Client {
         let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
-            core,
             waiters: Waiters::new(),
             commands_closed: false,
         };
-        let (driver, runner) = driver::runner(driving, commands_rx, Arc::new(connector));
+        let (driver, runner) = driver::runner(core, driving, commands_rx, Arc::new(connector));
         runtime.spawn(runner.run());
         Ok(Client {
             commands,
@@ -204,9 +197,7 @@ impl Client {
     /// requests awaiting a reply, read from the run loop's state (for
     /// health checks and metrics); empty once the loop is gone.
     pub fn servers(&self) -> Vec<ServerState> {
-        let servers = self
-            .driver
-            .inspect(|driving| driving.core.servers().collect());
+        let servers = self.driver.inspect(|core, _| core.servers().collect());
         servers.unwrap_or_default()
     }
 
@@ -219,18 +210,14 @@ impl Client {
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (steps, steps_rx) = job_channel();
-        let sent = self.send(Command::Submit {
-            key,
-            request,
-            waiter: steps,
-        });
+        let (submit, span) = Command::submit(key, request, steps);
+        let sent = self.send(submit);
         Job {
             key,
+            span,
             steps: steps_rx,
             commands: self.commands.clone(),
-            handle: None,
-            outcome: (!sent).then_some(Err(Error::Shutdown)),
-            ended: false,
+            progress: JobProgress::new(sent),
         }
     }
 
@@ -264,51 +251,49 @@ impl Client {
 /// ```
 ///
 /// Updates that arrive while only the future is polled are dropped.
-/// Dropping the job frees what the client kept for it.
+/// Dropping the job frees what the client kept for it. Each poll runs in
+/// the job's `gearman.submit` span
+/// ([`submit_span`](gearman_proto::observe::submit_span)).
 #[derive(Debug)]
 #[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
     key: u64,
     steps: JobReceiver<Result<JobStep, Error>>,
     commands: mpsc::UnboundedSender<Command>,
-    handle: Option<JobHandle>,
-    outcome: Option<Result<JobOutcome, Error>>,
-    ended: bool,
+    progress: JobProgress,
+    /// The job's `gearman.submit` span, entered while the caller waits.
+    span: tracing::Span,
 }
 
 impl Job {
     /// The job's server and handle, once the server has acknowledged it
     /// (seen while polling the job).
     pub fn handle(&self) -> Option<&JobHandle> {
-        self.handle.as_ref()
+        self.progress.handle()
     }
 
     /// Reads events up to the next update (`Some`) or the end (`None`).
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        if self.outcome.is_some() {
+        if self.progress.is_over() {
             return Poll::Ready(None);
         }
         loop {
-            match self.steps.poll_recv(cx) {
+            let end = match self.steps.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(JobStep::Created(handle)))) => self.handle = Some(handle),
+                Poll::Ready(Some(Ok(JobStep::Created(handle)))) => {
+                    self.progress.created(handle);
+                    continue;
+                }
                 Poll::Ready(Some(Ok(JobStep::Update(update)))) => {
                     return Poll::Ready(Some(update));
                 }
-                Poll::Ready(Some(Ok(JobStep::End(end)))) => {
-                    self.outcome = Some(end.map_err(Error::from));
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(Ok(_))) => {}
-                Poll::Ready(Some(Err(refused))) => {
-                    self.outcome = Some(Err(refused));
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(None) => {
-                    self.outcome = Some(Err(Error::Shutdown));
-                    return Poll::Ready(None);
-                }
-            }
+                Poll::Ready(Some(Ok(JobStep::End(end)))) => end.map_err(Error::from),
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(refused))) => Err(refused),
+                Poll::Ready(None) => Err(Error::Shutdown),
+            };
+            self.progress.end(end);
+            return Poll::Ready(None);
         }
     }
 }
@@ -318,20 +303,15 @@ impl Future for Job {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // The caller's wait is the job's: inside its span.
+        let _in_span = this.span.clone().entered();
         loop {
-            if let Some(outcome) = this.outcome.take() {
-                this.ended = true;
+            if let Some(outcome) = this.progress.take_outcome() {
                 return Poll::Ready(outcome);
             }
-            if this.ended {
-                return Poll::Ready(Err(Error::InvalidRequest(
-                    "job polled after its outcome was taken".into(),
-                )));
-            }
-            match this.poll_event(cx) {
-                Poll::Pending => return Poll::Pending,
-                // Updates nobody streams are dropped.
-                Poll::Ready(_) => {}
+            // Updates nobody streams are dropped.
+            if this.poll_event(cx).is_pending() {
+                return Poll::Pending;
             }
         }
     }
@@ -342,16 +322,14 @@ impl Stream for Job {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
         let this = self.get_mut();
-        if this.ended {
-            return Poll::Ready(None);
-        }
+        let _in_span = this.span.clone().entered();
         this.poll_event(cx)
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if !self.ended && self.outcome.is_none() {
+        if self.progress.awaited() {
             let _ = self.commands.send(Command::Forget { key: self.key });
         }
     }
@@ -372,7 +350,7 @@ mod tests {
     fn jobs_applied(client: &Client) -> usize {
         client
             .driver
-            .inspect(|driving| driving.waiters.jobs())
+            .inspect(|_, driving| driving.waiters.jobs())
             .unwrap()
     }
 
@@ -444,7 +422,7 @@ mod tests {
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             client
                 .driver
-                .inspect(|_| panic!("a bug while holding the state"))
+                .inspect(|_, _| panic!("a bug while holding the state"))
         }));
         assert!(panicked.is_err());
 
@@ -533,7 +511,10 @@ mod tests {
         // Past the first request's deadline: the loop's timer has fired and
         // nothing else is due, so only a re-arm can wake the loop now.
         tokio::time::sleep(timeout * 2).await;
-        assert_eq!(client.driver.inspect(Driving::idle), Some(true));
+        assert_eq!(
+            client.driver.inspect(|_, driving| driving.idle()),
+            Some(true)
+        );
 
         let start = std::time::Instant::now();
         let unanswered = tokio::time::timeout(Duration::from_secs(10), client.echo("lost"))

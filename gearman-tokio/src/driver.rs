@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
-use gearman_proto::endpoint::{Transport, drain_outputs};
+use gearman_proto::endpoint::{Transport, coalesce, drain_outputs};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Handle;
@@ -33,8 +33,6 @@ use crate::transport::{Connection, Connector, Inner};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
-/// Largest batch the writer assembles from queued transmits before writing.
-const WRITE_BATCH: usize = 64 * 1024;
 /// How long a closed connection keeps reading (and discarding) while the
 /// peer takes in our last bytes and closes its side. Closing with unread
 /// input would send a reset, which can make the peer drop what we wrote last.
@@ -380,21 +378,8 @@ async fn write_loop(
     let mut batch = BytesMut::new();
     while let Some(first) = output.recv().await {
         // Everything already queued goes out in one write.
-        let result = match output.try_recv() {
-            Err(_) => write_bounded(&mut socket, &first, &backlog).await,
-            Ok(second) => {
-                batch.clear();
-                batch.extend_from_slice(&first);
-                batch.extend_from_slice(&second);
-                while batch.len() < WRITE_BATCH {
-                    match output.try_recv() {
-                        Ok(more) => batch.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                write_bounded(&mut socket, &batch, &backlog).await
-            }
-        };
+        let data = coalesce(&first, || output.try_recv().ok(), &mut batch);
+        let result = write_bounded(&mut socket, data, &backlog).await;
         if let Err(err) = result {
             tracing::warn!(%conn, %err, "write failed; dropping the connection");
             // Freed now, not when the run loop gets to the loss.
@@ -457,17 +442,16 @@ pub(crate) trait Driven: Send + 'static {
     /// What users send to the run loop.
     type Command: Send + 'static;
 
-    /// The core, for the loop to feed and drain.
-    fn core(&mut self) -> &mut Self::Core;
-    /// Applies one user command; `io` lets it hand over an accepted socket.
-    fn command(&mut self, command: Self::Command, now: Instant, io: &mut Io);
+    /// Applies one user command to `core`; `io` lets it hand over an
+    /// accepted socket.
+    fn command(&mut self, core: &mut Self::Core, command: Self::Command, now: Instant, io: &mut Io);
     /// Every command sender is gone.
     fn commands_closed(&mut self, now: Instant) {
         let _ = now;
     }
     /// Hands the core's events to whoever waits for them. Called after every
     /// input, before the loop sleeps.
-    fn deliver(&mut self, now: Instant);
+    fn deliver(&mut self, core: &mut Self::Core, now: Instant);
     /// Whether the loop is done.
     fn finished(&self) -> bool;
     /// Whether a command applied now would go out alone (nothing else in
@@ -479,6 +463,8 @@ pub(crate) trait Driven: Send + 'static {
 
 /// What the loop owns, behind the mutex of [`Shared`].
 struct LoopState<D: Driven> {
+    /// The core state machine, fed and drained by the loop.
+    core: D::Core,
     driven: D,
     io: Io,
     commands: mpsc::UnboundedReceiver<D::Command>,
@@ -493,23 +479,25 @@ struct LoopState<D: Driven> {
 impl<D: Driven> LoopState<D> {
     /// Drains what the core has to send and to tell, in order.
     fn flush(&mut self, now: Instant) {
-        self.io.pump(self.driven.core(), now);
-        self.driven.deliver(now);
+        self.io.pump(&mut self.core, now);
+        self.driven.deliver(&mut self.core, now);
         // Delivering may have queued more output (e.g. a handler's reply).
-        self.io.pump(self.driven.core(), now);
+        self.io.pump(&mut self.core, now);
     }
 
     /// Applies `command` and everything queued behind it, so writes batch.
     fn command(&mut self, command: D::Command, now: Instant) {
-        self.driven.command(command, now, &mut self.io);
+        self.driven
+            .command(&mut self.core, command, now, &mut self.io);
         while let Ok(command) = self.commands.try_recv() {
-            self.driven.command(command, now, &mut self.io);
+            self.driven
+                .command(&mut self.core, command, now, &mut self.io);
         }
     }
 
     /// Whether the core now has a deadline earlier than the loop's timer.
     fn timer_late(&mut self) -> bool {
-        match (self.driven.core().poll_timeout(), self.armed) {
+        match (self.core.poll_timeout(), self.armed) {
             (None, _) => false,
             (Some(at), Some(armed)) => at < armed,
             (Some(_), None) => true,
@@ -581,9 +569,13 @@ impl<D: Driven> Shared<D> {
         let now = Instant::now();
         // Commands queued earlier go first; the channel is empty afterwards.
         while let Ok(queued) = state.commands.try_recv() {
-            state.driven.command(queued, now, &mut state.io);
+            state
+                .driven
+                .command(&mut state.core, queued, now, &mut state.io);
         }
-        state.driven.command(command, now, &mut state.io);
+        state
+            .driven
+            .command(&mut state.core, command, now, &mut state.io);
         state.flush(now);
         let rearm = state.timer_late();
         drop(guard);
@@ -604,7 +596,7 @@ impl<D: Driven> Shared<D> {
             return false;
         };
         let now = Instant::now();
-        state.io.handle(state.driven.core(), event, now);
+        state.io.handle(&mut state.core, event, now);
         state.flush(now);
         let wake_loop = state.timer_late() || state.driven.finished();
         drop(guard);
@@ -614,10 +606,12 @@ impl<D: Driven> Shared<D> {
         true
     }
 
-    /// Looks at the state machine (`None` once the loop is done).
-    pub(crate) fn inspect<R>(&self, look: impl FnOnce(&D) -> R) -> Option<R> {
+    /// Looks at the core and its glue (`None` once the loop is done).
+    pub(crate) fn inspect<R>(&self, look: impl FnOnce(&D::Core, &D) -> R) -> Option<R> {
         let _wake = WakeLoopOnPanic(&self.rearm);
-        self.lock().as_ref().map(|state| look(&state.driven))
+        self.lock()
+            .as_ref()
+            .map(|state| look(&state.core, &state.driven))
     }
 
     /// Waits for commands and applies them, under the lock so that no
@@ -674,14 +668,15 @@ impl<D: Driven> Drop for Runner<D> {
     }
 }
 
-/// Sets up the loop for `driven` and returns it with the state it shares.
-/// Must be called inside a Tokio runtime.
+/// Sets up the loop for `core` and its glue `driven`, and returns it with
+/// the state it shares. Must be called inside a Tokio runtime.
 pub(crate) fn runner<D: Driven>(
-    mut driven: D,
+    core: D::Core,
+    driven: D,
     commands: mpsc::UnboundedReceiver<D::Command>,
     connector: Arc<dyn Connector>,
 ) -> (Arc<Shared<D>>, Runner<D>) {
-    let limits = driven.core().output_limits();
+    let limits = core.output_limits();
     let shared = Arc::new_cyclic(|shared: &Weak<Shared<D>>| {
         let shared = shared.clone();
         let events: EventSink = Arc::new(move |event| {
@@ -691,6 +686,7 @@ pub(crate) fn runner<D: Driven>(
         });
         Shared {
             state: Mutex::new(Some(LoopState {
+                core,
                 driven,
                 io: Io::new(limits, connector, events),
                 commands,
@@ -706,13 +702,15 @@ pub(crate) fn runner<D: Driven>(
     (shared, runner)
 }
 
-/// Runs `driven` until it is finished, then closes its sockets.
+/// Runs `core` with its glue `driven` until it is finished, then closes
+/// its sockets.
 pub(crate) async fn run<D: Driven>(
+    core: D::Core,
     driven: D,
     commands: mpsc::UnboundedReceiver<D::Command>,
     connector: Arc<dyn Connector>,
 ) {
-    runner(driven, commands, connector).1.run().await;
+    runner(core, driven, commands, connector).1.run().await;
 }
 
 impl<D: Driven> Runner<D> {
@@ -728,13 +726,8 @@ impl<D: Driven> Runner<D> {
                     return;
                 };
                 let now = Instant::now();
-                if state
-                    .driven
-                    .core()
-                    .poll_timeout()
-                    .is_some_and(|at| at <= now)
-                {
-                    state.driven.core().handle_timeout(now);
+                if state.core.poll_timeout().is_some_and(|at| at <= now) {
+                    state.core.handle_timeout(now);
                 }
                 state.flush(now);
                 if state.driven.finished() {
@@ -742,7 +735,7 @@ impl<D: Driven> Runner<D> {
                     break guard.take();
                 }
                 if state.timer_late() {
-                    let at = state.driven.core().poll_timeout();
+                    let at = state.core.poll_timeout();
                     if let Some(at) = at {
                         timer.as_mut().reset(tokio::time::Instant::from_std(at));
                     }
@@ -763,7 +756,7 @@ impl<D: Driven> Runner<D> {
         let Some(state) = state.as_mut() else {
             return;
         };
-        state.io.pump(state.driven.core(), Instant::now());
+        state.io.pump(&mut state.core, Instant::now());
         state.io.close_all();
         // Let the writers flush and the peers close, so the last bytes (a
         // worker's final WORK_COMPLETE, say) are not lost when the caller exits.

@@ -1,21 +1,14 @@
-//! The link from the client's run loop to one [`Job`](crate::Job): an
-//! unbounded single-consumer queue that keeps one item inline. A job's steps
-//! are usually taken one at a time, so most jobs cost one small allocation
-//! here, where a general channel allocates a block of slots (kilobytes per
-//! job with many thousands in flight).
+//! The link from the client's run loop to one [`Job`](crate::Job): a
+//! [`JobQueue`] behind a mutex, with the job's task to wake.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use gearman_proto::client::JobQueue;
+
 struct Queue<T> {
-    /// The oldest item; `None` only when `rest` is empty too.
-    head: Option<T>,
-    /// Later items, in order; empty (and unallocated) for most jobs.
-    rest: VecDeque<T>,
+    items: JobQueue<T>,
     waker: Option<Waker>,
-    sender_gone: bool,
-    receiver_gone: bool,
 }
 
 /// The run loop's end.
@@ -31,11 +24,8 @@ pub(crate) struct JobReceiver<T> {
 /// A new, empty link.
 pub(crate) fn job_channel<T>() -> (JobSender<T>, JobReceiver<T>) {
     let queue = Arc::new(Mutex::new(Queue {
-        head: None,
-        rest: VecDeque::new(),
+        items: JobQueue::new(),
         waker: None,
-        sender_gone: false,
-        receiver_gone: false,
     }));
     (
         JobSender {
@@ -55,14 +45,7 @@ impl<T> JobSender<T> {
     pub(crate) fn send(&self, item: T) -> Result<(), T> {
         let waker = {
             let mut queue = lock(&self.queue);
-            if queue.receiver_gone {
-                return Err(item);
-            }
-            if queue.head.is_none() {
-                queue.head = Some(item);
-            } else {
-                queue.rest.push_back(item);
-            }
+            queue.items.push(item)?;
             queue.waker.take()
         };
         if let Some(waker) = waker {
@@ -76,7 +59,7 @@ impl<T> Drop for JobSender<T> {
     fn drop(&mut self) {
         let waker = {
             let mut queue = lock(&self.queue);
-            queue.sender_gone = true;
+            queue.items.close_sender();
             queue.waker.take()
         };
         if let Some(waker) = waker {
@@ -90,11 +73,10 @@ impl<T> JobReceiver<T> {
     /// the sender is gone.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut queue = lock(&self.queue);
-        if let Some(item) = queue.head.take() {
-            queue.head = queue.rest.pop_front();
+        if let Some(item) = queue.items.pop() {
             return Poll::Ready(Some(item));
         }
-        if queue.sender_gone {
+        if queue.items.sender_gone() {
             return Poll::Ready(None);
         }
         if !queue
@@ -110,7 +92,7 @@ impl<T> JobReceiver<T> {
 
 impl<T> Drop for JobReceiver<T> {
     fn drop(&mut self) {
-        lock(&self.queue).receiver_gone = true;
+        lock(&self.queue).items.close_receiver();
     }
 }
 

@@ -108,12 +108,18 @@ pub use gearman_proto::server::ServerConfig;
 pub use gearman_proto::worker::WorkerConfig;
 pub use gearman_proto::{Priority, client::RoutingPolicy};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, Server};
-pub use worker::{WorkError, Worker, WorkerJob};
+pub use worker::{WorkError, Worker, WorkerJob, WorkerMonitor};
 
 /// The Tokio runtime the caller is in, or [`Error::NoRuntime`] (where
 /// Tokio itself would panic).
 pub(crate) fn runtime() -> Result<tokio::runtime::Handle, Error> {
     tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)
+}
+
+/// [`runtime`] for the entry points that return `io::Result`: the
+/// `io::Error` wraps [`Error::NoRuntime`] (its `get_ref`).
+pub(crate) fn runtime_io() -> std::io::Result<tokio::runtime::Handle> {
+    runtime().map_err(std::io::Error::other)
 }
 
 /// Entropy for a seed left unset (see `ClientConfig::with_seed_or`): the

@@ -16,9 +16,7 @@ use tokio::task::JoinSet;
 use crate::driver::{self, Driven, Io};
 use crate::transport::{Acceptor, Connection, TcpConnector};
 
-/// Default time an accepted peer has to finish what the acceptor asks (a
-/// TLS handshake) before it is dropped.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use gearman_proto::server::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// A Gearman job server on a TCP listener, speaking gearmand 1.1's protocol
 /// (binary and admin text) so that any client, worker or `gearadmin` works
@@ -45,7 +43,6 @@ enum Command {
 }
 
 struct Serving {
-    core: Core,
     state: server::Serving,
 }
 
@@ -53,24 +50,20 @@ impl Driven for Serving {
     type Core = Core;
     type Command = Command;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn command(&mut self, command: Command, now: Instant, io: &mut Io) {
+    fn command(&mut self, core: &mut Core, command: Command, now: Instant, io: &mut Io) {
         match command {
             Command::Accepted(stream, peer) => {
                 if !self.state.accepting() {
                     return;
                 }
-                let conn = self.core.accept(peer.to_string(), now);
+                let conn = core.accept(peer.to_string(), now);
                 io.attach(conn, stream);
             }
         }
     }
 
-    fn deliver(&mut self, _now: Instant) {
-        self.state.observe(&mut self.core);
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        self.state.observe(core);
     }
 
     fn finished(&self) -> bool {
@@ -80,8 +73,10 @@ impl Driven for Serving {
 
 impl Server {
     /// Binds a listener on `addr` (port 0 picks a free port) with the
-    /// default configuration.
+    /// default configuration. Outside a Tokio runtime it fails with an
+    /// `io::Error` wrapping [`Error::NoRuntime`](crate::Error::NoRuntime).
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
+        crate::runtime_io()?;
         Ok(Server::from_listener(TcpListener::bind(addr).await?))
     }
 
@@ -92,7 +87,8 @@ impl Server {
 
     /// Serves until an admin `shutdown` (or, after `shutdown graceful`, until
     /// no job is left). Errors accepting a connection are logged and
-    /// retried, so this only returns `Ok`.
+    /// retried, so this returns `Ok`, or outside a Tokio runtime an
+    /// `io::Error` wrapping [`Error::NoRuntime`](crate::Error::NoRuntime).
     pub async fn serve(self) -> io::Result<()> {
         self.serve_until(std::future::pending::<()>()).await
     }
@@ -101,6 +97,7 @@ impl Server {
     /// completes (a signal, a cancellation token, a oneshot...). Open
     /// connections are closed.
     pub async fn serve_until(self, shutdown: impl Future) -> io::Result<()> {
+        crate::runtime_io()?;
         let Server {
             listener,
             config,
@@ -114,7 +111,6 @@ impl Server {
         }
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let serving = Serving {
-            core,
             state: server::Serving::default(),
         };
         let accept = async move {
@@ -155,7 +151,7 @@ impl Server {
             }
         };
         tokio::select! {
-            () = driver::run(serving, commands_rx, Arc::new(TcpConnector)) => {}
+            () = driver::run(core, serving, commands_rx, Arc::new(TcpConnector)) => {}
             () = accept => {}
             _ = shutdown => tracing::info!("server stopped"),
         }
@@ -163,12 +159,9 @@ impl Server {
     }
 }
 
-/// The machine's name for job handles, without reaching for libc.
-fn hostname() -> String {
+/// The machine's name as the system gives it, without reaching for libc.
+fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty() && !name.contains(':'))
-        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -150,7 +150,9 @@ impl<F: Fn(&str) -> Connecting + Send + Sync + 'static> Connector for F {
 }
 
 /// The default connector: plain TCP to `host:port`, with `TCP_NODELAY`. A
-/// `tls://` address is refused (it needs a TLS connector, feature `tls`).
+/// `tls://` address is refused (it needs a TLS connector, feature `tls`),
+/// and so is a connect outside a Tokio runtime (an `io::Error` wrapping
+/// [`Error::NoRuntime`](crate::Error::NoRuntime)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TcpConnector;
 
@@ -162,6 +164,7 @@ impl Connector for TcpConnector {
 }
 
 async fn tcp(addr: &str) -> io::Result<TcpStream> {
+    crate::runtime_io()?;
     if addr.starts_with(TLS_SCHEME) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -4,17 +4,17 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tracing::Instrument;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use gearman_proto::observe::ServerState;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, ConnectFailedHook, Registry, Worker as Core,
-    WorkerConfig, WorkerEvent,
+    Assignment, AssignmentId, AsyncHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
 };
 use tokio::sync::mpsc;
 
@@ -29,7 +29,7 @@ type BoxedHandler = AsyncHandler<WorkerJob>;
 #[derive(Debug, Clone)]
 pub struct WorkerJob {
     assignment: Assignment,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<WorkerCommand>,
 }
 
 impl WorkerJob {
@@ -37,15 +37,8 @@ impl WorkerJob {
         // The worker is gone only when its run future was dropped.
         let _ = self
             .commands
-            .send(Command::Update(self.assignment.id, update));
+            .send(WorkerCommand::Update(self.assignment.id, update));
     }
-}
-
-#[derive(Debug)]
-enum Command {
-    Update(AssignmentId, WorkUpdate),
-    Done(AssignmentId, Result<Bytes, WorkError>),
-    Shutdown,
 }
 
 /// A Gearman worker: handlers registered by function name, run as Tokio
@@ -69,24 +62,72 @@ enum Command {
 #[must_use = "a worker does nothing until it runs"]
 pub struct Worker {
     registry: Registry<BoxedHandler>,
-    on_connect_failed: Option<ConnectFailedHook>,
     connector: Arc<dyn Connector>,
+    monitor: WorkerMonitor,
 }
 
-gearman_proto::worker_builder!(Worker, WorkerJob, async);
+/// A view of a [`Worker`]'s connections while it runs, for health checks
+/// and metrics: taken with [`Worker::monitor`] before the worker is handed
+/// to [`run`](Worker::run) or [`run_until`](Worker::run_until). Cheap to
+/// clone; usable from any task, a handler of the same worker included.
+///
+/// ```no_run
+/// use gearman_proto::observe::ConnectionState;
+/// use gearman_tokio::{WorkError, Worker, WorkerJob};
+///
+/// # async fn demo() -> Result<(), gearman_tokio::Error> {
+/// let worker = Worker::new(["127.0.0.1:4730", "127.0.0.1:4731"])
+///     .function("reverse", |job: WorkerJob| async move {
+///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+///     });
+/// let monitor = worker.monitor();
+/// tokio::spawn(worker.run());
+/// // Later, in a health check:
+/// let healthy = monitor
+///     .servers()
+///     .iter()
+///     .any(|server| server.state == ConnectionState::Connected);
+/// # let _ = healthy; Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct WorkerMonitor {
+    /// The run loop's state, set once the worker starts running.
+    running: Arc<OnceLock<Arc<driver::Shared<Driving>>>>,
+}
+
+impl std::fmt::Debug for WorkerMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerMonitor")
+            .field("servers", &self.servers())
+            .finish()
+    }
+}
+
+impl WorkerMonitor {
+    /// Each configured server's connection state (connected, backing off
+    /// until when...), jobs running and grabs awaiting a reply, read under
+    /// the run loop's lock. Empty before the worker has started running and
+    /// once it has stopped.
+    pub fn servers(&self) -> Vec<ServerState> {
+        self.running
+            .get()
+            .and_then(|shared| shared.inspect(|core, _| core.servers().collect()))
+            .unwrap_or_default()
+    }
+}
+
+gearman_proto::worker_builder!(Worker, WorkerJob, async, monitor: WorkerMonitor::default());
 
 struct Driving {
-    core: Core,
     handlers: HashMap<Bytes, BoxedHandler>,
-    on_connect_failed: Option<ConnectFailedHook>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<WorkerCommand>,
     /// Handler tasks by job, so a job the server took back can be stopped.
     running: HashMap<AssignmentId, tokio::task::AbortHandle>,
     finished: bool,
 }
 
-impl Driving {
-    fn start(&mut self, assignment: Assignment) {
+impl JobRunner for Driving {
+    fn start(&mut self, core: &mut Core, assignment: Assignment) {
         let job = WorkerJob {
             assignment,
             commands: self.commands.clone(),
@@ -95,7 +136,7 @@ impl Driving {
             // The core only assigns registered functions; fail rather than hang.
             let _ = self
                 .commands
-                .send(Command::Done(job.assignment.id, Err(WorkError::Fail)));
+                .send(WorkerCommand::Done(job.assignment.id, Err(WorkError::Fail)));
             return;
         };
         let commands = self.commands.clone();
@@ -103,7 +144,7 @@ impl Driving {
         let function = job.function().clone();
         // One task per job. The handler is called inside it, so a panic in
         // the handler (even before its first await) fails only this job.
-        let span = self.core.job_span(&job.assignment);
+        let span = core.job_span(&job.assignment);
         let running = tokio::spawn(
             async move {
                 let run = AssertUnwindSafe(async move { handler(job).await });
@@ -117,7 +158,7 @@ impl Driving {
                         Err(WorkError::Fail)
                     }
                 };
-                let _ = commands.send(Command::Done(key, result));
+                let _ = commands.send(WorkerCommand::Done(key, result));
             }
             .instrument(span),
         );
@@ -125,53 +166,27 @@ impl Driving {
         // JoinHandle detaches the task.
         self.running.insert(key, running.abort_handle());
     }
+
+    fn lost(&mut self, id: AssignmentId) {
+        if let Some(task) = self.running.remove(&id) {
+            task.abort();
+        }
+    }
 }
 
 impl Driven for Driving {
     type Core = Core;
-    type Command = Command;
+    type Command = WorkerCommand;
 
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
+    fn command(&mut self, core: &mut Core, command: WorkerCommand, now: Instant, _io: &mut Io) {
+        if let WorkerCommand::Done(key, _) = &command {
+            self.running.remove(key);
+        }
+        core.apply(command, now);
     }
 
-    fn command(&mut self, command: Command, now: Instant, _io: &mut Io) {
-        let result = match command {
-            Command::Update(key, update) => self.core.report_update(key, &update),
-            Command::Done(key, result) => {
-                self.running.remove(&key);
-                self.core.report_end(key, &result)
-            }
-            Command::Shutdown => {
-                self.core.shutdown(now);
-                Ok(())
-            }
-        };
-        if let Err(err) = result {
-            // The job's connection dropped: the server requeues it.
-            tracing::debug!(%err, "job result not sent");
-        }
-    }
-
-    fn deliver(&mut self, _now: Instant) {
-        while let Some(event) = self.core.poll_event() {
-            match event {
-                WorkerEvent::JobAssigned(assignment) => self.start(assignment),
-                WorkerEvent::JobLost { id } => {
-                    if let Some(task) = self.running.remove(&id) {
-                        task.abort();
-                    }
-                }
-                WorkerEvent::ConnectFailed { error, .. } => {
-                    tracing::warn!(server = error.addr(), err = %error.io_error(), "worker could not connect; retrying");
-                    if let Some(hook) = &self.on_connect_failed {
-                        hook(&error);
-                    }
-                }
-                WorkerEvent::ShutdownComplete => self.finished = true,
-                other => self.core.log_event(&other),
-            }
-        }
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
+        self.finished |= core.run_jobs(self);
     }
 
     fn finished(&self) -> bool {
@@ -180,13 +195,10 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A worker with a full core configuration (backoff, grab form...).
-    pub fn with_config(config: WorkerConfig) -> Worker {
-        Worker {
-            registry: Registry::new(config),
-            on_connect_failed: None,
-            connector: Arc::new(TcpConnector),
-        }
+    /// A [`WorkerMonitor`] of this worker, to see its connections once it
+    /// runs.
+    pub fn monitor(&self) -> WorkerMonitor {
+        self.monitor.clone()
     }
 
     /// Runs until `shutdown` completes (a signal, a cancellation token...),
@@ -194,24 +206,26 @@ impl Worker {
     /// Fails with [`Error::NoRuntime`] when polled outside a Tokio runtime.
     pub async fn run_until(self, shutdown: impl Future) -> Result<(), Error> {
         crate::runtime()?;
-        let (config, handlers) = self.registry.into_parts();
-        let core = Core::new(config.with_seed_or(crate::os_entropy), Instant::now())?;
+        let (core, handlers) = self
+            .registry
+            .into_worker(crate::os_entropy, Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
-            core,
             handlers,
-            on_connect_failed: self.on_connect_failed,
             commands: commands.clone(),
             running: HashMap::new(),
             finished: false,
         };
-        let run = driver::run(driving, commands_rx, self.connector);
+        let (shared, runner) = driver::runner(core, driving, commands_rx, self.connector);
+        // A worker runs once: the monitor's cell is still empty.
+        let _ = self.monitor.running.set(shared);
+        let run = runner.run();
         tokio::pin!(run);
         tokio::select! {
             () = &mut run => return Ok(()),
             _ = shutdown => {
                 tracing::info!("worker shutting down; finishing running jobs");
-                let _ = commands.send(Command::Shutdown);
+                let _ = commands.send(WorkerCommand::Shutdown);
             }
         }
         drop(commands);

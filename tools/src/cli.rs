@@ -563,8 +563,9 @@ prints; several are sent in gearadmin's order:
 ",
         client_tls_usage!(),
         "
-Exit code 0, or 1 when a reply is ERR (printed as `Error: ...` on standard
-error for GEARADMIN-OPTIONs; gearadmin exits 0), 3 when no reply came."
+Exit code 0, or 1 when a reply to a COMMAND is ERR, 3 when no reply came.
+An ERR reply to a GEARADMIN-OPTION prints as `Error: ...` on standard error
+and exits 0, as gearadmin does."
     );
 
     /// Parses the arguments after the program name.

@@ -38,7 +38,10 @@ pub fn admin_reply<E: Error + 'static>(
                     let _ = std::io::stdout().write_all(&out);
                 }
             }
-            ExitCode::from(u8::from(replies.iter().any(AdminResponse::is_error)))
+            // gearadmin exits 0 after an ERR reply (it printed it); a raw
+            // command's ERR says so in the exit code.
+            let failed = !args.as_gearadmin && replies.iter().any(AdminResponse::is_error);
+            ExitCode::from(u8::from(failed))
         }
         Err(err) => {
             eprintln!("admin: {server}: {}", Chain(&err));

@@ -570,12 +570,23 @@ fn admin_prints_what_gearadmin_prints(tools: Tools) {
         "{status:?}"
     );
 
-    // ERR: the same message; our exit code says it (gearadmin's is 0).
-    let theirs = gearadmin(&["--drop-function", "no-such-function"]).unwrap();
-    let ours = admin(&["--drop-function", "no-such-function"]);
-    assert_eq!(printed(&ours), printed(&theirs));
-    assert!(text(&ours.stderr).starts_with("Error: "), "{ours:?}");
-    assert_eq!(ours.status.code(), Some(1));
+    // ERR: the same message and gearadmin's exit code (0: it reports the
+    // reply, the exchange itself worked), alone and among other options.
+    for options in [
+        &["--drop-function", "no-such-function"][..],
+        &["--drop-function", "no-such-function", "--getpid"],
+    ] {
+        let theirs = gearadmin(options).unwrap();
+        let ours = admin(options);
+        assert_eq!(printed(&ours), printed(&theirs), "{options:?}");
+        assert!(text(&ours.stderr).starts_with("Error: "), "{ours:?}");
+        assert_eq!(ours.status.code(), theirs.status.code(), "{options:?}");
+        assert_eq!(theirs.status.code(), Some(0), "{theirs:?}");
+    }
+    // A raw command's ERR reply still says so in the exit code.
+    let raw = admin(&["drop", "function", "no-such-function"]);
+    assert!(text(&raw.stdout).starts_with("ERR "), "{raw:?}");
+    assert_eq!(raw.status.code(), Some(1), "{raw:?}");
 
     // Creating then dropping a function changes the server: each tool does
     // both in turn, from the same state.

@@ -58,8 +58,9 @@ pub struct Args {
     /// Runtime threads: 0 for the runtime's default (one per core), 1 for
     /// a single-threaded runtime.
     pub threads: usize,
-    /// Connections our worker keeps to the server: it grabs on each, so
-    /// more connections take more grab round trips at once.
+    /// Connections our worker keeps to the server: each keeps grabs
+    /// outstanding, so more connections spread the jobs over more of the
+    /// server's threads.
     pub connections: usize,
     /// Everything over TLS through the embedded server.
     pub tls: bool,

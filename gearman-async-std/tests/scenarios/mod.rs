@@ -262,3 +262,57 @@ pub async fn driver_run_with(rt: Runtime, server: &str) {
     patiently(driver).await;
     worker.stop().await;
 }
+
+/// A worker's monitor, taken before `run_until`, shows its connections:
+/// nothing before it runs; then `server` connected, with the job that asks
+/// counted on it (read from inside the worker's own handler, which runs
+/// outside the worker's lock), and a refused address backing off; nothing
+/// once it stopped.
+pub async fn worker_monitor(rt: Runtime, server: &str) {
+    use gearman_async_std::proto::observe::ConnectionState;
+
+    let f = name("monitor");
+    // A port just freed: connecting to it is refused.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (failed, failures) = futures_channel::mpsc::unbounded();
+    // A long back-off keeps the refused server backing off while we look.
+    let config = WorkerConfig::new([server.to_owned(), down.clone()])
+        .with_backoff(Duration::from_secs(60), Duration::from_secs(60));
+    let worker = Worker::with_config(config).on_connect_failed(move |err| {
+        let _ = failed.unbounded_send(err.addr().to_owned());
+    });
+    let monitor = worker.monitor();
+    let in_handler = monitor.clone();
+    let worker = worker.function(f.clone(), move |_job: WorkerJob| {
+        let jobs = in_handler.servers()[0].jobs_in_flight;
+        async move { Ok::<_, WorkError>(jobs.to_string()) }
+    });
+    assert!(monitor.servers().is_empty(), "{monitor:?}");
+
+    let worker = RunningWorker::start(rt, worker);
+    let mut failures = std::pin::pin!(failures);
+    let first_failure = patiently(futures_lite::StreamExt::next(&mut failures)).await;
+    assert_eq!(first_failure.as_deref(), Some(down.as_str()));
+    let client = rt.client([server]);
+    let outcome = patiently(client.submit(JobRequest::new(f, ""))).await;
+    assert_eq!(outcome.unwrap(), JobOutcome::Complete("1".into()));
+
+    let servers = monitor.servers();
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    assert_eq!(
+        (servers[0].addr.as_str(), servers[0].state),
+        (server, ConnectionState::Connected)
+    );
+    assert_eq!(servers[1].addr, down);
+    assert!(
+        matches!(servers[1].state, ConnectionState::BackingOff { .. }),
+        "{servers:?}"
+    );
+
+    worker.stop().await;
+    assert!(monitor.servers().is_empty(), "{monitor:?}");
+}

@@ -1,21 +1,13 @@
-//! The link from the client's state machine to one [`Job`](super::Job): an
-//! unbounded single-consumer queue that keeps one item inline, behind one
-//! mutex and condition variable. A job's steps are usually taken one at a
-//! time, so most jobs cost one small allocation here, where a general
-//! channel allocates a block of slots (kilobytes per job with many
-//! thousands in flight).
+//! The link from the client's state machine to one [`Job`](super::Job): a
+//! [`JobQueue`] behind one mutex and condition variable.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use gearman_proto::client::JobQueue;
+
 struct Queue<T> {
-    /// The oldest item; `None` only when `rest` is empty too.
-    head: Option<T>,
-    /// Later items, in order; empty (and unallocated) for most jobs.
-    rest: VecDeque<T>,
-    sender_gone: bool,
-    receiver_gone: bool,
+    items: JobQueue<T>,
     /// Times the receiver began to wait, so tests can send once it waits.
     #[cfg(test)]
     waits: usize,
@@ -62,10 +54,7 @@ pub(crate) enum RecvError {
 pub(crate) fn job_channel<T>() -> (JobSender<T>, JobReceiver<T>) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue {
-            head: None,
-            rest: VecDeque::new(),
-            sender_gone: false,
-            receiver_gone: false,
+            items: JobQueue::new(),
             #[cfg(test)]
             waits: 0,
         }),
@@ -92,17 +81,7 @@ impl<T> JobSender<T> {
     /// that wakes (or when the sender goes), which saves a wake-up for items
     /// the job's user does not wait for.
     pub(crate) fn send(&self, item: T, wake: bool) -> Result<(), T> {
-        {
-            let mut queue = self.shared.lock();
-            if queue.receiver_gone {
-                return Err(item);
-            }
-            if queue.head.is_none() {
-                queue.head = Some(item);
-            } else {
-                queue.rest.push_back(item);
-            }
-        }
+        self.shared.lock().items.push(item)?;
         if wake {
             self.shared.ready.notify_one();
         }
@@ -119,7 +98,7 @@ impl<T> JobSender<T> {
 
 impl<T> Drop for JobSender<T> {
     fn drop(&mut self) {
-        self.shared.lock().sender_gone = true;
+        self.shared.lock().items.close_sender();
         self.shared.ready.notify_one();
     }
 }
@@ -130,11 +109,10 @@ impl<T> JobReceiver<T> {
     pub(crate) fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvError> {
         let mut queue = self.shared.lock();
         loop {
-            if let Some(item) = queue.head.take() {
-                queue.head = queue.rest.pop_front();
+            if let Some(item) = queue.items.pop() {
                 return Ok(item);
             }
-            if queue.sender_gone {
+            if queue.items.sender_gone() {
                 return Err(RecvError::Disconnected);
             }
             #[cfg(test)]
@@ -165,11 +143,7 @@ impl<T> JobReceiver<T> {
 
 impl<T> Drop for JobReceiver<T> {
     fn drop(&mut self) {
-        let mut queue = self.shared.lock();
-        queue.receiver_gone = true;
-        // What was queued for nobody goes now, not when the sender does.
-        queue.head = None;
-        queue.rest = VecDeque::new();
+        self.shared.lock().items.close_receiver();
     }
 }
 

@@ -20,7 +20,7 @@ impl<D: Driven> Handle<D> {
     /// when the machine has ended.
     pub(crate) fn drive<R>(
         &self,
-        change: impl FnOnce(&mut D, &mut super::Io, std::time::Instant) -> R,
+        change: impl FnOnce(&mut D::Core, &mut D, &mut super::Io, std::time::Instant) -> R,
     ) -> Option<R> {
         self.machine.drive(change)
     }
@@ -90,7 +90,7 @@ impl<D: Driven> Remote<D> {
     /// before the machine starts and once it has ended.
     pub(crate) fn drive<R>(
         &self,
-        change: impl FnOnce(&mut D, &mut super::Io, std::time::Instant) -> R,
+        change: impl FnOnce(&mut D::Core, &mut D, &mut super::Io, std::time::Instant) -> R,
     ) -> Option<R> {
         let machine = match &*self.slot() {
             Slot::Waiting(_) => return None,

@@ -16,14 +16,13 @@ use crate::transport::Connection;
 /// A state machine together with the glue between it and its users.
 pub(crate) trait Driven: Send + 'static {
     /// The core state machine.
-    type Core: Endpoint;
+    type Core: Endpoint + Send;
     /// What users ask of the machine.
     type Command: Send;
 
-    /// The core, to feed and drain.
-    fn core(&mut self) -> &mut Self::Core;
-    /// Applies one user command; `io` lets it hand over an accepted socket.
-    fn command(&mut self, command: Self::Command, now: Instant, io: &mut Io);
+    /// Applies one user command to `core`; `io` lets it hand over an
+    /// accepted socket.
+    fn command(&mut self, core: &mut Self::Core, command: Self::Command, now: Instant, io: &mut Io);
     /// Every user handle is gone.
     fn handles_dropped(&mut self, now: Instant) {
         let _ = now;
@@ -34,7 +33,7 @@ pub(crate) trait Driven: Send + 'static {
     /// that asks [`take_deferred`](Driven::take_deferred) next, so work can
     /// be left for it to do itself once unlocked instead of waking another
     /// thread for it.
-    fn deliver(&mut self, now: Instant, may_defer: bool);
+    fn deliver(&mut self, core: &mut Self::Core, now: Instant, may_defer: bool);
     /// Work left by [`deliver`](Driven::deliver) for the reader thread.
     fn take_deferred(&mut self) -> Option<Deferred> {
         None
@@ -57,9 +56,9 @@ enum TimerSleep {
     Forever,
 }
 
-struct State<D> {
-    /// `None` once the machine has ended.
-    driven: Option<D>,
+struct State<D: Driven> {
+    /// The core and its glue; `None` once the machine has ended.
+    driven: Option<(D::Core, D)>,
     io: Io,
     timer: TimerSleep,
     /// The timer thread, to unpark; set when it starts.
@@ -98,20 +97,21 @@ pub(crate) struct Machine<D: Driven> {
 }
 
 impl<D: Driven> Machine<D> {
-    /// A machine around what `make` builds; `make` gets a weak reference to
-    /// the machine, for what the driven state hands out (worker jobs, say).
-    /// `dialer` opens the connections the core asks for.
+    /// A machine around `core` and the glue `make` builds; `make` gets a
+    /// weak reference to the machine, for what the driven state hands out
+    /// (worker jobs, say). `dialer` opens the connections the core asks for.
     pub(crate) fn new(
         dialer: Dialer,
+        core: D::Core,
         make: impl FnOnce(&Weak<Machine<D>>) -> D,
     ) -> Arc<Machine<D>> {
         Arc::new_cyclic(|weak: &Weak<Machine<D>>| {
             let sink: Weak<dyn Sink> = weak.clone();
-            let mut driven = make(weak);
-            let limits = driven.core().output_limits();
+            let driven = make(weak);
+            let limits = core.output_limits();
             Machine {
                 state: Mutex::new(State {
-                    driven: Some(driven),
+                    driven: Some((core, driven)),
                     io: Io::new(sink, limits, dialer),
                     timer: TimerSleep::Awake,
                     timer_thread: None,
@@ -185,7 +185,9 @@ impl<D: Driven> Machine<D> {
         let State { driven, io, .. } = &mut *state;
         for item in mail {
             match (item, driven.as_mut()) {
-                (Mail::Command(command), Some(driven)) => driven.command(command, now, io),
+                (Mail::Command(command), Some((core, driven))) => {
+                    driven.command(core, command, now, io);
+                }
                 (
                     Mail::Input {
                         conn,
@@ -195,10 +197,10 @@ impl<D: Driven> Machine<D> {
                     },
                     driven,
                 ) => {
-                    if let Some(driven) = driven
+                    if let Some((core, _)) = driven
                         && io.is_current(conn, Some(serial))
                     {
-                        driven.core().handle_input(conn, &data, now);
+                        core.handle_input(conn, &data, now);
                     }
                     mailed.store(false, Ordering::Release);
                 }
@@ -233,12 +235,17 @@ impl<D: Driven> Machine<D> {
     /// Runs `change` on the driven state and its sockets on the calling
     /// thread, then writes what the core has to send and delivers its
     /// events. `None` when the machine has ended.
-    pub(crate) fn drive<R>(&self, change: impl FnOnce(&mut D, &mut Io, Instant) -> R) -> Option<R> {
+    pub(crate) fn drive<R>(
+        &self,
+        change: impl FnOnce(&mut D::Core, &mut D, &mut Io, Instant) -> R,
+    ) -> Option<R> {
         let _end = EndOnPanic(self);
         let mut state = self.lock();
         let now = Instant::now();
         let State { driven, io, .. } = &mut *state;
-        let result = driven.as_mut().map(|driven| change(driven, io, now));
+        let result = driven
+            .as_mut()
+            .map(|(core, driven)| change(core, driven, io, now));
         self.settle(&mut state, now, false);
         self.release(state);
         result
@@ -265,8 +272,8 @@ impl<D: Driven> Machine<D> {
         let now = Instant::now();
         let State { driven, io, .. } = &mut *state;
         let applied = match driven.as_mut() {
-            Some(driven) => {
-                driven.command(command, now, io);
+            Some((core, driven)) => {
+                driven.command(core, command, now, io);
                 true
             }
             None => false,
@@ -278,14 +285,14 @@ impl<D: Driven> Machine<D> {
 
     /// Tells the machine its last user handle is gone.
     pub(crate) fn handles_dropped(&self) {
-        self.drive(|driven, _, now| driven.handles_dropped(now));
+        self.drive(|_, driven, _, now| driven.handles_dropped(now));
     }
 
     /// Writes and delivers everything the core has after a change, and
     /// wakes the timer thread when it has something new to do.
     fn settle(&self, state: &mut State<D>, now: Instant, may_defer: bool) {
         let State {
-            driven: Some(driven),
+            driven: Some((core, driven)),
             io,
             timer,
             timer_thread,
@@ -293,17 +300,17 @@ impl<D: Driven> Machine<D> {
         else {
             return;
         };
-        io.pump(driven.core(), now);
+        io.pump(core, now);
         loop {
-            driven.deliver(now, may_defer);
+            driven.deliver(core, now, may_defer);
             // Delivering may have queued more output (a failed job, say),
             // and pumping may have lost connections (more events).
-            if !io.pump(driven.core(), now) {
+            if !io.pump(core, now) {
                 break;
             }
         }
         let wake = driven.finished()
-            || match (*timer, driven.core().poll_timeout()) {
+            || match (*timer, core.poll_timeout()) {
                 (TimerSleep::Until(at), Some(next)) => next < at,
                 (TimerSleep::Forever, Some(_)) => true,
                 _ => false,
@@ -325,15 +332,15 @@ impl<D: Driven> Machine<D> {
         let mut state = self.lock();
         state.timer_thread = Some(thread::current());
         self.settle(&mut state, Instant::now(), false);
-        while let Some(driven) = state.driven.as_mut() {
+        while let Some((core, driven)) = state.driven.as_mut() {
             if driven.finished() {
                 break;
             }
             let now = Instant::now();
-            let next = driven.core().poll_timeout();
+            let next = core.poll_timeout();
             match next {
                 Some(at) if at <= now => {
-                    driven.core().handle_timeout(now);
+                    core.handle_timeout(now);
                     self.settle(&mut state, now, false);
                     continue;
                 }
@@ -355,12 +362,12 @@ impl<D: Driven> Machine<D> {
             mailbox.closed = true;
             std::mem::take(&mut mailbox.mail)
         };
-        if let Some(mut ended) = ended {
-            state.io.pump(ended.core(), Instant::now());
+        if let Some((mut core, driven)) = ended {
+            state.io.pump(&mut core, Instant::now());
             state.io.close_all();
             drop(state);
             // Dropped unlocked: what they hold may wake other threads.
-            drop(ended);
+            drop((core, driven));
         }
         drop(refused);
     }
@@ -381,10 +388,10 @@ impl<D: Driven> Drop for EndOnPanic<'_, D> {
 
 impl<D: Driven> Sink for Machine<D> {
     fn connected(&self, conn: ConnId, connection: Connection) {
-        self.drive(|driven, io, now| {
+        self.drive(|core, _, io, now| {
             if matches!(io.conns.get(&conn), Some(ConnState::Connecting { .. })) {
                 io.attach(conn, connection);
-                driven.core().handle_connected(conn, now);
+                core.handle_connected(conn, now);
             }
         });
     }
@@ -419,11 +426,14 @@ impl<D: Driven> Sink for Machine<D> {
         let now = Instant::now();
         let State { driven, io, .. } = &mut *state;
         let current = driven.is_some() && io.is_current(conn, Some(serial));
-        if current && let Some(driven) = driven.as_mut() {
-            driven.core().handle_input(conn, data, now);
+        if current && let Some((core, _)) = driven.as_mut() {
+            core.handle_input(conn, data, now);
         }
         self.settle(&mut state, now, true);
-        let deferred = state.driven.as_mut().and_then(Driven::take_deferred);
+        let deferred = state
+            .driven
+            .as_mut()
+            .and_then(|(_, driven)| driven.take_deferred());
         self.release(state);
         if let Some(work) = deferred {
             work();
@@ -432,19 +442,19 @@ impl<D: Driven> Sink for Machine<D> {
     }
 
     fn lost(&self, conn: ConnId, serial: Option<u64>) {
-        self.drive(|driven, io, now| {
+        self.drive(|core, _, io, now| {
             if io.is_current(conn, serial) {
                 io.abort(conn);
-                driven.core().handle_disconnected(conn, now);
+                core.handle_disconnected(conn, now);
             }
         });
     }
 
     fn connect_failed(&self, conn: ConnId, error: ConnectError) {
-        self.drive(|driven, io, now| {
+        self.drive(|core, _, io, now| {
             if io.is_current(conn, None) {
                 io.abort(conn);
-                driven.core().handle_connect_failed(conn, error, now);
+                core.handle_connect_failed(conn, error, now);
             }
         });
     }
@@ -492,7 +502,6 @@ mod tests {
     }
 
     struct Recorder {
-        core: Clock,
         notes: Vec<(usize, usize)>,
         /// Told the timeout count whenever it grows.
         rang: Sender<usize>,
@@ -504,21 +513,17 @@ mod tests {
         type Core = Clock;
         type Command = Order;
 
-        fn core(&mut self) -> &mut Clock {
-            &mut self.core
-        }
-
-        fn command(&mut self, command: Order, now: Instant, _io: &mut Io) {
+        fn command(&mut self, core: &mut Clock, command: Order, now: Instant, _io: &mut Io) {
             match command {
                 Order::Note(thread, sequence) => self.notes.push((thread, sequence)),
-                Order::Alarm(after) => self.core.deadline = Some(now + after),
+                Order::Alarm(after) => core.deadline = Some(now + after),
                 Order::Stop => self.stopped = true,
             }
         }
 
-        fn deliver(&mut self, _now: Instant, _may_defer: bool) {
-            if self.core.timeouts > self.told {
-                self.told = self.core.timeouts;
+        fn deliver(&mut self, core: &mut Clock, _now: Instant, _may_defer: bool) {
+            if core.timeouts > self.told {
+                self.told = core.timeouts;
                 let _ = self.rang.send(self.told);
             }
         }
@@ -530,8 +535,7 @@ mod tests {
 
     fn machine() -> (Arc<Machine<Recorder>>, Receiver<usize>) {
         let (rang, rings) = mpsc::channel();
-        let machine = Machine::new(Dialer::tcp(), |_| Recorder {
-            core: Clock::default(),
+        let machine = Machine::new(Dialer::tcp(), Clock::default(), |_| Recorder {
             notes: Vec::new(),
             rang,
             told: 0,
@@ -563,7 +567,7 @@ mod tests {
             "a command was left in the mailbox"
         );
         let notes = machine
-            .drive(|driven, _, _| driven.notes.clone())
+            .drive(|_, driven, _, _| driven.notes.clone())
             .expect("the machine runs");
         assert_eq!(notes.len(), 8 * 2000, "a command was left behind");
         for thread in 0..8 {
@@ -580,7 +584,7 @@ mod tests {
             !machine.command(Order::Note(0, 0)),
             "an ended machine refuses"
         );
-        assert!(machine.drive(|_, _, _| ()).is_none());
+        assert!(machine.drive(|_, _, _, _| ()).is_none());
     }
 
     // A panic while the machine was held may have left its state machine
@@ -594,7 +598,7 @@ mod tests {
             thread::spawn(move || machine.run())
         };
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            machine.drive(|_, _, _| panic!("a bug while holding the state"))
+            machine.drive(|_, _, _, _| panic!("a bug while holding the state"))
         }));
         assert!(panicked.is_err());
         assert_eq!(
@@ -627,7 +631,7 @@ mod tests {
         machine.release(busy);
         assert!(machine.mailbox().mail.is_empty());
         assert_eq!(
-            machine.drive(|driven, _, _| driven.notes.clone()),
+            machine.drive(|_, driven, _, _| driven.notes.clone()),
             Some(vec![(1, 0)])
         );
     }

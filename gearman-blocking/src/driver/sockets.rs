@@ -21,15 +21,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
-use gearman_proto::endpoint::{Transport, drain_outputs};
+use gearman_proto::endpoint::{Transport, coalesce, drain_outputs};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 
 use crate::transport::{Connection, Connector, Stream, TcpConnector};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
-/// Largest batch the writer assembles from queued transmits before writing.
-const WRITE_BATCH: usize = 64 * 1024;
 /// How long a connection closed on our side keeps reading (and discarding)
 /// while the peer takes in our last bytes and closes its side. Closing with
 /// unread input would send a reset, which can make the peer drop what we
@@ -426,21 +424,8 @@ fn write_loop(
     let mut batch = BytesMut::new();
     while let Ok(first) = output.recv() {
         // Everything already queued goes out in one write.
-        let result = match output.try_recv() {
-            Err(_) => write_fully(socket, &first, backlog),
-            Ok(second) => {
-                batch.clear();
-                batch.extend_from_slice(&first);
-                batch.extend_from_slice(&second);
-                while batch.len() < WRITE_BATCH {
-                    match output.try_recv() {
-                        Ok(more) => batch.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                write_fully(socket, &batch, backlog)
-            }
-        };
+        let data = coalesce(&first, || output.try_recv().ok(), &mut batch);
+        let result = write_fully(socket, data, backlog);
         if let Err(err) = result {
             tracing::debug!(%conn, %err, "write failed; dropping the connection");
             // Freed now, not when the machine gets to the loss.

@@ -1,11 +1,13 @@
 //! The typed admin methods every adapter's `Admin` shares, written once.
 
-/// Writes `status`, `workers`, `version`, `getpid`, `maxqueue`, `shutdown`,
+/// Writes `connect` (over `TcpConnector`, with the adapter's
+/// `connect_with`), `raw` and `call` (with the adapter's `request`), and
+/// `status`, `workers`, `version`, `getpid`, `maxqueue`, `shutdown`,
 /// `verbose`, `show_jobs`, `show_unique_jobs`, `cancel_job`,
 /// `priority_status`, `create_function` and `drop_function`, blocking or
-/// `async`, each one call of the adapter's `call` (which sends an
+/// `async`, each one call of `call` (which sends an
 /// [`AdminCall`](crate::admin::call::AdminCall)'s request and reads its
-/// typed reply).
+/// typed reply). The adapter's `Admin` must have `TcpConnector` in scope.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! admin_calls {
@@ -16,6 +18,27 @@ macro_rules! admin_calls {
         $crate::admin_calls!(@methods () ());
     };
     (@methods ($($kw:tt)*) ($($wait:tt)*)) => {
+        /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
+        /// any `IntoServerAddr`) over plain TCP.
+        pub $($kw)* fn connect(addr: impl $crate::IntoServerAddr) -> ::std::result::Result<Self, $crate::driver_error::Error> {
+            Self::connect_with(addr, &TcpConnector)$($wait)*
+        }
+
+        /// Sends any line (without line ending) and returns the reply, read as
+        /// the reply to the command the line names. A line holding `\r` or
+        /// `\n` is refused with `Error::InvalidRequest`.
+        pub $($kw)* fn raw(&mut self, line: impl ::std::convert::Into<$crate::bytes::Bytes>) -> ::std::result::Result<$crate::admin::AdminResponse, $crate::driver_error::Error> {
+            self.request(&$crate::admin::AdminRequest::raw(line)?)$($wait)*
+        }
+
+        /// Sends a typed command ([`gearman_proto::admin::call`]) and reads its
+        /// result; an `ERR` reply is `Error::Server`.
+        pub $($kw)* fn call<C: $crate::admin::call::AdminCall>(&mut self, call: C) -> ::std::result::Result<C::Output, $crate::driver_error::Error> {
+            let request = call.into_request()?;
+            let reply = self.request(&request)$($wait)*?;
+            Ok(C::read_reply(reply)?)
+        }
+
         /// `status`: queued, running and worker counts per function.
         pub $($kw)* fn status(&mut self) -> ::std::result::Result<::std::vec::Vec<$crate::admin::StatusRow>, $crate::driver_error::Error> {
             self.call($crate::admin::call::Status)$($wait)*

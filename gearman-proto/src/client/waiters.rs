@@ -11,9 +11,12 @@
 //!   [`JobId`] exists only once the submit is applied (perhaps later, on
 //!   another task); the table maps one to the other.
 //! - A job's steps go to its waiter in order; its end removes the waiter.
-//! - Each submit is followed in a [`submit_span`]: entered while the submit
-//!   is applied and while each of its steps is delivered, given the server
-//!   and handle at JOB_CREATED, and closed when the job ends or is dropped.
+//! - Each submit is followed in a [`submit_span`], made by [`Call::submit`]
+//!   and shared with the caller: entered while the submit is applied and
+//!   while each of its steps is delivered, given the server and handle at
+//!   JOB_CREATED, and closed once the job has ended or been forgotten here
+//!   and the caller has let its copy go. The adapters enter the caller's
+//!   copy while the caller waits for the job, so the wait is the job's too.
 //! - A waiter that is gone (its caller dropped the job's handle) is
 //!   removed at the next step for it, and the client
 //!   [forgets](Client::forget) the job, as on [`Call::Forget`]: the client
@@ -37,7 +40,7 @@ use crate::observe::submit_span;
 /// waiter that takes the result: `J` for a job, `R` for a request.
 #[non_exhaustive]
 pub enum Call<J, R> {
-    /// Submit a job; its steps go to `waiter`.
+    /// Submit a job; its steps go to `waiter`. Made by [`Call::submit`].
     Submit {
         /// The caller's name for the job, unique among its jobs.
         key: u64,
@@ -45,6 +48,8 @@ pub enum Call<J, R> {
         request: JobRequest,
         /// Takes the job's steps.
         waiter: J,
+        /// The span the job is followed in ([`submit_span`]).
+        span: tracing::Span,
     },
     /// Stop waiting for the job submitted under `key`. The client forgets
     /// it; the server still runs it.
@@ -75,6 +80,22 @@ pub enum Call<J, R> {
         /// Takes the answer.
         waiter: R,
     },
+}
+
+impl<J, R> Call<J, R> {
+    /// A submit of `request` under `key`, its steps going to `waiter`, with
+    /// the [`submit_span`] it is followed in; the span is returned too, for
+    /// the caller to enter while it waits for the job.
+    pub fn submit(key: u64, request: JobRequest, waiter: J) -> (Call<J, R>, tracing::Span) {
+        let span = submit_span(&request);
+        let call = Call::Submit {
+            key,
+            request,
+            waiter,
+            span: span.clone(),
+        };
+        (call, span)
+    }
 }
 
 impl<J, R> std::fmt::Debug for Call<J, R> {
@@ -233,10 +254,11 @@ impl<J, R> Waiters<J, R> {
                 key,
                 request,
                 waiter,
+                span,
             } => {
                 let submission = Submission {
                     key,
-                    span: submit_span(&request),
+                    span,
                     request,
                     waiter,
                 };
@@ -432,11 +454,7 @@ mod tests {
 
         fn submit(&mut self, key: u64, waiter: &'static str) {
             let request = JobRequest::new("f", "x");
-            self.call(Call::Submit {
-                key,
-                request,
-                waiter,
-            });
+            self.call(Call::submit(key, request, waiter).0);
         }
 
         /// The server sends `command` with `fields`; the table delivers.
@@ -540,11 +558,7 @@ mod tests {
             handle: bad_handle,
             waiter: "bad status",
         });
-        let refused_submit = Call::Submit {
-            key: 2,
-            request: JobRequest::new("f\0", "x"),
-            waiter: "bad function",
-        };
+        let (refused_submit, _) = Call::submit(2, JobRequest::new("f\0", "x"), "bad function");
         setup.call(refused_submit);
         assert_eq!(setup.record.refused, ["bad status", "bad function"]);
         assert_eq!(setup.waiters.requests(), 1);

@@ -234,6 +234,43 @@ impl Drop for Backlog {
     }
 }
 
+/// Most bytes a connection's writer joins into one write from chunks
+/// already queued.
+pub const WRITE_BATCH: usize = 64 * 1024;
+
+/// What a connection's writer writes next: `first` alone, uncopied, when
+/// `next` has nothing more at once; otherwise `first` and the chunks `next`
+/// yields, joined in `batch` until it holds [`WRITE_BATCH`] bytes or more.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gearman_proto::endpoint::coalesce;
+///
+/// let mut batch = BytesMut::new();
+/// let mut queued = vec![Bytes::from_static(b"c"), Bytes::from_static(b"b")];
+/// assert_eq!(coalesce(b"a", || queued.pop(), &mut batch), b"abc");
+/// assert_eq!(coalesce(b"d", || queued.pop(), &mut batch), b"d");
+/// ```
+pub fn coalesce<'a>(
+    first: &'a [u8],
+    mut next: impl FnMut() -> Option<bytes::Bytes>,
+    batch: &'a mut bytes::BytesMut,
+) -> &'a [u8] {
+    let Some(second) = next() else {
+        return first;
+    };
+    batch.clear();
+    batch.extend_from_slice(first);
+    batch.extend_from_slice(&second);
+    while batch.len() < WRITE_BATCH {
+        match next() {
+            Some(more) => batch.extend_from_slice(&more),
+            None => break,
+        }
+    }
+    batch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

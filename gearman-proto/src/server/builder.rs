@@ -4,8 +4,9 @@
 /// `with_config` and `Debug` for an adapter's server type, which must have
 /// the fields `listener` (of the given type), `config: ServerConfig`,
 /// `acceptor: Option<Arc<dyn Acceptor>>` and `handshake_timeout:
-/// Duration`, plus any extra `field: value` given here; `Acceptor`,
-/// `DEFAULT_HANDSHAKE_TIMEOUT` and `hostname()` must be in scope.
+/// Duration`, plus any extra `field: value` given here; `Acceptor` and
+/// `hostname() -> Option<String>` (the machine's name, as read) must be in
+/// scope.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! server_builder {
@@ -15,13 +16,13 @@ macro_rules! server_builder {
             /// configuration (handles `H:<hostname>:<n>`, this process's id
             /// for `getpid`).
             pub fn from_listener(listener: $listener) -> $server {
-                let mut config = $crate::server::ServerConfig::new(&hostname());
+                let mut config = $crate::server::ServerConfig::for_hostname(hostname().as_deref());
                 config.pid = ::std::process::id();
                 $server {
                     listener,
                     config,
                     acceptor: None,
-                    handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                    handshake_timeout: $crate::server::DEFAULT_HANDSHAKE_TIMEOUT,
                     $($field: $value,)*
                 }
             }

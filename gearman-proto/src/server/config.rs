@@ -138,7 +138,23 @@ pub struct ServerConfig {
     pub frame_timeout: Option<Duration>,
 }
 
+/// Default time an accepted peer has to finish what the acceptor asks (a
+/// TLS handshake) before it is dropped.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl ServerConfig {
+    /// Defaults for a server on the machine named `hostname`, as the system
+    /// gives it if at all: handles are `H:<name>:<n>` with the name trimmed,
+    /// and `localhost` stands in for a name that is missing, empty or holds a
+    /// `:` (which would split the handle).
+    pub fn for_hostname(hostname: Option<&str>) -> ServerConfig {
+        let name = hostname
+            .map(str::trim)
+            .filter(|name| !name.is_empty() && !name.contains(':'))
+            .unwrap_or("localhost");
+        ServerConfig::new(name)
+    }
+
     /// Defaults matching gearmand 1.1, with handles `H:<host>:<n>`.
     pub fn new(host: &str) -> ServerConfig {
         ServerConfig {

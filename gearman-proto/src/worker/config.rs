@@ -104,12 +104,13 @@ pub struct WorkerConfig {
     /// connections to each.
     pub servers: Vec<String>,
     /// Connections kept to each server. Each registers the same abilities
-    /// and client id and has its own grab cycle (at most one grab
-    /// outstanding per connection), so more connections let one worker
-    /// take jobs from a server faster than one grab round trip at a time;
-    /// [`concurrency`](WorkerConfig::concurrency) still bounds the jobs
-    /// across all of them. Events and jobs name the configured server, not
-    /// the connection. `0` is taken as `1`. Default: 1.
+    /// and client id and has its own grab cycle;
+    /// [`concurrency`](WorkerConfig::concurrency) bounds the jobs across
+    /// all of them. One connection already keeps several grabs outstanding
+    /// ([`grabs_per_connection`](WorkerConfig::grabs_per_connection)); more
+    /// connections spread the work over more of the server's threads.
+    /// Events and jobs name the configured server, not the connection. `0`
+    /// is taken as `1`. Default: 1.
     pub connections_per_server: usize,
     /// Sent as SET_CLIENT_ID on every connection (shown by the admin
     /// `workers` command). Default: none.
@@ -121,6 +122,22 @@ pub struct WorkerConfig {
     /// Most jobs held at once across all servers, counting grabs still
     /// waiting for their reply. `0` is taken as `1`. Default: 1.
     pub concurrency: usize,
+    /// Most grabs one connection keeps outstanding, within the free
+    /// concurrency slots: while a connection has several slots free it
+    /// sends that many grabs back to back instead of one per round trip.
+    /// Every server in use answers each grab with exactly one reply, in
+    /// order, and holds several jobs per connection (gearmand, the Perl and
+    /// Python servers, the embedded one), so the default lets the free
+    /// slots decide. A connection starts with one grab and may add one more
+    /// for each job assigned, so the grabs in flight double every round
+    /// trip while the server has work; each time it goes to sleep the
+    /// number it may send halves. So a form the server refuses costs one
+    /// grab, and a worker woken now and then for one job sends a few grabs,
+    /// not one per free slot. Once a grab comes back NO_JOB no more are
+    /// added. `1` gives one grab round trip per
+    /// job; `0` is taken as `1`. Default: `usize::MAX` (as many as free
+    /// slots).
+    pub grabs_per_connection: usize,
     /// The grab form tried first on each connection. Default: [`GrabMode::Uniq`].
     pub grab: GrabMode,
     /// How long a connection may take to open. Default: 5 s.
@@ -183,6 +200,7 @@ impl WorkerConfig {
             client_id: None,
             abilities: Vec::new(),
             concurrency: 1,
+            grabs_per_connection: usize::MAX,
             grab: GrabMode::default(),
             connect_timeout: Duration::from_secs(5),
             grab_reply_timeout: Some(Duration::from_secs(30)),
@@ -242,6 +260,21 @@ impl WorkerConfig {
     /// Sets [`concurrency`](WorkerConfig::concurrency).
     pub fn with_concurrency(mut self, jobs: usize) -> WorkerConfig {
         self.concurrency = jobs;
+        self
+    }
+
+    /// Sets [`grabs_per_connection`](WorkerConfig::grabs_per_connection).
+    ///
+    /// ```
+    /// use gearman_proto::worker::WorkerConfig;
+    /// // One grab round trip per job, for a server that cannot hold more.
+    /// let config = WorkerConfig::new(["gm1:4730"])
+    ///     .with_concurrency(16)
+    ///     .with_grabs_per_connection(1);
+    /// assert_eq!(config.grabs_per_connection, 1);
+    /// ```
+    pub fn with_grabs_per_connection(mut self, grabs: usize) -> WorkerConfig {
+        self.grabs_per_connection = grabs;
         self
     }
 

@@ -82,6 +82,21 @@ impl Assignment {
     }
 }
 
+/// How a run loop starts and stops the jobs that
+/// [`Worker::run_jobs`](super::Worker::run_jobs) hands it.
+pub trait JobRunner {
+    /// Starts `assignment` (on a task, a thread...); `worker` is lent back
+    /// for the job's span, or to fail a job that cannot start.
+    fn start(&mut self, worker: &mut super::Worker, assignment: Assignment);
+
+    /// The connection that assigned job `id` dropped, as
+    /// [`WorkerEvent::JobLost`]: stop it if you can. By default it is only
+    /// logged, and runs on; its result is dropped.
+    fn lost(&mut self, id: AssignmentId) {
+        tracing::debug!(%id, "job lost with its connection; the server requeues it");
+    }
+}
+
 /// Something the caller should know, from [`Worker::poll_event`](super::Worker::poll_event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -140,19 +155,27 @@ pub enum WorkerEvent {
 ///
 /// ```text
 /// Idle              -- slot free, grab sent --------------> AwaitingGrabReply
-/// AwaitingGrabReply -- JOB_ASSIGN / _UNIQ / _ALL ----------> Idle
-/// AwaitingGrabReply -- NO_JOB, PRE_SLEEP sent -------------> Asleep
-/// AwaitingGrabReply -- ERROR or no reply in time,
-///                      plainer grab sent -----------------> AwaitingGrabReply
+/// AwaitingGrabReply -- slot free, fewer grabs out than the
+///                      connection's window (one more per job,
+///                      halved at each sleep), no NO_JOB yet,
+///                      another grab sent ------------------> AwaitingGrabReply
+/// AwaitingGrabReply -- JOB_ASSIGN / _UNIQ / _ALL or NO_JOB,
+///                      more grabs outstanding -------------> AwaitingGrabReply
+/// AwaitingGrabReply -- last reply, all JOB_ASSIGN* --------> Idle
+/// AwaitingGrabReply -- last reply, some NO_JOB,
+///                      PRE_SLEEP sent --------------------> Asleep
+/// AwaitingGrabReply -- ERROR or no reply in time to the
+///                      one grab, plainer grab sent --------> AwaitingGrabReply
 /// AwaitingGrabReply -- ERROR to GRAB_JOB, PRE_SLEEP sent --> Asleep
 /// Asleep            -- NOOP -------------------------------> Idle
 /// ```
 ///
 /// Nothing else changes the state: a NOOP while idle or awaiting a reply,
 /// and a NO_JOB or ERROR with no grab outstanding, are ignored. No reply
-/// even to GRAB_JOB, or an assignment with no grab outstanding, closes the
-/// connection. While shutting down no grab is sent, and a grab answered or
-/// overdue leaves the connection idle.
+/// even to GRAB_JOB, or to several grabs at once, or an assignment with no
+/// grab outstanding, closes the connection. While shutting down no grab is
+/// sent, and the last grab answered, or grabs overdue, leave the connection
+/// idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GrabState {
@@ -160,7 +183,7 @@ pub enum GrabState {
     /// grab got a job, or a NOOP woke it), so it grabs when a concurrency
     /// slot is free.
     Idle,
-    /// One grab was sent and its reply has not arrived.
+    /// One or more grabs were sent and not all answered.
     AwaitingGrabReply,
     /// NO_JOB came back and PRE_SLEEP was sent; only a NOOP wakes it.
     Asleep,

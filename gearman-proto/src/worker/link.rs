@@ -41,9 +41,28 @@ pub(super) enum LinkState {
 pub(super) struct Connection {
     pub(super) id: ConnId,
     pub(super) grab_state: GrabState,
-    /// While a grab is outstanding: when its reply is overdue. `None` until
-    /// the worker next learns the time (a grab sent from a call without a
-    /// clock is stamped then, which can only make the deadline later).
+    /// Grabs sent and not answered yet: more than zero exactly while
+    /// [`GrabState::AwaitingGrabReply`]. The server answers them in order.
+    pub(super) grabs: usize,
+    /// Most grabs this connection keeps outstanding
+    /// ([`WorkerConfig::grabs_per_connection`](super::WorkerConfig::grabs_per_connection)).
+    max_grabs: usize,
+    /// Grabs this connection may have outstanding now, at most
+    /// `max_grabs`: one after connecting or falling back, one more for each
+    /// assignment (so it doubles every round trip while the server has
+    /// work), halved each time the connection goes to sleep. A refused or
+    /// ignored form thus costs one grab, and a worker woken now and then
+    /// for one job sends a few grabs, not one per free slot.
+    window: usize,
+    /// A grab of the outstanding ones came back NO_JOB (or refused): the
+    /// queue was empty, so no more grabs join them, and the connection
+    /// sleeps once they are all answered.
+    queue_empty: bool,
+    /// While a grab is outstanding: when the reply to the oldest one is
+    /// overdue, counted from when it was sent or the previous reply came.
+    /// `None` until the worker next learns the time (a grab sent from a
+    /// call without a clock is stamped then, which can only make the
+    /// deadline later).
     pub(super) grab_deadline: Option<Instant>,
     /// The grab form in use; plainer after the server refused a richer one.
     pub(super) grab_mode: GrabMode,
@@ -55,10 +74,19 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(id: ConnId, grab_mode: GrabMode, max_packet_size: u32) -> Connection {
+    pub(super) fn new(
+        id: ConnId,
+        grab_mode: GrabMode,
+        max_grabs: usize,
+        max_packet_size: u32,
+    ) -> Connection {
         Connection {
             id,
             grab_state: GrabState::Idle,
+            grabs: 0,
+            max_grabs: max_grabs.max(1),
+            window: 1,
+            queue_empty: false,
             grab_deadline: None,
             grab_mode,
             decoder: Decoder::new().with_max_packet_size(max_packet_size),
@@ -113,9 +141,9 @@ pub(super) enum GrabEvent<'a> {
     NoJob,
     /// JOB_ASSIGN, JOB_ASSIGN_UNIQ or JOB_ASSIGN_ALL arrived.
     Assigned,
-    /// An ERROR arrived that may answer the grab (any code but `JOB_NOT_FOUND`).
+    /// An ERROR arrived that may answer a grab (any code but `JOB_NOT_FOUND`).
     Refused { code: &'a [u8] },
-    /// The grab's reply is overdue.
+    /// The oldest grab's reply is overdue.
     Silent,
 }
 
@@ -124,59 +152,91 @@ pub(super) enum GrabEvent<'a> {
 pub(super) enum GrabOutcome {
     /// The event does not apply in this state (or the link is not up).
     Ignored,
-    /// The state moved, or a plainer grab replaced the one outstanding.
+    /// A grab was sent or answered, or a plainer grab replaced the one
+    /// outstanding.
     Moved,
     /// The connection must be closed: an assignment with no grab
-    /// outstanding, or no reply even to GRAB_JOB.
+    /// outstanding, or no reply even to GRAB_JOB or to a form the server
+    /// had answered.
     Close,
 }
 
 impl Link {
     /// The grab cycle's one transition: every change of a connection's
-    /// [`GrabState`] goes through here (see its diagram), with the packet the
-    /// change sends. `draining` (a shutdown is under way) forbids new grabs
-    /// and PRE_SLEEP: an answered grab leaves the connection idle. Grabs
-    /// outstanding are counted from the states, so they stay right whatever
-    /// happens here.
+    /// [`GrabState`] and grab count goes through here (see the diagram at
+    /// [`GrabState`]), with the packet the change sends. `draining` (a
+    /// shutdown is under way) forbids new grabs and PRE_SLEEP: the last
+    /// answered grab leaves the connection idle. Grabs outstanding are
+    /// counted from the connections, so they stay right whatever happens
+    /// here.
     pub(super) fn grab_step(&mut self, event: GrabEvent<'_>, draining: bool) -> GrabOutcome {
         use GrabState::{Asleep, AwaitingGrabReply, Idle};
         let addr = &self.addr;
         let LinkState::Up(conn) = &mut self.state else {
             return GrabOutcome::Ignored;
         };
-        let next = match (conn.grab_state, event) {
+        match (conn.grab_state, event) {
             (Idle, GrabEvent::SlotFree) if !draining => {
-                send(conn, conn.grab_mode.command(), &[]);
-                AwaitingGrabReply
+                conn.send_grab();
+                conn.grab_state = AwaitingGrabReply;
+                conn.grab_deadline = None;
             }
-            (Asleep, GrabEvent::Noop) => Idle,
-            (AwaitingGrabReply, GrabEvent::Assigned) => Idle,
-            (AwaitingGrabReply, GrabEvent::NoJob) => conn.sleep(draining),
+            (AwaitingGrabReply, GrabEvent::SlotFree)
+                if !draining && !conn.queue_empty && conn.grabs < conn.window =>
+            {
+                // Joins the grabs outstanding; the deadline stays the
+                // oldest one's.
+                conn.send_grab();
+            }
+            (Asleep, GrabEvent::Noop) => conn.grab_state = Idle,
+            (AwaitingGrabReply, GrabEvent::Assigned) => {
+                conn.window = (conn.window + 1).min(conn.max_grabs);
+                conn.answered(draining);
+            }
+            (AwaitingGrabReply, GrabEvent::NoJob) => {
+                conn.queue_empty = true;
+                conn.answered(draining);
+            }
+            (AwaitingGrabReply, GrabEvent::Refused { code }) if conn.grabs > 1 => {
+                // The form was answered before, so this is no refusal of the
+                // form: take it as an answer without a job.
+                tracing::warn!(server = %addr, code = %String::from_utf8_lossy(code), "job server refused one of several grabs; taken as NO_JOB");
+                conn.queue_empty = true;
+                conn.answered(draining);
+            }
             (AwaitingGrabReply, GrabEvent::Refused { code }) => {
                 let refused = conn.grab_mode;
                 match refused.plainer() {
                     Some(plainer) if !draining => {
                         tracing::info!(server = %addr, refused = refused.command().name(), fallback = plainer.command().name(), code = %String::from_utf8_lossy(code), "job server refused the grab; falling back");
-                        conn.fall_back(plainer)
+                        conn.fall_back(plainer);
                     }
                     plainer => {
                         conn.grab_mode = plainer.unwrap_or(refused);
                         if !draining {
                             tracing::warn!(server = %addr, code = %String::from_utf8_lossy(code), "job server refused every grab form; sleeping until NOOP");
                         }
-                        conn.sleep(draining)
+                        conn.queue_empty = true;
+                        conn.answered(draining);
                     }
                 }
             }
             (AwaitingGrabReply, GrabEvent::Silent) => {
                 let silent = conn.grab_mode;
                 match silent.plainer() {
-                    // No more grabs: forget this one so shutdown can finish;
+                    // No more grabs: forget these so shutdown can finish;
                     // a late assignment then breaks the protocol and closes.
-                    _ if draining => Idle,
+                    _ if draining => conn.forget_grabs(),
+                    // A server that answered this form before and now leaves
+                    // several grabs unanswered has stalled; falling back
+                    // would not help.
+                    _ if conn.grabs > 1 => {
+                        tracing::warn!(server = %addr, grabs = conn.grabs, "no reply to the grabs outstanding; reconnecting");
+                        return GrabOutcome::Close;
+                    }
                     Some(plainer) => {
                         tracing::warn!(server = %addr, silent = silent.command().name(), fallback = plainer.command().name(), "no reply to the grab; falling back");
-                        conn.fall_back(plainer)
+                        conn.fall_back(plainer);
                     }
                     None => {
                         tracing::warn!(server = %addr, "no reply to GRAB_JOB; reconnecting");
@@ -189,29 +249,50 @@ impl Link {
                 return GrabOutcome::Close;
             }
             _ => return GrabOutcome::Ignored,
-        };
-        conn.grab_state = next;
-        // A new or replaced grab is stamped when the worker next learns the time.
-        conn.grab_deadline = None;
+        }
         GrabOutcome::Moved
     }
 }
 
 impl Connection {
-    /// An answered grab with nothing to do: sleep until NOOP (PRE_SLEEP),
-    /// or, while draining, just stop grabbing.
-    fn sleep(&mut self, draining: bool) -> GrabState {
-        if draining {
-            return GrabState::Idle;
-        }
-        send(self, Command::PreSleep, &[]);
-        GrabState::Asleep
+    fn send_grab(&mut self) {
+        send(self, self.grab_mode.command(), &[]);
+        self.grabs += 1;
     }
 
-    /// Replaces the outstanding grab with a plainer form.
-    fn fall_back(&mut self, plainer: GrabMode) -> GrabState {
+    /// The oldest grab outstanding got its answer. Once the last one is
+    /// answered the connection grabs again at the next free slot, or, if
+    /// one of them found the queue empty, sleeps until NOOP (PRE_SLEEP),
+    /// or, while draining, just stops grabbing.
+    fn answered(&mut self, draining: bool) {
+        self.grabs -= 1;
+        // The next reply is due a full timeout after this one.
+        self.grab_deadline = None;
+        if self.grabs > 0 {
+            return;
+        }
+        self.grab_state = if self.queue_empty && !draining {
+            send(self, Command::PreSleep, &[]);
+            self.window = (self.window / 2).max(1);
+            GrabState::Asleep
+        } else {
+            GrabState::Idle
+        };
+        self.queue_empty = false;
+    }
+
+    /// Drops every grab outstanding (shutting down, no reply in time).
+    fn forget_grabs(&mut self) {
+        self.grabs = 0;
+        self.queue_empty = false;
+        self.grab_state = GrabState::Idle;
+    }
+
+    /// Replaces the one grab outstanding with a plainer form.
+    fn fall_back(&mut self, plainer: GrabMode) {
         self.grab_mode = plainer;
+        self.window = 1;
         send(self, plainer.command(), &[]);
-        GrabState::AwaitingGrabReply
+        self.grab_deadline = None;
     }
 }

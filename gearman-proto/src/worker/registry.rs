@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::WorkerConfig;
+use super::{Worker, WorkerConfig, WorkerError};
 use crate::worker::WorkError;
 
 /// The future an async handler returns once boxed: the job's result.
@@ -55,6 +55,7 @@ where
 pub struct Registry<H> {
     config: WorkerConfig,
     handlers: HashMap<Bytes, H>,
+    on_connect_failed: Option<ConnectFailedHook>,
 }
 
 impl<H> Registry<H> {
@@ -64,7 +65,15 @@ impl<H> Registry<H> {
         Registry {
             config,
             handlers: HashMap::new(),
+            on_connect_failed: None,
         }
+    }
+
+    /// Sets the hook the worker calls for each connection that cannot be
+    /// opened (see [`Worker::on_connect_failed`]).
+    pub fn on_connect_failed(mut self, hook: ConnectFailedHook) -> Registry<H> {
+        self.on_connect_failed = Some(hook);
+        self
     }
 
     /// Sets how many jobs run at once across all servers (at least 1).
@@ -76,6 +85,12 @@ impl<H> Registry<H> {
     /// Sets how many connections the worker keeps to each server (at least 1).
     pub fn connections_per_server(mut self, connections: usize) -> Registry<H> {
         self.config = self.config.with_connections_per_server(connections.max(1));
+        self
+    }
+
+    /// Sets how many grabs one connection keeps outstanding (at least 1).
+    pub fn grabs_per_connection(mut self, grabs: usize) -> Registry<H> {
+        self.config = self.config.with_grabs_per_connection(grabs.max(1));
         self
     }
 
@@ -116,6 +131,20 @@ impl<H> Registry<H> {
     pub fn into_parts(self) -> (WorkerConfig, HashMap<Bytes, H>) {
         (self.config, self.handlers)
     }
+
+    /// The worker state machine for this configuration and the handler
+    /// table, for running, with the hook set by
+    /// [`on_connect_failed`](Registry::on_connect_failed); a seed of 0 is
+    /// replaced by `entropy()`. Fails as [`Worker::new`] does.
+    pub fn into_worker(
+        self,
+        entropy: impl FnOnce() -> u64,
+        now: Instant,
+    ) -> Result<(Worker, HashMap<Bytes, H>), WorkerError> {
+        let mut worker = Worker::new(self.config.with_seed_or(entropy), now)?;
+        worker.on_connect_failed(self.on_connect_failed);
+        Ok((worker, self.handlers))
+    }
 }
 
 impl<H> std::fmt::Debug for Registry<H> {
@@ -134,13 +163,14 @@ impl<H> std::fmt::Debug for Registry<H> {
 /// [`Assignment`](super::Assignment). The job type must have an
 /// `assignment` field and a `send(&self, WorkUpdate)` method; the
 /// worker type must have a `registry: Registry<_>` field, a
-/// `connector: Arc<dyn Connector>` field, a `with_config` constructor, and
-/// `Connector` in scope; `async` or `blocking` picks the handler form.
+/// `connector: Arc<dyn Connector>` field and any others given as
+/// `field: value` after the handler form (`async` or `blocking`), and
+/// `Connector` and `TcpConnector` in scope. `with_config` is written too.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! worker_builder {
-    ($worker:ident, $job:ty, async) => {
-        $crate::worker_builder!(@common $worker);
+    ($worker:ident, $job:ty, async $(, $field:ident: $value:expr)*) => {
+        $crate::worker_builder!(@common $worker $(, $field: $value)*);
         $crate::worker_builder!(@job $job);
         impl $worker {
             /// Registers `handler` for `function` (CAN_DO). The handler's
@@ -185,8 +215,8 @@ macro_rules! worker_builder {
             }
         }
     };
-    ($worker:ident, $job:ty, blocking) => {
-        $crate::worker_builder!(@common $worker);
+    ($worker:ident, $job:ty, blocking $(, $field:ident: $value:expr)*) => {
+        $crate::worker_builder!(@common $worker $(, $field: $value)*);
         $crate::worker_builder!(@job $job);
         impl $worker {
             /// Registers `handler` for `function` (CAN_DO). The handler runs
@@ -254,8 +284,18 @@ macro_rules! worker_builder {
             }
         }
     };
-    (@common $worker:ident) => {
+    (@common $worker:ident $(, $field:ident: $value:expr)*) => {
         impl $worker {
+            /// A worker with a full core configuration (backoff, grab
+            /// form...).
+            pub fn with_config(config: $crate::worker::WorkerConfig) -> $worker {
+                $worker {
+                    registry: $crate::worker::Registry::new(config),
+                    connector: ::std::sync::Arc::new(TcpConnector),
+                    $($field: $value,)*
+                }
+            }
+
             /// A worker for these servers (each `"host:port"`, a
             /// `SocketAddr`, `(host, port)`: any `IntoServerAddr`), running
             /// one job at a time until [`concurrency`](Self::concurrency)
@@ -282,12 +322,20 @@ macro_rules! worker_builder {
             }
 
             /// Sets how many connections the worker keeps to each server
-            /// (at least 1). Each connection has at most one grab
-            /// outstanding, so several raise the rate at which jobs arrive
-            /// from a busy server; the concurrency limit still holds across
-            /// all of them.
+            /// (at least 1; default 1). Each has its own grabs outstanding,
+            /// so several spread the work over more of a server's threads;
+            /// the concurrency limit still holds across all of them.
             pub fn connections_per_server(self, connections: usize) -> $worker {
                 $worker { registry: self.registry.connections_per_server(connections), ..self }
+            }
+
+            /// Sets how many grabs one connection keeps outstanding within
+            /// the free concurrency slots (at least 1; default: as many as
+            /// free slots). `1` waits for each grab's reply before the
+            /// next, for a server that cannot hold several jobs per
+            /// connection.
+            pub fn grabs_per_connection(self, grabs: usize) -> $worker {
+                $worker { registry: self.registry.grabs_per_connection(grabs), ..self }
             }
 
             /// Sets the id sent with SET_CLIENT_ID (shown by the admin
@@ -306,7 +354,7 @@ macro_rules! worker_builder {
                 self,
                 hook: impl Fn(&$crate::ConnectError) + Send + Sync + 'static,
             ) -> $worker {
-                $worker { on_connect_failed: Some(::std::sync::Arc::new(hook)), ..self }
+                $worker { registry: self.registry.on_connect_failed(::std::sync::Arc::new(hook)), ..self }
             }
         }
 
@@ -344,13 +392,15 @@ mod tests {
     }
 
     #[test]
-    fn concurrency_and_connections_are_at_least_one() {
+    fn concurrency_connections_and_grabs_are_at_least_one() {
         let registry = Registry::<()>::new(WorkerConfig::new(["gm:4730"]))
             .concurrency(0)
             .connections_per_server(0)
+            .grabs_per_connection(0)
             .client_id("me");
         assert_eq!(registry.config().concurrency, 1);
         assert_eq!(registry.config().connections_per_server, 1);
+        assert_eq!(registry.config().grabs_per_connection, 1);
         assert_eq!(registry.config().client_id.as_deref(), Some(&b"me"[..]));
     }
 }

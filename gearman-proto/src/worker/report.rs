@@ -16,6 +16,8 @@
 //! assert_eq!(worker.report_end(AssignmentId(9), &end), Err(WorkerError::UnknownJob(AssignmentId(9))));
 //! ```
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use crate::worker::{AssignmentId, Worker, WorkerError};
@@ -106,7 +108,36 @@ pub enum WorkUpdate {
     },
 }
 
+/// What a worker's jobs and its owner tell its run loop, for
+/// [`Worker::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerCommand {
+    /// An update from a running job, as [`Worker::report_update`].
+    Update(AssignmentId, WorkUpdate),
+    /// A job's end, as [`Worker::report_end`].
+    Done(AssignmentId, Result<Bytes, WorkError>),
+    /// Stop taking jobs, as [`Worker::shutdown`].
+    Shutdown,
+}
+
 impl Worker {
+    /// Applies `command`. A report the worker refuses (its job's connection
+    /// dropped, and the server requeues the job) is only logged.
+    pub fn apply(&mut self, command: WorkerCommand, now: Instant) {
+        let sent = match &command {
+            WorkerCommand::Update(id, update) => self.report_update(*id, update),
+            WorkerCommand::Done(id, end) => self.report_end(*id, end),
+            WorkerCommand::Shutdown => {
+                self.shutdown(now);
+                Ok(())
+            }
+        };
+        if let Err(err) = sent {
+            tracing::debug!(%err, ?command, "job report not sent");
+        }
+    }
+
     /// Sends one update of job `id`: WORK_DATA, WORK_WARNING or WORK_STATUS.
     pub fn report_update(
         &mut self,

@@ -2,8 +2,9 @@
 //! prints the server's reply as it came; `admin --status` (and gearadmin's
 //! other options, see `--help`) prints what `gearadmin` prints.
 //!
-//! Exit code: 0 when the server replied, 1 when it replied with `ERR`,
-//! 3 when there was no reply (no server, bad arguments).
+//! Exit code: 0 when the server replied (with gearadmin's options, also
+//! when it replied `ERR`, as gearadmin does), 1 when it replied `ERR` to a
+//! COMMAND, 3 when there was no reply (no server, bad arguments).
 //!
 //! `--tls --ca FILE` (and `--cert FILE --key FILE` for mutual TLS) speak
 //! TLS to the servers; see `--help`.
