@@ -5,7 +5,7 @@
 //!
 //! The state sits behind a mutex that no one holds across an await, so
 //! whichever task has something for the state machine applies it there and
-//! then: a socket's reader feeds its input (see [`Shared::handle_event`]),
+//! then: a socket's reader feeds its input (see [`Shared::feed`]),
 //! a user's task may apply a command when the loop is idle (see
 //! [`Shared::command_directly`]). The loop's task is woken only for queued
 //! commands, its timer and its end, so a message crosses no extra task.
@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -71,13 +72,65 @@ enum ConnState {
     },
 }
 
-/// Where socket tasks hand their events: it feeds the event to the state
-/// machine in the calling task, and is false once the state is gone.
-type EventSink = Arc<dyn Fn(IoEvent) -> bool + Send + Sync>;
+/// Events waiting for the run loop because another task held the state
+/// machine; when full, readers stop reading, so a fast peer is slowed by
+/// TCP instead of filling memory.
+const INPUT_QUEUE: usize = 256;
+
+/// What feeding an event to the state machine in the calling task did.
+enum Fed {
+    Handled,
+    /// Another task holds the state machine: the event is given back.
+    Busy(IoEvent),
+    /// The state machine is gone.
+    Gone,
+}
+
+/// An event queued for the run loop, with the count of its task's events
+/// still queued.
+struct Queued {
+    event: IoEvent,
+    pending: Arc<AtomicUsize>,
+}
+
+/// How socket tasks hand their events to the state machine: fed in the
+/// task itself while no other task holds the state (no hand-off, no
+/// wake-up of the loop's task), queued for the loop otherwise, so tasks
+/// never wait on each other's lock.
+#[derive(Clone)]
+struct Events {
+    feed: Arc<dyn Fn(IoEvent) -> Fed + Send + Sync>,
+    queue: mpsc::Sender<Queued>,
+}
+
+impl Events {
+    /// Hands `event` over; `pending` counts this task's events still
+    /// queued, so that none is fed before an earlier one. False once the
+    /// state machine is gone.
+    async fn hand(&self, event: IoEvent, pending: &Arc<AtomicUsize>) -> bool {
+        let event = if pending.load(Ordering::Acquire) == 0 {
+            match (self.feed)(event) {
+                Fed::Handled => return true,
+                Fed::Gone => return false,
+                Fed::Busy(event) => event,
+            }
+        } else {
+            event
+        };
+        pending.fetch_add(1, Ordering::AcqRel);
+        let pending = pending.clone();
+        self.queue.send(Queued { event, pending }).await.is_ok()
+    }
+
+    /// Hands over a task's only event.
+    async fn hand_one(&self, event: IoEvent) -> bool {
+        self.hand(event, &Arc::default()).await
+    }
+}
 
 /// The sockets of one state machine, keyed by the core's connection ids.
 pub(crate) struct Io {
-    events: EventSink,
+    events: Events,
     conns: HashMap<ConnId, ConnState>,
     /// What the writers may hold for the peers, per connection and in all.
     budget: OutputBudget,
@@ -92,7 +145,7 @@ pub(crate) struct Io {
 
 impl Io {
     /// Must be called inside a Tokio runtime.
-    fn new(limits: OutputLimits, connector: Arc<dyn Connector>, events: EventSink) -> Io {
+    fn new(limits: OutputLimits, connector: Arc<dyn Connector>, events: Events) -> Io {
         Io {
             events,
             conns: HashMap::new(),
@@ -229,7 +282,7 @@ impl Transport for Io {
                     IoEvent::ConnectFailed(conn, ConnectError::new(addr, err))
                 }
             };
-            events(event);
+            events.hand_one(event).await;
         });
         self.conns.insert(
             conn,
@@ -328,10 +381,11 @@ impl Drop for Io {
 async fn read_loop(
     conn: ConnId,
     mut socket: impl AsyncRead + Unpin,
-    events: EventSink,
+    events: Events,
     mut closing: oneshot::Receiver<()>,
 ) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let pending = Arc::default();
     loop {
         buf.reserve(READ_CHUNK);
         let read = tokio::select! {
@@ -341,17 +395,18 @@ async fn read_loop(
         match read {
             Ok(0) => {
                 tracing::debug!(%conn, "closed by peer");
-                events(IoEvent::Lost(conn));
+                events.hand(IoEvent::Lost(conn), &pending).await;
                 return;
             }
             Ok(_) => {
-                if !events(IoEvent::Input(conn, buf.split().freeze())) {
+                let input = IoEvent::Input(conn, buf.split().freeze());
+                if !events.hand(input, &pending).await {
                     break;
                 }
             }
             Err(err) => {
                 tracing::warn!(%conn, %err, "read failed");
-                events(IoEvent::Lost(conn));
+                events.hand(IoEvent::Lost(conn), &pending).await;
                 return;
             }
         }
@@ -373,7 +428,7 @@ async fn write_loop(
     mut socket: impl AsyncWrite + Unpin,
     mut output: mpsc::UnboundedReceiver<Bytes>,
     backlog: Arc<Backlog>,
-    events: EventSink,
+    events: Events,
 ) {
     let mut batch = BytesMut::new();
     while let Some(first) = output.recv().await {
@@ -385,7 +440,7 @@ async fn write_loop(
             // Freed now, not when the run loop gets to the loss.
             drop(output);
             backlog.discard();
-            events(IoEvent::WriteFailed(conn));
+            events.hand_one(IoEvent::WriteFailed(conn)).await;
             return;
         }
     }
@@ -589,11 +644,15 @@ impl<D: Driven> Shared<D> {
     /// and hands out what follows, as the loop would after a wake-up; wakes
     /// the loop only when it must re-arm its timer or end. False once the
     /// state is gone.
-    fn handle_event(&self, event: IoEvent) -> bool {
+    fn feed(&self, event: IoEvent) -> Fed {
         let _wake = WakeLoopOnPanic(&self.rearm);
-        let mut guard = self.lock();
+        let mut guard = match self.state.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => self.end_poisoned(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => return Fed::Busy(event),
+        };
         let Some(state) = guard.as_mut() else {
-            return false;
+            return Fed::Gone;
         };
         let now = Instant::now();
         state.io.handle(&mut state.core, event, now);
@@ -603,7 +662,7 @@ impl<D: Driven> Shared<D> {
         if wake_loop {
             self.rearm.notify_one();
         }
-        true
+        Fed::Handled
     }
 
     /// Looks at the core and its glue (`None` once the loop is done).
@@ -654,6 +713,7 @@ impl Drop for WakeLoopOnPanic<'_> {
 /// A run loop that is ready to run, and the state it shares.
 pub(crate) struct Runner<D: Driven> {
     shared: Arc<Shared<D>>,
+    queued: mpsc::Receiver<Queued>,
 }
 
 impl<D: Driven> Drop for Runner<D> {
@@ -677,13 +737,14 @@ pub(crate) fn runner<D: Driven>(
     connector: Arc<dyn Connector>,
 ) -> (Arc<Shared<D>>, Runner<D>) {
     let limits = core.output_limits();
+    let (queue, queued) = mpsc::channel(INPUT_QUEUE);
     let shared = Arc::new_cyclic(|shared: &Weak<Shared<D>>| {
         let shared = shared.clone();
-        let events: EventSink = Arc::new(move |event| {
-            shared
-                .upgrade()
-                .is_some_and(|shared| shared.handle_event(event))
+        let feed = Arc::new(move |event| match shared.upgrade() {
+            Some(shared) => shared.feed(event),
+            None => Fed::Gone,
         });
+        let events = Events { feed, queue };
         Shared {
             state: Mutex::new(Some(LoopState {
                 core,
@@ -698,6 +759,7 @@ pub(crate) fn runner<D: Driven>(
     });
     let runner = Runner {
         shared: shared.clone(),
+        queued,
     };
     (shared, runner)
 }
@@ -716,8 +778,9 @@ pub(crate) async fn run<D: Driven>(
 impl<D: Driven> Runner<D> {
     /// Runs the loop until the state machine is finished, then closes its
     /// sockets.
-    pub(crate) async fn run(self) {
+    pub(crate) async fn run(mut self) {
         let shared = &*self.shared;
+        let queued = &mut self.queued;
         let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
         let mut state = loop {
             let (commands_open, timer_armed) = {
@@ -745,6 +808,12 @@ impl<D: Driven> Runner<D> {
             };
             tokio::select! {
                 () = poll_fn(|cx| shared.poll_commands(cx)), if commands_open => {}
+                event = queued.recv() => {
+                    // The state holds a sender itself, so the queue never closes.
+                    if let Some(event) = event {
+                        handle_queued(shared, queued, event);
+                    }
+                }
                 () = &mut timer, if timer_armed => {
                     if let Some(state) = shared.lock().as_mut() {
                         state.armed = None;
@@ -765,5 +834,29 @@ impl<D: Driven> Runner<D> {
             while sockets.join_next().await.is_some() {}
         })
         .await;
+    }
+}
+
+/// Feeds `first` and the events queued behind it (up to a budget) to the
+/// core, each counted off its task's pending events once fed.
+fn handle_queued<D: Driven>(shared: &Shared<D>, queue: &mut mpsc::Receiver<Queued>, first: Queued) {
+    let mut guard = shared.lock();
+    let Some(state) = guard.as_mut() else {
+        return;
+    };
+    let now = Instant::now();
+    let mut next = Some(first);
+    for _ in 0..INPUT_QUEUE {
+        let Some(Queued { event, pending }) = next else {
+            break;
+        };
+        state.io.handle(&mut state.core, event, now);
+        // Under the lock: the task feeds its next event only after this one.
+        pending.fetch_sub(1, Ordering::AcqRel);
+        next = queue.try_recv().ok();
+    }
+    if let Some(Queued { event, pending }) = next {
+        state.io.handle(&mut state.core, event, now);
+        pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
