@@ -103,7 +103,7 @@ pids+=("$C_WORKER_PID")
 # User plus system CPU ticks (1/100 s) a process has used.
 ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
-declare -A results cpu gearmand_cpu
+declare -A results cpu gearmand_cpu p50 p99
 record() { results["$1"]="${results["$1"]:-} $2"; }
 
 # measure KEY JOBS OTHER_PID COMMAND...: runs one measurement and records its
@@ -122,6 +122,8 @@ measure() {
   [ "$other" = - ] || o1=$(ticks "$other")
   echo "$output" >&2
   results["$key"]="${results["$key"]:-} $(echo "$output" | grep -Eo '[0-9]+ jobs/s' | awk '{print $1}')"
+  p50["$key"]="${p50["$key"]:-} $(echo "$output" | grep -Eo 'p50=[0-9.]+' | cut -d= -f2)"
+  p99["$key"]="${p99["$key"]:-} $(echo "$output" | grep -Eo 'p99=[0-9.]+' | cut -d= -f2)"
   own=$(echo "$output" | grep -Eo 'cpu=[0-9.]+' | cut -d= -f2)
   cpu["$key"]="${cpu["$key"]:-} $(awk -v own="${own:-0}" -v t=$((o1 - o0)) -v n="$jobs" \
     'BEGIN {printf "%.1f", own + t * 10000 / n}')"
@@ -199,6 +201,25 @@ for level in "${LEVELS[@]}"; do
         "$(echo "${cpu["$adapter $conns gearmand $level"]}" | median)" \
         "$(echo "${gearmand_cpu["$adapter $conns gearmand $level"]}" | median)" \
         "$(echo "${cpu["$adapter $conns embedded $level"]}" | median)"
+    done
+  done
+done
+
+echo
+echo "Latency per job in milliseconds, from submit to result as the client sees it (p50 / p99, medians):"
+echo
+printf '| %-20s | %9s | %12s | %-21s | %-27s |\n' "client + worker" "in flight" "worker conns" \
+  "through gearmand" "through our embedded server"
+printf '|%s|%s|%s|%s|%s|\n' "----------------------" "-----------" "--------------" \
+  "-----------------------" "-----------------------------"
+latency() { echo "$(echo "${p50["$1"]:-}" | median) / $(echo "${p99["$1"]:-}" | median)"; }
+for level in "${LEVELS[@]}"; do
+  printf '| %-20s | %9s | %12s | %-21s | %-27s |\n' "libgearman (C)" "$level" 1 \
+    "$(latency "libgearman $level")" "-"
+  for adapter in "${adapters[@]}"; do
+    for conns in $(conns_for "$level"); do
+      printf '| %-20s | %9s | %12s | %-21s | %-27s |\n' "ours ($adapter)" "$level" "$conns" \
+        "$(latency "$adapter $conns gearmand $level")" "$(latency "$adapter $conns embedded $level")"
     done
   done
 done

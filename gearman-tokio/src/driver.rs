@@ -1,17 +1,21 @@
 //! The one run loop every type in this crate is built on: a task that owns a
 //! core state machine ([`Endpoint`]), opens and closes the sockets it asks
-//! for, moves bytes both ways, sleeps until its next deadline, and takes user
-//! commands from a channel. No protocol knowledge lives here.
+//! for, sleeps until its next deadline, and takes user commands from a
+//! channel. No protocol knowledge lives here.
 //!
-//! The state sits behind a mutex that the loop holds only between its
-//! waits, so a user's task may also apply a command itself when the loop is
-//! idle (see [`Shared::command_directly`]).
+//! The state sits behind a mutex that no one holds across an await, so
+//! whichever task has something for the state machine applies it there and
+//! then: a socket's reader feeds its input (see [`Shared::feed`]),
+//! a user's task may apply a command when the loop is idle (see
+//! [`Shared::command_directly`]). The loop's task is woken only for queued
+//! commands, its timer and its end, so a message crosses no extra task.
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -25,19 +29,17 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
+use crate::shared_tcp::SharedTcp;
 use crate::transport::{Connection, Connector, Inner};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
-/// Reads waiting for the run loop; when full, readers stop reading, so a fast
-/// peer is slowed by TCP instead of filling memory.
-const INPUT_QUEUE: usize = 256;
 /// How long a closed connection keeps reading (and discarding) while the
 /// peer takes in our last bytes and closes its side. Closing with unread
 /// input would send a reset, which can make the peer drop what we wrote last.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// What the socket tasks tell the run loop.
+/// What the socket tasks tell the state machine.
 pub(crate) enum IoEvent {
     Connected(ConnId, Connection),
     Input(ConnId, Bytes),
@@ -57,6 +59,9 @@ enum ConnState {
     },
     Open {
         output: mpsc::UnboundedSender<Bytes>,
+        /// The socket itself, written without the writer task while the
+        /// writer has nothing queued (plain TCP only).
+        direct: Option<SharedTcp>,
         backlog: Arc<Backlog>,
         /// Tells the reader to stop forwarding and only drain until the peer closes.
         closing: oneshot::Sender<()>,
@@ -67,9 +72,65 @@ enum ConnState {
     },
 }
 
+/// Events waiting for the run loop because another task held the state
+/// machine; when full, readers stop reading, so a fast peer is slowed by
+/// TCP instead of filling memory.
+const INPUT_QUEUE: usize = 256;
+
+/// What feeding an event to the state machine in the calling task did.
+enum Fed {
+    Handled,
+    /// Another task holds the state machine: the event is given back.
+    Busy(IoEvent),
+    /// The state machine is gone.
+    Gone,
+}
+
+/// An event queued for the run loop, with the count of its task's events
+/// still queued.
+struct Queued {
+    event: IoEvent,
+    pending: Arc<AtomicUsize>,
+}
+
+/// How socket tasks hand their events to the state machine: fed in the
+/// task itself while no other task holds the state (no hand-off, no
+/// wake-up of the loop's task), queued for the loop otherwise, so tasks
+/// never wait on each other's lock.
+#[derive(Clone)]
+struct Events {
+    feed: Arc<dyn Fn(IoEvent) -> Fed + Send + Sync>,
+    queue: mpsc::Sender<Queued>,
+}
+
+impl Events {
+    /// Hands `event` over; `pending` counts this task's events still
+    /// queued, so that none is fed before an earlier one. False once the
+    /// state machine is gone.
+    async fn hand(&self, event: IoEvent, pending: &Arc<AtomicUsize>) -> bool {
+        let event = if pending.load(Ordering::Acquire) == 0 {
+            match (self.feed)(event) {
+                Fed::Handled => return true,
+                Fed::Gone => return false,
+                Fed::Busy(event) => event,
+            }
+        } else {
+            event
+        };
+        pending.fetch_add(1, Ordering::AcqRel);
+        let pending = pending.clone();
+        self.queue.send(Queued { event, pending }).await.is_ok()
+    }
+
+    /// Hands over a task's only event.
+    async fn hand_one(&self, event: IoEvent) -> bool {
+        self.hand(event, &Arc::default()).await
+    }
+}
+
 /// The sockets of one state machine, keyed by the core's connection ids.
 pub(crate) struct Io {
-    events_tx: mpsc::Sender<IoEvent>,
+    events: Events,
     conns: HashMap<ConnId, ConnState>,
     /// What the writers may hold for the peers, per connection and in all.
     budget: OutputBudget,
@@ -83,19 +144,16 @@ pub(crate) struct Io {
 }
 
 impl Io {
-    /// Must be called inside a Tokio runtime; returns the receiving end of
-    /// the socket tasks' events, for the loop.
-    fn new(limits: OutputLimits, connector: Arc<dyn Connector>) -> (Io, mpsc::Receiver<IoEvent>) {
-        let (events_tx, events_rx) = mpsc::channel(INPUT_QUEUE);
-        let io = Io {
-            events_tx,
+    /// Must be called inside a Tokio runtime.
+    fn new(limits: OutputLimits, connector: Arc<dyn Connector>, events: Events) -> Io {
+        Io {
+            events,
             conns: HashMap::new(),
             budget: OutputBudget::new(limits),
             sockets: JoinSet::new(),
             runtime: Handle::current(),
             connector,
-        };
-        (io, events_rx)
+        }
     }
 
     /// Starts moving bytes on an established socket for `conn`.
@@ -105,12 +163,12 @@ impl Io {
                 if let Err(err) = stream.set_nodelay(true) {
                     tracing::debug!(%conn, %err, "could not set TCP_NODELAY");
                 }
-                let (read_half, write_half) = stream.into_split();
-                self.attach_halves(conn, read_half, write_half);
+                let socket = SharedTcp::new(stream);
+                self.attach_halves(conn, socket.clone(), socket.clone(), Some(socket));
             }
             Inner::Other(stream) => {
                 let (read_half, write_half) = tokio::io::split(stream);
-                self.attach_halves(conn, read_half, write_half);
+                self.attach_halves(conn, read_half, write_half, None);
             }
         }
     }
@@ -120,6 +178,7 @@ impl Io {
         conn: ConnId,
         read_half: impl AsyncRead + Unpin + Send + 'static,
         write_half: impl AsyncWrite + Unpin + Send + 'static,
+        direct: Option<SharedTcp>,
     ) {
         let (output, output_rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(self.budget.backlog());
@@ -127,7 +186,7 @@ impl Io {
         // Reap finished socket tasks so a long-lived server does not collect them.
         while self.sockets.try_join_next().is_some() {}
         let reader = self.sockets.spawn_on(
-            read_loop(conn, read_half, self.events_tx.clone(), closing_rx),
+            read_loop(conn, read_half, self.events.clone(), closing_rx),
             &self.runtime,
         );
         let writer = self.sockets.spawn_on(
@@ -136,7 +195,7 @@ impl Io {
                 write_half,
                 output_rx,
                 backlog.clone(),
-                self.events_tx.clone(),
+                self.events.clone(),
             ),
             &self.runtime,
         );
@@ -144,6 +203,7 @@ impl Io {
             conn,
             ConnState::Open {
                 output,
+                direct,
                 backlog,
                 closing,
                 reader,
@@ -209,7 +269,7 @@ impl Io {
 impl Transport for Io {
     /// Connects in a task, which reports a failure as a lost connection.
     fn connect(&mut self, conn: ConnId, addr: String) -> Result<(), ConnectError> {
-        let events = self.events_tx.clone();
+        let events = self.events.clone();
         let connecting = self.connector.connect(&addr);
         let task = self.runtime.spawn(async move {
             let event = match connecting.await {
@@ -222,7 +282,7 @@ impl Transport for Io {
                     IoEvent::ConnectFailed(conn, ConnectError::new(addr, err))
                 }
             };
-            let _ = events.send(event).await;
+            events.hand_one(event).await;
         });
         self.conns.insert(
             conn,
@@ -234,13 +294,30 @@ impl Transport for Io {
         Ok(())
     }
 
-    /// Queues bytes for `conn`; drops the connection and returns false when
-    /// its peer does not read.
-    fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
+    /// Writes bytes for `conn` at once when nothing is queued before them
+    /// and the socket takes them, and queues them (or the rest) for its
+    /// writer otherwise; drops the connection and returns false when its
+    /// peer does not read.
+    fn send(&mut self, conn: ConnId, mut data: Bytes) -> bool {
         match self.conns.get_mut(&conn) {
             Some(ConnState::Open {
-                output, backlog, ..
+                output,
+                direct,
+                backlog,
+                ..
             }) => {
+                // Nothing queued means the writer has written everything
+                // and holds nothing, so these bytes cannot overtake any.
+                if let Some(socket) = direct
+                    && backlog.queued() == 0
+                {
+                    match socket.write_now(&data) {
+                        Ok(written) if written == data.len() => return true,
+                        Ok(written) => data = data.slice(written..),
+                        // The writer meets the error too and reports it.
+                        Err(_) => {}
+                    }
+                }
                 if let Err(overflow) = backlog.queue(data.len(), Instant::now()) {
                     tracing::warn!(%conn, %overflow, "dropping the connection");
                     self.abort(conn);
@@ -297,13 +374,18 @@ impl Drop for Io {
     }
 }
 
+/// Reads `conn` and feeds what arrives to the state machine in this task,
+/// so input reaches the core without a hand-off to another task. The next
+/// read waits until the core has taken this one, so a fast peer is slowed
+/// by TCP instead of filling memory.
 async fn read_loop(
     conn: ConnId,
     mut socket: impl AsyncRead + Unpin,
-    events: mpsc::Sender<IoEvent>,
+    events: Events,
     mut closing: oneshot::Receiver<()>,
 ) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let pending = Arc::default();
     loop {
         buf.reserve(READ_CHUNK);
         let read = tokio::select! {
@@ -313,21 +395,18 @@ async fn read_loop(
         match read {
             Ok(0) => {
                 tracing::debug!(%conn, "closed by peer");
-                let _ = events.send(IoEvent::Lost(conn)).await;
+                events.hand(IoEvent::Lost(conn), &pending).await;
                 return;
             }
             Ok(_) => {
-                if events
-                    .send(IoEvent::Input(conn, buf.split().freeze()))
-                    .await
-                    .is_err()
-                {
+                let input = IoEvent::Input(conn, buf.split().freeze());
+                if !events.hand(input, &pending).await {
                     break;
                 }
             }
             Err(err) => {
                 tracing::warn!(%conn, %err, "read failed");
-                let _ = events.send(IoEvent::Lost(conn)).await;
+                events.hand(IoEvent::Lost(conn), &pending).await;
                 return;
             }
         }
@@ -349,7 +428,7 @@ async fn write_loop(
     mut socket: impl AsyncWrite + Unpin,
     mut output: mpsc::UnboundedReceiver<Bytes>,
     backlog: Arc<Backlog>,
-    events: mpsc::Sender<IoEvent>,
+    events: Events,
 ) {
     let mut batch = BytesMut::new();
     while let Some(first) = output.recv().await {
@@ -361,7 +440,7 @@ async fn write_loop(
             // Freed now, not when the run loop gets to the loss.
             drop(output);
             backlog.discard();
-            let _ = events.send(IoEvent::WriteFailed(conn)).await;
+            events.hand_one(IoEvent::WriteFailed(conn)).await;
             return;
         }
     }
@@ -561,6 +640,31 @@ impl<D: Driven> Shared<D> {
         Ok(())
     }
 
+    /// Feeds a socket task's event to the state machine in the calling task
+    /// and hands out what follows, as the loop would after a wake-up; wakes
+    /// the loop only when it must re-arm its timer or end. False once the
+    /// state is gone.
+    fn feed(&self, event: IoEvent) -> Fed {
+        let _wake = WakeLoopOnPanic(&self.rearm);
+        let mut guard = match self.state.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => self.end_poisoned(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => return Fed::Busy(event),
+        };
+        let Some(state) = guard.as_mut() else {
+            return Fed::Gone;
+        };
+        let now = Instant::now();
+        state.io.handle(&mut state.core, event, now);
+        state.flush(now);
+        let wake_loop = state.timer_late() || state.driven.finished();
+        drop(guard);
+        if wake_loop {
+            self.rearm.notify_one();
+        }
+        Fed::Handled
+    }
+
     /// Looks at the core and its glue (`None` once the loop is done).
     pub(crate) fn inspect<R>(&self, look: impl FnOnce(&D::Core, &D) -> R) -> Option<R> {
         let _wake = WakeLoopOnPanic(&self.rearm);
@@ -609,7 +713,7 @@ impl Drop for WakeLoopOnPanic<'_> {
 /// A run loop that is ready to run, and the state it shares.
 pub(crate) struct Runner<D: Driven> {
     shared: Arc<Shared<D>>,
-    events: mpsc::Receiver<IoEvent>,
+    queued: mpsc::Receiver<Queued>,
 }
 
 impl<D: Driven> Drop for Runner<D> {
@@ -632,21 +736,30 @@ pub(crate) fn runner<D: Driven>(
     commands: mpsc::UnboundedReceiver<D::Command>,
     connector: Arc<dyn Connector>,
 ) -> (Arc<Shared<D>>, Runner<D>) {
-    let (io, events) = Io::new(core.output_limits(), connector);
-    let shared = Arc::new(Shared {
-        state: Mutex::new(Some(LoopState {
-            core,
-            driven,
-            io,
-            commands,
-            commands_open: true,
-            armed: None,
-        })),
-        rearm: Notify::new(),
+    let limits = core.output_limits();
+    let (queue, queued) = mpsc::channel(INPUT_QUEUE);
+    let shared = Arc::new_cyclic(|shared: &Weak<Shared<D>>| {
+        let shared = shared.clone();
+        let feed = Arc::new(move |event| match shared.upgrade() {
+            Some(shared) => shared.feed(event),
+            None => Fed::Gone,
+        });
+        let events = Events { feed, queue };
+        Shared {
+            state: Mutex::new(Some(LoopState {
+                core,
+                driven,
+                io: Io::new(limits, connector, events),
+                commands,
+                commands_open: true,
+                armed: None,
+            })),
+            rearm: Notify::new(),
+        }
     });
     let runner = Runner {
         shared: shared.clone(),
-        events,
+        queued,
     };
     (shared, runner)
 }
@@ -667,7 +780,7 @@ impl<D: Driven> Runner<D> {
     /// sockets.
     pub(crate) async fn run(mut self) {
         let shared = &*self.shared;
-        let events = &mut self.events;
+        let queued = &mut self.queued;
         let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
         let mut state = loop {
             let (commands_open, timer_armed) = {
@@ -695,10 +808,10 @@ impl<D: Driven> Runner<D> {
             };
             tokio::select! {
                 () = poll_fn(|cx| shared.poll_commands(cx)), if commands_open => {}
-                event = events.recv() => {
-                    // The state holds a sender itself, so the channel never closes.
+                event = queued.recv() => {
+                    // The state holds a sender itself, so the queue never closes.
                     if let Some(event) = event {
-                        handle_events(shared, events, event);
+                        handle_queued(shared, queued, event);
                     }
                 }
                 () = &mut timer, if timer_armed => {
@@ -724,22 +837,26 @@ impl<D: Driven> Runner<D> {
     }
 }
 
-/// Feeds `event` and the ones queued behind it (up to a budget) to the core.
-fn handle_events<D: Driven>(
-    shared: &Shared<D>,
-    events: &mut mpsc::Receiver<IoEvent>,
-    event: IoEvent,
-) {
+/// Feeds `first` and the events queued behind it (up to a budget) to the
+/// core, each counted off its task's pending events once fed.
+fn handle_queued<D: Driven>(shared: &Shared<D>, queue: &mut mpsc::Receiver<Queued>, first: Queued) {
     let mut guard = shared.lock();
     let Some(state) = guard.as_mut() else {
         return;
     };
     let now = Instant::now();
-    state.io.handle(&mut state.core, event, now);
+    let mut next = Some(first);
     for _ in 0..INPUT_QUEUE {
-        match events.try_recv() {
-            Ok(event) => state.io.handle(&mut state.core, event, now),
-            Err(_) => break,
-        }
+        let Some(Queued { event, pending }) = next else {
+            break;
+        };
+        state.io.handle(&mut state.core, event, now);
+        // Under the lock: the task feeds its next event only after this one.
+        pending.fetch_sub(1, Ordering::AcqRel);
+        next = queue.try_recv().ok();
+    }
+    if let Some(Queued { event, pending }) = next {
+        state.io.handle(&mut state.core, event, now);
+        pending.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -93,6 +93,7 @@ mod client;
 mod driver;
 mod job_channel;
 mod server;
+mod shared_tcp;
 pub mod transport;
 mod worker;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -118,9 +118,34 @@ impl WorkerMonitor {
 
 gearman_proto::worker_builder!(Worker, WorkerJob, async, monitor: WorkerMonitor::default());
 
+/// Where a handler's task reports its job's end.
+struct Reports {
+    commands: mpsc::UnboundedSender<WorkerCommand>,
+    /// The run loop's state, set once it runs.
+    running: OnceLock<Weak<driver::Shared<Driving>>>,
+}
+
+impl Reports {
+    /// Applies `command` in the handler's task when the worker runs no
+    /// other job and the loop is waiting, so the result is written without
+    /// waking the loop's task; queues it for the loop otherwise (several
+    /// results then go out in one write).
+    fn send(&self, command: WorkerCommand) {
+        let command = match self.running.get().and_then(Weak::upgrade) {
+            Some(shared) => match shared.command_directly(command) {
+                Ok(()) => return,
+                Err(command) => command,
+            },
+            None => command,
+        };
+        let _ = self.commands.send(command);
+    }
+}
+
 struct Driving {
     handlers: HashMap<Bytes, BoxedHandler>,
     commands: mpsc::UnboundedSender<WorkerCommand>,
+    reports: Arc<Reports>,
     /// Handler tasks by job, so a job the server took back can be stopped.
     running: HashMap<AssignmentId, tokio::task::AbortHandle>,
     finished: bool,
@@ -139,7 +164,7 @@ impl JobRunner for Driving {
                 .send(WorkerCommand::Done(job.assignment.id, Err(WorkError::Fail)));
             return;
         };
-        let commands = self.commands.clone();
+        let reports = self.reports.clone();
         let key = job.assignment.id;
         let function = job.function().clone();
         // One task per job. The handler is called inside it, so a panic in
@@ -158,7 +183,7 @@ impl JobRunner for Driving {
                         Err(WorkError::Fail)
                     }
                 };
-                let _ = commands.send(WorkerCommand::Done(key, result));
+                reports.send(WorkerCommand::Done(key, result));
             }
             .instrument(span),
         );
@@ -192,6 +217,12 @@ impl Driven for Driving {
     fn finished(&self) -> bool {
         self.finished
     }
+
+    /// The job ending now is the only one running: its result goes out
+    /// alone anyway.
+    fn idle(&self) -> bool {
+        self.running.len() <= 1
+    }
 }
 
 impl Worker {
@@ -210,13 +241,19 @@ impl Worker {
             .registry
             .into_worker(crate::os_entropy, Instant::now())?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
+        let reports = Arc::new(Reports {
+            commands: commands.clone(),
+            running: OnceLock::new(),
+        });
         let driving = Driving {
             handlers,
             commands: commands.clone(),
+            reports: reports.clone(),
             running: HashMap::new(),
             finished: false,
         };
         let (shared, runner) = driver::runner(core, driving, commands_rx, self.connector);
+        let _ = reports.running.set(Arc::downgrade(&shared));
         // A worker runs once: the monitor's cell is still empty.
         let _ = self.monitor.running.set(shared);
         let run = runner.run();
