@@ -134,7 +134,10 @@ impl ClientDriver {
     /// This is the joined form the crate's [Latency](crate#latency) notes
     /// recommend, with one saving over a plain join: what the driver hands
     /// to `work` (a job's outcome) does not make the task wake itself,
-    /// since `work` is polled right after the driver anyway.
+    /// since `work` is polled right after the driver anyway; and when
+    /// `work` wakes itself while polled (`FuturesUnordered` does, each time
+    /// all of its futures are pending), it is polled again at once, up to
+    /// four times, rather than through the executor.
     ///
     /// ```no_run
     /// use gearman_async_std::{Client, JobOutcome, JobRequest};

@@ -1,15 +1,18 @@
 //! A future and a client's driver run together in one task (see
 //! [`ClientDriver::run_with`]): the driver is polled first, then the
 //! future, and wake-ups the driver gives the future on the way are absorbed
-//! rather than making the task wake itself. Under async-io's `block_on` a
-//! task that wakes itself costs one more turn of the reactor (several
-//! system calls) before it runs again.
+//! rather than making the task wake itself. So is a wake-up the future
+//! gives itself while polled (`FuturesUnordered` does so whenever it polled
+//! all of its futures and they are pending): it is answered by polling
+//! again at once, a few times at most. Under async-io's `block_on` a task
+//! that wakes itself costs one more turn of the reactor (five system calls)
+//! before it runs again.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::ClientDriver;
 
@@ -20,6 +23,9 @@ const FORWARDING: u8 = 0;
 const ABSORBING: u8 = 1;
 /// A wake-up came while absorbing.
 const ABSORBED: u8 = 2;
+/// Polls of the driver and the future in one poll of the task while the
+/// future keeps waking itself; then the task yields to the executor.
+const POLLS_PER_WAKE: usize = 4;
 
 /// The waker the future is polled with.
 struct WorkWaker {
@@ -81,13 +87,26 @@ pub(crate) async fn run_with<F: Future>(driver: &mut ClientDriver, work: F) -> F
     let mut driver_done = false;
     std::future::poll_fn(|cx| {
         shared.set_task(cx.waker());
-        if !driver_done {
+        for _ in 0..POLLS_PER_WAKE {
             shared.state.store(ABSORBING, Ordering::Release);
-            driver_done = Pin::new(&mut *driver).poll(cx).is_ready();
-            // Whatever was absorbed is seen by the poll just below.
-            shared.state.swap(FORWARDING, Ordering::AcqRel);
+            if !driver_done {
+                driver_done = Pin::new(&mut *driver).poll(cx).is_ready();
+                // Whatever was absorbed is seen by the poll just below. A
+                // read-modify-write, for the same reason as in `wake_by_ref`.
+                shared.state.swap(ABSORBING, Ordering::AcqRel);
+            }
+            if let Poll::Ready(output) = work.as_mut().poll(&mut Context::from_waker(&work_waker)) {
+                shared.state.store(FORWARDING, Ordering::Release);
+                return Poll::Ready(output);
+            }
+            // Woken during its poll (or since, from another thread): poll
+            // again now rather than through the executor.
+            if shared.state.swap(FORWARDING, Ordering::AcqRel) != ABSORBED {
+                return Poll::Pending;
+            }
         }
-        work.as_mut().poll(&mut Context::from_waker(&work_waker))
+        cx.waker().wake_by_ref();
+        Poll::Pending
     })
     .await
 }
@@ -125,5 +144,43 @@ mod tests {
 
         work_waker.wake_by_ref();
         assert_eq!(counter.count(), 1);
+    }
+
+    /// A future that wakes itself each time it is polled (as
+    /// `FuturesUnordered` does when all of its futures are pending) and is
+    /// ready at poll `ready_at`.
+    fn waking_itself(polls: &AtomicU8, ready_at: u8) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if polls.fetch_add(1, Ordering::SeqCst) + 1 == ready_at {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+    }
+
+    #[test]
+    fn a_future_that_wakes_itself_is_polled_again_without_the_executor() {
+        let (_client, mut driver) = crate::Client::new(["127.0.0.1:1"]).unwrap();
+        let (_counter, task) = CountingWaker::new();
+        let polls = AtomicU8::new(0);
+        let run = pin!(run_with(&mut driver, waking_itself(&polls, 2)));
+        assert!(run.poll(&mut Context::from_waker(&task)).is_ready());
+        assert_eq!(polls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_future_that_keeps_waking_itself_yields_to_the_executor() {
+        let (_client, mut driver) = crate::Client::new(["127.0.0.1:1"]).unwrap();
+        let (counter, task) = CountingWaker::new();
+        let polls = AtomicU8::new(0);
+        let mut run = pin!(run_with(&mut driver, waking_itself(&polls, u8::MAX)));
+        assert!(
+            run.as_mut()
+                .poll(&mut Context::from_waker(&task))
+                .is_pending()
+        );
+        assert_eq!(polls.load(Ordering::SeqCst) as usize, POLLS_PER_WAKE);
+        assert!(counter.count() >= 1, "the task must be polled again");
     }
 }
