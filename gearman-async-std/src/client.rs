@@ -11,7 +11,6 @@ use std::time::Instant;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_channel::oneshot;
 use futures_core::Stream;
-use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
     Waiters,
@@ -287,36 +286,24 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
-    /// round robin with failover, exceptions enabled, connect timeout 5 s,
-    /// request timeout 30 s; and the driver to spawn. Fails only when
-    /// `servers` is empty.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), gearman_async_std::Error> {
-    /// use std::net::SocketAddr;
-    /// use gearman_async_std::{Admin, Client};
-    ///
-    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
-    /// let (client, driver) = Client::new([socket])?;
-    /// let (client, driver) = Client::new([("localhost", 4730)])?;
-    /// let admin = Admin::connect(socket).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn new<I, S>(servers: I) -> Result<(Client, ClientDriver), Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Client::with_config(ClientConfig::new(servers))
-    }
-
-    /// A client with a full core configuration (routing policy, timeouts,
-    /// backoff...), and the driver to spawn. A seed of 0 is replaced by one
-    /// from the operating system.
-    pub fn with_config(config: ClientConfig) -> Result<(Client, ClientDriver), Error> {
-        Client::with_connector(config, TcpConnector)
+    gearman_proto::client_constructors! {
+        (Client, ClientDriver);
+        /// Also returns the driver to spawn. Fails only when `servers` is empty.
+        ///
+        /// ```no_run
+        /// # async fn demo() -> Result<(), gearman_async_std::Error> {
+        /// use std::net::SocketAddr;
+        /// use gearman_async_std::{Admin, Client};
+        ///
+        /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+        /// let (client, driver) = Client::new([socket])?;
+        /// let (client, driver) = Client::new([("localhost", 4730)])?;
+        /// let admin = Admin::connect(socket).await?;
+        /// # Ok(()) }
+        /// ```
+        new;
+        /// Also returns the driver to spawn.
+        with_config;
     }
 
     /// Like [`with_config`](Client::with_config), opening connections with

@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_core::Stream;
-use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
     Waiters,
@@ -124,36 +123,25 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
-    /// round robin with failover, exceptions enabled, connect timeout 5 s,
-    /// request timeout 30 s. Fails when `servers` is empty, and with
-    /// [`Error::NoRuntime`] outside a Tokio runtime.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
-    /// use std::net::SocketAddr;
-    /// use gearman_tokio::{Admin, Client};
-    ///
-    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
-    /// let client = Client::new([socket])?;
-    /// let client = Client::new([("localhost", 4730)])?;
-    /// let admin = Admin::connect(socket).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn new<I, S>(servers: I) -> Result<Client, Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Client::with_config(ClientConfig::new(servers))
-    }
-
-    /// A client with a full core configuration (routing policy, timeouts,
-    /// backoff...). A seed of 0 is replaced by one from the operating system.
-    /// Fails with [`Error::NoRuntime`] outside a Tokio runtime.
-    pub fn with_config(config: ClientConfig) -> Result<Client, Error> {
-        Client::with_connector(config, TcpConnector)
+    gearman_proto::client_constructors! {
+        Client;
+        /// Fails when `servers` is empty, and with [`Error::NoRuntime`] outside a
+        /// Tokio runtime.
+        ///
+        /// ```no_run
+        /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+        /// use std::net::SocketAddr;
+        /// use gearman_tokio::{Admin, Client};
+        ///
+        /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+        /// let client = Client::new([socket])?;
+        /// let client = Client::new([("localhost", 4730)])?;
+        /// let admin = Admin::connect(socket).await?;
+        /// # Ok(()) }
+        /// ```
+        new;
+        /// Fails with [`Error::NoRuntime`] outside a Tokio runtime.
+        with_config;
     }
 
     /// Like [`with_config`](Client::with_config), opening connections with
