@@ -56,12 +56,6 @@ impl Admin {
         })
     }
 
-    /// Sets the time allowed for each reply.
-    pub fn with_timeout(mut self, timeout: Duration) -> Admin {
-        self.session.set_timeout(timeout);
-        self
-    }
-
     /// Sends one request and reads its reply, whatever it is (an `ERR` reply
     /// is returned as [`AdminResponse::Error`], not as an error).
     pub async fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, Error> {

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -11,12 +11,13 @@ use std::time::Instant;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_channel::oneshot;
 use futures_core::Stream;
-use gearman_proto::IntoServerAddr;
+use gearman_proto::client::{
+    AsyncJob, JobLink, JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer,
+};
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
     Waiters,
 };
-use gearman_proto::client::{JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
@@ -290,36 +291,24 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
-    /// round robin with failover, exceptions enabled, connect timeout 5 s,
-    /// request timeout 30 s; and the driver to spawn. Fails only when
-    /// `servers` is empty.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), gearman_async_std::Error> {
-    /// use std::net::SocketAddr;
-    /// use gearman_async_std::{Admin, Client};
-    ///
-    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
-    /// let (client, driver) = Client::new([socket])?;
-    /// let (client, driver) = Client::new([("localhost", 4730)])?;
-    /// let admin = Admin::connect(socket).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn new<I, S>(servers: I) -> Result<(Client, ClientDriver), Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Client::with_config(ClientConfig::new(servers))
-    }
-
-    /// A client with a full core configuration (routing policy, timeouts,
-    /// backoff...), and the driver to spawn. A seed of 0 is replaced by one
-    /// from the operating system.
-    pub fn with_config(config: ClientConfig) -> Result<(Client, ClientDriver), Error> {
-        Client::with_connector(config, TcpConnector)
+    gearman_proto::client_constructors! {
+        (Client, ClientDriver);
+        /// Also returns the driver to spawn. Fails only when `servers` is empty.
+        ///
+        /// ```no_run
+        /// # async fn demo() -> Result<(), gearman_async_std::Error> {
+        /// use std::net::SocketAddr;
+        /// use gearman_async_std::{Admin, Client};
+        ///
+        /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+        /// let (client, driver) = Client::new([socket])?;
+        /// let (client, driver) = Client::new([("localhost", 4730)])?;
+        /// let admin = Admin::connect(socket).await?;
+        /// # Ok(()) }
+        /// ```
+        new;
+        /// Also returns the driver to spawn.
+        with_config;
     }
 
     /// Like [`with_config`](Client::with_config), opening connections with
@@ -396,17 +385,18 @@ impl Client {
     /// A background request ends at once with [`JobOutcome::Queued`]; see
     /// also [`submit_background`](Client::submit_background).
     pub fn submit(&self, request: JobRequest) -> Job {
-        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (steps, steps_rx) = job_steps();
-        let (submit, span) = Command::submit(key, request, steps);
-        let sent = self.send(submit);
-        Job {
-            key,
-            span,
+        let link = Link {
             steps: steps_rx,
             commands: self.commands.clone(),
-            progress: JobProgress::new(sent),
-        }
+        };
+        Job(AsyncJob::submit(
+            &self.next_key,
+            request,
+            steps,
+            link,
+            |call| self.send(call),
+        ))
     }
 
     async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
@@ -444,13 +434,33 @@ impl Client {
 /// ([`submit_span`](gearman_proto::observe::submit_span)).
 #[derive(Debug)]
 #[must_use = "the outcome of a dropped job is discarded"]
-pub struct Job {
-    key: u64,
+pub struct Job(AsyncJob<Link>);
+
+/// The job's ends: its steps from the driver, and the way to tell the
+/// driver to forget it.
+struct Link {
     steps: StepReceiver,
     commands: Sender<Command>,
-    progress: JobProgress,
-    /// The job's `gearman.submit` span, entered while the caller waits.
-    span: tracing::Span,
+}
+
+impl JobLink for Link {
+    fn poll_update(
+        &mut self,
+        cx: &mut Context<'_>,
+        progress: &mut JobProgress,
+    ) -> Poll<Option<JobUpdate>> {
+        let end = match self.steps.poll_step(cx, progress) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Step::Update(update)) => return Poll::Ready(Some(update)),
+            Poll::Ready(Step::End(end)) => end,
+        };
+        progress.end(end);
+        Poll::Ready(None)
+    }
+
+    fn forget(&mut self, key: u64) {
+        let _ = self.commands.unbounded_send(Command::Forget { key });
+    }
 }
 
 impl Job {
@@ -459,39 +469,15 @@ impl Job {
     /// not wake the job's task (it completes nothing); the handle is taken
     /// in at the job's next poll, whatever woke it.
     pub fn handle(&self) -> Option<&JobHandle> {
-        self.progress.handle()
-    }
-
-    /// Reads steps up to the next update (`Some`) or the end (`None`).
-    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        if self.progress.is_over() {
-            return Poll::Ready(None);
-        }
-        let end = match self.steps.poll_step(cx, &mut self.progress) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Step::Update(update)) => return Poll::Ready(Some(update)),
-            Poll::Ready(Step::End(end)) => end,
-        };
-        self.progress.end(end);
-        Poll::Ready(None)
+        self.0.handle()
     }
 }
+
 impl Future for Job {
     type Output = Result<JobOutcome, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        // The caller's wait is the job's: inside its span.
-        let _in_span = this.span.clone().entered();
-        loop {
-            if let Some(outcome) = this.progress.take_outcome() {
-                return Poll::Ready(outcome);
-            }
-            // Updates nobody streams are dropped.
-            if this.poll_step(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
+        self.get_mut().0.poll_outcome(cx)
     }
 }
 
@@ -499,19 +485,7 @@ impl Stream for Job {
     type Item = JobUpdate;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        let this = self.get_mut();
-        let _in_span = this.span.clone().entered();
-        this.poll_step(cx)
-    }
-}
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        if self.progress.awaited() {
-            let _ = self
-                .commands
-                .unbounded_send(Command::Forget { key: self.key });
-        }
+        self.get_mut().0.poll_update(cx)
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use futures_core::Stream;
@@ -104,12 +104,12 @@ impl Listening {
         while let Poll::Ready(Some((peer, result))) = Pin::new(&mut self.handshakes).poll_next(cx) {
             progressed = true;
             match result {
-                Ok(connection) if self.serving.accepting() => {
-                    tracing::debug!(%peer, "handshake done");
-                    let conn = core.accept(peer.to_string(), now);
-                    sockets.attach(conn, connection);
+                Ok(connection) => {
+                    if let Some(conn) = self.serving.admit(core, peer, now) {
+                        tracing::debug!(%peer, "handshake done");
+                        sockets.attach(conn, connection);
+                    }
                 }
-                Ok(_) => {}
                 Err(err) => tracing::warn!(%peer, %err, "handshake failed; peer dropped"),
             }
         }
@@ -231,23 +231,13 @@ impl Server {
     /// completes (a signal, a channel closing...). Open connections are
     /// flushed and closed.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let Server {
-            listener,
-            config,
-            acceptor,
-            handshake_timeout,
-        } = self;
-        let mut core = Core::new(config);
-        let now = Instant::now();
-        if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
-            core.set_wall_clock(unix, now);
-        }
+        let core = Server::core(self.config);
         let listening = Listening {
-            listener,
+            listener: self.listener,
             accept_pause: None,
             serving: Serving::default(),
-            acceptor,
-            handshake_timeout,
+            acceptor: self.acceptor,
+            handshake_timeout: self.handshake_timeout,
             handshakes: FuturesUnordered::new(),
         };
         // The server connects nowhere; its connector is never asked.

@@ -16,7 +16,6 @@ use futures_core::Stream;
 use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
 use futures_util::stream::FuturesUnordered;
-use gearman_proto::observe::ServerState;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
@@ -86,55 +85,36 @@ pub struct Worker {
     monitor: WorkerMonitor,
 }
 
-/// A view of a [`Worker`]'s connections while it runs, for health checks
-/// and metrics: taken with [`Worker::monitor`] before the worker is handed
-/// to [`run`](Worker::run) or [`run_until`](Worker::run_until). Cheap to
-/// clone; usable from any task or thread, a handler of the same worker
-/// included.
-///
-/// ```no_run
-/// use gearman_async_std::proto::observe::ConnectionState;
-/// use gearman_async_std::{WorkError, Worker, WorkerJob};
-///
-/// # fn main() {
-/// let worker = Worker::new(["127.0.0.1:4730", "127.0.0.1:4731"])
-///     .function("reverse", |job: WorkerJob| async move {
-///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
-///     });
-/// let monitor = worker.monitor();
-/// smol::spawn(worker.run()).detach();
-/// // Later, in a health check:
-/// let healthy = monitor
-///     .servers()
-///     .iter()
-///     .any(|server| server.state == ConnectionState::Connected);
-/// # let _ = healthy; }
-/// ```
-#[derive(Clone, Default)]
-pub struct WorkerMonitor {
-    /// The worker's driver while it runs, as a client's is shared with its
-    /// [`ClientDriver`](crate::ClientDriver); `None` before and after.
-    driver: Arc<Mutex<Option<Driver<Driving>>>>,
-}
-
-impl std::fmt::Debug for WorkerMonitor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerMonitor")
-            .field("servers", &self.servers())
-            .finish()
+gearman_proto::worker_monitor! {
+    /// ```no_run
+    /// use gearman_async_std::proto::observe::ConnectionState;
+    /// use gearman_async_std::{WorkError, Worker, WorkerJob};
+    ///
+    /// # fn main() {
+    /// let worker = Worker::new(["127.0.0.1:4730", "127.0.0.1:4731"])
+    ///     .function("reverse", |job: WorkerJob| async move {
+    ///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+    ///     });
+    /// let monitor = worker.monitor();
+    /// smol::spawn(worker.run()).detach();
+    /// // Later, in a health check:
+    /// let healthy = monitor
+    ///     .servers()
+    ///     .iter()
+    ///     .any(|server| server.state == ConnectionState::Connected);
+    /// # let _ = healthy; }
+    /// ```
+    {
+        /// The worker's driver while it runs, as a client's is shared with
+        /// its [`ClientDriver`](crate::ClientDriver); `None` before and after.
+        driver: Arc<Mutex<Option<Driver<Driving>>>>
     }
 }
 
 impl WorkerMonitor {
-    /// Each configured server's connection state (connected, backing off
-    /// until when...), jobs running and grabs awaiting a reply, read under
-    /// the worker's lock. Empty before the worker has started running and
-    /// once it has stopped.
-    pub fn servers(&self) -> Vec<ServerState> {
-        match &*self.lock() {
-            Some(driver) => driver.parts().0.servers().collect(),
-            None => Vec::new(),
-        }
+    /// Runs `read` on the worker's state machine while it runs.
+    fn read<T>(&self, read: impl FnOnce(&Core) -> T) -> Option<T> {
+        self.lock().as_ref().map(|driver| read(driver.parts().0))
     }
 
     /// The driver; a panic while it was held (a bug) ended the run future,
@@ -275,12 +255,6 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A [`WorkerMonitor`] of this worker, to see its connections once it
-    /// runs.
-    pub fn monitor(&self) -> WorkerMonitor {
-        self.monitor.clone()
-    }
-
     /// Runs until `shutdown` completes (a signal, a channel closing...),
     /// then stops taking jobs, lets the running ones finish, and returns.
     /// Fails at once if the configuration cannot work (no server, a bad

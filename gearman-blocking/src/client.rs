@@ -8,7 +8,6 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use gearman_proto::IntoServerAddr;
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
     Waiters,
@@ -161,35 +160,23 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
-    /// round robin with failover, exceptions enabled, connect timeout 5 s,
-    /// request timeout 30 s. Fails only when `servers` is empty (or no
-    /// thread can be started).
-    ///
-    /// ```no_run
-    /// # fn demo() -> Result<(), gearman_blocking::Error> {
-    /// use std::net::SocketAddr;
-    /// use gearman_blocking::{Admin, Client};
-    ///
-    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
-    /// let client = Client::new([socket])?;
-    /// let client = Client::new([("localhost", 4730)])?;
-    /// let admin = Admin::connect(socket)?;
-    /// # Ok(()) }
-    /// ```
-    pub fn new<I, S>(servers: I) -> Result<Client, Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Client::with_config(ClientConfig::new(servers))
-    }
-
-    /// A client with a full core configuration (routing policy, timeouts,
-    /// backoff...). A seed of 0 is replaced by one from the operating system.
-    pub fn with_config(config: ClientConfig) -> Result<Client, Error> {
-        Client::with_connector(config, TcpConnector)
+    gearman_proto::client_constructors! {
+        Client;
+        /// Fails only when `servers` is empty (or no thread can be started).
+        ///
+        /// ```no_run
+        /// # fn demo() -> Result<(), gearman_blocking::Error> {
+        /// use std::net::SocketAddr;
+        /// use gearman_blocking::{Admin, Client};
+        ///
+        /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+        /// let client = Client::new([socket])?;
+        /// let client = Client::new([("localhost", 4730)])?;
+        /// let admin = Admin::connect(socket)?;
+        /// # Ok(()) }
+        /// ```
+        new;
+        with_config;
     }
 
     /// Like [`with_config`](Client::with_config), opening connections with

@@ -7,10 +7,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use gearman_proto::server;
-use gearman_proto::server::{Server as Core, ServerConfig};
+use gearman_proto::server::{Server as Core, ServerConfig, Serving};
 
 use crate::driver::{Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Acceptor, Connection};
@@ -43,10 +42,6 @@ pub(crate) enum Command {
     Stop,
 }
 
-struct Serving {
-    state: server::Serving,
-}
-
 impl Driven for Serving {
     type Core = Core;
     type Command = Command;
@@ -54,25 +49,23 @@ impl Driven for Serving {
     fn command(&mut self, core: &mut Core, command: Command, now: Instant, io: &mut Io) {
         match command {
             Command::Accepted(connection, peer) => {
-                if !self.state.accepting() {
-                    return;
+                if let Some(conn) = self.admit(core, peer, now) {
+                    io.attach(conn, connection);
                 }
-                let conn = core.accept(peer.to_string(), now);
-                io.attach(conn, connection);
             }
             Command::Stop => {
                 tracing::info!("server stopped");
-                self.state.stop();
+                self.stop();
             }
         }
     }
 
     fn deliver(&mut self, core: &mut Core, _now: Instant, _may_defer: bool) {
-        self.state.observe(core);
+        self.observe(core);
     }
 
     fn finished(&self) -> bool {
-        self.state.stopped()
+        self.stopped()
     }
 }
 
@@ -200,13 +193,8 @@ fn serve(
     remote: Remote<Serving>,
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    let mut core = Core::new(config);
-    if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
-        core.set_wall_clock(unix, Instant::now());
-    }
-    let machine = Machine::new(Dialer::tcp(), core, |_| Serving {
-        state: server::Serving::default(),
-    });
+    let core = Server::core(config);
+    let machine = Machine::new(Dialer::tcp(), core, |_| Serving::default());
     remote.start(&machine);
     let stopping = Arc::new(AtomicBool::new(false));
     let acceptor = {

@@ -76,6 +76,7 @@
 //!   packets of ended jobs) are dropped.
 
 mod answers;
+mod async_job;
 mod config;
 mod dispatch;
 mod event;
@@ -101,6 +102,7 @@ use crate::packet::{Packet, encode_fields};
 use crate::time::after;
 
 pub use crate::endpoint::ServerId;
+pub use async_job::{AsyncJob, JobLink};
 pub use config::{ClientConfig, ConfigError};
 pub use dispatch::{Dispatch, JobError, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 pub use event::{ClientError, ClientEvent, JobStatus, UniqueStatus};

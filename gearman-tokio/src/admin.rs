@@ -1,7 +1,5 @@
 //! The admin text protocol over one TCP connection.
 
-use std::time::Duration;
-
 use gearman_proto::IntoServerAddr;
 pub use gearman_proto::admin::DEFAULT_ADMIN_TIMEOUT;
 use gearman_proto::admin::{ADMIN_READ_CHUNK, AdminRequest, AdminResponse, AdminSession};
@@ -51,12 +49,6 @@ impl Admin {
             stream,
             session: AdminSession::new(),
         })
-    }
-
-    /// Sets the time allowed for each reply.
-    pub fn with_timeout(mut self, timeout: Duration) -> Admin {
-        self.session.set_timeout(timeout);
-        self
     }
 
     /// Sends one request and reads its reply, whatever it is (an `ERR` reply

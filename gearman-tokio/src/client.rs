@@ -4,18 +4,17 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_core::Stream;
-use gearman_proto::IntoServerAddr;
+use gearman_proto::client::{AsyncJob, JobLink, JobProgress, JobStep, RequestAnswer};
 use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
     Waiters,
 };
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
-use gearman_proto::client::{JobProgress, JobStep, RequestAnswer};
 use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
@@ -124,36 +123,25 @@ impl Driven for Driving {
 }
 
 impl Client {
-    /// A client of these servers (each `"host:port"`, a `SocketAddr`,
-    /// `(host, port)`: any [`IntoServerAddr`]) with default settings:
-    /// round robin with failover, exceptions enabled, connect timeout 5 s,
-    /// request timeout 30 s. Fails when `servers` is empty, and with
-    /// [`Error::NoRuntime`] outside a Tokio runtime.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
-    /// use std::net::SocketAddr;
-    /// use gearman_tokio::{Admin, Client};
-    ///
-    /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
-    /// let client = Client::new([socket])?;
-    /// let client = Client::new([("localhost", 4730)])?;
-    /// let admin = Admin::connect(socket).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn new<I, S>(servers: I) -> Result<Client, Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: IntoServerAddr,
-    {
-        Client::with_config(ClientConfig::new(servers))
-    }
-
-    /// A client with a full core configuration (routing policy, timeouts,
-    /// backoff...). A seed of 0 is replaced by one from the operating system.
-    /// Fails with [`Error::NoRuntime`] outside a Tokio runtime.
-    pub fn with_config(config: ClientConfig) -> Result<Client, Error> {
-        Client::with_connector(config, TcpConnector)
+    gearman_proto::client_constructors! {
+        Client;
+        /// Fails when `servers` is empty, and with [`Error::NoRuntime`] outside a
+        /// Tokio runtime.
+        ///
+        /// ```no_run
+        /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+        /// use std::net::SocketAddr;
+        /// use gearman_tokio::{Admin, Client};
+        ///
+        /// let socket: SocketAddr = "127.0.0.1:4730".parse().unwrap();
+        /// let client = Client::new([socket])?;
+        /// let client = Client::new([("localhost", 4730)])?;
+        /// let admin = Admin::connect(socket).await?;
+        /// # Ok(()) }
+        /// ```
+        new;
+        /// Fails with [`Error::NoRuntime`] outside a Tokio runtime.
+        with_config;
     }
 
     /// Like [`with_config`](Client::with_config), opening connections with
@@ -208,17 +196,18 @@ impl Client {
     /// A background request ends at once with [`JobOutcome::Queued`]; see
     /// also [`submit_background`](Client::submit_background).
     pub fn submit(&self, request: JobRequest) -> Job {
-        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (steps, steps_rx) = job_channel();
-        let (submit, span) = Command::submit(key, request, steps);
-        let sent = self.send(submit);
-        Job {
-            key,
-            span,
+        let link = Link {
             steps: steps_rx,
             commands: self.commands.clone(),
-            progress: JobProgress::new(sent),
-        }
+        };
+        Job(AsyncJob::submit(
+            &self.next_key,
+            request,
+            steps,
+            link,
+            |call| self.send(call),
+        ))
     }
 
     async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
@@ -256,32 +245,26 @@ impl Client {
 /// ([`submit_span`](gearman_proto::observe::submit_span)).
 #[derive(Debug)]
 #[must_use = "the outcome of a dropped job is discarded"]
-pub struct Job {
-    key: u64,
+pub struct Job(AsyncJob<Link>);
+
+/// The job's ends: its steps from the run loop, and the way to tell the
+/// loop to forget it.
+struct Link {
     steps: JobReceiver<Result<JobStep, Error>>,
     commands: mpsc::UnboundedSender<Command>,
-    progress: JobProgress,
-    /// The job's `gearman.submit` span, entered while the caller waits.
-    span: tracing::Span,
 }
 
-impl Job {
-    /// The job's server and handle, once the server has acknowledged it
-    /// (seen while polling the job).
-    pub fn handle(&self) -> Option<&JobHandle> {
-        self.progress.handle()
-    }
-
-    /// Reads events up to the next update (`Some`) or the end (`None`).
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        if self.progress.is_over() {
-            return Poll::Ready(None);
-        }
+impl JobLink for Link {
+    fn poll_update(
+        &mut self,
+        cx: &mut Context<'_>,
+        progress: &mut JobProgress,
+    ) -> Poll<Option<JobUpdate>> {
         loop {
             let end = match self.steps.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(JobStep::Created(handle)))) => {
-                    self.progress.created(handle);
+                    progress.created(handle);
                     continue;
                 }
                 Poll::Ready(Some(Ok(JobStep::Update(update)))) => {
@@ -292,9 +275,21 @@ impl Job {
                 Poll::Ready(Some(Err(refused))) => Err(refused),
                 Poll::Ready(None) => Err(Error::Shutdown),
             };
-            self.progress.end(end);
+            progress.end(end);
             return Poll::Ready(None);
         }
+    }
+
+    fn forget(&mut self, key: u64) {
+        let _ = self.commands.send(Command::Forget { key });
+    }
+}
+
+impl Job {
+    /// The job's server and handle, once the server has acknowledged it
+    /// (seen while polling the job).
+    pub fn handle(&self) -> Option<&JobHandle> {
+        self.0.handle()
     }
 }
 
@@ -302,18 +297,7 @@ impl Future for Job {
     type Output = Result<JobOutcome, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        // The caller's wait is the job's: inside its span.
-        let _in_span = this.span.clone().entered();
-        loop {
-            if let Some(outcome) = this.progress.take_outcome() {
-                return Poll::Ready(outcome);
-            }
-            // Updates nobody streams are dropped.
-            if this.poll_event(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
+        self.get_mut().0.poll_outcome(cx)
     }
 }
 
@@ -321,17 +305,7 @@ impl Stream for Job {
     type Item = JobUpdate;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        let this = self.get_mut();
-        let _in_span = this.span.clone().entered();
-        this.poll_event(cx)
-    }
-}
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        if self.progress.awaited() {
-            let _ = self.commands.send(Command::Forget { key: self.key });
-        }
+        self.get_mut().0.poll_update(cx)
     }
 }
 

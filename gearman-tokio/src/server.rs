@@ -5,10 +5,9 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use gearman_proto::server;
-use gearman_proto::server::{Server as Core, ServerConfig};
+use gearman_proto::server::{Server as Core, ServerConfig, Serving};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -38,12 +37,8 @@ pub struct Server {
 
 gearman_proto::server_builder!(Server, TcpListener);
 
-enum Command {
+pub(crate) enum Command {
     Accepted(Connection, SocketAddr),
-}
-
-struct Serving {
-    state: server::Serving,
 }
 
 impl Driven for Serving {
@@ -51,23 +46,18 @@ impl Driven for Serving {
     type Command = Command;
 
     fn command(&mut self, core: &mut Core, command: Command, now: Instant, io: &mut Io) {
-        match command {
-            Command::Accepted(stream, peer) => {
-                if !self.state.accepting() {
-                    return;
-                }
-                let conn = core.accept(peer.to_string(), now);
-                io.attach(conn, stream);
-            }
+        let Command::Accepted(stream, peer) = command;
+        if let Some(conn) = self.admit(core, peer, now) {
+            io.attach(conn, stream);
         }
     }
 
     fn deliver(&mut self, core: &mut Core, _now: Instant) {
-        self.state.observe(core);
+        self.observe(core);
     }
 
     fn finished(&self) -> bool {
-        self.state.stopped()
+        self.stopped()
     }
 }
 
@@ -98,21 +88,10 @@ impl Server {
     /// connections are closed.
     pub async fn serve_until(self, shutdown: impl Future) -> io::Result<()> {
         crate::runtime_io()?;
-        let Server {
-            listener,
-            config,
-            acceptor,
-            handshake_timeout,
-        } = self;
-        let mut core = Core::new(config);
-        let now = Instant::now();
-        if let Ok(unix) = SystemTime::now().duration_since(UNIX_EPOCH) {
-            core.set_wall_clock(unix, now);
-        }
+        let core = Server::core(self.config);
+        let (listener, acceptor, handshake_timeout) =
+            (self.listener, self.acceptor, self.handshake_timeout);
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        let serving = Serving {
-            state: server::Serving::default(),
-        };
         let accept = async move {
             // Handshakes in progress; they end with the server.
             let mut handshakes = JoinSet::new();
@@ -151,7 +130,7 @@ impl Server {
             }
         };
         tokio::select! {
-            () = driver::run(core, serving, commands_rx, Arc::new(TcpConnector)) => {}
+            () = driver::run(core, Serving::default(), commands_rx, Arc::new(TcpConnector)) => {}
             () = accept => {}
             _ = shutdown => tracing::info!("server stopped"),
         }

@@ -10,7 +10,6 @@ use tracing::Instrument;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use gearman_proto::observe::ServerState;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
@@ -66,53 +65,36 @@ pub struct Worker {
     monitor: WorkerMonitor,
 }
 
-/// A view of a [`Worker`]'s connections while it runs, for health checks
-/// and metrics: taken with [`Worker::monitor`] before the worker is handed
-/// to [`run`](Worker::run) or [`run_until`](Worker::run_until). Cheap to
-/// clone; usable from any task, a handler of the same worker included.
-///
-/// ```no_run
-/// use gearman_proto::observe::ConnectionState;
-/// use gearman_tokio::{WorkError, Worker, WorkerJob};
-///
-/// # async fn demo() -> Result<(), gearman_tokio::Error> {
-/// let worker = Worker::new(["127.0.0.1:4730", "127.0.0.1:4731"])
-///     .function("reverse", |job: WorkerJob| async move {
-///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
-///     });
-/// let monitor = worker.monitor();
-/// tokio::spawn(worker.run());
-/// // Later, in a health check:
-/// let healthy = monitor
-///     .servers()
-///     .iter()
-///     .any(|server| server.state == ConnectionState::Connected);
-/// # let _ = healthy; Ok(()) }
-/// ```
-#[derive(Clone, Default)]
-pub struct WorkerMonitor {
-    /// The run loop's state, set once the worker starts running.
-    running: Arc<OnceLock<Arc<driver::Shared<Driving>>>>,
-}
-
-impl std::fmt::Debug for WorkerMonitor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerMonitor")
-            .field("servers", &self.servers())
-            .finish()
+gearman_proto::worker_monitor! {
+    /// ```no_run
+    /// use gearman_proto::observe::ConnectionState;
+    /// use gearman_tokio::{WorkError, Worker, WorkerJob};
+    ///
+    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+    /// let worker = Worker::new(["127.0.0.1:4730", "127.0.0.1:4731"])
+    ///     .function("reverse", |job: WorkerJob| async move {
+    ///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+    ///     });
+    /// let monitor = worker.monitor();
+    /// tokio::spawn(worker.run());
+    /// // Later, in a health check:
+    /// let healthy = monitor
+    ///     .servers()
+    ///     .iter()
+    ///     .any(|server| server.state == ConnectionState::Connected);
+    /// # let _ = healthy; Ok(()) }
+    /// ```
+    {
+        /// The run loop's state, set once the worker starts running.
+        running: Arc<OnceLock<Arc<driver::Shared<Driving>>>>
     }
 }
 
 impl WorkerMonitor {
-    /// Each configured server's connection state (connected, backing off
-    /// until when...), jobs running and grabs awaiting a reply, read under
-    /// the run loop's lock. Empty before the worker has started running and
-    /// once it has stopped.
-    pub fn servers(&self) -> Vec<ServerState> {
-        self.running
-            .get()
-            .and_then(|shared| shared.inspect(|core, _| core.servers().collect()))
-            .unwrap_or_default()
+    /// Runs `read` on the worker's state machine while it runs.
+    fn read<T>(&self, read: impl FnOnce(&Core) -> T) -> Option<T> {
+        let shared = self.running.get()?;
+        shared.inspect(|core, _| read(core))
     }
 }
 
@@ -226,12 +208,6 @@ impl Driven for Driving {
 }
 
 impl Worker {
-    /// A [`WorkerMonitor`] of this worker, to see its connections once it
-    /// runs.
-    pub fn monitor(&self) -> WorkerMonitor {
-        self.monitor.clone()
-    }
-
     /// Runs until `shutdown` completes (a signal, a cancellation token...),
     /// then stops taking jobs, lets the running ones finish, and returns.
     /// Fails with [`Error::NoRuntime`] when polled outside a Tokio runtime.

@@ -7,12 +7,21 @@
 /// `priority_status`, `create_function` and `drop_function`, blocking or
 /// `async`, each one call of `call` (which sends an
 /// [`AdminCall`](crate::admin::call::AdminCall)'s request and reads its
-/// typed reply). The adapter's `Admin` must have `TcpConnector` in scope.
+/// typed reply). The `async` form also writes `with_timeout` (the
+/// adapter's `Admin` keeps its `AdminSession` in `session`). The adapter's
+/// `Admin` must have `TcpConnector` in scope.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! admin_calls {
     (async) => {
         $crate::admin_calls!(@methods (async) (.await));
+
+        /// Sets the time allowed for each reply (default
+        /// `DEFAULT_ADMIN_TIMEOUT`).
+        pub fn with_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.session.set_timeout(timeout);
+            self
+        }
     };
     (blocking) => {
         $crate::admin_calls!(@methods () ());

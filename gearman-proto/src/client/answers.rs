@@ -112,6 +112,42 @@ macro_rules! client_requests {
     };
 }
 
+/// The constructors every adapter's `Client` shares, written once: `new`
+/// and `with_config`, returning `$made` (the client, or the client and its
+/// driver), each one call down to the adapter's `with_connector`. The
+/// attributes before each name add that adapter's notes and example to the
+/// shared docs; `TcpConnector` must be in scope.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! client_constructors {
+    ($made:ty; $(#[$new_doc:meta])* new; $(#[$config_doc:meta])* with_config;) => {
+        /// A client of these servers (each `"host:port"`, a `SocketAddr`,
+        /// `(host, port)`: any [`IntoServerAddr`](crate::IntoServerAddr))
+        /// with default settings: round robin with failover, exceptions
+        /// enabled, connect timeout 5 s, request timeout 30 s.
+        $(#[$new_doc])*
+        pub fn new<I, S>(
+            servers: I,
+        ) -> ::std::result::Result<$made, $crate::driver_error::Error>
+        where
+            I: ::std::iter::IntoIterator<Item = S>,
+            S: $crate::IntoServerAddr,
+        {
+            Self::with_config($crate::client::ClientConfig::new(servers))
+        }
+
+        /// A client with a full core configuration (routing policy,
+        /// timeouts, backoff...). A seed of 0 is replaced by one from the
+        /// operating system.
+        $(#[$config_doc])*
+        pub fn with_config(
+            config: $crate::client::ClientConfig,
+        ) -> ::std::result::Result<$made, $crate::driver_error::Error> {
+            Self::with_connector(config, TcpConnector)
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

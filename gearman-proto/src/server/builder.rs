@@ -1,7 +1,8 @@
 //! The server builder methods every adapter's `Server` shares, written once.
 
 /// Writes `from_listener`, `with_acceptor`, `with_handshake_timeout`,
-/// `with_config` and `Debug` for an adapter's server type, which must have
+/// `with_config`, `Debug` and the private `core` (the job server to serve,
+/// its wall clock read here, in the adapter) for an adapter's server type, which must have
 /// the fields `listener` (of the given type), `config: ServerConfig`,
 /// `acceptor: Option<Arc<dyn Acceptor>>` and `handshake_timeout:
 /// Duration`, plus any extra `field: value` given here; `Acceptor` and
@@ -47,6 +48,17 @@ macro_rules! server_builder {
             /// retries...).
             pub fn with_config(self, config: $crate::server::ServerConfig) -> $server {
                 $server { config, ..self }
+            }
+
+            /// The job server to serve with `config`, told the wall clock
+            /// (for `SUBMIT_JOB_EPOCH`).
+            fn core(config: $crate::server::ServerConfig) -> $crate::server::Server {
+                let mut core = $crate::server::Server::new(config);
+                let unix = ::std::time::SystemTime::now().duration_since(::std::time::UNIX_EPOCH);
+                if let Ok(unix) = unix {
+                    core.set_wall_clock(unix, ::std::time::Instant::now());
+                }
+                core
             }
         }
 

@@ -1,5 +1,8 @@
 //! Whether a served job server goes on; see [`Serving`].
 
+use std::time::Instant;
+
+use crate::ConnId;
 use crate::server::{Server, ServerEvent};
 
 /// The serving state of one job server, fed from its events.
@@ -59,6 +62,19 @@ impl Serving {
         self.stopped = true;
     }
 
+    /// Registers a connection accepted from `peer` with `server` while new
+    /// connections are taken; `None` once draining or stopped, when the
+    /// adapter drops the socket instead.
+    pub fn admit(
+        &self,
+        server: &mut Server,
+        peer: impl std::fmt::Display,
+        now: Instant,
+    ) -> Option<ConnId> {
+        self.accepting()
+            .then(|| server.accept(peer.to_string(), now))
+    }
+
     /// Whether new connections are still taken.
     pub fn accepting(&self) -> bool {
         !self.draining && !self.stopped
@@ -72,8 +88,6 @@ impl Serving {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
     use crate::Command;
     use crate::packet::Packet;
@@ -149,6 +163,19 @@ mod tests {
         serving.observe(&mut server);
         assert_eq!(server.job_count(), 0);
         assert!(serving.stopped());
+    }
+
+    #[test]
+    fn a_peer_is_admitted_only_while_accepting() {
+        let (mut server, admin) = server_with_admin();
+        let mut serving = Serving::default();
+        let now = Instant::now();
+        let client = serving.admit(&mut server, "127.0.0.1:2", now);
+        assert!(client.is_some_and(|client| client != admin));
+        server.handle_input(admin, b"shutdown graceful\n", now);
+        while server.poll_transmit().is_some() {}
+        serving.observe(&mut server);
+        assert_eq!(serving.admit(&mut server, "127.0.0.1:3", now), None);
     }
 
     #[test]

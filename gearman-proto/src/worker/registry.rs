@@ -369,6 +369,57 @@ macro_rules! worker_builder {
     };
 }
 
+/// The `WorkerMonitor` every async adapter's worker hands out, written once:
+/// the type with its shared docs (the attributes given add the adapter's
+/// example) and its one field, its `Debug`, `servers`, and
+/// `Worker::monitor`. The adapter writes `read`, which runs a closure on
+/// the worker's state machine while the worker runs (`None` otherwise),
+/// and gives its `Worker` a `monitor` field.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! worker_monitor {
+    ($(#[$doc:meta])* { $(#[$field_doc:meta])* $field:ident: $ty:ty }) => {
+        /// A view of a [`Worker`]'s connections while it runs, for health
+        /// checks and metrics: taken with [`Worker::monitor`] before the
+        /// worker is handed to [`run`](Worker::run) or
+        /// [`run_until`](Worker::run_until). Cheap to clone; usable from any
+        /// task or thread, a handler of the same worker included.
+        ///
+        $(#[$doc])*
+        #[derive(Clone, Default)]
+        pub struct WorkerMonitor {
+            $(#[$field_doc])*
+            $field: $ty,
+        }
+
+        impl ::std::fmt::Debug for WorkerMonitor {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("WorkerMonitor")
+                    .field("servers", &self.servers())
+                    .finish()
+            }
+        }
+
+        impl WorkerMonitor {
+            /// Each configured server's connection state (connected,
+            /// backing off until when...), jobs running and grabs awaiting
+            /// a reply, read under the worker's lock. Empty before the
+            /// worker has started running and once it has stopped.
+            pub fn servers(&self) -> ::std::vec::Vec<$crate::observe::ServerState> {
+                self.read(|core| core.servers().collect()).unwrap_or_default()
+            }
+        }
+
+        impl Worker {
+            /// A [`WorkerMonitor`] of this worker, to see its connections
+            /// once it runs.
+            pub fn monitor(&self) -> WorkerMonitor {
+                self.monitor.clone()
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
