@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
@@ -21,6 +20,10 @@ use gearman_proto::observe::ServerState;
 use crate::Error;
 use crate::driver::{Deferred, Dialer, Driven, Io, Machine, Remote};
 use crate::transport::{Connector, TcpConnector};
+
+mod pool;
+
+use pool::TaskQueue;
 
 type Handler = BlockingHandler<WorkerJob>;
 
@@ -158,7 +161,8 @@ impl RunningWorker {
 struct Driving {
     handlers: HashMap<Bytes, Handler>,
     machine: Weak<Machine<Driving>>,
-    tasks: mpsc::Sender<Task>,
+    /// The handler threads' queue, closed when the machine ends.
+    tasks: Arc<TaskQueue<Task>>,
     /// With one job at a time, a job runs on the reader thread that received
     /// it (nothing else needs that thread until the job is done, and running
     /// it there saves waking a pool thread), holding this gate, as the pool
@@ -199,7 +203,7 @@ impl JobRunner for Driving {
             self.for_reader.push(task);
             return;
         }
-        if self.tasks.send(task).is_err() {
+        if self.tasks.push(task).is_err() {
             let _ = core.work_fail(key);
         }
     }
@@ -230,7 +234,7 @@ impl Driven for Driving {
         let pool = self.tasks.clone();
         Some(Box::new(move || {
             for task in tasks {
-                if let Err(mpsc::SendError(task)) = pool.send(task) {
+                if let Err(task) = pool.push(task) {
                     // No pool thread is left to run it.
                     task.job.machine.command(WorkerCommand::Done(
                         task.job.assignment.id,
@@ -249,17 +253,17 @@ impl Driven for Driving {
     }
 }
 
-/// Runs tasks until the task channel closes.
-fn pool_thread(tasks: Arc<Mutex<Receiver<Task>>>, gate: Option<Arc<Mutex<()>>>) {
-    loop {
-        let task = {
-            let Ok(tasks) = tasks.lock() else { return };
-            match tasks.recv() {
-                Ok(task) => task,
-                Err(_) => return,
-            }
-        };
-        run_task(task, gate.as_deref());
+impl Drop for Driving {
+    fn drop(&mut self) {
+        // The handler threads finish the queued tasks, then return.
+        self.tasks.close();
+    }
+}
+
+/// Runs tasks until the queue closes.
+fn pool_thread(tasks: &TaskQueue<Task>, gate: Option<&Mutex<()>>) {
+    while let Some(task) = tasks.pop() {
+        run_task(task, gate);
     }
 }
 
@@ -304,15 +308,19 @@ impl Worker {
         let (core, handlers) = registry.into_worker(crate::os_entropy, Instant::now())?;
         let dialer = Dialer::new(connector, core.config().connect_timeout);
         let threads = core.config().concurrency.max(1);
-        let (tasks, tasks_rx) = mpsc::channel();
-        let tasks_rx = Arc::new(Mutex::new(tasks_rx));
+        let tasks = Arc::new(TaskQueue::new());
         let one_at_a_time = (threads == 1).then(|| Arc::new(Mutex::new(())));
         for index in 0..threads {
-            let tasks_rx = tasks_rx.clone();
+            let queue = tasks.clone();
             let gate = one_at_a_time.clone();
-            thread::Builder::new()
+            let spawned = thread::Builder::new()
                 .name(format!("gearman-job-{index}"))
-                .spawn(move || pool_thread(tasks_rx, gate))?;
+                .spawn(move || pool_thread(&queue, gate.as_deref()));
+            if let Err(err) = spawned {
+                // The threads already started return.
+                tasks.close();
+                return Err(err.into());
+            }
         }
         let machine = Machine::new(dialer, core, |machine| Driving {
             handlers,
@@ -324,8 +332,8 @@ impl Worker {
             finished: false,
         });
         remote.start(&machine);
-        // Dropping `tasks` with the driven state at the end lets the pool
-        // threads exit.
+        // Dropping the driven state at the end closes `tasks`, which lets
+        // the pool threads exit.
         machine.run();
         Ok(())
     }
