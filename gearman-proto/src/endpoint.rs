@@ -42,7 +42,8 @@ mod server_addr;
 
 pub use output::{
     Backlog, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_TOTAL_PENDING_OUTPUT,
-    DEFAULT_WRITE_STALL_TIMEOUT, OutputBudget, OutputLimits, Overflow, WRITE_BATCH, coalesce,
+    DEFAULT_WRITE_STALL_TIMEOUT, OutputBudget, OutputLimits, Overflow, SendFailed, WRITE_BATCH,
+    coalesce,
 };
 pub use server_addr::IntoServerAddr;
 

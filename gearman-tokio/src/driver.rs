@@ -295,10 +295,10 @@ impl Transport for Io {
     }
 
     /// Writes bytes for `conn` at once when nothing is queued before them
-    /// and the socket takes them, and queues them (or the rest) for its
-    /// writer otherwise; drops the connection and returns false when its
-    /// peer does not read.
-    fn send(&mut self, conn: ConnId, mut data: Bytes) -> bool {
+    /// and the socket takes them (plain TCP), and queues them (or the rest)
+    /// for its writer otherwise; drops the connection and returns false
+    /// when its peer does not read or the write fails.
+    fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
         match self.conns.get_mut(&conn) {
             Some(ConnState::Open {
                 output,
@@ -306,26 +306,25 @@ impl Transport for Io {
                 backlog,
                 ..
             }) => {
-                // Nothing queued means the writer has written everything
-                // and holds nothing, so these bytes cannot overtake any.
-                if let Some(socket) = direct
-                    && backlog.queued() == 0
-                {
-                    match socket.write_now(&data) {
-                        Ok(written) if written == data.len() => return true,
-                        Ok(written) => data = data.slice(written..),
-                        // The writer meets the error too and reports it.
-                        Err(_) => {}
+                let sent = match direct {
+                    Some(socket) => {
+                        backlog.write_or_queue(data, Instant::now(), |data| socket.write_now(data))
+                    }
+                    None => backlog.write_or_queue(data, Instant::now(), |_| Ok(0)),
+                };
+                match sent {
+                    Ok(None) => {}
+                    // A send error means the writer already failed; its Lost
+                    // event is on the way.
+                    Ok(Some(rest)) => {
+                        let _ = output.send(rest);
+                    }
+                    Err(failed) => {
+                        tracing::warn!(%conn, %failed, "dropping the connection");
+                        self.abort(conn);
+                        return false;
                     }
                 }
-                if let Err(overflow) = backlog.queue(data.len(), Instant::now()) {
-                    tracing::warn!(%conn, %overflow, "dropping the connection");
-                    self.abort(conn);
-                    return false;
-                }
-                // A send error means the writer already failed; its Lost
-                // event is on the way.
-                let _ = output.send(data);
             }
             Some(ConnState::Connecting { queued, .. }) => queued.push(data),
             None => tracing::trace!(%conn, "output for a closed connection dropped"),

@@ -214,7 +214,7 @@ impl Io {
 
     /// Writes or queues bytes for `conn`; returns false when the connection
     /// must be dropped (its peer does not read, or the write failed).
-    fn send(&mut self, conn: ConnId, mut data: Bytes) -> bool {
+    fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
         match self.conns.get_mut(&conn) {
             Some(ConnState::Open {
                 stream,
@@ -222,25 +222,22 @@ impl Io {
                 backlog,
                 ..
             }) => {
-                // Nothing queued means the writer thread is idle: writing
-                // here keeps the order and saves waking it.
-                if backlog.queued() == 0 {
-                    match write_some(&**stream, &data) {
-                        Ok(written) if written == data.len() => return true,
-                        Ok(written) => data = data.slice(written..),
-                        Err(err) => {
-                            tracing::debug!(%conn, %err, "write failed");
-                            return false;
-                        }
+                // Written here while the writer thread is idle: that keeps
+                // the order and saves waking it.
+                match backlog
+                    .write_or_queue(data, Instant::now(), |data| write_some(&**stream, data))
+                {
+                    Ok(None) => {}
+                    // A send error means the writer already failed; its loss
+                    // report is on the way.
+                    Ok(Some(rest)) => {
+                        let _ = output.send(rest);
+                    }
+                    Err(failed) => {
+                        tracing::warn!(%conn, %failed, "dropping the connection");
+                        return false;
                     }
                 }
-                if let Err(overflow) = backlog.queue(data.len(), Instant::now()) {
-                    tracing::warn!(%conn, %overflow, "dropping the connection");
-                    return false;
-                }
-                // A send error means the writer already failed; its loss
-                // report is on the way.
-                let _ = output.send(data);
             }
             Some(ConnState::Connecting { queued }) => queued.push(data),
             None => tracing::trace!(%conn, "output for a closed connection dropped"),

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::packet::DEFAULT_MAX_PACKET_SIZE;
 
 /// Default of [`OutputLimits::max_pending_output`]: room for two packets of
@@ -48,6 +50,18 @@ impl Default for OutputLimits {
             max_total_pending_output: usize::MAX,
         }
     }
+}
+
+/// Why [`Backlog::write_or_queue`] failed: the connection must be dropped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendFailed {
+    /// The peer does not take its output.
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
+    /// Writing failed.
+    #[error("write failed: {0}")]
+    Write(std::io::Error),
 }
 
 /// Why [`Backlog::queue`] refused bytes: the connection must be dropped.
@@ -172,6 +186,48 @@ impl Backlog {
         Ok(())
     }
 
+    /// Sends `data` the fastest way that keeps the order: while nothing is
+    /// queued before it (the connection's writer holds nothing), as much as
+    /// `write_now` takes at once (it writes without waiting and returns the
+    /// count, 0 when the socket would block); what is left is counted as
+    /// queued and returned, for the writer. Saves handing small messages to
+    /// a writer task or thread, and waking it, when the socket is ready.
+    ///
+    /// An error means the connection must be dropped.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use bytes::Bytes;
+    /// use gearman_proto::endpoint::{OutputBudget, OutputLimits};
+    /// let backlog = OutputBudget::new(OutputLimits::default()).backlog();
+    /// let now = Instant::now();
+    /// // The socket takes 3 bytes: the rest goes to the writer.
+    /// let rest = backlog.write_or_queue(Bytes::from_static(b"hello"), now, |_| Ok(3)).unwrap();
+    /// assert_eq!(rest.as_deref(), Some(&b"lo"[..]));
+    /// assert_eq!(backlog.queued(), 2);
+    /// // Bytes are queued: later ones queue behind them without a write.
+    /// let rest = backlog
+    ///     .write_or_queue(Bytes::from_static(b"!"), now, |_| unreachable!())
+    ///     .unwrap();
+    /// assert_eq!(rest.as_deref(), Some(&b"!"[..]));
+    /// ```
+    pub fn write_or_queue(
+        &self,
+        mut data: Bytes,
+        now: Instant,
+        write_now: impl FnOnce(&[u8]) -> std::io::Result<usize>,
+    ) -> Result<Option<Bytes>, SendFailed> {
+        if self.queued() == 0 {
+            let written = write_now(&data).map_err(SendFailed::Write)?;
+            if written >= data.len() {
+                return Ok(None);
+            }
+            data = data.slice(written..);
+        }
+        self.queue(data.len(), now)?;
+        Ok(Some(data))
+    }
+
     /// The peer took `len` queued bytes at `now`.
     pub fn wrote(&self, len: usize, now: Instant) {
         let mut state = self.state();
@@ -281,6 +337,27 @@ mod tests {
             write_stall_timeout: Some(Duration::from_secs(1)),
             max_total_pending_output: total,
         }
+    }
+
+    #[test]
+    fn a_write_goes_out_at_once_only_while_nothing_is_queued_and_fails_typed() {
+        let backlog = OutputBudget::new(limits(4, 100)).backlog();
+        let now = Instant::now();
+        let all = backlog.write_or_queue(Bytes::from_static(b"abc"), now, |d| Ok(d.len()));
+        assert_eq!(all.unwrap(), None);
+        assert_eq!(backlog.queued(), 0);
+        // Would block: everything is queued.
+        let rest = backlog.write_or_queue(Bytes::from_static(b"abc"), now, |_| Ok(0));
+        assert_eq!(rest.unwrap().as_deref(), Some(&b"abc"[..]));
+        // Over the limit behind it: refused without a write.
+        let over = backlog.write_or_queue(Bytes::from_static(b"de"), now, |_| unreachable!());
+        assert!(matches!(over, Err(SendFailed::Overflow(_))), "{over:?}");
+        backlog.wrote(3, now);
+        let failed = backlog.write_or_queue(Bytes::from_static(b"x"), now, |_| {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        });
+        assert!(matches!(failed, Err(SendFailed::Write(_))), "{failed:?}");
+        assert_eq!(backlog.queued(), 0);
     }
 
     #[test]
