@@ -217,7 +217,7 @@ impl Client {
         let sent = self.handle.send(submit);
         Job {
             key,
-            span,
+            span: gearman_proto::observe::CallerSpan::new(span),
             events: events_rx,
             client: self.handle.clone(),
             handle: None,
@@ -288,7 +288,7 @@ pub struct Job {
     outcome: Option<Result<JobOutcome, Error>>,
     ended: bool,
     /// The job's `gearman.submit` span, entered while the caller waits.
-    span: tracing::Span,
+    span: gearman_proto::observe::CallerSpan,
 }
 
 impl std::fmt::Debug for Job {
@@ -318,7 +318,7 @@ impl Job {
     /// or the deadline (`Err(Timeout)`).
     fn read(&mut self, patience: Patience) -> Result<Option<JobUpdate>, Error> {
         // The caller's wait is the job's: inside its span.
-        let _in_span = self.span.clone().entered();
+        let _in_span = self.span.enter();
         if self.outcome.is_some() || self.ended {
             return Ok(None);
         }

@@ -67,6 +67,32 @@ pub fn job_span(assignment: &Assignment, addr: &str) -> tracing::Span {
     )
 }
 
+/// A job's `gearman.submit` span as the caller's handle keeps it, to enter
+/// while the caller waits: one pointer when no subscriber wants the span,
+/// so a job in flight costs no more for it.
+///
+/// ```
+/// use gearman_proto::observe::CallerSpan;
+/// // With no subscriber the span is disabled and nothing is kept.
+/// let span = CallerSpan::new(tracing::info_span!("gearman.submit"));
+/// let _inside = span.enter();
+/// ```
+#[derive(Debug, Default)]
+pub struct CallerSpan(Option<Box<tracing::Span>>);
+
+impl CallerSpan {
+    /// Keeps `span` unless it is disabled.
+    pub fn new(span: tracing::Span) -> CallerSpan {
+        CallerSpan((!span.is_disabled()).then(|| Box::new(span)))
+    }
+
+    /// Enters the span until the returned guard drops (nothing when there is
+    /// no span). The guard owns a copy, so the handle stays free to change.
+    pub fn enter(&self) -> Option<tracing::span::EnteredSpan> {
+        self.0.as_deref().map(|span| span.clone().entered())
+    }
+}
+
 /// The span a client's submit is followed in: [`SUBMIT_SPAN`] at info level,
 /// with the job's `function` and `unique` (empty when none was given), and
 /// the `server` address and `handle` once the server has acknowledged it.

@@ -32,7 +32,7 @@ pub struct AsyncJob<L: JobLink> {
     key: u64,
     link: L,
     progress: JobProgress,
-    span: tracing::Span,
+    span: crate::observe::CallerSpan,
 }
 
 impl<L: JobLink> AsyncJob<L> {
@@ -53,7 +53,7 @@ impl<L: JobLink> AsyncJob<L> {
             key,
             link,
             progress: JobProgress::new(sent),
-            span,
+            span: crate::observe::CallerSpan::new(span),
         }
     }
 
@@ -65,7 +65,7 @@ impl<L: JobLink> AsyncJob<L> {
     /// The outcome, dropping the updates nobody streams.
     pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<JobOutcome, Error>> {
         // The caller's wait is the job's: inside its span.
-        let _in_span = self.span.clone().entered();
+        let _in_span = self.span.enter();
         loop {
             if let Some(outcome) = self.progress.take_outcome() {
                 return Poll::Ready(outcome);
@@ -78,7 +78,7 @@ impl<L: JobLink> AsyncJob<L> {
 
     /// The next update, or `None` once the job has ended.
     pub fn poll_update(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        let _in_span = self.span.clone().entered();
+        let _in_span = self.span.enter();
         self.poll_step(cx)
     }
 
