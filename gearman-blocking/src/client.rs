@@ -12,7 +12,7 @@ use gearman_proto::client::{
     Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
     Waiters,
 };
-use gearman_proto::client::{JobOutcome, JobStep, JobUpdate, RequestAnswer};
+use gearman_proto::client::{JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer};
 
 use crate::Error;
 use crate::driver::{Deferred, Dialer, Driven, Handle, Io, Machine};
@@ -217,12 +217,10 @@ impl Client {
         let sent = self.handle.send(submit);
         Job {
             key,
-            span: gearman_proto::observe::CallerSpan::new(span),
+            span,
             events: events_rx,
             client: self.handle.clone(),
-            handle: None,
-            outcome: (!sent).then_some(Err(Error::Shutdown)),
-            ended: false,
+            progress: JobProgress::new(sent),
         }
     }
 
@@ -284,18 +282,15 @@ pub struct Job {
     key: u64,
     events: JobReceiver<JobEvent>,
     client: Arc<Handle<Driving>>,
-    handle: Option<JobHandle>,
-    outcome: Option<Result<JobOutcome, Error>>,
-    ended: bool,
+    progress: JobProgress,
     /// The job's `gearman.submit` span, entered while the caller waits.
-    span: gearman_proto::observe::CallerSpan,
+    span: gearman_proto::observe::SubmitSpan,
 }
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job")
-            .field("handle", &self.handle)
-            .field("outcome", &self.outcome)
+            .field("progress", &self.progress)
             .finish_non_exhaustive()
     }
 }
@@ -311,7 +306,7 @@ impl Job {
     /// The job's server and handle, once the server has acknowledged it
     /// (seen while waiting on or iterating the job).
     pub fn handle(&self) -> Option<&JobHandle> {
-        self.handle.as_ref()
+        self.progress.handle()
     }
 
     /// Reads events up to the next update (`Ok(Some)`), the end (`Ok(None)`)
@@ -319,7 +314,7 @@ impl Job {
     fn read(&mut self, patience: Patience) -> Result<Option<JobUpdate>, Error> {
         // The caller's wait is the job's: inside its span.
         let _in_span = self.span.enter();
-        if self.outcome.is_some() || self.ended {
+        if self.progress.is_over() {
             return Ok(None);
         }
         loop {
@@ -328,24 +323,24 @@ impl Job {
                 Patience::Until(at) => Some(at),
             });
             match event {
-                Ok(Ok(JobStep::Created(handle))) => self.handle = Some(handle),
+                Ok(Ok(JobStep::Created(handle))) => self.progress.created(handle),
                 Ok(Ok(JobStep::Update(update))) => return Ok(Some(update)),
                 Ok(Ok(JobStep::End(end))) => {
-                    self.outcome = Some(end.map_err(Error::from));
+                    self.progress.end(end.map_err(Error::from));
                     return Ok(None);
                 }
                 Ok(Ok(other)) => tracing::trace!(?other, "job step not used"),
                 Ok(Err(err)) => {
-                    self.outcome = Some(Err(err));
+                    self.progress.end(Err(err));
                     return Ok(None);
                 }
                 Err(RecvError::Timeout) => {
                     return Err(Error::Client(ClientError::Timeout {
-                        acknowledged: self.handle.is_some(),
+                        acknowledged: self.progress.handle().is_some(),
                     }));
                 }
                 Err(RecvError::Disconnected) => {
-                    self.outcome = Some(Err(Error::Shutdown));
+                    self.progress.end(Err(Error::Shutdown));
                     return Ok(None);
                 }
             }
@@ -378,14 +373,8 @@ impl Job {
 
     fn finish(&mut self, patience: Patience) -> Result<JobOutcome, Error> {
         loop {
-            if let Some(outcome) = self.outcome.take() {
-                self.ended = true;
+            if let Some(outcome) = self.progress.take_outcome() {
                 return outcome;
-            }
-            if self.ended {
-                return Err(Error::InvalidRequest(
-                    "job waited on after its outcome was taken".into(),
-                ));
             }
             // Updates nobody iterates are dropped.
             self.read(patience)?;
@@ -404,7 +393,7 @@ impl Iterator for Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if !self.ended && self.outcome.is_none() {
+        if self.progress.awaited() {
             self.client.send(Command::Forget { key: self.key });
         }
     }

@@ -67,29 +67,43 @@ pub fn job_span(assignment: &Assignment, addr: &str) -> tracing::Span {
     )
 }
 
-/// A job's `gearman.submit` span as the caller's handle keeps it, to enter
-/// while the caller waits: one pointer when no subscriber wants the span,
-/// so a job in flight costs no more for it.
+/// A job's [`submit_span`], as the caller's handle and the client's table
+/// of waiters ([`Waiters`](crate::client::Waiters)) each keep it: one
+/// pointer, and nothing allocated, when no subscriber wants the span, so
+/// with many thousands of jobs in flight the span costs nothing unless it
+/// is recorded.
 ///
 /// ```
-/// use gearman_proto::observe::CallerSpan;
+/// use gearman_proto::observe::SubmitSpan;
 /// // With no subscriber the span is disabled and nothing is kept.
-/// let span = CallerSpan::new(tracing::info_span!("gearman.submit"));
+/// let span = SubmitSpan::new(tracing::info_span!("gearman.submit"));
+/// assert!(span.span().is_none());
 /// let _inside = span.enter();
 /// ```
-#[derive(Debug, Default)]
-pub struct CallerSpan(Option<Box<tracing::Span>>);
+#[derive(Debug, Default, Clone)]
+pub struct SubmitSpan(Option<Box<tracing::Span>>);
 
-impl CallerSpan {
+impl SubmitSpan {
     /// Keeps `span` unless it is disabled.
-    pub fn new(span: tracing::Span) -> CallerSpan {
-        CallerSpan((!span.is_disabled()).then(|| Box::new(span)))
+    pub fn new(span: tracing::Span) -> SubmitSpan {
+        SubmitSpan((!span.is_disabled()).then(|| Box::new(span)))
+    }
+
+    /// The span, when a subscriber wants it.
+    pub fn span(&self) -> Option<&tracing::Span> {
+        self.0.as_deref()
+    }
+
+    /// The span, when a subscriber wants it, for a holder that keeps it
+    /// apart.
+    pub(crate) fn into_span(self) -> Option<tracing::Span> {
+        self.0.map(|span| *span)
     }
 
     /// Enters the span until the returned guard drops (nothing when there is
-    /// no span). The guard owns a copy, so the handle stays free to change.
+    /// no span). The guard owns a copy, so the holder stays free to change.
     pub fn enter(&self) -> Option<tracing::span::EnteredSpan> {
-        self.0.as_deref().map(|span| span.clone().entered())
+        self.span().map(|span| span.clone().entered())
     }
 }
 

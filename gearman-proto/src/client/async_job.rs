@@ -32,7 +32,7 @@ pub struct AsyncJob<L: JobLink> {
     key: u64,
     link: L,
     progress: JobProgress,
-    span: crate::observe::CallerSpan,
+    span: crate::observe::SubmitSpan,
 }
 
 impl<L: JobLink> AsyncJob<L> {
@@ -53,7 +53,7 @@ impl<L: JobLink> AsyncJob<L> {
             key,
             link,
             progress: JobProgress::new(sent),
-            span: crate::observe::CallerSpan::new(span),
+            span,
         }
     }
 

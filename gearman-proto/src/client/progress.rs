@@ -26,8 +26,9 @@ use crate::driver_error::Error;
 #[derive(Debug, Default)]
 pub struct JobProgress {
     handle: Option<JobHandle>,
-    /// Known and not yet given out.
-    outcome: Option<Result<JobOutcome, Error>>,
+    /// Known and not yet given out. Boxed: a job in flight holds none, and
+    /// inline it would cost every job in flight its 72 bytes.
+    outcome: Option<Box<Result<JobOutcome, Error>>>,
     /// The outcome was given out.
     taken: bool,
 }
@@ -37,7 +38,7 @@ impl JobProgress {
     /// the client was gone, and the job ends with [`Error::Shutdown`].
     pub fn new(sent: bool) -> JobProgress {
         JobProgress {
-            outcome: (!sent).then_some(Err(Error::Shutdown)),
+            outcome: (!sent).then(|| Box::new(Err(Error::Shutdown))),
             ..JobProgress::default()
         }
     }
@@ -57,7 +58,7 @@ impl JobProgress {
         if let Ok(JobOutcome::Queued(handle)) = &outcome {
             self.handle = Some(handle.clone());
         }
-        self.outcome = Some(outcome);
+        self.outcome = Some(Box::new(outcome));
     }
 
     /// Whether the end is known: no update follows.
@@ -76,7 +77,7 @@ impl JobProgress {
     pub fn take_outcome(&mut self) -> Option<Result<JobOutcome, Error>> {
         if let Some(outcome) = self.outcome.take() {
             self.taken = true;
-            return Some(outcome);
+            return Some(*outcome);
         }
         self.taken.then(|| {
             Err(Error::InvalidRequest(

@@ -34,7 +34,7 @@ use bytes::Bytes;
 
 use super::{Client, ClientError, JobHandle, JobId, JobRequest, RequestId, ServerId, UsageError};
 use crate::client::{Dispatch, JobOutcome, JobStep, RequestAnswer, dispatch};
-use crate::observe::submit_span;
+use crate::observe::{SubmitSpan, submit_span};
 
 /// What a caller asks of a [`Client`] through [`Waiters::call`], with the
 /// waiter that takes the result: `J` for a job, `R` for a request.
@@ -49,7 +49,7 @@ pub enum Call<J, R> {
         /// Takes the job's steps.
         waiter: J,
         /// The span the job is followed in ([`submit_span`]).
-        span: tracing::Span,
+        span: SubmitSpan,
     },
     /// Stop waiting for the job submitted under `key`. The client forgets
     /// it; the server still runs it.
@@ -86,8 +86,8 @@ impl<J, R> Call<J, R> {
     /// A submit of `request` under `key`, its steps going to `waiter`, with
     /// the [`submit_span`] it is followed in; the span is returned too, for
     /// the caller to enter while it waits for the job.
-    pub fn submit(key: u64, request: JobRequest, waiter: J) -> (Call<J, R>, tracing::Span) {
-        let span = submit_span(&request);
+    pub fn submit(key: u64, request: JobRequest, waiter: J) -> (Call<J, R>, SubmitSpan) {
+        let span = SubmitSpan::new(submit_span(&request));
         let call = Call::Submit {
             key,
             request,
@@ -142,8 +142,11 @@ pub trait Deliver {
 /// The jobs and requests callers wait for, by key and by the client's ids.
 #[derive(Debug)]
 pub struct Waiters<J, R> {
-    /// Each job's caller key, waiter and span.
-    jobs: HashMap<JobId, (u64, J, tracing::Span)>,
+    /// Each job's caller key and waiter.
+    jobs: HashMap<JobId, (u64, J)>,
+    /// Each job's span, only while a subscriber records spans, so that a
+    /// job in flight costs nothing for it otherwise.
+    spans: HashMap<JobId, tracing::Span>,
     keys: HashMap<u64, JobId>,
     requests: HashMap<RequestId, R>,
     /// Submits past the cap on jobs in flight, oldest first.
@@ -156,13 +159,14 @@ struct Submission<J> {
     key: u64,
     request: JobRequest,
     waiter: J,
-    span: tracing::Span,
+    span: SubmitSpan,
 }
 
 impl<J, R> Default for Waiters<J, R> {
     fn default() -> Self {
         Waiters {
             jobs: HashMap::new(),
+            spans: HashMap::new(),
             keys: HashMap::new(),
             requests: HashMap::new(),
             held: VecDeque::new(),
@@ -217,10 +221,15 @@ impl<J, R> Waiters<J, R> {
             waiter,
             span,
         } = submission;
-        let submitted = span.in_scope(|| client.submit(request, now));
+        let entered = span.enter();
+        let submitted = client.submit(request, now);
+        drop(entered);
         match submitted {
             Ok(job) => {
-                self.jobs.insert(job, (key, waiter, span));
+                self.jobs.insert(job, (key, waiter));
+                if let Some(span) = span.into_span() {
+                    self.spans.insert(job, span);
+                }
                 self.keys.insert(key, job);
             }
             Err(error) => deliver.refuse_job(waiter, error),
@@ -273,6 +282,7 @@ impl<J, R> Waiters<J, R> {
             Call::Forget { key } => {
                 if let Some(job) = self.keys.remove(&key) {
                     self.jobs.remove(&job);
+                    self.spans.remove(&job);
                     client.forget(job);
                     self.release(client, now, deliver);
                 } else {
@@ -337,15 +347,18 @@ impl<J, R> Waiters<J, R> {
         D: Deliver<Job = J, Request = R>,
     {
         let ends = step.is_end();
-        let Some((_, waiter, span)) = self.jobs.get_mut(&job) else {
+        let Some((_, waiter)) = self.jobs.get_mut(&job) else {
             return;
         };
-        let entered = span.enter();
+        let span = self.spans.get(&job);
+        let entered = span.map(tracing::Span::enter);
         if let JobStep::Created(handle) | JobStep::End(Ok(JobOutcome::Queued(handle))) = &step {
-            if let Some(addr) = client.server_addr(handle.server) {
-                span.record("server", addr);
+            if let Some(span) = span {
+                if let Some(addr) = client.server_addr(handle.server) {
+                    span.record("server", addr);
+                }
+                span.record("handle", String::from_utf8_lossy(&handle.handle).as_ref());
             }
-            span.record("handle", String::from_utf8_lossy(&handle.handle).as_ref());
             tracing::debug!("the server accepted the job");
         }
         let delivered = deliver.step(waiter, step);
@@ -353,7 +366,8 @@ impl<J, R> Waiters<J, R> {
             return;
         }
         drop(entered);
-        if let Some((key, waiter, _)) = self.jobs.remove(&job) {
+        self.spans.remove(&job);
+        if let Some((key, waiter)) = self.jobs.remove(&job) {
             self.keys.remove(&key);
             if delivered {
                 deliver.ended(waiter);
