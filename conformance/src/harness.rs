@@ -116,9 +116,9 @@ pub trait Harness: Sized + 'static {
     fn use_tls(&mut self, pki: &crate::tls::Pki);
 }
 
-/// The client side. Every blocking call gives up after the suite's
-/// [`PATIENCE`](crate::PATIENCE) by panicking.
-pub trait TestClient: Send + Sync + 'static {
+/// The client side; a clone shares the client. Every blocking call gives
+/// up after the suite's [`PATIENCE`](crate::PATIENCE) by panicking.
+pub trait TestClient: Clone + Send + Sync + 'static {
     /// A submitted job.
     type Job: TestJob;
     /// Submits a job and returns at once.
@@ -129,6 +129,8 @@ pub trait TestClient: Send + Sync + 'static {
     fn status_unique(&self, unique: &[u8]) -> Result<UniqueStatus, Failure>;
     /// ECHO_REQ to the first server.
     fn echo(&self, data: &[u8]) -> Result<Bytes, Failure>;
+    /// Closes the client gracefully; returns once it has closed.
+    fn close(self) -> Result<(), Failure>;
 }
 
 /// A submitted job.

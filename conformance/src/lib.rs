@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
             job_span,
             submit_span,
             graceful_shutdown,
+            client_close,
             timeouts,
             admin_commands,
             large_payloads,

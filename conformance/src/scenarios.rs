@@ -777,6 +777,60 @@ pub fn graceful_shutdown<H: Harness>(env: &Env<H>) {
     stop(idle);
 }
 
+/// A client closed right after its last submits: the close returns only
+/// once a foreground job in flight has its result and every background
+/// job is queued; the server holds each of those exactly once; the
+/// client's clones are refused from the close on.
+pub fn client_close<H: Harness>(env: &Env<H>) {
+    const N: usize = 100;
+    let fg = name("closing_fg");
+    let bg = name("closing_bg");
+    let gate = Arc::new(Gate::new());
+    let worker = env.worker(functions([(&fg, held(&gate))]));
+    let client = env.client();
+    let other = client.clone();
+    let running = client.submit(JobRequest::new(fg.clone(), "last"));
+    gate.wait_for("the foreground job runs", |s| s.entered == 1);
+    let queued: Vec<_> = (0..N)
+        .map(|i| client.submit(JobRequest::new(bg.clone(), i.to_string()).in_background()))
+        .collect();
+    let closing = std::thread::spawn(move || client.close());
+    eventually(
+        "the close refuses calls",
+        || matches!(other.echo(b"late"), Err(Failure::Other(text)) if text.contains("closing")),
+    );
+    assert!(!closing.is_finished(), "closed while a job ran");
+    gate.open();
+    closing
+        .join()
+        .expect("the close does not panic")
+        .expect("the client closes");
+    assert_eq!(running.outcome(), complete("last"));
+    for job in queued {
+        assert!(matches!(job.outcome(), Ok(Outcome::Queued(_))));
+    }
+    assert!(other.echo(b"after").is_err(), "a closed client answered");
+
+    let mut admin = env.admin();
+    let row = status_row(&mut admin, &bg).expect("the background jobs are queued");
+    assert_eq!(row.total, N as u64, "{row:?}");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let counter = env.worker(functions([(&bg, recording(&seen))]));
+    eventually("every background job ran", || {
+        seen.lock().unwrap().len() >= N
+    });
+    let mut payloads: Vec<usize> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| std::str::from_utf8(p).unwrap().parse().unwrap())
+        .collect();
+    payloads.sort_unstable();
+    assert_eq!(payloads, (0..N).collect::<Vec<_>>(), "each exactly once");
+    stop(counter);
+    stop(worker);
+}
+
 /// A job deadline ends a job nobody runs, a request timeout ends a submit a
 /// server never answers, and with no server up a submit, a status query
 /// and an echo end at once.

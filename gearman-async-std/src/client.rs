@@ -34,7 +34,7 @@ use gearman_proto::observe::ServerState;
 /// use (`async_std::task::spawn(driver)`, `smol::spawn(driver).detach()`),
 /// or run it alongside your code; nothing happens until it is polled. It
 /// connects lazily, reconnects with backoff, and ends once the last clone
-/// and the last [`Job`] are dropped.
+/// and the last [`Job`] are dropped, or once [closed](Client::close).
 ///
 /// Run in one task with the code that submits, the driver adds no hand-off
 /// between tasks to a job: the lowest latency per job (see the crate's
@@ -102,7 +102,7 @@ type SharedDriver = Arc<Mutex<Option<Driver<Driving>>>>;
 
 /// The future that does a [`Client`]'s I/O: connects, writes, reads, and
 /// times out requests. It completes once every [`Client`] clone and every
-/// [`Job`] is dropped. Dropping it earlier ends every pending job and
+/// [`Job`] is dropped, or once the client is [closed](Client::close). Dropping it earlier ends every pending job and
 /// request with [`Error::Shutdown`].
 #[must_use = "the client does nothing unless its driver is spawned or polled"]
 pub struct ClientDriver {
@@ -286,7 +286,7 @@ impl Driven for Driving {
     }
 
     fn finished(&self) -> bool {
-        self.commands_closed
+        self.commands_closed || self.waiters.is_closed()
     }
 }
 
@@ -408,6 +408,42 @@ impl Client {
     }
 
     gearman_proto::client_requests!(async);
+
+    /// Closes the client gracefully and returns once it has closed: what
+    /// was submitted before (from any clone) goes on until it ends, a
+    /// background job until the server has queued it, a foreground one
+    /// until its result, then every connection closes and the
+    /// [`ClientDriver`] completes. The driver must be polled meanwhile, as
+    /// for any call. With [`ClientConfig::close_timeout`], whatever is
+    /// still in flight then ends with [`ClientError::Closed`] and the
+    /// client closes anyway.
+    ///
+    /// The close is every clone's: from the call on, their submits and
+    /// requests fail with [`Error::InvalidRequest`] (the client is
+    /// closing), a close from another clone returns with this one, and
+    /// once closed every call fails with [`Error::Shutdown`]. Jobs already
+    /// submitted end as above, whether or not their [`Job`] is kept.
+    ///
+    /// ```no_run
+    /// use gearman_async_std::{Client, JobRequest};
+    ///
+    /// # fn main() -> Result<(), gearman_async_std::Error> {
+    /// smol::block_on(async {
+    ///     let (client, driver) = Client::new(["127.0.0.1:4730"])?;
+    ///     smol::spawn(driver).detach();
+    ///     for i in 0..100 {
+    ///         drop(client.submit(JobRequest::new("index", i.to_string()).in_background()));
+    ///     }
+    ///     // Returns once the server has queued all hundred.
+    ///     client.close().await
+    /// })
+    /// # }
+    /// ```
+    pub async fn close(self) -> Result<(), Error> {
+        self.ask(|waiter| Command::Close { waiter })
+            .await?
+            .into_closed()
+    }
 }
 
 /// A submitted job: `.await` it for the [`JobOutcome`], or read its
@@ -519,6 +555,26 @@ mod tests {
             None
         };
         future::block_on(future::or(async { Some(work.await) }, late))
+    }
+
+    // A close applied in the caller's task (nothing in flight) must wake
+    // the driver, which then completes though a clone still holds the client.
+    #[test]
+    fn closing_an_idle_client_completes_its_driver() {
+        let (client, driver) = Client::new(["127.0.0.1:9"]).unwrap();
+        let other = client.clone();
+        let executor = smol::LocalExecutor::new();
+        let driven = executor.spawn(driver);
+        let closed = future::block_on(executor.run(async {
+            // The driver runs once and waits: no timer, no command.
+            future::yield_now().await;
+            client.close().await
+        }));
+        assert!(closed.is_ok(), "{closed:?}");
+        // Only the close's wake-up can have scheduled the driver.
+        assert_eq!(within_2s(executor.run(driven)), Some(()), "not woken");
+        let late = future::block_on(other.echo("late"));
+        assert!(matches!(late, Err(Error::Shutdown)), "{late:?}");
     }
 
     #[test]

@@ -770,7 +770,8 @@ impl<D: Driven> Driver<D> {
             (Some(at), Some(armed)) => armed <= at,
             (Some(_), None) => false,
         };
-        if !written || !timer_armed || self.closing_since.is_some() {
+        // A finished state machine (a client's close) ends at the driver's next poll.
+        if !written || !timer_armed || self.closing_since.is_some() || self.driven.finished() {
             self.sockets.readiness.driver.wake();
         }
     }

@@ -240,6 +240,15 @@ struct ClientUnderTest<E> {
     executor: PhantomData<E>,
 }
 
+impl<E> Clone for ClientUnderTest<E> {
+    fn clone(&self) -> Self {
+        ClientUnderTest {
+            client: self.client.clone(),
+            executor: PhantomData,
+        }
+    }
+}
+
 impl<E: Executor> TestClient for ClientUnderTest<E> {
     type Job = JobUnderTest<E>;
 
@@ -262,6 +271,10 @@ impl<E: Executor> TestClient for ClientUnderTest<E> {
     fn echo(&self, data: &[u8]) -> Result<Bytes, Failure> {
         let data = Bytes::copy_from_slice(data);
         block_on::<E, _>(self.client.echo(data)).map_err(failure)
+    }
+
+    fn close(self) -> Result<(), Failure> {
+        block_on::<E, _>(self.client.close()).map_err(failure)
     }
 }
 

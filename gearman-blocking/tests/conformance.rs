@@ -136,6 +136,7 @@ impl JobContext for Context<'_> {
     }
 }
 
+#[derive(Clone)]
 struct ClientUnderTest(Client);
 
 impl TestClient for ClientUnderTest {
@@ -157,6 +158,10 @@ impl TestClient for ClientUnderTest {
 
     fn echo(&self, data: &[u8]) -> Result<Bytes, Failure> {
         self.0.echo(Bytes::copy_from_slice(data)).map_err(failure)
+    }
+
+    fn close(self) -> Result<(), Failure> {
+        self.0.close().map_err(failure)
     }
 }
 

@@ -74,6 +74,10 @@
 //!   nothing pending, close the connection with a `tracing` warning and end
 //!   what was on it as on a disconnect. Updates for unknown handles (late
 //!   packets of ended jobs) are dropped.
+//! - **Closing**: after [`Client::close`] new calls are refused with
+//!   [`UsageError::Closing`]; what is in flight goes on (see `close`), and
+//!   once nothing is left every connection is closed and
+//!   [`ClientEvent::Closed`] is the client's last event.
 
 mod answers;
 mod async_job;
@@ -210,6 +214,21 @@ pub struct Client {
     next_job: u64,
     next_request: u64,
     next_conn: u64,
+    closing: Closing,
+    /// Submits a [`Waiters`] table holds back under the cap on jobs in
+    /// flight: accepted before a close, so the close waits for them too.
+    held: usize,
+}
+
+/// Whether the client takes new calls ([`Client::close`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    Open,
+    /// Finishing what is in flight; what is left at `deadline` ends.
+    Draining {
+        deadline: Option<Instant>,
+    },
+    Closed,
 }
 
 /// A job the client still follows.
@@ -287,6 +306,8 @@ impl Client {
             next_job: 0,
             next_request: 0,
             next_conn: 0,
+            closing: Closing::Open,
+            held: 0,
             config,
         })
     }
@@ -369,6 +390,21 @@ impl Client {
     /// job still gets an id and ends at once with [`ClientError::NoServer`].
     /// See [`JobRequest`] for the unique id sent when none is given.
     pub fn submit(&mut self, request: JobRequest, now: Instant) -> Result<JobId, UsageError> {
+        self.check_open()?;
+        self.submit_admitted(request, now)
+    }
+
+    /// [`submit`](Client::submit) for a submit the caller accepted before
+    /// a close (one a [`Waiters`] table held back under the cap): it still
+    /// goes out while the client drains.
+    pub(crate) fn submit_admitted(
+        &mut self,
+        request: JobRequest,
+        now: Instant,
+    ) -> Result<JobId, UsageError> {
+        if self.closing == Closing::Closed {
+            return Err(UsageError::Closing);
+        }
         request.validate()?;
         self.next_job += 1;
         let id = JobId(self.next_job);
@@ -408,6 +444,7 @@ impl Client {
         handle: &JobHandle,
         now: Instant,
     ) -> Result<RequestId, UsageError> {
+        self.check_open()?;
         let h = &handle.handle;
         if h.is_empty() || h.len() > MAX_HANDLE_LEN || memchr::memchr(0, h).is_some() {
             return Err(UsageError::InvalidHandle);
@@ -433,6 +470,7 @@ impl Client {
         unique: impl Into<Bytes>,
         now: Instant,
     ) -> Result<RequestId, UsageError> {
+        self.check_open()?;
         let unique = unique.into();
         if memchr::memchr(0, &unique).is_some() {
             return Err(UsageError::NulInField {
@@ -466,6 +504,7 @@ impl Client {
         data: impl Into<Bytes>,
         now: Instant,
     ) -> Result<RequestId, UsageError> {
+        self.check_open()?;
         if server.0 >= self.links.len() {
             return Err(UsageError::UnknownServer(server));
         }
@@ -502,6 +541,7 @@ impl Client {
         packet: &Packet,
         now: Instant,
     ) -> Result<RequestId, UsageError> {
+        self.check_open()?;
         if server.0 >= self.links.len() {
             return Err(UsageError::UnknownServer(server));
         }
@@ -536,12 +576,168 @@ impl Client {
     /// still waiting for its connection to open is sent all the same.
     /// Returns whether the job was still active.
     pub fn forget(&mut self, job: JobId) -> bool {
-        self.forget_job(job).is_some()
+        let forgotten = self.forget_job(job).is_some();
+        // The job a close waited for may be this one.
+        self.finish_close_if_idle();
+        forgotten
+    }
+
+    /// Closes the client gracefully: from now on [`submit`](Client::submit),
+    /// [`get_status`](Client::get_status),
+    /// [`get_status_unique`](Client::get_status_unique),
+    /// [`echo`](Client::echo) and [`send_raw`](Client::send_raw) fail with
+    /// [`UsageError::Closing`], while what is in flight goes on: a submit
+    /// until its JOB_CREATED (a background job ends there), a foreground
+    /// job until its result, a status or echo request until its answer,
+    /// each still under its own timeouts. A submit sent and then
+    /// [forgotten](Client::forget) is waited for too, so it is not cut off
+    /// on the wire. Submits held back unsent by
+    /// [`ClientConfig::max_jobs_in_flight`] go out as room frees, as before.
+    /// Nothing reconnects meanwhile; a submit whose connection drops still
+    /// moves to another server that is up, as always.
+    ///
+    /// Once nothing is left, every connection's [`ConnAction::Close`] is
+    /// queued and [`ClientEvent::Closed`] is the last event, handed out
+    /// only after the last bytes and closes, so a loop may stop at it in
+    /// any drain order. With [`ClientConfig::close_timeout`], whatever is
+    /// still in flight at the deadline ends with [`ClientError::Closed`]
+    /// (its unsent bytes are dropped) and the client closes anyway; the
+    /// deadline comes out of [`poll_timeout`](Endpoint::poll_timeout).
+    /// Calling it again changes nothing.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use gearman_proto::client::{Client, ClientConfig, ClientEvent, JobRequest, UsageError};
+    /// use gearman_proto::{ConnAction, Endpoint};
+    ///
+    /// let now = Instant::now();
+    /// let mut client = Client::new(ClientConfig::new(["127.0.0.1:4730"])).unwrap();
+    /// let job = client.submit(JobRequest::new("reverse", "hello"), now).unwrap();
+    /// client.close(now);
+    /// let late = client.submit(JobRequest::new("reverse", "late"), now);
+    /// assert_eq!(late, Err(UsageError::Closing));
+    /// // The submit still goes out: its connection is asked for...
+    /// let Some(ConnAction::Connect { conn, .. }) = client.poll_action() else { panic!() };
+    /// assert!(client.is_active(job));
+    /// assert_eq!(client.poll_event(), None);
+    /// // ...and should the server be unreachable, the job ends and the client closes.
+    /// client.handle_disconnected(conn, now);
+    /// assert!(matches!(client.poll_event(), Some(ClientEvent::JobError { .. })));
+    /// assert_eq!(client.poll_event(), Some(ClientEvent::Closed));
+    /// ```
+    pub fn close(&mut self, now: Instant) {
+        if self.closing != Closing::Open {
+            return;
+        }
+        tracing::debug!(jobs = self.jobs.len(), held = self.held, "client closing");
+        self.closing = Closing::Draining {
+            deadline: self.config.close_timeout.map(|t| after(now, t)),
+        };
+        self.finish_close_if_idle();
+    }
+
+    /// Whether [`close`](Client::close) was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing != Closing::Open
     }
 
     /// The next event, if any.
+    ///
+    /// [`ClientEvent::Closed`] waits until the last closes were handed
+    /// out, so a loop may stop at it in any drain order.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        if self.events.front() == Some(&ClientEvent::Closed) && !self.actions.is_empty() {
+            return None;
+        }
         self.events.pop_front()
+    }
+
+    /// Tells a closing client how many accepted submits a [`Waiters`]
+    /// table still holds back, unsent.
+    pub(crate) fn set_held(&mut self, held: usize) {
+        self.held = held;
+        self.finish_close_if_idle();
+    }
+
+    fn check_open(&self) -> Result<(), UsageError> {
+        match self.closing {
+            Closing::Open => Ok(()),
+            _ => Err(UsageError::Closing),
+        }
+    }
+
+    /// Closes once a draining client has nothing left: no job, no held
+    /// submit, no request awaiting its reply (a reconnection's probe
+    /// aside).
+    fn finish_close_if_idle(&mut self) {
+        if !matches!(self.closing, Closing::Draining { .. })
+            || self.held > 0
+            || !self.jobs.is_empty()
+        {
+            return;
+        }
+        let awaiting = self
+            .links
+            .iter()
+            .filter_map(Link::conn)
+            .any(|conn| conn.fifo.iter().any(|p| p.kind != PendingKind::Probe));
+        if !awaiting {
+            self.finish_close();
+        }
+    }
+
+    /// Ends whatever a close timeout caught in flight, in order: requests
+    /// per connection, then acknowledged jobs.
+    fn abandon_in_flight(&mut self) {
+        let mut pending = Vec::new();
+        for link in &mut self.links {
+            if let Some(conn) = link.conn_mut() {
+                pending.extend(conn.fifo.drain(..).map(|p| p.kind));
+            }
+        }
+        let unsent = ClientError::Closed {
+            acknowledged: false,
+        };
+        for kind in pending {
+            match kind {
+                PendingKind::Submit { job, .. } => self.end_job(
+                    job,
+                    ClientEvent::JobError {
+                        job,
+                        error: unsent.clone(),
+                    },
+                ),
+                PendingKind::Exceptions | PendingKind::Probe => {}
+                other => {
+                    let request = other.request().expect("every other kind has a request id");
+                    self.events.push_back(ClientEvent::RequestError {
+                        request,
+                        error: unsent.clone(),
+                    });
+                }
+            }
+        }
+        let mut running: Vec<JobId> = self.jobs.keys().copied().collect();
+        running.sort_unstable();
+        for job in running {
+            let acknowledged = matches!(self.jobs[&job].state, JobState::Acknowledged { .. });
+            let error = ClientError::Closed { acknowledged };
+            self.end_job(job, ClientEvent::JobError { job, error });
+        }
+    }
+
+    /// Closes every connection and reports [`ClientEvent::Closed`]. Bytes
+    /// not handed out yet are dropped: whatever they asked for has ended
+    /// (a graceful close has none left but a reconnection's probe).
+    fn finish_close(&mut self) {
+        for link in &mut self.links {
+            if let LinkState::Open(conn) = std::mem::replace(&mut link.state, LinkState::Idle) {
+                self.actions.push_back(ConnAction::Close { conn: conn.id });
+            }
+        }
+        self.closing = Closing::Closed;
+        tracing::debug!("client closed");
+        self.events.push_back(ClientEvent::Closed);
     }
 
     fn new_request(&mut self) -> RequestId {
@@ -731,7 +927,7 @@ impl Client {
     }
 
     /// Tears down `server`'s connection and ends or retries everything on it.
-    fn close(&mut self, server: ServerId, now: Instant, cause: CloseCause) {
+    fn drop_conn(&mut self, server: ServerId, now: Instant, cause: CloseCause) {
         let link = &mut self.links[server.0];
         let until = after(now, link.backoff.next_delay());
         let LinkState::Open(conn) = std::mem::replace(&mut link.state, LinkState::Down { until })
@@ -1094,47 +1290,69 @@ impl Endpoint for Client {
         c.connected = true;
         let unconsumed = c.read_buf.len() + data.len();
         c.read_buf.extend_from_slice(data);
-        loop {
-            let Some(c) = self.links[server.0].conn_mut() else {
-                return;
-            };
+        // Every way out ends up below: the packets may have ended what a
+        // close waited for.
+        while let Some(c) = self.links[server.0].conn_mut() {
             let packet = match c.decoder.decode_packet(&mut c.read_buf) {
                 Ok(Some(packet)) => packet,
                 Ok(None) => {
                     let buffered = c.read_buf.len();
                     c.frame.on_input(buffered < unconsumed, buffered, now);
-                    return;
+                    break;
                 }
                 Err(error) => {
                     tracing::warn!(%server, %conn, %error, "undecodable input from job server; closing");
-                    self.close(server, now, CloseCause::Protocol);
-                    return;
+                    self.drop_conn(server, now, CloseCause::Protocol);
+                    break;
                 }
             };
             if let Err(reason) = self.handle_packet(server, packet) {
                 tracing::warn!(%server, %conn, %reason, "protocol violation by job server; closing");
-                self.close(server, now, CloseCause::Protocol);
-                return;
+                self.drop_conn(server, now, CloseCause::Protocol);
+                break;
             }
         }
+        self.finish_close_if_idle();
     }
 
     fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
         if let Some(server) = self.server_of(conn) {
-            self.close(server, now, CloseCause::PeerClosed);
+            self.drop_conn(server, now, CloseCause::PeerClosed);
+            self.finish_close_if_idle();
         }
     }
 
     fn handle_connect_failed(&mut self, conn: ConnId, error: ConnectError, now: Instant) {
         if let Some(server) = self.server_of(conn) {
             self.links[server.0].last_failure = Some(error);
-            self.close(server, now, CloseCause::ConnectFailed);
+            self.drop_conn(server, now, CloseCause::ConnectFailed);
+            self.finish_close_if_idle();
         }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        match self.closing {
+            Closing::Closed => return,
+            Closing::Draining {
+                deadline: Some(deadline),
+            } if deadline <= now => {
+                tracing::warn!(
+                    jobs = self.jobs.len(),
+                    "close timeout reached; abandoning what is in flight"
+                );
+                self.abandon_in_flight();
+                self.finish_close();
+                return;
+            }
+            _ => {}
+        }
+        let draining = self.closing != Closing::Open;
         for index in 0..self.links.len() {
             if matches!(self.links[index].state, LinkState::Down { until } if until <= now) {
+                if draining {
+                    // Nothing reconnects while closing.
+                    continue;
+                }
                 tracing::debug!(server = %self.links[index].addr, "reconnecting after backoff");
                 self.open_as(ServerId(index), now, true);
                 continue;
@@ -1152,7 +1370,7 @@ impl Endpoint for Client {
                         "not ready within the connect timeout",
                     ),
                 ));
-                self.close(ServerId(index), now, CloseCause::ConnectTimeout);
+                self.drop_conn(ServerId(index), now, CloseCause::ConnectTimeout);
             } else if conn
                 .fifo
                 .front()
@@ -1160,7 +1378,7 @@ impl Endpoint for Client {
                 .is_some_and(|at| at <= now)
             {
                 tracing::warn!(server = %self.links[index].addr, "request timeout; closing the connection");
-                self.close(ServerId(index), now, CloseCause::RequestTimeout);
+                self.drop_conn(ServerId(index), now, CloseCause::RequestTimeout);
             } else if conn
                 .frame
                 .deadline(conn.read_buf.len(), self.config.frame_timeout)
@@ -1170,7 +1388,7 @@ impl Endpoint for Client {
                     server = %self.links[index].addr,
                     "job server stalled mid-packet; closing the connection"
                 );
-                self.close(ServerId(index), now, CloseCause::FrameTimeout);
+                self.drop_conn(ServerId(index), now, CloseCause::FrameTimeout);
             }
         }
         while let Some(&Reverse((at, id))) = self.deadlines.peek() {
@@ -1187,6 +1405,7 @@ impl Endpoint for Client {
                 });
             }
         }
+        self.finish_close_if_idle();
     }
 
     fn poll_action(&mut self) -> Option<ConnAction> {
@@ -1204,8 +1423,15 @@ impl Endpoint for Client {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        let close = match self.closing {
+            Closing::Open => None,
+            Closing::Draining { deadline } => deadline,
+            Closing::Closed => return None,
+        };
         let connections = self.links.iter().filter_map(|link| match &link.state {
             LinkState::Idle => None,
+            // No reconnect is due while closing.
+            LinkState::Down { .. } if self.closing != Closing::Open => None,
             LinkState::Down { until } => Some(*until),
             LinkState::Open(conn) => {
                 let connect =
@@ -1218,6 +1444,6 @@ impl Endpoint for Client {
             }
         });
         let job = self.deadlines.peek().map(|Reverse((at, _))| *at);
-        connections.chain(job).min()
+        connections.chain(job).chain(close).min()
     }
 }

@@ -11,7 +11,8 @@
 //! 1. **Feed** what happened: `handle_connected`, `handle_input` and
 //!    `handle_disconnected` for the sockets, `handle_timeout(now)` once the
 //!    instant from `poll_timeout()` has come (early or twice is harmless),
-//!    and the caller's own calls (`submit`, `work_complete`, `shutdown`...).
+//!    and the caller's own calls (`submit`, `work_complete`, `shutdown`,
+//!    `close`...).
 //! 2. **Drain** in this order, and again from the top until nothing comes
 //!    out: `poll_transmit()` (write the bytes, in order), `poll_action()`
 //!    (open or close a connection), then `poll_event()` (what the caller
@@ -24,7 +25,8 @@
 //! every `poll_*` returns `None`: a [`ConnAction::Close`] never comes out
 //! before the bytes queued for its connection, and the events after which a
 //! loop may stop ([`worker::WorkerEvent::ShutdownComplete`],
-//! [`server::ServerEvent::Shutdown`]) never before the last bytes and closes.
+//! [`client::ClientEvent::Closed`], [`server::ServerEvent::Shutdown`]) never
+//! before the last bytes and closes.
 //!
 //! Connection ids ([`ConnId`]) belong to one state machine: a client and a
 //! worker in the same loop both number their own connections, so key

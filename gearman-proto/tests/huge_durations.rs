@@ -64,6 +64,28 @@ fn client_timeouts_of_duration_max_never_fire() {
 }
 
 #[test]
+fn a_client_close_timeout_of_duration_max_never_fires() {
+    let config = ClientConfig::new(["a:4730"])
+        .with_close_timeout(Some(MAX))
+        .with_request_timeout(None)
+        .with_exceptions(false);
+    let mut client = Client::new(config).unwrap();
+    let mut now = Instant::now();
+    let job = client.submit(JobRequest::new("f", "x"), now).unwrap();
+    client.close(now);
+    let Some(ConnAction::Connect { conn, .. }) = client.poll_action() else {
+        panic!("a connect");
+    };
+    client.handle_connected(conn, now);
+    now += DECADE;
+    client.handle_timeout(now);
+    assert!(client.is_active(job), "the job still runs");
+    assert_eq!(client.poll_action(), None, "no close");
+    assert_eq!(client.poll_event(), None);
+    assert!(client.poll_timeout().is_none_or(|at| at > now));
+}
+
+#[test]
 fn worker_timeouts_of_duration_max_never_fire() {
     let config = WorkerConfig::new(["a:4730"])
         .with_function_timeout("f", MAX)

@@ -304,6 +304,68 @@ fn client_hands_out_nothing_for_a_connection_after_its_close() {
     }
 }
 
+/// Background submits made right before a close, before any byte of them
+/// was handed out: the embedder stops at `Closed`, and by then every submit
+/// was written and acknowledged, and the connection closed after them.
+#[test]
+fn client_hands_out_every_submit_before_its_close_and_before_closed() {
+    for order in orders() {
+        let now = Instant::now();
+        let config = ClientConfig::new(["a:4730"]).with_exceptions(false);
+        let mut client = Client::new(config).unwrap();
+        let mut embedder = Embedder::new(order);
+        let is_closed = |e: &ClientEvent| matches!(e, ClientEvent::Closed);
+        for i in 0..3 {
+            let request = JobRequest::new("f", i.to_string()).in_background();
+            client.submit(request, now).unwrap();
+        }
+        client.close(now);
+        embedder.drain(&mut client, is_closed);
+        let conn = embedder.connects[0];
+        client.handle_connected(conn, now);
+        embedder.drain(&mut client, is_closed);
+        let submits = embedder.packets(conn);
+        assert_eq!(submits.len(), 3, "{order:?}");
+        assert!(submits.iter().all(|p| p.command() == Command::SubmitJobBg));
+        for i in 0..3 {
+            assert!(
+                !embedder.stopped,
+                "{order:?}: closed with {i} of 3 acknowledged"
+            );
+            assert!(embedder.closed.is_empty(), "{order:?}: closed early");
+            let handle = format!("H:{i}");
+            client.handle_input(
+                conn,
+                &encoded(Command::JobCreated, &[handle.as_bytes()]),
+                now,
+            );
+            embedder.drain(&mut client, is_closed);
+        }
+
+        assert!(embedder.stopped, "{order:?}: no Closed");
+        assert_eq!(
+            embedder.lost, 0,
+            "{order:?}: bytes handed out after their close"
+        );
+        assert_eq!(embedder.closed, [conn], "{order:?}");
+        let created = embedder
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    ClientEvent::Created {
+                        background: true,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(created, 3, "{order:?}: {:?}", embedder.events);
+        assert!(client.poll_transmit().is_none() && client.poll_action().is_none());
+    }
+}
+
 /// A transport that cannot even start a connect says why, and
 /// `drain_outputs` reports it as a failed connect: the client's submit ends
 /// at once, with the cause, instead of waiting for a connection that will

@@ -29,7 +29,7 @@ use crate::transport::{Connector, TcpConnector};
 ///
 /// The client runs on a task of the Tokio runtime it was created in; it
 /// connects lazily, reconnects with backoff, and stops when the last clone
-/// and the last [`Job`] are dropped.
+/// and the last [`Job`] are dropped, or once [closed](Client::close).
 ///
 /// ```no_run
 /// use gearman_tokio::{Client, JobOutcome, JobRequest};
@@ -114,7 +114,7 @@ impl Driven for Driving {
     }
 
     fn finished(&self) -> bool {
-        self.commands_closed
+        self.commands_closed || self.waiters.is_closed()
     }
 
     fn idle(&self) -> bool {
@@ -219,6 +219,38 @@ impl Client {
     }
 
     gearman_proto::client_requests!(async);
+
+    /// Closes the client gracefully and returns once it has closed: what
+    /// was submitted before (from any clone) goes on until it ends, a
+    /// background job until the server has queued it, a foreground one
+    /// until its result, then every connection closes and the client's
+    /// task ends. With [`ClientConfig::close_timeout`], whatever is still
+    /// in flight then ends with [`ClientError::Closed`] and the client
+    /// closes anyway.
+    ///
+    /// The close is every clone's: from the call on, their submits and
+    /// requests fail with [`Error::InvalidRequest`] (the client is
+    /// closing), a close from another clone returns with this one, and
+    /// once closed every call fails with [`Error::Shutdown`]. Jobs already
+    /// submitted end as above, whether or not their [`Job`] is kept.
+    ///
+    /// ```no_run
+    /// use gearman_tokio::{Client, JobRequest};
+    ///
+    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+    /// let client = Client::new(["127.0.0.1:4730"])?;
+    /// for i in 0..100 {
+    ///     drop(client.submit(JobRequest::new("index", i.to_string()).in_background()));
+    /// }
+    /// // Returns once the server has queued all hundred.
+    /// client.close().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(self) -> Result<(), Error> {
+        self.ask(|waiter| Command::Close { waiter })
+            .await?
+            .into_closed()
+    }
 }
 
 /// A submitted job: `.await` it for the [`JobOutcome`], or read its
@@ -499,6 +531,25 @@ mod tests {
             "{unanswered:?}"
         );
         assert!(start.elapsed() >= timeout);
+    }
+
+    // A close applied in the caller's task (nothing in flight) must wake
+    // the loop, which then ends though a clone still holds the client.
+    #[tokio::test(flavor = "current_thread")]
+    async fn closing_an_idle_client_ends_its_loop() {
+        let client = Client::new(["127.0.0.1:9"]).unwrap();
+        let other = client.clone();
+        // The loop runs once and waits: no timer, no command.
+        tokio::task::yield_now().await;
+        client.close().await.unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while other.driver.inspect(|_, _| ()).is_some() {
+                tokio::task::yield_now().await;
+            }
+        });
+        ended.await.expect("the loop ended");
+        let late = other.echo("late").await;
+        assert!(matches!(late, Err(Error::Shutdown)), "{late:?}");
     }
 
     #[tokio::test(flavor = "current_thread")]

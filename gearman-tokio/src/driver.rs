@@ -602,11 +602,9 @@ impl<D: Driven> Shared<D> {
     /// waits and its state machine is idle, after any command still queued,
     /// and hands the resulting bytes to the writers at once: the loop's task
     /// is not woken (only if the command brings a deadline earlier than its
-    /// timer). Gives the command back otherwise, to be queued for the loop,
-    /// which then applies it together with the others.
-    ///
-    /// The caller holds a sender of the loop's channel, so the channel is
-    /// open and a state machine that ends on its closing is not finished.
+    /// timer, or finishes the state machine). Gives the command back
+    /// otherwise, to be queued for the loop, which then applies it together
+    /// with the others.
     pub(crate) fn command_directly(&self, command: D::Command) -> Result<(), D::Command> {
         let _wake = WakeLoopOnPanic(&self.rearm);
         let mut guard = match self.state.try_lock() {
@@ -631,7 +629,8 @@ impl<D: Driven> Shared<D> {
             .driven
             .command(&mut state.core, command, now, &mut state.io);
         state.flush(now);
-        let rearm = state.timer_late();
+        // A command may finish the machine (a client's close): the loop ends then.
+        let rearm = state.timer_late() || state.driven.finished();
         drop(guard);
         if rearm {
             self.rearm.notify_one();

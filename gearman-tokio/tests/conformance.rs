@@ -187,6 +187,7 @@ impl JobContext for Context<'_> {
     }
 }
 
+#[derive(Clone)]
 struct ClientUnderTest {
     client: Client,
     runtime: Arc<Runtime>,
@@ -214,6 +215,10 @@ impl TestClient for ClientUnderTest {
     fn echo(&self, data: &[u8]) -> Result<Bytes, Failure> {
         let data = Bytes::copy_from_slice(data);
         block_on(&self.runtime, self.client.echo(data)).map_err(failure)
+    }
+
+    fn close(self) -> Result<(), Failure> {
+        block_on(&self.runtime, self.client.close()).map_err(failure)
     }
 }
 

@@ -30,6 +30,15 @@ impl RequestAnswer {
             other => Err(unexpected(&other)),
         }
     }
+
+    /// The end of a [`Call::Close`](crate::client::Call::Close), or
+    /// [`Error::UnexpectedReply`].
+    pub fn into_closed(self) -> Result<(), Error> {
+        match self {
+            RequestAnswer::Closed => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
 }
 
 impl JobOutcome {

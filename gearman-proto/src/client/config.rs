@@ -84,6 +84,14 @@ pub struct ClientConfig {
     /// sends at once. `Some(0)` is refused by
     /// [`Client::new`](super::Client::new). `None`: no cap. Default: `None`.
     pub max_jobs_in_flight: Option<usize>,
+    /// How long [`Client::close`](super::Client::close) lets what is in
+    /// flight go on; whatever is left then ends with
+    /// [`ClientError::Closed`](super::ClientError::Closed) and the client
+    /// closes anyway. `None`: until everything has ended (each job and
+    /// request still under its own timeouts), as the worker's
+    /// [`shutdown_timeout`](crate::worker::WorkerConfig::shutdown_timeout).
+    /// Default: `None`.
+    pub close_timeout: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -112,6 +120,7 @@ impl ClientConfig {
             submit_retries: 2,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
             max_jobs_in_flight: None,
+            close_timeout: None,
         }
     }
 
@@ -203,6 +212,12 @@ impl ClientConfig {
     /// Sets [`max_jobs_in_flight`](ClientConfig::max_jobs_in_flight).
     pub fn with_max_jobs_in_flight(mut self, max: Option<usize>) -> ClientConfig {
         self.max_jobs_in_flight = max;
+        self
+    }
+
+    /// Sets [`close_timeout`](ClientConfig::close_timeout).
+    pub fn with_close_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.close_timeout = timeout;
         self
     }
 

@@ -110,6 +110,8 @@ pub enum RequestAnswer {
     StatusUnique(UniqueStatus),
     /// ECHO_RES.
     Echo(Bytes),
+    /// The client closed ([`Call::Close`](crate::client::Call::Close)).
+    Closed,
 }
 
 /// A client event addressed to the caller waiting for it.

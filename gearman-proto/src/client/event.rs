@@ -12,7 +12,8 @@ use crate::packet::Packet;
 /// [`Failed`], [`Exception`] or [`JobError`] for a foreground job, and
 /// [`Created`] (with `background: true`) or [`JobError`] for a background
 /// job. A status or echo request ends with exactly one of its result or
-/// [`RequestError`]. See [`ClientEvent::is_terminal`].
+/// [`RequestError`]. See [`ClientEvent::is_terminal`]. After a close,
+/// [`Closed`](ClientEvent::Closed) comes last.
 ///
 /// [`Complete`]: ClientEvent::Complete
 /// [`Failed`]: ClientEvent::Failed
@@ -120,6 +121,10 @@ pub enum ClientEvent {
         /// What went wrong.
         error: ClientError,
     },
+    /// The client has closed ([`Client::close`](super::Client::close)):
+    /// every job and request has ended, and every connection's last bytes
+    /// and its close were handed out. Its last event; a loop may stop here.
+    Closed,
 }
 
 impl ClientEvent {
@@ -150,7 +155,8 @@ impl ClientEvent {
         }
     }
 
-    /// Whether this is the last event of its job or request.
+    /// Whether this is the last event of its job or request (or, for
+    /// [`Closed`](ClientEvent::Closed), of the client).
     pub fn is_terminal(&self) -> bool {
         match self {
             ClientEvent::Created { background, .. } => *background,
@@ -206,15 +212,24 @@ pub enum ClientError {
     /// do not support. The job was not created.
     #[error("the job server ignored the request")]
     Ignored,
+    /// The client was closed ([`Client::close`](super::Client::close)) and
+    /// its [`close_timeout`](super::ClientConfig::close_timeout) passed
+    /// before this ended. If `acknowledged`, the server had created the job
+    /// and may still run it.
+    #[error("the client closed before the end (job acknowledged: {acknowledged})")]
+    Closed {
+        /// Whether the server had answered the submit with JOB_CREATED.
+        acknowledged: bool,
+    },
 }
 
 impl ClientError {
     /// Whether the server had acknowledged the job when it ended.
     pub fn acknowledged(&self) -> bool {
         match self {
-            ClientError::Disconnected { acknowledged } | ClientError::Timeout { acknowledged } => {
-                *acknowledged
-            }
+            ClientError::Disconnected { acknowledged }
+            | ClientError::Timeout { acknowledged }
+            | ClientError::Closed { acknowledged } => *acknowledged,
             _ => false,
         }
     }

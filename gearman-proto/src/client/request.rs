@@ -322,6 +322,10 @@ pub enum UsageError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The client is closing or closed ([`Client::close`](super::Client::close)):
+    /// it takes no new calls.
+    #[error("the client is closing")]
+    Closing,
 }
 
 #[cfg(test)]

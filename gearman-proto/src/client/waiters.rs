@@ -26,13 +26,21 @@
 //! - With [`ClientConfig::max_jobs_in_flight`](super::ClientConfig::max_jobs_in_flight),
 //!   a submit that finds the client at the cap is held here, unsent, and
 //!   goes out (oldest first) once a job ends; forgetting it drops it unsent.
+//! - [`Call::Close`] [closes](Client::close) the client: later submits are
+//!   refused, held submits still go out under the cap, and the close's
+//!   waiter is answered [`RequestAnswer::Closed`] at the client's
+//!   [`ClientEvent::Closed`](super::ClientEvent::Closed). Held submits the
+//!   close timeout caught unsent end with [`ClientError::Closed`]; once
+//!   closed, [`Waiters::is_closed`] tells the adapter its loop may end.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Client, ClientError, JobHandle, JobId, JobRequest, RequestId, ServerId, UsageError};
+use super::{
+    Client, ClientError, ClientEvent, JobHandle, JobId, JobRequest, RequestId, ServerId, UsageError,
+};
 use crate::client::{Dispatch, JobOutcome, JobStep, RequestAnswer, dispatch};
 use crate::observe::{SubmitSpan, submit_span};
 
@@ -80,6 +88,13 @@ pub enum Call<J, R> {
         /// Takes the answer.
         waiter: R,
     },
+    /// [`Client::close`]: finish what is in flight, then close every
+    /// connection; answered [`RequestAnswer::Closed`] once closed (at once
+    /// if it already is).
+    Close {
+        /// Takes the answer.
+        waiter: R,
+    },
 }
 
 impl<J, R> Call<J, R> {
@@ -106,6 +121,7 @@ impl<J, R> std::fmt::Debug for Call<J, R> {
             Call::Status { .. } => f.write_str("Status"),
             Call::StatusUnique { .. } => f.write_str("StatusUnique"),
             Call::Echo { server, .. } => write!(f, "Echo({server})"),
+            Call::Close { .. } => f.write_str("Close"),
         }
     }
 }
@@ -151,6 +167,10 @@ pub struct Waiters<J, R> {
     requests: HashMap<RequestId, R>,
     /// Submits past the cap on jobs in flight, oldest first.
     held: VecDeque<Submission<J>>,
+    /// Who waits for the client to close.
+    closers: Vec<R>,
+    /// The client has closed.
+    closed: bool,
 }
 
 /// A caller's submit not yet applied to the client.
@@ -170,6 +190,8 @@ impl<J, R> Default for Waiters<J, R> {
             keys: HashMap::new(),
             requests: HashMap::new(),
             held: VecDeque::new(),
+            closers: Vec::new(),
+            closed: false,
         }
     }
 }
@@ -197,7 +219,15 @@ impl<J, R> Waiters<J, R> {
 
     /// Nothing is waited for.
     pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty() && self.requests.is_empty() && self.held.is_empty()
+        self.jobs.is_empty()
+            && self.requests.is_empty()
+            && self.held.is_empty()
+            && self.closers.is_empty()
+    }
+
+    /// The client has closed ([`Call::Close`]): nothing more will happen.
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// Whether the client has as many jobs in flight as its configuration allows.
@@ -221,8 +251,9 @@ impl<J, R> Waiters<J, R> {
             waiter,
             span,
         } = submission;
+        // Accepted before any close (a later submit is refused in `call`).
         let entered = span.enter();
-        let submitted = client.submit(request, now);
+        let submitted = client.submit_admitted(request, now);
         drop(entered);
         match submitted {
             Ok(job) => {
@@ -249,6 +280,9 @@ impl<J, R> Waiters<J, R> {
             self.submit(client, submission, now, deliver);
             released = true;
         }
+        if released {
+            client.set_held(self.held.len());
+        }
         released
     }
 
@@ -265,6 +299,10 @@ impl<J, R> Waiters<J, R> {
                 waiter,
                 span,
             } => {
+                if client.is_closing() {
+                    deliver.refuse_job(waiter, UsageError::Closing);
+                    return;
+                }
                 let submission = Submission {
                     key,
                     span,
@@ -287,6 +325,17 @@ impl<J, R> Waiters<J, R> {
                     self.release(client, now, deliver);
                 } else {
                     self.held.retain(|held| held.key != key);
+                    client.set_held(self.held.len());
+                }
+                return;
+            }
+            Call::Close { waiter } => {
+                if self.closed {
+                    deliver.answer(waiter, Ok(RequestAnswer::Closed));
+                } else {
+                    self.closers.push(waiter);
+                    client.set_held(self.held.len());
+                    client.close(now);
                 }
                 return;
             }
@@ -329,6 +378,10 @@ impl<J, R> Waiters<J, R> {
         D: Deliver<Job = J, Request = R>,
     {
         while let Some(event) = client.poll_event() {
+            if event == ClientEvent::Closed {
+                self.on_closed(deliver);
+                continue;
+            }
             match dispatch(event) {
                 Some(Dispatch::Job { job, step }) => self.job_step(client, job, step, deliver),
                 Some(Dispatch::Request { request, answer }) => {
@@ -339,6 +392,30 @@ impl<J, R> Waiters<J, R> {
                 }
                 other => tracing::trace!(?other, "client event nobody waits for"),
             }
+        }
+    }
+
+    /// The client has closed: held submits the close timeout caught
+    /// unsent end, and the close's waiters are answered.
+    fn on_closed<D>(&mut self, deliver: &mut D)
+    where
+        D: Deliver<Job = J, Request = R>,
+    {
+        self.closed = true;
+        for Submission {
+            mut waiter, span, ..
+        } in self.held.drain(..)
+        {
+            let _entered = span.enter();
+            let unsent = ClientError::Closed {
+                acknowledged: false,
+            };
+            if deliver.step(&mut waiter, JobStep::End(Err(unsent))) {
+                deliver.ended(waiter);
+            }
+        }
+        for waiter in self.closers.drain(..) {
+            deliver.answer(waiter, Ok(RequestAnswer::Closed));
         }
     }
 
@@ -477,6 +554,12 @@ mod tests {
             encode_fields(&mut bytes, command, fields).unwrap();
             let conn = self.conn.expect("connected");
             self.client.handle_input(conn, &bytes, self.now);
+            self.settle();
+        }
+
+        /// Drains the client's output, then delivers, as an adapter does.
+        fn settle(&mut self) {
+            while self.client.poll_transmit().is_some() || self.client.poll_action().is_some() {}
             self.waiters
                 .deliver(&mut self.client, self.now, &mut self.record);
         }
@@ -613,6 +696,73 @@ mod tests {
         assert_eq!(ended, ["first", "third"]);
         assert_eq!(setup.client.active_jobs(), 1);
         assert!(setup.record.refused.is_empty());
+    }
+
+    #[test]
+    fn a_close_sends_held_submits_under_the_cap_and_is_answered_once_closed() {
+        let config = ClientConfig::new(["test:4730"])
+            .with_seed(1)
+            .with_max_jobs_in_flight(Some(1));
+        let mut setup = Setup::with_config(config);
+        setup.submit(10, "first");
+        setup.submit(11, "held");
+        setup.call(Call::Close { waiter: "close" });
+        setup.submit(12, "late");
+        assert_eq!(setup.record.refused, ["late"]);
+        assert_eq!(setup.client.active_jobs(), 1, "the cap still holds");
+
+        setup.reply(Command::JobCreated, &[b"H:1"]);
+        setup.reply(Command::WorkCompleteRes, &[b"H:1", b"done"]);
+        assert_eq!(setup.waiters.held(), 0);
+        assert_eq!(setup.client.active_jobs(), 1, "the held submit went out");
+        assert!(
+            setup.record.answers.is_empty(),
+            "closed before the held job ended"
+        );
+        assert!(!setup.waiters.is_closed());
+
+        setup.reply(Command::JobCreated, &[b"H:2"]);
+        setup.reply(Command::WorkCompleteRes, &[b"H:2", b"done"]);
+        assert_eq!(setup.record.ended, ["first", "held"]);
+        assert_eq!(setup.record.answers, [("close", Ok(RequestAnswer::Closed))]);
+        assert!(setup.waiters.is_closed());
+        assert!(setup.waiters.is_empty());
+
+        // Once closed, another close is answered at once.
+        setup.call(Call::Close { waiter: "again" });
+        assert_eq!(
+            setup.record.answers[1],
+            ("again", Ok(RequestAnswer::Closed))
+        );
+    }
+
+    #[test]
+    fn a_close_timeout_ends_the_submits_still_held_unsent() {
+        let config = ClientConfig::new(["test:4730"])
+            .with_seed(1)
+            .with_max_jobs_in_flight(Some(1))
+            .with_close_timeout(Some(std::time::Duration::from_secs(1)));
+        let mut setup = Setup::with_config(config);
+        setup.submit(10, "running");
+        setup.submit(11, "held");
+        setup.reply(Command::JobCreated, &[b"H:1"]);
+        setup.call(Call::Close { waiter: "close" });
+
+        setup.now += std::time::Duration::from_secs(1);
+        setup.client.handle_timeout(setup.now);
+        setup.settle();
+        let ends: Vec<_> = setup
+            .record
+            .steps
+            .iter()
+            .filter(|(_, step)| step.is_end())
+            .cloned()
+            .collect();
+        let closed = |acknowledged| JobStep::End(Err(ClientError::Closed { acknowledged }));
+        assert_eq!(ends, [("running", closed(true)), ("held", closed(false))]);
+        assert_eq!(setup.record.answers, [("close", Ok(RequestAnswer::Closed))]);
+        assert!(setup.waiters.is_empty());
+        assert_eq!(setup.client.active_jobs(), 0);
     }
 
     #[test]
