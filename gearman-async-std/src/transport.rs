@@ -24,7 +24,6 @@
 //! # let _ = (client, driver); Ok(()) }
 //! ```
 
-use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::pin::Pin;
@@ -110,52 +109,16 @@ impl AsyncWrite for Connection {
     }
 }
 
-/// A connection being opened.
-pub type Connecting = Pin<Box<dyn Future<Output = io::Result<Connection>> + Send>>;
-
-/// Opens a connection to a server address, as the client, worker and
-/// admin ask. Everything it does (a TLS handshake, say) counts against the
-/// connect timeout. Any `Fn(&str) -> Connecting` is a connector.
-pub trait Connector: Send + Sync + 'static {
-    /// Opens a connection to `addr`.
-    fn connect(&self, addr: &str) -> Connecting;
-}
-
-impl<F: Fn(&str) -> Connecting + Send + Sync + 'static> Connector for F {
-    fn connect(&self, addr: &str) -> Connecting {
-        self(addr)
-    }
-}
-
-/// The default connector: plain TCP to `host:port`, with `TCP_NODELAY`. A
-/// `tls://` address is refused (it needs a TLS connector, feature `tls`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TcpConnector;
-
-impl Connector for TcpConnector {
-    fn connect(&self, addr: &str) -> Connecting {
-        let addr = addr.to_owned();
-        Box::pin(async move { Ok(Connection::from(tcp(&addr).await?)) })
-    }
-}
+gearman_proto::async_connector!();
 
 async fn tcp(addr: &str) -> io::Result<Async<TcpStream>> {
-    if addr.starts_with(TLS_SCHEME) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{addr} asks for TLS, which needs a TLS connector"),
-        ));
-    }
+    gearman_proto::endpoint::refuse_tls(addr)?;
     let stream = crate::driver::connect(addr.to_owned()).await?;
     if let Err(err) = stream.get_ref().set_nodelay(true) {
         tracing::debug!(%addr, %err, "could not set TCP_NODELAY");
     }
     Ok(stream)
 }
-
-/// The scheme of TLS addresses (`gearman_tls::TLS_SCHEME`), known without
-/// the `tls` feature so that such an address fails clearly.
-const TLS_SCHEME: &str = "tls://";
 
 /// Turns a socket the server accepted into a connection (a TLS handshake,
 /// say). The server bounds how long it may take.

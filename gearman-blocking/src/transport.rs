@@ -133,12 +133,7 @@ impl Connector for TcpConnector {
 /// Connects to the first address `addr` resolves to that accepts before
 /// `deadline`, with `TCP_NODELAY`.
 pub(crate) fn tcp(addr: &str, deadline: Instant) -> io::Result<TcpStream> {
-    if addr.starts_with(TLS_SCHEME) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{addr} asks for TLS, which needs a TLS connector"),
-        ));
-    }
+    gearman_proto::endpoint::refuse_tls(addr)?;
     let mut last = None;
     for resolved in addr.to_socket_addrs()? {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -158,10 +153,6 @@ pub(crate) fn tcp(addr: &str, deadline: Instant) -> io::Result<TcpStream> {
     }
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address resolved")))
 }
-
-/// The scheme of TLS addresses (`gearman_tls::TLS_SCHEME`), known without
-/// the `tls` feature so that such an address fails clearly.
-const TLS_SCHEME: &str = "tls://";
 
 /// Turns a socket the server accepted into a connection (a TLS handshake,
 /// say), on the connection's own thread. It must end within `timeout`,

@@ -47,7 +47,6 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -132,55 +131,20 @@ impl AsyncWrite for Connection {
     }
 }
 
-/// A connection being opened.
-pub type Connecting = Pin<Box<dyn Future<Output = io::Result<Connection>> + Send>>;
-
-/// Opens a connection to a server address, as the client, worker and
-/// admin ask. Everything it does (a TLS handshake, say) counts against the
-/// connect timeout. Any `Fn(&str) -> Connecting` is a connector.
-pub trait Connector: Send + Sync + 'static {
-    /// Opens a connection to `addr`.
-    fn connect(&self, addr: &str) -> Connecting;
-}
-
-impl<F: Fn(&str) -> Connecting + Send + Sync + 'static> Connector for F {
-    fn connect(&self, addr: &str) -> Connecting {
-        self(addr)
-    }
-}
-
-/// The default connector: plain TCP to `host:port`, with `TCP_NODELAY`. A
-/// `tls://` address is refused (it needs a TLS connector, feature `tls`),
-/// and so is a connect outside a Tokio runtime (an `io::Error` wrapping
-/// [`Error::NoRuntime`](crate::Error::NoRuntime)).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TcpConnector;
-
-impl Connector for TcpConnector {
-    fn connect(&self, addr: &str) -> Connecting {
-        let addr = addr.to_owned();
-        Box::pin(async move { Ok(Connection::from(tcp(&addr).await?)) })
-    }
+gearman_proto::async_connector! {
+    /// Outside a Tokio runtime a connect fails too, with an `io::Error`
+    /// wrapping [`Error::NoRuntime`](crate::Error::NoRuntime).
 }
 
 async fn tcp(addr: &str) -> io::Result<TcpStream> {
     crate::runtime_io()?;
-    if addr.starts_with(TLS_SCHEME) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{addr} asks for TLS, which needs a TLS connector"),
-        ));
-    }
+    gearman_proto::endpoint::refuse_tls(addr)?;
     let stream = TcpStream::connect(addr).await?;
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%addr, %err, "could not set TCP_NODELAY");
     }
     Ok(stream)
 }
-
-/// The scheme of TLS addresses (`gearman_tls::TLS_SCHEME`), known without
-/// the `tls` feature so that such an address fails clearly.
-const TLS_SCHEME: &str = "tls://";
 
 /// Turns a socket the server accepted into a connection (a TLS handshake,
 /// say). The server bounds how long it may take.
