@@ -15,8 +15,7 @@ use gearman_proto::client::{
     AsyncJob, JobLink, JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer,
 };
 use gearman_proto::client::{
-    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
-    Waiters,
+    Call, Client as Core, ClientConfig, Deliver, JobHandle, JobRequest, UsageError, Waiters,
 };
 
 use crate::Error;
@@ -240,17 +239,13 @@ impl Deliver for Handoff {
         steps.send(step)
     }
 
-    fn answer(&mut self, reply: Reply, answer: Result<RequestAnswer, ClientError>) {
-        let _ = reply.send(answer.map_err(Error::from));
+    fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
+        let _ = reply.send(answer);
     }
 
     fn refuse_job(&mut self, steps: StepSender, error: UsageError) {
         tracing::debug!(%error, "submit refused");
-        steps.fail(Error::InvalidRequest(error.to_string()));
-    }
-
-    fn refuse_request(&mut self, reply: Reply, error: UsageError) {
-        let _ = reply.send(Err(Error::InvalidRequest(error.to_string())));
+        steps.fail(error.into());
     }
 }
 

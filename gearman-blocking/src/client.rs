@@ -110,17 +110,13 @@ impl Deliver for Handoff {
         }
     }
 
-    fn answer(&mut self, reply: Reply, answer: Result<RequestAnswer, ClientError>) {
+    fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
         // A caller that is gone stopped waiting; nothing to do then.
-        let _ = reply.send(answer.map_err(Error::from));
+        let _ = reply.send(answer);
     }
 
     fn refuse_job(&mut self, events: JobSender<JobEvent>, error: UsageError) {
-        let _ = events.send(Err(Error::InvalidRequest(error.to_string())), true);
-    }
-
-    fn refuse_request(&mut self, reply: Reply, error: UsageError) {
-        let _ = reply.send(Err(Error::InvalidRequest(error.to_string())));
+        let _ = events.send(Err(error.into()), true);
     }
 }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::admin::AdminLineError;
 use crate::admin::call::AdminCallError;
-use crate::client::{ClientError, ConfigError};
+use crate::client::{ClientError, ConfigError, UsageError};
 use crate::worker::WorkerError;
 
 /// What went wrong talking to a Gearman server.
@@ -93,6 +93,13 @@ impl From<AdminCallError> for Error {
             AdminCallError::Unexpected(reply) => Error::UnexpectedReply(format!("{reply:?}")),
             other => Error::InvalidRequest(other.to_string()),
         }
+    }
+}
+
+/// A client request that cannot be sent.
+impl From<UsageError> for Error {
+    fn from(err: UsageError) -> Error {
+        Error::InvalidRequest(err.to_string())
     }
 }
 

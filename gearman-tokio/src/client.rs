@@ -11,8 +11,7 @@ use std::time::Instant;
 use futures_core::Stream;
 use gearman_proto::client::{AsyncJob, JobLink, JobProgress, JobStep, RequestAnswer};
 use gearman_proto::client::{
-    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
-    Waiters,
+    Call, Client as Core, ClientConfig, Deliver, JobHandle, JobRequest, UsageError, Waiters,
 };
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
 use gearman_proto::observe::ServerState;
@@ -84,16 +83,12 @@ impl Deliver for Handoff {
         steps.send(Ok(step)).is_ok()
     }
 
-    fn answer(&mut self, reply: Reply, answer: Result<RequestAnswer, ClientError>) {
-        let _ = reply.send(answer.map_err(Error::from));
+    fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
+        let _ = reply.send(answer);
     }
 
     fn refuse_job(&mut self, steps: Steps, error: UsageError) {
-        let _ = steps.send(Err(Error::InvalidRequest(error.to_string())));
-    }
-
-    fn refuse_request(&mut self, reply: Reply, error: UsageError) {
-        let _ = reply.send(Err(Error::InvalidRequest(error.to_string())));
+        let _ = steps.send(Err(error.into()));
     }
 }
 

@@ -42,6 +42,7 @@ use super::{
     Client, ClientError, ClientEvent, JobHandle, JobId, JobRequest, RequestId, ServerId, UsageError,
 };
 use crate::client::{Dispatch, JobOutcome, JobStep, RequestAnswer, dispatch};
+use crate::driver_error::Error;
 use crate::observe::{SubmitSpan, submit_span};
 
 /// What a caller asks of a [`Client`] through [`Waiters::call`], with the
@@ -145,14 +146,23 @@ pub trait Deliver {
         let _ = waiter;
     }
 
-    /// Hands a request's answer to its waiter.
-    fn answer(&mut self, waiter: Self::Request, answer: Result<RequestAnswer, ClientError>);
+    /// Hands a request's answer, or the error that ended it, to its waiter.
+    fn reply(&mut self, waiter: Self::Request, reply: Result<RequestAnswer, Error>);
+
+    /// Hands a request's answer to its waiter: to [`reply`](Deliver::reply)
+    /// by default, a failure as the adapters' [`Error`].
+    fn answer(&mut self, waiter: Self::Request, answer: Result<RequestAnswer, ClientError>) {
+        self.reply(waiter, answer.map_err(Error::from));
+    }
 
     /// The client refused a submit as invalid; nothing was sent.
     fn refuse_job(&mut self, waiter: Self::Job, error: UsageError);
 
-    /// The client refused a request as invalid; nothing was sent.
-    fn refuse_request(&mut self, waiter: Self::Request, error: UsageError);
+    /// The client refused a request as invalid; nothing was sent. By
+    /// default, [`reply`](Deliver::reply) with [`Error::InvalidRequest`].
+    fn refuse_request(&mut self, waiter: Self::Request, error: UsageError) {
+        self.reply(waiter, Err(error.into()));
+    }
 }
 
 /// The jobs and requests callers wait for, by key and by the client's ids.
@@ -491,6 +501,10 @@ mod tests {
 
         fn ended(&mut self, waiter: &'static str) {
             self.ended.push(waiter);
+        }
+
+        fn reply(&mut self, _: &'static str, _: Result<RequestAnswer, Error>) {
+            unreachable!("answers and refusals are recorded apart");
         }
 
         fn answer(&mut self, waiter: &'static str, answer: Result<RequestAnswer, ClientError>) {
