@@ -15,7 +15,7 @@ use gearman_proto::client::{
     AsyncJob, JobLink, JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer,
 };
 use gearman_proto::client::{
-    Call, Client as Core, ClientConfig, Deliver, JobHandle, JobRequest, UsageError, Waiters,
+    Call, Client as Core, Deliver, JobHandle, JobRequest, UsageError, Waiters,
 };
 
 use crate::Error;
@@ -306,25 +306,16 @@ impl Client {
         with_config;
     }
 
-    /// Like [`with_config`](Client::with_config), opening connections with
-    /// `connector` (TLS, or a transport of the caller's; see
-    /// [`transport`](crate::transport)).
-    pub fn with_connector(
-        config: ClientConfig,
-        connector: impl Connector,
-    ) -> Result<(Client, ClientDriver), Error> {
-        let core = Core::new(config.with_seed_or(crate::os_entropy))?;
+    /// The client over `core`, and the driver to spawn.
+    fn start(core: Core, connector: Arc<dyn Connector>) -> Result<(Client, ClientDriver), Error> {
         let (commands, commands_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
             commands: commands_rx,
             commands_closed: false,
             waiters: Waiters::new(),
         };
-        let driver: SharedDriver = Arc::new(Mutex::new(Some(Driver::new(
-            core,
-            driving,
-            Arc::new(connector),
-        ))));
+        let driver: SharedDriver =
+            Arc::new(Mutex::new(Some(Driver::new(core, driving, connector))));
         let client = Client {
             commands,
             next_key: Arc::new(AtomicU64::new(0)),
@@ -528,7 +519,7 @@ mod tests {
 
     use async_io::Timer;
     use futures_lite::future;
-    use gearman_proto::client::{ClientError, ServerId};
+    use gearman_proto::client::{ClientConfig, ClientError, ServerId};
     use gearman_proto::observe::ConnectionState;
 
     use super::*;

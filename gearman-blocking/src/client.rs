@@ -9,8 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gearman_proto::client::{
-    Call, Client as Core, ClientConfig, ClientError, Deliver, JobHandle, JobRequest, UsageError,
-    Waiters,
+    Call, Client as Core, ClientError, Deliver, JobHandle, JobRequest, UsageError, Waiters,
 };
 use gearman_proto::client::{JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer};
 
@@ -174,17 +173,13 @@ impl Client {
         /// ```
         new;
         with_config;
+        /// Each connection is opened within the connect timeout.
+        with_connector;
     }
 
-    /// Like [`with_config`](Client::with_config), opening connections with
-    /// `connector` (TLS, or a transport of the caller's; see
-    /// [`transport`](crate::transport)) within the connect timeout.
-    pub fn with_connector(
-        config: ClientConfig,
-        connector: impl Connector,
-    ) -> Result<Client, Error> {
-        let dialer = Dialer::new(Arc::new(connector), config.connect_timeout);
-        let core = Core::new(config.with_seed_or(crate::os_entropy))?;
+    /// Starts the client's timer thread over `core`.
+    fn start(core: Core, connector: Arc<dyn Connector>) -> Result<Client, Error> {
+        let dialer = Dialer::new(connector, core.config().connect_timeout);
         let machine = Machine::new(dialer, core, |_| Driving {
             waiters: Waiters::new(),
             handoff: Handoff::default(),

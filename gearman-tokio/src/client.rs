@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures_core::Stream;
 use gearman_proto::client::{AsyncJob, JobLink, JobProgress, JobStep, RequestAnswer};
 use gearman_proto::client::{
-    Call, Client as Core, ClientConfig, Deliver, JobHandle, JobRequest, UsageError, Waiters,
+    Call, Client as Core, Deliver, JobHandle, JobRequest, UsageError, Waiters,
 };
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
 use gearman_proto::observe::ServerState;
@@ -139,21 +139,15 @@ impl Client {
         with_config;
     }
 
-    /// Like [`with_config`](Client::with_config), opening connections with
-    /// `connector` (TLS, or a transport of the caller's; see
-    /// [`transport`](crate::transport)).
-    pub fn with_connector(
-        config: ClientConfig,
-        connector: impl Connector,
-    ) -> Result<Client, Error> {
+    /// Spawns the run loop over `core` on the current runtime.
+    fn start(core: Core, connector: Arc<dyn Connector>) -> Result<Client, Error> {
         let runtime = crate::runtime()?;
-        let core = Core::new(config.with_seed_or(crate::os_entropy))?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let driving = Driving {
             waiters: Waiters::new(),
             commands_closed: false,
         };
-        let (driver, runner) = driver::runner(core, driving, commands_rx, Arc::new(connector));
+        let (driver, runner) = driver::runner(core, driving, commands_rx, connector);
         runtime.spawn(runner.run());
         Ok(Client {
             commands,
@@ -341,7 +335,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use gearman_proto::client::ClientError;
+    use gearman_proto::client::{ClientConfig, ClientError};
     use gearman_proto::observe::ConnectionState;
 
     use super::*;

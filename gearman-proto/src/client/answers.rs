@@ -121,15 +121,25 @@ macro_rules! client_requests {
     };
 }
 
-/// The constructors every adapter's `Client` shares, written once: `new`
-/// and `with_config`, returning `$made` (the client, or the client and its
-/// driver), each one call down to the adapter's `with_connector`. The
-/// attributes before each name add that adapter's notes and example to the
-/// shared docs; `TcpConnector` must be in scope.
+/// The constructors every adapter's `Client` shares, written once: `new`,
+/// `with_config` and `with_connector`, returning `$made` (the client, or
+/// the client and its driver). The first two are one call down to
+/// `with_connector`, which makes the core (seeded from the adapter's
+/// `crate::os_entropy`) and hands it with the connector to the adapter's
+/// `start(Core, Arc<dyn Connector>)`. The attributes before each name add
+/// that adapter's notes and example to the shared docs; `Connector` and
+/// `TcpConnector` must be in scope.
 #[doc(hidden)]
 #[macro_export]
+// `crate::os_entropy` is the adapter's, on purpose: the core reads no randomness.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! client_constructors {
-    ($made:ty; $(#[$new_doc:meta])* new; $(#[$config_doc:meta])* with_config;) => {
+    (
+        $made:ty;
+        $(#[$new_doc:meta])* new;
+        $(#[$config_doc:meta])* with_config;
+        $($(#[$connector_doc:meta])* with_connector;)?
+    ) => {
         /// A client of these servers (each `"host:port"`, a `SocketAddr`,
         /// `(host, port)`: any [`IntoServerAddr`](crate::IntoServerAddr))
         /// with default settings: round robin with failover, exceptions
@@ -153,6 +163,18 @@ macro_rules! client_constructors {
             config: $crate::client::ClientConfig,
         ) -> ::std::result::Result<$made, $crate::driver_error::Error> {
             Self::with_connector(config, TcpConnector)
+        }
+
+        /// Like [`with_config`](Self::with_config), opening connections with
+        /// `connector` (TLS, or a transport of the caller's; see
+        /// [`transport`](crate::transport)).
+        $($(#[$connector_doc])*)?
+        pub fn with_connector(
+            config: $crate::client::ClientConfig,
+            connector: impl Connector,
+        ) -> ::std::result::Result<$made, $crate::driver_error::Error> {
+            let core = $crate::client::Client::new(config.with_seed_or(crate::os_entropy))?;
+            Self::start(core, ::std::sync::Arc::new(connector))
         }
     };
 }
