@@ -11,16 +11,12 @@ use std::time::Instant;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_channel::oneshot;
 use futures_core::Stream;
-use gearman_proto::client::{
-    AsyncJob, JobLink, JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer,
-};
-use gearman_proto::client::{
-    Call, Client as Core, Deliver, JobHandle, JobRequest, UsageError, Waiters,
-};
+use gearman_proto::client::{Call, Client as Core, Deliver, UsageError, Waiters};
+use gearman_proto::client::{JobLink, JobProgress, JobRead, JobStep, RequestAnswer};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
-use crate::job_steps::{Step, StepReceiver, StepSender, job_steps};
+use crate::job_steps::{StepReceiver, StepSender, job_steps};
 use crate::transport::{Connector, TcpConnector};
 use gearman_proto::observe::ServerState;
 
@@ -364,45 +360,18 @@ impl Client {
         }
     }
 
-    /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
-    /// `Stream` of its updates; dropping it stops waiting (the job itself
-    /// goes on at the server).
-    ///
-    /// A background request ends at once with [`JobOutcome::Queued`]; see
-    /// also [`submit_background`](Client::submit_background).
-    pub fn submit(&self, request: JobRequest) -> Job {
-        let (steps, steps_rx) = job_steps();
-        let link = Link {
-            steps: steps_rx,
-            commands: self.commands.clone(),
-        };
-        Job(AsyncJob::submit(
-            &self.next_key,
-            request,
-            steps,
-            link,
-            |call| self.send(call),
-        ))
-    }
-
-    async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
-        let (reply, reply_rx) = oneshot::channel();
-        if !self.send(command(reply)) {
-            return Err(Error::Shutdown);
-        }
-        reply_rx.await.map_err(|_| Error::Shutdown)?
-    }
-
-    gearman_proto::client_requests!(async);
+    gearman_proto::client_requests!(async, jobs: job_steps, replies: oneshot::channel);
 
     /// Closes the client gracefully and returns once it has closed: what
     /// was submitted before (from any clone) goes on until it ends, a
     /// background job until the server has queued it, a foreground one
     /// until its result, then every connection closes and the
     /// [`ClientDriver`] completes. The driver must be polled meanwhile, as
-    /// for any call. With [`ClientConfig::close_timeout`], whatever is
-    /// still in flight then ends with [`ClientError::Closed`] and the
-    /// client closes anyway.
+    /// for any call. With
+    /// [`ClientConfig::close_timeout`](crate::ClientConfig::close_timeout),
+    /// whatever is still in flight then ends with
+    /// [`ClientError::Closed`](crate::ClientError::Closed) and the client
+    /// closes anyway.
     ///
     /// The close is every clone's: from the call on, their submits and
     /// requests fail with [`Error::InvalidRequest`] (the client is
@@ -432,82 +401,26 @@ impl Client {
     }
 }
 
-/// A submitted job: `.await` it for the [`JobOutcome`], or read its
-/// [`JobUpdate`]s as a `Stream` first and then `.await` it.
-///
-/// ```no_run
-/// use futures_lite::StreamExt;
-/// use gearman_async_std::{Client, JobRequest, JobUpdate};
-///
-/// # async fn demo(client: Client) -> Result<(), gearman_async_std::Error> {
-/// let mut job = client.submit(JobRequest::new("progress", ""));
-/// while let Some(update) = job.next().await {
-///     if let JobUpdate::Data(chunk) = update {
-///         println!("partial: {chunk:?}");
-///     }
-/// }
-/// let outcome = job.await?;
-/// # let _ = outcome; Ok(()) }
-/// ```
-///
-/// Updates that arrive while only the future is polled are dropped.
-/// Dropping the job frees what the client kept for it. Each poll runs in
-/// the job's `gearman.submit` span
-/// ([`submit_span`](gearman_proto::observe::submit_span)).
-#[derive(Debug)]
-#[must_use = "the outcome of a dropped job is discarded"]
-pub struct Job(AsyncJob<Link>);
-
-/// The job's ends: its steps from the driver, and the way to tell the
-/// driver to forget it.
-struct Link {
-    steps: StepReceiver,
-    commands: Sender<Command>,
-}
-
-impl JobLink for Link {
-    fn poll_update(
-        &mut self,
-        cx: &mut Context<'_>,
-        progress: &mut JobProgress,
-    ) -> Poll<Option<JobUpdate>> {
-        let end = match self.steps.poll_step(cx, progress) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Step::Update(update)) => return Poll::Ready(Some(update)),
-            Poll::Ready(Step::End(end)) => end,
-        };
-        progress.end(end);
-        Poll::Ready(None)
-    }
-
-    fn forget(&mut self, key: u64) {
-        let _ = self.commands.unbounded_send(Command::Forget { key });
-    }
-}
-
-impl Job {
+gearman_proto::async_job! {
+    "gearman_async_std", "futures_lite::StreamExt", StepReceiver;
     /// The job's server and handle, once the server has acknowledged it
     /// and the job has been polled since. The acknowledgement itself does
     /// not wake the job's task (it completes nothing); the handle is taken
     /// in at the job's next poll, whatever woke it.
-    pub fn handle(&self) -> Option<&JobHandle> {
-        self.0.handle()
-    }
+    handle;
 }
 
-impl Future for Job {
-    type Output = Result<JobOutcome, Error>;
+/// A job reads its steps from the driver's slot, and asks the driver to
+/// forget it.
+impl JobLink for StepReceiver {
+    type Commands = Sender<Command>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().0.poll_outcome(cx)
+    fn poll_read(&mut self, cx: &mut Context<'_>, progress: &mut JobProgress) -> Poll<JobRead> {
+        self.poll_step(cx, progress)
     }
-}
 
-impl Stream for Job {
-    type Item = JobUpdate;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        self.get_mut().0.poll_update(cx)
+    fn forget(commands: &Self::Commands, key: u64) {
+        let _ = commands.unbounded_send(Command::Forget { key });
     }
 }
 
@@ -519,7 +432,7 @@ mod tests {
 
     use async_io::Timer;
     use futures_lite::future;
-    use gearman_proto::client::{ClientConfig, ClientError, ServerId};
+    use gearman_proto::client::{ClientConfig, ClientError, JobRequest, ServerId};
     use gearman_proto::observe::ConnectionState;
 
     use super::*;

@@ -9,16 +9,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use gearman_proto::client::{JobHandle, JobProgress};
+use gearman_proto::client::{JobHandle, JobProgress, JobRead};
 use gearman_proto::client::{JobOutcome, JobStep, JobUpdate};
 
 use crate::Error;
-
-/// What the job reads next.
-pub(crate) enum Step {
-    Update(JobUpdate),
-    End(Result<JobOutcome, Error>),
-}
 
 #[derive(Default)]
 struct State {
@@ -144,19 +138,19 @@ impl StepReceiver {
         &mut self,
         cx: &mut Context<'_>,
         progress: &mut JobProgress,
-    ) -> Poll<Step> {
+    ) -> Poll<JobRead> {
         let mut state = lock(&self.shared);
         if let Some(acknowledged) = state.handle.take() {
             progress.created(acknowledged);
         }
         if let Some(update) = state.updates.pop_front() {
-            return Poll::Ready(Step::Update(update));
+            return Poll::Ready(JobRead::Update(update));
         }
         if let Some(end) = state.end.take() {
-            return Poll::Ready(Step::End(end));
+            return Poll::Ready(JobRead::End(end));
         }
         if state.driver_gone {
-            return Poll::Ready(Step::End(Err(Error::Shutdown)));
+            return Poll::Ready(JobRead::End(Err(Error::Shutdown)));
         }
         match &mut state.waker {
             Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -202,7 +196,7 @@ mod tests {
         assert_eq!(counter.count(), 1);
         assert!(matches!(
             receiver.poll_step(&mut cx, &mut progress),
-            Poll::Ready(Step::Update(JobUpdate::Data(data))) if data == "a"
+            Poll::Ready(JobRead::Update(JobUpdate::Data(data))) if data == "a"
         ));
         assert_eq!(progress.handle(), Some(&acknowledged));
         assert!(receiver.poll_step(&mut cx, &mut progress).is_pending());
@@ -215,7 +209,7 @@ mod tests {
         assert_eq!(counter.count(), 2);
         assert!(matches!(
             receiver.poll_step(&mut cx, &mut progress),
-            Poll::Ready(Step::End(Ok(JobOutcome::Complete(result)))) if result == "r"
+            Poll::Ready(JobRead::End(Ok(JobOutcome::Complete(result)))) if result == "r"
         ));
     }
 
@@ -230,7 +224,7 @@ mod tests {
         assert_eq!(counter.count(), 1);
         assert!(matches!(
             receiver.poll_step(&mut cx, &mut progress),
-            Poll::Ready(Step::End(Err(Error::Shutdown)))
+            Poll::Ready(JobRead::End(Err(Error::Shutdown)))
         ));
 
         let (sender, receiver) = job_steps();

@@ -106,7 +106,7 @@ use crate::packet::{Packet, encode_fields};
 use crate::time::after;
 
 pub use crate::endpoint::ServerId;
-pub use async_job::{AsyncJob, JobLink};
+pub use async_job::{AsyncJob, JobLink, JobRead};
 pub use config::{ClientConfig, ConfigError};
 pub use dispatch::{Dispatch, JobError, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 pub use event::{ClientError, ClientEvent, JobStatus, UniqueStatus};

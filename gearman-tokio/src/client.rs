@@ -1,19 +1,14 @@
 //! The client: submits jobs and asks about them, over one task that drives
 //! [`gearman_proto::client::Client`].
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use futures_core::Stream;
-use gearman_proto::client::{AsyncJob, JobLink, JobProgress, JobStep, RequestAnswer};
-use gearman_proto::client::{
-    Call, Client as Core, Deliver, JobHandle, JobRequest, UsageError, Waiters,
-};
+use gearman_proto::client::{Call, Client as Core, Deliver, UsageError, Waiters};
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
+use gearman_proto::client::{JobLink, JobProgress, JobRead, JobStep, RequestAnswer};
 use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
@@ -178,43 +173,16 @@ impl Client {
         servers.unwrap_or_default()
     }
 
-    /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
-    /// `Stream` of its updates; dropping it stops waiting (the job itself
-    /// goes on at the server).
-    ///
-    /// A background request ends at once with [`JobOutcome::Queued`]; see
-    /// also [`submit_background`](Client::submit_background).
-    pub fn submit(&self, request: JobRequest) -> Job {
-        let (steps, steps_rx) = job_channel();
-        let link = Link {
-            steps: steps_rx,
-            commands: self.commands.clone(),
-        };
-        Job(AsyncJob::submit(
-            &self.next_key,
-            request,
-            steps,
-            link,
-            |call| self.send(call),
-        ))
-    }
-
-    async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<RequestAnswer, Error> {
-        let (reply, reply_rx) = oneshot::channel();
-        if !self.send(command(reply)) {
-            return Err(Error::Shutdown);
-        }
-        reply_rx.await.map_err(|_| Error::Shutdown)?
-    }
-
-    gearman_proto::client_requests!(async);
+    gearman_proto::client_requests!(async, jobs: job_channel, replies: oneshot::channel);
 
     /// Closes the client gracefully and returns once it has closed: what
     /// was submitted before (from any clone) goes on until it ends, a
     /// background job until the server has queued it, a foreground one
     /// until its result, then every connection closes and the client's
-    /// task ends. With [`ClientConfig::close_timeout`], whatever is still
-    /// in flight then ends with [`ClientError::Closed`] and the client
+    /// task ends. With
+    /// [`ClientConfig::close_timeout`](crate::ClientConfig::close_timeout),
+    /// whatever is still in flight then ends with
+    /// [`ClientError::Closed`](crate::ClientError::Closed) and the client
     /// closes anyway.
     ///
     /// The close is every clone's: from the call on, their submits and
@@ -242,91 +210,36 @@ impl Client {
     }
 }
 
-/// A submitted job: `.await` it for the [`JobOutcome`], or read its
-/// [`JobUpdate`]s as a `Stream` first and then `.await` it.
-///
-/// ```no_run
-/// use futures_util::StreamExt;
-/// use gearman_tokio::{Client, JobRequest, JobUpdate};
-///
-/// # async fn demo(client: Client) -> Result<(), gearman_tokio::Error> {
-/// let mut job = client.submit(JobRequest::new("progress", ""));
-/// while let Some(update) = job.next().await {
-///     if let JobUpdate::Data(chunk) = update {
-///         println!("partial: {chunk:?}");
-///     }
-/// }
-/// let outcome = job.await?;
-/// # let _ = outcome; Ok(()) }
-/// ```
-///
-/// Updates that arrive while only the future is polled are dropped.
-/// Dropping the job frees what the client kept for it. Each poll runs in
-/// the job's `gearman.submit` span
-/// ([`submit_span`](gearman_proto::observe::submit_span)).
-#[derive(Debug)]
-#[must_use = "the outcome of a dropped job is discarded"]
-pub struct Job(AsyncJob<Link>);
-
-/// The job's ends: its steps from the run loop, and the way to tell the
-/// loop to forget it.
-struct Link {
-    steps: JobReceiver<Result<JobStep, Error>>,
-    commands: mpsc::UnboundedSender<Command>,
+gearman_proto::async_job! {
+    "gearman_tokio", "futures_util::StreamExt", JobReceiver<Result<JobStep, Error>>;
+    /// The job's server and handle, once the server has acknowledged it
+    /// (seen while polling the job).
+    handle;
 }
 
-impl JobLink for Link {
-    fn poll_update(
-        &mut self,
-        cx: &mut Context<'_>,
-        progress: &mut JobProgress,
-    ) -> Poll<Option<JobUpdate>> {
+/// A job reads its steps from the run loop, and asks the loop to forget it.
+impl JobLink for JobReceiver<Result<JobStep, Error>> {
+    type Commands = mpsc::UnboundedSender<Command>;
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, progress: &mut JobProgress) -> Poll<JobRead> {
         loop {
-            let end = match self.steps.poll_recv(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(JobStep::Created(handle)))) => {
+            let end = match ready!(self.poll_recv(cx)) {
+                Some(Ok(JobStep::Created(handle))) => {
                     progress.created(handle);
                     continue;
                 }
-                Poll::Ready(Some(Ok(JobStep::Update(update)))) => {
-                    return Poll::Ready(Some(update));
-                }
-                Poll::Ready(Some(Ok(JobStep::End(end)))) => end.map_err(Error::from),
-                Poll::Ready(Some(Ok(_))) => continue,
-                Poll::Ready(Some(Err(refused))) => Err(refused),
-                Poll::Ready(None) => Err(Error::Shutdown),
+                Some(Ok(JobStep::Update(update))) => return Poll::Ready(JobRead::Update(update)),
+                Some(Ok(JobStep::End(end))) => end.map_err(Error::from),
+                Some(Ok(_)) => continue,
+                Some(Err(refused)) => Err(refused),
+                None => Err(Error::Shutdown),
             };
-            progress.end(end);
-            return Poll::Ready(None);
+            return Poll::Ready(JobRead::End(end));
         }
     }
 
-    fn forget(&mut self, key: u64) {
-        let _ = self.commands.send(Command::Forget { key });
-    }
-}
-
-impl Job {
-    /// The job's server and handle, once the server has acknowledged it
-    /// (seen while polling the job).
-    pub fn handle(&self) -> Option<&JobHandle> {
-        self.0.handle()
-    }
-}
-
-impl Future for Job {
-    type Output = Result<JobOutcome, Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().0.poll_outcome(cx)
-    }
-}
-
-impl Stream for Job {
-    type Item = JobUpdate;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<JobUpdate>> {
-        self.get_mut().0.poll_update(cx)
+    fn forget(commands: &Self::Commands, key: u64) {
+        let _ = commands.send(Command::Forget { key });
     }
 }
 
@@ -335,7 +248,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use gearman_proto::client::{ClientConfig, ClientError};
+    use gearman_proto::client::{ClientConfig, ClientError, JobRequest};
     use gearman_proto::observe::ConnectionState;
 
     use super::*;

@@ -62,10 +62,45 @@ fn unexpected(reply: &impl std::fmt::Debug) -> Error {
 /// job is awaited, or waited on with `wait()`) and `ask`, which hands a
 /// [`Call`](crate::client::Call) built around the reply channel to the run
 /// loop and returns the [`RequestAnswer`].
+///
+/// The `async` form writes `submit` and `ask` too, over the adapter's
+/// `Job` ([`async_job!`](crate::async_job)), its `Command` and `Reply`
+/// types, and its client's `next_key`, `commands` (the run loop's command
+/// sender) and `send(Command) -> bool` (false once the run loop is gone).
+/// `submit` makes a job's step channel with `$job_channel` (the run loop's
+/// end, then the job's [`JobLink`](crate::client::JobLink)); `ask` makes
+/// its reply channel with `$reply_channel`, whose receiver is a future
+/// that fails once the sender is dropped.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! client_requests {
-    (async) => {
+    (async, jobs: $job_channel:path, replies: $reply_channel:path) => {
+        /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
+        /// `Stream` of its updates; dropping it stops waiting (the job itself
+        /// goes on at the server).
+        ///
+        /// A background request ends at once with
+        /// [`JobOutcome::Queued`](crate::JobOutcome::Queued); see also
+        /// [`submit_background`](Self::submit_background).
+        pub fn submit(&self, request: $crate::client::JobRequest) -> Job {
+            let (ends, commands) = ($job_channel(), self.commands.clone());
+            let send = |call| self.send(call);
+            Job($crate::client::AsyncJob::submit(&self.next_key, request, ends, commands, send))
+        }
+
+        /// Hands the call `command` builds around a reply channel to the
+        /// run loop, and waits for its answer.
+        async fn ask(
+            &self,
+            command: impl FnOnce(Reply) -> Command,
+        ) -> ::std::result::Result<$crate::client::RequestAnswer, $crate::driver_error::Error> {
+            let (reply, reply_rx) = $reply_channel();
+            if !self.send(command(reply)) {
+                return Err($crate::driver_error::Error::Shutdown);
+            }
+            reply_rx.await.map_err(|_| $crate::driver_error::Error::Shutdown)?
+        }
+
         $crate::client_requests!(@methods (async) (.await) (.await));
     };
     (blocking) => {

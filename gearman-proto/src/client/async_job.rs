@@ -7,43 +7,54 @@ use std::task::{Context, Poll};
 use crate::client::{Call, JobHandle, JobOutcome, JobProgress, JobRequest, JobUpdate};
 use crate::driver_error::Error;
 
-/// An async adapter's ends of one job: where its steps are read, and how
-/// the run loop is told to forget it.
+/// What a [`JobLink`] read next: an update, or the job's end.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum JobRead {
+    /// An update, streamed to the caller.
+    Update(JobUpdate),
+    /// The outcome, or why the job ended without one.
+    End(Result<JobOutcome, Error>),
+}
+
+/// An async adapter's end of one job's step channel: how the job reads its
+/// steps, and how it tells the run loop to forget it.
 #[doc(hidden)]
 pub trait JobLink {
-    /// Reads steps up to the next update (`Some`) or the end (`None`),
-    /// handing the acknowledgement and the end to `progress`.
-    fn poll_update(
-        &mut self,
-        cx: &mut Context<'_>,
-        progress: &mut JobProgress,
-    ) -> Poll<Option<JobUpdate>>;
+    /// The run loop's command sender, a clone of which each job keeps.
+    type Commands;
 
-    /// Tells the run loop that nobody waits for job `key` any more.
-    fn forget(&mut self, key: u64);
+    /// Reads steps up to the next update or the end, handing the
+    /// acknowledgement to `progress`.
+    fn poll_read(&mut self, cx: &mut Context<'_>, progress: &mut JobProgress) -> Poll<JobRead>;
+
+    /// Tells the run loop, through `commands`, that nobody waits for job
+    /// `key` any more.
+    fn forget(commands: &Self::Commands, key: u64);
 }
 
 /// A submitted job as an async adapter's `Job` wraps it: its key, its
 /// [`JobProgress`], its `gearman.submit` span (entered while the caller
-/// waits) and the adapter's [`JobLink`]. Dropped before its end, it asks
-/// the run loop to forget the job.
+/// waits), the adapter's [`JobLink`] and the run loop's command sender.
+/// Dropped before its end, it asks the run loop to forget the job.
 #[doc(hidden)]
 pub struct AsyncJob<L: JobLink> {
     key: u64,
     link: L,
+    commands: L::Commands,
     progress: JobProgress,
     span: crate::observe::SubmitSpan,
 }
 
 impl<L: JobLink> AsyncJob<L> {
-    /// Submits `request` under the next of `next_key`, its steps going to
-    /// `waiter`, through `send` (false once the run loop is gone: the job
-    /// then ends with [`Error::Shutdown`]).
+    /// Submits `request` under the next of `next_key`, its steps going from
+    /// `waiter` to `link`, through `send` (false once the run loop is gone:
+    /// the job then ends with [`Error::Shutdown`]).
     pub fn submit<J, R>(
         next_key: &AtomicU64,
         request: JobRequest,
-        waiter: J,
-        link: L,
+        (waiter, link): (J, L),
+        commands: L::Commands,
         send: impl FnOnce(Call<J, R>) -> bool,
     ) -> AsyncJob<L> {
         let key = next_key.fetch_add(1, Ordering::Relaxed);
@@ -52,6 +63,7 @@ impl<L: JobLink> AsyncJob<L> {
         AsyncJob {
             key,
             link,
+            commands,
             progress: JobProgress::new(sent),
             span,
         }
@@ -86,7 +98,14 @@ impl<L: JobLink> AsyncJob<L> {
         if self.progress.is_over() {
             return Poll::Ready(None);
         }
-        self.link.poll_update(cx, &mut self.progress)
+        match self.link.poll_read(cx, &mut self.progress) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(JobRead::Update(update)) => Poll::Ready(Some(update)),
+            Poll::Ready(JobRead::End(end)) => {
+                self.progress.end(end);
+                Poll::Ready(None)
+            }
+        }
     }
 }
 
@@ -102,9 +121,76 @@ impl<L: JobLink> std::fmt::Debug for AsyncJob<L> {
 impl<L: JobLink> Drop for AsyncJob<L> {
     fn drop(&mut self) {
         if self.progress.awaited() {
-            self.link.forget(self.key);
+            L::forget(&self.commands, self.key);
         }
     }
+}
+
+/// The `Job` every async adapter's `submit` returns, written once: the
+/// type over the adapter's [`JobLink`] (`$link`) with its shared docs,
+/// whose example names the adapter's crate (`$krate`) and the `StreamExt`
+/// it uses (`$stream_ext`); `handle`, with the docs given before it; and
+/// `Future` and `futures_core::Stream`, which the adapter depends on.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! async_job {
+    ($krate:literal, $stream_ext:literal, $link:ty; $(#[$handle_doc:meta])* handle;) => {
+        /// A submitted job: `.await` it for the [`JobOutcome`](crate::JobOutcome),
+        /// or read its [`JobUpdate`](crate::JobUpdate)s as a `Stream` first and
+        /// then `.await` it.
+        ///
+        /// ```no_run
+        #[doc = concat!("use ", $stream_ext, ";")]
+        #[doc = concat!("use ", $krate, "::{Client, JobRequest, JobUpdate};")]
+        ///
+        #[doc = concat!("# async fn demo(client: Client) -> Result<(), ", $krate, "::Error> {")]
+        /// let mut job = client.submit(JobRequest::new("progress", ""));
+        /// while let Some(update) = job.next().await {
+        ///     if let JobUpdate::Data(chunk) = update {
+        ///         println!("partial: {chunk:?}");
+        ///     }
+        /// }
+        /// let outcome = job.await?;
+        /// # let _ = outcome; Ok(()) }
+        /// ```
+        ///
+        /// Updates that arrive while only the future is polled are dropped.
+        /// Dropping the job frees what the client kept for it. Each poll runs in
+        /// the job's `gearman.submit` span
+        /// ([`submit_span`](gearman_proto::observe::submit_span)).
+        #[derive(Debug)]
+        #[must_use = "the outcome of a dropped job is discarded"]
+        pub struct Job($crate::client::AsyncJob<$link>);
+
+        impl Job {
+            $(#[$handle_doc])*
+            pub fn handle(&self) -> ::std::option::Option<&$crate::client::JobHandle> {
+                self.0.handle()
+            }
+        }
+
+        impl ::std::future::Future for Job {
+            type Output = ::std::result::Result<$crate::client::JobOutcome, $crate::driver_error::Error>;
+
+            fn poll(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Self::Output> {
+                self.get_mut().0.poll_outcome(cx)
+            }
+        }
+
+        impl ::futures_core::Stream for Job {
+            type Item = $crate::client::JobUpdate;
+
+            fn poll_next(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::option::Option<$crate::client::JobUpdate>> {
+                self.get_mut().0.poll_update(cx)
+            }
+        }
+    };
 }
 
 #[cfg(test)]
@@ -115,31 +201,25 @@ mod tests {
 
     use super::*;
 
-    /// Steps handed out in order, and the keys forgotten.
+    /// Steps handed out in order; the keys forgotten go to its commands.
     struct Scripted {
         steps: VecDeque<Option<JobUpdate>>,
         end: Option<Result<JobOutcome, Error>>,
-        forgotten: Arc<Mutex<Vec<u64>>>,
     }
 
     impl JobLink for Scripted {
-        fn poll_update(
-            &mut self,
-            _cx: &mut Context<'_>,
-            progress: &mut JobProgress,
-        ) -> Poll<Option<JobUpdate>> {
+        type Commands = Arc<Mutex<Vec<u64>>>;
+
+        fn poll_read(&mut self, _cx: &mut Context<'_>, _: &mut JobProgress) -> Poll<JobRead> {
             match self.steps.pop_front() {
-                Some(Some(update)) => Poll::Ready(Some(update)),
+                Some(Some(update)) => Poll::Ready(JobRead::Update(update)),
                 Some(None) => Poll::Pending,
-                None => {
-                    progress.end(self.end.take().expect("ends once"));
-                    Poll::Ready(None)
-                }
+                None => Poll::Ready(JobRead::End(self.end.take().expect("ends once"))),
             }
         }
 
-        fn forget(&mut self, key: u64) {
-            self.forgotten.lock().unwrap().push(key);
+        fn forget(forgotten: &Arc<Mutex<Vec<u64>>>, key: u64) {
+            forgotten.lock().unwrap().push(key);
         }
     }
 
@@ -151,11 +231,11 @@ mod tests {
         let link = Scripted {
             steps: steps.into(),
             end: Some(Ok(JobOutcome::Complete("done".into()))),
-            forgotten: forgotten.clone(),
         };
         let next_key = AtomicU64::new(7);
         let mut keys = Vec::new();
-        let job = AsyncJob::submit(&next_key, JobRequest::new("f", "x"), (), link, |call| {
+        let request = JobRequest::new("f", "x");
+        let job = AsyncJob::submit(&next_key, request, ((), link), forgotten.clone(), |call| {
             if let Call::<(), ()>::Submit { key, .. } = call {
                 keys.push(key);
             }
