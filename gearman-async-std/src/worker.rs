@@ -19,7 +19,7 @@ use futures_util::stream::FuturesUnordered;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
+    Assignment, AssignmentId, AsyncHandler, JobRunner, Worker as Core, WorkerCommand,
 };
 
 use crate::Error;
@@ -50,39 +50,36 @@ impl WorkerJob {
     }
 }
 
-/// A Gearman worker: handlers registered by function name, with at most
-/// [`concurrency`](Worker::concurrency) jobs at once across all servers. It
-/// reconnects and re-registers by itself; a panicking handler fails its job
-/// and the worker goes on.
-///
-/// Handlers run inside the future returned by [`run_until`](Worker::run_until)
-/// (no task is spawned, so it works the same under async-std and smol),
-/// outside the lock on the worker's state (so a handler may read its
-/// [`WorkerMonitor`]): they
-/// run concurrently with each other and with the worker's I/O whenever they
-/// wait. A handler that computes for long without awaiting holds the others
-/// up; move such work off the executor (`blocking::unblock`,
-/// `async_std::task::spawn_blocking`) and await it.
-///
-/// ```no_run
-/// use gearman_async_std::{WorkError, Worker, WorkerJob};
-///
-/// # fn main() -> Result<(), gearman_async_std::Error> {
-/// async_std::task::block_on(
-///     Worker::new(["127.0.0.1:4730"])
-///         .concurrency(4)
-///         .function("reverse", |job: WorkerJob| async move {
-///             Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
-///         })
-///         .run(), // until Ctrl-C, then finishes the running jobs
-/// )
-/// # }
-/// ```
-#[must_use = "a worker does nothing until it runs"]
-pub struct Worker {
-    registry: Registry<BoxedHandler>,
-    connector: Arc<dyn Connector>,
-    monitor: WorkerMonitor,
+gearman_proto::worker_builder! {
+    /// A Gearman worker: handlers registered by function name, with at most
+    /// [`concurrency`](Worker::concurrency) jobs at once across all servers. It
+    /// reconnects and re-registers by itself; a panicking handler fails its job
+    /// and the worker goes on.
+    ///
+    /// Handlers run inside the future returned by [`run_until`](Worker::run_until)
+    /// (no task is spawned, so it works the same under async-std and smol),
+    /// outside the lock on the worker's state (so a handler may read its
+    /// [`WorkerMonitor`]): they
+    /// run concurrently with each other and with the worker's I/O whenever they
+    /// wait. A handler that computes for long without awaiting holds the others
+    /// up; move such work off the executor (`blocking::unblock`,
+    /// `async_std::task::spawn_blocking`) and await it.
+    ///
+    /// ```no_run
+    /// use gearman_async_std::{WorkError, Worker, WorkerJob};
+    ///
+    /// # fn main() -> Result<(), gearman_async_std::Error> {
+    /// async_std::task::block_on(
+    ///     Worker::new(["127.0.0.1:4730"])
+    ///         .concurrency(4)
+    ///         .function("reverse", |job: WorkerJob| async move {
+    ///             Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+    ///         })
+    ///         .run(), // until Ctrl-C, then finishes the running jobs
+    /// )
+    /// # }
+    /// ```
+    Worker, WorkerJob, async, monitor: WorkerMonitor = WorkerMonitor::default()
 }
 
 gearman_proto::worker_monitor! {
@@ -135,8 +132,6 @@ impl Drop for StopOnDrop<'_> {
         drop(driver);
     }
 }
-
-gearman_proto::worker_builder!(Worker, WorkerJob, async, monitor: WorkerMonitor::default());
 
 struct Driving {
     handlers: HashMap<Bytes, BoxedHandler>,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, BlockingHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
+    Assignment, BlockingHandler, JobRunner, Worker as Core, WorkerCommand,
 };
 
 use gearman_proto::observe::ServerState;
@@ -59,40 +59,35 @@ struct Task {
     span: tracing::Span,
 }
 
-/// A Gearman worker: handlers registered by function name, run on a pool of
-/// [`concurrency`](Worker::concurrency) threads, never more jobs at once
-/// across all servers. It reconnects and re-registers by itself; a
-/// panicking handler fails its job and the worker goes on.
-///
-/// [`run`](Worker::run) blocks the calling thread until a
-/// [`ShutdownHandle`] asks it to stop, then lets running jobs finish;
-/// [`spawn`](Worker::spawn) runs it on a thread of its own.
-///
-/// ```no_run
-/// use gearman_blocking::{WorkError, Worker, WorkerJob};
-///
-/// # fn main() -> Result<(), gearman_blocking::Error> {
-/// let worker = Worker::new(["127.0.0.1:4730"])
-///     .concurrency(4)
-///     .function("reverse", |job: &WorkerJob| {
-///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
-///     });
-/// let stop = worker.shutdown_handle();
-/// std::thread::spawn(move || {
-///     std::thread::sleep(std::time::Duration::from_secs(60));
-///     stop.shutdown();
-/// });
-/// worker.run() // returns once the running jobs are done
-/// # }
-/// ```
-#[must_use = "a worker does nothing until it runs"]
-pub struct Worker {
-    registry: Registry<Handler>,
-    connector: Arc<dyn Connector>,
-    remote: Remote<Driving>,
+gearman_proto::worker_builder! {
+    /// A Gearman worker: handlers registered by function name, run on a pool of
+    /// [`concurrency`](Worker::concurrency) threads, never more jobs at once
+    /// across all servers. It reconnects and re-registers by itself; a
+    /// panicking handler fails its job and the worker goes on.
+    ///
+    /// [`run`](Worker::run) blocks the calling thread until a
+    /// [`ShutdownHandle`] asks it to stop, then lets running jobs finish;
+    /// [`spawn`](Worker::spawn) runs it on a thread of its own.
+    ///
+    /// ```no_run
+    /// use gearman_blocking::{WorkError, Worker, WorkerJob};
+    ///
+    /// # fn main() -> Result<(), gearman_blocking::Error> {
+    /// let worker = Worker::new(["127.0.0.1:4730"])
+    ///     .concurrency(4)
+    ///     .function("reverse", |job: &WorkerJob| {
+    ///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+    ///     });
+    /// let stop = worker.shutdown_handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_secs(60));
+    ///     stop.shutdown();
+    /// });
+    /// worker.run() // returns once the running jobs are done
+    /// # }
+    /// ```
+    Worker, WorkerJob, blocking, remote: Remote<Driving> = Remote::new()
 }
-
-gearman_proto::worker_builder!(Worker, WorkerJob, blocking, remote: Remote::new());
 
 /// Asks a [`Worker`] to shut down gracefully: stop taking jobs, finish the
 /// running ones, close its connections. Cheap to clone; usable from any

@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, JobRunner, Registry, Worker as Core, WorkerCommand,
+    Assignment, AssignmentId, AsyncHandler, JobRunner, Worker as Core, WorkerCommand,
 };
 use tokio::sync::mpsc;
 
@@ -40,29 +40,26 @@ impl WorkerJob {
     }
 }
 
-/// A Gearman worker: handlers registered by function name, run as Tokio
-/// tasks with at most [`concurrency`](Worker::concurrency) at once across all
-/// servers. It reconnects and re-registers by itself; a panicking handler
-/// fails its job and the worker goes on.
-///
-/// ```no_run
-/// use gearman_tokio::{WorkError, Worker, WorkerJob};
-///
-/// # async fn demo() -> Result<(), gearman_tokio::Error> {
-/// Worker::new(["127.0.0.1:4730"])
-///     .concurrency(4)
-///     .function("reverse", |job: WorkerJob| async move {
-///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
-///     })
-///     .run_until(async { let _ = tokio::signal::ctrl_c().await; })
-///     .await
-/// # }
-/// ```
-#[must_use = "a worker does nothing until it runs"]
-pub struct Worker {
-    registry: Registry<BoxedHandler>,
-    connector: Arc<dyn Connector>,
-    monitor: WorkerMonitor,
+gearman_proto::worker_builder! {
+    /// A Gearman worker: handlers registered by function name, run as Tokio
+    /// tasks with at most [`concurrency`](Worker::concurrency) at once across all
+    /// servers. It reconnects and re-registers by itself; a panicking handler
+    /// fails its job and the worker goes on.
+    ///
+    /// ```no_run
+    /// use gearman_tokio::{WorkError, Worker, WorkerJob};
+    ///
+    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+    /// Worker::new(["127.0.0.1:4730"])
+    ///     .concurrency(4)
+    ///     .function("reverse", |job: WorkerJob| async move {
+    ///         Ok::<_, WorkError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+    ///     })
+    ///     .run_until(async { let _ = tokio::signal::ctrl_c().await; })
+    ///     .await
+    /// # }
+    /// ```
+    Worker, WorkerJob, async, monitor: WorkerMonitor = WorkerMonitor::default()
 }
 
 gearman_proto::worker_monitor! {
@@ -97,8 +94,6 @@ impl WorkerMonitor {
         shared.inspect(|core, _| read(core))
     }
 }
-
-gearman_proto::worker_builder!(Worker, WorkerJob, async, monitor: WorkerMonitor::default());
 
 /// Where a handler's task reports its job's end.
 struct Reports {

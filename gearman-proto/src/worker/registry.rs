@@ -156,22 +156,23 @@ impl<H> std::fmt::Debug for Registry<H> {
     }
 }
 
-/// The builder methods every adapter's `Worker` shares, written once:
-/// `new`, `connector`, `concurrency`, `connections_per_server`,
-/// `client_id`, `function`, `function_with_timeout` and `Debug`, and the
-/// job's `send_data`, `send_warning`, `send_status` and `Deref` to its
+/// Every adapter's `Worker` type and the builder methods it shares,
+/// written once: the type with the docs given before its name, its
+/// `registry` of handlers (async or blocking, as the form after the job
+/// type says), its `connector` and the adapter's own fields, each given as
+/// `field: Type = initial value`; `new`, `with_config`, `connector`,
+/// `concurrency`, `connections_per_server`, `client_id`, `function`,
+/// `function_with_timeout` and `Debug`; and the job's `send_data`,
+/// `send_warning`, `send_status` and `Deref` to its
 /// [`Assignment`](super::Assignment). The job type must have an
-/// `assignment` field and a `send(&self, WorkUpdate)` method; the
-/// worker type must have a `registry: Registry<_>` field, a
-/// `connector: Arc<dyn Connector>` field and any others given as
-/// `field: value` after the handler form (`async` or `blocking`), and
-/// `Connector` and `TcpConnector` in scope. `with_config` is written too.
+/// `assignment` field and a `send(&self, WorkUpdate)` method, and
+/// `Connector` and `TcpConnector` must be in scope.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! worker_builder {
-    ($worker:ident, $job:ty, async $(, $field:ident: $value:expr)*) => {
-        $crate::worker_builder!(@common $worker $(, $field: $value)*);
-        $crate::worker_builder!(@job $job);
+    (@handler async $job:ty) => { $crate::worker::AsyncHandler<$job> };
+    (@handler blocking $job:ty) => { $crate::worker::BlockingHandler<$job> };
+    (@functions async $worker:ident, $job:ty) => {
         impl $worker {
             /// Registers `handler` for `function` (CAN_DO). The handler's
             /// `Ok` completes the job with its bytes; `WorkError` fails it
@@ -215,9 +216,7 @@ macro_rules! worker_builder {
             }
         }
     };
-    ($worker:ident, $job:ty, blocking $(, $field:ident: $value:expr)*) => {
-        $crate::worker_builder!(@common $worker $(, $field: $value)*);
-        $crate::worker_builder!(@job $job);
+    (@functions blocking $worker:ident, $job:ty) => {
         impl $worker {
             /// Registers `handler` for `function` (CAN_DO). The handler runs
             /// on a pool thread (at concurrency 1, usually on the thread
@@ -284,7 +283,21 @@ macro_rules! worker_builder {
             }
         }
     };
-    (@common $worker:ident $(, $field:ident: $value:expr)*) => {
+    (
+        $(#[$doc:meta])*
+        $worker:ident, $job:ty, $form:ident $(, $field:ident: $fty:ty = $value:expr)* $(,)?
+    ) => {
+        $(#[$doc])*
+        #[must_use = "a worker does nothing until it runs"]
+        pub struct $worker {
+            registry: $crate::worker::Registry<$crate::worker_builder!(@handler $form $job)>,
+            connector: ::std::sync::Arc<dyn Connector>,
+            $($field: $fty,)*
+        }
+
+        $crate::worker_builder!(@functions $form $worker, $job);
+        $crate::worker_builder!(@job $job);
+
         impl $worker {
             /// A worker with a full core configuration (backoff, grab
             /// form...).
