@@ -3,54 +3,37 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use gearman_proto::IntoServerAddr;
 pub use gearman_proto::admin::DEFAULT_ADMIN_TIMEOUT;
 use gearman_proto::admin::{ADMIN_READ_CHUNK, AdminRequest, AdminResponse, AdminSession};
 
 use crate::Error;
 use crate::transport::{Connection, Connector, Stream, TcpConnector};
 
-/// An admin connection to a job server (gearmand, or this crate's
-/// [`Server`](crate::Server)): typed methods for every command, and
-/// [`raw`](Admin::raw) for any line. Each call blocks until the reply, or
-/// the timeout.
-///
-/// ```no_run
-/// # fn main() -> Result<(), gearman_blocking::Error> {
-/// let mut admin = gearman_blocking::Admin::connect("127.0.0.1:4730")?;
-/// for row in admin.status()? {
-///     println!("{:?}: {} queued, {} running, {} workers",
-///         row.function, row.total, row.running, row.workers);
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct Admin {
-    stream: Connection,
-    /// Its timeout is the socket's read and write timeout, as set (the
-    /// socket may report it rounded).
-    session: AdminSession,
+gearman_proto::admin_calls! {
+    /// An admin connection to a job server (gearmand, or this crate's
+    /// [`Server`](crate::Server)): typed methods for every command, and
+    /// [`raw`](Admin::raw) for any line. Each call blocks until the reply, or
+    /// the timeout.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), gearman_blocking::Error> {
+    /// let mut admin = gearman_blocking::Admin::connect("127.0.0.1:4730")?;
+    /// for row in admin.status()? {
+    ///     println!("{:?}: {} queued, {} running, {} workers",
+    ///         row.function, row.total, row.running, row.workers);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    blocking;
 }
 
 impl Admin {
-    /// Connects to `addr` with `connector` (a
-    /// `transport::TlsConnector` (feature `tls`) for a `tls://`
-    /// address, say); the handshake counts against the connect timeout
-    /// ([`DEFAULT_ADMIN_TIMEOUT`]). A failed TLS handshake is
-    /// [`Error::Io`] carrying a `gearman_tls::HandshakeError`.
-    pub fn connect_with(
-        addr: impl IntoServerAddr,
-        connector: &dyn Connector,
-    ) -> Result<Admin, Error> {
-        let addr = addr.into_server_addr();
-        let addr = addr.as_str();
+    /// Opens the connection within the default admin timeout, which its
+    /// socket's read and write timeouts then hold to.
+    fn open(addr: &str, connector: &dyn Connector) -> Result<Connection, Error> {
         let stream = connector.connect(addr, DEFAULT_ADMIN_TIMEOUT)?;
-        tracing::debug!(%addr, "admin connection open");
-        Admin {
-            stream,
-            session: AdminSession::new(),
-        }
-        .with_timeout(DEFAULT_ADMIN_TIMEOUT)
+        set_timeouts(&stream, DEFAULT_ADMIN_TIMEOUT)?;
+        Ok(stream)
     }
 
     /// A socket timeout as [`Error::timed_out`] (a read timeout shows as
@@ -65,8 +48,9 @@ impl Admin {
 
     /// Sets the time allowed for each reply.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Admin, Error> {
-        self.stream.0.set_read_timeout(Some(timeout))?;
-        self.stream.0.set_write_timeout(Some(timeout))?;
+        // The session's timeout is the socket's, as set (the socket may
+        // report it rounded).
+        set_timeouts(&self.stream, timeout)?;
         self.session.set_timeout(timeout);
         Ok(self)
     }
@@ -89,8 +73,6 @@ impl Admin {
             }
         }
     }
-
-    gearman_proto::admin_calls!(blocking);
 }
 
 fn write_all(stream: &dyn Stream, mut data: &[u8]) -> std::io::Result<()> {
@@ -103,4 +85,9 @@ fn write_all(stream: &dyn Stream, mut data: &[u8]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+fn set_timeouts(stream: &Connection, timeout: Duration) -> std::io::Result<()> {
+    stream.0.set_read_timeout(Some(timeout))?;
+    stream.0.set_write_timeout(Some(timeout))
 }

@@ -1,6 +1,5 @@
 //! The admin text protocol over one TCP connection.
 
-use gearman_proto::IntoServerAddr;
 pub use gearman_proto::admin::DEFAULT_ADMIN_TIMEOUT;
 use gearman_proto::admin::{ADMIN_READ_CHUNK, AdminRequest, AdminResponse, AdminSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -8,47 +7,33 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::Error;
 use crate::transport::{Connection, Connector, TcpConnector};
 
-/// An admin connection to a job server (gearmand, or this crate's
-/// [`Server`](crate::Server)): typed methods for every command, and
-/// [`raw`](Admin::raw) for any line.
-///
-/// ```no_run
-/// # async fn demo() -> Result<(), gearman_tokio::Error> {
-/// let mut admin = gearman_tokio::Admin::connect("127.0.0.1:4730").await?;
-/// for row in admin.status().await? {
-///     println!("{:?}: {} queued, {} running, {} workers",
-///         row.function, row.total, row.running, row.workers);
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct Admin {
-    stream: Connection,
-    session: AdminSession,
+gearman_proto::admin_calls! {
+    /// An admin connection to a job server (gearmand, or this crate's
+    /// [`Server`](crate::Server)): typed methods for every command, and
+    /// [`raw`](Admin::raw) for any line.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+    /// let mut admin = gearman_tokio::Admin::connect("127.0.0.1:4730").await?;
+    /// for row in admin.status().await? {
+    ///     println!("{:?}: {} queued, {} running, {} workers",
+    ///         row.function, row.total, row.running, row.workers);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    async;
+    /// Outside a Tokio runtime it fails with [`Error::NoRuntime`].
+    connect_with;
 }
 
 impl Admin {
-    /// Connects to `addr` with `connector` (a
-    /// `transport::TlsConnector`, feature `tls`, for a `tls://`
-    /// address, say); the handshake counts against the connect timeout. A
-    /// failed TLS handshake is [`Error::Io`] carrying a
-    /// `gearman_tls::HandshakeError`; outside a Tokio runtime it is
-    /// [`Error::NoRuntime`].
-    pub async fn connect_with(
-        addr: impl IntoServerAddr,
-        connector: &dyn Connector,
-    ) -> Result<Admin, Error> {
+    /// Opens the connection within the default admin timeout.
+    async fn open(addr: &str, connector: &dyn Connector) -> Result<Connection, Error> {
         crate::runtime()?;
-        let addr = addr.into_server_addr();
-        let addr = addr.as_str();
-        let stream = tokio::time::timeout(DEFAULT_ADMIN_TIMEOUT, connector.connect(addr))
+        tokio::time::timeout(DEFAULT_ADMIN_TIMEOUT, connector.connect(addr))
             .await
-            .map_err(|_| Error::timed_out(DEFAULT_ADMIN_TIMEOUT))??;
-        tracing::debug!(%addr, "admin connection open");
-        Ok(Admin {
-            stream,
-            session: AdminSession::new(),
-        })
+            .map_err(|_| Error::timed_out(DEFAULT_ADMIN_TIMEOUT))?
+            .map_err(Error::from)
     }
 
     /// Sends one request and reads its reply, whatever it is (an `ERR` reply
@@ -77,6 +62,4 @@ impl Admin {
             .await
             .map_err(|_| Error::timed_out(timeout))?
     }
-
-    gearman_proto::admin_calls!(async);
 }

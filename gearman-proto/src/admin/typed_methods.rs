@@ -1,30 +1,69 @@
 //! The typed admin methods every adapter's `Admin` shares, written once.
 
-/// Writes `connect` (over `TcpConnector`, with the adapter's
-/// `connect_with`), `raw` and `call` (with the adapter's `request`), and
+/// Every adapter's `Admin` and the methods it shares, written once: the
+/// type, with the docs given before the form (`async` or `blocking`),
+/// over the adapter's `Connection` and an [`AdminSession`](crate::admin::AdminSession);
+/// `connect_with`, which opens the connection with the adapter's
+/// `open(&str, &dyn Connector)` (bounded by the default admin timeout),
+/// with any docs given before `connect_with;`; `connect` (over
+/// `TcpConnector`), `raw` and `call` (with the adapter's `request`), and
 /// `status`, `workers`, `version`, `getpid`, `maxqueue`, `shutdown`,
 /// `verbose`, `show_jobs`, `show_unique_jobs`, `cancel_job`,
-/// `priority_status`, `create_function` and `drop_function`, blocking or
-/// `async`, each one call of `call` (which sends an
+/// `priority_status`, `create_function` and `drop_function`, each one
+/// call of `call` (which sends an
 /// [`AdminCall`](crate::admin::call::AdminCall)'s request and reads its
-/// typed reply). The `async` form also writes `with_timeout` (the
-/// adapter's `Admin` keeps its `AdminSession` in `session`). The adapter's
-/// `Admin` must have `TcpConnector` in scope.
+/// typed reply). The `async` form also writes `with_timeout`; a blocking
+/// adapter writes its own, which sets its socket's timeouts too.
+/// `Connection`, `Connector` and `TcpConnector` must be in scope.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! admin_calls {
-    (async) => {
-        $crate::admin_calls!(@methods (async) (.await));
+    ($(#[$doc:meta])* async; $($(#[$connect_doc:meta])* connect_with;)?) => {
+        $crate::admin_calls!(@admin ($(#[$doc])*) ($($(#[$connect_doc])*)?) (async) (.await));
 
-        /// Sets the time allowed for each reply (default
-        /// `DEFAULT_ADMIN_TIMEOUT`).
-        pub fn with_timeout(mut self, timeout: ::std::time::Duration) -> Self {
-            self.session.set_timeout(timeout);
-            self
+        impl Admin {
+            /// Sets the time allowed for each reply (default
+            /// `DEFAULT_ADMIN_TIMEOUT`).
+            pub fn with_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+                self.session.set_timeout(timeout);
+                self
+            }
         }
     };
-    (blocking) => {
-        $crate::admin_calls!(@methods () ());
+    ($(#[$doc:meta])* blocking; $($(#[$connect_doc:meta])* connect_with;)?) => {
+        $crate::admin_calls!(@admin ($(#[$doc])*) ($($(#[$connect_doc])*)?) () ());
+    };
+    (@admin ($($doc:tt)*) ($($connect_doc:tt)*) ($($kw:tt)*) ($($wait:tt)*)) => {
+        $($doc)*
+        #[derive(Debug)]
+        pub struct Admin {
+            stream: Connection,
+            session: $crate::admin::AdminSession,
+        }
+
+        impl Admin {
+            /// Connects to `addr` with `connector` (a
+            /// `transport::TlsConnector`, feature `tls`, for a `tls://`
+            /// address, say); the handshake counts against the connect timeout
+            /// ([`DEFAULT_ADMIN_TIMEOUT`](crate::DEFAULT_ADMIN_TIMEOUT)). A
+            /// failed TLS handshake is [`Error::Io`](crate::Error::Io) carrying a
+            /// `gearman_tls::HandshakeError`.
+            $($connect_doc)*
+            pub $($kw)* fn connect_with(
+                addr: impl $crate::IntoServerAddr,
+                connector: &dyn Connector,
+            ) -> ::std::result::Result<Self, $crate::driver_error::Error> {
+                let addr = addr.into_server_addr();
+                let stream = Self::open(&addr, connector)$($wait)*?;
+                ::tracing::debug!(%addr, "admin connection open");
+                Ok(Admin {
+                    stream,
+                    session: $crate::admin::AdminSession::new(),
+                })
+            }
+
+            $crate::admin_calls!(@methods ($($kw)*) ($($wait)*));
+        }
     };
     (@methods ($($kw:tt)*) ($($wait:tt)*)) => {
         /// Connects to `addr` (`"host:port"`, a `SocketAddr`, `(host, port)`:
