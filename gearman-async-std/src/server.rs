@@ -78,6 +78,9 @@ impl Listening {
             sockets.attach(conn, Connection::from(stream));
             return;
         };
+        // Set here, since the acceptor's stream hides the socket from the
+        // driver.
+        let _ = stream.get_ref().set_nodelay(true);
         let accepting = acceptor.accept(stream, peer);
         let timeout = self.handshake_timeout;
         self.handshakes.push(Box::pin(async move {

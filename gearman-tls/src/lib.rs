@@ -338,6 +338,83 @@ macro_rules! pem_constructors {
     };
 }
 
+/// Writes an async adapter's `TlsConnector` and `TlsAcceptor` over its
+/// runtime's rustls crate (`$io`: `tokio_rustls` or `futures_rustls`, which
+/// share their API) and its accepted socket type (`$socket`), with
+/// [`pem_constructors!`]. The connector opens a `tls://` address over TLS
+/// and any other over plain TCP, both through the adapter's `async fn
+/// tcp(&str)`; `Acceptor`, `Connecting`, `Connection`, `Connector` and
+/// `tcp` must be in scope.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! async_tls {
+    ($io:ident, $socket:ty) => {
+        /// Opens `tls://host:port` addresses over TLS (verifying that the
+        /// server's certificate is valid for `host`) and plain ones over TCP, so
+        /// one server list may mix both. A failed handshake is an `io::Error`
+        /// carrying a [`HandshakeError`](gearman_tls::HandshakeError).
+        #[derive(Clone)]
+        pub struct TlsConnector {
+            tls: $io::TlsConnector,
+        }
+
+        /// Accepts TLS with a rustls server configuration; a failed handshake
+        /// is an `io::Error` carrying a [`HandshakeError`](gearman_tls::HandshakeError).
+        #[derive(Clone)]
+        pub struct TlsAcceptor {
+            tls: $io::TlsAcceptor,
+        }
+
+        impl TlsConnector {
+            /// Uses a rustls configuration the caller built.
+            pub fn new(config: ::std::sync::Arc<$crate::rustls::ClientConfig>) -> TlsConnector {
+                TlsConnector { tls: config.into() }
+            }
+        }
+
+        impl Connector for TlsConnector {
+            fn connect(&self, addr: &str) -> Connecting {
+                let tls = self.tls.clone();
+                let addr = addr.to_owned();
+                ::std::boxed::Box::pin(async move {
+                    let Some(target) = $crate::tls_target(&addr) else {
+                        return Ok(Connection::from(tcp(&addr).await?));
+                    };
+                    let (dial, name) = target.map_err(::std::io::Error::other)?;
+                    let stream = tcp(dial).await?;
+                    let stream = tls
+                        .connect(name, stream)
+                        .await
+                        .map_err(|err| $crate::HandshakeError::wrap(&addr, err))?;
+                    Ok(Connection::new(stream))
+                })
+            }
+        }
+
+        impl TlsAcceptor {
+            /// Uses a rustls configuration the caller built.
+            pub fn new(config: ::std::sync::Arc<$crate::rustls::ServerConfig>) -> TlsAcceptor {
+                TlsAcceptor { tls: config.into() }
+            }
+        }
+
+        impl Acceptor for TlsAcceptor {
+            fn accept(&self, stream: $socket, peer: ::std::net::SocketAddr) -> Connecting {
+                let tls = self.tls.clone();
+                ::std::boxed::Box::pin(async move {
+                    let stream = tls
+                        .accept(stream)
+                        .await
+                        .map_err(|err| $crate::HandshakeError::wrap(&peer.to_string(), err))?;
+                    Ok(Connection::new(stream))
+                })
+            }
+        }
+
+        $crate::pem_constructors!();
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,6 +109,9 @@ impl Server {
                             }
                             continue;
                         };
+                        // Set here, since the acceptor's stream hides the socket
+                        // from the driver.
+                        let _ = stream.set_nodelay(true);
                         let accepting = acceptor.accept(stream, peer);
                         let commands = commands.clone();
                         handshakes.spawn(async move {
