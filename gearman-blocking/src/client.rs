@@ -236,36 +236,35 @@ impl Client {
         reply_rx.recv().map_err(|_| Error::Shutdown)?
     }
 
-    gearman_proto::client_requests!(blocking);
-
-    /// Closes the client gracefully and returns once it has closed: what
-    /// was submitted before (from any clone) goes on until it ends, a
-    /// background job until the server has queued it, a foreground one
-    /// until its result, then every connection closes and the client's
-    /// thread ends. With [`ClientConfig::close_timeout`], whatever is still
-    /// in flight then ends with [`ClientError::Closed`] and the client
-    /// closes anyway.
-    ///
-    /// The close is every clone's: from the call on, their submits and
-    /// requests fail with [`Error::InvalidRequest`] (the client is
-    /// closing), a close from another clone returns with this one, and
-    /// once closed every call fails with [`Error::Shutdown`]. Jobs already
-    /// submitted end as above, whether or not their [`Job`] is kept.
-    ///
-    /// ```no_run
-    /// use gearman_blocking::{Client, JobRequest};
-    ///
-    /// # fn main() -> Result<(), gearman_blocking::Error> {
-    /// let client = Client::new(["127.0.0.1:4730"])?;
-    /// for i in 0..100 {
-    ///     drop(client.submit(JobRequest::new("index", i.to_string()).in_background()));
-    /// }
-    /// // Returns once the server has queued all hundred.
-    /// client.close()?;
-    /// # Ok(()) }
-    /// ```
-    pub fn close(self) -> Result<(), Error> {
-        self.ask(|waiter| Command::Close { waiter })?.into_closed()
+    gearman_proto::client_requests! {
+        blocking;
+        /// Closes the client gracefully and returns once it has closed: what
+        /// was submitted before (from any clone) goes on until it ends, a
+        /// background job until the server has queued it, a foreground one
+        /// until its result, then every connection closes and the client's
+        /// thread ends. With [`ClientConfig::close_timeout`], whatever is still
+        /// in flight then ends with [`ClientError::Closed`] and the client
+        /// closes anyway.
+        ///
+        /// The close is every clone's: from the call on, their submits and
+        /// requests fail with [`Error::InvalidRequest`] (the client is
+        /// closing), a close from another clone returns with this one, and
+        /// once closed every call fails with [`Error::Shutdown`]. Jobs already
+        /// submitted end as above, whether or not their [`Job`] is kept.
+        ///
+        /// ```no_run
+        /// use gearman_blocking::{Client, JobRequest};
+        ///
+        /// # fn main() -> Result<(), gearman_blocking::Error> {
+        /// let client = Client::new(["127.0.0.1:4730"])?;
+        /// for i in 0..100 {
+        ///     drop(client.submit(JobRequest::new("index", i.to_string()).in_background()));
+        /// }
+        /// // Returns once the server has queued all hundred.
+        /// client.close()?;
+        /// # Ok(()) }
+        /// ```
+        close;
     }
 }
 

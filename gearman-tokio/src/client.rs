@@ -173,40 +173,37 @@ impl Client {
         servers.unwrap_or_default()
     }
 
-    gearman_proto::client_requests!(async, jobs: job_channel, replies: oneshot::channel);
-
-    /// Closes the client gracefully and returns once it has closed: what
-    /// was submitted before (from any clone) goes on until it ends, a
-    /// background job until the server has queued it, a foreground one
-    /// until its result, then every connection closes and the client's
-    /// task ends. With
-    /// [`ClientConfig::close_timeout`](crate::ClientConfig::close_timeout),
-    /// whatever is still in flight then ends with
-    /// [`ClientError::Closed`](crate::ClientError::Closed) and the client
-    /// closes anyway.
-    ///
-    /// The close is every clone's: from the call on, their submits and
-    /// requests fail with [`Error::InvalidRequest`] (the client is
-    /// closing), a close from another clone returns with this one, and
-    /// once closed every call fails with [`Error::Shutdown`]. Jobs already
-    /// submitted end as above, whether or not their [`Job`] is kept.
-    ///
-    /// ```no_run
-    /// use gearman_tokio::{Client, JobRequest};
-    ///
-    /// # async fn demo() -> Result<(), gearman_tokio::Error> {
-    /// let client = Client::new(["127.0.0.1:4730"])?;
-    /// for i in 0..100 {
-    ///     drop(client.submit(JobRequest::new("index", i.to_string()).in_background()));
-    /// }
-    /// // Returns once the server has queued all hundred.
-    /// client.close().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn close(self) -> Result<(), Error> {
-        self.ask(|waiter| Command::Close { waiter })
-            .await?
-            .into_closed()
+    gearman_proto::client_requests! {
+        async, jobs: job_channel, replies: oneshot::channel;
+        /// Closes the client gracefully and returns once it has closed: what
+        /// was submitted before (from any clone) goes on until it ends, a
+        /// background job until the server has queued it, a foreground one
+        /// until its result, then every connection closes and the client's
+        /// task ends. With
+        /// [`ClientConfig::close_timeout`](crate::ClientConfig::close_timeout),
+        /// whatever is still in flight then ends with
+        /// [`ClientError::Closed`](crate::ClientError::Closed) and the client
+        /// closes anyway.
+        ///
+        /// The close is every clone's: from the call on, their submits and
+        /// requests fail with [`Error::InvalidRequest`] (the client is
+        /// closing), a close from another clone returns with this one, and
+        /// once closed every call fails with [`Error::Shutdown`]. Jobs already
+        /// submitted end as above, whether or not their [`Job`] is kept.
+        ///
+        /// ```no_run
+        /// use gearman_tokio::{Client, JobRequest};
+        ///
+        /// # async fn demo() -> Result<(), gearman_tokio::Error> {
+        /// let client = Client::new(["127.0.0.1:4730"])?;
+        /// for i in 0..100 {
+        ///     drop(client.submit(JobRequest::new("index", i.to_string()).in_background()));
+        /// }
+        /// // Returns once the server has queued all hundred.
+        /// client.close().await?;
+        /// # Ok(()) }
+        /// ```
+        close;
     }
 }
 

@@ -57,8 +57,9 @@ fn unexpected(reply: &impl std::fmt::Debug) -> Error {
 }
 
 /// The typed requests every adapter's `Client` shares, written once:
-/// `submit_background`, `status`, `status_unique`, `echo` and `echo_on`,
-/// blocking or `async`. The client must have `submit(JobRequest)` (whose
+/// `submit_background`, `status`, `status_unique`, `echo`, `echo_on` and
+/// `close` (with the adapter's docs given before `close;`), blocking or
+/// `async`. The client must have `submit(JobRequest)` (whose
 /// job is awaited, or waited on with `wait()`) and `ask`, which hands a
 /// [`Call`](crate::client::Call) built around the reply channel to the run
 /// loop and returns the [`RequestAnswer`].
@@ -74,7 +75,10 @@ fn unexpected(reply: &impl std::fmt::Debug) -> Error {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! client_requests {
-    (async, jobs: $job_channel:path, replies: $reply_channel:path) => {
+    (
+        async, jobs: $job_channel:path, replies: $reply_channel:path;
+        $(#[$close_doc:meta])* close;
+    ) => {
         /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
         /// `Stream` of its updates; dropping it stops waiting (the job itself
         /// goes on at the server).
@@ -101,12 +105,12 @@ macro_rules! client_requests {
             reply_rx.await.map_err(|_| $crate::driver_error::Error::Shutdown)?
         }
 
-        $crate::client_requests!(@methods (async) (.await) (.await));
+        $crate::client_requests!(@methods (async) (.await) (.await) ($(#[$close_doc])*));
     };
-    (blocking) => {
-        $crate::client_requests!(@methods () () (.wait()));
+    (blocking; $(#[$close_doc:meta])* close;) => {
+        $crate::client_requests!(@methods () () (.wait()) ($(#[$close_doc])*));
     };
-    (@methods ($($kw:tt)*) ($($ask:tt)*) ($($wait:tt)*)) => {
+    (@methods ($($kw:tt)*) ($($ask:tt)*) ($($wait:tt)*) ($($close_doc:tt)*)) => {
         /// Submits a background job and returns its server and handle once
         /// the server has queued it.
         pub $($kw)* fn submit_background(
@@ -152,6 +156,11 @@ macro_rules! client_requests {
         ) -> ::std::result::Result<$crate::bytes::Bytes, $crate::driver_error::Error> {
             let data = data.into();
             self.ask(|waiter| $crate::client::Call::Echo { server, data, waiter })$($ask)*?.into_echo()
+        }
+
+        $($close_doc)*
+        pub $($kw)* fn close(self) -> ::std::result::Result<(), $crate::driver_error::Error> {
+            self.ask(|waiter| $crate::client::Call::Close { waiter })$($ask)*?.into_closed()
         }
     };
 }
