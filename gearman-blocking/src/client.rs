@@ -91,10 +91,8 @@ impl Deliver for Handoff {
     type Request = Reply;
 
     fn step(&mut self, events: &mut JobSender<JobEvent>, step: JobStep) -> bool {
-        // Only waiters that see updates or the end need waking: an
-        // acknowledgement is picked up with what follows. The end wakes
-        // the job as its sender drops, in `ended`.
-        let wake = !matches!(step, JobStep::Created(_));
+        // The end wakes the job as its sender drops, in `ended`.
+        let wake = step.wakes_waiter();
         let ends = step.is_end();
         let sent = events.send(Ok(step), wake && !self.may_defer).is_ok();
         if sent && wake && self.may_defer && !ends {

@@ -75,7 +75,8 @@ impl Deliver for Handoff {
     type Request = Reply;
 
     fn step(&mut self, steps: &mut Steps, step: JobStep) -> bool {
-        steps.send(Ok(step)).is_ok()
+        let wake = step.wakes_waiter();
+        steps.send(Ok(step), wake).is_ok()
     }
 
     fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
@@ -83,7 +84,7 @@ impl Deliver for Handoff {
     }
 
     fn refuse_job(&mut self, steps: Steps, error: UsageError) {
-        let _ = steps.send(Err(error.into()));
+        let _ = steps.send(Err(error.into()), true);
     }
 }
 

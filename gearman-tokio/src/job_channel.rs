@@ -41,11 +41,15 @@ fn lock<T>(queue: &Mutex<Queue<T>>) -> MutexGuard<'_, Queue<T>> {
 }
 
 impl<T> JobSender<T> {
-    /// Queues `item` and wakes the job; gives it back when the job is gone.
-    pub(crate) fn send(&self, item: T) -> Result<(), T> {
+    /// Queues `item`, waking the job when `wake` says so; gives it back
+    /// when the job is gone.
+    pub(crate) fn send(&self, item: T, wake: bool) -> Result<(), T> {
         let waker = {
             let mut queue = lock(&self.queue);
             queue.items.push(item)?;
+            if !wake {
+                return Ok(());
+            }
             queue.waker.take()
         };
         if let Some(waker) = waker {
@@ -128,11 +132,11 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let (sender, mut receiver) = job_channel();
         assert!(receiver.poll_recv(&mut cx).is_pending());
-        assert_eq!(sender.send(1), Ok(()));
+        assert_eq!(sender.send(1, true), Ok(()));
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         assert_eq!(receiver.poll_recv(&mut cx), Poll::Ready(Some(1)));
         for item in 2..=5 {
-            assert_eq!(sender.send(item), Ok(()));
+            assert_eq!(sender.send(item, true), Ok(()));
         }
         let mut seen = Vec::new();
         while let Poll::Ready(Some(item)) = receiver.poll_recv(&mut cx) {
@@ -140,8 +144,22 @@ mod tests {
         }
         assert_eq!(seen, [2, 3, 4, 5]);
         assert!(receiver.poll_recv(&mut cx).is_pending());
-        assert_eq!(sender.send(6), Ok(()));
+        assert_eq!(sender.send(6, true), Ok(()));
         assert_eq!(receiver.poll_recv(&mut cx), Poll::Ready(Some(6)));
+    }
+
+    #[test]
+    fn an_item_sent_without_waking_is_read_with_the_next_one() {
+        let (counter, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        let (sender, mut receiver) = job_channel();
+        assert!(receiver.poll_recv(&mut cx).is_pending());
+        assert_eq!(sender.send("created", false), Ok(()));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        assert_eq!(sender.send("end", true), Ok(()));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(receiver.poll_recv(&mut cx), Poll::Ready(Some("created")));
+        assert_eq!(receiver.poll_recv(&mut cx), Poll::Ready(Some("end")));
     }
 
     #[test]
@@ -150,7 +168,7 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let (sender, mut receiver) = job_channel();
         assert!(receiver.poll_recv(&mut cx).is_pending());
-        assert_eq!(sender.send("last"), Ok(()));
+        assert_eq!(sender.send("last", true), Ok(()));
         drop(sender);
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         assert_eq!(receiver.poll_recv(&mut cx), Poll::Ready(Some("last")));
@@ -161,6 +179,6 @@ mod tests {
     fn a_dropped_job_refuses_items() {
         let (sender, receiver) = job_channel();
         drop(receiver);
-        assert_eq!(sender.send(7), Err(7));
+        assert_eq!(sender.send(7, true), Err(7));
     }
 }

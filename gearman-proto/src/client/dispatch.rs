@@ -98,6 +98,23 @@ impl JobStep {
     pub fn is_end(&self) -> bool {
         matches!(self, JobStep::End(_))
     }
+
+    /// Whether a caller waiting for the job needs waking for this step. It
+    /// waits for an update or the end; the server's acknowledgement alone
+    /// changes nothing it waits for, so the waiter picks it up with the
+    /// step that follows, a wake-up (on a multi-threaded runtime, a thread
+    /// hand-off) less per job.
+    ///
+    /// ```
+    /// use gearman_proto::client::{JobHandle, JobOutcome, JobStep, ServerId};
+    ///
+    /// let handle = JobHandle { server: ServerId(0), handle: "H:1".into() };
+    /// assert!(!JobStep::Created(handle).wakes_waiter());
+    /// assert!(JobStep::End(Ok(JobOutcome::Complete("done".into()))).wakes_waiter());
+    /// ```
+    pub fn wakes_waiter(&self) -> bool {
+        !matches!(self, JobStep::Created(_))
+    }
 }
 
 /// The answer to a status or echo request.
