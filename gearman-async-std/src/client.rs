@@ -12,11 +12,10 @@ use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Se
 use futures_channel::oneshot;
 use futures_core::Stream;
 use gearman_proto::client::{Call, Client as Core, Deliver, UsageError, Waiters};
-use gearman_proto::client::{JobLink, JobProgress, JobRead, JobStep, RequestAnswer};
+use gearman_proto::client::{JobLink, JobStep, RequestAnswer, StepSender};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
-use crate::job_steps::{StepReceiver, StepSender, job_steps};
 use crate::transport::{Connector, TcpConnector};
 use gearman_proto::observe::ServerState;
 
@@ -232,7 +231,7 @@ impl Deliver for Handoff {
     type Request = Reply;
 
     fn step(&mut self, steps: &mut StepSender, step: JobStep) -> bool {
-        steps.send(step)
+        steps.send(step).is_ok()
     }
 
     fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
@@ -361,7 +360,7 @@ impl Client {
     }
 
     gearman_proto::client_requests! {
-        async, jobs: job_steps, replies: oneshot::channel;
+        async, replies: oneshot::channel;
         /// Closes the client gracefully and returns once it has closed: what
         /// was submitted before (from any clone) goes on until it ends, a
         /// background job until the server has queued it, a foreground one
@@ -399,7 +398,7 @@ impl Client {
 }
 
 gearman_proto::async_job! {
-    "gearman_async_std", "futures_lite::StreamExt", StepReceiver;
+    "gearman_async_std", "futures_lite::StreamExt", Link;
     /// The job's server and handle, once the server has acknowledged it
     /// and the job has been polled since. The acknowledgement itself does
     /// not wake the job's task (it completes nothing); the handle is taken
@@ -407,14 +406,11 @@ gearman_proto::async_job! {
     handle;
 }
 
-/// A job reads its steps from the driver's slot, and asks the driver to
-/// forget it.
-impl JobLink for StepReceiver {
-    type Commands = Sender<Command>;
+/// A dropped job asks the driver to forget it.
+enum Link {}
 
-    fn poll_read(&mut self, cx: &mut Context<'_>, progress: &mut JobProgress) -> Poll<JobRead> {
-        self.poll_step(cx, progress)
-    }
+impl JobLink for Link {
+    type Commands = Sender<Command>;
 
     fn forget(commands: &Self::Commands, key: u64) {
         let _ = commands.unbounded_send(Command::Forget { key });

@@ -132,7 +132,6 @@ mod client;
 #[cfg(test)]
 mod counting_waker;
 mod driver;
-mod job_steps;
 mod run_with;
 mod server;
 mod signal;

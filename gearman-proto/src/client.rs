@@ -85,6 +85,7 @@ mod config;
 mod dispatch;
 mod event;
 mod job_queue;
+mod job_steps;
 mod link;
 mod listeners;
 mod progress;
@@ -111,6 +112,7 @@ pub use config::{ClientConfig, ConfigError};
 pub use dispatch::{Dispatch, JobError, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 pub use event::{ClientError, ClientEvent, JobStatus, UniqueStatus};
 pub use job_queue::JobQueue;
+pub use job_steps::{StepReceiver, StepSender, job_steps};
 pub use progress::JobProgress;
 pub use request::{
     CronSchedule, JobHandle, JobId, JobRequest, MAX_HANDLE_LEN, MAX_UNIQUE_LEN, RequestId,

@@ -3,18 +3,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use gearman_proto::client::{Call, Client as Core, Deliver, UsageError, Waiters};
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
-use gearman_proto::client::{JobLink, JobProgress, JobRead, JobStep, RequestAnswer};
+use gearman_proto::client::{JobLink, JobStep, RequestAnswer, StepSender};
 use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::driver::{self, Driven, Io};
-use crate::job_channel::{JobReceiver, JobSender, job_channel};
 use crate::transport::{Connector, TcpConnector};
 
 /// A Gearman client: cheap to clone, usable from many tasks at once. All
@@ -55,15 +53,12 @@ impl std::fmt::Debug for Client {
 }
 
 /// A caller's call, for the run loop.
-type Command = Call<Steps, Reply>;
+type Command = Call<StepSender, Reply>;
 
 type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 
-/// A job's steps from the core, or the refusal of its submit.
-type Steps = JobSender<Result<JobStep, Error>>;
-
 struct Driving {
-    waiters: Waiters<Steps, Reply>,
+    waiters: Waiters<StepSender, Reply>,
     commands_closed: bool,
 }
 
@@ -71,20 +66,19 @@ struct Driving {
 struct Handoff;
 
 impl Deliver for Handoff {
-    type Job = Steps;
+    type Job = StepSender;
     type Request = Reply;
 
-    fn step(&mut self, steps: &mut Steps, step: JobStep) -> bool {
-        let wake = step.wakes_waiter();
-        steps.send(Ok(step), wake).is_ok()
+    fn step(&mut self, steps: &mut StepSender, step: JobStep) -> bool {
+        steps.send(step).is_ok()
     }
 
     fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
         let _ = reply.send(answer);
     }
 
-    fn refuse_job(&mut self, steps: Steps, error: UsageError) {
-        let _ = steps.send(Err(error.into()), true);
+    fn refuse_job(&mut self, steps: StepSender, error: UsageError) {
+        steps.fail(error.into());
     }
 }
 
@@ -175,7 +169,7 @@ impl Client {
     }
 
     gearman_proto::client_requests! {
-        async, jobs: job_channel, replies: oneshot::channel;
+        async, replies: oneshot::channel;
         /// Closes the client gracefully and returns once it has closed: what
         /// was submitted before (from any clone) goes on until it ends, a
         /// background job until the server has queued it, a foreground one
@@ -209,32 +203,17 @@ impl Client {
 }
 
 gearman_proto::async_job! {
-    "gearman_tokio", "futures_util::StreamExt", JobReceiver<Result<JobStep, Error>>;
+    "gearman_tokio", "futures_util::StreamExt", Link;
     /// The job's server and handle, once the server has acknowledged it
     /// (seen while polling the job).
     handle;
 }
 
-/// A job reads its steps from the run loop, and asks the loop to forget it.
-impl JobLink for JobReceiver<Result<JobStep, Error>> {
-    type Commands = mpsc::UnboundedSender<Command>;
+/// A dropped job asks the run loop to forget it.
+enum Link {}
 
-    fn poll_read(&mut self, cx: &mut Context<'_>, progress: &mut JobProgress) -> Poll<JobRead> {
-        loop {
-            let end = match ready!(self.poll_recv(cx)) {
-                Some(Ok(JobStep::Created(handle))) => {
-                    progress.created(handle);
-                    continue;
-                }
-                Some(Ok(JobStep::Update(update))) => return Poll::Ready(JobRead::Update(update)),
-                Some(Ok(JobStep::End(end))) => end.map_err(Error::from),
-                Some(Ok(_)) => continue,
-                Some(Err(refused)) => Err(refused),
-                None => Err(Error::Shutdown),
-            };
-            return Poll::Ready(JobRead::End(end));
-        }
-    }
+impl JobLink for Link {
+    type Commands = mpsc::UnboundedSender<Command>;
 
     fn forget(commands: &Self::Commands, key: u64) {
         let _ = commands.send(Command::Forget { key });

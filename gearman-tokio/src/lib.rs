@@ -91,7 +91,6 @@ pub use gearman_proto as proto;
 mod admin;
 mod client;
 mod driver;
-mod job_channel;
 mod server;
 mod shared_tcp;
 pub mod transport;

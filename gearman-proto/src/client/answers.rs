@@ -68,15 +68,15 @@ fn unexpected(reply: &impl std::fmt::Debug) -> Error {
 /// `Job` ([`async_job!`](crate::async_job)), its `Command` and `Reply`
 /// types, and its client's `next_key`, `commands` (the run loop's command
 /// sender) and `send(Command) -> bool` (false once the run loop is gone).
-/// `submit` makes a job's step channel with `$job_channel` (the run loop's
-/// end, then the job's [`JobLink`](crate::client::JobLink)); `ask` makes
-/// its reply channel with `$reply_channel`, whose receiver is a future
-/// that fails once the sender is dropped.
+/// `submit` carries a job's steps through
+/// [`job_steps`](crate::client::job_steps); `ask` makes its reply channel
+/// with `$reply_channel`, whose receiver is a future that fails once the
+/// sender is dropped.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! client_requests {
     (
-        async, jobs: $job_channel:path, replies: $reply_channel:path;
+        async, replies: $reply_channel:path;
         $(#[$close_doc:meta])* close;
     ) => {
         /// Submits a job. The returned [`Job`] is a `Future` of its outcome and a
@@ -87,9 +87,9 @@ macro_rules! client_requests {
         /// [`JobOutcome::Queued`](crate::JobOutcome::Queued); see also
         /// [`submit_background`](Self::submit_background).
         pub fn submit(&self, request: $crate::client::JobRequest) -> Job {
-            let (ends, commands) = ($job_channel(), self.commands.clone());
+            let commands = self.commands.clone();
             let send = |call| self.send(call);
-            Job($crate::client::AsyncJob::submit(&self.next_key, request, ends, commands, send))
+            Job($crate::client::AsyncJob::submit(&self.next_key, request, commands, send))
         }
 
         /// Hands the call `command` builds around a reply channel to the

@@ -1,13 +1,15 @@
 //! The job handle both async adapters return from `submit`, written once
-//! over the adapter's step channel; see [`AsyncJob`].
+//! over [`job_steps`]; see [`AsyncJob`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use crate::client::{Call, JobHandle, JobOutcome, JobProgress, JobRequest, JobUpdate};
+use crate::client::{StepReceiver, StepSender, job_steps};
 use crate::driver_error::Error;
 
-/// What a [`JobLink`] read next: an update, or the job's end.
+/// What a job read next from its [`StepReceiver`]: an update, or the
+/// job's end.
 #[doc(hidden)]
 #[derive(Debug)]
 pub enum JobRead {
@@ -17,16 +19,11 @@ pub enum JobRead {
     End(Result<JobOutcome, Error>),
 }
 
-/// An async adapter's end of one job's step channel: how the job reads its
-/// steps, and how it tells the run loop to forget it.
+/// How an async adapter's dropped job tells its run loop to forget it.
 #[doc(hidden)]
 pub trait JobLink {
     /// The run loop's command sender, a clone of which each job keeps.
     type Commands;
-
-    /// Reads steps up to the next update or the end, handing the
-    /// acknowledgement to `progress`.
-    fn poll_read(&mut self, cx: &mut Context<'_>, progress: &mut JobProgress) -> Poll<JobRead>;
 
     /// Tells the run loop, through `commands`, that nobody waits for job
     /// `key` any more.
@@ -35,34 +32,35 @@ pub trait JobLink {
 
 /// A submitted job as an async adapter's `Job` wraps it: its key, its
 /// [`JobProgress`], its `gearman.submit` span (entered while the caller
-/// waits), the adapter's [`JobLink`] and the run loop's command sender.
-/// Dropped before its end, it asks the run loop to forget the job.
+/// waits), its end of [`job_steps`] and the run loop's command sender.
+/// Dropped before its end, it asks the run loop to forget the job, through
+/// the adapter's [`JobLink`].
 #[doc(hidden)]
 pub struct AsyncJob<L: JobLink> {
     key: u64,
-    link: L,
+    steps: StepReceiver,
     commands: L::Commands,
     progress: JobProgress,
     span: crate::observe::SubmitSpan,
 }
 
 impl<L: JobLink> AsyncJob<L> {
-    /// Submits `request` under the next of `next_key`, its steps going from
-    /// `waiter` to `link`, through `send` (false once the run loop is gone:
-    /// the job then ends with [`Error::Shutdown`]).
-    pub fn submit<J, R>(
+    /// Submits `request` under the next of `next_key`, its steps going
+    /// through a new [`job_steps`], through `send` (false once the run loop
+    /// is gone: the job then ends with [`Error::Shutdown`]).
+    pub fn submit<R>(
         next_key: &AtomicU64,
         request: JobRequest,
-        (waiter, link): (J, L),
         commands: L::Commands,
-        send: impl FnOnce(Call<J, R>) -> bool,
+        send: impl FnOnce(Call<StepSender, R>) -> bool,
     ) -> AsyncJob<L> {
         let key = next_key.fetch_add(1, Ordering::Relaxed);
-        let (call, span) = Call::submit(key, request, waiter);
+        let (sender, steps) = job_steps();
+        let (call, span) = Call::submit(key, request, sender);
         let sent = send(call);
         AsyncJob {
             key,
-            link,
+            steps,
             commands,
             progress: JobProgress::new(sent),
             span,
@@ -98,7 +96,7 @@ impl<L: JobLink> AsyncJob<L> {
         if self.progress.is_over() {
             return Poll::Ready(None);
         }
-        match self.link.poll_read(cx, &mut self.progress) {
+        match self.steps.poll_read(cx, &mut self.progress) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(JobRead::Update(update)) => Poll::Ready(Some(update)),
             Poll::Ready(JobRead::End(end)) => {
@@ -195,63 +193,57 @@ macro_rules! async_job {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
     use std::sync::{Arc, Mutex};
     use std::task::Waker;
 
     use super::*;
+    use crate::client::JobStep;
 
-    /// Steps handed out in order; the keys forgotten go to its commands.
-    struct Scripted {
-        steps: VecDeque<Option<JobUpdate>>,
-        end: Option<Result<JobOutcome, Error>>,
-    }
+    /// Keeps the keys forgotten.
+    struct Forgotten;
 
-    impl JobLink for Scripted {
+    impl JobLink for Forgotten {
         type Commands = Arc<Mutex<Vec<u64>>>;
-
-        fn poll_read(&mut self, _cx: &mut Context<'_>, _: &mut JobProgress) -> Poll<JobRead> {
-            match self.steps.pop_front() {
-                Some(Some(update)) => Poll::Ready(JobRead::Update(update)),
-                Some(None) => Poll::Pending,
-                None => Poll::Ready(JobRead::End(self.end.take().expect("ends once"))),
-            }
-        }
 
         fn forget(forgotten: &Arc<Mutex<Vec<u64>>>, key: u64) {
             forgotten.lock().unwrap().push(key);
         }
     }
 
+    /// A job submitted under key 7, the keys it had forgotten, and the run
+    /// loop's end of its steps when `sent`.
     fn job(
-        steps: Vec<Option<JobUpdate>>,
         sent: bool,
-    ) -> (AsyncJob<Scripted>, Arc<Mutex<Vec<u64>>>, Vec<u64>) {
+    ) -> (
+        AsyncJob<Forgotten>,
+        Arc<Mutex<Vec<u64>>>,
+        Option<StepSender>,
+    ) {
         let forgotten = Arc::new(Mutex::new(Vec::new()));
-        let link = Scripted {
-            steps: steps.into(),
-            end: Some(Ok(JobOutcome::Complete("done".into()))),
-        };
         let next_key = AtomicU64::new(7);
-        let mut keys = Vec::new();
+        let mut steps = None;
         let request = JobRequest::new("f", "x");
-        let job = AsyncJob::submit(&next_key, request, ((), link), forgotten.clone(), |call| {
-            if let Call::<(), ()>::Submit { key, .. } = call {
-                keys.push(key);
+        let job = AsyncJob::submit(&next_key, request, forgotten.clone(), |call| {
+            if let Call::<_, ()>::Submit { key: 7, waiter, .. } = call {
+                steps = Some(waiter);
             }
             sent
         });
-        (job, forgotten, keys)
+        assert!(steps.is_some(), "submitted under key 7");
+        (job, forgotten, steps.filter(|_| sent))
     }
 
     #[test]
     fn the_outcome_follows_the_updates_and_a_finished_job_is_not_forgotten() {
         let mut cx = Context::from_waker(Waker::noop());
+        let (mut job, forgotten, steps) = job(true);
+        let steps = steps.unwrap();
         let data = JobUpdate::Data("part".into());
-        let (mut job, forgotten, keys) = job(vec![Some(data.clone()), None], true);
-        assert_eq!(keys, [7]);
+        assert_eq!(steps.send(JobStep::Update(data.clone())), Ok(()));
         assert_eq!(job.poll_update(&mut cx), Poll::Ready(Some(data)));
         assert!(job.poll_outcome(&mut cx).is_pending());
+        let done = JobStep::End(Ok(JobOutcome::Complete("done".into())));
+        assert_eq!(steps.send(done), Ok(()));
         let outcome = job.poll_outcome(&mut cx);
         assert!(matches!(outcome, Poll::Ready(Ok(JobOutcome::Complete(r))) if r == "done"));
         assert_eq!(job.poll_update(&mut cx), Poll::Ready(None));
@@ -262,16 +254,18 @@ mod tests {
     #[test]
     fn a_job_dropped_while_awaited_is_forgotten_under_its_key() {
         let mut cx = Context::from_waker(Waker::noop());
-        let (mut job, forgotten, _) = job(vec![None], true);
+        let (mut job, forgotten, steps) = job(true);
         assert!(job.poll_outcome(&mut cx).is_pending());
         drop(job);
         assert_eq!(*forgotten.lock().unwrap(), [7]);
+        let late = JobStep::End(Ok(JobOutcome::Complete("late".into())));
+        assert!(steps.unwrap().send(late).is_err(), "the job is gone");
     }
 
     #[test]
     fn a_submit_the_run_loop_refused_ends_with_shutdown() {
         let mut cx = Context::from_waker(Waker::noop());
-        let (mut job, forgotten, _) = job(vec![], false);
+        let (mut job, forgotten, _) = job(false);
         assert!(matches!(
             job.poll_outcome(&mut cx),
             Poll::Ready(Err(Error::Shutdown))

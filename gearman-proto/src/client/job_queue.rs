@@ -6,8 +6,9 @@ use std::collections::VecDeque;
 /// item inline: a job's steps are usually taken one at a time, so most
 /// jobs cost no allocation here, where a general channel allocates a block
 /// of slots (kilobytes per job with many thousands in flight). The
-/// runtime-neutral half of an adapter's job link; the adapter adds the lock
-/// and the waking.
+/// runtime-neutral half of a job link: [`job_steps`](crate::client::job_steps)
+/// adds the lock and the waking for async tasks, the blocking adapter its
+/// own for threads.
 ///
 /// ```
 /// use gearman_proto::client::JobQueue;

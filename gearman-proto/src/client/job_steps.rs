@@ -1,0 +1,367 @@
+//! The link from an async client's run loop to one job: see [`job_steps`].
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use crate::client::{JobProgress, JobQueue, JobRead, JobStep};
+use crate::driver_error::Error;
+
+/// A job's steps not yet read, and the job's task waiting for them.
+struct Slot {
+    /// A submit the client refused arrives as its error.
+    steps: JobQueue<Result<JobStep, Error>>,
+    waker: Option<Waker>,
+}
+
+fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+    // Nothing can panic while the lock is held, so a poisoned slot is intact.
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The two ends of one job's steps, for any async runtime: the run loop
+/// [sends](StepSender::send) them, the job [reads](StepReceiver::poll_read)
+/// them in order. A [`JobQueue`] behind a mutex, with the job's task to
+/// wake: a step wakes it only when the task waits for that step
+/// ([`JobStep::wakes_waiter`]), so the server's acknowledgement alone costs
+/// no wake-up.
+///
+/// ```
+/// use std::task::{Context, Poll, Waker};
+/// use gearman_proto::client::{JobOutcome, JobProgress, JobRead, JobStep, job_steps};
+///
+/// let (sender, mut receiver) = job_steps();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let mut progress = JobProgress::new(true);
+/// assert!(receiver.poll_read(&mut cx, &mut progress).is_pending());
+///
+/// let done = JobStep::End(Ok(JobOutcome::Complete("done".into())));
+/// assert!(sender.send(done).is_ok());
+/// assert!(matches!(
+///     receiver.poll_read(&mut cx, &mut progress),
+///     Poll::Ready(JobRead::End(Ok(JobOutcome::Complete(result)))) if result == "done"
+/// ));
+///
+/// // Once the job is gone, its steps come back: the client forgets it.
+/// drop(receiver);
+/// let late = JobStep::End(Ok(JobOutcome::Complete("late".into())));
+/// assert!(sender.send(late).is_err());
+/// ```
+pub fn job_steps() -> (StepSender, StepReceiver) {
+    let slot = Arc::new(Mutex::new(Slot {
+        steps: JobQueue::new(),
+        waker: None,
+    }));
+    (StepSender { slot: slot.clone() }, StepReceiver { slot })
+}
+
+/// The run loop's end of [`job_steps`]. Dropped before the job's end, the
+/// job ends with [`Error::Shutdown`].
+pub struct StepSender {
+    slot: Arc<Mutex<Slot>>,
+}
+
+/// The job's end of [`job_steps`]. Dropped, later steps are refused.
+pub struct StepReceiver {
+    slot: Arc<Mutex<Slot>>,
+}
+
+impl StepSender {
+    /// Hands `step` to the job, waking it if it waits for such a step;
+    /// gives the step back once the job is gone, so that the client
+    /// forgets it.
+    ///
+    /// ```
+    /// use gearman_proto::client::{JobHandle, JobStep, ServerId, job_steps};
+    ///
+    /// let (sender, receiver) = job_steps();
+    /// let handle = JobHandle { server: ServerId(0), handle: "H:1".into() };
+    /// assert!(sender.send(JobStep::Created(handle.clone())).is_ok());
+    /// drop(receiver);
+    /// assert_eq!(sender.send(JobStep::Created(handle.clone())), Err(JobStep::Created(handle)));
+    /// ```
+    pub fn send(&self, step: JobStep) -> Result<(), JobStep> {
+        let wake = step.wakes_waiter();
+        match self.push(Ok(step), wake) {
+            Err(Ok(refused)) => Err(refused),
+            // Only the step pushed can come back.
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the job with `error`: the client refused its submit.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use gearman_proto::client::{JobProgress, JobRead, job_steps};
+    /// use gearman_proto::driver_error::Error;
+    ///
+    /// let (sender, mut receiver) = job_steps();
+    /// sender.fail(Error::InvalidRequest("closing".into()));
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(matches!(
+    ///     receiver.poll_read(&mut cx, &mut JobProgress::new(true)),
+    ///     Poll::Ready(JobRead::End(Err(Error::InvalidRequest(_))))
+    /// ));
+    /// ```
+    pub fn fail(&self, error: Error) {
+        // Nobody reads a refusal of a job already dropped.
+        let _ = self.push(Err(error), true);
+    }
+
+    fn push(&self, step: Result<JobStep, Error>, wake: bool) -> Result<(), Result<JobStep, Error>> {
+        let waker = {
+            let mut slot = lock(&self.slot);
+            slot.steps.push(step)?;
+            if !wake {
+                return Ok(());
+            }
+            slot.waker.take()
+        };
+        // Woken outside the lock: the job's task may run at once elsewhere.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StepSender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut slot = lock(&self.slot);
+            slot.steps.close_sender();
+            slot.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl StepReceiver {
+    /// Reads steps up to the next update or the end, in the order sent,
+    /// handing the server's acknowledgement to `progress` on the way; the
+    /// end is [`Error::Shutdown`] once every step is read and the sender is
+    /// gone. Pending, it wakes `cx`'s task for the next step that
+    /// [wakes a waiter](JobStep::wakes_waiter).
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use gearman_proto::client::{JobProgress, JobRead, job_steps};
+    /// use gearman_proto::driver_error::Error;
+    ///
+    /// let (sender, mut receiver) = job_steps();
+    /// drop(sender);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(matches!(
+    ///     receiver.poll_read(&mut cx, &mut JobProgress::new(true)),
+    ///     Poll::Ready(JobRead::End(Err(Error::Shutdown)))
+    /// ));
+    /// ```
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, progress: &mut JobProgress) -> Poll<JobRead> {
+        let mut slot = lock(&self.slot);
+        while let Some(step) = slot.steps.pop() {
+            let end = match step {
+                Ok(JobStep::Created(handle)) => {
+                    progress.created(handle);
+                    continue;
+                }
+                Ok(JobStep::Update(update)) => return Poll::Ready(JobRead::Update(update)),
+                Ok(JobStep::End(end)) => end.map_err(Error::from),
+                Err(refused) => Err(refused),
+            };
+            return Poll::Ready(JobRead::End(end));
+        }
+        if slot.steps.sender_gone() {
+            return Poll::Ready(JobRead::End(Err(Error::Shutdown)));
+        }
+        if !slot
+            .waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            slot.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for StepReceiver {
+    fn drop(&mut self) {
+        let mut slot = lock(&self.slot);
+        slot.steps.close_receiver();
+        slot.waker = None;
+    }
+}
+
+impl std::fmt::Debug for StepSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepSender")
+    }
+}
+
+impl std::fmt::Debug for StepReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepReceiver")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::client::{ClientError, JobHandle, JobOutcome, JobUpdate, ServerId};
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Counting>, Waker) {
+        let counter = Arc::new(Counting::default());
+        (counter.clone(), Waker::from(counter))
+    }
+
+    fn wakes(counter: &Counting) -> usize {
+        counter.0.load(Ordering::SeqCst)
+    }
+
+    fn data(chunk: &'static str) -> JobStep {
+        JobStep::Update(JobUpdate::Data(Bytes::from_static(chunk.as_bytes())))
+    }
+
+    fn complete(result: &'static str) -> JobStep {
+        JobStep::End(Ok(JobOutcome::Complete(Bytes::from_static(
+            result.as_bytes(),
+        ))))
+    }
+
+    fn handle() -> JobHandle {
+        JobHandle {
+            server: ServerId(0),
+            handle: Bytes::from_static(b"H:1"),
+        }
+    }
+
+    fn read(
+        receiver: &mut StepReceiver,
+        waker: &Waker,
+        progress: &mut JobProgress,
+    ) -> Poll<JobRead> {
+        receiver.poll_read(&mut Context::from_waker(waker), progress)
+    }
+
+    #[test]
+    fn the_acknowledgement_wakes_nobody_and_is_read_with_the_next_step() {
+        let (counter, waker) = counting();
+        let (sender, mut receiver) = job_steps();
+        let mut progress = JobProgress::new(true);
+        assert!(read(&mut receiver, &waker, &mut progress).is_pending());
+
+        assert_eq!(sender.send(JobStep::Created(handle())), Ok(()));
+        assert_eq!(wakes(&counter), 0);
+        assert_eq!(sender.send(data("a")), Ok(()));
+        assert_eq!(wakes(&counter), 1);
+        assert!(matches!(
+            read(&mut receiver, &waker, &mut progress),
+            Poll::Ready(JobRead::Update(JobUpdate::Data(chunk))) if chunk == "a"
+        ));
+        assert_eq!(progress.handle(), Some(&handle()));
+
+        assert!(read(&mut receiver, &waker, &mut progress).is_pending());
+        assert_eq!(sender.send(complete("r")), Ok(()));
+        assert_eq!(wakes(&counter), 2);
+        assert!(matches!(
+            read(&mut receiver, &waker, &mut progress),
+            Poll::Ready(JobRead::End(Ok(JobOutcome::Complete(result)))) if result == "r"
+        ));
+    }
+
+    #[test]
+    fn steps_are_read_in_the_order_sent() {
+        let waker = Waker::noop();
+        let (sender, mut receiver) = job_steps();
+        let mut progress = JobProgress::new(true);
+        for chunk in ["1", "2", "3"] {
+            assert_eq!(sender.send(data(chunk)), Ok(()));
+        }
+        assert_eq!(sender.send(complete("4")), Ok(()));
+        let mut seen = Vec::new();
+        while let Poll::Ready(JobRead::Update(JobUpdate::Data(chunk))) =
+            read(&mut receiver, waker, &mut progress)
+        {
+            seen.push(chunk);
+        }
+        assert_eq!(seen, ["1", "2", "3"]);
+        // The loop above read the end; nothing follows it.
+        assert!(read(&mut receiver, waker, &mut progress).is_pending());
+    }
+
+    #[test]
+    fn a_dropped_sender_ends_the_job_with_shutdown_after_its_steps() {
+        let (counter, waker) = counting();
+        let (sender, mut receiver) = job_steps();
+        let mut progress = JobProgress::new(true);
+        assert!(read(&mut receiver, &waker, &mut progress).is_pending());
+        assert_eq!(sender.send(data("last")), Ok(()));
+        drop(sender);
+        assert_eq!(wakes(&counter), 1, "the drop finds the waker taken");
+        assert!(matches!(
+            read(&mut receiver, &waker, &mut progress),
+            Poll::Ready(JobRead::Update(JobUpdate::Data(chunk))) if chunk == "last"
+        ));
+        assert!(matches!(
+            read(&mut receiver, &waker, &mut progress),
+            Poll::Ready(JobRead::End(Err(Error::Shutdown)))
+        ));
+    }
+
+    #[test]
+    fn a_dropped_sender_wakes_the_waiting_job() {
+        let (counter, waker) = counting();
+        let (sender, mut receiver) = job_steps();
+        assert!(read(&mut receiver, &waker, &mut JobProgress::new(true)).is_pending());
+        drop(sender);
+        assert_eq!(wakes(&counter), 1);
+    }
+
+    #[test]
+    fn a_refused_submit_and_a_failed_job_end_with_their_errors() {
+        let waker = Waker::noop();
+        let mut progress = JobProgress::new(true);
+        let (sender, mut receiver) = job_steps();
+        sender.fail(Error::InvalidRequest("closing".into()));
+        assert!(matches!(
+            read(&mut receiver, waker, &mut progress),
+            Poll::Ready(JobRead::End(Err(Error::InvalidRequest(_))))
+        ));
+
+        let (sender, mut receiver) = job_steps();
+        let closed = JobStep::End(Err(ClientError::Closed { acknowledged: true }));
+        assert_eq!(sender.send(closed), Ok(()));
+        assert!(matches!(
+            read(&mut receiver, waker, &mut progress),
+            Poll::Ready(JobRead::End(Err(Error::Client(ClientError::Closed { .. }))))
+        ));
+    }
+
+    #[test]
+    fn a_dropped_job_refuses_steps() {
+        let (sender, receiver) = job_steps();
+        drop(receiver);
+        assert_eq!(sender.send(data("late")), Err(data("late")));
+        assert_eq!(
+            sender.send(JobStep::Created(handle())),
+            Err(JobStep::Created(handle()))
+        );
+    }
+}
