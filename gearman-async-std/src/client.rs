@@ -11,8 +11,8 @@ use std::time::Instant;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_channel::oneshot;
 use futures_core::Stream;
-use gearman_proto::client::{Call, Client as Core, Deliver, UsageError, Waiters};
-use gearman_proto::client::{JobLink, JobStep, RequestAnswer, StepSender};
+use gearman_proto::client::{Call, Client as Core, StepHandoff, Waiters};
+use gearman_proto::client::{JobLink, RequestAnswer, StepSender};
 
 use crate::Error;
 use crate::driver::{Driven, Driver, Sockets};
@@ -217,31 +217,17 @@ impl Driving {
     /// Applies `command` after the ones still queued, in the caller's task.
     fn command_directly(&mut self, core: &mut Core, command: Command, now: Instant) {
         while let Ok(queued) = self.commands.try_recv() {
-            self.waiters.call(core, queued, now, &mut Handoff);
+            self.waiters.call(core, queued, now, &mut handoff());
         }
-        self.waiters.call(core, command, now, &mut Handoff);
+        self.waiters.call(core, command, now, &mut handoff());
     }
 }
 
-/// Hands results to the job's slot and the request's oneshot.
-struct Handoff;
-
-impl Deliver for Handoff {
-    type Job = StepSender;
-    type Request = Reply;
-
-    fn step(&mut self, steps: &mut StepSender, step: JobStep) -> bool {
-        steps.send(step).is_ok()
-    }
-
-    fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
+/// Hands results to the job's link and the request's oneshot.
+fn handoff() -> StepHandoff<Reply> {
+    StepHandoff::new(|reply, answer| {
         let _ = reply.send(answer);
-    }
-
-    fn refuse_job(&mut self, steps: StepSender, error: UsageError) {
-        tracing::debug!(%error, "submit refused");
-        steps.fail(error.into());
-    }
+    })
 }
 
 impl Driven for Driving {
@@ -260,7 +246,7 @@ impl Driven for Driving {
                 Poll::Pending => break,
                 Poll::Ready(Some(command)) => {
                     progressed = true;
-                    self.waiters.call(core, command, now, &mut Handoff);
+                    self.waiters.call(core, command, now, &mut handoff());
                 }
                 Poll::Ready(None) => {
                     progressed = true;
@@ -272,7 +258,7 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, core: &mut Core, now: Instant) {
-        self.waiters.deliver(core, now, &mut Handoff);
+        self.waiters.deliver(core, now, &mut handoff());
     }
 
     fn finished(&self) -> bool {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use gearman_proto::client::{Call, Client as Core, Deliver, UsageError, Waiters};
+use gearman_proto::client::{Call, Client as Core, StepHandoff, Waiters};
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
-use gearman_proto::client::{JobLink, JobStep, RequestAnswer, StepSender};
+use gearman_proto::client::{JobLink, RequestAnswer, StepSender};
 use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
@@ -63,23 +63,10 @@ struct Driving {
 }
 
 /// Hands results to the job's link and the request's oneshot.
-struct Handoff;
-
-impl Deliver for Handoff {
-    type Job = StepSender;
-    type Request = Reply;
-
-    fn step(&mut self, steps: &mut StepSender, step: JobStep) -> bool {
-        steps.send(step).is_ok()
-    }
-
-    fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
+fn handoff() -> StepHandoff<Reply> {
+    StepHandoff::new(|reply, answer| {
         let _ = reply.send(answer);
-    }
-
-    fn refuse_job(&mut self, steps: StepSender, error: UsageError) {
-        steps.fail(error.into());
-    }
+    })
 }
 
 impl Driven for Driving {
@@ -87,7 +74,7 @@ impl Driven for Driving {
     type Command = Command;
 
     fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
-        self.waiters.call(core, command, now, &mut Handoff);
+        self.waiters.call(core, command, now, &mut handoff());
     }
 
     fn commands_closed(&mut self, _now: Instant) {
@@ -95,7 +82,7 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, core: &mut Core, now: Instant) {
-        self.waiters.deliver(core, now, &mut Handoff);
+        self.waiters.deliver(core, now, &mut handoff());
     }
 
     fn finished(&self) -> bool {

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use crate::client::{JobProgress, JobQueue, JobRead, JobStep};
+use crate::client::{Deliver, JobProgress, JobQueue, JobRead, JobStep, RequestAnswer, UsageError};
 use crate::driver_error::Error;
 
 /// A job's steps not yet read, and the job's task waiting for them.
@@ -52,6 +52,51 @@ pub fn job_steps() -> (StepSender, StepReceiver) {
         waker: None,
     }));
     (StepSender { slot: slot.clone() }, StepReceiver { slot })
+}
+
+/// The [`Deliver`] of a run loop whose jobs wait on [`job_steps`] and whose
+/// requests wait on `R`, answered by the function given to
+/// [`new`](StepHandoff::new): both async adapters hand results so.
+///
+/// ```
+/// use gearman_proto::client::{RequestAnswer, StepHandoff};
+/// use gearman_proto::driver_error::Error;
+/// use std::sync::mpsc;
+///
+/// type Reply = mpsc::Sender<Result<RequestAnswer, Error>>;
+/// let handoff: StepHandoff<Reply> = StepHandoff::new(|reply, answer| {
+///     let _ = reply.send(answer);
+/// });
+/// # let _ = handoff;
+/// ```
+#[derive(Clone, Copy)]
+pub struct StepHandoff<R> {
+    reply: fn(R, Result<RequestAnswer, Error>),
+}
+
+impl<R> StepHandoff<R> {
+    /// A handoff answering requests with `reply`.
+    pub const fn new(reply: fn(R, Result<RequestAnswer, Error>)) -> StepHandoff<R> {
+        StepHandoff { reply }
+    }
+}
+
+impl<R> Deliver for StepHandoff<R> {
+    type Job = StepSender;
+    type Request = R;
+
+    fn step(&mut self, steps: &mut StepSender, step: JobStep) -> bool {
+        steps.send(step).is_ok()
+    }
+
+    fn reply(&mut self, waiter: R, answer: Result<RequestAnswer, Error>) {
+        (self.reply)(waiter, answer);
+    }
+
+    fn refuse_job(&mut self, steps: StepSender, error: UsageError) {
+        tracing::debug!(%error, "submit refused");
+        steps.fail(error.into());
+    }
 }
 
 /// The run loop's end of [`job_steps`]. Dropped before the job's end, the
