@@ -206,7 +206,8 @@ fn worker_without_servers_refuses_to_run() {
 }
 
 /// A wait that runs out is said the one way a timeout is said to a
-/// client, and the job goes on: it completes once a worker comes.
+/// client, and the job goes on: it completes once a worker comes, and
+/// its outcome is given out once.
 #[test]
 fn a_wait_past_its_limit_is_a_client_timeout_and_the_job_goes_on() {
     let server = Server::bind("127.0.0.1:0").unwrap().spawn().unwrap();
@@ -222,9 +223,15 @@ fn a_wait_past_its_limit_is_a_client_timeout_and_the_job_goes_on() {
         .spawn()
         .unwrap();
     assert_eq!(
-        job.wait_timeout_owned(),
+        job.wait_timeout(PATIENCE).unwrap(),
         JobOutcome::Complete("done".into())
     );
+    assert!(job.handle().is_some(), "the acknowledgement was kept");
+    // The outcome is given out once.
+    assert!(matches!(
+        job.wait_timeout(PATIENCE),
+        Err(Error::InvalidRequest(_))
+    ));
     worker.shutdown();
     worker.join().unwrap();
     server.stop().unwrap();

@@ -81,7 +81,7 @@ impl JobProgress {
         }
         self.taken.then(|| {
             Err(Error::InvalidRequest(
-                "job polled after its outcome was taken".into(),
+                "the job's outcome was already taken".into(),
             ))
         })
     }
