@@ -278,7 +278,9 @@ enum CloseCause {
 
 impl Client {
     /// A client for the configured servers. Nothing is connected until the
-    /// first request needs a server.
+    /// first request needs a server, so, unlike
+    /// [`Worker::new`](crate::worker::Worker::new), this takes no `now`: the
+    /// request that connects carries it.
     pub fn new(config: ClientConfig) -> Result<Client, ConfigError> {
         if config.servers.is_empty() {
             return Err(ConfigError::NoServers);

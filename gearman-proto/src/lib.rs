@@ -35,6 +35,13 @@
 //! socket; nothing more is read from it, and no `handle_disconnected` is
 //! expected for it (a late one is ignored).
 //!
+//! Only calls that can start a timer take `now`. A [`worker::Worker`] asks
+//! to connect as it is built, and each connect has a deadline, so
+//! `Worker::new` takes the time; a [`client::Client`] connects only when a
+//! request needs a server (and that request carries `now`), and a
+//! [`server::Server`] times a connection from `accept`, so their
+//! constructors do not.
+//!
 //! The example runs the three roles in one loop over in-memory pipes: a
 //! client submits a job, a worker that does one job and then shuts down runs
 //! it, and the server in the middle relays.

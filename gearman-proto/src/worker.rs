@@ -275,7 +275,8 @@ impl Report<'_> {
 
 impl Worker {
     /// A worker for the configured servers; it asks to connect to all of
-    /// them at once (see [`poll_action`](Worker::poll_action)).
+    /// them at once (see [`poll_action`](Worker::poll_action)), which is
+    /// why it takes `now`: each connect's deadline starts here.
     ///
     /// Fails when no server is configured or a configured function name is
     /// empty or contains a NUL byte.
