@@ -5,22 +5,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::thread;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use gearman_proto::client::{
-    Call, Client as Core, ClientError, Deliver, JobHandle, JobRequest, UsageError, Waiters,
-};
-use gearman_proto::client::{JobOutcome, JobProgress, JobStep, JobUpdate, RequestAnswer};
+use gearman_proto::client::{Call, Client as Core, ClientError, JobHandle, JobRequest, Waiters};
+use gearman_proto::client::{JobOutcome, JobProgress, JobRead, JobUpdate, RequestAnswer};
+use gearman_proto::client::{StepHandoff, StepReceiver, StepSender, job_steps};
 
 use crate::Error;
-use crate::driver::{Deferred, Dialer, Driven, Handle, Io, Machine};
+use crate::driver::{Dialer, Driven, Handle, Io, Machine};
 use crate::transport::{Connector, TcpConnector};
 use gearman_proto::observe::ServerState;
-
-mod job_channel;
-
-use job_channel::{JobReceiver, JobSender, JobWaker, RecvError, job_channel};
 
 /// A Gearman client: cheap to clone, usable from many threads at once. All
 /// clones share one connection per server, with any number of jobs in flight
@@ -57,64 +53,23 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// What the client sends a [`Job`]: its steps, or why it could not be
-/// submitted.
-type JobEvent = Result<JobStep, Error>;
-
 /// What the client sends a status or echo caller.
 type Reply = Sender<Result<RequestAnswer, Error>>;
 
 /// A caller's call, for the state machine.
-pub(crate) type Command = Call<JobSender<JobEvent>, Reply>;
+pub(crate) type Command = Call<StepSender, Reply>;
 
 struct Driving {
-    waiters: Waiters<JobSender<JobEvent>, Reply>,
-    handoff: Handoff,
+    waiters: Waiters<StepSender, Reply>,
     handles_dropped: bool,
 }
 
-/// Hands results to the job's queue and the request's channel.
-#[derive(Default)]
-struct Handoff {
-    /// The delivery runs on a reader, which wakes the jobs after it has
-    /// unlocked the machine (so that a woken job's next submit does not
-    /// find the machine still locked).
-    may_defer: bool,
-    /// Jobs given an event, to wake once the machine is unlocked.
-    to_wake: Vec<JobWaker<JobEvent>>,
-    /// Likewise for jobs that ended: dropping their sender wakes them.
-    to_drop: Vec<JobSender<JobEvent>>,
-}
-
-impl Deliver for Handoff {
-    type Job = JobSender<JobEvent>;
-    type Request = Reply;
-
-    fn step(&mut self, events: &mut JobSender<JobEvent>, step: JobStep) -> bool {
-        // The end wakes the job as its sender drops, in `ended`.
-        let wake = step.wakes_waiter();
-        let ends = step.is_end();
-        let sent = events.send(Ok(step), wake && !self.may_defer).is_ok();
-        if sent && wake && self.may_defer && !ends {
-            self.to_wake.push(events.waker());
-        }
-        sent
-    }
-
-    fn ended(&mut self, events: JobSender<JobEvent>) {
-        if self.may_defer {
-            self.to_drop.push(events);
-        }
-    }
-
-    fn reply(&mut self, reply: Reply, answer: Result<RequestAnswer, Error>) {
+/// Hands results to the job's steps and the request's channel.
+fn handoff() -> StepHandoff<Reply> {
+    StepHandoff::new(|reply, answer| {
         // A caller that is gone stopped waiting; nothing to do then.
         let _ = reply.send(answer);
-    }
-
-    fn refuse_job(&mut self, events: JobSender<JobEvent>, error: UsageError) {
-        let _ = events.send(Err(error.into()), true);
-    }
+    })
 }
 
 impl Driven for Driving {
@@ -122,30 +77,15 @@ impl Driven for Driving {
     type Command = Command;
 
     fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
-        self.handoff.may_defer = false;
-        self.waiters.call(core, command, now, &mut self.handoff);
+        self.waiters.call(core, command, now, &mut handoff());
     }
 
     fn handles_dropped(&mut self, _now: Instant) {
         self.handles_dropped = true;
     }
 
-    fn deliver(&mut self, core: &mut Core, now: Instant, may_defer: bool) {
-        self.handoff.may_defer = may_defer;
-        self.waiters.deliver(core, now, &mut self.handoff);
-    }
-
-    fn take_deferred(&mut self) -> Option<Deferred> {
-        let handoff = &mut self.handoff;
-        if handoff.to_wake.is_empty() && handoff.to_drop.is_empty() {
-            return None;
-        }
-        let to_wake = std::mem::take(&mut handoff.to_wake);
-        let to_drop = std::mem::take(&mut handoff.to_drop);
-        Some(Box::new(move || {
-            to_wake.iter().for_each(JobWaker::wake);
-            drop(to_drop);
-        }))
+    fn deliver(&mut self, core: &mut Core, now: Instant, _may_defer: bool) {
+        self.waiters.deliver(core, now, &mut handoff());
     }
 
     fn finished(&self) -> bool {
@@ -180,7 +120,6 @@ impl Client {
         let dialer = Dialer::new(connector, core.config().connect_timeout);
         let machine = Machine::new(dialer, core, |_| Driving {
             waiters: Waiters::new(),
-            handoff: Handoff::default(),
             handles_dropped: false,
         });
         let timer = machine.clone();
@@ -202,13 +141,13 @@ impl Client {
     /// also [`submit_background`](Client::submit_background).
     pub fn submit(&self, request: JobRequest) -> Job {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let (events, events_rx) = job_channel();
-        let (submit, span) = Command::submit(key, request, events);
+        let (steps, steps_rx) = job_steps();
+        let (submit, span) = Command::submit(key, request, steps);
         let sent = self.handle.send(submit);
         Job {
             key,
             span,
-            events: events_rx,
+            steps: steps_rx,
             client: self.handle.clone(),
             progress: JobProgress::new(sent),
         }
@@ -299,7 +238,7 @@ impl Client {
 #[must_use = "the outcome of a dropped job is discarded"]
 pub struct Job {
     key: u64,
-    events: JobReceiver<JobEvent>,
+    steps: StepReceiver,
     client: Arc<Handle<Driving>>,
     progress: JobProgress,
     /// The job's `gearman.submit` span, entered while the caller waits.
@@ -314,11 +253,17 @@ impl std::fmt::Debug for Job {
     }
 }
 
-/// How long [`Job::read`] may block.
-#[derive(Clone, Copy)]
-enum Patience {
-    Forever,
-    Until(Instant),
+/// Wakes the thread waiting on a [`Job`].
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
 }
 
 impl Job {
@@ -328,39 +273,37 @@ impl Job {
         self.progress.handle()
     }
 
-    /// Reads events up to the next update (`Ok(Some)`), the end (`Ok(None)`)
-    /// or the deadline (`Err(Timeout)`).
-    fn read(&mut self, patience: Patience) -> Result<Option<JobUpdate>, Error> {
+    /// Reads steps up to the next update (`Ok(Some)`), the end (`Ok(None)`)
+    /// or the deadline (`Err(Timeout)`; `None`: none).
+    fn read(&mut self, deadline: Option<Instant>) -> Result<Option<JobUpdate>, Error> {
         // The caller's wait is the job's: inside its span.
         let _in_span = self.span.enter();
         if self.progress.is_over() {
             return Ok(None);
         }
+        let waker = Waker::from(Arc::new(Unpark(thread::current())));
+        let mut cx = Context::from_waker(&waker);
         loop {
-            let event = self.events.recv_until(match patience {
-                Patience::Forever => None,
-                Patience::Until(at) => Some(at),
-            });
-            match event {
-                Ok(Ok(JobStep::Created(handle))) => self.progress.created(handle),
-                Ok(Ok(JobStep::Update(update))) => return Ok(Some(update)),
-                Ok(Ok(JobStep::End(end))) => {
-                    self.progress.end(end.map_err(Error::from));
+            match self.steps.poll_read(&mut cx, &mut self.progress) {
+                Poll::Ready(JobRead::Update(update)) => return Ok(Some(update)),
+                Poll::Ready(JobRead::End(end)) => {
+                    self.progress.end(end);
                     return Ok(None);
                 }
-                Ok(Ok(other)) => tracing::trace!(?other, "job step not used"),
-                Ok(Err(err)) => {
-                    self.progress.end(Err(err));
-                    return Ok(None);
-                }
-                Err(RecvError::Timeout) => {
-                    return Err(Error::Client(ClientError::Timeout {
-                        acknowledged: self.progress.handle().is_some(),
-                    }));
-                }
-                Err(RecvError::Disconnected) => {
-                    self.progress.end(Err(Error::Shutdown));
-                    return Ok(None);
+                Poll::Pending => {}
+            }
+            // Parking may end early (another unpark, or spuriously): the
+            // loop looks again.
+            match deadline {
+                None => thread::park(),
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::Client(ClientError::Timeout {
+                            acknowledged: self.progress.handle().is_some(),
+                        }));
+                    }
+                    thread::park_timeout(left);
                 }
             }
         }
@@ -368,35 +311,35 @@ impl Job {
 
     /// Blocks until the next update; `None` once the job has ended.
     pub fn next_update(&mut self) -> Option<JobUpdate> {
-        self.read(Patience::Forever).unwrap_or(None)
+        self.read(None).unwrap_or(None)
     }
 
     /// Like [`next_update`](Job::next_update), giving up with
     /// [`ClientError::Timeout`] after `timeout` (the job goes on).
     pub fn next_update_timeout(&mut self, timeout: Duration) -> Result<Option<JobUpdate>, Error> {
-        self.read(Patience::Until(Instant::now() + timeout))
+        self.read(Some(Instant::now() + timeout))
     }
 
     /// Blocks until the job ends and returns how (updates not read yet are
     /// dropped).
     pub fn wait(mut self) -> Result<JobOutcome, Error> {
-        self.finish(Patience::Forever)
+        self.finish(None)
     }
 
     /// Like [`wait`](Job::wait), giving up with [`ClientError::Timeout`]
     /// after `timeout` (acknowledged when the server had created the job);
     /// the job goes on and can be waited on again.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<JobOutcome, Error> {
-        self.finish(Patience::Until(Instant::now() + timeout))
+        self.finish(Some(Instant::now() + timeout))
     }
 
-    fn finish(&mut self, patience: Patience) -> Result<JobOutcome, Error> {
+    fn finish(&mut self, deadline: Option<Instant>) -> Result<JobOutcome, Error> {
         loop {
             if let Some(outcome) = self.progress.take_outcome() {
                 return outcome;
             }
             // Updates nobody iterates are dropped.
-            self.read(patience)?;
+            self.read(deadline)?;
         }
     }
 }
@@ -415,5 +358,67 @@ impl Drop for Job {
         if self.progress.awaited() {
             self.client.send(Command::Forget { key: self.key });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gearman_proto::client::{JobStep, ServerId};
+    use gearman_proto::observe::SubmitSpan;
+
+    /// A job on `client` whose steps the test sends itself.
+    fn job(client: &Client) -> (StepSender, Job) {
+        let (sender, steps) = job_steps();
+        let job = Job {
+            key: 0,
+            steps,
+            client: client.handle.clone(),
+            progress: JobProgress::new(true),
+            span: SubmitSpan::new(tracing::Span::none()),
+        };
+        (sender, job)
+    }
+
+    // The thread waiting on a job parks, so only the step's unpark can let
+    // it return with the outcome; the acknowledgement before it is kept.
+    #[test]
+    fn a_parked_wait_wakes_for_a_step_from_another_thread() {
+        let client = Client::new(["127.0.0.1:9"]).unwrap();
+        let (sender, mut job) = job(&client);
+        let handle = JobHandle {
+            server: ServerId(0),
+            handle: "H:1".into(),
+        };
+        let acknowledged = JobStep::Created(handle.clone());
+        assert!(sender.send(acknowledged).is_ok());
+        assert!(matches!(
+            job.wait_timeout(Duration::from_millis(20)),
+            Err(Error::Client(ClientError::Timeout { acknowledged: true }))
+        ));
+        let feeder = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            let done = JobStep::End(Ok(JobOutcome::Complete("done".into())));
+            assert!(sender.send(done).is_ok());
+            sender
+        });
+        assert_eq!(
+            job.wait_timeout(Duration::from_secs(10)).unwrap(),
+            JobOutcome::Complete("done".into())
+        );
+        assert_eq!(job.handle(), Some(&handle));
+        drop(feeder.join().unwrap());
+    }
+
+    #[test]
+    fn a_job_whose_sender_is_gone_ends_with_shutdown() {
+        let client = Client::new(["127.0.0.1:9"]).unwrap();
+        let (sender, job) = job(&client);
+        let feeder = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            drop(sender);
+        });
+        assert!(matches!(job.wait(), Err(Error::Shutdown)));
+        feeder.join().unwrap();
     }
 }

@@ -254,7 +254,9 @@ impl<D: Driven> Machine<D> {
     /// Applies one user command; false when the machine has ended. A thread
     /// that finds the machine busy leaves the command to the thread holding
     /// it rather than waiting: no thread sleeps on the lock to hand over a
-    /// result or a submit, and the holder writes them out together.
+    /// result or a submit, and the holder writes them out together. (Waiting
+    /// for the lock instead, which nothing here would deadlock, cost a
+    /// quarter of the rate at 64 jobs in flight.)
     pub(crate) fn command(&self, command: D::Command) -> bool {
         let _end = EndOnPanic(self);
         let Some(mut state) = self.try_lock() else {
