@@ -131,8 +131,9 @@ impl ClientDriver {
     /// to `work` (a job's outcome) does not make the task wake itself,
     /// since `work` is polled right after the driver anyway; and when
     /// `work` wakes itself while polled (`FuturesUnordered` does, each time
-    /// all of its futures are pending), it is polled again at once, up to
-    /// four times, rather than through the executor.
+    /// all of its futures are pending) or queues requests for the driver,
+    /// the two are polled again at once, up to four times, rather than
+    /// through the executor.
     ///
     /// ```no_run
     /// use gearman_async_std::{Client, JobOutcome, JobRequest};

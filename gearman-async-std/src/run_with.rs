@@ -1,12 +1,13 @@
 //! A future and a client's driver run together in one task (see
 //! [`ClientDriver::run_with`]): the driver is polled first, then the
-//! future, and wake-ups the driver gives the future on the way are absorbed
-//! rather than making the task wake itself. So is a wake-up the future
-//! gives itself while polled (`FuturesUnordered` does so whenever it polled
-//! all of its futures and they are pending): it is answered by polling
-//! again at once, a few times at most. Under async-io's `block_on` a task
-//! that wakes itself costs one more turn of the reactor (five system calls)
-//! before it runs again.
+//! future, and wake-ups either gives the other (or itself) on the way are
+//! absorbed rather than making the task wake itself: the driver's outcomes
+//! waking the future, the future's requests waking the driver,
+//! `FuturesUnordered` waking itself whenever it polled all of its futures
+//! and they are pending. Each is answered by polling again at once, a few
+//! times at most. Under async-io's `block_on` a task that wakes itself
+//! costs one more turn of the reactor (five system calls) before it runs
+//! again.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -27,14 +28,14 @@ const ABSORBED: u8 = 2;
 /// future keeps waking itself; then the task yields to the executor.
 const POLLS_PER_WAKE: usize = 4;
 
-/// The waker the future is polled with.
-struct WorkWaker {
+/// The waker the driver or the future is polled with.
+struct AbsorbingWaker {
     /// The task's own waker, as of its latest poll.
     task: Mutex<Option<Waker>>,
     state: AtomicU8,
 }
 
-impl WorkWaker {
+impl AbsorbingWaker {
     fn set_task(&self, waker: &Waker) {
         let mut task = self
             .task
@@ -46,7 +47,7 @@ impl WorkWaker {
     }
 }
 
-impl Wake for WorkWaker {
+impl Wake for AbsorbingWaker {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -79,29 +80,41 @@ impl Wake for WorkWaker {
 
 pub(crate) async fn run_with<F: Future>(driver: &mut ClientDriver, work: F) -> F::Output {
     let mut work = pin!(work);
-    let shared = Arc::new(WorkWaker {
-        task: Mutex::new(None),
-        state: AtomicU8::new(FORWARDING),
-    });
-    let work_waker = Waker::from(shared.clone());
+    let absorbing = || {
+        Arc::new(AbsorbingWaker {
+            task: Mutex::new(None),
+            state: AtomicU8::new(FORWARDING),
+        })
+    };
+    let (work_shared, driver_shared) = (absorbing(), absorbing());
+    let work_waker = Waker::from(work_shared.clone());
+    let driver_waker = Waker::from(driver_shared.clone());
     let mut driver_done = false;
     std::future::poll_fn(|cx| {
-        shared.set_task(cx.waker());
+        work_shared.set_task(cx.waker());
+        driver_shared.set_task(cx.waker());
         for _ in 0..POLLS_PER_WAKE {
-            shared.state.store(ABSORBING, Ordering::Release);
+            work_shared.state.store(ABSORBING, Ordering::Release);
+            driver_shared.state.store(ABSORBING, Ordering::Release);
             if !driver_done {
-                driver_done = Pin::new(&mut *driver).poll(cx).is_ready();
+                driver_done = Pin::new(&mut *driver)
+                    .poll(&mut Context::from_waker(&driver_waker))
+                    .is_ready();
                 // Whatever was absorbed is seen by the poll just below. A
                 // read-modify-write, for the same reason as in `wake_by_ref`.
-                shared.state.swap(ABSORBING, Ordering::AcqRel);
+                work_shared.state.swap(ABSORBING, Ordering::AcqRel);
             }
             if let Poll::Ready(output) = work.as_mut().poll(&mut Context::from_waker(&work_waker)) {
-                shared.state.store(FORWARDING, Ordering::Release);
+                work_shared.state.store(FORWARDING, Ordering::Release);
+                driver_shared.state.store(FORWARDING, Ordering::Release);
                 return Poll::Ready(output);
             }
-            // Woken during its poll (or since, from another thread): poll
+            // Woken during its poll (or since, from another thread), or the
+            // driver woken by the future's requests or by itself: poll
             // again now rather than through the executor.
-            if shared.state.swap(FORWARDING, Ordering::AcqRel) != ABSORBED {
+            let work_woken = work_shared.state.swap(FORWARDING, Ordering::AcqRel) == ABSORBED;
+            let driver_woken = driver_shared.state.swap(FORWARDING, Ordering::AcqRel) == ABSORBED;
+            if !work_woken && (driver_done || !driver_woken) {
                 return Poll::Pending;
             }
         }
@@ -123,13 +136,13 @@ mod tests {
         send_and_sync::<crate::Client>();
         send_and_sync::<crate::Job>();
         send::<ClientDriver>();
-        send::<WorkWaker>();
+        send::<AbsorbingWaker>();
     }
 
     #[test]
     fn wake_ups_while_absorbing_are_noted_and_others_reach_the_task() {
         let (counter, task) = CountingWaker::new();
-        let shared = Arc::new(WorkWaker {
+        let shared = Arc::new(AbsorbingWaker {
             task: Mutex::new(None),
             state: AtomicU8::new(FORWARDING),
         });
@@ -144,6 +157,33 @@ mod tests {
 
         work_waker.wake_by_ref();
         assert_eq!(counter.count(), 1);
+    }
+
+    #[test]
+    fn requests_the_future_sends_while_the_driver_is_busy_wake_no_one() {
+        // A connect that never ends keeps every wake-up in this test.
+        let never = |_: &str| -> crate::transport::Connecting { Box::pin(std::future::pending()) };
+        let config = crate::ClientConfig::new(["127.0.0.1:1"]);
+        let (client, mut driver) = crate::Client::with_connector(config, never).unwrap();
+        let (counter, task) = CountingWaker::new();
+        // The first request finds the driver idle and is applied directly;
+        // the second is queued for the driver, which is woken for it.
+        let mut first = pin!(client.echo("one"));
+        let mut second = pin!(client.echo("two"));
+        let polls = AtomicU8::new(0);
+        let work = std::future::poll_fn(|cx| {
+            polls.fetch_add(1, Ordering::SeqCst);
+            assert!(first.as_mut().poll(cx).is_pending());
+            assert!(second.as_mut().poll(cx).is_pending());
+            Poll::<()>::Pending
+        });
+        let run = pin!(run_with(&mut driver, work));
+        assert!(run.poll(&mut Context::from_waker(&task)).is_pending());
+        assert_eq!(counter.count(), 0, "the task must not be woken");
+        assert!(
+            polls.load(Ordering::SeqCst) >= 2,
+            "the driver's wake-up polls again"
+        );
     }
 
     /// A future that wakes itself each time it is polled (as

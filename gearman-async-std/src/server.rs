@@ -57,6 +57,9 @@ type Handshake = Pin<Box<dyn Future<Output = (SocketAddr, io::Result<Connection>
 struct Listening {
     listener: Async<TcpListener>,
     accept_pause: Option<Timer>,
+    /// The listener may have a connection waiting that no wake-up
+    /// announced: accept before asking the reactor.
+    acceptable: bool,
     serving: Serving,
     acceptor: Option<Arc<dyn Acceptor>>,
     handshake_timeout: Duration,
@@ -134,6 +137,18 @@ impl Listening {
         }
         let mut progressed = false;
         for _ in 0..ACCEPTS_PER_ROUND {
+            // Asked first once an accept found nothing, so that a round with
+            // no connect waiting costs no system call.
+            if !self.acceptable {
+                match self.listener.poll_readable(cx) {
+                    Poll::Ready(Ok(())) => self.acceptable = true,
+                    Poll::Ready(Err(err)) => {
+                        tracing::warn!(%err, "listener failed");
+                        return progressed;
+                    }
+                    Poll::Pending => return progressed,
+                }
+            }
             match self.listener.get_ref().accept() {
                 Ok((stream, peer)) => {
                     progressed = true;
@@ -148,14 +163,7 @@ impl Listening {
                         Err(err) => tracing::warn!(%peer, %err, "accepted socket unusable"),
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    match self.listener.poll_readable(cx) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(err)) => tracing::warn!(%err, "listener failed"),
-                        Poll::Pending => {}
-                    }
-                    return progressed;
-                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.acceptable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     tracing::warn!(%err, "accept failed");
@@ -238,6 +246,7 @@ impl Server {
         let listening = Listening {
             listener: self.listener,
             accept_pause: None,
+            acceptable: true,
             serving: Serving::default(),
             acceptor: self.acceptor,
             handshake_timeout: self.handshake_timeout,

@@ -1,15 +1,20 @@
 //! The load generator on `gearman-async-std`: our client (and, unless told
 //! otherwise, our worker and the embedded server) in this process.
 //!
-//! Everything runs in one task under async-std's `block_on`, the way the
-//! crate recommends for latency: the client's driver runs with the code that
-//! submits (`ClientDriver::run_with`, so a job's bytes and its outcome never
-//! cross threads), and the worker and server futures are joined alongside,
-//! as a worker or server process would run them in its own `block_on`.
-//! Nothing is spawned, so `--threads` does not apply.
+//! The client and worker run in one task under async-std's `block_on`, the
+//! way the crate recommends for latency: the client's driver runs with the
+//! code that submits (`ClientDriver::run_with`, so a job's bytes and its
+//! outcome never cross threads), and the worker futures are joined
+//! alongside, as a worker process would run them in its own `block_on`. The
+//! embedded server runs under its own `block_on` on a thread of its own, as a
+//! server process would, so the client and worker carry the same load as
+//! through gearmand, which has threads of its own too. Nothing is spawned on
+//! async-std's executor, so `--threads` does not apply.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use async_std::channel;
@@ -26,43 +31,85 @@ use crate::tls::{self, Tls};
 /// How long the server and workers get to stop once the load is done.
 const PATIENCE: Duration = Duration::from_secs(5);
 
-/// A server or worker future run next to the load.
+/// A worker future run next to the load.
 type Background<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-/// Runs the whole load in one task on the calling thread.
+/// Runs the load in one task on the calling thread, and the embedded server
+/// (unless `--server` names one) on a thread of its own.
 pub fn run(args: &Args) -> Result<Finished, String> {
-    async_std::task::block_on(run_async(args))
-}
-
-async fn run_async(args: &Args) -> Result<Finished, String> {
-    // Dropping `stop` ends every `until_stopped` future.
-    let (stop, stopped) = channel::bounded::<()>(1);
-    let until_stopped = |stopped: channel::Receiver<()>| async move {
-        let _ = stopped.recv().await;
-    };
-    let mut background: Vec<Background<'_>> = Vec::new();
     let tls = Tls::for_run(args.tls);
     let tls = tls.as_ref();
+    // Dropping `stop` ends every `until_stopped` future, the server's too.
+    let (stop, stopped) = channel::bounded::<()>(1);
+    thread::scope(|scope| {
+        let (addr, label) = match &args.server {
+            Some(addr) => (addr.clone(), "async-std".to_owned()),
+            None => serve_embedded(scope, tls, stopped.clone())?,
+        };
+        async_std::task::block_on(run_async(args, tls, addr, label, stop, stopped))
+    })
+}
+
+/// Future that completes once `stop` (the sender of `stopped`) is dropped.
+async fn until_stopped(stopped: channel::Receiver<()>) {
+    let _ = stopped.recv().await;
+}
+
+/// Starts the embedded server on a thread of `scope`, which serves until
+/// `stopped` closes; returns the address clients dial and the run's label.
+fn serve_embedded<'scope>(
+    scope: &'scope thread::Scope<'scope, '_>,
+    tls: Option<&'scope Tls>,
+    stopped: channel::Receiver<()>,
+) -> Result<(String, String), String> {
+    let (bound, address) = mpsc::sync_channel(1);
+    thread::Builder::new()
+        .name("embedded server".to_owned())
+        .spawn_scoped(scope, move || {
+            async_std::task::block_on(async {
+                match bind(tls).await {
+                    Ok((server, addr)) => {
+                        let _ = bound.send(Ok(addr));
+                        let _ = server.serve_until(until_stopped(stopped)).await;
+                    }
+                    Err(err) => {
+                        let _ = bound.send(Err(err));
+                    }
+                }
+            })
+        })
+        .map_err(|err| format!("cannot start the embedded server: {err}"))?;
+    // The sender is dropped without a word only if the thread panicked.
+    let addr = address
+        .recv()
+        .map_err(|_| "the embedded server's thread failed".to_owned())??;
+    Ok(tls::address(tls, addr, "async-std"))
+}
+
+/// The embedded server on a free loopback port, and that address.
+async fn bind(tls: Option<&Tls>) -> Result<(Server, std::net::SocketAddr), String> {
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .map_err(|err| format!("cannot start the embedded server: {err}"))?;
+    let server =
+        tools::tls::async_std::server(server, tls::server(tls)).map_err(|err| err.to_string())?;
+    let addr = server
+        .local_addr()
+        .map_err(|err| format!("no address: {err}"))?;
+    Ok((server, addr))
+}
+
+async fn run_async(
+    args: &Args,
+    tls: Option<&Tls>,
+    addr: String,
+    label: String,
+    stop: channel::Sender<()>,
+    stopped: channel::Receiver<()>,
+) -> Result<Finished, String> {
+    let mut background: Vec<Background<'_>> = Vec::new();
     let connector =
         || tools::tls::async_std::connector(tls::client(tls)).map_err(|e| e.to_string());
-    let (addr, label) = match &args.server {
-        Some(addr) => (addr.clone(), "async-std".to_owned()),
-        None => {
-            let server = Server::bind("127.0.0.1:0")
-                .await
-                .map_err(|err| format!("cannot start the embedded server: {err}"))?;
-            let server = tools::tls::async_std::server(server, tls::server(tls))
-                .map_err(|err| err.to_string())?;
-            let addr = server
-                .local_addr()
-                .map_err(|err| format!("no address: {err}"))?;
-            let serve = server.serve_until(until_stopped(stopped.clone()));
-            background.push(Box::pin(async move {
-                let _ = serve.await;
-            }));
-            tls::address(tls, addr, "async-std")
-        }
-    };
     let function = args.function_to_call();
 
     if args.worker_concurrency > 0 {
@@ -103,8 +150,8 @@ async fn run_async(args: &Args) -> Result<Finished, String> {
     let background = pin!(async {
         future::join_all(background).await;
     });
-    // The load decides when the run ends; then the server and workers get
-    // `PATIENCE` to finish.
+    // The load decides when the run ends; then the workers get `PATIENCE` to
+    // finish.
     let stopped_waiting = pin!(async {
         until_stopped(stopped).await;
         async_std::task::sleep(PATIENCE).await;
