@@ -459,6 +459,28 @@ fn sleeping_worker_gets_one_noop_per_sleep_and_presleep_with_work_gets_noop_at_o
 }
 
 #[test]
+fn pre_sleep_with_a_completion_and_no_no_job_before_it_still_gets_a_noop_for_queued_work() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    let worker = h.worker(&["f"]);
+    let h1 = h.submit(c, SubmitJobBg, "f", "", b"1");
+    h.submit(c, SubmitJobBg, "f", "", b"2");
+    assert_eq!(parse(&h.grab(worker))[0].0, JobAssign);
+    // A worker that sleeps first sends its result and PRE_SLEEP in one
+    // write, with no NO_JOB since its last grab.
+    h.send(
+        worker,
+        &pkts(&[(WorkCompleteReq, &[&h1, b""]), (PreSleep, &[])]),
+    );
+    assert_eq!(h.recv(worker), pkt(Noop, &[]), "job 2 is queued");
+    assert_eq!(parse(&h.grab(worker))[0].0, JobAssign);
+    h.req(worker, PreSleep, &[]);
+    assert!(h.recv(worker).is_empty(), "nothing queued: it sleeps");
+    h.submit(c, SubmitJobBg, "f", "", b"3");
+    assert_eq!(h.recv(worker), pkt(Noop, &[]));
+}
+
+#[test]
 fn many_sleeping_workers_are_all_woken_or_as_many_as_configured() {
     let mut h = Harness::new();
     let c = h.connect();
