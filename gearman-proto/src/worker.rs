@@ -32,6 +32,15 @@
 //!   PRE_SLEEP and sleeps until a NOOP. Only a grab reply, or a NOOP while
 //!   asleep, changes the state; a stray NO_JOB is ignored, so no packet
 //!   sequence makes the worker grab in a loop on its own.
+//! - **Sleeping first.** With nothing else in flight, a connection whose
+//!   last speculative grab (the one after a job, not after a NOOP) came
+//!   back NO_JOB sends PRE_SLEEP instead of the next one, in the same
+//!   write as the result: the server NOOPs at once if work is queued, so
+//!   one job at a time costs two wake-ups (NOOP, assignment), not three.
+//!   Every fourth such grab is still sent, so a backlog is noticed within
+//!   three jobs (each costing a round trip more until then) and ends the
+//!   sleeping first; while the queue stays empty that probe costs one
+//!   NO_JOB every four jobs.
 //! - **NOOP while not asleep is ignored**, and nothing is lost by it: while
 //!   grabs are outstanding, the server processes them after it sent the
 //!   NOOP (one ordered stream per connection), so their replies already
@@ -992,7 +1001,7 @@ impl Worker {
         match self.links[index].grab_step(GrabEvent::Assigned, false) {
             GrabOutcome::Moved => {}
             GrabOutcome::Close => return self.close_and_retry(index, now),
-            GrabOutcome::Ignored => return,
+            GrabOutcome::Ignored | GrabOutcome::Slept => return,
         }
         let server = ServerId(self.links[index].server);
         let conn = self.links[index]
@@ -1143,7 +1152,10 @@ impl Worker {
             let index = self.rotation % servers;
             self.rotation = (index + 1) % servers;
             searched += 1;
-            if self.links[index].grab_step(GrabEvent::SlotFree, false) == GrabOutcome::Moved {
+            let lone = busy == 0;
+            if self.links[index].grab_step(GrabEvent::SlotFree { lone }, false)
+                == GrabOutcome::Moved
+            {
                 busy += 1;
                 searched = 0;
             }

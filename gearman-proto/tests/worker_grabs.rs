@@ -252,3 +252,98 @@ fn a_connection_wakes_with_half_the_grabs_it_had_before_sleeping() {
     peer.send(0, Noop, &[]);
     peer.expect(0, &[UNIQ, UNIQ]);
 }
+
+/// A worker with one slot whose speculative grab after a job found the
+/// queue empty: it now sleeps first.
+fn sleeping_first() -> Peer {
+    let mut peer = Peer::connected(limit(1));
+    peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    let job = peer.take_job();
+    peer.worker.work_complete(job.id, b"").unwrap();
+    peer.drain();
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), UNIQ]);
+    peer.send(0, NoJob, &[]);
+    peer.expect(0, &[(PreSleep, &[])]);
+    peer
+}
+
+/// Wakes the worker, assigns `handle` and completes it; returns what the
+/// completion sent after WORK_COMPLETE.
+fn noop_job_complete(peer: &mut Peer, handle: &[u8]) -> Vec<gearman_proto::Command> {
+    peer.send(0, Noop, &[]);
+    peer.expect(0, &[UNIQ]);
+    peer.send(0, JobAssign, &[handle, b"f", b""]);
+    let job = peer.take_job();
+    peer.worker.work_complete(job.id, b"").unwrap();
+    peer.drain();
+    let sent = peer.take_sent(0);
+    assert_eq!(sent[0].command(), WorkCompleteReq);
+    sent[1..].iter().map(|p| p.command()).collect()
+}
+
+#[test]
+fn a_lone_job_after_an_empty_queue_sends_pre_sleep_with_its_completion() {
+    let mut peer = sleeping_first();
+    assert_eq!(noop_job_complete(&mut peer, b"H:2"), [PreSleep]);
+    assert_eq!(peer.worker.grab_state(sid(0)), Some(GrabState::Asleep));
+    assert_eq!(busy(&peer), 0);
+    // Every few jobs a grab still goes out in its place, to find a backlog.
+    assert_eq!(noop_job_complete(&mut peer, b"H:3"), [PreSleep]);
+    assert_eq!(noop_job_complete(&mut peer, b"H:4"), [PreSleep]);
+    assert_eq!(noop_job_complete(&mut peer, b"H:5"), [GrabJobUniq]);
+    // The probe found the queue empty: sleeping first goes on.
+    peer.send(0, NoJob, &[]);
+    peer.expect(0, &[(PreSleep, &[])]);
+    assert_eq!(noop_job_complete(&mut peer, b"H:6"), [PreSleep]);
+}
+
+#[test]
+fn a_probe_grab_that_gets_a_job_stops_sleeping_first() {
+    let mut peer = sleeping_first();
+    for handle in [b"H:2", b"H:3", b"H:4"] {
+        assert_eq!(noop_job_complete(&mut peer, handle), [PreSleep]);
+    }
+    assert_eq!(noop_job_complete(&mut peer, b"H:5"), [GrabJobUniq]);
+    // A backlog: the probe gets a job, so the next free slot grabs.
+    peer.send(0, JobAssign, &[b"H:6", b"f", b""]);
+    let job = peer.take_job();
+    peer.worker.work_complete(job.id, b"").unwrap();
+    peer.drain();
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:6", b""]), UNIQ]);
+    peer.send(0, JobAssign, &[b"H:7", b"f", b""]);
+    let job = peer.take_job();
+    peer.worker.work_complete(job.id, b"").unwrap();
+    peer.drain();
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:7", b""]), UNIQ]);
+}
+
+#[test]
+fn a_noop_always_leads_to_a_grab_even_when_sleeping_first() {
+    let mut peer = sleeping_first();
+    // The grab after a NOOP is never replaced, whatever it gets.
+    for _ in 0..3 {
+        peer.send(0, Noop, &[]);
+        peer.expect(0, &[UNIQ]);
+        peer.send(0, NoJob, &[]);
+        peer.expect(0, &[(PreSleep, &[])]);
+    }
+    assert_eq!(noop_job_complete(&mut peer, b"H:2"), [PreSleep]);
+}
+
+#[test]
+fn with_another_job_running_a_free_slot_grabs_even_when_the_queue_was_empty() {
+    let mut peer = Peer::connected(limit(2));
+    peer.send(0, JobAssign, &[b"H:1", b"f", b""]);
+    let first = peer.take_job();
+    peer.expect(0, &[UNIQ]);
+    // That speculative grab finds the queue empty.
+    peer.send(0, NoJob, &[]);
+    peer.expect(0, &[(PreSleep, &[])]);
+    peer.send(0, Noop, &[]);
+    peer.expect(0, &[UNIQ]);
+    peer.send(0, JobAssign, &[b"H:2", b"f", b""]);
+    peer.take_job();
+    peer.worker.work_complete(first.id, b"").unwrap();
+    peer.drain();
+    peer.expect(0, &[(WorkCompleteReq, &[b"H:1", b""]), UNIQ]);
+}

@@ -155,6 +155,10 @@ pub enum WorkerEvent {
 ///
 /// ```text
 /// Idle              -- slot free, grab sent --------------> AwaitingGrabReply
+/// Idle              -- last grab got a job, the last such
+///                      speculative grab got NO_JOB, nothing
+///                      in flight: slot free, PRE_SLEEP sent
+///                      instead (but a grab every 4th time) --> Asleep
 /// AwaitingGrabReply -- slot free, fewer grabs out than the
 ///                      connection's window (one more per job,
 ///                      halved at each sleep), no NO_JOB yet,
@@ -170,6 +174,10 @@ pub enum WorkerEvent {
 /// Asleep            -- NOOP -------------------------------> Idle
 /// ```
 ///
+/// Sleeping first relies on the server answering PRE_SLEEP with NOOP at
+/// once when work is queued, as it must anyway for the PRE_SLEEP after
+/// NO_JOB; it saves the NO_JOB round trip when one job at a time comes in.
+///
 /// Nothing else changes the state: a NOOP while idle or awaiting a reply,
 /// and a NO_JOB or ERROR with no grab outstanding, are ignored. No reply
 /// even to GRAB_JOB, or to several grabs at once, or an assignment with no
@@ -181,11 +189,12 @@ pub enum WorkerEvent {
 pub enum GrabState {
     /// Not grabbing; work may be waiting (the connection is new, its last
     /// grab got a job, or a NOOP woke it), so it grabs when a concurrency
-    /// slot is free.
+    /// slot is free, unless it sleeps first (see above).
     Idle,
     /// One or more grabs were sent and not all answered.
     AwaitingGrabReply,
-    /// NO_JOB came back and PRE_SLEEP was sent; only a NOOP wakes it.
+    /// NO_JOB came back, or the queue is usually empty after a job, and
+    /// PRE_SLEEP was sent; only a NOOP wakes it.
     Asleep,
 }
 

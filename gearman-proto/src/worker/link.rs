@@ -58,6 +58,18 @@ pub(super) struct Connection {
     /// queue was empty, so no more grabs join them, and the connection
     /// sleeps once they are all answered.
     queue_empty: bool,
+    /// Idle because its last grab got a job: the grab at the next free
+    /// slot is speculative, work may or may not be queued.
+    after_job: bool,
+    /// The one grab outstanding was sent speculatively; its answer says
+    /// whether the queue is usually empty right after a job.
+    speculating: bool,
+    /// The last speculative grab answered was NO_JOB: with nothing else in
+    /// flight the connection sends PRE_SLEEP in its place (see
+    /// [`SLEEP_FIRST_PROBE`]).
+    sleep_first: bool,
+    /// Speculative grabs replaced by PRE_SLEEP since the last one sent.
+    slept_first: u8,
     /// While a grab is outstanding: when the reply to the oldest one is
     /// overdue, counted from when it was sent or the previous reply came.
     /// `None` until the worker next learns the time (a grab sent from a
@@ -87,6 +99,10 @@ impl Connection {
             max_grabs: max_grabs.max(1),
             window: 1,
             queue_empty: false,
+            after_job: false,
+            speculating: false,
+            sleep_first: false,
+            slept_first: 0,
             grab_deadline: None,
             grab_mode,
             decoder: Decoder::new().with_max_packet_size(max_packet_size),
@@ -130,11 +146,21 @@ impl Link {
     }
 }
 
+/// Every how many speculative grabs a connection that sleeps first still
+/// sends one, to notice a backlog: the server answers each PRE_SLEEP at once
+/// with NOOP then, so sleeping first costs a round trip per job (PRE_SLEEP,
+/// NOOP, grab, job instead of grab, job) until a grab gets a job and the
+/// connection stops sleeping first, at most `SLEEP_FIRST_PROBE - 1` round
+/// trips each time a backlog builds. While the queue stays empty the probe
+/// costs its NO_JOB: one wake-up more every `SLEEP_FIRST_PROBE` jobs.
+const SLEEP_FIRST_PROBE: u8 = 4;
+
 /// What can move a connection's grab cycle; [`Link::grab_step`] applies it.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum GrabEvent<'a> {
-    /// A concurrency slot is free for this connection.
-    SlotFree,
+    /// A concurrency slot is free for this connection. `lone`: nothing is
+    /// in flight on the worker (no job running, no grab outstanding).
+    SlotFree { lone: bool },
     /// NOOP arrived.
     Noop,
     /// NO_JOB arrived.
@@ -155,6 +181,8 @@ pub(super) enum GrabOutcome {
     /// A grab was sent or answered, or a plainer grab replaced the one
     /// outstanding.
     Moved,
+    /// PRE_SLEEP was sent in place of a speculative grab.
+    Slept,
     /// The connection must be closed: an assignment with no grab
     /// outstanding, or no reply even to GRAB_JOB or to a form the server
     /// had answered.
@@ -176,12 +204,27 @@ impl Link {
             return GrabOutcome::Ignored;
         };
         match (conn.grab_state, event) {
-            (Idle, GrabEvent::SlotFree) if !draining => {
+            (Idle, GrabEvent::SlotFree { lone }) if !draining => {
+                let speculative = std::mem::take(&mut conn.after_job);
+                if speculative && lone && conn.sleep_first {
+                    conn.slept_first += 1;
+                    if conn.slept_first < SLEEP_FIRST_PROBE {
+                        // The queue is usually empty after a job: ask the
+                        // server to NOOP when there is work (at once if
+                        // there is some now) and skip the NO_JOB.
+                        send(conn, Command::PreSleep, &[]);
+                        conn.window = (conn.window / 2).max(1);
+                        conn.grab_state = Asleep;
+                        return GrabOutcome::Slept;
+                    }
+                    conn.slept_first = 0;
+                }
+                conn.speculating = speculative;
                 conn.send_grab();
                 conn.grab_state = AwaitingGrabReply;
                 conn.grab_deadline = None;
             }
-            (AwaitingGrabReply, GrabEvent::SlotFree)
+            (AwaitingGrabReply, GrabEvent::SlotFree { .. })
                 if !draining && !conn.queue_empty && conn.grabs < conn.window =>
             {
                 // Joins the grabs outstanding; the deadline stays the
@@ -190,10 +233,16 @@ impl Link {
             }
             (Asleep, GrabEvent::Noop) => conn.grab_state = Idle,
             (AwaitingGrabReply, GrabEvent::Assigned) => {
+                if std::mem::take(&mut conn.speculating) {
+                    conn.sleep_first = false;
+                }
                 conn.window = (conn.window + 1).min(conn.max_grabs);
                 conn.answered(draining);
             }
             (AwaitingGrabReply, GrabEvent::NoJob) => {
+                if std::mem::take(&mut conn.speculating) {
+                    conn.sleep_first = true;
+                }
                 conn.queue_empty = true;
                 conn.answered(draining);
             }
@@ -201,6 +250,7 @@ impl Link {
                 // The form was answered before, so this is no refusal of the
                 // form: take it as an answer without a job.
                 tracing::warn!(server = %addr, code = %String::from_utf8_lossy(code), "job server refused one of several grabs; taken as NO_JOB");
+                conn.speculating = false;
                 conn.queue_empty = true;
                 conn.answered(draining);
             }
@@ -276,6 +326,7 @@ impl Connection {
             self.window = (self.window / 2).max(1);
             GrabState::Asleep
         } else {
+            self.after_job = !self.queue_empty;
             GrabState::Idle
         };
         self.queue_empty = false;
@@ -285,6 +336,7 @@ impl Connection {
     fn forget_grabs(&mut self) {
         self.grabs = 0;
         self.queue_empty = false;
+        self.speculating = false;
         self.grab_state = GrabState::Idle;
     }
 
