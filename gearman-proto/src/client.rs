@@ -395,7 +395,9 @@ impl Client {
     /// See [`JobRequest`] for the unique id sent when none is given.
     pub fn submit(&mut self, request: JobRequest, now: Instant) -> Result<JobId, UsageError> {
         self.check_open()?;
-        self.submit_admitted(request, now)
+        // Boxed here, where the job keeps it: moved by value through the
+        // call, the request would be copied once more on the way.
+        self.submit_admitted(Box::new(request), now)
     }
 
     /// [`submit`](Client::submit) for a submit the caller accepted before
@@ -403,7 +405,7 @@ impl Client {
     /// goes out while the client drains.
     pub(crate) fn submit_admitted(
         &mut self,
-        request: JobRequest,
+        request: Box<JobRequest>,
         now: Instant,
     ) -> Result<JobId, UsageError> {
         if self.closing == Closing::Closed {
@@ -424,7 +426,7 @@ impl Client {
         self.jobs.insert(
             id,
             Job {
-                request: Some(Box::new(request)),
+                request: Some(request),
                 unique,
                 state: JobState::Queued {
                     server: ServerId(0),
@@ -434,8 +436,7 @@ impl Client {
                 connect_failures: 0,
             },
         );
-        let no_server = self.no_server();
-        self.dispatch(id, now, no_server);
+        self.dispatch(id, now, None);
         Ok(id)
     }
 
@@ -847,22 +848,19 @@ impl Client {
         conn.fifo.push_back(Pending { kind, deadline });
     }
 
-    /// Routes job `id` and queues its submit; ends it with `no_server` if no
-    /// server is up.
-    fn dispatch(&mut self, id: JobId, now: Instant, no_server: ClientError) {
-        let Some(job) = self.jobs.get(&id).filter(|job| job.request.is_some()) else {
+    /// Routes job `id` and queues its submit; ends it with `no_server` (the
+    /// client's [`ClientError::NoServer`] when `None`) if no server is up.
+    fn dispatch(&mut self, id: JobId, now: Instant, no_server: Option<ClientError>) {
+        let Some(job) = self.jobs.get_mut(&id).filter(|job| job.request.is_some()) else {
             return;
         };
-        let unique = job.unique.clone();
+        // Taken out while routing borrows the whole client, and put back
+        // below: a clone of a generated unique (Vec-backed) would allocate.
+        let unique = std::mem::take(&mut job.unique);
         let key = (!unique.is_empty()).then_some(&unique[..]);
         let Some(server) = self.route(key, now) else {
-            self.end_job(
-                id,
-                ClientEvent::JobError {
-                    job: id,
-                    error: no_server,
-                },
-            );
+            let error = no_server.unwrap_or_else(|| self.no_server());
+            self.end_job(id, ClientEvent::JobError { job: id, error });
             return;
         };
         let deadline = self.config.request_timeout.map(|t| after(now, t));
@@ -872,6 +870,7 @@ impl Client {
         else {
             unreachable!("the job was found above and the connection was just opened");
         };
+        job.unique = unique;
         job.state = JobState::Queued { server };
         if exceptions && conn.exceptions == ExceptionsOption::NotSent {
             encode_fields(&mut conn.out, Command::OptionReq, &[b"exceptions"])
@@ -1014,7 +1013,7 @@ impl Client {
             }
         }
         for job in retry {
-            self.dispatch(job, now, lost.clone());
+            self.dispatch(job, now, Some(lost.clone()));
         }
     }
 

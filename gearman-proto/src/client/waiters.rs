@@ -263,7 +263,7 @@ impl<J, R> Waiters<J, R> {
         } = submission;
         // Accepted before any close (a later submit is refused in `call`).
         let entered = span.enter();
-        let submitted = client.submit_admitted(request, now);
+        let submitted = client.submit_admitted(Box::new(request), now);
         drop(entered);
         match submitted {
             Ok(job) => {
