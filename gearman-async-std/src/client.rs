@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_channel::oneshot;
 use futures_core::Stream;
-use gearman_proto::client::{Call, Client as Core, StepHandoff, Waiters};
+use gearman_proto::client::{Call, Callers, Client as Core};
 use gearman_proto::client::{JobLink, RequestAnswer, StepSender};
 
 use crate::Error;
@@ -205,30 +205,24 @@ type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 struct Driving {
     commands: Receiver<Command>,
     commands_closed: bool,
-    waiters: Waiters<StepSender, Reply>,
+    /// Answered through each request's oneshot.
+    callers: Callers<Reply>,
 }
 
 impl Driving {
     /// Nothing in flight: a request applied now goes out alone, so writing
     /// it at once loses no batching with others.
     fn idle(&self) -> bool {
-        self.waiters.is_empty()
+        self.callers.is_idle()
     }
 
     /// Applies `command` after the ones still queued, in the caller's task.
     fn command_directly(&mut self, core: &mut Core, command: Command, now: Instant) {
         while let Ok(queued) = self.commands.try_recv() {
-            self.waiters.call(core, queued, now, &mut handoff());
+            self.callers.call(core, queued, now);
         }
-        self.waiters.call(core, command, now, &mut handoff());
+        self.callers.call(core, command, now);
     }
-}
-
-/// Hands results to the job's link and the request's oneshot.
-fn handoff() -> StepHandoff<Reply> {
-    StepHandoff::new(|reply, answer| {
-        let _ = reply.send(answer);
-    })
 }
 
 impl Driven for Driving {
@@ -247,11 +241,12 @@ impl Driven for Driving {
                 Poll::Pending => break,
                 Poll::Ready(Some(command)) => {
                     progressed = true;
-                    self.waiters.call(core, command, now, &mut handoff());
+                    self.callers.call(core, command, now);
                 }
                 Poll::Ready(None) => {
                     progressed = true;
                     self.commands_closed = true;
+                    self.callers.handles_gone();
                 }
             }
         }
@@ -259,11 +254,11 @@ impl Driven for Driving {
     }
 
     fn deliver(&mut self, core: &mut Core, now: Instant) {
-        self.waiters.deliver(core, now, &mut handoff());
+        self.callers.deliver(core, now);
     }
 
     fn finished(&self) -> bool {
-        self.commands_closed || self.waiters.is_closed()
+        self.callers.finished()
     }
 }
 
@@ -294,7 +289,10 @@ impl Client {
         let driving = Driving {
             commands: commands_rx,
             commands_closed: false,
-            waiters: Waiters::new(),
+            // A caller that is gone stopped waiting; nothing to do then.
+            callers: Callers::new(|reply, answer| {
+                let _ = reply.send(answer);
+            }),
         };
         let driver: SharedDriver =
             Arc::new(Mutex::new(Some(Driver::new(core, driving, connector))));

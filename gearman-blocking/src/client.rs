@@ -9,9 +9,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use gearman_proto::client::{Call, Client as Core, ClientError, JobHandle, JobRequest, Waiters};
+use gearman_proto::client::{Call, Callers, Client as Core, ClientError, JobHandle, JobRequest};
 use gearman_proto::client::{JobOutcome, JobProgress, JobRead, JobUpdate, RequestAnswer};
-use gearman_proto::client::{StepHandoff, StepReceiver, StepSender, job_steps};
+use gearman_proto::client::{StepReceiver, StepSender, job_steps};
 
 use crate::Error;
 use crate::driver::{Dialer, Driven, Handle, Io, Machine};
@@ -59,37 +59,27 @@ type Reply = Sender<Result<RequestAnswer, Error>>;
 /// A caller's call, for the state machine.
 pub(crate) type Command = Call<StepSender, Reply>;
 
-struct Driving {
-    waiters: Waiters<StepSender, Reply>,
-    handles_dropped: bool,
-}
-
-/// Hands results to the job's steps and the request's channel.
-fn handoff() -> StepHandoff<Reply> {
-    StepHandoff::new(|reply, answer| {
-        // A caller that is gone stopped waiting; nothing to do then.
-        let _ = reply.send(answer);
-    })
-}
+/// The callers, answered through each request's channel.
+struct Driving(Callers<Reply>);
 
 impl Driven for Driving {
     type Core = Core;
     type Command = Command;
 
     fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
-        self.waiters.call(core, command, now, &mut handoff());
+        self.0.call(core, command, now);
     }
 
     fn handles_dropped(&mut self, _now: Instant) {
-        self.handles_dropped = true;
+        self.0.handles_gone();
     }
 
     fn deliver(&mut self, core: &mut Core, now: Instant, _may_defer: bool) {
-        self.waiters.deliver(core, now, &mut handoff());
+        self.0.deliver(core, now);
     }
 
     fn finished(&self) -> bool {
-        self.handles_dropped || self.waiters.is_closed()
+        self.0.finished()
     }
 }
 
@@ -118,9 +108,11 @@ impl Client {
     /// Starts the client's timer thread over `core`.
     fn start(core: Core, connector: Arc<dyn Connector>) -> Result<Client, Error> {
         let dialer = Dialer::new(connector, core.config().connect_timeout);
-        let machine = Machine::new(dialer, core, |_| Driving {
-            waiters: Waiters::new(),
-            handles_dropped: false,
+        let machine = Machine::new(dialer, core, |_| {
+            // A caller that is gone stopped waiting; nothing to do then.
+            Driving(Callers::new(|reply, answer| {
+                let _ = reply.send(answer);
+            }))
         });
         let timer = machine.clone();
         thread::Builder::new()

@@ -112,7 +112,7 @@ pub use config::{ClientConfig, ConfigError};
 pub use dispatch::{Dispatch, JobError, JobOutcome, JobStep, JobUpdate, RequestAnswer, dispatch};
 pub use event::{ClientError, ClientEvent, JobStatus, UniqueStatus};
 pub use job_queue::JobQueue;
-pub use job_steps::{StepHandoff, StepReceiver, StepSender, job_steps};
+pub use job_steps::{Callers, StepHandoff, StepReceiver, StepSender, job_steps};
 pub use progress::JobProgress;
 pub use request::{
     CronSchedule, JobHandle, JobId, JobRequest, MAX_HANDLE_LEN, MAX_UNIQUE_LEN, RequestId,

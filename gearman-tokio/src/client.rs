@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use gearman_proto::client::{Call, Client as Core, StepHandoff, Waiters};
+use gearman_proto::client::{Call, Callers, Client as Core};
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
 use gearman_proto::client::{JobLink, RequestAnswer, StepSender};
 use gearman_proto::observe::ServerState;
@@ -57,40 +57,31 @@ type Command = Call<StepSender, Reply>;
 
 type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
 
-struct Driving {
-    waiters: Waiters<StepSender, Reply>,
-    commands_closed: bool,
-}
-
-/// Hands results to the job's link and the request's oneshot.
-fn handoff() -> StepHandoff<Reply> {
-    StepHandoff::new(|reply, answer| {
-        let _ = reply.send(answer);
-    })
-}
+/// The callers, answered through each request's oneshot.
+struct Driving(Callers<Reply>);
 
 impl Driven for Driving {
     type Core = Core;
     type Command = Command;
 
     fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
-        self.waiters.call(core, command, now, &mut handoff());
+        self.0.call(core, command, now);
     }
 
     fn commands_closed(&mut self, _now: Instant) {
-        self.commands_closed = true;
+        self.0.handles_gone();
     }
 
     fn deliver(&mut self, core: &mut Core, now: Instant) {
-        self.waiters.deliver(core, now, &mut handoff());
+        self.0.deliver(core, now);
     }
 
     fn finished(&self) -> bool {
-        self.commands_closed || self.waiters.is_closed()
+        self.0.finished()
     }
 
     fn idle(&self) -> bool {
-        self.waiters.is_empty()
+        self.0.is_idle()
     }
 }
 
@@ -120,10 +111,10 @@ impl Client {
     fn start(core: Core, connector: Arc<dyn Connector>) -> Result<Client, Error> {
         let runtime = crate::runtime()?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        let driving = Driving {
-            waiters: Waiters::new(),
-            commands_closed: false,
-        };
+        // A caller that is gone stopped waiting; nothing to do then.
+        let driving = Driving(Callers::new(|reply, answer| {
+            let _ = reply.send(answer);
+        }));
         let (driver, runner) = driver::runner(core, driving, commands_rx, connector);
         runtime.spawn(runner.run());
         Ok(Client {
@@ -222,7 +213,7 @@ mod tests {
     fn jobs_applied(client: &Client) -> usize {
         client
             .driver
-            .inspect(|_, driving| driving.waiters.jobs())
+            .inspect(|_, driving| driving.0.waiters().jobs())
             .unwrap()
     }
 

@@ -2,8 +2,12 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
-use crate::client::{Deliver, JobProgress, JobQueue, JobRead, JobStep, RequestAnswer, UsageError};
+use crate::client::{
+    Call, Client, Deliver, JobProgress, JobQueue, JobRead, JobStep, RequestAnswer, UsageError,
+    Waiters,
+};
 use crate::driver_error::Error;
 
 /// A job's steps not yet read, and the job's task waiting for them.
@@ -96,6 +100,76 @@ impl<R> Deliver for StepHandoff<R> {
     fn refuse_job(&mut self, steps: StepSender, error: UsageError) {
         tracing::debug!(%error, "submit refused");
         steps.fail(error.into());
+    }
+}
+
+/// An adapter's callers as its run loop sees them: the [`Waiters`] table
+/// over the [`job_steps`] link, answered through one [`StepHandoff`], and
+/// whether every caller's handle is gone. Each adapter's client loop is
+/// this plus its runtime's sockets and timer.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use std::time::Instant;
+/// use gearman_proto::client::{Callers, Client, ClientConfig, RequestAnswer};
+/// use gearman_proto::driver_error::Error;
+///
+/// type Reply = mpsc::Sender<Result<RequestAnswer, Error>>;
+/// let mut core = Client::new(ClientConfig::new(["127.0.0.1:4730"]))?;
+/// let mut callers: Callers<Reply> = Callers::new(|reply, answer| {
+///     let _ = reply.send(answer);
+/// });
+/// assert!(callers.is_idle() && !callers.finished());
+/// callers.deliver(&mut core, Instant::now());
+/// callers.handles_gone();
+/// assert!(callers.finished());
+/// # Ok::<(), gearman_proto::client::ConfigError>(())
+/// ```
+pub struct Callers<R> {
+    waiters: Waiters<StepSender, R>,
+    handoff: StepHandoff<R>,
+    handles_gone: bool,
+}
+
+impl<R> Callers<R> {
+    /// No callers yet; requests are answered with `reply`.
+    pub fn new(reply: fn(R, Result<RequestAnswer, Error>)) -> Callers<R> {
+        Callers {
+            waiters: Waiters::new(),
+            handoff: StepHandoff::new(reply),
+            handles_gone: false,
+        }
+    }
+
+    /// Applies a caller's call to `core` ([`Waiters::call`]).
+    pub fn call(&mut self, core: &mut Client, call: Call<StepSender, R>, now: Instant) {
+        self.waiters.call(core, call, now, &mut self.handoff);
+    }
+
+    /// Hands what `core` reports to its waiters ([`Waiters::deliver`]).
+    pub fn deliver(&mut self, core: &mut Client, now: Instant) {
+        self.waiters.deliver(core, now, &mut self.handoff);
+    }
+
+    /// Every caller's handle is gone: no call can come any more.
+    pub fn handles_gone(&mut self) {
+        self.handles_gone = true;
+    }
+
+    /// The loop may end: no caller is left, or the client was closed.
+    pub fn finished(&self) -> bool {
+        self.handles_gone || self.waiters.is_closed()
+    }
+
+    /// Nothing in flight ([`Waiters::is_empty`]): a call applied now goes
+    /// out alone.
+    pub fn is_idle(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
+    /// The waiters table, to inspect.
+    pub fn waiters(&self) -> &Waiters<StepSender, R> {
+        &self.waiters
     }
 }
 
