@@ -105,6 +105,9 @@ struct Model {
     /// Whether the step being drained moved the clock: a grab then may
     /// replace one whose reply is overdue.
     advancing: bool,
+    /// The form of the last grab written on each connection: a replacement
+    /// falls back to a plainer one.
+    grab_form: HashMap<ConnId, Command>,
 }
 
 impl Model {
@@ -136,6 +139,7 @@ impl Model {
             next_handle: 0,
             shutdown_complete: false,
             advancing: false,
+            grab_form: HashMap::new(),
         };
         model.drain();
         model
@@ -160,7 +164,14 @@ impl Model {
                 match p.command() {
                     Command::GrabJob | Command::GrabJobUniq | Command::GrabJobAll => {
                         let outstanding = self.outstanding.entry(t.conn).or_default();
-                        if !(self.advancing && *outstanding == 1) {
+                        let previous = self.grab_form.insert(t.conn, p.command());
+                        // A lone grab left unanswered falls back to a
+                        // plainer form on the same connection, in its place;
+                        // any other grab joins those outstanding.
+                        let replaces = self.advancing
+                            && *outstanding == 1
+                            && previous.is_some_and(|form| form != p.command());
+                        if !replaces {
                             *outstanding += 1;
                         }
                         grabs_this_step += 1;
@@ -209,6 +220,7 @@ impl Model {
                     self.pending.retain(|_, c| *c != conn);
                     self.outstanding.remove(&conn);
                     self.handles.remove(&conn);
+                    self.grab_form.remove(&conn);
                 }
                 other => panic!("unexpected action {other:?}"),
             }
@@ -351,6 +363,7 @@ impl Model {
             Op::Drop(server) => {
                 if let Some(conn) = self.conns.remove(server) {
                     self.outstanding.remove(&conn);
+                    self.grab_form.remove(&conn);
                     self.handles.remove(&conn);
                     self.worker.handle_disconnected(conn, self.now);
                 }
@@ -474,4 +487,41 @@ proptest! {
             }
         }
     }
+}
+
+/// A found case: server 1 leaves its GRAB_JOB unanswered past the timeout
+/// and is closed, and the slot it frees goes to a second grab on server 0
+/// (whose window grew with its assignment), not to a replacement.
+#[test]
+fn a_slot_freed_by_a_silent_connection_joins_another_connections_grabs() {
+    let mut model = Model::new(3, 2, GrabMode::Job, 0);
+    for op in [
+        Op::Accept(1),
+        Op::Accept(0),
+        Op::Advance(1609),
+        Op::Send {
+            server: 0,
+            reply: Reply::Assign,
+            function: 2,
+            split: None,
+        },
+        Op::Advance(2391),
+    ] {
+        model.apply(&op);
+    }
+    assert_eq!(model.worker.grabs_outstanding(), 2);
+    model.wind_down();
+}
+
+/// A lone GRAB_JOB_ALL left unanswered falls back to GRAB_JOB_UNIQ in its
+/// place: still one grab outstanding.
+#[test]
+fn a_fall_back_replaces_the_silent_grab() {
+    let mut model = Model::new(1, 2, GrabMode::All, 0);
+    model.apply(&Op::Accept(0));
+    assert_eq!(model.worker.grabs_outstanding(), 1);
+    model.apply(&Op::Advance(4000));
+    assert_eq!(model.grab_form.values().next(), Some(&Command::GrabJobUniq));
+    assert_eq!(model.worker.grabs_outstanding(), 1);
+    model.wind_down();
 }
