@@ -16,9 +16,10 @@
 #
 # Environment: JOBS (jobs per run at 64 in flight, 20000), JOBS_SERIAL (at 1
 # in flight, 5000), REPEAT (3), PAYLOAD (100), MEMORY_JOBS (100000, 0 to
-# skip), WORKER_CONNECTIONS (8), GEARMAND (/usr/sbin/gearmand),
-# GEARMAND_THREADS (gearmand's default), LOADGEN (a load generator binary to
-# measure instead of building this tree's, e.g. an older build to compare).
+# skip), LEVELS (jobs in flight to measure, "1 64"), WORKER_CONNECTIONS (8),
+# GEARMAND (/usr/sbin/gearmand), GEARMAND_THREADS (gearmand's default),
+# LOADGEN (a load generator binary to measure instead of building this
+# tree's, e.g. an older build to compare).
 # Skips (exit 0) when gearmand or libgearman's headers are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ PAYLOAD=${PAYLOAD:-100}
 MEMORY_JOBS=${MEMORY_JOBS:-100000}
 WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-8}
 GEARMAND=${GEARMAND:-/usr/sbin/gearmand}
-LEVELS=(1 64)
+read -r -a LEVELS <<<"${LEVELS:-1 64}"
 
 if [ ! -x "$GEARMAND" ] || [ ! -f /usr/include/libgearman-1.0/gearman.h ]; then
   echo "compare.sh: gearmand or libgearman's development files are not installed; skipping" >&2
