@@ -64,6 +64,9 @@ pub struct Args {
     pub connections: usize,
     /// Everything over TLS through the embedded server.
     pub tls: bool,
+    /// async-std: the embedded server runs under its own `block_on` on a
+    /// thread of its own instead of in the load's task.
+    pub server_thread: bool,
 }
 
 /// Why a command line gave no run.
@@ -88,7 +91,7 @@ impl fmt::Display for UsageError {
 pub const USAGE: &str = "usage: loadgen [--server HOST:PORT] [--adapter tokio|async-std|blocking] \
 [--jobs N] [--concurrency C] [--payload BYTES] [--background] [--function NAME] \
 [--worker-concurrency N] [--workers N] [--connections N] [--threads N] [--memory] \
-[--time-limit SECONDS] [--tls]\n       loadgen --adapters\n       loadgen --help";
+[--time-limit SECONDS] [--tls] [--server-thread]\n       loadgen --adapters\n       loadgen --help";
 
 fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, UsageError> {
     text.parse()
@@ -113,6 +116,7 @@ impl Args {
             threads: 0,
             connections: 1,
             tls: false,
+            server_thread: false,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -128,6 +132,10 @@ impl Args {
                 }
                 "--tls" => {
                     parsed.tls = true;
+                    continue;
+                }
+                "--server-thread" => {
+                    parsed.server_thread = true;
                     continue;
                 }
                 _ => {}
@@ -171,6 +179,13 @@ impl Args {
         if parsed.tls && parsed.server.is_some() {
             return Err(UsageError::Mistake(
                 "--tls runs through the embedded server only (gearmand here has no TLS)".into(),
+            ));
+        }
+        if parsed.server_thread && (parsed.adapter != Adapter::AsyncStd || parsed.server.is_some())
+        {
+            return Err(UsageError::Mistake(
+                "--server-thread places async-std's embedded server: --adapter async-std, no --server"
+                    .into(),
             ));
         }
         if parsed.worker_concurrency == usize::MAX {
@@ -227,13 +242,24 @@ mod tests {
         );
         assert_eq!(args.function, "echo");
         assert_eq!(args.worker_concurrency, 64);
-        assert!(!args.background && !args.memory && !args.tls);
+        assert!(!args.background && !args.memory && !args.tls && !args.server_thread);
     }
 
     #[test]
     fn tls_runs_go_through_the_embedded_server() {
         assert!(parse("--tls --adapter blocking").unwrap().tls);
         assert!(parse("--tls --server 127.0.0.1:4730").is_err());
+    }
+
+    #[test]
+    fn a_server_thread_is_for_the_async_std_embedded_server() {
+        assert!(
+            parse("--adapter async-std --server-thread")
+                .unwrap()
+                .server_thread
+        );
+        assert!(parse("--adapter tokio --server-thread").is_err());
+        assert!(parse("--adapter async-std --server-thread --server 127.0.0.1:4730").is_err());
     }
 
     #[test]

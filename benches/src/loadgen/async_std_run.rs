@@ -1,14 +1,15 @@
 //! The load generator on `gearman-async-std`: our client (and, unless told
 //! otherwise, our worker and the embedded server) in this process.
 //!
-//! The client and worker run in one task under async-std's `block_on`, the
-//! way the crate recommends for latency: the client's driver runs with the
-//! code that submits (`ClientDriver::run_with`, so a job's bytes and its
-//! outcome never cross threads), and the worker futures are joined
-//! alongside, as a worker process would run them in its own `block_on`. The
-//! embedded server runs under its own `block_on` on a thread of its own, as a
-//! server process would, so the client and worker carry the same load as
-//! through gearmand, which has threads of its own too. Nothing is spawned on
+//! Everything runs in one task under async-std's `block_on`, the way the
+//! crate recommends for latency: the client's driver runs with the code that
+//! submits (`ClientDriver::run_with`, so a job's bytes and its outcome never
+//! cross threads), and the worker futures and the embedded server are joined
+//! alongside, so a job at a time passes between them without a thread ever
+//! sleeping. With `--server-thread` the embedded server runs under its own
+//! `block_on` on a thread of its own instead, as a server process would: that
+//! costs a wake-up of the other thread per message, and pays where the load
+//! needs both cores while something else holds one. Nothing is spawned on
 //! async-std's executor, so `--threads` does not apply.
 
 use std::future::Future;
@@ -34,13 +35,23 @@ const PATIENCE: Duration = Duration::from_secs(5);
 /// A worker future run next to the load.
 type Background<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-/// Runs the load in one task on the calling thread, and the embedded server
-/// (unless `--server` names one) on a thread of its own.
+/// Runs the load in one task on the calling thread, with the embedded server
+/// (unless `--server` names one) in that task or, with `--server-thread`, on
+/// a thread of its own.
 pub fn run(args: &Args) -> Result<Finished, String> {
     let tls = Tls::for_run(args.tls);
     let tls = tls.as_ref();
     // Dropping `stop` ends every `until_stopped` future, the server's too.
     let (stop, stopped) = channel::bounded::<()>(1);
+    if args.server.is_none() && !args.server_thread {
+        return async_std::task::block_on(async {
+            let (server, addr) = bind(tls).await?;
+            let (addr, label) = tls::address(tls, addr, "async-std");
+            let serve = server.serve_until(until_stopped(stopped.clone()));
+            let load = run_async(args, tls, addr, label, stop, stopped);
+            future::join(load, serve).await.0
+        });
+    }
     thread::scope(|scope| {
         let (addr, label) = match &args.server {
             Some(addr) => (addr.clone(), "async-std".to_owned()),
