@@ -8,20 +8,49 @@ use crate::args::Args;
 
 /// The payload of job `index`: its index as 16 decimal digits, then
 /// letters, cut or padded to `size` bytes (the same bytes the C client sends).
+/// One allocation, so the load generator's own work stays small beside the
+/// library's.
 pub fn payload(index: u64, size: usize) -> Bytes {
-    let digits = format!("{index:016}");
-    let bytes: Vec<u8> = (0..size)
-        .map(|at| match digits.as_bytes().get(at) {
-            Some(&digit) if at < 16 => digit,
-            _ => b'a' + (at % 26) as u8,
-        })
-        .collect();
-    Bytes::from(bytes)
+    let digits = digits(index);
+    Bytes::from(
+        (0..size)
+            .map(|at| payload_byte(&digits, at))
+            .collect::<Vec<u8>>(),
+    )
 }
 
-/// Whether `result` is what the echo function returns for job `index`.
+/// The first 16 characters of `index` in decimal, zero-padded to 16.
+fn digits(index: u64) -> [u8; 16] {
+    // u64::MAX has 20 digits.
+    let mut decimal = [b'0'; 20];
+    let mut rest = index;
+    let mut start = decimal.len();
+    while rest > 0 || start == decimal.len() {
+        start -= 1;
+        decimal[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    let from = start.min(decimal.len() - 16);
+    decimal[from..from + 16].try_into().expect("16 digits")
+}
+
+/// Byte `at` of the payload whose index has these `digits`.
+fn payload_byte(digits: &[u8; 16], at: usize) -> u8 {
+    match digits.get(at) {
+        Some(&digit) => digit,
+        None => b'a' + (at % 26) as u8,
+    }
+}
+
+/// Whether `result` is what the echo function returns for job `index`
+/// (compared in place, without building the payload).
 pub fn is_echo_of(result: &[u8], index: u64, size: usize) -> bool {
-    result == payload(index, size).as_ref()
+    let digits = digits(index);
+    result.len() == size
+        && result
+            .iter()
+            .enumerate()
+            .all(|(at, byte)| *byte == payload_byte(&digits, at))
 }
 
 /// Whether job `index` ended as it should: with its echo in the
@@ -46,6 +75,8 @@ mod tests {
         assert_eq!(&job[16..], b"qrst");
         assert_eq!(payload(7, 0).len(), 0);
         assert_eq!(payload(7, 3).as_ref(), b"000");
+        assert_eq!(&payload(u64::MAX, 20)[..16], b"1844674407370955");
+        assert_eq!(&payload(1234567890123456, 16)[..], b"1234567890123456");
     }
 
     #[test]
