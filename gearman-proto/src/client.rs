@@ -94,7 +94,9 @@ mod routing;
 mod waiters;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::fast_map::FastMap;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -206,7 +208,7 @@ pub struct Client {
     config: ClientConfig,
     router: Router,
     links: Vec<Link>,
-    jobs: HashMap<JobId, Job>,
+    jobs: FastMap<JobId, Job>,
     /// Job deadlines, earliest first; entries of jobs that already ended stay
     /// until they come up (or until the heap is compacted).
     deadlines: BinaryHeap<Reverse<(Instant, JobId)>>,
@@ -303,7 +305,7 @@ impl Client {
             rng: SeededRng::new(config.seed),
             router,
             links,
-            jobs: HashMap::new(),
+            jobs: FastMap::default(),
             deadlines: BinaryHeap::new(),
             events: VecDeque::new(),
             actions: VecDeque::new(),

@@ -159,6 +159,7 @@ pub mod client;
 mod decimal;
 pub mod driver_error;
 pub mod endpoint;
+mod fast_map;
 #[cfg(feature = "fuzzing")]
 pub mod invariants;
 pub mod observe;

@@ -130,7 +130,6 @@ mod builder;
 mod config;
 mod connection;
 mod function;
-mod hash;
 mod job;
 mod serving;
 mod wire;
@@ -151,9 +150,9 @@ pub use config::{DEFAULT_HANDSHAKE_TIMEOUT, ServerConfig, VerboseLevel};
 pub use serving::Serving;
 
 use crate::decimal::Decimal;
+use crate::fast_map::FastMap;
 use connection::{Ability, Connection, remove_one};
 use function::{FunctionId, Functions, PRIORITIES, priority_index};
-use hash::FastMap;
 use job::{Coalesce, Job, JobBytes, JobKey, JobSlab, JobState, Listeners};
 use wire::{atoi_u32, c_str, put, put_error, put_fail_with_nul, strtoll};
 

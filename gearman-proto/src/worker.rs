@@ -106,7 +106,9 @@ mod link;
 mod registry;
 mod report;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::fast_map::{FastMap, FastSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -201,7 +203,7 @@ pub struct Worker {
     /// so registration bytes are deterministic.
     abilities: BTreeMap<Bytes, Option<Duration>>,
     client_id: Option<Bytes>,
-    jobs: HashMap<AssignmentId, RunningJob>,
+    jobs: FastMap<AssignmentId, RunningJob>,
     lost: LostJobs,
     next_job: u64,
     next_conn: u64,
@@ -247,7 +249,7 @@ enum Shutdown {
 /// reported yet, oldest forgotten first.
 #[derive(Debug, Default)]
 struct LostJobs {
-    ids: HashSet<AssignmentId>,
+    ids: FastSet<AssignmentId>,
     order: VecDeque<AssignmentId>,
 }
 
@@ -323,7 +325,7 @@ impl Worker {
             config,
             links,
             abilities,
-            jobs: HashMap::new(),
+            jobs: FastMap::default(),
             lost: LostJobs::default(),
             next_job: 0,
             next_conn: 0,

@@ -1,7 +1,9 @@
 //! The client's state for one server: whether a connection is open, and on
 //! an open one what was sent and still awaits a reply.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fast_map::FastMap;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -121,7 +123,7 @@ pub(crate) struct Conn {
     /// replies without a handle answer the oldest.
     pub(crate) fifo: VecDeque<Pending>,
     /// Foreground jobs acknowledged on this connection, by handle.
-    pub(crate) listeners: HashMap<Bytes, Listeners>,
+    pub(crate) listeners: FastMap<Bytes, Listeners>,
     pub(crate) exceptions: ExceptionsOption,
 }
 
@@ -138,7 +140,7 @@ impl Conn {
             frame: FrameClock::default(),
             out: BytesMut::new(),
             fifo: VecDeque::new(),
-            listeners: HashMap::new(),
+            listeners: FastMap::default(),
             exceptions: ExceptionsOption::NotSent,
         }
     }

@@ -33,7 +33,9 @@
 //!   close timeout caught unsent end with [`ClientError::Closed`]; once
 //!   closed, [`Waiters::is_closed`] tells the adapter its loop may end.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fast_map::FastMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -169,12 +171,12 @@ pub trait Deliver {
 #[derive(Debug)]
 pub struct Waiters<J, R> {
     /// Each job's caller key and waiter.
-    jobs: HashMap<JobId, (u64, J)>,
+    jobs: FastMap<JobId, (u64, J)>,
     /// Each job's span, only while a subscriber records spans, so that a
     /// job in flight costs nothing for it otherwise.
-    spans: HashMap<JobId, tracing::Span>,
-    keys: HashMap<u64, JobId>,
-    requests: HashMap<RequestId, R>,
+    spans: FastMap<JobId, tracing::Span>,
+    keys: FastMap<u64, JobId>,
+    requests: FastMap<RequestId, R>,
     /// Submits past the cap on jobs in flight, oldest first.
     held: VecDeque<Submission<J>>,
     /// Who waits for the client to close.
@@ -195,10 +197,10 @@ struct Submission<J> {
 impl<J, R> Default for Waiters<J, R> {
     fn default() -> Self {
         Waiters {
-            jobs: HashMap::new(),
-            spans: HashMap::new(),
-            keys: HashMap::new(),
-            requests: HashMap::new(),
+            jobs: FastMap::default(),
+            spans: FastMap::default(),
+            keys: FastMap::default(),
+            requests: FastMap::default(),
             held: VecDeque::new(),
             closers: Vec::new(),
             closed: false,

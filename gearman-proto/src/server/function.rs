@@ -7,8 +7,8 @@ use bytes::Bytes;
 use crate::endpoint::ConnId;
 use crate::packet::Priority;
 
-use super::hash::FastMap;
 use super::job::{Coalesce, JobKey};
+use crate::fast_map::FastMap;
 
 /// Index of a function in the [`Functions`] registry.
 pub(crate) type FunctionId = u32;
