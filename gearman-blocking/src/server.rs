@@ -320,10 +320,3 @@ fn reserve_descriptor() -> Option<std::fs::File> {
 fn out_of_descriptors(err: &io::Error) -> bool {
     cfg!(unix) && matches!(err.raw_os_error(), Some(23 | 24))
 }
-
-/// The machine's name as the system gives it, without reaching for libc.
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-}

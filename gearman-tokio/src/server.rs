@@ -140,10 +140,3 @@ impl Server {
         Ok(())
     }
 }
-
-/// The machine's name as the system gives it, without reaching for libc.
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-}

@@ -5,9 +5,9 @@
 /// its wall clock read here, in the adapter) for an adapter's server type, which must have
 /// the fields `listener` (of the given type), `config: ServerConfig`,
 /// `acceptor: Option<Arc<dyn Acceptor>>` and `handshake_timeout:
-/// Duration`, plus any extra `field: value` given here; `Acceptor` and
-/// `hostname() -> Option<String>` (the machine's name, as read) must be in
-/// scope.
+/// Duration`, plus any extra `field: value` given here; `Acceptor` must be
+/// in scope. The machine's name is read where the macro expands, in the
+/// adapter.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! server_builder {
@@ -17,7 +17,11 @@ macro_rules! server_builder {
             /// configuration (handles `H:<hostname>:<n>`, this process's id
             /// for `getpid`).
             pub fn from_listener(listener: $listener) -> $server {
-                let mut config = $crate::server::ServerConfig::for_hostname(hostname().as_deref());
+                // The machine's name as the system gives it, without libc.
+                let hostname = ::std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .or_else(|| ::std::env::var("HOSTNAME").ok());
+                let mut config = $crate::server::ServerConfig::for_hostname(hostname.as_deref());
                 config.pid = ::std::process::id();
                 $server {
                     listener,
