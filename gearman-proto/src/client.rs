@@ -95,14 +95,13 @@ mod waiters;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-
-use crate::fast_map::FastMap;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::backoff::{Backoff, SeededRng};
 use crate::endpoint::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
+use crate::fast_map::FastMap;
 use crate::observe::{ConnectionState, ServerState};
 use crate::packet::{Command, Field};
 use crate::packet::{Packet, encode_fields};

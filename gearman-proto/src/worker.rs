@@ -107,8 +107,6 @@ mod registry;
 mod report;
 
 use std::collections::{BTreeMap, VecDeque};
-
-use crate::fast_map::{FastMap, FastSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -126,6 +124,7 @@ use crate::backoff::Backoff;
 use crate::decimal::Decimal;
 pub use crate::endpoint::ServerId;
 use crate::endpoint::{ConnAction, ConnId, ConnectError, Endpoint, Transmit};
+use crate::fast_map::{FastMap, FastSet};
 use crate::observe::{ConnectionState, ServerState, job_span};
 use crate::packet::{Command, Field, Magic};
 use crate::packet::{Packet, encode_fields};

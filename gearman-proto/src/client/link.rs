@@ -2,8 +2,6 @@
 //! an open one what was sent and still awaits a reply.
 
 use std::collections::VecDeque;
-
-use crate::fast_map::FastMap;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -12,6 +10,7 @@ use super::listeners::Listeners;
 use super::request::{JobId, RequestId};
 use crate::backoff::Backoff;
 use crate::endpoint::{ConnId, ConnectError};
+use crate::fast_map::FastMap;
 use crate::packet::Command;
 use crate::packet::Decoder;
 use crate::time::FrameClock;

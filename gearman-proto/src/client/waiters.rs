@@ -34,8 +34,6 @@
 //!   closed, [`Waiters::is_closed`] tells the adapter its loop may end.
 
 use std::collections::VecDeque;
-
-use crate::fast_map::FastMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -45,6 +43,7 @@ use super::{
 };
 use crate::client::{Dispatch, JobOutcome, JobStep, RequestAnswer, dispatch};
 use crate::driver_error::Error;
+use crate::fast_map::FastMap;
 use crate::observe::{SubmitSpan, submit_span};
 
 /// What a caller asks of a [`Client`] through [`Waiters::call`], with the
