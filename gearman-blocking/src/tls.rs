@@ -9,6 +9,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use gearman_proto::deadline_after;
 use gearman_tls::{HandshakeError, rustls, tls_target};
 
 use crate::transport::{Acceptor, Connection, Connector, Stream, tcp};
@@ -38,7 +39,7 @@ gearman_tls::pem_constructors!();
 
 impl Connector for TlsConnector {
     fn connect(&self, addr: &str, timeout: Duration) -> io::Result<Connection> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(Instant::now(), timeout);
         let Some(target) = tls_target(addr) else {
             return Ok(Connection::from(tcp(addr, deadline)?));
         };
@@ -78,7 +79,8 @@ impl Acceptor for TlsAcceptor {
         let tls = rustls::ServerConnection::new(self.config.clone())
             .map_err(|err| wrap(io::Error::new(ErrorKind::InvalidData, err)))?;
         let stream =
-            TlsStream::handshake(stream, tls.into(), Instant::now() + timeout).map_err(wrap)?;
+            TlsStream::handshake(stream, tls.into(), deadline_after(Instant::now(), timeout))
+                .map_err(wrap)?;
         Ok(Connection::new(stream))
     }
 }

@@ -28,6 +28,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use gearman_proto::deadline_after;
 /// A byte stream one thread reads while another writes, as `&TcpStream`
 /// allows: the methods take `&self`. Implemented for [`TcpStream`] and (on
 /// Unix) `UnixStream`; wrap anything else in a type of your own.
@@ -126,7 +127,10 @@ pub struct TcpConnector;
 
 impl Connector for TcpConnector {
     fn connect(&self, addr: &str, timeout: Duration) -> io::Result<Connection> {
-        Ok(Connection::from(tcp(addr, Instant::now() + timeout)?))
+        Ok(Connection::from(tcp(
+            addr,
+            deadline_after(Instant::now(), timeout),
+        )?))
     }
 }
 

@@ -201,3 +201,26 @@ fn a_handshake_that_never_finishes_counts_against_the_clients_connect_timeout() 
     let read = first.read_to_end(&mut hello);
     assert!(read.is_ok() && !hello.is_empty(), "{read:?}");
 }
+
+// Timeouts of any length are taken, `Duration::MAX` included: the connect
+// and handshake deadlines saturate instead of overflowing the clock.
+#[test]
+fn connect_and_handshake_timeouts_take_duration_max() {
+    let pki = Pki::generate();
+    let acceptor = TlsAcceptor::new(pki.server_config(false));
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .with_acceptor(acceptor)
+        .with_handshake_timeout(Duration::MAX)
+        .spawn()
+        .unwrap();
+    let addr = format!("tls://{}", server.local_addr());
+    let config = ClientConfig::new([addr]).with_connect_timeout(Duration::MAX);
+    let client = Client::with_connector(config, connector(&pki)).unwrap();
+    assert_eq!(client.echo("long patience").unwrap(), "long patience");
+
+    let (plain, _plain_server) = plain_server();
+    let config = ClientConfig::new([plain]).with_connect_timeout(Duration::MAX);
+    let client = Client::with_config(config).unwrap();
+    assert_eq!(client.echo("plain too").unwrap(), "plain too");
+}

@@ -105,7 +105,7 @@ use crate::fast_map::FastMap;
 use crate::observe::{ConnectionState, ServerState};
 use crate::packet::{Command, Field};
 use crate::packet::{Packet, encode_fields};
-use crate::time::after;
+use crate::time::deadline_after;
 
 pub use crate::endpoint::ServerId;
 pub use async_job::{AsyncJob, JobLink, JobRead};
@@ -420,7 +420,7 @@ impl Client {
             None if request.background => self.generate_unique(),
             None => Bytes::new(),
         };
-        let deadline = request.deadline.map(|d| after(now, d));
+        let deadline = request.deadline.map(|d| deadline_after(now, d));
         if let Some(at) = deadline {
             self.push_deadline(at, id);
         }
@@ -637,7 +637,7 @@ impl Client {
         }
         tracing::debug!(jobs = self.jobs.len(), held = self.held, "client closing");
         self.closing = Closing::Draining {
-            deadline: self.config.close_timeout.map(|t| after(now, t)),
+            deadline: self.config.close_timeout.map(|t| deadline_after(now, t)),
         };
         self.finish_close_if_idle();
     }
@@ -843,7 +843,7 @@ impl Client {
             }
             return;
         }
-        let deadline = self.config.request_timeout.map(|t| after(now, t));
+        let deadline = self.config.request_timeout.map(|t| deadline_after(now, t));
         let conn = self.open(server, now);
         encode(&mut conn.out).expect("arguments were validated by the caller");
         conn.fifo.push_back(Pending { kind, deadline });
@@ -864,7 +864,7 @@ impl Client {
             self.end_job(id, ClientEvent::JobError { job: id, error });
             return;
         };
-        let deadline = self.config.request_timeout.map(|t| after(now, t));
+        let deadline = self.config.request_timeout.map(|t| deadline_after(now, t));
         let exceptions = self.config.exceptions;
         self.open(server, now);
         let (Some(job), Some(conn)) = (self.jobs.get_mut(&id), self.links[server.0].conn_mut())
@@ -933,7 +933,7 @@ impl Client {
     /// Tears down `server`'s connection and ends or retries everything on it.
     fn drop_conn(&mut self, server: ServerId, now: Instant, cause: CloseCause) {
         let link = &mut self.links[server.0];
-        let until = after(now, link.backoff.next_delay());
+        let until = deadline_after(now, link.backoff.next_delay());
         let LinkState::Open(conn) = std::mem::replace(&mut link.state, LinkState::Down { until })
         else {
             return;
@@ -1364,7 +1364,8 @@ impl Endpoint for Client {
             let Some(conn) = self.links[index].conn() else {
                 continue;
             };
-            if !conn.verified && after(conn.opened_at, self.config.connect_timeout) <= now {
+            if !conn.verified && deadline_after(conn.opened_at, self.config.connect_timeout) <= now
+            {
                 tracing::debug!(server = %self.links[index].addr, "connect timeout");
                 let link = &mut self.links[index];
                 link.last_failure = Some(ConnectError::new(
@@ -1438,8 +1439,8 @@ impl Endpoint for Client {
             LinkState::Down { .. } if self.closing != Closing::Open => None,
             LinkState::Down { until } => Some(*until),
             LinkState::Open(conn) => {
-                let connect =
-                    (!conn.verified).then(|| after(conn.opened_at, self.config.connect_timeout));
+                let connect = (!conn.verified)
+                    .then(|| deadline_after(conn.opened_at, self.config.connect_timeout));
                 let request = conn.fifo.front().and_then(|p| p.deadline);
                 let frame = conn
                     .frame

@@ -174,4 +174,4 @@ pub use packet::{
     Field, Frame, HEADER_LEN, MAX_FIELDS, Magic, Packet, PacketRef, Priority, encode_fields,
     encoded_len_of,
 };
-pub use time::{DEFAULT_FRAME_TIMEOUT, MIN_FRAME_RATE};
+pub use time::{DEFAULT_FRAME_TIMEOUT, MIN_FRAME_RATE, deadline_after};

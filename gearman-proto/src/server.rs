@@ -144,7 +144,7 @@ use crate::endpoint::{ConnAction, ConnId, Endpoint, Transmit};
 use crate::packet::Decoder;
 use crate::packet::{Command, Field, Magic};
 use crate::packet::{HEADER_LEN, Packet};
-use crate::time::after;
+use crate::time::deadline_after;
 
 pub use config::{DEFAULT_HANDSHAKE_TIMEOUT, ServerConfig, VerboseLevel};
 pub use serving::Serving;
@@ -745,7 +745,7 @@ impl Server {
         let (anchor, unix) = self.wall_clock?;
         let epoch = Duration::from_secs(u64::try_from(epoch).ok()?);
         let ahead = epoch.checked_sub(unix)?;
-        let due = after(anchor, ahead);
+        let due = deadline_after(anchor, ahead);
         (due > now).then_some(due)
     }
 
@@ -968,7 +968,7 @@ impl Server {
         c.running.push_back(key);
         // A timeout past what the clock can represent (a peer may send up to
         // i64::MAX ms) never fires rather than overflowing.
-        if let Some(due) = ability.timeout.map(|timeout| after(now, timeout)) {
+        if let Some(due) = ability.timeout.map(|timeout| deadline_after(now, timeout)) {
             c.timer = Some((due, key));
             self.push_timer(due, Timer::WorkerTimeout(conn));
         }
@@ -1330,7 +1330,7 @@ impl Server {
         // One entry per connection, due no later than the frame's deadline
         // (which only grows as bytes arrive): it re-checks when it fires, so
         // a busy connection does not push an entry per read.
-        let earliest = after(started, timeout);
+        let earliest = deadline_after(started, timeout);
         if c.frame_timer.is_none_or(|at| at > earliest) {
             c.frame_timer = Some(earliest);
             self.push_timer(earliest, Timer::Frame(conn));

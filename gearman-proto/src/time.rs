@@ -28,7 +28,20 @@ const NEVER: Duration = Duration::from_secs(1 << 30);
 
 /// `now + delay`, saturating: a delay too long for the clock (such as
 /// `Duration::MAX`) gives a deadline that never comes instead of panicking.
-pub(crate) fn after(now: Instant, delay: Duration) -> Instant {
+/// The state machines add every caller- or peer-given duration so; an
+/// adapter's own deadlines (a connect, a handshake, a caller's wait) should
+/// too.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use gearman_proto::deadline_after;
+///
+/// let now = Instant::now();
+/// assert_eq!(deadline_after(now, Duration::from_secs(1)), now + Duration::from_secs(1));
+/// // `now + Duration::MAX` would panic.
+/// assert!(deadline_after(now, Duration::MAX) > now + Duration::from_secs(1 << 29));
+/// ```
+pub fn deadline_after(now: Instant, delay: Duration) -> Instant {
     now.checked_add(delay.min(NEVER)).unwrap_or(now)
 }
 
@@ -54,7 +67,7 @@ impl FrameClock {
     pub(crate) fn deadline(&self, buffered: usize, timeout: Option<Duration>) -> Option<Instant> {
         let started = self.started?;
         let allowance = timeout?.saturating_add(transfer_time(buffered));
-        Some(after(started, allowance))
+        Some(deadline_after(started, allowance))
     }
 
     /// The earliest deadline any frame started now could have.
@@ -76,9 +89,9 @@ mod tests {
     #[test]
     fn after_saturates_instead_of_panicking() {
         let now = Instant::now();
-        assert!(after(now, Duration::MAX) >= now + NEVER);
+        assert!(deadline_after(now, Duration::MAX) >= now + NEVER);
         assert_eq!(
-            after(now, Duration::from_secs(1)),
+            deadline_after(now, Duration::from_secs(1)),
             now + Duration::from_secs(1)
         );
     }

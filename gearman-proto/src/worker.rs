@@ -128,7 +128,7 @@ use crate::fast_map::{FastMap, FastSet};
 use crate::observe::{ConnectionState, ServerState, job_span};
 use crate::packet::{Command, Field, Magic};
 use crate::packet::{Packet, encode_fields};
-use crate::time::after;
+use crate::time::deadline_after;
 
 /// How many lost jobs are remembered so that their late results are dropped
 /// quietly rather than refused as ended. Bounds memory when a caller never
@@ -699,7 +699,7 @@ impl Worker {
             "worker shutting down"
         );
         self.shutdown = Shutdown::Draining {
-            deadline: self.config.shutdown_timeout.map(|t| after(now, t)),
+            deadline: self.config.shutdown_timeout.map(|t| deadline_after(now, t)),
         };
         for index in 0..self.links.len() {
             match self.links[index].state {
@@ -851,7 +851,7 @@ impl Worker {
                     let link = &mut self.links[index];
                     link.state = LinkState::Connecting {
                         conn,
-                        deadline: after(now, self.config.connect_timeout),
+                        deadline: deadline_after(now, self.config.connect_timeout),
                     };
                     self.actions.push_back(ConnAction::Connect {
                         conn,
@@ -930,7 +930,10 @@ impl Worker {
                 .filter_map(Link::up)
                 .filter(|c| c.grab_state == GrabState::AwaitingGrabReply)
                 // Not stamped yet: wake at the earliest moment it could be due.
-                .map(|c| c.grab_deadline.unwrap_or(after(self.clock, timeout)))
+                .map(|c| {
+                    c.grab_deadline
+                        .unwrap_or(deadline_after(self.clock, timeout))
+                })
                 .min()
         });
         let frames = self
@@ -949,7 +952,7 @@ impl Worker {
         };
         for conn in self.links.iter_mut().filter_map(Link::up_mut) {
             if conn.grab_state == GrabState::AwaitingGrabReply && conn.grab_deadline.is_none() {
-                conn.grab_deadline = Some(after(now, timeout));
+                conn.grab_deadline = Some(deadline_after(now, timeout));
             }
         }
     }
@@ -1110,7 +1113,7 @@ impl Worker {
         if self.shutdown == Shutdown::Running {
             let delay = link.backoff.next_delay();
             link.state = LinkState::Down {
-                retry_at: Some(after(now, delay)),
+                retry_at: Some(deadline_after(now, delay)),
             };
             tracing::debug!(server = %link.addr, ?delay, "reconnecting after backoff");
         }
