@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use gearman_proto::client::{Call, Callers, Client as Core, ClientError, JobHandle, JobRequest};
 use gearman_proto::client::{JobOutcome, JobProgress, JobRead, JobUpdate, RequestAnswer};
 use gearman_proto::client::{StepReceiver, StepSender, job_steps};
+use gearman_proto::deadline_after;
 
 use crate::Error;
 use crate::driver::{Dialer, Driven, Handle, Io, Machine};
@@ -248,6 +249,11 @@ impl std::fmt::Debug for Job {
 /// Wakes the thread waiting on a [`Job`].
 struct Unpark(Thread);
 
+thread_local! {
+    /// Made once per thread that waits, not once per wait.
+    static UNPARK_THIS_THREAD: Waker = Waker::from(Arc::new(Unpark(thread::current())));
+}
+
 impl Wake for Unpark {
     fn wake(self: Arc<Self>) {
         self.0.unpark();
@@ -265,24 +271,19 @@ impl Job {
         self.progress.handle()
     }
 
-    /// Reads steps up to the next update (`Ok(Some)`), the end (`Ok(None)`)
-    /// or the deadline (`Err(Timeout)`; `None`: none).
-    fn read(&mut self, deadline: Option<Instant>) -> Result<Option<JobUpdate>, Error> {
+    /// Reads steps up to the next update or the end (`Ok(None)`: the end
+    /// was read before) or the deadline (`Err(Timeout)`; `None`: none).
+    fn read(&mut self, deadline: Option<Instant>) -> Result<Option<JobRead>, Error> {
         // The caller's wait is the job's: inside its span.
         let _in_span = self.span.enter();
         if self.progress.is_over() {
             return Ok(None);
         }
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
+        let waker = UNPARK_THIS_THREAD.with(Waker::clone);
         let mut cx = Context::from_waker(&waker);
         loop {
-            match self.steps.poll_read(&mut cx, &mut self.progress) {
-                Poll::Ready(JobRead::Update(update)) => return Ok(Some(update)),
-                Poll::Ready(JobRead::End(end)) => {
-                    self.progress.end(end);
-                    return Ok(None);
-                }
-                Poll::Pending => {}
+            if let Poll::Ready(read) = self.steps.poll_read(&mut cx, &mut self.progress) {
+                return Ok(Some(read));
             }
             // Parking may end early (another unpark, or spuriously): the
             // loop looks again.
@@ -301,15 +302,27 @@ impl Job {
         }
     }
 
+    /// Reads up to the next update; the end is kept for [`wait`](Job::wait).
+    fn read_update(&mut self, deadline: Option<Instant>) -> Result<Option<JobUpdate>, Error> {
+        match self.read(deadline)? {
+            Some(JobRead::Update(update)) => Ok(Some(update)),
+            Some(JobRead::End(end)) => {
+                self.progress.end(end);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Blocks until the next update; `None` once the job has ended.
     pub fn next_update(&mut self) -> Option<JobUpdate> {
-        self.read(None).unwrap_or(None)
+        self.read_update(None).unwrap_or(None)
     }
 
     /// Like [`next_update`](Job::next_update), giving up with
     /// [`ClientError::Timeout`] after `timeout` (the job goes on).
     pub fn next_update_timeout(&mut self, timeout: Duration) -> Result<Option<JobUpdate>, Error> {
-        self.read(Some(Instant::now() + timeout))
+        self.read_update(Some(deadline_after(Instant::now(), timeout)))
     }
 
     /// Blocks until the job ends and returns how (updates not read yet are
@@ -322,7 +335,7 @@ impl Job {
     /// after `timeout` (acknowledged when the server had created the job);
     /// the job goes on and can be waited on again.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<JobOutcome, Error> {
-        self.finish(Some(Instant::now() + timeout))
+        self.finish(Some(deadline_after(Instant::now(), timeout)))
     }
 
     fn finish(&mut self, deadline: Option<Instant>) -> Result<JobOutcome, Error> {
@@ -331,7 +344,9 @@ impl Job {
                 return outcome;
             }
             // Updates nobody iterates are dropped.
-            self.read(deadline)?;
+            if let Some(JobRead::End(end)) = self.read(deadline)? {
+                return self.progress.finish(end);
+            }
         }
     }
 }
@@ -370,6 +385,24 @@ mod tests {
             span: SubmitSpan::new(tracing::Span::none()),
         };
         (sender, job)
+    }
+
+    // A caller's wait of any length is taken, `Duration::MAX` included:
+    // the deadline saturates instead of overflowing the clock.
+    #[test]
+    fn waits_without_end_take_duration_max() {
+        let client = Client::new(["127.0.0.1:9"]).unwrap();
+        let (sender, mut job) = job(&client);
+        let chunk = JobUpdate::Data("chunk".into());
+        assert!(sender.send(JobStep::Update(chunk.clone())).is_ok());
+        assert_eq!(job.next_update_timeout(Duration::MAX).unwrap(), Some(chunk));
+        let done = JobStep::End(Ok(JobOutcome::Complete("done".into())));
+        assert!(sender.send(done).is_ok());
+        assert_eq!(
+            job.wait_timeout(Duration::MAX).unwrap(),
+            JobOutcome::Complete("done".into())
+        );
+        assert_eq!(job.next_update_timeout(Duration::MAX).unwrap(), None);
     }
 
     // The thread waiting on a job parks, so only the step's unpark can let

@@ -80,8 +80,10 @@ impl<L: JobLink> AsyncJob<L> {
             if let Some(outcome) = self.progress.take_outcome() {
                 return Poll::Ready(outcome);
             }
-            if self.poll_step(cx).is_pending() {
-                return Poll::Pending;
+            match self.steps.poll_read(cx, &mut self.progress) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(JobRead::Update(_)) => {}
+                Poll::Ready(JobRead::End(end)) => return Poll::Ready(self.progress.finish(end)),
             }
         }
     }

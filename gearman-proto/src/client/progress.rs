@@ -61,6 +61,28 @@ impl JobProgress {
         self.outcome = Some(Box::new(outcome));
     }
 
+    /// The job ended and its outcome goes out now, to the caller waiting
+    /// for it: kept like [`end`](JobProgress::end) then
+    /// [`take_outcome`](JobProgress::take_outcome), without storing it.
+    ///
+    /// ```
+    /// use gearman_proto::client::{JobOutcome, JobProgress};
+    ///
+    /// let mut job = JobProgress::new(true);
+    /// let outcome = job.finish(Ok(JobOutcome::Complete("done".into())));
+    /// assert!(matches!(outcome, Ok(JobOutcome::Complete(_))));
+    /// assert!(job.is_over());
+    /// // The outcome went out already.
+    /// assert!(matches!(job.take_outcome(), Some(Err(_))));
+    /// ```
+    pub fn finish(&mut self, outcome: Result<JobOutcome, Error>) -> Result<JobOutcome, Error> {
+        if let Ok(JobOutcome::Queued(handle)) = &outcome {
+            self.handle = Some(handle.clone());
+        }
+        self.taken = true;
+        outcome
+    }
+
     /// Whether the end is known: no update follows.
     pub fn is_over(&self) -> bool {
         self.outcome.is_some() || self.taken
