@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_core::Stream;
 use futures_util::FutureExt;
-use futures_util::future::{AbortHandle, Aborted, abortable};
+use futures_util::future::{AbortHandle, Abortable, Aborted};
 use futures_util::stream::FuturesUnordered;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
@@ -27,10 +27,26 @@ use crate::driver::{Driven, Driver, Sockets};
 use crate::transport::{Connector, TcpConnector};
 
 type BoxedHandler = AsyncHandler<WorkerJob>;
-/// A running handler: its job, and its result unless it was stopped.
-type Running = Pin<Box<dyn Future<Output = Ended> + Send>>;
+/// A handler's run: its result, a panic turned into a failure.
+type Handling = Pin<Box<dyn Future<Output = Result<Bytes, WorkError>> + Send>>;
 /// A handler's job, and its result unless it was stopped.
 type Ended = (AssignmentId, Result<Result<Bytes, WorkError>, Aborted>);
+
+/// A handler that did not end at its first poll, stoppable should the
+/// server take its job back.
+struct Running {
+    key: AssignmentId,
+    run: Abortable<Handling>,
+}
+
+impl Future for Running {
+    type Output = Ended;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
+        let key = self.key;
+        Pin::new(&mut self.run).poll(cx).map(|result| (key, result))
+    }
+}
 /// Rounds of handlers and driver in one poll of the run future before it
 /// yields to the executor (then woken at once).
 const HANDLER_ROUNDS_PER_POLL: usize = 32;
@@ -139,8 +155,9 @@ struct Driving {
     updates_rx: Receiver<(AssignmentId, WorkUpdate)>,
     /// Handlers started since the run future last took them, for it to
     /// poll outside the lock.
-    started: Vec<Running>,
-    /// Handlers by job, so a job the server took back can be stopped.
+    started: Vec<(AssignmentId, Handling)>,
+    /// Handlers polled but not ended, by job, so a job the server took back
+    /// can be stopped.
     aborts: HashMap<AssignmentId, AbortHandle>,
     finished: bool,
 }
@@ -176,28 +193,27 @@ impl JobRunner for Driving {
             })
         }
         .instrument(span);
-        let (guarded, abort) = abortable(guarded);
-        self.aborts.insert(key, abort);
-        self.started
-            .push(Box::pin(guarded.map(move |result| (key, result))));
+        self.started.push((key, Box::pin(guarded)));
     }
 
     fn lost(&mut self, id: AssignmentId) {
         if let Some(abort) = self.aborts.remove(&id) {
             abort.abort();
         }
+        // Not called yet: it never will be.
+        self.started.retain(|(key, _)| *key != id);
     }
 }
 
 impl Driving {
     /// Reports the handlers that ended; their updates, sent before they
     /// returned, go out before their ends.
-    fn end(&mut self, core: &mut Core, cx: &mut Context<'_>, ended: Vec<Ended>, now: Instant) {
+    fn end(&mut self, core: &mut Core, cx: &mut Context<'_>, ended: &mut Vec<Ended>, now: Instant) {
         if ended.is_empty() {
             return;
         }
         self.drain_updates(core, cx, now);
-        for (key, result) in ended {
+        for (key, result) in ended.drain(..) {
             self.aborts.remove(&key);
             match result {
                 Ok(result) => core.apply(WorkerCommand::Done(key, result), now),
@@ -272,6 +288,10 @@ impl Worker {
         let _stop = StopOnDrop(&monitor);
         // Polled here, outside the lock, so that handlers may read the monitor.
         let mut running = FuturesUnordered::<Running>::new();
+        // Kept from round to round, so that a job costs them no allocation.
+        let mut ended: Vec<Ended> = Vec::new();
+        let mut started: Vec<(AssignmentId, Handling)> = Vec::new();
+        let mut polled: Vec<(AssignmentId, AbortHandle)> = Vec::new();
         let mut shutdown = pin!(shutdown);
         let mut shutting_down = false;
         std::future::poll_fn(|cx| {
@@ -279,7 +299,6 @@ impl Worker {
             // Handlers that end at once free their slots for the next jobs
             // in the same poll; bounded, so that a busy worker yields.
             for _ in 0..HANDLER_ROUNDS_PER_POLL {
-                let mut ended = Vec::new();
                 while let Poll::Ready(Some(one)) = Pin::new(&mut running).poll_next(cx) {
                     ended.push(one);
                 }
@@ -293,16 +312,30 @@ impl Worker {
                     shutting_down = true;
                     driving.shut_down(core, now);
                 }
-                driving.end(core, cx, ended, now);
+                // Before the driver runs, which is where a job can be lost.
+                driving.aborts.extend(polled.drain(..));
+                driving.end(core, cx, &mut ended, now);
                 if Pin::new(&mut *driver).poll(cx).is_ready() {
                     return Poll::Ready(());
                 }
-                let started = std::mem::take(&mut driver.parts_mut().1.started);
+                std::mem::swap(&mut driver.parts_mut().1.started, &mut started);
                 drop(guard);
                 if started.is_empty() {
                     return Poll::Pending;
                 }
-                running.extend(started);
+                // A handler that ends at its first poll (most do) needs no
+                // place among the running ones, nor a way to be stopped.
+                for (key, mut run) in started.drain(..) {
+                    match run.as_mut().poll(cx) {
+                        Poll::Ready(result) => ended.push((key, Ok(result))),
+                        Poll::Pending => {
+                            let (abort, registration) = AbortHandle::new_pair();
+                            polled.push((key, abort));
+                            let run = Abortable::new(run, registration);
+                            running.push(Running { key, run });
+                        }
+                    }
+                }
             }
             cx.waker().wake_by_ref();
             Poll::Pending
@@ -316,5 +349,96 @@ impl Worker {
     pub async fn run(self) -> Result<(), Error> {
         let ctrl_c = crate::signal::ctrl_c()?;
         self.run_until(ctrl_c).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use gearman_proto::Command;
+    use gearman_proto::packet::{Decoder, Packet};
+
+    use super::*;
+
+    /// Tells `dropped` when the future holding it is dropped.
+    struct DropSignal(mpsc::Sender<()>);
+
+    impl Drop for DropSignal {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+
+    /// A server that assigns one job to the first grab, then closes the
+    /// connection once `close` says so.
+    fn assigns_one_job_then_closes(close: mpsc::Receiver<()>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut decoder = Decoder::new();
+            let mut input = BytesMut::new();
+            let mut chunk = [0; 1024];
+            'reading: loop {
+                let n = socket.read(&mut chunk).unwrap();
+                assert!(n > 0, "the worker closed before grabbing");
+                input.extend_from_slice(&chunk[..n]);
+                while let Some(packet) = decoder.decode_packet(&mut input).unwrap() {
+                    let grab = [Command::GrabJob, Command::GrabJobUniq, Command::GrabJobAll];
+                    if grab.contains(&packet.command()) {
+                        break 'reading;
+                    }
+                }
+            }
+            let assign = Packet::build(Command::JobAssign, &[b"H:1", b"wait", b"x"]).unwrap();
+            let mut out = BytesMut::new();
+            assign.encode(&mut out);
+            socket.write_all(&out).unwrap();
+            let _ = close.recv();
+            drop(socket);
+        });
+        addr
+    }
+
+    // The server drops the connection while the job's handler waits: the
+    // handler is stopped (its future dropped), not left running.
+    #[test]
+    fn a_waiting_handler_stops_when_its_job_is_lost() {
+        let (close, closing) = mpsc::channel();
+        let addr = assigns_one_job_then_closes(closing);
+        let (started, handler_started) = mpsc::channel();
+        let (dropped, handler_dropped) = mpsc::channel();
+        let worker = Worker::new([addr]).function("wait", move |_job: WorkerJob| {
+            let started = started.clone();
+            let signal = DropSignal(dropped.clone());
+            async move {
+                let _signal = signal;
+                let _ = started.send(());
+                std::future::pending::<Result<Bytes, WorkError>>().await
+            }
+        });
+        let (stop, stopped) = futures_channel::oneshot::channel::<()>();
+        let running =
+            std::thread::spawn(move || async_std::task::block_on(worker.run_until(stopped)));
+
+        let patience = Duration::from_secs(10);
+        handler_started
+            .recv_timeout(patience)
+            .expect("the job reaches its handler");
+        assert!(
+            handler_dropped.try_recv().is_err(),
+            "the handler still waits"
+        );
+        close.send(()).unwrap();
+        handler_dropped
+            .recv_timeout(patience)
+            .expect("the lost job's handler is stopped");
+        drop(stop);
+        running.join().unwrap().unwrap();
     }
 }
