@@ -6,7 +6,6 @@
 //! on any executor (async-std, smol, `futures_lite::future::block_on`...).
 //! No protocol knowledge lives here.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use bytes::{Buf, Bytes, BytesMut};
+use foldhash::{HashMap, HashSet};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::task::AtomicWaker;
 use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
@@ -197,11 +197,11 @@ pub(crate) struct Sockets {
 impl Sockets {
     fn new(limits: OutputLimits, connector: Arc<dyn Connector>) -> Sockets {
         Sockets {
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             readiness: Arc::new(Readiness::default()),
             due: Vec::new(),
-            closing: HashSet::new(),
-            writing: HashSet::new(),
+            closing: HashSet::default(),
+            writing: HashSet::default(),
             budget: OutputBudget::new(limits),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             connector,

@@ -1,7 +1,6 @@
 //! The worker: async handlers registered by function name, run inside the
 //! worker's own future, which drives [`gearman_proto::worker::Worker`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
@@ -11,6 +10,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use futures_channel::mpsc::{UnboundedReceiver as Receiver, UnboundedSender as Sender};
 use futures_core::Stream;
 use futures_util::FutureExt;
@@ -276,11 +276,12 @@ impl Worker {
             .into_worker(crate::os_entropy, Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
-            handlers,
+            // Looked up once per job: rehashed with the run loop's hasher.
+            handlers: handlers.into_iter().collect(),
             updates,
             updates_rx,
             started: Vec::new(),
-            aborts: HashMap::new(),
+            aborts: HashMap::default(),
             finished: false,
         };
         let monitor = self.monitor;

@@ -2,13 +2,13 @@
 //! threads, driving [`gearman_proto::worker::Worker`] from the socket
 //! readers (assignments) and the pool threads (results).
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
@@ -318,7 +318,8 @@ impl Worker {
             }
         }
         let machine = Machine::new(dialer, core, |machine| Driving {
-            handlers,
+            // Looked up once per job: rehashed with the run loop's hasher.
+            handlers: handlers.into_iter().collect(),
             machine: machine.clone(),
             tasks,
             one_at_a_time,

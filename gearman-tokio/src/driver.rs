@@ -10,7 +10,6 @@
 //! [`Shared::command_directly`]). The loop's task is woken only for queued
 //! commands, its timer and its end, so a message crosses no extra task.
 
-use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
@@ -20,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use foldhash::HashMap;
 use futures_util::FutureExt;
 use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
 use gearman_proto::endpoint::{Transport, coalesce, drain_outputs};
@@ -148,7 +148,7 @@ impl Io {
     fn new(limits: OutputLimits, connector: Arc<dyn Connector>, events: Events) -> Io {
         Io {
             events,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             budget: OutputBudget::new(limits),
             sockets: JoinSet::new(),
             runtime: Handle::current(),

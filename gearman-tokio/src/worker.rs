@@ -1,7 +1,6 @@
 //! The worker: async handlers registered by function name, run as tasks,
 //! over one task that drives [`gearman_proto::worker::Worker`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock, Weak};
@@ -9,6 +8,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use futures_util::FutureExt;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
@@ -217,10 +217,11 @@ impl Worker {
             running: OnceLock::new(),
         });
         let driving = Driving {
-            handlers,
+            // Looked up once per job: rehashed with the run loop's hasher.
+            handlers: handlers.into_iter().collect(),
             commands: commands.clone(),
             reports: reports.clone(),
-            running: HashMap::new(),
+            running: HashMap::default(),
             finished: false,
         };
         let (shared, runner) = driver::runner(core, driving, commands_rx, self.connector);

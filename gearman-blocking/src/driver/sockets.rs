@@ -10,7 +10,6 @@
 //! it waiting in the mailbox) before reading more leaves a fast peer slowed
 //! by TCP rather than filling memory.
 
-use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::Shutdown;
 use std::sync::atomic::AtomicBool;
@@ -20,6 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use foldhash::HashMap;
 use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
 use gearman_proto::endpoint::{Transport, coalesce, drain_outputs};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
@@ -111,7 +111,7 @@ impl Io {
         Io {
             sink,
             dialer,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             failed: Vec::new(),
             next_serial: 0,
             budget: OutputBudget::new(limits),
