@@ -140,11 +140,36 @@ struct Outcome {
 }
 
 /// The connections whose sockets woke up since the driver last looked, and
-/// the driver's own waker.
-#[derive(Default)]
+/// the task polling the driver.
 struct Readiness {
     woken: Mutex<Vec<ConnId>>,
+    /// One of the driver's own sources woke (a socket, its timer, a user's
+    /// command...), or its state was changed from outside: the next poll
+    /// has work. A poll without it (a join polling all of its futures, say)
+    /// returns at once instead of costing a round.
+    driver_woken: AtomicBool,
     driver: AtomicWaker,
+}
+
+impl Readiness {
+    fn wake_driver(&self) {
+        self.driver_woken.store(true, Ordering::Release);
+        self.driver.wake();
+    }
+}
+
+/// The waker the driver polls its sources with (other than its sockets,
+/// which have a [`ConnWaker`] each).
+struct DriverWaker(Arc<Readiness>);
+
+impl Wake for DriverWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.wake_driver();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.wake_driver();
+    }
 }
 
 /// The waker of one connection: records it as woken, then wakes the driver.
@@ -171,7 +196,7 @@ impl Wake for ConnWaker {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             woken.push(self.conn);
         }
-        self.readiness.driver.wake();
+        self.readiness.wake_driver();
     }
 }
 
@@ -182,6 +207,8 @@ impl Wake for ConnWaker {
 pub(crate) struct Sockets {
     conns: HashMap<ConnId, Conn>,
     readiness: Arc<Readiness>,
+    /// Wakes the driver through `readiness`.
+    driver_waker: Waker,
     /// Connections to poll next round whether woken or not.
     due: Vec<ConnId>,
     /// Connections being closed, for their lingering deadlines.
@@ -196,9 +223,16 @@ pub(crate) struct Sockets {
 
 impl Sockets {
     fn new(limits: OutputLimits, connector: Arc<dyn Connector>) -> Sockets {
+        let readiness = Arc::new(Readiness {
+            woken: Mutex::default(),
+            // The first poll starts the driver.
+            driver_woken: AtomicBool::new(true),
+            driver: AtomicWaker::new(),
+        });
         Sockets {
             conns: HashMap::default(),
-            readiness: Arc::new(Readiness::default()),
+            driver_waker: Waker::from(Arc::new(DriverWaker(readiness.clone()))),
+            readiness,
             due: Vec::new(),
             closing: HashSet::default(),
             writing: HashSet::default(),
@@ -325,8 +359,7 @@ impl Sockets {
     /// Connects, writes and reads on every connection that may have
     /// something to do, until each would block, feeding what happens to
     /// `core`.
-    fn poll_io<E: Endpoint>(&mut self, cx: &mut Context<'_>, core: &mut E, now: Instant) -> bool {
-        self.readiness.driver.register(cx.waker());
+    fn poll_io<E: Endpoint>(&mut self, core: &mut E, now: Instant) -> bool {
         let mut batch = std::mem::take(&mut self.due);
         batch.append(
             &mut self
@@ -743,8 +776,12 @@ impl<D: Driven> Driver<D> {
         }
     }
 
-    /// The core and its glue, to change.
+    /// The core and its glue, to change: the next poll takes a round.
     pub(crate) fn parts_mut(&mut self) -> (&mut D::Core, &mut D) {
+        self.sockets
+            .readiness
+            .driver_woken
+            .store(true, Ordering::Release);
         (&mut self.core, &mut self.driven)
     }
 
@@ -772,7 +809,7 @@ impl<D: Driven> Driver<D> {
         };
         // A finished state machine (a client's close) ends at the driver's next poll.
         if !written || !timer_armed || self.closing_since.is_some() || self.driven.finished() {
-            self.sockets.readiness.driver.wake();
+            self.sockets.readiness.wake_driver();
         }
     }
 
@@ -808,7 +845,7 @@ impl<D: Driven> Driver<D> {
                 .driven
                 .poll_input(&mut self.core, cx, now, &mut self.sockets);
         }
-        progressed |= self.sockets.poll_io(cx, &mut self.core, now);
+        progressed |= self.sockets.poll_io(&mut self.core, now);
         if self.core.poll_timeout().is_some_and(|at| at <= now) {
             self.core.handle_timeout(now);
             progressed = true;
@@ -826,6 +863,15 @@ impl<D: Driven + Unpin> Future for Driver<D> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        let readiness = &this.sockets.readiness;
+        readiness.driver.register(cx.waker());
+        if !readiness.driver_woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        // Every source is polled with the driver's own waker, so that the
+        // next poll knows whether it has work.
+        let waker = this.sockets.driver_waker.clone();
+        let cx = &mut Context::from_waker(&waker);
         for _ in 0..ROUNDS_PER_POLL {
             let progressed = this.round(cx);
             if this.closing_since.is_none() && this.driven.finished() {
@@ -917,6 +963,67 @@ mod tests {
                 peer.write_all(&vec![7; piece]).unwrap();
             }
         })
+    }
+
+    /// Counts the driver's rounds.
+    #[derive(Default)]
+    struct Rounds(usize);
+
+    impl Driven for Rounds {
+        type Core = gearman_proto::server::Server;
+
+        fn poll_input(
+            &mut self,
+            _core: &mut Self::Core,
+            _cx: &mut Context<'_>,
+            _now: Instant,
+            _sockets: &mut Sockets,
+        ) -> bool {
+            self.0 += 1;
+            false
+        }
+
+        fn deliver(&mut self, _core: &mut Self::Core, _now: Instant) {}
+
+        fn finished(&self) -> bool {
+            false
+        }
+    }
+
+    // A join polls all of its futures whenever one of them woke: the
+    // driver answers a poll that none of its own sources asked for at once,
+    // and takes a round for a wake-up of its own or a change from outside.
+    #[test]
+    fn only_a_wake_up_of_its_own_or_a_change_costs_a_round() {
+        use crate::counting_waker::CountingWaker;
+        use gearman_proto::server::{Server, ServerConfig};
+
+        let core = Server::new(ServerConfig::default());
+        let connector = Arc::new(crate::transport::TcpConnector);
+        let mut driver = Driver::new(core, Rounds::default(), connector);
+        let (task_wakes, task) = CountingWaker::new();
+        let poll =
+            |driver: &mut Driver<Rounds>| Pin::new(driver).poll(&mut Context::from_waker(&task));
+        assert!(poll(&mut driver).is_pending());
+        let rounds = |driver: &Driver<Rounds>| driver.parts().1.0;
+        let started = rounds(&driver);
+        assert!(started >= 1, "the first poll starts the driver");
+
+        assert!(poll(&mut driver).is_pending());
+        assert_eq!(rounds(&driver), started, "nothing woke the driver");
+
+        driver.sockets.driver_waker.wake_by_ref();
+        assert_eq!(task_wakes.count(), 1, "a source's wake-up reaches the task");
+        assert!(poll(&mut driver).is_pending());
+        assert!(rounds(&driver) > started);
+
+        let woken = rounds(&driver);
+        driver.parts_mut();
+        assert!(poll(&mut driver).is_pending());
+        assert!(
+            rounds(&driver) > woken,
+            "a change from outside takes a round"
+        );
     }
 
     #[test]

@@ -307,19 +307,26 @@ impl Worker {
                 let Some(driver) = guard.as_mut() else {
                     return Poll::Ready(());
                 };
-                let (core, driving) = driver.parts_mut();
-                let now = Instant::now();
-                if stop_now && !shutting_down {
-                    shutting_down = true;
-                    driving.shut_down(core, now);
+                // Changed only with something to apply: the driver then
+                // takes a round, and skips a poll that has nothing for it.
+                let shut_down = stop_now && !shutting_down;
+                if shut_down || !ended.is_empty() || !polled.is_empty() {
+                    let (core, driving) = driver.parts_mut();
+                    let now = Instant::now();
+                    if shut_down {
+                        shutting_down = true;
+                        driving.shut_down(core, now);
+                    }
+                    // Before the driver runs, which is where a job can be lost.
+                    driving.aborts.extend(polled.drain(..));
+                    driving.end(core, cx, &mut ended, now);
                 }
-                // Before the driver runs, which is where a job can be lost.
-                driving.aborts.extend(polled.drain(..));
-                driving.end(core, cx, &mut ended, now);
                 if Pin::new(&mut *driver).poll(cx).is_ready() {
                     return Poll::Ready(());
                 }
-                std::mem::swap(&mut driver.parts_mut().1.started, &mut started);
+                if !driver.parts().1.started.is_empty() {
+                    std::mem::swap(&mut driver.parts_mut().1.started, &mut started);
+                }
                 drop(guard);
                 if started.is_empty() {
                     return Poll::Pending;
