@@ -7,13 +7,13 @@ use std::collections::VecDeque;
 /// jobs cost no allocation here, where a general channel allocates a block
 /// of slots (kilobytes per job with many thousands in flight). The
 /// runtime-neutral half of a job link: [`job_steps`](crate::client::job_steps)
-/// adds the lock and the waking for async tasks, the blocking adapter its
-/// own for threads.
+/// adds the lock and the waking for every adapter.
 ///
 /// ```
 /// use gearman_proto::client::JobQueue;
 ///
 /// let mut queue = JobQueue::new();
+/// assert!(queue.is_empty());
 /// assert_eq!(queue.push(1), Ok(()));
 /// assert_eq!(queue.push(2), Ok(()));
 /// assert_eq!(queue.pop(), Some(1));
@@ -22,14 +22,17 @@ use std::collections::VecDeque;
 /// assert_eq!(queue.pop(), None);
 /// assert!(queue.sender_gone(), "nothing more will come");
 /// queue.close_receiver();
+/// assert!(queue.receiver_gone());
 /// assert_eq!(queue.push(3), Err(3), "nobody would take it");
 /// ```
 #[derive(Debug)]
 pub struct JobQueue<T> {
     /// The oldest item; `None` only when `rest` is empty too.
     head: Option<T>,
-    /// Later items, in order; empty (and unallocated) for most jobs.
-    rest: VecDeque<T>,
+    /// Later items, in order; none for most jobs, and boxed so that a job
+    /// in flight holds one pointer for them rather than a whole `VecDeque`.
+    #[expect(clippy::box_collection, reason = "one pointer per job in flight")]
+    rest: Option<Box<VecDeque<T>>>,
     sender_gone: bool,
     receiver_gone: bool,
 }
@@ -45,7 +48,7 @@ impl<T> JobQueue<T> {
     pub fn new() -> JobQueue<T> {
         JobQueue {
             head: None,
-            rest: VecDeque::new(),
+            rest: None,
             sender_gone: false,
             receiver_gone: false,
         }
@@ -60,7 +63,7 @@ impl<T> JobQueue<T> {
         if self.head.is_none() {
             self.head = Some(item);
         } else {
-            self.rest.push_back(item);
+            self.rest.get_or_insert_default().push_back(item);
         }
         Ok(())
     }
@@ -68,8 +71,19 @@ impl<T> JobQueue<T> {
     /// The oldest item.
     pub fn pop(&mut self) -> Option<T> {
         let item = self.head.take()?;
-        self.head = self.rest.pop_front();
+        self.head = self.rest.as_mut().and_then(|rest| rest.pop_front());
         Some(item)
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// Whether the receiver is gone: [`push`](JobQueue::push) gives items
+    /// back.
+    pub fn receiver_gone(&self) -> bool {
+        self.receiver_gone
     }
 
     /// Whether the sender is gone: once [`pop`](JobQueue::pop) returns
@@ -88,6 +102,6 @@ impl<T> JobQueue<T> {
     pub fn close_receiver(&mut self) {
         self.receiver_gone = true;
         self.head = None;
-        self.rest = VecDeque::new();
+        self.rest = None;
     }
 }

@@ -5,15 +5,20 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::client::{
-    Call, Client, Deliver, JobProgress, JobQueue, JobRead, JobStep, RequestAnswer, UsageError,
-    Waiters,
+    Call, Client, Deliver, JobHandle, JobProgress, JobQueue, JobRead, JobStep, RequestAnswer,
+    UsageError, Waiters,
 };
 use crate::driver_error::Error;
 
 /// A job's steps not yet read, and the job's task waiting for them.
 struct Slot {
-    /// A submit the client refused arrives as its error.
-    steps: JobQueue<Result<JobStep, Error>>,
+    /// The server's acknowledgement, kept aside when it comes first (as it
+    /// does): the end behind it then takes the queue's inline place
+    /// instead of its first allocation.
+    created: Option<JobHandle>,
+    /// A submit the client refused arrives as its error, boxed: it is rare,
+    /// and inline it would make every job's queue larger.
+    steps: JobQueue<Result<JobStep, Box<Error>>>,
     waker: Option<Waker>,
 }
 
@@ -52,6 +57,7 @@ fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
 /// ```
 pub fn job_steps() -> (StepSender, StepReceiver) {
     let slot = Arc::new(Mutex::new(Slot {
+        created: None,
         steps: JobQueue::new(),
         waker: None,
     }));
@@ -224,13 +230,26 @@ impl StepSender {
     /// ```
     pub fn fail(&self, error: Error) {
         // Nobody reads a refusal of a job already dropped.
-        let _ = self.push(Err(error), true);
+        let _ = self.push(Err(Box::new(error)), true);
     }
 
-    fn push(&self, step: Result<JobStep, Error>, wake: bool) -> Result<(), Result<JobStep, Error>> {
+    fn push(
+        &self,
+        step: Result<JobStep, Box<Error>>,
+        wake: bool,
+    ) -> Result<(), Result<JobStep, Box<Error>>> {
         let waker = {
             let mut slot = lock(&self.slot);
-            slot.steps.push(step)?;
+            match step {
+                Ok(JobStep::Created(handle))
+                    if slot.created.is_none()
+                        && slot.steps.is_empty()
+                        && !slot.steps.receiver_gone() =>
+                {
+                    slot.created = Some(handle);
+                }
+                step => slot.steps.push(step)?,
+            }
             if !wake {
                 return Ok(());
             }
@@ -279,6 +298,9 @@ impl StepReceiver {
     /// ```
     pub fn poll_read(&mut self, cx: &mut Context<'_>, progress: &mut JobProgress) -> Poll<JobRead> {
         let mut slot = lock(&self.slot);
+        if let Some(handle) = slot.created.take() {
+            progress.created(handle);
+        }
         while let Some(step) = slot.steps.pop() {
             let end = match step {
                 Ok(JobStep::Created(handle)) => {
@@ -287,7 +309,7 @@ impl StepReceiver {
                 }
                 Ok(JobStep::Update(update)) => return Poll::Ready(JobRead::Update(update)),
                 Ok(JobStep::End(end)) => end.map_err(Error::from),
-                Err(refused) => Err(refused),
+                Err(refused) => Err(*refused),
             };
             return Poll::Ready(JobRead::End(end));
         }
@@ -309,6 +331,7 @@ impl Drop for StepReceiver {
     fn drop(&mut self) {
         let mut slot = lock(&self.slot);
         slot.steps.close_receiver();
+        slot.created = None;
         slot.waker = None;
     }
 }
@@ -403,6 +426,40 @@ mod tests {
             read(&mut receiver, &waker, &mut progress),
             Poll::Ready(JobRead::End(Ok(JobOutcome::Complete(result)))) if result == "r"
         ));
+    }
+
+    // An acknowledgement after another step (no server sends one so) still
+    // takes its place in the order.
+    #[test]
+    fn a_late_acknowledgement_is_read_in_its_place() {
+        let waker = Waker::noop();
+        let (sender, mut receiver) = job_steps();
+        let mut progress = JobProgress::new(true);
+        assert_eq!(sender.send(data("a")), Ok(()));
+        assert_eq!(sender.send(JobStep::Created(handle())), Ok(()));
+        assert_eq!(sender.send(complete("r")), Ok(()));
+        assert!(matches!(
+            read(&mut receiver, waker, &mut progress),
+            Poll::Ready(JobRead::Update(JobUpdate::Data(chunk))) if chunk == "a"
+        ));
+        assert_eq!(progress.handle(), None, "read before the acknowledgement");
+        assert!(matches!(
+            read(&mut receiver, waker, &mut progress),
+            Poll::Ready(JobRead::End(Ok(JobOutcome::Complete(result)))) if result == "r"
+        ));
+        assert_eq!(progress.handle(), Some(&handle()));
+    }
+
+    // Once the job is gone, its acknowledgement comes back too, so that the
+    // client forgets the job.
+    #[test]
+    fn an_acknowledgement_for_a_dropped_job_is_refused() {
+        let (sender, receiver) = job_steps();
+        drop(receiver);
+        assert_eq!(
+            sender.send(JobStep::Created(handle())),
+            Err(JobStep::Created(handle()))
+        );
     }
 
     #[test]
