@@ -356,40 +356,64 @@ mod tests {
     // them, as the socket threads do with a slow peer.
     #[test]
     fn writes_retried_after_timeouts_reach_the_peer_once_and_in_order() {
+        /// The byte at `offset` of the stream sent.
+        fn byte(offset: usize) -> u8 {
+            (offset % 253) as u8
+        }
+        // Loopback buffers can take tens of megabytes before a write blocks:
+        // the writer goes on until one timed out, within a bound.
+        const AT_LEAST: usize = 4 << 20;
+        const AT_MOST: usize = 512 << 20;
+        const CHUNK: usize = 64 << 10;
         let pki = Pki::generate();
         let (client, server) = pair(&pki);
-        let sent: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
         server
             .0
             .set_write_timeout(Some(Duration::from_millis(5)))
             .unwrap();
         let (fell_behind, behind) = std::sync::mpsc::channel();
         let reader = thread::spawn(move || {
-            // Not before a write timed out with the socket full.
-            behind.recv().unwrap();
-            let mut received = Vec::new();
+            // Not before a write timed out with the socket full (or the
+            // writer gave up).
+            let _ = behind.recv();
+            let mut received = 0;
             let mut buf = vec![0; 8192];
             loop {
                 match client.0.read(&mut buf) {
                     Ok(0) => return received,
-                    Ok(n) => received.extend_from_slice(&buf[..n]),
-                    Err(err) => panic!("read failed after {} bytes: {err}", received.len()),
+                    Ok(n) => {
+                        for (i, &b) in buf[..n].iter().enumerate() {
+                            assert_eq!(b, byte(received + i), "byte {}", received + i);
+                        }
+                        received += n;
+                    }
+                    Err(err) => panic!("read failed after {received} bytes: {err}"),
                 }
             }
         });
-        let mut rest = &sent[..];
-        while !rest.is_empty() {
-            match server.0.write(rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(err) if err.kind() == ErrorKind::TimedOut => {
-                    let _ = fell_behind.send(());
+        let mut sent = 0;
+        let mut timed_out = false;
+        while !(timed_out && sent >= AT_LEAST) {
+            assert!(sent < AT_MOST, "no write timed out in {sent} bytes");
+            let chunk: Vec<u8> = (sent..sent + CHUNK).map(byte).collect();
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                match server.0.write(rest) {
+                    Ok(n) => {
+                        rest = &rest[n..];
+                        sent += n;
+                    }
+                    Err(err) if err.kind() == ErrorKind::TimedOut => {
+                        if !timed_out {
+                            timed_out = true;
+                            fell_behind.send(()).unwrap();
+                        }
+                    }
+                    Err(err) => panic!("write failed: {err}"),
                 }
-                Err(err) => panic!("write failed: {err}"),
             }
         }
         server.0.shutdown(Shutdown::Write).unwrap();
-        let received = reader.join().unwrap();
-        assert_eq!(received.len(), sent.len());
-        assert!(received == sent, "the bytes differ");
+        assert_eq!(reader.join().unwrap(), sent);
     }
 }
