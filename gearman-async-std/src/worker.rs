@@ -19,7 +19,8 @@ use futures_util::stream::FuturesUnordered;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, JobRunner, Worker as Core, WorkerCommand,
+    Assignment, AssignmentId, AsyncHandler, Handlers, JobRunner, Worker as Core, WorkerCommand,
+    handler_panicked,
 };
 
 use crate::Error;
@@ -150,7 +151,7 @@ impl Drop for StopOnDrop<'_> {
 }
 
 struct Driving {
-    handlers: HashMap<Bytes, BoxedHandler>,
+    handlers: Handlers<BoxedHandler>,
     updates: Sender<(AssignmentId, WorkUpdate)>,
     updates_rx: Receiver<(AssignmentId, WorkUpdate)>,
     /// Handlers started since the run future last took them, for it to
@@ -164,16 +165,14 @@ struct Driving {
 
 impl JobRunner for Driving {
     fn start(&mut self, core: &mut Core, assignment: Assignment) {
+        let Some(handler) = self.handlers.for_job(core, &assignment) else {
+            return;
+        };
         let key = assignment.id;
         let function = assignment.function.clone();
         let job = WorkerJob {
             assignment,
             updates: self.updates.clone(),
-        };
-        let Some(handler) = self.handlers.get(&function).cloned() else {
-            // The core only assigns registered functions; fail rather than hang.
-            let _ = core.work_fail(key);
-            return;
         };
         let span = core.job_span(&job.assignment);
         // The handler is called at the first poll, outside the worker's
@@ -184,13 +183,7 @@ impl JobRunner for Driving {
                 Ok(running) => AssertUnwindSafe(running).catch_unwind().await,
                 Err(panic) => Err(panic),
             };
-            result.unwrap_or_else(|_| {
-                tracing::error!(
-                    function = %String::from_utf8_lossy(&function),
-                    "handler panicked; failing the job"
-                );
-                Err(WorkError::Fail)
-            })
+            result.unwrap_or_else(|_| handler_panicked(&function))
         }
         .instrument(span);
         self.started.push((key, Box::pin(guarded)));
@@ -276,8 +269,7 @@ impl Worker {
             .into_worker(crate::os_entropy, Instant::now())?;
         let (updates, updates_rx) = futures_channel::mpsc::unbounded();
         let driving = Driving {
-            // Looked up once per job: rehashed with the run loop's hasher.
-            handlers: handlers.into_iter().collect(),
+            handlers,
             updates,
             updates_rx,
             started: Vec::new(),

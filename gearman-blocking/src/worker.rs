@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use bytes::Bytes;
-use foldhash::HashMap;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, BlockingHandler, JobRunner, Worker as Core, WorkerCommand,
+    Assignment, BlockingHandler, Handlers, JobRunner, Worker as Core, WorkerCommand,
+    handler_panicked,
 };
 
 use gearman_proto::observe::ServerState;
@@ -154,7 +153,7 @@ impl RunningWorker {
 }
 
 struct Driving {
-    handlers: HashMap<Bytes, Handler>,
+    handlers: Handlers<Handler>,
     machine: Weak<Machine<Driving>>,
     /// The handler threads' queue, closed when the machine ends.
     tasks: Arc<TaskQueue<Task>>,
@@ -182,14 +181,12 @@ impl JobRunner for Driving {
             // The machine is going away; nobody would take the result.
             return;
         };
+        let Some(handler) = self.handlers.for_job(core, &assignment) else {
+            return;
+        };
         let job = WorkerJob {
             assignment,
             machine,
-        };
-        let Some(handler) = self.handlers.get(job.function()).cloned() else {
-            // The core only assigns registered functions; fail rather than hang.
-            let _ = core.work_fail(job.assignment.id);
-            return;
         };
         let key = job.assignment.id;
         let span = core.job_span(&job.assignment);
@@ -269,16 +266,8 @@ fn run_task(task: Task, gate: Option<&Mutex<()>>) {
     let _in_span = span.enter();
     // Panics are caught below, so the gate is never poisoned.
     let held = gate.map(|gate| gate.lock().unwrap_or_else(PoisonError::into_inner));
-    let result = match catch_unwind(AssertUnwindSafe(|| handler(&job))) {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::error!(
-                function = %String::from_utf8_lossy(job.function()),
-                "handler panicked; failing the job"
-            );
-            Err(WorkError::Fail)
-        }
-    };
+    let result = catch_unwind(AssertUnwindSafe(|| handler(&job)))
+        .unwrap_or_else(|_| handler_panicked(job.function()));
     drop(held);
     job.machine
         .command(WorkerCommand::Done(job.assignment.id, result));
@@ -318,8 +307,7 @@ impl Worker {
             }
         }
         let machine = Machine::new(dialer, core, |machine| Driving {
-            // Looked up once per job: rehashed with the run loop's hasher.
-            handlers: handlers.into_iter().collect(),
+            handlers,
             machine: machine.clone(),
             tasks,
             one_at_a_time,

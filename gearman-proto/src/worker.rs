@@ -102,6 +102,7 @@
 
 mod config;
 mod event;
+mod handlers;
 mod link;
 mod registry;
 mod report;
@@ -113,6 +114,7 @@ use bytes::Bytes;
 
 pub use config::{Ability, GrabMode, WorkerConfig};
 pub use event::{Assignment, AssignmentId, GrabState, JobRunner, WorkerError, WorkerEvent};
+pub use handlers::{Handlers, handler_panicked};
 use link::{Connection, GrabEvent, GrabOutcome, Link, LinkState};
 pub use registry::{
     AsyncHandler, BlockingHandler, ConnectFailedHook, HandlerFuture, Registry, async_handler,

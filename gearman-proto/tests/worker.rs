@@ -1286,3 +1286,27 @@ fn apply_sends_updates_and_ends_and_only_logs_a_refused_report() {
     peer.send(0, NoJob, &[]);
     assert_eq!(peer.take_events(), [WorkerEvent::ShutdownComplete]);
 }
+
+// The handler table is the run loop's, the worker's abilities the core's:
+// a job of a function the table lacks is failed at once, not left to hang.
+#[test]
+fn a_job_whose_function_has_no_handler_is_failed() {
+    use gearman_proto::worker::Handlers;
+
+    let mut peer = Peer::connected(one("f"));
+    peer.send(0, JobAssignUniq, &[b"H:s:1", b"f", b"u1", b"payload"]);
+    let job = peer.take_job();
+    let handlers: Handlers<()> = std::iter::empty().collect();
+    assert_eq!(handlers.for_job(&mut peer.worker, &job), None);
+    peer.drain();
+    peer.expect(0, &[(WorkFailReq, &[b"H:s:1"]), (GrabJobUniq, &[])]);
+
+    let handlers: Handlers<&str> = [(Bytes::from_static(b"f"), "handler")]
+        .into_iter()
+        .collect();
+    peer.send(0, JobAssignUniq, &[b"H:s:2", b"f", b"u2", b"payload"]);
+    let job = peer.take_job();
+    assert_eq!(handlers.for_job(&mut peer.worker, &job), Some("handler"));
+    peer.drain();
+    peer.expect_silence(0);
+}

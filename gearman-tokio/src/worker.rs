@@ -7,13 +7,13 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 use tracing::Instrument;
 
-use bytes::Bytes;
 use foldhash::HashMap;
 use futures_util::FutureExt;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
-    Assignment, AssignmentId, AsyncHandler, JobRunner, Worker as Core, WorkerCommand,
+    Assignment, AssignmentId, AsyncHandler, Handlers, JobRunner, Worker as Core, WorkerCommand,
+    handler_panicked,
 };
 use tokio::sync::mpsc;
 
@@ -120,7 +120,7 @@ impl Reports {
 }
 
 struct Driving {
-    handlers: HashMap<Bytes, BoxedHandler>,
+    handlers: Handlers<BoxedHandler>,
     commands: mpsc::UnboundedSender<WorkerCommand>,
     reports: Arc<Reports>,
     /// Handler tasks by job, so a job the server took back can be stopped.
@@ -134,11 +134,7 @@ impl JobRunner for Driving {
             assignment,
             commands: self.commands.clone(),
         };
-        let Some(handler) = self.handlers.get(job.function()).cloned() else {
-            // The core only assigns registered functions; fail rather than hang.
-            let _ = self
-                .commands
-                .send(WorkerCommand::Done(job.assignment.id, Err(WorkError::Fail)));
+        let Some(handler) = self.handlers.for_job(core, &job.assignment) else {
             return;
         };
         let reports = self.reports.clone();
@@ -152,13 +148,7 @@ impl JobRunner for Driving {
                 let run = AssertUnwindSafe(async move { handler(job).await });
                 let result = match run.catch_unwind().await {
                     Ok(result) => result,
-                    Err(_) => {
-                        tracing::error!(
-                            function = %String::from_utf8_lossy(&function),
-                            "handler panicked; failing the job"
-                        );
-                        Err(WorkError::Fail)
-                    }
+                    Err(_) => handler_panicked(&function),
                 };
                 reports.send(WorkerCommand::Done(key, result));
             }
@@ -217,8 +207,7 @@ impl Worker {
             running: OnceLock::new(),
         });
         let driving = Driving {
-            // Looked up once per job: rehashed with the run loop's hasher.
-            handlers: handlers.into_iter().collect(),
+            handlers,
             commands: commands.clone(),
             reports: reports.clone(),
             running: HashMap::default(),

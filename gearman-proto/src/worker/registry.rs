@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Worker, WorkerConfig, WorkerError};
+use super::{Handlers, Worker, WorkerConfig, WorkerError};
 use crate::worker::WorkError;
 
 /// The future an async handler returns once boxed: the job's result.
@@ -140,10 +140,10 @@ impl<H> Registry<H> {
         self,
         entropy: impl FnOnce() -> u64,
         now: Instant,
-    ) -> Result<(Worker, HashMap<Bytes, H>), WorkerError> {
+    ) -> Result<(Worker, Handlers<H>), WorkerError> {
         let mut worker = Worker::new(self.config.with_seed_or(entropy), now)?;
         worker.on_connect_failed(self.on_connect_failed);
-        Ok((worker, self.handlers))
+        Ok((worker, self.handlers.into_iter().collect()))
     }
 }
 
