@@ -160,15 +160,9 @@ impl Readiness {
 
 /// The waker the driver polls its sources with (other than its sockets,
 /// which have a [`ConnWaker`] each).
-struct DriverWaker(Arc<Readiness>);
-
-impl Wake for DriverWaker {
+impl Wake for Readiness {
     fn wake(self: Arc<Self>) {
-        self.0.wake_driver();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.wake_driver();
+        self.wake_driver();
     }
 }
 
@@ -231,7 +225,7 @@ impl Sockets {
         });
         Sockets {
             conns: HashMap::default(),
-            driver_waker: Waker::from(Arc::new(DriverWaker(readiness.clone()))),
+            driver_waker: Waker::from(readiness.clone()),
             readiness,
             due: Vec::new(),
             closing: HashSet::default(),
