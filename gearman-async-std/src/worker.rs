@@ -48,6 +48,7 @@ impl Future for Running {
         Pin::new(&mut self.run).poll(cx).map(|result| (key, result))
     }
 }
+
 /// Rounds of handlers and driver in one poll of the run future before it
 /// yields to the executor (then woken at once).
 const HANDLER_ROUNDS_PER_POLL: usize = 32;
