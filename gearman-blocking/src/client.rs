@@ -279,7 +279,10 @@ impl Job {
         if self.progress.is_over() {
             return Ok(None);
         }
-        let waker = UNPARK_THIS_THREAD.with(Waker::clone);
+        // A fresh one while the thread's locals are being torn down.
+        let waker = UNPARK_THIS_THREAD
+            .try_with(Waker::clone)
+            .unwrap_or_else(|_| Waker::from(Arc::new(Unpark(thread::current()))));
         let mut cx = Context::from_waker(&waker);
         loop {
             if let Poll::Ready(read) = self.steps.poll_read(&mut cx, &mut self.progress) {
