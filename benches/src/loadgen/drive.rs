@@ -2,7 +2,7 @@
 //! flight until N have ended, or hold C jobs in flight and measure memory.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,57 @@ pub struct Finished {
     pub all_correct: bool,
 }
 
+/// The jobs in flight. One is polled directly: a `FuturesUnordered` wakes
+/// its own task again whenever it has polled every future it holds, which
+/// with one future is a spurious wake-up per job (a cross-thread one on a
+/// multi-threaded runtime), a cost of this load and not of the library.
+enum InFlight<F> {
+    One(Option<Pin<Box<F>>>),
+    Many(FuturesUnordered<F>),
+}
+
+impl<F: Future> InFlight<F> {
+    fn new(concurrency: usize) -> Self {
+        if concurrency == 1 {
+            InFlight::One(None)
+        } else {
+            InFlight::Many(FuturesUnordered::new())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            InFlight::One(job) => usize::from(job.is_some()),
+            InFlight::Many(jobs) => jobs.len(),
+        }
+    }
+
+    fn push(&mut self, job: F) {
+        match self {
+            InFlight::One(slot) => {
+                assert!(slot.is_none(), "one job in flight at a time");
+                *slot = Some(Box::pin(job));
+            }
+            InFlight::Many(jobs) => jobs.push(job),
+        }
+    }
+
+    /// The next job to end, or `None` when none is in flight.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        match self {
+            InFlight::One(slot) => match slot {
+                None => Poll::Ready(None),
+                Some(job) => {
+                    let ended = std::task::ready!(job.as_mut().poll(cx));
+                    *slot = None;
+                    Poll::Ready(Some(ended))
+                }
+            },
+            InFlight::Many(jobs) => jobs.poll_next_unpin(cx),
+        }
+    }
+}
+
 /// Submits `args.jobs` jobs keeping `args.concurrency` in flight.
 /// `submit(index)` sends job `index` at once and returns a future of whether
 /// it ended correctly; `give_up` ends the run early when it completes.
@@ -40,7 +91,7 @@ where
 {
     let progress = Progress::new(args.jobs);
     let mut recorder = Recorder::new();
-    let mut in_flight = FuturesUnordered::new();
+    let mut in_flight = InFlight::new(args.concurrency);
     let mut start = |index: u64| {
         let submitted = Instant::now();
         let job = submit(index);
@@ -60,7 +111,7 @@ where
             if give_up.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(None);
             }
-            in_flight.poll_next_unpin(cx).map(Some)
+            in_flight.poll_next(cx).map(Some)
         })
         .await;
         let (submitted, correct) = match ended {
