@@ -234,3 +234,51 @@ pub fn run_ready<T>(future: impl Future<Output = T>) -> T {
         Poll::Pending => panic!("a future over blocking calls waited"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Polls a job that is not ready yet, the way the load does after each
+    /// submit, and counts the wake-ups that asks for.
+    fn wakes_for_a_pending_job(concurrency: usize) -> usize {
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut in_flight = InFlight::new(concurrency);
+        in_flight.push(std::future::pending::<()>());
+        assert!(in_flight.poll_next(&mut cx).is_pending());
+        assert_eq!(in_flight.len(), 1);
+        counter.0.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_lone_job_in_flight_costs_no_wake_up_of_its_own() {
+        assert_eq!(wakes_for_a_pending_job(1), 0);
+        // What the lone job avoids: the set wakes its task once it has
+        // polled all it holds.
+        assert_eq!(wakes_for_a_pending_job(2), 1);
+    }
+
+    #[test]
+    fn a_lone_job_ends_once_and_leaves_room_for_the_next() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut in_flight = InFlight::new(1);
+        in_flight.push(std::future::ready(7));
+        assert_eq!(in_flight.poll_next(&mut cx), Poll::Ready(Some(7)));
+        assert_eq!(in_flight.len(), 0);
+        assert_eq!(in_flight.poll_next(&mut cx), Poll::Ready(None));
+    }
+}
