@@ -663,6 +663,16 @@ impl<D: Driven> Shared<D> {
         Fed::Handled
     }
 
+    /// Applies the commands queued by now, without waiting for more.
+    fn apply_queued(&self) {
+        let mut guard = self.lock();
+        if let Some(state) = guard.as_mut()
+            && let Ok(first) = state.commands.try_recv()
+        {
+            state.command(first, Instant::now());
+        }
+    }
+
     /// Looks at the core and its glue (`None` once the loop is done).
     pub(crate) fn inspect<R>(&self, look: impl FnOnce(&D::Core, &D) -> R) -> Option<R> {
         let _wake = WakeLoopOnPanic(&self.rearm);
@@ -805,7 +815,14 @@ impl<D: Driven> Runner<D> {
                 (state.commands_open, state.armed.is_some())
             };
             tokio::select! {
-                () = poll_fn(|cx| shared.poll_commands(cx)), if commands_open => {}
+                () = poll_fn(|cx| shared.poll_commands(cx)), if commands_open => {
+                    // Tasks made ready with the command that woke the loop
+                    // (a batch of handlers, say) run first and queue their
+                    // own behind it, so their results go out together: one
+                    // write per connection instead of one per result.
+                    tokio::task::yield_now().await;
+                    shared.apply_queued();
+                }
                 event = queued.recv() => {
                     // The state holds a sender itself, so the queue never closes.
                     if let Some(event) = event {
