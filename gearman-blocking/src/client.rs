@@ -15,7 +15,7 @@ use gearman_proto::client::{StepReceiver, StepSender, job_steps};
 use gearman_proto::deadline_after;
 
 use crate::Error;
-use crate::driver::{Dialer, Driven, Handle, Io, Machine};
+use crate::driver::{Dialer, Driven, Handle, Machine};
 use crate::transport::{Connector, TcpConnector};
 use gearman_proto::observe::ServerState;
 
@@ -41,7 +41,7 @@ use gearman_proto::observe::ServerState;
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    handle: Arc<Handle<Driving>>,
+    handle: Arc<Handle<Callers<Reply>>>,
     next_key: Arc<AtomicU64>,
 }
 
@@ -60,29 +60,8 @@ type Reply = Sender<Result<RequestAnswer, Error>>;
 /// A caller's call, for the state machine.
 pub(crate) type Command = Call<StepSender, Reply>;
 
-/// The callers, answered through each request's channel.
-struct Driving(Callers<Reply>);
-
-impl Driven for Driving {
-    type Core = Core;
-    type Command = Command;
-
-    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
-        self.0.call(core, command, now);
-    }
-
-    fn handles_dropped(&mut self, _now: Instant) {
-        self.0.handles_gone();
-    }
-
-    fn deliver(&mut self, core: &mut Core, now: Instant, _may_defer: bool) {
-        self.0.deliver(core, now);
-    }
-
-    fn finished(&self) -> bool {
-        self.0.finished()
-    }
-}
+/// The client's glue is the core's, whole.
+impl Driven for Callers<Reply> {}
 
 impl Client {
     gearman_proto::client_constructors! {
@@ -111,9 +90,9 @@ impl Client {
         let dialer = Dialer::new(connector, core.config().connect_timeout);
         let machine = Machine::new(dialer, core, |_| {
             // A caller that is gone stopped waiting; nothing to do then.
-            Driving(Callers::new(|reply, answer| {
+            Callers::<Reply>::new(|reply, answer| {
                 let _ = reply.send(answer);
-            }))
+            })
         });
         let timer = machine.clone();
         thread::Builder::new()
@@ -232,7 +211,7 @@ impl Client {
 pub struct Job {
     key: u64,
     steps: StepReceiver,
-    client: Arc<Handle<Driving>>,
+    client: Arc<Handle<Callers<Reply>>>,
     progress: JobProgress,
     /// The job's `gearman.submit` span, entered while the caller waits.
     span: gearman_proto::observe::SubmitSpan,

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use gearman_proto::endpoint::Glue;
 use gearman_proto::server::{Server as Core, ServerConfig, Serving};
 
 use crate::driver::{Dialer, Driven, Io, Machine, Remote};
@@ -42,7 +43,9 @@ pub(crate) enum Command {
     Stop,
 }
 
-impl Driven for Serving {
+impl Driven for Serving {}
+
+impl Glue<Io> for Serving {
     type Core = Core;
     type Command = Command;
 
@@ -60,7 +63,7 @@ impl Driven for Serving {
         }
     }
 
-    fn deliver(&mut self, core: &mut Core, _now: Instant, _may_defer: bool) {
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
         self.observe(core);
     }
 

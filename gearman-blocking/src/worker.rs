@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
+use gearman_proto::endpoint::Glue;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
@@ -201,7 +202,7 @@ impl JobRunner for Driving {
     }
 }
 
-impl Driven for Driving {
+impl Glue<Io> for Driving {
     type Core = Core;
     type Command = WorkerCommand;
 
@@ -209,9 +210,18 @@ impl Driven for Driving {
         core.apply(command, now);
     }
 
-    fn deliver(&mut self, core: &mut Core, _now: Instant, may_defer: bool) {
-        self.may_defer = may_defer;
+    fn deliver(&mut self, core: &mut Core, _now: Instant) {
         self.finished |= core.run_jobs(self);
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+impl Driven for Driving {
+    fn may_defer(&mut self, may_defer: bool) {
+        self.may_defer = may_defer;
     }
 
     fn take_deferred(&mut self) -> Option<Deferred> {
@@ -238,10 +248,6 @@ impl Driven for Driving {
                 run_task(task, Some(&gate));
             }
         }))
-    }
-
-    fn finished(&self) -> bool {
-        self.finished
     }
 }
 

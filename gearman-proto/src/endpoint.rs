@@ -38,10 +38,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 mod connector;
+mod glue;
 mod output;
 mod server_addr;
 
 pub use connector::refuse_tls;
+pub use glue::Glue;
 pub use output::{
     Backlog, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_TOTAL_PENDING_OUTPUT,
     DEFAULT_WRITE_STALL_TIMEOUT, OutputBudget, OutputLimits, Overflow, SendFailed, WRITE_BATCH,

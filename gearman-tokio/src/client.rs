@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Instant;
 
 use gearman_proto::client::{Call, Callers, Client as Core};
 pub use gearman_proto::client::{JobError, JobOutcome, JobUpdate};
@@ -12,7 +11,7 @@ use gearman_proto::observe::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
-use crate::driver::{self, Driven, Io};
+use crate::driver;
 use crate::transport::{Connector, TcpConnector};
 
 /// A Gearman client: cheap to clone, usable from many tasks at once. All
@@ -40,7 +39,7 @@ pub struct Client {
     next_key: Arc<AtomicU64>,
     /// The run loop's state, for applying a request in the caller's task
     /// while nothing is in flight (see [`Client::send`]).
-    driver: Arc<driver::Shared<Driving>>,
+    driver: Arc<driver::Shared<Callers<Reply>>>,
 }
 
 /// Its servers and the number of jobs in flight.
@@ -56,34 +55,6 @@ impl std::fmt::Debug for Client {
 type Command = Call<StepSender, Reply>;
 
 type Reply = oneshot::Sender<Result<RequestAnswer, Error>>;
-
-/// The callers, answered through each request's oneshot.
-struct Driving(Callers<Reply>);
-
-impl Driven for Driving {
-    type Core = Core;
-    type Command = Command;
-
-    fn command(&mut self, core: &mut Core, command: Command, now: Instant, _io: &mut Io) {
-        self.0.call(core, command, now);
-    }
-
-    fn commands_closed(&mut self, _now: Instant) {
-        self.0.handles_gone();
-    }
-
-    fn deliver(&mut self, core: &mut Core, now: Instant) {
-        self.0.deliver(core, now);
-    }
-
-    fn finished(&self) -> bool {
-        self.0.finished()
-    }
-
-    fn idle(&self) -> bool {
-        self.0.is_idle()
-    }
-}
 
 impl Client {
     gearman_proto::client_constructors! {
@@ -112,10 +83,10 @@ impl Client {
         let runtime = crate::runtime()?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         // A caller that is gone stopped waiting; nothing to do then.
-        let driving = Driving(Callers::new(|reply, answer| {
+        let callers: Callers<Reply> = Callers::new(|reply, answer| {
             let _ = reply.send(answer);
-        }));
-        let (driver, runner) = driver::runner(core, driving, commands_rx, connector);
+        });
+        let (driver, runner) = driver::runner(core, callers, commands_rx, connector);
         runtime.spawn(runner.run());
         Ok(Client {
             commands,
@@ -213,7 +184,7 @@ mod tests {
     fn jobs_applied(client: &Client) -> usize {
         client
             .driver
-            .inspect(|_, driving| driving.0.waiters().jobs())
+            .inspect(|_, callers| callers.waiters().jobs())
             .unwrap()
     }
 
@@ -375,7 +346,7 @@ mod tests {
         // nothing else is due, so only a re-arm can wake the loop now.
         tokio::time::sleep(timeout * 2).await;
         assert_eq!(
-            client.driver.inspect(|_, driving| driving.idle()),
+            client.driver.inspect(|_, callers| callers.is_idle()),
             Some(true)
         );
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use foldhash::HashMap;
 use futures_util::FutureExt;
-use gearman_proto::endpoint::{Backlog, OutputBudget, OutputLimits};
+use gearman_proto::endpoint::{Backlog, Glue, OutputBudget, OutputLimits};
 use gearman_proto::endpoint::{Transport, coalesce, drain_outputs};
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -489,31 +489,14 @@ async fn until_stalled<T>(
     }
 }
 
-/// A state machine together with the glue between it and its users.
-pub(crate) trait Driven: Send + 'static {
-    /// The core state machine.
-    type Core: Endpoint + Send;
-    /// What users send to the run loop.
-    type Command: Send + 'static;
-
-    /// Applies one user command to `core`; `io` lets it hand over an
-    /// accepted socket.
-    fn command(&mut self, core: &mut Self::Core, command: Self::Command, now: Instant, io: &mut Io);
-    /// Every command sender is gone.
-    fn commands_closed(&mut self, now: Instant) {
-        let _ = now;
-    }
-    /// Hands the core's events to whoever waits for them. Called after every
-    /// input, before the loop sleeps.
-    fn deliver(&mut self, core: &mut Self::Core, now: Instant);
-    /// Whether the loop is done.
-    fn finished(&self) -> bool;
-    /// Whether a command applied now would go out alone (nothing else in
-    /// flight), so that applying it outside the loop loses no batching.
-    fn idle(&self) -> bool {
-        false
-    }
+/// Glue the loop can run: a role's [`Glue`] over this loop's sockets,
+/// movable to the runtime's threads.
+pub(crate) trait Driven:
+    Glue<Io, Core: Send, Command: Send + 'static> + Send + 'static
+{
 }
+
+impl<G: Glue<Io, Core: Send, Command: Send + 'static> + Send + 'static> Driven for G {}
 
 /// What the loop owns, behind the mutex of [`Shared`].
 struct LoopState<D: Driven> {
@@ -615,7 +598,7 @@ impl<D: Driven> Shared<D> {
         let Some(state) = guard.as_mut() else {
             return Err(command);
         };
-        if !state.driven.idle() {
+        if !state.driven.is_idle() {
             return Err(command);
         }
         let now = Instant::now();
@@ -698,7 +681,7 @@ impl<D: Driven> Shared<D> {
             }
             Poll::Ready(None) => {
                 state.commands_open = false;
-                state.driven.commands_closed(now);
+                state.driven.handles_gone();
                 Poll::Ready(())
             }
         }

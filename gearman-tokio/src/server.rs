@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gearman_proto::endpoint::Glue;
 use gearman_proto::server::{Server as Core, ServerConfig, Serving};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::driver::{self, Driven, Io};
+use crate::driver::{self, Io};
 use crate::transport::{Acceptor, Connection, TcpConnector};
 
 pub use gearman_proto::server::DEFAULT_HANDSHAKE_TIMEOUT;
@@ -41,7 +42,7 @@ pub(crate) enum Command {
     Accepted(Connection, SocketAddr),
 }
 
-impl Driven for Serving {
+impl Glue<Io> for Serving {
     type Core = Core;
     type Command = Command;
 

@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use foldhash::HashMap;
 use futures_util::FutureExt;
+use gearman_proto::endpoint::Glue;
 pub use gearman_proto::worker::WorkError;
 use gearman_proto::worker::WorkUpdate;
 use gearman_proto::worker::{
@@ -18,7 +19,7 @@ use gearman_proto::worker::{
 use tokio::sync::mpsc;
 
 use crate::Error;
-use crate::driver::{self, Driven, Io};
+use crate::driver::{self, Io};
 use crate::transport::{Connector, TcpConnector};
 
 type BoxedHandler = AsyncHandler<WorkerJob>;
@@ -166,7 +167,7 @@ impl JobRunner for Driving {
     }
 }
 
-impl Driven for Driving {
+impl Glue<Io> for Driving {
     type Core = Core;
     type Command = WorkerCommand;
 
@@ -187,7 +188,7 @@ impl Driven for Driving {
 
     /// The job ending now is the only one running: its result goes out
     /// alone anyway.
-    fn idle(&self) -> bool {
+    fn is_idle(&self) -> bool {
         self.running.len() <= 1
     }
 }

@@ -8,38 +8,28 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use bytes::Bytes;
+use gearman_proto::endpoint::Glue;
 use gearman_proto::{ConnId, ConnectError, Endpoint};
 
 use super::sockets::{ConnState, Dialer, Io, Sink};
 use crate::transport::Connection;
 
-/// A state machine together with the glue between it and its users.
-pub(crate) trait Driven: Send + 'static {
-    /// The core state machine.
-    type Core: Endpoint + Send;
-    /// What users ask of the machine.
-    type Command: Send;
-
-    /// Applies one user command to `core`; `io` lets it hand over an
-    /// accepted socket.
-    fn command(&mut self, core: &mut Self::Core, command: Self::Command, now: Instant, io: &mut Io);
-    /// Every user handle is gone.
-    fn handles_dropped(&mut self, now: Instant) {
-        let _ = now;
+/// Glue the machine can run: a role's [`Glue`] over the machine's sockets,
+/// movable between the threads that drive it. [`Glue::deliver`] is called
+/// with the machine locked, so it neither blocks nor calls user code.
+pub(crate) trait Driven: Glue<Io, Core: Send, Command: Send> + Send + 'static {
+    /// Called before each [`deliver`](Glue::deliver). With `may_defer`,
+    /// the driving thread is a socket reader that asks
+    /// [`take_deferred`](Driven::take_deferred) next, so work can be left
+    /// for it to do itself once unlocked instead of waking another thread
+    /// for it.
+    fn may_defer(&mut self, may_defer: bool) {
+        let _ = may_defer;
     }
-    /// Hands the core's events to whoever waits for them, without blocking
-    /// and without calling user code (the machine is locked). Called after
-    /// every input. With `may_defer`, the driving thread is a socket reader
-    /// that asks [`take_deferred`](Driven::take_deferred) next, so work can
-    /// be left for it to do itself once unlocked instead of waking another
-    /// thread for it.
-    fn deliver(&mut self, core: &mut Self::Core, now: Instant, may_defer: bool);
-    /// Work left by [`deliver`](Driven::deliver) for the reader thread.
+    /// Work left by [`deliver`](Glue::deliver) for the reader thread.
     fn take_deferred(&mut self) -> Option<Deferred> {
         None
     }
-    /// Whether the machine is done.
-    fn finished(&self) -> bool;
 }
 
 /// Work a socket's reader thread does itself, unlocked, after feeding its
@@ -287,7 +277,7 @@ impl<D: Driven> Machine<D> {
 
     /// Tells the machine its last user handle is gone.
     pub(crate) fn handles_dropped(&self) {
-        self.drive(|_, driven, _, now| driven.handles_dropped(now));
+        self.drive(|_, driven, _, _| driven.handles_gone());
     }
 
     /// Writes and delivers everything the core has after a change, and
@@ -304,7 +294,8 @@ impl<D: Driven> Machine<D> {
         };
         io.pump(core, now);
         loop {
-            driven.deliver(core, now, may_defer);
+            driven.may_defer(may_defer);
+            driven.deliver(core, now);
             // Delivering may have queued more output (a failed job, say),
             // and pumping may have lost connections (more events).
             if !io.pump(core, now) {
@@ -511,7 +502,9 @@ mod tests {
         stopped: bool,
     }
 
-    impl Driven for Recorder {
+    impl Driven for Recorder {}
+
+    impl Glue<Io> for Recorder {
         type Core = Clock;
         type Command = Order;
 
@@ -523,7 +516,7 @@ mod tests {
             }
         }
 
-        fn deliver(&mut self, core: &mut Clock, _now: Instant, _may_defer: bool) {
+        fn deliver(&mut self, core: &mut Clock, _now: Instant) {
             if core.timeouts > self.told {
                 self.told = core.timeouts;
                 let _ = self.rang.send(self.told);

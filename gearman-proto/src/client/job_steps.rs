@@ -9,6 +9,7 @@ use crate::client::{
     UsageError, Waiters,
 };
 use crate::driver_error::Error;
+use crate::endpoint::Glue;
 
 /// A job's steps not yet read, and the job's task waiting for them.
 struct Slot {
@@ -176,6 +177,32 @@ impl<R> Callers<R> {
     /// The waiters table, to inspect.
     pub fn waiters(&self) -> &Waiters<StepSender, R> {
         &self.waiters
+    }
+}
+
+/// The client's glue, whatever the loop's sockets: it takes no socket in.
+impl<R, Io: ?Sized> Glue<Io> for Callers<R> {
+    type Core = Client;
+    type Command = Call<StepSender, R>;
+
+    fn command(&mut self, core: &mut Client, call: Self::Command, now: Instant, _io: &mut Io) {
+        self.call(core, call, now);
+    }
+
+    fn handles_gone(&mut self) {
+        Callers::handles_gone(self);
+    }
+
+    fn deliver(&mut self, core: &mut Client, now: Instant) {
+        Callers::deliver(self, core, now);
+    }
+
+    fn finished(&self) -> bool {
+        Callers::finished(self)
+    }
+
+    fn is_idle(&self) -> bool {
+        Callers::is_idle(self)
     }
 }
 
