@@ -23,7 +23,8 @@ use super::Endpoint;
 ///
 /// ```
 /// use std::time::Instant;
-/// use gearman_proto::client::{Call, Client, ClientConfig};
+/// use gearman_proto::client::{Callers, Client, ClientConfig, RequestAnswer};
+/// use gearman_proto::driver_error::Error;
 /// use gearman_proto::endpoint::Glue;
 ///
 /// /// Glue that counts the commands it applies.
@@ -49,6 +50,13 @@ use super::Endpoint;
 ///     Glue::<()>::command(&mut glue, &mut core, (), now, &mut ());
 /// }
 /// assert!(Glue::<()>::finished(&glue));
+///
+/// // The client's glue, ready made: it ends once every caller's handle is gone.
+/// type Reply = fn(Result<RequestAnswer, Error>);
+/// let mut callers: Callers<Reply> = Callers::new(|reply, answer| reply(answer));
+/// assert!(Glue::<()>::is_idle(&callers) && !Glue::<()>::finished(&callers));
+/// Glue::<()>::handles_gone(&mut callers);
+/// assert!(Glue::<()>::finished(&callers));
 /// # Ok::<(), gearman_proto::client::ConfigError>(())
 /// ```
 pub trait Glue<Io: ?Sized> {
