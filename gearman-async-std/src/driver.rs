@@ -164,6 +164,11 @@ impl Wake for Readiness {
     fn wake(self: Arc<Self>) {
         self.wake_driver();
     }
+
+    // Without it, each wake by reference would clone the `Arc` first.
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_driver();
+    }
 }
 
 /// The waker of one connection: records it as woken, then wakes the driver.
